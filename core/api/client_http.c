@@ -1,0 +1,1 @@
+/* core/api/client_http.c - placeholder, being written. */

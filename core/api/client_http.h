@@ -1,0 +1,1 @@
+/* core/api/client_http.h - placeholder. */

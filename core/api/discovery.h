@@ -1,0 +1,1 @@
+/* core/api/discovery.h - placeholder. */

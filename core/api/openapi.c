@@ -1,0 +1,1 @@
+/* core/api/openapi.c - placeholder, being written. */

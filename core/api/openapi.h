@@ -1,0 +1,1 @@
+/* core/api/openapi.h - placeholder. */

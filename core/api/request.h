@@ -1,0 +1,47 @@
+/* core/api/request.h - one API request and the sink its answer goes to.
+ *
+ * The HTTP server (core/http/server.c) and the in-process client
+ * (core/api/client_inproc.c) both turn what they receive into an
+ * api_request_t and hand it to api_server_handle() with a response sink;
+ * that is why both clients have the same semantics. Nothing here knows
+ * about sockets or about Kubernetes resources. */
+#ifndef SKIFF_API_REQUEST_H
+#define SKIFF_API_REQUEST_H
+
+#include <stddef.h>
+
+typedef struct api_request {
+    const char *method;       /* "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD" */
+    const char *path;         /* percent-decoded path, no query: "/api/v1/namespaces/x/pods" */
+    const char *query;        /* raw query string without '?', or NULL */
+    const char *content_type; /* Content-Type header, or NULL */
+    const char *accept;       /* Accept header, or NULL */
+    const char *user_agent;   /* User-Agent header, or NULL */
+    const char *body;         /* NUL-terminated body (may contain NULs before body_len), or NULL */
+    size_t body_len;
+} api_request_t;
+
+typedef struct api_response api_response_t;
+
+typedef struct api_response_ops {
+    /* Whole answer at once; the response is finished after this. */
+    void (*send)(api_response_t *r, int status, const char *content_type, const char *body,
+                 size_t len);
+    /* Streamed answer (watch): begin, any number of writes, end. */
+    void (*stream_begin)(api_response_t *r, int status, const char *content_type);
+    /* Returns 0, or a negative code when the peer is gone (stop writing; end() still due). */
+    int (*stream_write)(api_response_t *r, const char *data, size_t len);
+    void (*stream_end)(api_response_t *r);
+} api_response_ops_t;
+
+/* The sink. Its owner (HTTP connection, in-process client) keeps the request
+ * valid until the response is finished (send or stream_end). When the peer
+ * goes away before that, the owner calls on_abort (if set) once; the handler
+ * must then finish the response (stream_end) soon, without writing more. */
+struct api_response {
+    const api_response_ops_t *ops;
+    void (*on_abort)(api_response_t *r, void *abort_data);
+    void *abort_data;
+};
+
+#endif

@@ -1,0 +1,1 @@
+/* core/api/selector.c - placeholder, being written. */

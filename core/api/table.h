@@ -1,0 +1,1 @@
+/* core/api/table.h - placeholder. */

@@ -1,0 +1,1 @@
+/* core/http/client.h - placeholder. */

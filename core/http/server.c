@@ -1,0 +1,1 @@
+/* core/http/server.c - placeholder, being written. */

@@ -1,0 +1,1 @@
+/* core/object/kinds.c - placeholder, being written. */

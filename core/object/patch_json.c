@@ -1,0 +1,1 @@
+/* core/object/patch_json.c - placeholder, being written. */

@@ -1,0 +1,1 @@
+/* core/object/patch_merge.c - placeholder, being written. */

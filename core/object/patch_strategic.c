@@ -1,0 +1,1 @@
+/* core/object/patch_strategic.c - placeholder, being written. */

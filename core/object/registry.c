@@ -1,0 +1,1 @@
+/* core/object/registry.c - placeholder, being written. */

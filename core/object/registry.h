@@ -1,0 +1,88 @@
+/* core/object/registry.h - the kind registry: every served kind declared once.
+ *
+ * Each kind has its group, version, plural resource name, scope, schema,
+ * defaults, printer columns and subresources. Discovery, OpenAPI,
+ * validation, defaulting, patching and the REST handlers all read this one
+ * table. Built-in kinds are declared in core/object/kinds.c; CRDs will add
+ * entries at run time through registry_add(). */
+#ifndef SKIFF_REGISTRY_H
+#define SKIFF_REGISTRY_H
+
+#include <jansson.h>
+
+#include "object/schema.h"
+
+typedef struct kind_column {
+    const char *name;        /* "READY" */
+    const char *type;        /* "string", "integer", "date" */
+    int priority;            /* 0: always; 1: only with -o wide */
+    const char *json_path;   /* simple path like ".spec.replicas" (NULL if computed) */
+    /* Computed cell for columns no path can express (e.g. "1/1" ready
+     * containers); returns a new json_t or NULL. */
+    json_t *(*compute)(const json_t *obj);
+} kind_column_t;
+
+typedef struct kind_def {
+    const char *group;       /* "" for core */
+    const char *version;     /* "v1" */
+    const char *kind;        /* "Deployment" */
+    const char *list_kind;   /* "DeploymentList" */
+    const char *resource;    /* "deployments" */
+    const char *singular;    /* "deployment" */
+    int namespaced;
+    const char *const *short_names; /* NULL-terminated or NULL */
+    const char *const *categories;  /* NULL-terminated or NULL: "all" */
+    const char *schema_name; /* "io.k8s.api.apps.v1.Deployment" */
+    const schema_type_t *schema; /* resolved at registry_init */
+    int has_status;          /* status subresource; spec changes ignore status and vice versa */
+    int has_scale;           /* scale subresource (spec.replicas, status.replicas, selector) */
+    const char *scale_selector_path; /* "spec.selector" (label selector object) or NULL */
+    const kind_column_t *columns;  /* printer columns after NAME (and before AGE), {NULL}-terminated */
+    /* Default values, applied on create and update the way the Kubernetes
+     * API defaults them. May be NULL. */
+    void (*set_defaults)(json_t *obj);
+} kind_def_t;
+
+/* Load schemas and resolve every built-in kind. 0 or SKIFF_E*. */
+int registry_init(void);
+void registry_shutdown(void);
+
+size_t registry_count(void);
+const kind_def_t *registry_at(size_t i);
+
+/* Lookups; version NULL matches the preferred (only) version. */
+const kind_def_t *registry_find_resource(const char *group, const char *version,
+                                         const char *resource);
+const kind_def_t *registry_find_kind(const char *group, const char *version, const char *kind);
+
+/* "apps/v1" or "v1" for a kind; static buffer owned by the kind. */
+const char *registry_api_version(const kind_def_t *k);
+
+/* One validation problem, the way Kubernetes reports it in Status causes. */
+typedef struct validation_error {
+    char *field;    /* "spec.template.spec.containers[0].image" */
+    char *reason;   /* "FieldValueRequired", "FieldValueInvalid", "FieldValueTypeInvalid",
+                       "FieldValueNotSupported", "FieldValueUnknown" (unknown field) */
+    char *message;  /* "Required value", "Invalid value: \"x\": must be ..." */
+} validation_error_t;
+
+typedef struct validation_result {
+    validation_error_t *errors;
+    size_t count;
+    int unknown_fields; /* how many of the errors are unknown fields */
+} validation_result_t;
+
+enum { VALIDATE_IGNORE_UNKNOWN = 0, VALIDATE_WARN_UNKNOWN = 1, VALIDATE_STRICT = 2 };
+
+/* Check obj against the kind's schema: JSON types, required fields, enum
+ * values, names (DNS-1123 where Kubernetes requires it), and unknown fields
+ * (reported only when mode is VALIDATE_STRICT or VALIDATE_WARN_UNKNOWN).
+ * Returns the number of errors; res is filled (free with validation_result_free). */
+size_t registry_validate(const kind_def_t *k, const json_t *obj, int mode,
+                         validation_result_t *res);
+void validation_result_free(validation_result_t *res);
+
+/* Apply the kind's defaults in place (creates and updates). */
+void registry_set_defaults(const kind_def_t *k, json_t *obj);
+
+#endif

@@ -1,0 +1,1 @@
+/* core/object/schema.c - placeholder, being written. */

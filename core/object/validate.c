@@ -1,0 +1,1 @@
+/* core/object/validate.c - placeholder, being written. */

@@ -1,0 +1,1 @@
+/* core/plugin/loader.c - placeholder, being written. */

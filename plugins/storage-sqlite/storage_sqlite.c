@@ -1,0 +1,1 @@
+/* plugins/storage-sqlite/storage_sqlite.c - placeholder, being written. */

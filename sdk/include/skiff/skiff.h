@@ -1,0 +1,8 @@
+/* skiff/skiff.h - everything a plugin may use, in one include. */
+#ifndef SKIFF_SKIFF_H
+#define SKIFF_SKIFF_H
+#include <skiff/errors.h>
+#include <skiff/plugin.h>
+#include <skiff/store.h>
+#include <skiff/client.h>
+#endif
