@@ -37,6 +37,10 @@ loaded_plugin_t *plugin_load(const char *name_or_path, uv_loop_t *loop, const ch
  * SKIFF_EINVAL with a message naming an undeclared setting. */
 int plugin_set_setting(loaded_plugin_t *p, const char *name, const char *value, char *err,
                        size_t errlen);
+/* Runs the descriptor's init then start hooks (either may be absent) once
+ * settings are in place. 0, or the hook's SKIFF_E* code with a message
+ * naming the plugin and the failing hook; the plugin is then PLUGIN_FAILED. */
+int plugin_start(loaded_plugin_t *p, char *err, size_t errlen);
 /* Calls stop (if started), dlclose, frees. */
 void plugin_unload(loaded_plugin_t *p);
 
