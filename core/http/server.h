@@ -30,4 +30,15 @@ int http_server_port(const http_server_t *s);
 /* Closes the listener and every connection; ongoing streams are aborted. */
 void http_server_stop(http_server_t *s, void (*done)(void *data), void *data);
 
+/* Additions beyond the first contract: tuning and introspection. */
+#include <stddef.h>
+#include <stdint.h>
+/* Idle keep-alive timeout (default 5 min) and time allowed to send the
+ * request headers (default 30 s); 0 keeps the current value. */
+void http_server_set_timeouts(http_server_t *s, uint64_t idle_ms, uint64_t header_ms);
+/* Unsent bytes a streamed answer may queue before it is aborted (64 MiB). */
+void http_server_set_write_cap(http_server_t *s, size_t bytes);
+/* Open connections (for tests and metrics). */
+size_t http_server_connections(const http_server_t *s);
+
 #endif
