@@ -35,4 +35,9 @@ int field_selector_empty(const field_selector_t *sel);
 const char *field_selector_require(const field_selector_t *sel, const char *path);
 void field_selector_free(field_selector_t *sel);
 
+/* The terms of a field selector, for the API server to check that every
+ * path is one the resource supports ("field label not supported"). */
+size_t field_selector_count(const field_selector_t *sel);
+const char *field_selector_path(const field_selector_t *sel, size_t i);
+
 #endif
