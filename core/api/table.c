@@ -138,18 +138,26 @@ char *table_age(const char *ts, time_t now, char *buf, size_t size)
 
 /* ---- Accept header and query --------------------------------------------- */
 
+static const char *find_semi(const char *p, const char *end)
+{
+    for (; p < end; p++)
+        if (*p == ';')
+            return p;
+    return NULL;
+}
+
 /* Is "name=value" among the ;-separated parameters of media range [p, end)? */
 static int has_param(const char *p, const char *end, const char *name, const char *value)
 {
     size_t nl = strlen(name), vl = strlen(value);
     if (p >= end)
         return 0;
-    const char *q = memchr(p, ';', (size_t)(end - p));
+    const char *q = find_semi(p, end);
     while (q) {
         q++;
         while (q < end && (*q == ' ' || *q == '\t'))
             q++;
-        const char *semi = memchr(q, ';', (size_t)(end - q));
+        const char *semi = find_semi(q, end);
         const char *stop = semi ? semi : end;
         while (stop > q && (stop[-1] == ' ' || stop[-1] == '\t'))
             stop--;
