@@ -1,1 +1,1098 @@
-/* core/object/kinds.c - placeholder, being written. */
+/* core/object/kinds.c - the built-in kinds, declared once in one table.
+ *
+ * For each kind: group/version, names as discovery shows them (plural,
+ * singular, short names, categories), scope, schema, subresources, the
+ * defaulting function (defaults.c) and the printer columns `kubectl get`
+ * shows for it. NAME and AGE are added by the table renderer, so they are
+ * not declared here. Columns a JSON path cannot express are computed by the
+ * small functions below; they only read the object. */
+#define _GNU_SOURCE /* strptime, timegm */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "object/registry.h"
+
+/* Defaulting functions, defined in core/object/defaults.c. */
+void defaults_pod(json_t *obj);
+void defaults_service(json_t *obj);
+void defaults_deployment(json_t *obj);
+void defaults_replicaset(json_t *obj);
+void defaults_daemonset(json_t *obj);
+void defaults_statefulset(json_t *obj);
+void defaults_job(json_t *obj);
+void defaults_cronjob(json_t *obj);
+void defaults_secret(json_t *obj);
+void defaults_namespace(json_t *obj);
+void defaults_pv(json_t *obj);
+void defaults_pvc(json_t *obj);
+void defaults_hpa(json_t *obj);
+
+/* ---- small readers --------------------------------------------------------- */
+
+/* obj.a.b.c, NULL-terminated list of keys; NULL when any step is missing. */
+static const json_t *get(const json_t *obj, const char *a, const char *b, const char *c,
+                         const char *d)
+{
+    const char *keys[] = { a, b, c, d };
+    for (size_t i = 0; i < 4 && keys[i] && obj; i++)
+        obj = json_object_get(obj, keys[i]);
+    return obj;
+}
+
+static const char *gets(const json_t *obj, const char *a, const char *b, const char *c)
+{
+    return json_string_value(get(obj, a, b, c, NULL));
+}
+
+static long long geti(const json_t *obj, const char *a, const char *b, const char *c)
+{
+    return json_integer_value(get(obj, a, b, c, NULL));
+}
+
+static json_t *str_or_none(const char *s)
+{
+    return json_string(s && *s ? s : "<none>");
+}
+
+/* Growing string for joined cells. */
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+} sbuf_t;
+
+static void sb_add(sbuf_t *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (b->len + n + 1 > b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 64;
+        while (ncap < b->len + n + 1)
+            ncap *= 2;
+        char *np = realloc(b->p, ncap);
+        if (!np)
+            return;
+        b->p = np;
+        b->cap = ncap;
+    }
+    memcpy(b->p + b->len, s, n + 1);
+    b->len += n;
+}
+
+static void sb_sep(sbuf_t *b, const char *sep)
+{
+    if (b->len)
+        sb_add(b, sep);
+}
+
+static json_t *sb_finish(sbuf_t *b)
+{
+    json_t *j = str_or_none(b->p);
+    free(b->p);
+    return j;
+}
+
+static long long parse_rfc3339(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (!s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
+        return -1;
+    return (long long)timegm(&tm);
+}
+
+/* The way kubectl prints ages and durations (5s, 3m20s, 5h, 2d3h, 3y). */
+static void human_duration(long long sec, char *out, size_t n)
+{
+    if (sec < -1) {
+        snprintf(out, n, "<invalid>");
+        return;
+    }
+    if (sec < 0)
+        sec = 0;
+    long long min = sec / 60, hours = sec / 3600;
+    if (sec < 120)
+        snprintf(out, n, "%llds", sec);
+    else if (min < 10)
+        (sec % 60) ? snprintf(out, n, "%lldm%llds", min, sec % 60) : snprintf(out, n, "%lldm", min);
+    else if (min < 180)
+        snprintf(out, n, "%lldm", min);
+    else if (hours < 8)
+        (min % 60) ? snprintf(out, n, "%lldh%lldm", hours, min % 60) : snprintf(out, n, "%lldh", hours);
+    else if (hours < 48)
+        snprintf(out, n, "%lldh", hours);
+    else if (hours < 24 * 8)
+        (hours % 24) ? snprintf(out, n, "%lldd%lldh", hours / 24, hours % 24)
+                     : snprintf(out, n, "%lldd", hours / 24);
+    else if (hours < 24 * 365 * 2)
+        snprintf(out, n, "%lldd", hours / 24);
+    else if (hours < 24 * 365 * 8)
+        ((hours / 24) % 365) ? snprintf(out, n, "%lldy%lldd", hours / 24 / 365, (hours / 24) % 365)
+                             : snprintf(out, n, "%lldy", hours / 24 / 365);
+    else
+        snprintf(out, n, "%lldy", hours / 24 / 365);
+}
+
+static json_t *age_of(const char *ts)
+{
+    long long t = parse_rfc3339(ts);
+    if (t < 0)
+        return json_string("<unknown>");
+    char buf[32];
+    human_duration((long long)time(NULL) - t, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+static json_t *ratio(long long a, long long b)
+{
+    char buf[48];
+    snprintf(buf, sizeof(buf), "%lld/%lld", a, b);
+    return json_string(buf);
+}
+
+/* "k=v,k2=v2" for a string map, "<none>" when empty. */
+static json_t *map_string(const json_t *m)
+{
+    sbuf_t b = { 0 };
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)m, k, v) {
+        sb_sep(&b, ",");
+        sb_add(&b, k);
+        sb_add(&b, "=");
+        sb_add(&b, json_string_value(v) ? json_string_value(v) : "");
+    }
+    return sb_finish(&b);
+}
+
+json_t *kinds_selector_string(const json_t *sel)
+{
+    if (!json_is_object(sel))
+        return json_string("<none>");
+    const json_t *ml = json_object_get(sel, "matchLabels");
+    const json_t *me = json_object_get(sel, "matchExpressions");
+    if (!ml && !me)
+        return map_string(sel); /* a plain map, as in Service.spec.selector */
+    sbuf_t b = { 0 };
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)ml, k, v) {
+        sb_sep(&b, ",");
+        sb_add(&b, k);
+        sb_add(&b, "=");
+        sb_add(&b, json_string_value(v) ? json_string_value(v) : "");
+    }
+    size_t i;
+    json_array_foreach(me, i, v) {
+        const char *key = gets(v, "key", NULL, NULL), *op = gets(v, "operator", NULL, NULL);
+        if (!key || !op)
+            continue;
+        sb_sep(&b, ",");
+        if (strcmp(op, "Exists") == 0) {
+            sb_add(&b, key);
+            continue;
+        }
+        if (strcmp(op, "DoesNotExist") == 0) {
+            sb_add(&b, "!");
+            sb_add(&b, key);
+            continue;
+        }
+        sb_add(&b, key);
+        sb_add(&b, strcmp(op, "NotIn") == 0 ? " notin (" : " in (");
+        size_t j;
+        json_t *val;
+        json_array_foreach(json_object_get(v, "values"), j, val) {
+            if (j)
+                sb_add(&b, ",");
+            sb_add(&b, json_string_value(val) ? json_string_value(val) : "");
+        }
+        sb_add(&b, ")");
+    }
+    return sb_finish(&b);
+}
+
+/* Comma-joined container names or images of a pod template. */
+static json_t *template_join(const json_t *obj, const char *field, int cronjob)
+{
+    const json_t *spec = cronjob ? get(obj, "spec", "jobTemplate", "spec", "template")
+                                 : get(obj, "spec", "template", NULL, NULL);
+    sbuf_t b = { 0 };
+    size_t i;
+    json_t *c;
+    json_array_foreach(get(spec, "spec", "containers", NULL, NULL), i, c) {
+        sb_sep(&b, ",");
+        const char *s = gets(c, field, NULL, NULL);
+        sb_add(&b, s ? s : "");
+    }
+    return sb_finish(&b);
+}
+
+static json_t *col_containers(const json_t *o) { return template_join(o, "name", 0); }
+static json_t *col_images(const json_t *o) { return template_join(o, "image", 0); }
+static json_t *col_cj_containers(const json_t *o) { return template_join(o, "name", 1); }
+static json_t *col_cj_images(const json_t *o) { return template_join(o, "image", 1); }
+static json_t *col_selector(const json_t *o) { return kinds_selector_string(get(o, "spec", "selector", NULL, NULL)); }
+static json_t *col_cj_selector(const json_t *o)
+{
+    return kinds_selector_string(get(o, "spec", "jobTemplate", "spec", "selector"));
+}
+
+/* ---- pods ---------------------------------------------------------------- */
+
+static json_t *pod_ready(const json_t *o)
+{
+    long long ready = 0, total = (long long)json_array_size(get(o, "spec", "containers", NULL, NULL));
+    size_t i;
+    json_t *cs;
+    json_array_foreach(get(o, "status", "containerStatuses", NULL, NULL), i, cs)
+        if (json_is_true(json_object_get(cs, "ready")))
+            ready++;
+    return ratio(ready, total);
+}
+
+/* The STATUS column: the phase, refined by the reason of the first
+ * container that is waiting or terminated, as kubectl shows it. */
+static json_t *pod_status(const json_t *o)
+{
+    const char *reason = gets(o, "status", "reason", NULL);
+    if (!reason)
+        reason = gets(o, "status", "phase", NULL);
+    if (!reason)
+        reason = "Pending";
+    static __thread char buf[160];
+    size_t i;
+    json_t *cs;
+    /* Init containers first: "Init:1/2" or the failing reason. */
+    const json_t *inits = get(o, "status", "initContainerStatuses", NULL, NULL);
+    size_t ninit = json_array_size(get(o, "spec", "initContainers", NULL, NULL));
+    json_array_foreach(inits, i, cs) {
+        const json_t *term = get(cs, "state", "terminated", NULL, NULL);
+        const json_t *wait = get(cs, "state", "waiting", NULL, NULL);
+        if (term && json_integer_value(json_object_get(term, "exitCode")) == 0)
+            continue;
+        if (term) {
+            const char *r = gets(term, "reason", NULL, NULL);
+            snprintf(buf, sizeof(buf), "Init:%s", r ? r : "Error");
+        } else if (wait && gets(wait, "reason", NULL, NULL) &&
+                   strcmp(gets(wait, "reason", NULL, NULL), "PodInitializing") != 0) {
+            snprintf(buf, sizeof(buf), "Init:%s", gets(wait, "reason", NULL, NULL));
+        } else {
+            snprintf(buf, sizeof(buf), "Init:%zu/%zu", i, ninit);
+        }
+        reason = buf;
+        goto done;
+    }
+    json_array_foreach(get(o, "status", "containerStatuses", NULL, NULL), i, cs) {
+        const char *w = gets(cs, "state", "waiting", "reason");
+        const char *t = gets(cs, "state", "terminated", "reason");
+        if (w && *w) {
+            reason = w;
+        } else if (t && *t) {
+            reason = t;
+        } else if (get(cs, "state", "terminated", NULL, NULL)) {
+            long long sig = geti(cs, "state", "terminated", "signal");
+            long long code = geti(cs, "state", "terminated", "exitCode");
+            if (sig)
+                snprintf(buf, sizeof(buf), "Signal:%lld", sig);
+            else
+                snprintf(buf, sizeof(buf), "ExitCode:%lld", code);
+            reason = buf;
+        }
+    }
+done:
+    if (get(o, "metadata", "deletionTimestamp", NULL, NULL) &&
+        !json_is_null(get(o, "metadata", "deletionTimestamp", NULL, NULL)))
+        reason = "Terminating";
+    return json_string(reason);
+}
+
+static json_t *pod_restarts(const json_t *o)
+{
+    long long n = 0;
+    size_t i;
+    json_t *cs;
+    json_array_foreach(get(o, "status", "containerStatuses", NULL, NULL), i, cs)
+        n += json_integer_value(json_object_get(cs, "restartCount"));
+    return json_integer(n);
+}
+
+static json_t *pod_ip(const json_t *o) { return str_or_none(gets(o, "status", "podIP", NULL)); }
+static json_t *pod_node(const json_t *o) { return str_or_none(gets(o, "spec", "nodeName", NULL)); }
+static json_t *pod_nominated(const json_t *o)
+{
+    return str_or_none(gets(o, "status", "nominatedNodeName", NULL));
+}
+
+static json_t *pod_gates(const json_t *o)
+{
+    const json_t *gates = get(o, "spec", "readinessGates", NULL, NULL);
+    if (!json_array_size(gates))
+        return json_string("<none>");
+    long long ok = 0;
+    size_t i, j;
+    json_t *g, *c;
+    json_array_foreach(gates, i, g) {
+        const char *t = gets(g, "conditionType", NULL, NULL);
+        json_array_foreach(get(o, "status", "conditions", NULL, NULL), j, c) {
+            const char *ct = gets(c, "type", NULL, NULL), *st = gets(c, "status", NULL, NULL);
+            if (t && ct && st && strcmp(t, ct) == 0 && strcmp(st, "True") == 0)
+                ok++;
+        }
+    }
+    return ratio(ok, (long long)json_array_size(gates));
+}
+
+static const kind_column_t pod_columns[] = {
+    { "READY", "string", 0, NULL, pod_ready },
+    { "STATUS", "string", 0, NULL, pod_status },
+    { "RESTARTS", "integer", 0, NULL, pod_restarts },
+    { "IP", "string", 1, NULL, pod_ip },
+    { "NODE", "string", 1, NULL, pod_node },
+    { "NOMINATED NODE", "string", 1, NULL, pod_nominated },
+    { "READINESS GATES", "string", 1, NULL, pod_gates },
+    { NULL },
+};
+
+/* ---- workloads ------------------------------------------------------------- */
+
+static long long spec_replicas(const json_t *o)
+{
+    const json_t *r = get(o, "spec", "replicas", NULL, NULL);
+    return r ? json_integer_value(r) : 1;
+}
+
+static json_t *ready_of_replicas(const json_t *o)
+{
+    return ratio(geti(o, "status", "readyReplicas", NULL), spec_replicas(o));
+}
+
+static json_t *int_path(const json_t *o, const char *a, const char *b)
+{
+    return json_integer(geti(o, a, b, NULL));
+}
+
+static json_t *deploy_updated(const json_t *o) { return int_path(o, "status", "updatedReplicas"); }
+static json_t *deploy_available(const json_t *o) { return int_path(o, "status", "availableReplicas"); }
+
+static const kind_column_t deployment_columns[] = {
+    { "READY", "string", 0, NULL, ready_of_replicas },
+    { "UP-TO-DATE", "integer", 0, NULL, deploy_updated },
+    { "AVAILABLE", "integer", 0, NULL, deploy_available },
+    { "CONTAINERS", "string", 1, NULL, col_containers },
+    { "IMAGES", "string", 1, NULL, col_images },
+    { "SELECTOR", "string", 1, NULL, col_selector },
+    { NULL },
+};
+
+static json_t *rs_desired(const json_t *o) { return json_integer(spec_replicas(o)); }
+static json_t *rs_current(const json_t *o) { return int_path(o, "status", "replicas"); }
+static json_t *rs_ready(const json_t *o) { return int_path(o, "status", "readyReplicas"); }
+
+static const kind_column_t replicaset_columns[] = {
+    { "DESIRED", "integer", 0, NULL, rs_desired },
+    { "CURRENT", "integer", 0, NULL, rs_current },
+    { "READY", "integer", 0, NULL, rs_ready },
+    { "CONTAINERS", "string", 1, NULL, col_containers },
+    { "IMAGES", "string", 1, NULL, col_images },
+    { "SELECTOR", "string", 1, NULL, col_selector },
+    { NULL },
+};
+
+static json_t *ds_desired(const json_t *o) { return int_path(o, "status", "desiredNumberScheduled"); }
+static json_t *ds_current(const json_t *o) { return int_path(o, "status", "currentNumberScheduled"); }
+static json_t *ds_ready(const json_t *o) { return int_path(o, "status", "numberReady"); }
+static json_t *ds_updated(const json_t *o) { return int_path(o, "status", "updatedNumberScheduled"); }
+static json_t *ds_available(const json_t *o) { return int_path(o, "status", "numberAvailable"); }
+static json_t *ds_node_selector(const json_t *o)
+{
+    return map_string(get(o, "spec", "template", "spec", "nodeSelector"));
+}
+
+static const kind_column_t daemonset_columns[] = {
+    { "DESIRED", "integer", 0, NULL, ds_desired },
+    { "CURRENT", "integer", 0, NULL, ds_current },
+    { "READY", "integer", 0, NULL, ds_ready },
+    { "UP-TO-DATE", "integer", 0, NULL, ds_updated },
+    { "AVAILABLE", "integer", 0, NULL, ds_available },
+    { "NODE SELECTOR", "string", 0, NULL, ds_node_selector },
+    { "CONTAINERS", "string", 1, NULL, col_containers },
+    { "IMAGES", "string", 1, NULL, col_images },
+    { "SELECTOR", "string", 1, NULL, col_selector },
+    { NULL },
+};
+
+static const kind_column_t statefulset_columns[] = {
+    { "READY", "string", 0, NULL, ready_of_replicas },
+    { "CONTAINERS", "string", 1, NULL, col_containers },
+    { "IMAGES", "string", 1, NULL, col_images },
+    { NULL },
+};
+
+static json_t *cr_controller(const json_t *o)
+{
+    size_t i;
+    json_t *ref;
+    json_array_foreach(get(o, "metadata", "ownerReferences", NULL, NULL), i, ref) {
+        if (!json_is_true(json_object_get(ref, "controller")))
+            continue;
+        const char *api = gets(ref, "apiVersion", NULL, NULL), *kind = gets(ref, "kind", NULL, NULL);
+        const char *name = gets(ref, "name", NULL, NULL);
+        char buf[384];
+        const char *slash = api ? strchr(api, '/') : NULL;
+        char group[128] = "";
+        if (slash && (size_t)(slash - api) < sizeof(group)) {
+            memcpy(group, api, (size_t)(slash - api));
+            group[slash - api] = '\0';
+        }
+        char lower[128];
+        snprintf(lower, sizeof(lower), "%s", kind ? kind : "");
+        for (char *p = lower; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        snprintf(buf, sizeof(buf), "%s%s%s/%s", lower, group[0] ? "." : "", group, name ? name : "");
+        return json_string(buf);
+    }
+    return json_string("<none>");
+}
+
+static json_t *cr_revision(const json_t *o) { return json_integer(geti(o, "revision", NULL, NULL)); }
+
+static const kind_column_t controllerrevision_columns[] = {
+    { "CONTROLLER", "string", 0, NULL, cr_controller },
+    { "REVISION", "integer", 0, NULL, cr_revision },
+    { NULL },
+};
+
+/* ---- batch ----------------------------------------------------------------- */
+
+static int has_condition(const json_t *o, const char *type)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(get(o, "status", "conditions", NULL, NULL), i, c) {
+        const char *t = gets(c, "type", NULL, NULL), *s = gets(c, "status", NULL, NULL);
+        if (t && s && strcmp(t, type) == 0 && strcmp(s, "True") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static json_t *job_status(const json_t *o)
+{
+    static const char *const order[] = { "Complete", "Failed", "FailureTarget", "SuccessCriteriaMet",
+                                         "Suspended" };
+    if (has_condition(o, "Complete"))
+        return json_string("Complete");
+    if (has_condition(o, "Failed"))
+        return json_string("Failed");
+    if (get(o, "metadata", "deletionTimestamp", NULL, NULL))
+        return json_string("Terminating");
+    for (size_t i = 2; i < sizeof(order) / sizeof(order[0]); i++)
+        if (has_condition(o, order[i]))
+            return json_string(i == 4 ? "Suspended" : i == 2 ? "FailureTarget" : "SuccessCriteriaMet");
+    return json_string("Running");
+}
+
+static json_t *job_completions(const json_t *o)
+{
+    const json_t *c = get(o, "spec", "completions", NULL, NULL);
+    long long succeeded = geti(o, "status", "succeeded", NULL);
+    if (c && !json_is_null(c))
+        return ratio(succeeded, json_integer_value(c));
+    /* No completions: any success completes the job (work queue); kubectl
+     * shows "n/1 of p" with the parallelism. */
+    const json_t *p = get(o, "spec", "parallelism", NULL, NULL);
+    long long par = p ? json_integer_value(p) : 1;
+    char buf[64];
+    if (par > 1)
+        snprintf(buf, sizeof(buf), "%lld/1 of %lld", succeeded, par);
+    else
+        snprintf(buf, sizeof(buf), "%lld/1", succeeded);
+    return json_string(buf);
+}
+
+static json_t *job_duration(const json_t *o)
+{
+    long long start = parse_rfc3339(gets(o, "status", "startTime", NULL));
+    if (start < 0)
+        return json_string("");
+    long long end = parse_rfc3339(gets(o, "status", "completionTime", NULL));
+    if (end < 0)
+        end = (long long)time(NULL);
+    char buf[32];
+    human_duration(end - start, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+static const kind_column_t job_columns[] = {
+    { "STATUS", "string", 0, NULL, job_status },
+    { "COMPLETIONS", "string", 0, NULL, job_completions },
+    { "DURATION", "string", 0, NULL, job_duration },
+    { "CONTAINERS", "string", 1, NULL, col_containers },
+    { "IMAGES", "string", 1, NULL, col_images },
+    { "SELECTOR", "string", 1, NULL, col_selector },
+    { NULL },
+};
+
+static json_t *cj_timezone(const json_t *o) { return str_or_none(gets(o, "spec", "timeZone", NULL)); }
+static json_t *cj_suspend(const json_t *o)
+{
+    return json_boolean(json_is_true(get(o, "spec", "suspend", NULL, NULL)));
+}
+static json_t *cj_active(const json_t *o)
+{
+    return json_integer((long long)json_array_size(get(o, "status", "active", NULL, NULL)));
+}
+static json_t *cj_last(const json_t *o)
+{
+    const char *t = gets(o, "status", "lastScheduleTime", NULL);
+    return t ? age_of(t) : json_string("<none>");
+}
+
+static const kind_column_t cronjob_columns[] = {
+    { "SCHEDULE", "string", 0, ".spec.schedule", NULL },
+    { "TIMEZONE", "string", 0, NULL, cj_timezone },
+    { "SUSPEND", "boolean", 0, NULL, cj_suspend },
+    { "ACTIVE", "integer", 0, NULL, cj_active },
+    { "LAST SCHEDULE", "string", 0, NULL, cj_last },
+    { "CONTAINERS", "string", 1, NULL, col_cj_containers },
+    { "IMAGES", "string", 1, NULL, col_cj_images },
+    { "SELECTOR", "string", 1, NULL, col_cj_selector },
+    { NULL },
+};
+
+/* ---- core ------------------------------------------------------------------ */
+
+static json_t *svc_external_ip(const json_t *o)
+{
+    const char *type = gets(o, "spec", "type", NULL);
+    sbuf_t b = { 0 };
+    size_t i;
+    json_t *v;
+    if (type && strcmp(type, "ExternalName") == 0)
+        return str_or_none(gets(o, "spec", "externalName", NULL));
+    if (type && strcmp(type, "LoadBalancer") == 0) {
+        json_array_foreach(get(o, "status", "loadBalancer", "ingress", NULL), i, v) {
+            const char *ip = gets(v, "ip", NULL, NULL);
+            if (!ip)
+                ip = gets(v, "hostname", NULL, NULL);
+            if (ip) {
+                sb_sep(&b, ",");
+                sb_add(&b, ip);
+            }
+        }
+    }
+    json_array_foreach(get(o, "spec", "externalIPs", NULL, NULL), i, v) {
+        if (json_string_value(v)) {
+            sb_sep(&b, ",");
+            sb_add(&b, json_string_value(v));
+        }
+    }
+    if (!b.len && type && strcmp(type, "LoadBalancer") == 0) {
+        free(b.p);
+        return json_string("<pending>");
+    }
+    return sb_finish(&b);
+}
+
+static json_t *svc_ports(const json_t *o)
+{
+    sbuf_t b = { 0 };
+    size_t i;
+    json_t *p;
+    json_array_foreach(get(o, "spec", "ports", NULL, NULL), i, p) {
+        char buf[96];
+        const char *proto = gets(p, "protocol", NULL, NULL);
+        long long port = geti(p, "port", NULL, NULL), np = geti(p, "nodePort", NULL, NULL);
+        if (np)
+            snprintf(buf, sizeof(buf), "%lld:%lld/%s", port, np, proto ? proto : "TCP");
+        else
+            snprintf(buf, sizeof(buf), "%lld/%s", port, proto ? proto : "TCP");
+        sb_sep(&b, ",");
+        sb_add(&b, buf);
+    }
+    return sb_finish(&b);
+}
+
+static json_t *svc_cluster_ip(const json_t *o)
+{
+    return str_or_none(gets(o, "spec", "clusterIP", NULL));
+}
+
+static json_t *svc_selector(const json_t *o) { return map_string(get(o, "spec", "selector", NULL, NULL)); }
+
+static const kind_column_t service_columns[] = {
+    { "TYPE", "string", 0, ".spec.type", NULL },
+    { "CLUSTER-IP", "string", 0, NULL, svc_cluster_ip },
+    { "EXTERNAL-IP", "string", 0, NULL, svc_external_ip },
+    { "PORT(S)", "string", 0, NULL, svc_ports },
+    { "SELECTOR", "string", 1, NULL, svc_selector },
+    { NULL },
+};
+
+/* "10.0.0.1:80,10.0.0.2:80 + 3 more..." as kubectl abbreviates it. */
+static json_t *ep_endpoints(const json_t *o)
+{
+    sbuf_t b = { 0 };
+    int shown = 0, more = 0;
+    size_t i, j, k;
+    json_t *ss, *a, *p;
+    json_array_foreach(get(o, "subsets", NULL, NULL, NULL), i, ss) {
+        const json_t *ports = json_object_get(ss, "ports");
+        json_array_foreach(json_object_get(ss, "addresses"), j, a) {
+            const char *ip = gets(a, "ip", NULL, NULL);
+            size_t np = json_array_size(ports);
+            for (k = 0; k < (np ? np : 1); k++) {
+                if (shown >= 3) {
+                    more++;
+                    continue;
+                }
+                char buf[96];
+                p = json_array_get(ports, k);
+                if (p)
+                    snprintf(buf, sizeof(buf), "%s:%lld", ip ? ip : "", geti(p, "port", NULL, NULL));
+                else
+                    snprintf(buf, sizeof(buf), "%s", ip ? ip : "");
+                sb_sep(&b, ",");
+                sb_add(&b, buf);
+                shown++;
+            }
+        }
+    }
+    if (more) {
+        char buf[48];
+        snprintf(buf, sizeof(buf), " + %d more...", more);
+        sb_add(&b, buf);
+    }
+    return sb_finish(&b);
+}
+
+static const kind_column_t endpoints_columns[] = {
+    { "ENDPOINTS", "string", 0, NULL, ep_endpoints },
+    { NULL },
+};
+
+static json_t *count_maps(const json_t *o, const char *a, const char *b)
+{
+    return json_integer((long long)(json_object_size(json_object_get(o, a)) +
+                                    (b ? json_object_size(json_object_get(o, b)) : 0)));
+}
+
+static json_t *cm_data(const json_t *o) { return count_maps(o, "data", "binaryData"); }
+static json_t *secret_data(const json_t *o) { return count_maps(o, "data", NULL); }
+
+static const kind_column_t configmap_columns[] = {
+    { "DATA", "integer", 0, NULL, cm_data },
+    { NULL },
+};
+
+static const kind_column_t secret_columns[] = {
+    { "TYPE", "string", 0, ".type", NULL },
+    { "DATA", "integer", 0, NULL, secret_data },
+    { NULL },
+};
+
+static const kind_column_t namespace_columns[] = {
+    { "STATUS", "string", 0, ".status.phase", NULL },
+    { NULL },
+};
+
+static json_t *sa_secrets(const json_t *o)
+{
+    return json_integer((long long)json_array_size(json_object_get(o, "secrets")));
+}
+
+static const kind_column_t serviceaccount_columns[] = {
+    { "SECRETS", "integer", 0, NULL, sa_secrets },
+    { NULL },
+};
+
+static json_t *node_status(const json_t *o)
+{
+    const char *ready = "Unknown";
+    size_t i;
+    json_t *c;
+    json_array_foreach(get(o, "status", "conditions", NULL, NULL), i, c) {
+        const char *t = gets(c, "type", NULL, NULL), *s = gets(c, "status", NULL, NULL);
+        if (t && s && strcmp(t, "Ready") == 0)
+            ready = strcmp(s, "True") == 0 ? "Ready" : strcmp(s, "False") == 0 ? "NotReady" : "Unknown";
+    }
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%s%s", ready,
+             json_is_true(get(o, "spec", "unschedulable", NULL, NULL)) ? ",SchedulingDisabled" : "");
+    return json_string(buf);
+}
+
+static json_t *node_roles(const json_t *o)
+{
+    static const char prefix[] = "node-role.kubernetes.io/";
+    sbuf_t b = { 0 };
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(json_object_get(o, "metadata"), "labels"), k, v) {
+        const char *role = NULL;
+        if (strncmp(k, prefix, sizeof(prefix) - 1) == 0)
+            role = k + sizeof(prefix) - 1;
+        else if (strcmp(k, "kubernetes.io/role") == 0)
+            role = json_string_value(v);
+        if (role && *role) {
+            sb_sep(&b, ",");
+            sb_add(&b, role);
+        }
+    }
+    return sb_finish(&b);
+}
+
+static json_t *node_address(const json_t *o, const char *type)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(get(o, "status", "addresses", NULL, NULL), i, a) {
+        const char *t = gets(a, "type", NULL, NULL);
+        if (t && strcmp(t, type) == 0)
+            return str_or_none(gets(a, "address", NULL, NULL));
+    }
+    return json_string("<none>");
+}
+
+static json_t *node_internal_ip(const json_t *o) { return node_address(o, "InternalIP"); }
+static json_t *node_external_ip(const json_t *o) { return node_address(o, "ExternalIP"); }
+
+static const kind_column_t node_columns[] = {
+    { "STATUS", "string", 0, NULL, node_status },
+    { "ROLES", "string", 0, NULL, node_roles },
+    { "VERSION", "string", 0, ".status.nodeInfo.kubeletVersion", NULL },
+    { "INTERNAL-IP", "string", 1, NULL, node_internal_ip },
+    { "EXTERNAL-IP", "string", 1, NULL, node_external_ip },
+    { "OS-IMAGE", "string", 1, ".status.nodeInfo.osImage", NULL },
+    { "KERNEL-VERSION", "string", 1, ".status.nodeInfo.kernelVersion", NULL },
+    { "CONTAINER-RUNTIME", "string", 1, ".status.nodeInfo.containerRuntimeVersion", NULL },
+    { NULL },
+};
+
+static json_t *event_last_seen(const json_t *o)
+{
+    const char *t = gets(o, "lastTimestamp", NULL, NULL);
+    if (!t)
+        t = gets(o, "eventTime", NULL, NULL);
+    if (!t)
+        t = gets(o, "metadata", "creationTimestamp", NULL);
+    return t ? age_of(t) : json_string("<unknown>");
+}
+
+static json_t *event_first_seen(const json_t *o)
+{
+    const char *t = gets(o, "firstTimestamp", NULL, NULL);
+    if (!t)
+        t = gets(o, "eventTime", NULL, NULL);
+    return t ? age_of(t) : json_string("<unknown>");
+}
+
+static json_t *event_object(const json_t *o)
+{
+    const char *kind = gets(o, "involvedObject", "kind", NULL);
+    const char *name = gets(o, "involvedObject", "name", NULL);
+    char buf[384], lower[128];
+    snprintf(lower, sizeof(lower), "%s", kind ? kind : "");
+    for (char *p = lower; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    snprintf(buf, sizeof(buf), "%s/%s", lower, name ? name : "");
+    return json_string(buf);
+}
+
+static json_t *event_source(const json_t *o)
+{
+    const char *comp = gets(o, "source", "component", NULL);
+    const char *host = gets(o, "source", "host", NULL);
+    if (!comp)
+        comp = gets(o, "reportingComponent", NULL, NULL);
+    char buf[384];
+    if (host && *host)
+        snprintf(buf, sizeof(buf), "%s, %s", comp ? comp : "", host);
+    else
+        snprintf(buf, sizeof(buf), "%s", comp ? comp : "");
+    return json_string(buf);
+}
+
+static json_t *event_count(const json_t *o)
+{
+    const json_t *c = json_object_get(o, "count");
+    return json_integer(c ? json_integer_value(c) : 1);
+}
+
+static const kind_column_t event_columns[] = {
+    { "LAST SEEN", "string", 0, NULL, event_last_seen },
+    { "TYPE", "string", 0, ".type", NULL },
+    { "REASON", "string", 0, ".reason", NULL },
+    { "OBJECT", "string", 0, NULL, event_object },
+    { "MESSAGE", "string", 0, ".message", NULL },
+    { "SUBOBJECT", "string", 1, ".involvedObject.fieldPath", NULL },
+    { "SOURCE", "string", 1, NULL, event_source },
+    { "FIRST SEEN", "string", 1, NULL, event_first_seen },
+    { "COUNT", "integer", 1, NULL, event_count },
+    { NULL },
+};
+
+/* RWO,ROX,RWX,RWOP as kubectl abbreviates access modes. */
+static json_t *access_modes(const json_t *modes)
+{
+    static const char *const names[][2] = {
+        { "ReadWriteOnce", "RWO" }, { "ReadOnlyMany", "ROX" },
+        { "ReadWriteMany", "RWX" }, { "ReadWriteOncePod", "RWOP" },
+    };
+    sbuf_t b = { 0 };
+    for (size_t n = 0; n < 4; n++) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(modes, i, m) {
+            if (json_string_value(m) && strcmp(json_string_value(m), names[n][0]) == 0) {
+                sb_sep(&b, ",");
+                sb_add(&b, names[n][1]);
+                break;
+            }
+        }
+    }
+    if (!b.len) {
+        free(b.p);
+        return json_string("");
+    }
+    json_t *j = json_string(b.p);
+    free(b.p);
+    return j;
+}
+
+static json_t *pv_access(const json_t *o) { return access_modes(get(o, "spec", "accessModes", NULL, NULL)); }
+static json_t *pv_claim(const json_t *o)
+{
+    const char *ns = gets(o, "spec", "claimRef", "namespace");
+    const char *name = gets(o, "spec", "claimRef", "name");
+    if (!name)
+        return json_string("");
+    char buf[384];
+    snprintf(buf, sizeof(buf), "%s/%s", ns ? ns : "", name);
+    return json_string(buf);
+}
+static json_t *vac_name(const json_t *o)
+{
+    const char *s = gets(o, "spec", "volumeAttributesClassName", NULL);
+    return json_string(s && *s ? s : "<unset>");
+}
+static json_t *pv_capacity(const json_t *o)
+{
+    const json_t *q = get(o, "spec", "capacity", "storage", NULL);
+    return json_string(json_string_value(q) ? json_string_value(q) : "");
+}
+
+static const kind_column_t pv_columns[] = {
+    { "CAPACITY", "string", 0, NULL, pv_capacity },
+    { "ACCESS MODES", "string", 0, NULL, pv_access },
+    { "RECLAIM POLICY", "string", 0, ".spec.persistentVolumeReclaimPolicy", NULL },
+    { "STATUS", "string", 0, ".status.phase", NULL },
+    { "CLAIM", "string", 0, NULL, pv_claim },
+    { "STORAGECLASS", "string", 0, ".spec.storageClassName", NULL },
+    { "VOLUMEATTRIBUTESCLASS", "string", 0, NULL, vac_name },
+    { "REASON", "string", 0, ".status.reason", NULL },
+    { "VOLUMEMODE", "string", 1, ".spec.volumeMode", NULL },
+    { NULL },
+};
+
+static json_t *pvc_access(const json_t *o) { return access_modes(get(o, "status", "accessModes", NULL, NULL)); }
+static json_t *pvc_capacity(const json_t *o)
+{
+    const json_t *q = get(o, "status", "capacity", "storage", NULL);
+    return json_string(json_string_value(q) ? json_string_value(q) : "");
+}
+
+static const kind_column_t pvc_columns[] = {
+    { "STATUS", "string", 0, ".status.phase", NULL },
+    { "VOLUME", "string", 0, ".spec.volumeName", NULL },
+    { "CAPACITY", "string", 0, NULL, pvc_capacity },
+    { "ACCESS MODES", "string", 0, NULL, pvc_access },
+    { "STORAGECLASS", "string", 0, ".spec.storageClassName", NULL },
+    { "VOLUMEATTRIBUTESCLASS", "string", 0, NULL, vac_name },
+    { "VOLUMEMODE", "string", 1, ".spec.volumeMode", NULL },
+    { NULL },
+};
+
+/* ---- other groups ---------------------------------------------------------- */
+
+static const kind_column_t lease_columns[] = {
+    { "HOLDER", "string", 0, ".spec.holderIdentity", NULL },
+    { NULL },
+};
+
+static json_t *eps_ports(const json_t *o)
+{
+    sbuf_t b = { 0 };
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(o, "ports"), i, p) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%lld", geti(p, "port", NULL, NULL));
+        sb_sep(&b, ",");
+        sb_add(&b, buf);
+    }
+    return sb_finish(&b);
+}
+
+static json_t *eps_endpoints(const json_t *o)
+{
+    sbuf_t b = { 0 };
+    int shown = 0, more = 0;
+    size_t i, j;
+    json_t *e, *a;
+    json_array_foreach(json_object_get(o, "endpoints"), i, e) {
+        json_array_foreach(json_object_get(e, "addresses"), j, a) {
+            if (shown >= 3) {
+                more++;
+                continue;
+            }
+            sb_sep(&b, ",");
+            sb_add(&b, json_string_value(a) ? json_string_value(a) : "");
+            shown++;
+        }
+    }
+    if (more) {
+        char buf[48];
+        snprintf(buf, sizeof(buf), " + %d more...", more);
+        sb_add(&b, buf);
+    }
+    return sb_finish(&b);
+}
+
+static const kind_column_t endpointslice_columns[] = {
+    { "ADDRESSTYPE", "string", 0, ".addressType", NULL },
+    { "PORTS", "string", 0, NULL, eps_ports },
+    { "ENDPOINTS", "string", 0, NULL, eps_endpoints },
+    { NULL },
+};
+
+static json_t *hpa_reference(const json_t *o)
+{
+    const char *kind = gets(o, "spec", "scaleTargetRef", "kind");
+    const char *name = gets(o, "spec", "scaleTargetRef", "name");
+    char buf[384];
+    snprintf(buf, sizeof(buf), "%s/%s", kind ? kind : "", name ? name : "");
+    return json_string(buf);
+}
+
+/* "cpu: 40%/80%" for resource utilization metrics, "<unknown>" where no
+ * current value is reported yet. */
+static json_t *hpa_targets(const json_t *o)
+{
+    sbuf_t b = { 0 };
+    size_t i;
+    json_t *m;
+    const json_t *current = get(o, "status", "currentMetrics", NULL, NULL);
+    json_array_foreach(get(o, "spec", "metrics", NULL, NULL), i, m) {
+        const char *type = gets(m, "type", NULL, NULL);
+        char buf[160];
+        if (type && strcmp(type, "Resource") == 0) {
+            const char *res = gets(m, "resource", "name", NULL);
+            const json_t *util = get(m, "resource", "target", "averageUtilization", NULL);
+            const json_t *cur = NULL;
+            size_t j;
+            json_t *c;
+            json_array_foreach(current, j, c) {
+                const char *cn = gets(c, "resource", "name", NULL);
+                if (cn && res && strcmp(cn, res) == 0)
+                    cur = get(c, "resource", "current", "averageUtilization", NULL);
+            }
+            char curs[32];
+            if (cur)
+                snprintf(curs, sizeof(curs), "%lld%%", (long long)json_integer_value(cur));
+            else
+                snprintf(curs, sizeof(curs), "<unknown>");
+            if (util)
+                snprintf(buf, sizeof(buf), "%s: %s/%lld%%", res ? res : "", curs,
+                         (long long)json_integer_value(util));
+            else
+                snprintf(buf, sizeof(buf), "%s: %s", res ? res : "", curs);
+        } else {
+            snprintf(buf, sizeof(buf), "<unknown>");
+        }
+        sb_sep(&b, ", ");
+        sb_add(&b, buf);
+    }
+    return sb_finish(&b);
+}
+
+static json_t *hpa_min(const json_t *o)
+{
+    const json_t *m = get(o, "spec", "minReplicas", NULL, NULL);
+    return json_integer(m ? json_integer_value(m) : 1);
+}
+
+static const kind_column_t hpa_columns[] = {
+    { "REFERENCE", "string", 0, NULL, hpa_reference },
+    { "TARGETS", "string", 0, NULL, hpa_targets },
+    { "MINPODS", "integer", 0, NULL, hpa_min },
+    { "MAXPODS", "integer", 0, ".spec.maxReplicas", NULL },
+    { "REPLICAS", "integer", 0, ".status.currentReplicas", NULL },
+    { NULL },
+};
+
+/* ---- the table ------------------------------------------------------------- */
+
+#define NAMES(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+static const char *const cat_all[] = { "all", NULL };
+
+const kind_def_t kinds_builtin[] = {
+    { "", "v1", "Namespace", "NamespaceList", "namespaces", "namespace", 0, NAMES("ns"), NULL,
+      "io.k8s.api.core.v1.Namespace", NULL, 1, 0, NULL, namespace_columns, defaults_namespace },
+    { "", "v1", "Pod", "PodList", "pods", "pod", 1, NAMES("po"), cat_all,
+      "io.k8s.api.core.v1.Pod", NULL, 1, 0, NULL, pod_columns, defaults_pod },
+    { "", "v1", "Service", "ServiceList", "services", "service", 1, NAMES("svc"), cat_all,
+      "io.k8s.api.core.v1.Service", NULL, 1, 0, NULL, service_columns, defaults_service },
+    { "", "v1", "Endpoints", "EndpointsList", "endpoints", "endpoints", 1, NAMES("ep"), NULL,
+      "io.k8s.api.core.v1.Endpoints", NULL, 0, 0, NULL, endpoints_columns, NULL },
+    { "", "v1", "ConfigMap", "ConfigMapList", "configmaps", "configmap", 1, NAMES("cm"), NULL,
+      "io.k8s.api.core.v1.ConfigMap", NULL, 0, 0, NULL, configmap_columns, NULL },
+    { "", "v1", "Secret", "SecretList", "secrets", "secret", 1, NULL, NULL,
+      "io.k8s.api.core.v1.Secret", NULL, 0, 0, NULL, secret_columns, defaults_secret },
+    { "", "v1", "Node", "NodeList", "nodes", "node", 0, NAMES("no"), NULL,
+      "io.k8s.api.core.v1.Node", NULL, 1, 0, NULL, node_columns, NULL },
+    { "", "v1", "Event", "EventList", "events", "event", 1, NAMES("ev"), NULL,
+      "io.k8s.api.core.v1.Event", NULL, 0, 0, NULL, event_columns, NULL },
+    { "", "v1", "ServiceAccount", "ServiceAccountList", "serviceaccounts", "serviceaccount", 1,
+      NAMES("sa"), NULL, "io.k8s.api.core.v1.ServiceAccount", NULL, 0, 0, NULL,
+      serviceaccount_columns, NULL },
+    { "", "v1", "PersistentVolume", "PersistentVolumeList", "persistentvolumes",
+      "persistentvolume", 0, NAMES("pv"), NULL, "io.k8s.api.core.v1.PersistentVolume", NULL, 1,
+      0, NULL, pv_columns, defaults_pv },
+    { "", "v1", "PersistentVolumeClaim", "PersistentVolumeClaimList", "persistentvolumeclaims",
+      "persistentvolumeclaim", 1, NAMES("pvc"), NULL,
+      "io.k8s.api.core.v1.PersistentVolumeClaim", NULL, 1, 0, NULL, pvc_columns, defaults_pvc },
+    { "apps", "v1", "Deployment", "DeploymentList", "deployments", "deployment", 1,
+      NAMES("deploy"), cat_all, "io.k8s.api.apps.v1.Deployment", NULL, 1, 1, "spec.selector",
+      deployment_columns, defaults_deployment },
+    { "apps", "v1", "ReplicaSet", "ReplicaSetList", "replicasets", "replicaset", 1, NAMES("rs"),
+      cat_all, "io.k8s.api.apps.v1.ReplicaSet", NULL, 1, 1, "spec.selector", replicaset_columns,
+      defaults_replicaset },
+    { "apps", "v1", "DaemonSet", "DaemonSetList", "daemonsets", "daemonset", 1, NAMES("ds"),
+      cat_all, "io.k8s.api.apps.v1.DaemonSet", NULL, 1, 0, NULL, daemonset_columns,
+      defaults_daemonset },
+    { "apps", "v1", "StatefulSet", "StatefulSetList", "statefulsets", "statefulset", 1,
+      NAMES("sts"), cat_all, "io.k8s.api.apps.v1.StatefulSet", NULL, 1, 1, "spec.selector",
+      statefulset_columns, defaults_statefulset },
+    { "apps", "v1", "ControllerRevision", "ControllerRevisionList", "controllerrevisions",
+      "controllerrevision", 1, NULL, NULL, "io.k8s.api.apps.v1.ControllerRevision", NULL, 0, 0,
+      NULL, controllerrevision_columns, NULL },
+    { "batch", "v1", "Job", "JobList", "jobs", "job", 1, NULL, cat_all,
+      "io.k8s.api.batch.v1.Job", NULL, 1, 0, NULL, job_columns, defaults_job },
+    { "batch", "v1", "CronJob", "CronJobList", "cronjobs", "cronjob", 1, NAMES("cj"), cat_all,
+      "io.k8s.api.batch.v1.CronJob", NULL, 1, 0, NULL, cronjob_columns, defaults_cronjob },
+    { "coordination.k8s.io", "v1", "Lease", "LeaseList", "leases", "lease", 1, NULL, NULL,
+      "io.k8s.api.coordination.v1.Lease", NULL, 0, 0, NULL, lease_columns, NULL },
+    { "discovery.k8s.io", "v1", "EndpointSlice", "EndpointSliceList", "endpointslices",
+      "endpointslice", 1, NULL, NULL, "io.k8s.api.discovery.v1.EndpointSlice", NULL, 0, 0, NULL,
+      endpointslice_columns, NULL },
+    { "autoscaling", "v2", "HorizontalPodAutoscaler", "HorizontalPodAutoscalerList",
+      "horizontalpodautoscalers", "horizontalpodautoscaler", 1, NAMES("hpa"), cat_all,
+      "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler", NULL, 1, 0, NULL, hpa_columns,
+      defaults_hpa },
+};
+
+const size_t kinds_builtin_count = sizeof(kinds_builtin) / sizeof(kinds_builtin[0]);

@@ -85,4 +85,25 @@ void validation_result_free(validation_result_t *res);
 /* Apply the kind's defaults in place (creates and updates). */
 void registry_set_defaults(const kind_def_t *k, json_t *obj);
 
+/* Add a kind at run time (CRDs). The struct is copied; the strings, arrays
+ * and functions it points to must outlive the registry. schema may be set
+ * directly, otherwise schema_name is looked up. 0, SKIFF_EEXIST (same
+ * group, version and resource), SKIFF_EINVAL or SKIFF_ENOMEM. Pointers
+ * returned by earlier lookups stay valid. */
+int registry_add(const kind_def_t *k);
+
+/* Kind named the way a user types it: plural, singular, short name or
+ * kind, optionally followed by ".group" ("deploy", "pods", "jobs.batch").
+ * For command-line tools; NULL when nothing matches. */
+const kind_def_t *registry_find_name(const char *name);
+
+/* The built-in kinds (core/object/kinds.c), registered by registry_init. */
+extern const kind_def_t kinds_builtin[];
+extern const size_t kinds_builtin_count;
+
+/* A label selector object ({matchLabels, matchExpressions}) or a plain
+ * map as the string kubectl prints ("app=web,tier in (a,b)"); "<none>"
+ * when empty. Returns a new json string. */
+json_t *kinds_selector_string(const json_t *sel);
+
 #endif
