@@ -1,0 +1,141 @@
+#!/bin/bash
+# tests/e2e/test_errors.sh - bad requests over plain HTTP: each gets the
+# right status code and a Kubernetes Status (reason, message naming the
+# problem), and the server keeps serving with the store intact afterwards.
+. "$(dirname "$0")/lib.sh"
+
+start_server || bail_out "server did not start"
+
+CM=/api/v1/namespaces/default/configmaps
+DEPLOY=/apis/apps/v1/namespaces/default/deployments
+JSON=(-H 'Content-Type: application/json')
+
+# status_is CODE REASON DESC: the last api call answered CODE with a Status
+# whose reason is REASON.
+status_is() {
+	if [ "$HTTP_CODE" = "$1" ] && [ "$(json_str kind)" = Status ] &&
+		[ "$(json_str reason)" = "$2" ] && [ "$(json_num code)" = "$1" ]; then
+		pass "$3"
+	else
+		fail "$3"
+		diag "expected HTTP $1 and a Status with reason $2 and code $1"
+		diag "got HTTP $HTTP_CODE: $(head -c 600 <<<"$BODY")"
+		[ -s "$E2E_TMP/curl.err" ] && diag "curl: $(cat "$E2E_TMP/curl.err")"
+	fi
+}
+
+# message_has TEXT DESC: the last Status' message contains TEXT.
+message_has() {
+	like "$(json_str message)" "$1" "$2"
+}
+
+# --- a baseline object that must survive everything below -------------------------------
+api POST "$CM" "${JSON[@]}" \
+	-d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"keep"},"data":{"a":"1"}}'
+is "$HTTP_CODE" 201 "POST a configmap answers 201 Created"
+keep_rv=$(json_str resourceVersion)
+
+# --- 400: malformed body -------------------------------------------------------------------------
+api POST "$CM" "${JSON[@]}" -d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":'
+status_is 400 BadRequest "malformed JSON answers 400 BadRequest"
+ok "the Status says Failure" test "$(json_str status)" = Failure
+api POST "$CM" "${JSON[@]}" -d '[1,2,3]'
+status_is 400 BadRequest "a JSON array instead of an object answers 400"
+api POST "$CM" "${JSON[@]}" \
+	-d '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"wrongkind"}}'
+status_is 400 BadRequest "a Secret posted to configmaps answers 400"
+api POST "$CM" "${JSON[@]}" \
+	-d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"elsewhere","namespace":"kube-system"}}'
+status_is 400 BadRequest "a body namespace that differs from the URL answers 400"
+
+# --- 404 -------------------------------------------------------------------------------------------
+api GET /api/v1/namespaces/default/foos
+status_is 404 NotFound "an unknown resource answers 404 NotFound"
+api GET /apis/nope.example.com/v1/namespaces/default/things
+status_is 404 NotFound "an unknown API group answers 404 NotFound"
+api GET "$CM/ghost"
+status_is 404 NotFound "a missing object answers 404 NotFound"
+message_has 'configmaps "ghost" not found' "the message names the missing object"
+api POST /api/v1/namespaces/nope/configmaps "${JSON[@]}" \
+	-d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}'
+status_is 404 NotFound "creating in a missing namespace answers 404 NotFound"
+message_has 'namespaces "nope" not found' "the message names the missing namespace"
+
+# --- 422: invalid objects ------------------------------------------------------------------------------
+deploy_body() {
+	cat <<EOF
+{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"$1"},
+ "spec":{$2"template":{"metadata":{"labels":{"app":"x"}},
+  "spec":{"containers":[{"name":"c","image":"nginx:1.25"}]}}}}
+EOF
+}
+api POST "$DEPLOY" "${JSON[@]}" -d "$(deploy_body noselector '"replicas":1,')"
+status_is 422 Invalid "a deployment without spec.selector answers 422 Invalid"
+message_has "spec.selector" "the message names spec.selector"
+api POST "$DEPLOY" "${JSON[@]}" \
+	-d "$(deploy_body badtype '"replicas":"three","selector":{"matchLabels":{"app":"x"}},')"
+status_is 422 Invalid "replicas given as a string answers 422 Invalid"
+message_has "spec.replicas" "the message names spec.replicas"
+api POST "$DEPLOY" "${JSON[@]}" \
+	-d "$(deploy_body negative '"replicas":-1,"selector":{"matchLabels":{"app":"x"}},')"
+status_is 422 Invalid "negative replicas answer 422 Invalid"
+message_has "spec.replicas" "the message names spec.replicas"
+api POST "$CM" "${JSON[@]}" -d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{}}'
+status_is 422 Invalid "an object without a name answers 422 Invalid"
+message_has "metadata.name" "the message names metadata.name"
+api POST "$CM" "${JSON[@]}" \
+	-d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Not_A_DNS_Name"}}'
+status_is 422 Invalid "an invalid object name answers 422 Invalid"
+api POST /api/v1/namespaces/default/pods "${JSON[@]}" \
+	-d '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"empty"},"spec":{"containers":[]}}'
+status_is 422 Invalid "a pod without containers answers 422 Invalid"
+message_has "spec.containers" "the message names spec.containers"
+ok "none of the invalid deployments was stored" \
+	not k get deployment noselector badtype negative
+
+# --- 409: conflicts ----------------------------------------------------------------------------------------
+api POST "$CM" "${JSON[@]}" \
+	-d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"keep"},"data":{"a":"other"}}'
+status_is 409 AlreadyExists "creating an existing object answers 409 AlreadyExists"
+message_has 'configmaps "keep" already exists' "the message names the existing object"
+
+ok "update keep with kubectl" k patch configmap keep --type=merge -p '{"data":{"b":"2"}}'
+api PUT "$CM/keep" "${JSON[@]}" \
+	-d "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"keep\",\"resourceVersion\":\"$keep_rv\"},\"data\":{\"a\":\"stale\"}}"
+status_is 409 Conflict "PUT with a stale resourceVersion answers 409 Conflict"
+message_has "the object has been modified" "the conflict message says the object was modified"
+api PUT "$CM/other-name" "${JSON[@]}" \
+	-d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"keep"},"data":{}}'
+status_is 400 BadRequest "PUT with a body name that differs from the URL answers 400"
+
+# --- 413: too large ------------------------------------------------------------------------------------------
+{
+	printf '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"huge"},"data":{"x":"'
+	head -c $((3 * 1024 * 1024 + 512 * 1024)) /dev/zero | tr '\0' a
+	printf '"}}'
+} >"$E2E_TMP/huge.json"
+api POST "$CM" "${JSON[@]}" --data-binary @"$E2E_TMP/huge.json"
+is "$HTTP_CODE" 413 "a body over 3 MiB answers 413"
+[ "$HTTP_CODE" = 413 ] && [ -n "$BODY" ] && is "$(json_str reason)" RequestEntityTooLarge \
+	"the 413 Status has reason RequestEntityTooLarge"
+
+# --- 415: media types ------------------------------------------------------------------------------------------
+api POST "$CM" -H 'Content-Type: text/plain' \
+	-d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"plain"}}'
+status_is 415 UnsupportedMediaType "POST with Content-Type text/plain answers 415"
+api PATCH "$CM/keep" -H 'Content-Type: text/plain' -d '{"data":{"c":"3"}}'
+status_is 415 UnsupportedMediaType "PATCH with Content-Type text/plain answers 415"
+
+# --- afterwards ------------------------------------------------------------------------------------------------
+expect_output "/readyz still answers ok" ok curl -s --max-time 5 "$E2E_URL/readyz"
+expect_output "the baseline object is intact" "1 2" \
+	k get configmap keep -o 'jsonpath={.data.a} {.data.b}'
+expect_output "no rejected object was stored" "configmap/keep" \
+	k get configmaps --field-selector metadata.name!=kube-root-ca.crt -o name
+ok "kubectl still creates objects" k create configmap after --from-literal=ok=yes
+api GET "$CM/after"
+is "$HTTP_CODE" 200 "GET an object answers 200"
+is "$(json_str ok)" yes "GET returns the object's data"
+
+stop_server_cleanly
+done_testing

@@ -1,0 +1,168 @@
+#!/bin/bash
+# tests/e2e/test_kubectl_basic.sh - everyday kubectl against a fresh server:
+# the admin kubeconfig, built-in namespaces, discovery (api-resources,
+# explain), create/get in every output format, selectors, describe, label,
+# annotate and delete with each cascade mode.
+. "$(dirname "$0")/lib.sh"
+
+start_server || bail_out "server did not start"
+
+# --- the server as a user first meets it -----------------------------------------
+ok "server wrote its admin kubeconfig into the data dir" test -s "$E2E_DATA/kubeconfig"
+like "$(cat "$E2E_DATA/kubeconfig" 2>/dev/null)" "http://127.0.0.1:$E2E_PORT" \
+	"kubeconfig points at http://127.0.0.1:<port>"
+like "$(cat "$E2E_TMP/server.log")" "$E2E_DATA/kubeconfig" "server log names the kubeconfig path"
+expect_output "GET /readyz answers ok" ok curl -s --max-time 5 "$E2E_URL/readyz"
+
+for ns in default kube-system kube-public; do
+	expect_output "namespace $ns exists at start" "$ns" \
+		k get namespace "$ns" -o 'jsonpath={.metadata.name}'
+done
+
+# --- discovery -----------------------------------------------------------------------
+res=$(k api-resources 2>&1)
+ok "api-resources lists pods with short name po" \
+	grep -qE '^pods[[:space:]]+po[[:space:]]+v1[[:space:]]+true[[:space:]]+Pod$' <<<"$res"
+ok "api-resources lists deployments with short name deploy" \
+	grep -qE '^deployments[[:space:]]+deploy[[:space:]]+apps/v1[[:space:]]+true[[:space:]]+Deployment$' <<<"$res"
+ok "api-resources lists namespaces (ns) as cluster-scoped" \
+	grep -qE '^namespaces[[:space:]]+ns[[:space:]]+v1[[:space:]]+false[[:space:]]+Namespace$' <<<"$res"
+expect_contains "explain deployment.spec mentions replicas" "replicas" k explain deployment.spec
+expect_output "short names work (get deploy, cm)" "" k get deploy,cm -n kube-public -o name
+
+# --- create: namespace, configmap, secret ---------------------------------------------
+expect_contains "create namespace" "namespace/e2e created" k create namespace e2e
+expect_output "new namespace is Active" Active k get ns e2e -o 'jsonpath={.status.phase}'
+expect_contains "create configmap --from-literal" "configmap/cm1 created" \
+	k create configmap cm1 -n e2e --from-literal=greeting=hello --from-literal=count=3
+expect_output "configmap data is stored" "hello 3" \
+	k get configmap cm1 -n e2e -o 'jsonpath={.data.greeting} {.data.count}'
+expect_contains "create secret generic --from-literal" "secret/s1 created" \
+	k create secret generic s1 -n e2e --from-literal=password=s3cret
+expect_contains "secret data is base64 in -o json" '"password": "czNjcmV0"' \
+	k get secret s1 -n e2e -o json
+expect_output "secret type is Opaque" Opaque k get secret s1 -n e2e -o 'jsonpath={.type}'
+expect_fail_with "object in a missing namespace is refused (NotFound)" \
+	'namespaces "nope" not found' \
+	k create configmap lost -n nope --from-literal=a=b
+like "$ERR" "NotFound" "missing namespace error is a NotFound"
+expect_fail_with "getting a missing object says NotFound" 'configmaps "ghost" not found' \
+	k get configmap ghost -n e2e
+
+# --- workloads to look at ---------------------------------------------------------------------
+cat >"$E2E_TMP/objects.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+  labels: {app: web, tier: frontend}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.25
+        ports:
+        - containerPort: 80
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: solo
+  namespace: default
+  labels: {app: solo}
+spec:
+  containers:
+  - name: main
+    image: busybox:1.36
+    command: ["sleep", "3600"]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cfg-default
+  namespace: default
+data: {k: v}
+EOF
+ok "create a deployment, a pod and a configmap from one file" k create -f "$E2E_TMP/objects.yaml"
+
+# --- get in every format ---------------------------------------------------------------------------
+expect_contains "get -o yaml" "kind: Deployment" k get deployment web -o yaml
+like "$OUT" "image: nginx:1.25" "get -o yaml shows the spec"
+expect_contains "get -o json" '"kind": "Deployment"' k get deployment web -o json
+like "$OUT" '"replicas": 2' "get -o json shows the spec"
+expect_contains "get deployment -o wide has CONTAINERS and IMAGES columns" "IMAGES" \
+	k get deployment web -o wide
+like "$OUT" "nginx:1.25" "get deployment -o wide shows the image"
+like "$OUT" "app=web" "get deployment -o wide shows the selector"
+expect_contains "get pods -o wide has a NODE column" "NODE" k get pod solo -o wide
+expect_contains "plain get prints a table with NAME" "NAME" k get pods
+like "$OUT" "solo" "plain get lists the pod"
+expect_output "get -l app=solo" "pod/solo" k get pods -l app=solo -o name
+expect_output "get -l with a set-based selector" "pod/solo" k get pods -l 'app in (solo,other)' -o name
+expect_output "get -l app!=solo excludes the pod" "" k get pods -l 'app!=solo' -o name
+expect_output "get --field-selector metadata.name=cm1" "configmap/cm1" \
+	k get configmaps -n e2e --field-selector metadata.name=cm1 -o name
+expect_output "get --field-selector metadata.name!=cm1 excludes it" "" \
+	k get configmaps -n e2e --field-selector metadata.name!=cm1 -o name
+expect_contains "get -A lists objects in all namespaces" "e2e/cm1" \
+	k get configmaps -A -o 'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}{"\n"}{end}'
+like "$OUT" "default/cfg-default" "get -A includes the default namespace"
+expect_contains "get -A table has a NAMESPACE column" "NAMESPACE" k get configmaps -A
+
+# --- describe ---------------------------------------------------------------------------------------
+expect_contains "describe deployment" "Name:" k describe deployment web
+like "$OUT" "Namespace:" "describe deployment shows Namespace:"
+like "$OUT" "Labels:" "describe deployment shows Labels:"
+like "$OUT" "Replicas:" "describe deployment shows Replicas:"
+expect_contains "describe pod" "Name:" k describe pod solo
+like "$OUT" "Namespace:" "describe pod shows Namespace:"
+like "$OUT" "Labels:" "describe pod shows Labels:"
+like "$OUT" "busybox:1.36" "describe pod shows the image"
+
+# --- label and annotate --------------------------------------------------------------------------------
+ok "label pod" k label pod solo tier=backend
+expect_output "label is stored" backend k get pod solo -o 'jsonpath={.metadata.labels.tier}'
+expect_output "the new label selects the pod" "pod/solo" k get pods -l tier=backend -o name
+expect_fail_with "label without --overwrite does not replace a value" "already has a value" \
+	k label pod solo tier=other
+ok "label --overwrite" k label pod solo tier=other --overwrite
+expect_output "overwritten label is stored" other k get pod solo -o 'jsonpath={.metadata.labels.tier}'
+ok "label tier- removes it" k label pod solo tier-
+expect_output "removed label is gone" "" k get pod solo -o 'jsonpath={.metadata.labels.tier}'
+ok "annotate pod" k annotate pod solo note=hello
+expect_output "annotation is stored" hello k get pod solo -o 'jsonpath={.metadata.annotations.note}'
+ok "annotate note- removes it" k annotate pod solo note-
+expect_output "removed annotation is gone" "" k get pod solo -o 'jsonpath={.metadata.annotations.note}'
+
+# --- delete ----------------------------------------------------------------------------------------------
+expect_contains "delete configmap" 'configmap "cm1" deleted' k delete configmap cm1 -n e2e
+expect_fail_with "deleted configmap is gone" 'not found' k get configmap cm1 -n e2e
+expect_fail_with "deleting it again says NotFound" 'not found' k delete configmap cm1 -n e2e
+ok "delete --ignore-not-found of a missing object succeeds" \
+	k delete configmap cm1 -n e2e --ignore-not-found
+
+ok "create deployments for cascade deletes" k create deployment orphaned --image=nginx:1.25
+ok "create a second deployment" k create deployment foreground --image=nginx:1.25
+expect_contains "delete --cascade=orphan is accepted" 'deleted' \
+	k delete deployment orphaned --cascade=orphan --timeout=20s
+ok "orphan-deleted deployment is gone" wait_for 15 not k get deployment orphaned
+expect_contains "delete --cascade=foreground is accepted" 'deleted' \
+	k delete deployment foreground --cascade=foreground --timeout=20s
+ok "foreground-deleted deployment is gone" wait_for 15 not k get deployment foreground
+expect_contains "delete --cascade=background (default) deletes the deployment" 'deleted' \
+	k delete deployment web --timeout=20s
+ok "background-deleted deployment is gone" wait_for 15 not k get deployment web
+ok "delete pod by label" k delete pods -l app=solo --timeout=20s
+expect_output "pods selected by the label are gone" "" k get pods -l app=solo -o name
+ok "delete namespace" k delete namespace e2e --timeout=30s
+ok "deleted namespace is gone" wait_for 20 not k get namespace e2e
+
+stop_server_cleanly
+done_testing
