@@ -257,12 +257,14 @@ api() {
 }
 
 # json_str FIELD [TEXT]: the first string value of "FIELD" in a JSON text
-# (default: BODY). Enough for flat fields such as a Status' reason and message.
+# (default: BODY), with \" and \\ unescaped. Enough for flat fields such as
+# a Status' reason and message.
 json_str() {
 	local text=${2-$BODY}
 	printf '%s' "$text" | tr -d '\n' |
 		grep -oE "\"$1\"[[:space:]]*:[[:space:]]*\"(\\\\.|[^\"\\\\])*\"" | head -n 1 |
-		sed -E "s/^\"$1\"[[:space:]]*:[[:space:]]*\"//; s/\"\$//"
+		sed -E "s/^\"$1\"[[:space:]]*:[[:space:]]*\"//; s/\"\$//" |
+		sed -E 's/\\"/"/g; s/\\\\/\\/g'
 }
 
 # json_num FIELD [TEXT]: the first numeric value of "FIELD".
