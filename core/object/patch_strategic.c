@@ -289,14 +289,20 @@ fail:
     return NULL;
 }
 
-/* 1 when item matches an entry of $setElementOrder: the same primitive, or a
- * map whose every member (the merge key, in what kubectl sends) is equal. */
-static int order_entry_matches(const json_t *entry, const json_t *item)
+/* 1 when item matches an entry of $setElementOrder: the same primitive, a
+ * map with the same merge key value (mk, when known and present in the
+ * entry), or else a map whose every member named by the entry is equal. */
+static int order_entry_matches(const json_t *entry, const json_t *item, const char *mk)
 {
     if (!json_is_object(entry))
         return json_equal((json_t *)entry, (json_t *)item);
     if (!json_is_object(item) || json_object_size(entry) == 0)
         return 0;
+    json_t *ek = mk ? json_object_get(entry, mk) : NULL;
+    if (ek) {
+        json_t *ik = json_object_get(item, mk);
+        return ik && json_equal(ek, ik);
+    }
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)entry, k, v) {
@@ -309,7 +315,7 @@ static int order_entry_matches(const json_t *entry, const json_t *item)
 
 /* Reorders list in place: items named by order first, in that order, then
  * the others in their current relative order. */
-static int apply_element_order(json_t *list, const json_t *order)
+static int apply_element_order(json_t *list, const json_t *order, const char *mk)
 {
     size_t n = json_array_size(list);
     if (n < 2)
@@ -325,7 +331,7 @@ static int apply_element_order(json_t *list, const json_t *order)
     json_t *entry;
     json_array_foreach(order, i, entry) {
         for (j = 0; j < n; j++) {
-            if (!placed[j] && order_entry_matches(entry, json_array_get(list, j))) {
+            if (!placed[j] && order_entry_matches(entry, json_array_get(list, j), mk)) {
                 placed[j] = 1;
                 json_array_append(out, json_array_get(list, j));
                 break;
@@ -429,7 +435,8 @@ static int delete_from_primitive_lists(smp_t *s, json_t *orig, const json_t *pat
     return 0;
 }
 
-static int set_element_orders(smp_t *s, json_t *orig, const json_t *patch)
+static int set_element_orders(smp_t *s, json_t *orig, const json_t *patch,
+                              const schema_type_t *t)
 {
     const char *pk;
     json_t *pv;
@@ -443,7 +450,9 @@ static int set_element_orders(smp_t *s, json_t *orig, const json_t *patch)
             return -1;
         }
         json_t *list = json_object_get(orig, pk + plen);
-        if (json_is_array(list) && apply_element_order(list, pv) < 0) {
+        const schema_field_t *f = field_of(t, pk + plen);
+        const char *mk = f ? f->patch_merge_key : NULL;
+        if (json_is_array(list) && apply_element_order(list, pv, mk) < 0) {
             patch_fail_(1, s->err, s->errlen, "strategic merge patch: out of memory");
             return -1;
         }
@@ -539,7 +548,7 @@ static json_t *merge_map(smp_t *s, json_t *orig, const json_t *patch, const sche
         if (merge_member(s, orig, k, v, t) < 0)
             goto fail;
     }
-    if (set_element_orders(s, orig, patch) < 0)
+    if (set_element_orders(s, orig, patch, t) < 0)
         goto fail;
     return orig;
 fail:

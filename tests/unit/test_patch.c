@@ -501,6 +501,15 @@ static void test_smp_set_element_order(void **state)
               "{\"name\":\"b\"}],\"containers\":[{\"name\":\"n\"}]}}",
               "{\"spec\":{\"containers\":[{\"name\":\"d\"},{\"name\":\"n\"},{\"name\":\"b\"},"
               "{\"name\":\"a\"},{\"name\":\"c\"}]}}");
+    /* entries match by the merge key alone when the schema declares one */
+    check_smp(&t_pod,
+              "{\"spec\":{\"containers\":[{\"name\":\"a\",\"ports\":[{\"containerPort\":80},"
+              "{\"containerPort\":443}]}]}}",
+              "{\"spec\":{\"containers\":[{\"name\":\"a\",\"$setElementOrder/ports\":["
+              "{\"containerPort\":443,\"protocol\":\"TCP\"},{\"containerPort\":80,"
+              "\"protocol\":\"TCP\"}]}]}}",
+              "{\"spec\":{\"containers\":[{\"name\":\"a\",\"ports\":[{\"containerPort\":443},"
+              "{\"containerPort\":80}]}]}}");
     /* primitive lists take the order as values */
     check_smp(&t_pod, "{\"metadata\":{\"finalizers\":[\"x\",\"y\"]}}",
               "{\"metadata\":{\"$setElementOrder/finalizers\":[\"z\",\"y\",\"x\"],"
