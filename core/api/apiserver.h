@@ -1,0 +1,39 @@
+/* core/api/apiserver.h - the API server: routes requests to resources,
+ * keeps the watch caches fed from the store, and answers the Kubernetes
+ * REST verbs. The HTTP server and the in-process client both call
+ * api_server_handle(). */
+#ifndef SKIFF_APISERVER_H
+#define SKIFF_APISERVER_H
+
+#include <stdint.h>
+
+#include <skiff/store.h>
+#include <uv.h>
+
+#include "api/request.h"
+
+typedef struct api_server api_server_t;
+
+typedef struct api_server_opts {
+    uv_loop_t *loop;
+    skiff_store_t *store;
+    size_t ring_capacity;          /* events kept per resource for watch replay (0: default) */
+    int bookmark_interval_ms;      /* 0: default (10 s) */
+    int watch_timeout_max_s;       /* server-side cap for a watch (0: default 1800 s) */
+} api_server_opts_t;
+
+/* Creates the server and starts loading the caches from the store; on_ready
+ * runs once (status 0, or a SKIFF_E* code) when the server can serve and the
+ * system namespaces exist. */
+int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *data, int status),
+                   void *data, api_server_t **out);
+int api_server_is_ready(const api_server_t *s);
+void api_server_handle(api_server_t *s, const api_request_t *req, api_response_t *resp);
+/* Ends watches (their streams end), stops timers; done runs when closed. */
+void api_server_free(api_server_t *s, void (*done)(void *data), void *data);
+
+/* Store key of an object: "/registry/<group|core>/<resource>/<ns>/<name>". */
+int api_object_key(char *buf, size_t len, const char *group, const char *resource, const char *ns,
+                   const char *name);
+
+#endif

@@ -1,0 +1,95 @@
+/* core/api/apiserver_int.h - what the API server's own files share: the
+ * server state and one parsed call. Not for use outside core/api. */
+#ifndef SKIFF_APISERVER_INT_H
+#define SKIFF_APISERVER_INT_H
+
+#include <jansson.h>
+
+#include "api/apiserver.h"
+#include "api/selector.h"
+#include "api/status.h"
+#include "api/watch_cache.h"
+#include "object/registry.h"
+#include "util/strmap.h"
+
+#define API_MAX_QUERY 32
+#define API_MAX_BODY (3u * 1024u * 1024u)
+
+struct api_server {
+    uv_loop_t *loop;
+    skiff_store_t *store;
+    strmap_t *caches;            /* "<group>/<resource>" -> watch_cache_t* */
+    skiff_store_watch_t *watch;  /* the one store watch feeding every cache */
+    uv_timer_t bookmark_timer;
+    int bookmark_interval_ms;
+    int watch_timeout_max_s;
+    size_t ring_capacity;
+    int ready;
+    int closing;
+    void (*on_ready)(void *data, int status);
+    void *on_ready_data;
+    int pending_boot;            /* writes outstanding while creating system namespaces */
+    struct api_stream *streams;  /* open watch streams, ended on free */
+    void (*free_done)(void *data);
+    void *free_done_data;
+};
+
+typedef struct api_query {
+    char *key[API_MAX_QUERY];
+    char *value[API_MAX_QUERY];
+    int n;
+} api_query_t;
+
+/* One request, parsed: which resource, which verb, which options. Owned
+ * by the handler until the response is finished. */
+typedef struct api_call {
+    api_server_t *srv;
+    const api_request_t *req;
+    api_response_t *resp;
+    api_query_t q;
+    const kind_def_t *kind;
+    watch_cache_t *cache;
+    char *ns;          /* NULL for cluster-scoped or all-namespaces */
+    char *name;        /* NULL for collections */
+    char *sub;         /* NULL, "status", "scale" */
+    int dry_run;
+    int table;         /* answer as meta.k8s.io Table */
+    int table_v1beta1;
+    /* write state */
+    json_t *obj;       /* object being written */
+    json_t *old;       /* state read before the write */
+    int64_t old_rev;
+    int retries;
+    int created;       /* respond 201 */
+    int delete_after_write; /* finalizers emptied on a terminating object */
+    char key[1024];
+} api_call_t;
+
+const char *api_query_get(const api_call_t *c, const char *key);
+void api_call_free(api_call_t *c);
+
+/* read path (handle_read.c) */
+void api_handle_get(api_call_t *c);
+void api_handle_list(api_call_t *c);
+void api_handle_watch(api_call_t *c);
+void api_streams_close_all(api_server_t *s);
+
+/* write path (handle_write.c) */
+void api_handle_create(api_call_t *c);
+void api_handle_update(api_call_t *c);
+void api_handle_patch(api_call_t *c);
+void api_handle_delete(api_call_t *c);
+void api_handle_delete_collection(api_call_t *c);
+
+/* shared helpers (server.c) */
+watch_cache_t *api_cache_for(api_server_t *s, const kind_def_t *k);
+void api_key_for(api_call_t *c, const char *ns, const char *name);
+/* Respond with an object (or a Table of it when asked). */
+void api_reply_object(api_call_t *c, int code, const json_t *obj);
+/* Parse a stored value and set resourceVersion. New reference. */
+json_t *api_object_from_kv(const skiff_kv_t *kv);
+void api_not_found(api_call_t *c, const char *name);
+/* Does namespace `ns` exist and is it not terminating? 0 ok, else sends an error. */
+int api_check_namespace(api_call_t *c, const char *ns, int for_create);
+
+#endif

@@ -1,0 +1,554 @@
+/* core/api/handle_read.c - get, list and watch.
+ *
+ * Lists and watches are served from the watch cache; single gets read the
+ * store (the source of truth). Lists are assembled from the cached
+ * serialized objects without re-encoding them. Watches stream newline-
+ * delimited watch events; a watch from a revision older than the cache's
+ * ring falls back to its own store watch, and one older than the store's
+ * compaction gets a 410 Expired ERROR event, as Kubernetes answers. */
+#include "api/apiserver_int.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/table.h"
+#include "util/log.h"
+
+/* ---- small growable buffer ---------------------------------------------- */
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} buf_t;
+
+static void buf_add(buf_t *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 4096;
+        while (nc < b->len + n + 1) nc *= 2;
+        char *np = realloc(b->p, nc);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void buf_str(buf_t *b, const char *s) { buf_add(b, s, strlen(s)); }
+
+/* ---- replies --------------------------------------------------------- */
+
+static const char *api_version_of(const kind_def_t *k) { return registry_api_version(k); }
+
+void api_reply_object(api_call_t *c, int code, const json_t *obj)
+{
+    const char *ct = NULL;
+    int tv = table_accept(c->req->accept, &ct);
+    if (tv != TABLE_NONE && !c->sub) {
+        table_opts_t o = {.include = table_include_from_query(c->req->query), .version = tv};
+        json_t *t = table_new(c->kind, obj, &o);
+        if (t) {
+            char *body = json_dumps(t, JSON_COMPACT);
+            json_decref(t);
+            if (body) {
+                c->resp->ops->send(c->resp, code, ct, body, strlen(body));
+                free(body);
+                return;
+            }
+        }
+    }
+    reply_json(c->resp, code, obj);
+}
+
+/* ---- selectors ---------------------------------------------------------- */
+
+typedef struct selectors {
+    label_selector_t *ls;
+    field_selector_t *fs;
+} selectors_t;
+
+static void selectors_free(selectors_t *s)
+{
+    label_selector_free(s->ls);
+    field_selector_free(s->fs);
+    s->ls = NULL;
+    s->fs = NULL;
+}
+
+static int selectors_parse(api_call_t *c, selectors_t *s)
+{
+    char err[512];
+    memset(s, 0, sizeof *s);
+    const char *l = api_query_get(c, "labelSelector");
+    if (l && *l && label_selector_parse(l, &s->ls, err, sizeof err) != 0) {
+        status_reply(c->resp, 400, "BadRequest", NULL, "unable to parse labelSelector %s: %s", l,
+                     err);
+        return -1;
+    }
+    const char *f = api_query_get(c, "fieldSelector");
+    if (f && *f && field_selector_parse(f, &s->fs, err, sizeof err) != 0) {
+        status_reply(c->resp, 400, "BadRequest", NULL, "unable to parse fieldSelector %s: %s", f,
+                     err);
+        selectors_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- get -------------------------------------------------------------- */
+
+static json_t *scale_from_object(const kind_def_t *k, const json_t *obj)
+{
+    const json_t *meta = json_object_get(obj, "metadata");
+    const json_t *spec = json_object_get(obj, "spec");
+    const json_t *status = json_object_get(obj, "status");
+    json_t *m = json_object();
+    static const char *const keep[] = {"name", "namespace", "uid", "resourceVersion",
+                                       "creationTimestamp"};
+    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+        json_t *v = json_object_get(meta, keep[i]);
+        if (v) json_object_set(m, keep[i], v);
+    }
+    json_int_t replicas = json_integer_value(json_object_get(spec, "replicas"));
+    json_t *scale = json_pack("{s:s, s:s, s:o, s:{s:I}, s:{s:I}}", "kind", "Scale", "apiVersion",
+                              "autoscaling/v1", "metadata", m, "spec", "replicas", replicas,
+                              "status", "replicas",
+                              json_integer_value(json_object_get(status, "replicas")));
+    const json_t *sel = json_object_get(spec, "selector");
+    if (sel) {
+        label_selector_t *ls = NULL;
+        char err[256];
+        if (label_selector_from_json(sel, &ls, err, sizeof err) == 0) {
+            char *s = label_selector_string(ls);
+            if (s) json_object_set_new(json_object_get(scale, "status"), "selector",
+                                       json_string(s));
+            free(s);
+        }
+        label_selector_free(ls);
+    }
+    (void)k;
+    return scale;
+}
+
+static void on_get(void *data, int status, const skiff_kv_t *kv)
+{
+    api_call_t *c = data;
+    if (status == SKIFF_ENOENT) {
+        api_not_found(c, c->name);
+    } else if (status != 0) {
+        status_reply(c->resp, 500, "InternalError", NULL, "reading from the store failed: %s",
+                     skiff_strerror(status));
+    } else {
+        json_t *obj = api_object_from_kv(kv);
+        if (!obj) {
+            status_reply(c->resp, 500, "InternalError", NULL, "stored object is not valid JSON");
+        } else if (c->sub && strcmp(c->sub, "scale") == 0) {
+            json_t *scale = scale_from_object(c->kind, obj);
+            reply_json(c->resp, 200, scale);
+            json_decref(scale);
+        } else {
+            api_reply_object(c, 200, obj);
+        }
+        json_decref(obj);
+    }
+    api_call_free(c);
+}
+
+void api_handle_get(api_call_t *c)
+{
+    api_key_for(c, c->ns, c->name);
+    int rc = c->srv->store->vt->get(c->srv->store, c->key, 0, on_get, c);
+    if (rc != 0) {
+        status_reply(c->resp, 500, "InternalError", NULL, "reading from the store failed: %s",
+                     skiff_strerror(rc));
+        api_call_free(c);
+    }
+}
+
+/* ---- list -------------------------------------------------------------- */
+
+/* Continue tokens: base64 of {"rv":N,"start":"<key>"}; the next page starts
+ * after that key. */
+static char *continue_encode(int64_t rv, const char *last_key)
+{
+    json_t *j = json_pack("{s:s, s:I, s:s}", "v", "meta.k8s.io/v1", "rv", (json_int_t)rv,
+                          "start", last_key);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!s) return NULL;
+    size_t n = strlen(s);
+    char *out = malloc(4 * ((n + 2) / 3) + 1);
+    if (out) EVP_EncodeBlock((unsigned char *)out, (unsigned char *)s, (int)n);
+    free(s);
+    return out;
+}
+
+static int continue_decode(const char *tok, char *key, size_t keylen)
+{
+    size_t n = strlen(tok);
+    if (n == 0 || n % 4 != 0 || n > 4096) return -1;
+    unsigned char *raw = malloc(n);
+    if (!raw) return -1;
+    int len = EVP_DecodeBlock(raw, (const unsigned char *)tok, (int)n);
+    if (len < 0) {
+        free(raw);
+        return -1;
+    }
+    while (len > 0 && raw[len - 1] == '\0') len--;
+    json_t *j = json_loadb((const char *)raw, (size_t)len, 0, NULL);
+    free(raw);
+    const char *start = json_string_value(json_object_get(j, "start"));
+    int rc = -1;
+    if (start && strlen(start) < keylen) {
+        strcpy(key, start);
+        rc = 0;
+    }
+    json_decref(j);
+    return rc;
+}
+
+static void list_table_reply(api_call_t *c, cache_obj_t **items, size_t first, size_t count,
+                             const char *rv, const char *cont, long long remaining)
+{
+    json_t *list = json_object();
+    json_t *arr = json_array();
+    for (size_t i = first; i < first + count; i++) {
+        const json_t *p = cache_obj_parsed(items[i]);
+        if (p) json_array_append(arr, (json_t *)p);
+    }
+    json_t *meta = json_pack("{s:s}", "resourceVersion", rv);
+    if (cont) json_object_set_new(meta, "continue", json_string(cont));
+    if (remaining > 0) json_object_set_new(meta, "remainingItemCount", json_integer(remaining));
+    json_object_set_new(list, "metadata", meta);
+    json_object_set_new(list, "items", arr);
+    api_reply_object(c, 200, list);
+    json_decref(list);
+}
+
+void api_handle_list(api_call_t *c)
+{
+    selectors_t sel;
+    if (selectors_parse(c, &sel) != 0) {
+        api_call_free(c);
+        return;
+    }
+    long long limit = 0;
+    const char *ls = api_query_get(c, "limit");
+    if (ls && *ls) limit = atoll(ls);
+    char start[1024] = "";
+    const char *cont = api_query_get(c, "continue");
+    if (cont && *cont && continue_decode(cont, start, sizeof start) != 0) {
+        status_reply(c->resp, 400, "BadRequest", NULL,
+                     "continue key is not valid: use the continue token a previous list "
+                     "returned");
+        selectors_free(&sel);
+        api_call_free(c);
+        return;
+    }
+    cache_obj_t **items;
+    size_t n = watch_cache_list(c->cache, c->ns, sel.ls, sel.fs, &items);
+    size_t first = 0;
+    if (start[0]) {
+        while (first < n && strcmp(items[first]->key, start) <= 0) first++;
+    }
+    size_t count = n - first;
+    char *next = NULL;
+    long long remaining = 0;
+    if (limit > 0 && (long long)count > limit) {
+        count = (size_t)limit;
+        remaining = (long long)(n - first - count);
+        next = continue_encode(watch_cache_revision(c->cache), items[first + count - 1]->key);
+    }
+    char rv[32];
+    snprintf(rv, sizeof rv, "%lld", (long long)watch_cache_revision(c->cache));
+    if (c->table) {
+        list_table_reply(c, items, first, count, rv, next, remaining);
+    } else {
+        buf_t b = {0};
+        buf_str(&b, "{\"kind\":\"");
+        buf_str(&b, c->kind->list_kind);
+        buf_str(&b, "\",\"apiVersion\":\"");
+        buf_str(&b, api_version_of(c->kind));
+        buf_str(&b, "\",\"metadata\":{\"resourceVersion\":\"");
+        buf_str(&b, rv);
+        buf_str(&b, "\"");
+        if (next) {
+            char tail[64];
+            buf_str(&b, ",\"continue\":\"");
+            buf_str(&b, next);
+            snprintf(tail, sizeof tail, "\",\"remainingItemCount\":%lld", remaining);
+            buf_str(&b, tail);
+        }
+        buf_str(&b, "},\"items\":[");
+        for (size_t i = first; i < first + count; i++) {
+            if (i > first) buf_add(&b, ",", 1);
+            buf_add(&b, items[i]->json, items[i]->len);
+        }
+        buf_str(&b, "]}");
+        if (b.oom)
+            status_reply(c->resp, 500, "InternalError", NULL, "out of memory building the list");
+        else
+            c->resp->ops->send(c->resp, 200, "application/json", b.p, b.len);
+        free(b.p);
+    }
+    free(next);
+    watch_cache_list_free(items, n);
+    selectors_free(&sel);
+    api_call_free(c);
+}
+
+/* ---- watch ------------------------------------------------------------- */
+
+typedef struct api_stream {
+    api_call_t *call;
+    api_server_t *srv;
+    struct api_stream *prev, *next;
+    cache_watcher_t *watcher;
+    skiff_store_watch_t *store_watch; /* fallback for revisions older than the cache ring */
+    selectors_t sel;
+    uv_timer_t timer;
+    int table;
+    const char *table_ct;
+    int ended;
+    int sent_headers_row;
+} api_stream_t;
+
+static void stream_unlink(api_stream_t *st)
+{
+    api_server_t *s = st->srv;
+    if (st->prev) st->prev->next = st->next;
+    else if (s->streams == st) s->streams = st->next;
+    if (st->next) st->next->prev = st->prev;
+    st->prev = st->next = NULL;
+}
+
+static void on_stream_timer_closed(uv_handle_t *h)
+{
+    api_stream_t *st = h->data;
+    selectors_free(&st->sel);
+    api_call_free(st->call);
+    free(st);
+}
+
+/* End the stream: stop the sources, finish the response, free later. */
+static void stream_end(api_stream_t *st)
+{
+    if (st->ended) return;
+    st->ended = 1;
+    if (st->watcher) watch_cache_unwatch(st->watcher);
+    st->watcher = NULL;
+    if (st->store_watch) st->srv->store->vt->watch_cancel(st->store_watch);
+    st->store_watch = NULL;
+    stream_unlink(st);
+    st->call->resp->on_abort = NULL;
+    st->call->resp->ops->stream_end(st->call->resp);
+    uv_timer_stop(&st->timer);
+    uv_close((uv_handle_t *)&st->timer, on_stream_timer_closed);
+}
+
+void api_streams_close_all(api_server_t *s)
+{
+    while (s->streams) stream_end(s->streams);
+}
+
+static void stream_write_line(api_stream_t *st, const char *type, const char *obj, size_t len)
+{
+    if (st->ended) return;
+    buf_t b = {0};
+    buf_str(&b, "{\"type\":\"");
+    buf_str(&b, type);
+    buf_str(&b, "\",\"object\":");
+    buf_add(&b, obj, len);
+    buf_str(&b, "}\n");
+    int rc = b.oom ? -1 : st->call->resp->ops->stream_write(st->call->resp, b.p, b.len);
+    free(b.p);
+    if (rc < 0) stream_end(st);
+}
+
+static void stream_send_json(api_stream_t *st, const char *type, const json_t *obj)
+{
+    char *s = json_dumps(obj, JSON_COMPACT);
+    if (s) stream_write_line(st, type, s, strlen(s));
+    free(s);
+}
+
+static void stream_send_obj(api_stream_t *st, int type, cache_obj_t *o, int64_t rev)
+{
+    if (type == CACHE_BOOKMARK) {
+        char buf[256];
+        int n = snprintf(buf, sizeof buf,
+                         "{\"kind\":\"%s\",\"apiVersion\":\"%s\",\"metadata\":"
+                         "{\"resourceVersion\":\"%lld\"}}",
+                         st->call->kind->kind, api_version_of(st->call->kind), (long long)rev);
+        stream_write_line(st, "BOOKMARK", buf, (size_t)n);
+        return;
+    }
+    if (st->table) {
+        const json_t *p = cache_obj_parsed(o);
+        if (!p) return;
+        table_opts_t opts = {.include = table_include_from_query(st->call->req->query),
+                             .version = st->table,
+                             .no_headers = st->sent_headers_row};
+        json_t *t = table_new(st->call->kind, p, &opts);
+        st->sent_headers_row = 1;
+        if (t) stream_send_json(st, cache_event_names[type], t);
+        json_decref(t);
+        return;
+    }
+    stream_write_line(st, cache_event_names[type], o->json, o->len);
+}
+
+static void on_cache_event(void *data, int type, cache_obj_t *obj, int64_t rev)
+{
+    stream_send_obj(data, type, obj, rev);
+}
+
+static void stream_send_error(api_stream_t *st, json_t *status)
+{
+    stream_send_json(st, "ERROR", status);
+    json_decref(status);
+}
+
+static void on_store_watch(void *data, int status, const skiff_store_event_t *ev, size_t n)
+{
+    api_stream_t *st = data;
+    if (status != 0) {
+        st->store_watch = NULL;
+        if (status == SKIFF_ECOMPACTED)
+            stream_send_error(st, status_new(410, "Expired", NULL,
+                                             "too old resource version: %s",
+                                             api_query_get(st->call, "resourceVersion")));
+        stream_end(st);
+        return;
+    }
+    for (size_t i = 0; i < n && !st->ended; i++) {
+        const char *key = ev[i].kv.key;
+        /* key: /registry/<g>/<r>/<rest> */
+        const char *rest = key;
+        for (int slashes = 0; *rest && slashes < 4; rest++)
+            if (*rest == '/') slashes++;
+        int del = ev[i].type == SKIFF_EVENT_DELETE;
+        const skiff_kv_t *src = del ? &ev[i].prev : &ev[i].kv;
+        if (!src->value) continue;
+        cache_obj_t *o = cache_obj_from_store(rest, st->call->kind->namespaced, src->value,
+                                              src->value_len, ev[i].kv.mod_revision);
+        cache_obj_t *prev = ev[i].prev.value && !del
+                                ? cache_obj_from_store(rest, st->call->kind->namespaced,
+                                                       ev[i].prev.value, ev[i].prev.value_len,
+                                                       ev[i].prev.mod_revision)
+                                : NULL;
+        if (o) {
+            const char *ns = st->call->ns;
+            int now = !del && (!ns || strcmp(o->ns, ns) == 0) &&
+                      (!st->sel.ls || label_selector_matches(st->sel.ls, o->labels)) &&
+                      (!st->sel.fs || field_selector_matches(st->sel.fs, cache_obj_parsed(o)));
+            cache_obj_t *b = del ? o : prev;
+            int before = b && (!ns || strcmp(b->ns, ns) == 0) &&
+                         (!st->sel.ls || label_selector_matches(st->sel.ls, b->labels)) &&
+                         (!st->sel.fs || field_selector_matches(st->sel.fs, cache_obj_parsed(b)));
+            if (now && before) stream_send_obj(st, CACHE_MODIFIED, o, 0);
+            else if (now) stream_send_obj(st, CACHE_ADDED, o, 0);
+            else if (before) stream_send_obj(st, CACHE_DELETED, o, 0);
+        }
+        cache_obj_unref(o);
+        cache_obj_unref(prev);
+    }
+}
+
+static void on_stream_abort(api_response_t *r, void *data) { stream_end(data); }
+
+static void on_stream_timeout(uv_timer_t *t) { stream_end(t->data); }
+
+void api_handle_watch(api_call_t *c)
+{
+    api_stream_t *st = calloc(1, sizeof *st);
+    if (!st) {
+        status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
+        api_call_free(c);
+        return;
+    }
+    if (selectors_parse(c, &st->sel) != 0) {
+        free(st);
+        api_call_free(c);
+        return;
+    }
+    st->call = c;
+    st->srv = c->srv;
+    st->table = table_accept(c->req->accept, &st->table_ct);
+    const char *rvs = api_query_get(c, "resourceVersion");
+    int64_t after = -1;
+    if (rvs && *rvs && strcmp(rvs, "0") != 0) {
+        char *end;
+        after = strtoll(rvs, &end, 10);
+        if (*end || after < 0) {
+            status_reply(c->resp, 400, "BadRequest", NULL,
+                         "invalid resourceVersion %s: it must be a resourceVersion a previous "
+                         "list or watch returned",
+                         rvs);
+            selectors_free(&st->sel);
+            free(st);
+            api_call_free(c);
+            return;
+        }
+    }
+    int timeout = c->srv->watch_timeout_max_s;
+    const char *ts = api_query_get(c, "timeoutSeconds");
+    if (ts && atoi(ts) > 0 && atoi(ts) < timeout) timeout = atoi(ts);
+    uv_timer_init(c->srv->loop, &st->timer);
+    st->timer.data = st;
+    st->next = c->srv->streams;
+    if (st->next) st->next->prev = st;
+    c->srv->streams = st;
+    c->resp->on_abort = on_stream_abort;
+    c->resp->abort_data = st;
+    c->resp->ops->stream_begin(c->resp, 200, st->table ? st->table_ct : "application/json");
+    uv_timer_start(&st->timer, on_stream_timeout, (uint64_t)timeout * 1000, 0);
+
+    const char *bm = api_query_get(c, "allowWatchBookmarks");
+    int want_bookmarks = bm && (strcmp(bm, "true") == 0 || strcmp(bm, "1") == 0);
+    int too_old = 0;
+    st->watcher = watch_cache_watch(c->cache, c->ns, st->sel.ls, st->sel.fs, after,
+                                    on_cache_event, st, &too_old);
+    if (st->ended) return;
+    if (st->watcher) {
+        watch_cache_watcher_want_bookmarks(st->watcher, want_bookmarks);
+        return;
+    }
+    if (!too_old) {
+        stream_end(st);
+        return;
+    }
+    /* Older than the ring: replay from the store's history. */
+    char prefix[1024];
+    if (c->ns && c->kind->namespaced)
+        snprintf(prefix, sizeof prefix, "/registry/%s/%s/%s/",
+                 c->kind->group[0] ? c->kind->group : "core", c->kind->resource, c->ns);
+    else
+        snprintf(prefix, sizeof prefix, "/registry/%s/%s/",
+                 c->kind->group[0] ? c->kind->group : "core", c->kind->resource);
+    int rc = c->srv->store->vt->watch(c->srv->store, prefix, after, on_store_watch, st,
+                                      &st->store_watch);
+    if (rc == 0 && st->ended && st->store_watch) {
+        /* ended during the replay */
+        c->srv->store->vt->watch_cancel(st->store_watch);
+        st->store_watch = NULL;
+    }
+    if (rc == SKIFF_ECOMPACTED) {
+        stream_send_error(st, status_new(410, "Expired", NULL, "too old resource version: %s",
+                                         rvs));
+        stream_end(st);
+    } else if (rc != 0) {
+        stream_send_error(st, status_new(500, "InternalError", NULL,
+                                         "watching the store failed: %s", skiff_strerror(rc)));
+        stream_end(st);
+    }
+}

@@ -1,0 +1,976 @@
+/* core/api/handle_write.c - create, update, patch, delete and deletecollection,
+ * including the status and scale subresources and server-side dry run.
+ *
+ * Every write follows the same steps: decode and check the body, apply the
+ * metadata contract (uid, timestamps, generation, what an update may not
+ * change), default, validate, then write to the store with the revision
+ * that was read (optimistic concurrency), and answer with the stored object.
+ * Patches re-read and retry when another writer got there first. */
+#include "api/apiserver_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/object_meta.h"
+#include "object/patch.h"
+#include <skiff/client.h>
+
+#define PATCH_RETRIES 5
+
+static void conflict_reply(api_call_t *c, const char *name)
+{
+    char rn[256];
+    status_resource_name(c->kind, rn, sizeof rn);
+    status_reply(c->resp, 409, "Conflict", status_details(c->kind, name),
+                 "Operation cannot be fulfilled on %s \"%s\": the object has been modified; "
+                 "please apply your changes to the latest version and try again",
+                 rn, name);
+}
+
+static void store_error_reply(api_call_t *c, int rc)
+{
+    status_reply(c->resp, 500, "InternalError", NULL, "writing to the store failed: %s",
+                 skiff_strerror(rc));
+}
+
+static int media_is(const char *ct, const char *want)
+{
+    if (!ct) return 0;
+    size_t n = strlen(want);
+    if (strncasecmp(ct, want, n) != 0) return 0;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* Decode a JSON body; sends 400/415 and returns NULL on failure. */
+static json_t *decode_body(api_call_t *c, int patch)
+{
+    const char *ct = c->req->content_type;
+    if (!patch && ct && !media_is(ct, "application/json") && !media_is(ct, "*/*")) {
+        status_reply(c->resp, 415, "UnsupportedMediaType", NULL,
+                     "the body of the request was in an unknown format - accepted media types "
+                     "include: application/json");
+        return NULL;
+    }
+    if (!c->req->body || c->req->body_len == 0) {
+        status_reply(c->resp, 400, "BadRequest", NULL, "the request body is empty: send a JSON %s",
+                     patch ? "patch" : "object");
+        return NULL;
+    }
+    json_error_t e;
+    json_t *j = json_loadb(c->req->body, c->req->body_len, JSON_DISABLE_EOF_CHECK * 0, &e);
+    if (!j) {
+        status_reply(c->resp, 400, "BadRequest", NULL,
+                     "the request body is not valid JSON: %s (line %d, column %d)", e.text,
+                     e.line, e.column);
+        return NULL;
+    }
+    if (!patch && !json_is_object(j)) {
+        status_reply(c->resp, 400, "BadRequest", NULL,
+                     "the request body must be a JSON object, not a %s",
+                     json_is_array(j) ? "list" : "scalar");
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* kind/apiVersion in the body must name this resource's kind (or be absent). */
+static int check_type(api_call_t *c, json_t *obj)
+{
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    const char *av = json_string_value(json_object_get(obj, "apiVersion"));
+    const char *want_av = registry_api_version(c->kind);
+    if (kind && *kind && strcmp(kind, c->kind->kind) != 0) {
+        status_reply(c->resp, 400, "BadRequest", NULL,
+                     "the kind in the body (%s) does not match the resource %s, which takes %s",
+                     kind, c->kind->resource, c->kind->kind);
+        return -1;
+    }
+    if (av && *av && strcmp(av, want_av) != 0) {
+        status_reply(c->resp, 400, "BadRequest", NULL,
+                     "the API version in the data (%s) does not match the expected API version "
+                     "(%s)",
+                     av, want_av);
+        return -1;
+    }
+    json_object_set_new(obj, "kind", json_string(c->kind->kind));
+    json_object_set_new(obj, "apiVersion", json_string(want_av));
+    return 0;
+}
+
+static int validation_mode(api_call_t *c)
+{
+    const char *fv = api_query_get(c, "fieldValidation");
+    if (fv && strcmp(fv, "Strict") == 0) return VALIDATE_STRICT;
+    if (fv && strcmp(fv, "Ignore") == 0) return VALIDATE_IGNORE_UNKNOWN;
+    return VALIDATE_WARN_UNKNOWN;
+}
+
+/* Defaults and validation; sends 400 (strict unknown fields) or 422. */
+static int default_and_validate(api_call_t *c, json_t *obj)
+{
+    registry_set_defaults(c->kind, obj);
+    int mode = validation_mode(c);
+    validation_result_t res;
+    memset(&res, 0, sizeof res);
+    if (registry_validate(c->kind, obj, mode, &res) == 0) {
+        validation_result_free(&res);
+        return 0;
+    }
+    const char *name = api_meta_str(obj, "name");
+    size_t unknown = 0;
+    for (size_t i = 0; i < res.count; i++)
+        if (strcmp(res.errors[i].reason, "FieldValueUnknown") == 0) unknown++;
+    if (unknown == res.count && mode != VALIDATE_STRICT) {
+        /* unknown fields are only warnings outside strict mode */
+        validation_result_free(&res);
+        return 0;
+    }
+    if (unknown > 0 && mode == VALIDATE_STRICT) {
+        char msg[4096];
+        size_t off = (size_t)snprintf(msg, sizeof msg, "%s in version \"%s\" cannot be handled as a %s: strict decoding error: ",
+                                      c->kind->kind, c->kind->version, c->kind->kind);
+        size_t k = 0;
+        for (size_t i = 0; i < res.count && off < sizeof msg; i++) {
+            if (strcmp(res.errors[i].reason, "FieldValueUnknown") != 0) continue;
+            off += (size_t)snprintf(msg + off, sizeof msg - off, "%sunknown field \"%s\"",
+                                    k++ ? ", " : "", res.errors[i].field);
+        }
+        status_reply(c->resp, 400, "BadRequest", NULL, "%s", msg);
+    } else {
+        /* report the real errors, without unknown-field noise */
+        validation_result_t only = res;
+        size_t w = 0;
+        for (size_t i = 0; i < res.count; i++)
+            if (strcmp(res.errors[i].reason, "FieldValueUnknown") != 0) only.errors[w++] = res.errors[i];
+            else {
+                free(res.errors[i].field);
+                free(res.errors[i].reason);
+                free(res.errors[i].message);
+            }
+        only.count = w;
+        res.count = w;
+        status_send(c->resp, status_invalid(c->kind, name, &only));
+    }
+    validation_result_free(&res);
+    return -1;
+}
+
+static int check_name(api_call_t *c, const char *name)
+{
+    if (!name || !*name) {
+        status_reply(c->resp, 422, "Invalid", status_details(c->kind, ""),
+                     "%s \"\" is invalid: metadata.name: Required value: name or generateName "
+                     "is required",
+                     c->kind->kind);
+        return -1;
+    }
+    return 0;
+}
+
+/* The object's namespace must agree with the URL's. */
+static int check_object_namespace(api_call_t *c, json_t *obj)
+{
+    json_t *meta = api_meta(obj);
+    const char *ons = json_string_value(json_object_get(meta, "namespace"));
+    if (!c->kind->namespaced) {
+        json_object_del(meta, "namespace");
+        return 0;
+    }
+    if (!c->ns) {
+        status_reply(c->resp, 400, "BadRequest", NULL,
+                     "%s is namespaced: use a path with /namespaces/<namespace>/",
+                     c->kind->resource);
+        return -1;
+    }
+    if (ons && *ons && strcmp(ons, c->ns) != 0) {
+        status_reply(c->resp, 400, "BadRequest", NULL,
+                     "the namespace of the provided object (%s) does not match the namespace "
+                     "sent on the request (%s)",
+                     ons, c->ns);
+        return -1;
+    }
+    json_object_set_new(meta, "namespace", json_string(c->ns));
+    return 0;
+}
+
+int api_check_namespace(api_call_t *c, const char *ns, int for_create)
+{
+    if (!c->kind->namespaced || !ns) return 0;
+    const kind_def_t *nsk = registry_find_resource("", "v1", "namespaces");
+    watch_cache_t *nc = nsk ? api_cache_for(c->srv, nsk) : NULL;
+    cache_obj_t *o = nc ? watch_cache_get(nc, ns) : NULL;
+    if (!o) {
+        status_reply(c->resp, 404, "NotFound", json_pack("{s:s, s:s}", "name", ns, "kind",
+                                                         "namespaces"),
+                     "namespaces \"%s\" not found", ns);
+        return -1;
+    }
+    if (for_create) {
+        const json_t *p = cache_obj_parsed(o);
+        const json_t *dt = json_object_get(json_object_get(p, "metadata"), "deletionTimestamp");
+        if (dt && !json_is_null(dt)) {
+            status_reply(c->resp, 403, "Forbidden", NULL,
+                         "unable to create new content in namespace %s because it is being "
+                         "terminated",
+                         ns);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- create ------------------------------------------------------------ */
+
+static void reply_written(api_call_t *c, const skiff_kv_t *kv)
+{
+    json_t *obj = api_object_from_kv(kv);
+    if (!obj) {
+        status_reply(c->resp, 500, "InternalError", NULL, "stored object is not valid JSON");
+        return;
+    }
+    api_reply_object(c, c->created ? 201 : 200, obj);
+    json_decref(obj);
+}
+
+static void on_created(void *data, int status, const skiff_kv_t *kv)
+{
+    api_call_t *c = data;
+    if (status == 0) {
+        reply_written(c, kv);
+    } else if (status == SKIFF_EEXIST) {
+        char rn[256];
+        const char *name = api_meta_str(c->obj, "name");
+        status_resource_name(c->kind, rn, sizeof rn);
+        status_reply(c->resp, 409, "AlreadyExists", status_details(c->kind, name),
+                     "%s \"%s\" already exists", rn, name);
+    } else {
+        store_error_reply(c, status);
+    }
+    api_call_free(c);
+}
+
+static void generate_name(json_t *meta)
+{
+    const char *gen = json_string_value(json_object_get(meta, "generateName"));
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    if ((name && *name) || !gen || !*gen) return;
+    static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+    char suffix[6];
+    unsigned char rnd[5];
+    char uid[40];
+    api_new_uid(uid);
+    for (int i = 0; i < 5; i++) rnd[i] = (unsigned char)uid[i * 3 + (i > 2)];
+    for (int i = 0; i < 5; i++) suffix[i] = alphabet[(rnd[i] * 7 + (unsigned)i * 13 + (unsigned)uid[30 + i]) % (sizeof alphabet - 1)];
+    suffix[5] = '\0';
+    char full[320];
+    snprintf(full, sizeof full, "%.58s%s", gen, suffix);
+    json_object_set_new(meta, "name", json_string(full));
+}
+
+void api_handle_create(api_call_t *c)
+{
+    if (c->sub) {
+        status_reply(c->resp, 405, "MethodNotAllowed", NULL, "POST is not allowed on %s/%s",
+                     c->kind->resource, c->sub);
+        goto done;
+    }
+    json_t *obj = decode_body(c, 0);
+    if (!obj) goto done;
+    c->obj = obj;
+    if (check_type(c, obj) != 0 || check_object_namespace(c, obj) != 0) goto done;
+    json_t *meta = api_meta(obj);
+    generate_name(meta);
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    if (check_name(c, name) != 0) goto done;
+    const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
+    if (rv && *rv) {
+        status_reply(c->resp, 422, "Invalid", status_details(c->kind, name),
+                     "%s \"%s\" is invalid: metadata.resourceVersion: Invalid value: \"%s\": "
+                     "must be empty on create",
+                     c->kind->kind, name, rv);
+        goto done;
+    }
+    if (api_check_namespace(c, c->ns, 1) != 0) goto done;
+    char uid[40], ts[32];
+    api_new_uid(uid);
+    api_now_rfc3339(ts, sizeof ts);
+    json_object_set_new(meta, "uid", json_string(uid));
+    json_object_set_new(meta, "creationTimestamp", json_string(ts));
+    json_object_del(meta, "resourceVersion");
+    json_object_del(meta, "deletionTimestamp");
+    json_object_del(meta, "deletionGracePeriodSeconds");
+    json_object_del(meta, "selfLink");
+    if (api_kind_has_generation(c->kind)) json_object_set_new(meta, "generation", json_integer(1));
+    else json_object_del(meta, "generation");
+    if (strcmp(c->kind->kind, "Namespace") == 0) {
+        json_t *labels = json_object_get(meta, "labels");
+        if (!json_is_object(labels)) {
+            labels = json_object();
+            json_object_set_new(meta, "labels", labels);
+        }
+        json_object_set_new(labels, "kubernetes.io/metadata.name", json_string(name));
+    }
+    api_reset_status_for_create(c->kind, obj);
+    if (default_and_validate(c, obj) != 0) goto done;
+    c->created = 1;
+    if (c->dry_run) {
+        api_reply_object(c, 201, obj);
+        goto done;
+    }
+    api_key_for(c, c->ns, name);
+    char *body = json_dumps(obj, JSON_COMPACT);
+    if (!body) {
+        status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
+        goto done;
+    }
+    int rc = c->srv->store->vt->create(c->srv->store, c->key, body, strlen(body), on_created, c);
+    free(body);
+    if (rc == 0) return;
+    store_error_reply(c, rc);
+done:
+    api_call_free(c);
+}
+
+/* ---- update, patch, status and scale ------------------------------------ */
+
+typedef enum { WRITE_UPDATE, WRITE_PATCH } write_kind_t;
+
+static void read_then_write(api_call_t *c);
+static void finish_delete(api_call_t *c);
+
+static void on_updated(void *data, int status, const skiff_kv_t *kv)
+{
+    api_call_t *c = data;
+    if (status == 0) {
+        reply_written(c, kv);
+    } else if (status == SKIFF_ECONFLICT || status == SKIFF_ENOENT) {
+        int is_patch = strcmp(c->req->method, "PATCH") == 0;
+        if (status == SKIFF_ENOENT) {
+            api_not_found(c, c->name);
+        } else if (is_patch && c->retries++ < PATCH_RETRIES) {
+            json_decref(c->obj);
+            json_decref(c->old);
+            c->obj = c->old = NULL;
+            read_then_write(c);
+            return;
+        } else {
+            conflict_reply(c, c->name);
+        }
+    } else {
+        store_error_reply(c, status);
+    }
+    api_call_free(c);
+}
+
+static void on_deleted(void *data, int status, const skiff_kv_t *kv)
+{
+    api_call_t *c = data;
+    if (status == 0) {
+        c->created = 0;
+        reply_written(c, kv);
+    } else if (status == SKIFF_ENOENT) {
+        api_not_found(c, c->name);
+    } else if (status == SKIFF_ECONFLICT) {
+        conflict_reply(c, c->name);
+    } else {
+        store_error_reply(c, status);
+    }
+    api_call_free(c);
+}
+
+/* Apply the update rules to c->obj given c->old, then store it. */
+static void write_new_state(api_call_t *c)
+{
+    json_t *obj = c->obj, *old = c->old;
+    json_t *meta = api_meta(obj), *ometa = api_meta(old);
+    /* what an update may not change */
+    static const char *const fixed[] = {"uid", "creationTimestamp", "deletionTimestamp",
+                                        "deletionGracePeriodSeconds", "namespace", "name"};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+        json_t *v = json_object_get(ometa, fixed[i]);
+        if (v) json_object_set(meta, fixed[i], v);
+        else json_object_del(meta, fixed[i]);
+    }
+    json_object_del(meta, "resourceVersion");
+    json_object_del(meta, "selfLink");
+    if (c->kind->has_status && !c->sub) {
+        json_t *st = json_object_get(old, "status");
+        if (st) json_object_set(obj, "status", st);
+        else json_object_del(obj, "status");
+    }
+    if (api_kind_has_generation(c->kind)) {
+        json_int_t gen = json_integer_value(json_object_get(ometa, "generation"));
+        if (gen <= 0) gen = 1;
+        if (api_spec_changed(old, obj)) gen++;
+        json_object_set_new(meta, "generation", json_integer(gen));
+    } else {
+        json_object_del(meta, "generation");
+    }
+    if (default_and_validate(c, obj) != 0) {
+        api_call_free(c);
+        return;
+    }
+    /* A terminating object whose last finalizer is removed is deleted. */
+    json_t *dt = json_object_get(meta, "deletionTimestamp");
+    json_t *fin = json_object_get(meta, "finalizers");
+    if (dt && !json_is_null(dt) && json_array_size(fin) == 0) {
+        finish_delete(c);
+        return;
+    }
+    if (c->dry_run) {
+        api_reply_object(c, 200, obj);
+        api_call_free(c);
+        return;
+    }
+    char *body = json_dumps(obj, JSON_COMPACT);
+    if (!body) {
+        status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
+        api_call_free(c);
+        return;
+    }
+    int rc = c->srv->store->vt->update(c->srv->store, c->key, body, strlen(body), c->old_rev,
+                                       on_updated, c);
+    free(body);
+    if (rc != 0) {
+        store_error_reply(c, rc);
+        api_call_free(c);
+    }
+}
+
+static json_t *scale_view(const json_t *obj);
+
+/* c->obj holds the request's new state for the addressed (sub)resource;
+ * turn it into the whole new object. */
+static int merge_subresource(api_call_t *c)
+{
+    if (!c->sub) return 0;
+    if (strcmp(c->sub, "status") == 0) {
+        json_t *whole = json_deep_copy(c->old);
+        json_t *st = json_object_get(c->obj, "status");
+        if (st) json_object_set(whole, "status", st);
+        else json_object_del(whole, "status");
+        json_decref(c->obj);
+        c->obj = whole;
+        return 0;
+    }
+    /* scale: only spec.replicas goes back into the object */
+    json_t *r = json_object_get(json_object_get(c->obj, "spec"), "replicas");
+    if (r && !json_is_integer(r)) {
+        status_reply(c->resp, 422, "Invalid", status_details(c->kind, c->name),
+                     "Scale.autoscaling \"%s\" is invalid: spec.replicas: Invalid value: must be "
+                     "an integer",
+                     c->name);
+        return -1;
+    }
+    json_int_t n = r ? json_integer_value(r) : 0;
+    if (n < 0) {
+        status_reply(c->resp, 422, "Invalid", status_details(c->kind, c->name),
+                     "Scale.autoscaling \"%s\" is invalid: spec.replicas: Invalid value: %lld: "
+                     "must be greater than or equal to 0",
+                     c->name, (long long)n);
+        return -1;
+    }
+    json_t *whole = json_deep_copy(c->old);
+    json_t *spec = json_object_get(whole, "spec");
+    if (!json_is_object(spec)) {
+        spec = json_object();
+        json_object_set_new(whole, "spec", spec);
+    }
+    json_object_set_new(spec, "replicas", json_integer(n));
+    json_decref(c->obj);
+    c->obj = whole;
+    return 0;
+}
+
+static int patch_type_of(const char *ct)
+{
+    if (media_is(ct, "application/json-patch+json")) return SKIFF_PATCH_JSON;
+    if (media_is(ct, "application/merge-patch+json")) return SKIFF_PATCH_MERGE;
+    if (media_is(ct, "application/strategic-merge-patch+json")) return SKIFF_PATCH_STRATEGIC;
+    return 0;
+}
+
+static json_t *apply_patch(api_call_t *c, const json_t *target, int *code, char *err, size_t len)
+{
+    int type = patch_type_of(c->req->content_type);
+    json_error_t e;
+    json_t *p = json_loadb(c->req->body ? c->req->body : "", c->req->body_len, 0, &e);
+    *code = 400;
+    if (!p) {
+        snprintf(err, len, "the patch is not valid JSON: %s (line %d, column %d)", e.text, e.line,
+                 e.column);
+        return NULL;
+    }
+    json_t *out = NULL;
+    if (type == SKIFF_PATCH_JSON) {
+        if (!json_is_array(p)) {
+            snprintf(err, len, "a JSON patch must be a list of operations");
+        } else {
+            out = patch_json_apply(target, p, err, len);
+            if (!out) *code = patch_last_error_is_invalid_patch() ? 400 : 422;
+        }
+    } else if (!json_is_object(p)) {
+        snprintf(err, len, "a %s patch must be a JSON object",
+                 type == SKIFF_PATCH_MERGE ? "merge" : "strategic merge");
+    } else if (type == SKIFF_PATCH_MERGE) {
+        out = patch_merge_apply(target, p, err, len);
+    } else {
+        const schema_type_t *st = c->sub && strcmp(c->sub, "scale") == 0
+                                      ? schema_lookup("io.k8s.api.autoscaling.v1.Scale")
+                                      : c->kind->schema;
+        out = patch_strategic_apply(target, p, st, err, len);
+        if (!out) *code = 422;
+    }
+    json_decref(p);
+    return out;
+}
+
+static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
+{
+    api_call_t *c = data;
+    int is_patch = strcmp(c->req->method, "PATCH") == 0;
+    if (status == SKIFF_ENOENT) {
+        api_not_found(c, c->name);
+        goto fail;
+    }
+    if (status != 0) {
+        store_error_reply(c, status);
+        goto fail;
+    }
+    c->old = api_object_from_kv(kv);
+    c->old_rev = kv->mod_revision;
+    if (!c->old) {
+        status_reply(c->resp, 500, "InternalError", NULL, "stored object is not valid JSON");
+        goto fail;
+    }
+    if (is_patch) {
+        int code;
+        char err[1024];
+        int scale = c->sub && strcmp(c->sub, "scale") == 0;
+        json_t *target = scale ? scale_view(c->old) : json_incref(c->old);
+        json_t *patched = apply_patch(c, target, &code, err, sizeof err);
+        json_decref(target);
+        if (!patched) {
+            status_reply(c->resp, code, code == 422 ? "Invalid" : "BadRequest",
+                         status_details(c->kind, c->name), "%s", err);
+            goto fail;
+        }
+        if (!json_is_object(patched)) {
+            json_decref(patched);
+            status_reply(c->resp, 422, "Invalid", status_details(c->kind, c->name),
+                         "the patch turned the object into something that is not an object");
+            goto fail;
+        }
+        c->obj = patched;
+        /* A patch may carry a resourceVersion precondition. */
+        const char *prv = api_meta_str(c->obj, "resourceVersion");
+        const char *orv = api_meta_str(c->old, "resourceVersion");
+        if (prv && orv && strcmp(prv, orv) != 0) {
+            conflict_reply(c, c->name);
+            goto fail;
+        }
+        if (!scale && check_type(c, c->obj) != 0) goto fail;
+    } else {
+        const char *rv = api_meta_str(c->obj, "resourceVersion");
+        const char *orv = api_meta_str(c->old, "resourceVersion");
+        if (rv && *rv && orv && strcmp(rv, orv) != 0) {
+            conflict_reply(c, c->name);
+            goto fail;
+        }
+        if (!rv || !*rv) c->old_rev = kv->mod_revision; /* unconditional update */
+    }
+    if (merge_subresource(c) != 0) goto fail;
+    write_new_state(c);
+    return;
+fail:
+    api_call_free(c);
+}
+
+static void read_then_write(api_call_t *c)
+{
+    int rc = c->srv->store->vt->get(c->srv->store, c->key, 0, on_read_for_write, c);
+    if (rc != 0) {
+        store_error_reply(c, rc);
+        api_call_free(c);
+    }
+}
+
+void api_handle_update(api_call_t *c)
+{
+    json_t *obj = decode_body(c, 0);
+    if (!obj) goto fail;
+    c->obj = obj;
+    if (c->sub && strcmp(c->sub, "scale") == 0) {
+        /* body is an autoscaling/v1 Scale */
+    } else if (check_type(c, obj) != 0) {
+        goto fail;
+    }
+    json_t *meta = api_meta(obj);
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    if (name && *name && strcmp(name, c->name) != 0) {
+        status_reply(c->resp, 400, "BadRequest", NULL,
+                     "the name of the object (%s) does not match the name on the URL (%s)", name,
+                     c->name);
+        goto fail;
+    }
+    json_object_set_new(meta, "name", json_string(c->name));
+    if (!c->sub && check_object_namespace(c, obj) != 0) goto fail;
+    api_key_for(c, c->ns, c->name);
+    read_then_write(c);
+    return;
+fail:
+    api_call_free(c);
+}
+
+void api_handle_patch(api_call_t *c)
+{
+    const char *ct = c->req->content_type;
+    if (media_is(ct, "application/apply-patch+yaml") ||
+        media_is(ct, "application/apply-patch+cbor")) {
+        status_reply(c->resp, 415, "UnsupportedMediaType", NULL,
+                     "server-side apply is not supported by this server yet: use client-side "
+                     "`kubectl apply` (without --server-side)");
+        api_call_free(c);
+        return;
+    }
+    if (!patch_type_of(ct)) {
+        status_reply(c->resp, 415, "UnsupportedMediaType", NULL,
+                     "the body of the request was in an unknown format - accepted media types "
+                     "include: application/json-patch+json, application/merge-patch+json, "
+                     "application/strategic-merge-patch+json");
+        api_call_free(c);
+        return;
+    }
+    if (!c->req->body || c->req->body_len == 0) {
+        status_reply(c->resp, 400, "BadRequest", NULL, "the patch is empty");
+        api_call_free(c);
+        return;
+    }
+    api_key_for(c, c->ns, c->name);
+    read_then_write(c);
+}
+
+static json_t *scale_view(const json_t *obj)
+{
+    const json_t *meta = json_object_get(obj, "metadata");
+    json_t *m = json_object();
+    static const char *const keep[] = {"name", "namespace", "uid", "resourceVersion",
+                                       "creationTimestamp"};
+    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+        json_t *v = json_object_get(meta, keep[i]);
+        if (v) json_object_set(m, keep[i], v);
+    }
+    return json_pack("{s:s, s:s, s:o, s:{s:I}, s:{s:I}}", "kind", "Scale", "apiVersion",
+                     "autoscaling/v1", "metadata", m, "spec", "replicas",
+                     json_integer_value(json_object_get(json_object_get(obj, "spec"), "replicas")),
+                     "status", "replicas",
+                     json_integer_value(
+                         json_object_get(json_object_get(obj, "status"), "replicas")));
+}
+
+/* ---- delete ----------------------------------------------------------- */
+
+static void finish_delete(api_call_t *c)
+{
+    if (c->dry_run) {
+        api_reply_object(c, 200, c->old);
+        api_call_free(c);
+        return;
+    }
+    int rc = c->srv->store->vt->remove(c->srv->store, c->key, c->old_rev, on_deleted, c);
+    if (rc != 0) {
+        store_error_reply(c, rc);
+        api_call_free(c);
+    }
+}
+
+typedef struct dependents_scan {
+    const char *uid;
+    int found;
+} dependents_scan_t;
+
+static void scan_one(cache_obj_t *o, void *data)
+{
+    dependents_scan_t *d = data;
+    if (d->found || !strstr(o->json, d->uid)) return; /* cheap pre-filter */
+    const json_t *p = cache_obj_parsed(o);
+    const json_t *refs = json_object_get(json_object_get(p, "metadata"), "ownerReferences");
+    size_t i;
+    json_t *r;
+    json_array_foreach((json_t *)refs, i, r)
+    {
+        const char *u = json_string_value(json_object_get(r, "uid"));
+        if (u && strcmp(u, d->uid) == 0) d->found = 1;
+    }
+}
+
+static int has_dependents(api_server_t *s, const char *uid)
+{
+    if (!uid) return 0;
+    dependents_scan_t d = {uid, 0};
+    for (size_t i = 0; i < registry_count() && !d.found; i++) {
+        watch_cache_t *c = api_cache_for(s, registry_at(i));
+        if (c) watch_cache_each(c, scan_one, &d);
+    }
+    return d.found;
+}
+
+static void add_finalizer(json_t *meta, const char *f)
+{
+    json_t *fin = json_object_get(meta, "finalizers");
+    if (!json_is_array(fin)) {
+        fin = json_array();
+        json_object_set_new(meta, "finalizers", fin);
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(fin, i, v) if (json_string_value(v) && !strcmp(json_string_value(v), f)) return;
+    json_array_append_new(fin, json_string(f));
+}
+
+/* Mark the object as terminating (deletionTimestamp) instead of removing it. */
+static void mark_terminating(api_call_t *c, long long grace, const char *finalizer)
+{
+    c->obj = json_deep_copy(c->old);
+    json_t *meta = api_meta(c->obj);
+    char ts[32];
+    api_rfc3339(time(NULL) + (grace > 0 ? grace : 0), ts, sizeof ts);
+    if (!json_object_get(meta, "deletionTimestamp")) {
+        json_object_set_new(meta, "deletionTimestamp", json_string(ts));
+        json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(grace > 0 ? grace : 0));
+    }
+    if (finalizer) add_finalizer(meta, finalizer);
+    json_object_del(meta, "resourceVersion");
+    if (strcmp(c->kind->kind, "Namespace") == 0) {
+        json_t *st = json_object_get(c->obj, "status");
+        if (!json_is_object(st)) {
+            st = json_object();
+            json_object_set_new(c->obj, "status", st);
+        }
+        json_object_set_new(st, "phase", json_string("Terminating"));
+    }
+    if (c->dry_run) {
+        api_reply_object(c, 200, c->obj);
+        api_call_free(c);
+        return;
+    }
+    char *body = json_dumps(c->obj, JSON_COMPACT);
+    int rc = body ? c->srv->store->vt->update(c->srv->store, c->key, body, strlen(body),
+                                              c->old_rev, on_updated, c)
+                  : SKIFF_ENOMEM;
+    free(body);
+    if (rc != 0) {
+        store_error_reply(c, rc);
+        api_call_free(c);
+    }
+}
+
+typedef struct ns_scan {
+    const char *ns;
+    int found;
+} ns_scan_t;
+
+static void ns_scan_one(cache_obj_t *o, void *data)
+{
+    ns_scan_t *d = data;
+    if (!d->found && strcmp(o->ns, d->ns) == 0) d->found = 1;
+}
+
+static int namespace_has_objects(api_server_t *s, const char *ns)
+{
+    ns_scan_t d = {ns, 0};
+    for (size_t i = 0; i < registry_count() && !d.found; i++) {
+        const kind_def_t *k = registry_at(i);
+        if (!k->namespaced) continue;
+        watch_cache_t *c = api_cache_for(s, k);
+        if (c) watch_cache_each(c, ns_scan_one, &d);
+    }
+    return d.found;
+}
+
+static void on_read_for_delete(void *data, int status, const skiff_kv_t *kv)
+{
+    api_call_t *c = data;
+    if (status == SKIFF_ENOENT) {
+        api_not_found(c, c->name);
+        goto fail;
+    }
+    if (status != 0) {
+        store_error_reply(c, status);
+        goto fail;
+    }
+    c->old = api_object_from_kv(kv);
+    c->old_rev = kv->mod_revision;
+    if (!c->old) {
+        status_reply(c->resp, 500, "InternalError", NULL, "stored object is not valid JSON");
+        goto fail;
+    }
+    /* DeleteOptions, from the body (kubectl) or the query. */
+    json_t *opts = c->req->body_len ? json_loadb(c->req->body, c->req->body_len, 0, NULL) : NULL;
+    const char *policy = json_string_value(json_object_get(opts, "propagationPolicy"));
+    if (!policy) policy = api_query_get(c, "propagationPolicy");
+    const json_t *gp = json_object_get(opts, "gracePeriodSeconds");
+    long long grace = -1;
+    if (json_is_integer(gp)) grace = json_integer_value(gp);
+    else if (api_query_get(c, "gracePeriodSeconds")) grace = atoll(api_query_get(c, "gracePeriodSeconds"));
+    const json_t *pre = json_object_get(opts, "preconditions");
+    const char *puid = json_string_value(json_object_get(pre, "uid"));
+    const char *prv = json_string_value(json_object_get(pre, "resourceVersion"));
+    const json_t *dry = json_object_get(opts, "dryRun");
+    if (json_is_array(dry) && json_array_size(dry) > 0) c->dry_run = 1;
+    char policy_buf[32] = "";
+    if (policy) snprintf(policy_buf, sizeof policy_buf, "%s", policy);
+    json_decref(opts);
+    if (policy_buf[0] && strcmp(policy_buf, "Background") && strcmp(policy_buf, "Foreground") &&
+        strcmp(policy_buf, "Orphan")) {
+        status_reply(c->resp, 422, "Invalid", NULL,
+                     "propagationPolicy %s is not one of Background, Foreground, Orphan",
+                     policy_buf);
+        goto fail;
+    }
+    const char *uid = api_meta_str(c->old, "uid");
+    if ((puid && uid && strcmp(puid, uid) != 0) ||
+        (prv && strcmp(prv, api_meta_str(c->old, "resourceVersion")) != 0)) {
+        char rn[256];
+        status_resource_name(c->kind, rn, sizeof rn);
+        status_reply(c->resp, 409, "Conflict", status_details(c->kind, c->name),
+                     "Operation cannot be fulfilled on %s \"%s\": the precondition (uid or "
+                     "resourceVersion) does not match the object",
+                     rn, c->name);
+        goto fail;
+    }
+    const json_t *meta = json_object_get(c->old, "metadata");
+    const json_t *fin = json_object_get(meta, "finalizers");
+    const char *kind = c->kind->kind;
+    if (strcmp(kind, "Namespace") == 0 && namespace_has_objects(c->srv, c->name)) {
+        /* the namespace controller empties it, then removes it */
+        mark_terminating(c, 0, NULL);
+        return;
+    }
+    if (strcmp(policy_buf, "Foreground") == 0 && has_dependents(c->srv, uid)) {
+        mark_terminating(c, 0, "foregroundDeletion");
+        return;
+    }
+    if (strcmp(policy_buf, "Orphan") == 0 && has_dependents(c->srv, uid)) {
+        mark_terminating(c, 0, "orphan");
+        return;
+    }
+    if (json_array_size(fin) > 0) {
+        mark_terminating(c, 0, NULL);
+        return;
+    }
+    if (strcmp(kind, "Pod") == 0) {
+        /* A pod on a node stops gracefully: its node removes it once stopped. */
+        const json_t *spec = json_object_get(c->old, "spec");
+        const char *node = json_string_value(json_object_get(spec, "nodeName"));
+        const char *phase = json_string_value(json_object_get(json_object_get(c->old, "status"), "phase"));
+        int finished = phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"));
+        if (grace < 0) {
+            const json_t *t = json_object_get(spec, "terminationGracePeriodSeconds");
+            grace = json_is_integer(t) ? json_integer_value(t) : 30;
+        }
+        if (node && *node && grace > 0 && !finished) {
+            mark_terminating(c, grace, NULL);
+            return;
+        }
+    }
+    finish_delete(c);
+    return;
+fail:
+    api_call_free(c);
+}
+
+void api_handle_delete(api_call_t *c)
+{
+    if (c->sub) {
+        status_reply(c->resp, 405, "MethodNotAllowed", NULL, "DELETE is not allowed on %s/%s",
+                     c->kind->resource, c->sub);
+        api_call_free(c);
+        return;
+    }
+    api_key_for(c, c->ns, c->name);
+    int rc = c->srv->store->vt->get(c->srv->store, c->key, 0, on_read_for_delete, c);
+    if (rc != 0) {
+        store_error_reply(c, rc);
+        api_call_free(c);
+    }
+}
+
+/* deletecollection: delete every matching object, answer with what was deleted. */
+typedef struct collection_delete {
+    api_call_t *call;
+    json_t *items;
+    int pending;
+    int failed;
+} collection_delete_t;
+
+static void collection_done(collection_delete_t *d)
+{
+    api_call_t *c = d->call;
+    json_t *list = json_pack("{s:s, s:s, s:{}, s:o}", "kind", c->kind->list_kind, "apiVersion",
+                             registry_api_version(c->kind), "metadata", "items", d->items);
+    if (d->failed)
+        status_reply(c->resp, 500, "InternalError", NULL,
+                     "%d objects could not be deleted; try again", d->failed);
+    else
+        reply_json(c->resp, 200, list);
+    json_decref(list);
+    api_call_free(c);
+    free(d);
+}
+
+static void on_collection_item_deleted(void *data, int status, const skiff_kv_t *kv)
+{
+    collection_delete_t *d = data;
+    if (status == 0) {
+        json_t *o = api_object_from_kv(kv);
+        if (o) json_array_append_new(d->items, o);
+    } else if (status != SKIFF_ENOENT) {
+        d->failed++;
+    }
+    if (--d->pending == 0) collection_done(d);
+}
+
+void api_handle_delete_collection(api_call_t *c)
+{
+    char err[512];
+    label_selector_t *ls = NULL;
+    field_selector_t *fs = NULL;
+    const char *l = api_query_get(c, "labelSelector");
+    const char *f = api_query_get(c, "fieldSelector");
+    if ((l && label_selector_parse(l, &ls, err, sizeof err) != 0) ||
+        (f && field_selector_parse(f, &fs, err, sizeof err) != 0)) {
+        status_reply(c->resp, 400, "BadRequest", NULL, "invalid selector: %s", err);
+        label_selector_free(ls);
+        api_call_free(c);
+        return;
+    }
+    cache_obj_t **items;
+    size_t n = watch_cache_list(c->cache, c->ns, ls, fs, &items);
+    collection_delete_t *d = calloc(1, sizeof *d);
+    d->call = c;
+    d->items = json_array();
+    d->pending = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (c->dry_run) {
+            const json_t *p = cache_obj_parsed(items[i]);
+            if (p) json_array_append(d->items, (json_t *)p);
+            continue;
+        }
+        char key[1024];
+        api_object_key(key, sizeof key, c->kind->group, c->kind->resource,
+                       c->kind->namespaced ? items[i]->ns : NULL, items[i]->name);
+        d->pending++;
+        if (c->srv->store->vt->remove(c->srv->store, key, 0, on_collection_item_deleted, d) != 0) {
+            d->pending--;
+            d->failed++;
+        }
+    }
+    watch_cache_list_free(items, n);
+    label_selector_free(ls);
+    field_selector_free(fs);
+    if (--d->pending == 0) collection_done(d);
+}

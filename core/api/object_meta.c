@@ -1,0 +1,128 @@
+/* core/api/object_meta.c - the metadata contract the API server enforces:
+ * uid, creationTimestamp, generation, and what a create or update may
+ * change. Shared by every write verb. */
+#include "api/object_meta.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+void api_new_uid(char *buf)
+{
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof b) != 1) {
+        /* RAND_bytes only fails when the system has no entropy at all. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)(ts.tv_nsec >> (i % 8));
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+             b[13], b[14], b[15]);
+}
+
+void api_rfc3339(time_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void api_now_rfc3339(char *buf, size_t len) { api_rfc3339(time(NULL), buf, len); }
+
+json_t *api_meta(json_t *obj)
+{
+    json_t *m = json_object_get(obj, "metadata");
+    if (!json_is_object(m)) {
+        m = json_object();
+        json_object_set_new(obj, "metadata", m);
+    }
+    return m;
+}
+
+const char *api_meta_str(const json_t *obj, const char *field)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), field));
+}
+
+int api_kind_has_generation(const kind_def_t *k)
+{
+    if (strcmp(k->kind, "Pod") == 0 || strcmp(k->kind, "Namespace") == 0) return 0;
+    return k->schema && schema_field(k->schema, "spec") != NULL;
+}
+
+/* Everything but metadata and status: what counts as "the spec" for generation. */
+int api_spec_changed(const json_t *a, const json_t *b)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)a, key, v)
+    {
+        if (!strcmp(key, "metadata") || !strcmp(key, "status") || !strcmp(key, "kind") ||
+            !strcmp(key, "apiVersion"))
+            continue;
+        json_t *w = json_object_get(b, key);
+        if (!w || !json_equal(v, w)) return 1;
+    }
+    json_object_foreach((json_t *)b, key, v)
+    {
+        if (!strcmp(key, "metadata") || !strcmp(key, "status") || !strcmp(key, "kind") ||
+            !strcmp(key, "apiVersion"))
+            continue;
+        if (!json_object_get(a, key)) return 1;
+    }
+    return 0;
+}
+
+static int has_resource(const json_t *res, const char *which, const char *name)
+{
+    return json_object_get(json_object_get(res, which), name) != NULL;
+}
+
+/* Pod QoS class from its containers' requests and limits (the Kubernetes rule). */
+static const char *pod_qos(const json_t *pod)
+{
+    const json_t *containers = json_object_get(json_object_get(pod, "spec"), "containers");
+    int any = 0, guaranteed = 1;
+    size_t i;
+    json_t *c;
+    json_array_foreach((json_t *)containers, i, c)
+    {
+        const json_t *r = json_object_get(c, "resources");
+        const json_t *req = json_object_get(r, "requests");
+        const json_t *lim = json_object_get(r, "limits");
+        if (json_object_size(req) || json_object_size(lim)) any = 1;
+        static const char *const names[] = {"cpu", "memory"};
+        for (int n = 0; n < 2; n++) {
+            const json_t *l = json_object_get(lim, names[n]);
+            const json_t *q = json_object_get(req, names[n]);
+            if (!l) guaranteed = 0;
+            else if (q && !json_equal(q, l)) guaranteed = 0;
+            (void)has_resource;
+        }
+    }
+    if (!any) return "BestEffort";
+    return guaranteed ? "Guaranteed" : "Burstable";
+}
+
+void api_reset_status_for_create(const kind_def_t *k, json_t *obj)
+{
+    if (!k->has_status) return;
+    if (strcmp(k->kind, "Node") == 0) return; /* the node agent registers with its status */
+    if (strcmp(k->kind, "Pod") == 0) {
+        json_object_set_new(obj, "status",
+                            json_pack("{s:s, s:s}", "phase", "Pending", "qosClass", pod_qos(obj)));
+    } else if (strcmp(k->kind, "Namespace") == 0) {
+        json_object_set_new(obj, "status", json_pack("{s:s}", "phase", "Active"));
+    } else if (strcmp(k->kind, "Service") == 0) {
+        json_object_set_new(obj, "status", json_pack("{s:{}}", "loadBalancer"));
+    } else if (strcmp(k->kind, "PersistentVolumeClaim") == 0 ||
+               strcmp(k->kind, "PersistentVolume") == 0) {
+        json_object_set_new(obj, "status", json_pack("{s:s}", "phase", "Pending"));
+    } else {
+        json_object_set_new(obj, "status", json_object());
+    }
+}

@@ -1,0 +1,23 @@
+/* core/api/object_meta.h - metadata rules shared by the write verbs. */
+#ifndef SKIFF_API_OBJECT_META_H
+#define SKIFF_API_OBJECT_META_H
+
+#include <time.h>
+
+#include <jansson.h>
+
+#include "object/registry.h"
+
+/* 36 characters + NUL. */
+void api_new_uid(char *buf);
+void api_rfc3339(time_t t, char *buf, size_t len);
+void api_now_rfc3339(char *buf, size_t len);
+/* metadata object of obj, created if missing (borrowed). */
+json_t *api_meta(json_t *obj);
+const char *api_meta_str(const json_t *obj, const char *field);
+int api_kind_has_generation(const kind_def_t *k);
+int api_spec_changed(const json_t *a, const json_t *b);
+/* What status a newly created object starts with. */
+void api_reset_status_for_create(const kind_def_t *k, json_t *obj);
+
+#endif

@@ -1,0 +1,502 @@
+/* core/api/server.c - the API server's life cycle and router.
+ *
+ * Boot: one store range loads every watch cache, one store watch keeps
+ * them current, and the system namespaces are created if missing. Then each
+ * request is routed: health and version, discovery and OpenAPI documents,
+ * or a resource path (/api/v1/..., /apis/<group>/<version>/...) that is
+ * parsed into an api_call_t and handed to the read or write path. */
+#include "api/apiserver_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/discovery.h"
+#include "api/object_meta.h"
+#include "api/openapi.h"
+#include "api/table.h"
+#include "util/log.h"
+
+#define SYSTEM_NAMESPACES_COUNT 4
+static const char *const system_namespaces[SYSTEM_NAMESPACES_COUNT] = {
+    "default", "kube-system", "kube-public", "kube-node-lease"};
+
+int api_object_key(char *buf, size_t len, const char *group, const char *resource, const char *ns,
+                   const char *name)
+{
+    int n;
+    if (ns && *ns)
+        n = snprintf(buf, len, "/registry/%s/%s/%s/%s", group[0] ? group : "core", resource, ns,
+                     name);
+    else
+        n = snprintf(buf, len, "/registry/%s/%s/%s", group[0] ? group : "core", resource, name);
+    return n < 0 || (size_t)n >= len ? SKIFF_ETOOLARGE : 0;
+}
+
+void api_key_for(api_call_t *c, const char *ns, const char *name)
+{
+    api_object_key(c->key, sizeof c->key, c->kind->group, c->kind->resource,
+                   c->kind->namespaced ? ns : NULL, name);
+}
+
+static void cache_map_key(char *buf, size_t len, const char *group, const char *resource)
+{
+    snprintf(buf, len, "%s/%s", group[0] ? group : "core", resource);
+}
+
+watch_cache_t *api_cache_for(api_server_t *s, const kind_def_t *k)
+{
+    char mk[256];
+    cache_map_key(mk, sizeof mk, k->group, k->resource);
+    return strmap_get(s->caches, mk);
+}
+
+/* "/registry/<g>/<r>/<rest>" -> cache and rest. */
+static watch_cache_t *cache_for_key(api_server_t *s, const char *key, const char **rest)
+{
+    if (strncmp(key, "/registry/", 10) != 0) return NULL;
+    const char *g = key + 10;
+    const char *r = strchr(g, '/');
+    if (!r) return NULL;
+    const char *tail = strchr(r + 1, '/');
+    if (!tail) return NULL;
+    char mk[256];
+    int n = snprintf(mk, sizeof mk, "%.*s", (int)(tail - g), g);
+    if (n < 0 || (size_t)n >= sizeof mk) return NULL;
+    *rest = tail + 1;
+    return strmap_get(s->caches, mk);
+}
+
+json_t *api_object_from_kv(const skiff_kv_t *kv)
+{
+    json_t *o = json_loadb(kv->value, kv->value_len, 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return NULL;
+    }
+    json_t *meta = json_object_get(o, "metadata");
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        json_object_set_new(o, "metadata", meta);
+    }
+    char rv[32];
+    snprintf(rv, sizeof rv, "%lld", (long long)kv->mod_revision);
+    json_object_set_new(meta, "resourceVersion", json_string(rv));
+    return o;
+}
+
+/* ---- boot ----------------------------------------------------------------- */
+
+static void boot_finish(api_server_t *s, int status)
+{
+    if (status == 0) s->ready = 1;
+    if (s->on_ready) s->on_ready(s->on_ready_data, status);
+}
+
+static void on_store_events(void *data, int status, const skiff_store_event_t *ev, size_t n)
+{
+    api_server_t *s = data;
+    if (status != 0) {
+        log_error("apiserver", "store watch ended: %s", skiff_strerror(status));
+        s->watch = NULL;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *rest;
+        watch_cache_t *c = cache_for_key(s, ev[i].kv.key, &rest);
+        if (!c) continue;
+        if (ev[i].type == SKIFF_EVENT_PUT)
+            watch_cache_put(c, rest, ev[i].kv.value, ev[i].kv.value_len, ev[i].kv.mod_revision);
+        else
+            watch_cache_delete(c, rest, ev[i].kv.mod_revision);
+    }
+}
+
+static void on_system_ns_created(void *data, int status, const skiff_kv_t *kv)
+{
+    api_server_t *s = data;
+    if (status != 0 && status != SKIFF_EEXIST)
+        log_error("apiserver", "creating a system namespace failed: %s", skiff_strerror(status));
+    if (--s->pending_boot == 0) boot_finish(s, 0);
+}
+
+static json_t *new_namespace_object(const char *name);
+
+static void ensure_system_namespaces(api_server_t *s)
+{
+    const kind_def_t *nsk = registry_find_resource("", "v1", "namespaces");
+    watch_cache_t *c = nsk ? api_cache_for(s, nsk) : NULL;
+    s->pending_boot = 1;
+    for (int i = 0; c && i < SYSTEM_NAMESPACES_COUNT; i++) {
+        if (watch_cache_get(c, system_namespaces[i])) continue;
+        json_t *ns = new_namespace_object(system_namespaces[i]);
+        char *body = json_dumps(ns, JSON_COMPACT);
+        json_decref(ns);
+        char key[256];
+        api_object_key(key, sizeof key, "", "namespaces", NULL, system_namespaces[i]);
+        s->pending_boot++;
+        if (!body ||
+            s->store->vt->create(s->store, key, body, strlen(body), on_system_ns_created, s) != 0)
+            s->pending_boot--;
+        free(body);
+    }
+    if (--s->pending_boot == 0) boot_finish(s, 0);
+}
+
+static void on_initial_range(void *data, int status, const skiff_kv_t *kvs, size_t n, int more,
+                             int64_t revision)
+{
+    api_server_t *s = data;
+    if (status != 0) {
+        log_error("apiserver", "loading objects from the store failed: %s",
+                  skiff_strerror(status));
+        boot_finish(s, status);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *rest;
+        watch_cache_t *c = cache_for_key(s, kvs[i].key, &rest);
+        if (c) watch_cache_load(c, rest, kvs[i].value, kvs[i].value_len, kvs[i].mod_revision);
+    }
+    for (size_t i = 0; i < registry_count(); i++) {
+        watch_cache_t *c = api_cache_for(s, registry_at(i));
+        if (c) watch_cache_progress(c, revision);
+    }
+    int rc = s->store->vt->watch(s->store, "/registry/", revision, on_store_events, s, &s->watch);
+    if (rc != 0) {
+        log_error("apiserver", "watching the store failed: %s", skiff_strerror(rc));
+        boot_finish(s, rc);
+        return;
+    }
+    ensure_system_namespaces(s);
+}
+
+static void on_bookmark_timer(uv_timer_t *t)
+{
+    api_server_t *s = t->data;
+    int64_t rev = s->store->vt->revision(s->store);
+    for (size_t i = 0; i < registry_count(); i++) {
+        watch_cache_t *c = api_cache_for(s, registry_at(i));
+        if (c && watch_cache_watcher_count(c) > 0) watch_cache_bookmark_all(c, rev);
+    }
+}
+
+int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int), void *data,
+                   api_server_t **out)
+{
+    api_server_t *s = calloc(1, sizeof *s);
+    if (!s) return SKIFF_ENOMEM;
+    s->loop = opts->loop;
+    s->store = opts->store;
+    s->ring_capacity = opts->ring_capacity ? opts->ring_capacity : 4096;
+    s->bookmark_interval_ms = opts->bookmark_interval_ms ? opts->bookmark_interval_ms : 10000;
+    s->watch_timeout_max_s = opts->watch_timeout_max_s ? opts->watch_timeout_max_s : 1800;
+    s->on_ready = on_ready;
+    s->on_ready_data = data;
+    s->caches = strmap_new();
+    if (!s->caches) {
+        free(s);
+        return SKIFF_ENOMEM;
+    }
+    for (size_t i = 0; i < registry_count(); i++) {
+        const kind_def_t *k = registry_at(i);
+        char mk[256];
+        cache_map_key(mk, sizeof mk, k->group, k->resource);
+        if (strmap_get(s->caches, mk)) continue;
+        strmap_put(s->caches, mk, watch_cache_new(k, s->ring_capacity));
+    }
+    uv_timer_init(s->loop, &s->bookmark_timer);
+    s->bookmark_timer.data = s;
+    uv_timer_start(&s->bookmark_timer, on_bookmark_timer, (uint64_t)s->bookmark_interval_ms,
+                   (uint64_t)s->bookmark_interval_ms);
+    *out = s;
+    int rc = s->store->vt->range(s->store, "/registry/", "/registry0", 0, 0, on_initial_range, s);
+    if (rc != 0) {
+        log_error("apiserver", "store range failed: %s", skiff_strerror(rc));
+        return rc;
+    }
+    return 0;
+}
+
+int api_server_is_ready(const api_server_t *s) { return s->ready; }
+
+static void free_cache(void *v) { watch_cache_free(v); }
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    api_server_t *s = h->data;
+    strmap_free(s->caches, free_cache);
+    void (*done)(void *) = s->free_done;
+    void *dd = s->free_done_data;
+    free(s);
+    if (done) done(dd);
+}
+
+void api_server_free(api_server_t *s, void (*done)(void *), void *data)
+{
+    if (!s) return;
+    s->closing = 1;
+    s->free_done = done;
+    s->free_done_data = data;
+    api_streams_close_all(s);
+    if (s->watch) s->store->vt->watch_cancel(s->watch);
+    s->watch = NULL;
+    uv_timer_stop(&s->bookmark_timer);
+    uv_close((uv_handle_t *)&s->bookmark_timer, on_timer_closed);
+    discovery_shutdown();
+    openapi_shutdown();
+}
+
+/* ---- objects the server makes itself ----------------------------------- */
+
+static json_t *new_namespace_object(const char *name)
+{
+    char uid[40], ts[32];
+    api_new_uid(uid);
+    api_now_rfc3339(ts, sizeof ts);
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:{s:s}}, s:{s:[s]}, s:{s:s}}", "kind",
+                     "Namespace", "apiVersion", "v1", "metadata", "name", name, "uid", uid,
+                     "creationTimestamp", ts, "labels", "kubernetes.io/metadata.name", name,
+                     "spec", "finalizers", "kubernetes", "status", "phase", "Active");
+}
+
+/* ---- request parsing --------------------------------------------------- */
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+static char *query_decode(const char *s, size_t n)
+{
+    char *out = malloc(n + 1);
+    if (!out) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+') out[o++] = ' ';
+        else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else
+            out[o++] = s[i];
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static void parse_query(api_call_t *c, const char *q)
+{
+    while (q && *q && c->q.n < API_MAX_QUERY) {
+        const char *amp = strchr(q, '&');
+        size_t len = amp ? (size_t)(amp - q) : strlen(q);
+        const char *eq = memchr(q, '=', len);
+        size_t klen = eq ? (size_t)(eq - q) : len;
+        if (klen > 0) {
+            c->q.key[c->q.n] = query_decode(q, klen);
+            c->q.value[c->q.n] = eq ? query_decode(eq + 1, len - klen - 1) : strdup("");
+            c->q.n++;
+        }
+        if (!amp) break;
+        q = amp + 1;
+    }
+}
+
+const char *api_query_get(const api_call_t *c, const char *key)
+{
+    for (int i = c->q.n - 1; i >= 0; i--)
+        if (c->q.key[i] && strcmp(c->q.key[i], key) == 0) return c->q.value[i];
+    return NULL;
+}
+
+void api_call_free(api_call_t *c)
+{
+    if (!c) return;
+    for (int i = 0; i < c->q.n; i++) {
+        free(c->q.key[i]);
+        free(c->q.value[i]);
+    }
+    free(c->ns);
+    free(c->name);
+    free(c->sub);
+    json_decref(c->obj);
+    json_decref(c->old);
+    free(c);
+}
+
+void api_not_found(api_call_t *c, const char *name)
+{
+    char rn[256];
+    status_resource_name(c->kind, rn, sizeof rn);
+    status_reply(c->resp, 404, "NotFound", status_details(c->kind, name), "%s \"%s\" not found",
+                 rn, name);
+}
+
+static void reply_text(api_response_t *resp, int code, const char *text)
+{
+    resp->ops->send(resp, code, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+static void reply_doc(api_response_t *resp, const api_doc_reply_t *d)
+{
+    resp->ops->send(resp, d->status, d->content_type ? d->content_type : "application/json",
+                    d->body, d->len);
+}
+
+/* Split path into at most `max` segments (in place, into buf). */
+static int split_path(char *buf, char **seg, int max)
+{
+    int n = 0;
+    char *p = buf;
+    while (*p) {
+        while (*p == '/') p++;
+        if (!*p) break;
+        if (n == max) return -1;
+        seg[n++] = p;
+        while (*p && *p != '/') p++;
+        if (*p) *p++ = '\0';
+    }
+    return n;
+}
+
+static void route_resource(api_server_t *s, const api_request_t *req, api_response_t *resp,
+                           char **seg, int n)
+{
+    /* seg[0] is "api" (then version) or "apis" (then group, version). */
+    const char *group, *version;
+    int i;
+    if (strcmp(seg[0], "api") == 0) {
+        group = "";
+        version = seg[1];
+        i = 2;
+    } else {
+        group = seg[1];
+        version = seg[2];
+        i = 3;
+    }
+    int rest = n - i;
+    const char *ns = NULL, *resource = NULL, *name = NULL, *sub = NULL;
+    if (rest >= 3 && strcmp(seg[i], "namespaces") == 0) {
+        const kind_def_t *k = registry_find_resource(group, version, seg[i + 2]);
+        if (k && k->namespaced) {
+            ns = seg[i + 1];
+            resource = seg[i + 2];
+            name = rest >= 4 ? seg[i + 3] : NULL;
+            sub = rest >= 5 ? seg[i + 4] : NULL;
+            if (rest > 5) resource = NULL;
+        }
+    }
+    if (!resource && rest >= 1 && rest <= 3) {
+        resource = seg[i];
+        name = rest >= 2 ? seg[i + 1] : NULL;
+        sub = rest >= 3 ? seg[i + 2] : NULL;
+    }
+    const kind_def_t *k = resource ? registry_find_resource(group, version, resource) : NULL;
+    if (!k) {
+        status_reply(resp, 404, "NotFound", NULL,
+                     "the server could not find the requested resource (%s %s)", req->method,
+                     req->path);
+        return;
+    }
+    if (k->namespaced == 0 && ns) {
+        status_reply(resp, 404, "NotFound", NULL, "%s is cluster-scoped, not namespaced",
+                     k->resource);
+        return;
+    }
+    if (sub && !((strcmp(sub, "status") == 0 && k->has_status) ||
+                 (strcmp(sub, "scale") == 0 && k->has_scale))) {
+        status_reply(resp, 404, "NotFound", NULL,
+                     "the server could not find the requested resource (%s %s)", req->method,
+                     req->path);
+        return;
+    }
+    if (!s->ready) {
+        status_reply(resp, 503, "ServiceUnavailable", NULL,
+                     "the server is starting up; try again shortly");
+        return;
+    }
+    api_call_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        status_reply(resp, 500, "InternalError", NULL, "out of memory");
+        return;
+    }
+    c->srv = s;
+    c->req = req;
+    c->resp = resp;
+    c->kind = k;
+    c->cache = api_cache_for(s, k);
+    c->ns = ns ? strdup(ns) : NULL;
+    c->name = name ? strdup(name) : NULL;
+    c->sub = sub ? strdup(sub) : NULL;
+    parse_query(c, req->query);
+    const char *dry = api_query_get(c, "dryRun");
+    c->dry_run = dry && strcmp(dry, "All") == 0;
+    if (dry && !c->dry_run && *dry) {
+        status_reply(resp, 400, "BadRequest", NULL,
+                     "invalid dryRun value %s: the only supported value is \"All\"", dry);
+        api_call_free(c);
+        return;
+    }
+    c->table = table_accept(req->accept, NULL) != TABLE_NONE;
+    const char *m = req->method;
+    const char *watch = api_query_get(c, "watch");
+    int is_watch = watch && (strcmp(watch, "true") == 0 || strcmp(watch, "1") == 0);
+    if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
+        if (is_watch) api_handle_watch(c);
+        else if (c->name) api_handle_get(c);
+        else api_handle_list(c);
+    } else if (strcmp(m, "POST") == 0 && !c->name) {
+        api_handle_create(c);
+    } else if (strcmp(m, "PUT") == 0 && c->name) {
+        api_handle_update(c);
+    } else if (strcmp(m, "PATCH") == 0 && c->name) {
+        api_handle_patch(c);
+    } else if (strcmp(m, "DELETE") == 0) {
+        if (c->name) api_handle_delete(c);
+        else api_handle_delete_collection(c);
+    } else {
+        status_reply(resp, 405, "MethodNotAllowed", NULL, "the server does not allow %s on %s",
+                     m, req->path);
+        api_call_free(c);
+    }
+}
+
+void api_server_handle(api_server_t *s, const api_request_t *req, api_response_t *resp)
+{
+    const char *path = req->path ? req->path : "/";
+    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/livez") == 0 ||
+        strncmp(path, "/healthz/", 9) == 0 || strncmp(path, "/livez/", 7) == 0) {
+        reply_text(resp, 200, "ok");
+        return;
+    }
+    if (strcmp(path, "/readyz") == 0 || strncmp(path, "/readyz/", 8) == 0) {
+        if (s->ready) reply_text(resp, 200, "ok");
+        else reply_text(resp, 503, "[-]store not loaded\nreadyz check failed");
+        return;
+    }
+    api_doc_reply_t doc;
+    memset(&doc, 0, sizeof doc);
+    if (discovery_handle(req, &doc) || openapi_handle(req, &doc)) {
+        reply_doc(resp, &doc);
+        return;
+    }
+    char buf[2048];
+    char *seg[12];
+    int n = -1;
+    if (strlen(path) < sizeof buf) {
+        memcpy(buf, path, strlen(path) + 1);
+        n = split_path(buf, seg, 12);
+    }
+    if (n >= 3 && strcmp(seg[0], "api") == 0) {
+        route_resource(s, req, resp, seg, n);
+        return;
+    }
+    if (n >= 4 && strcmp(seg[0], "apis") == 0) {
+        route_resource(s, req, resp, seg, n);
+        return;
+    }
+    status_reply(resp, 404, "NotFound", NULL, "the server could not find the requested resource");
+}

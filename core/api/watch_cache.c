@@ -1,0 +1,398 @@
+/* core/api/watch_cache.c - per-resource object cache, event ring and watchers. */
+#include "api/watch_cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/strmap.h"
+
+const char *const cache_event_names[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK"};
+
+typedef struct cache_event {
+    int type;
+    int64_t rev;
+    cache_obj_t *obj;  /* new state (or the deleted state for DELETED) */
+    cache_obj_t *prev; /* state before, or NULL */
+} cache_event_t;
+
+struct cache_watcher {
+    watch_cache_t *cache;
+    cache_watcher_t *prev, *next;
+    char *ns;                    /* NULL: all namespaces */
+    const label_selector_t *ls;
+    const field_selector_t *fs;
+    cache_watch_fn fn;
+    void *data;
+    int dead;
+    int bookmarks;
+};
+
+struct watch_cache {
+    const kind_def_t *kind;
+    strmap_t *objects;           /* key -> cache_obj_t* */
+    int64_t rev;                 /* complete up to this revision */
+    cache_event_t *ring;
+    size_t cap, head, count;     /* ring of the last `cap` events */
+    int64_t ring_start;          /* events after this revision are all in the ring */
+    cache_watcher_t *watchers;
+    size_t nwatchers;
+    int dispatching;
+    int has_dead;
+};
+
+void cache_obj_ref(cache_obj_t *o) { o->refs++; }
+
+void cache_obj_unref(cache_obj_t *o)
+{
+    if (!o || --o->refs > 0) return;
+    free(o->key);
+    free(o->json);
+    free(o->nsbuf);
+    json_decref(o->labels);
+    json_decref(o->parsed);
+    free(o);
+}
+
+const json_t *cache_obj_parsed(cache_obj_t *o)
+{
+    if (!o->parsed) o->parsed = json_loadb(o->json, o->len, 0, NULL);
+    return o->parsed;
+}
+
+cache_obj_t *cache_obj_from_store(const char *key, int namespaced, const char *value, size_t len,
+                                  int64_t rev)
+{
+    json_t *obj = json_loadb(value, len, 0, NULL);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        return NULL;
+    }
+    json_t *meta = json_object_get(obj, "metadata");
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        json_object_set_new(obj, "metadata", meta);
+    }
+    char rvs[32];
+    snprintf(rvs, sizeof rvs, "%lld", (long long)rev);
+    json_object_set_new(meta, "resourceVersion", json_string(rvs));
+    cache_obj_t *o = calloc(1, sizeof *o);
+    if (!o) {
+        json_decref(obj);
+        return NULL;
+    }
+    o->refs = 1;
+    o->rev = rev;
+    o->key = strdup(key);
+    o->json = json_dumps(obj, JSON_COMPACT);
+    o->len = o->json ? strlen(o->json) : 0;
+    json_t *labels = json_object_get(meta, "labels");
+    if (json_is_object(labels) && json_object_size(labels) > 0) o->labels = json_incref(labels);
+    json_decref(obj);
+    char *slash = namespaced ? strchr(o->key, '/') : NULL;
+    if (slash) {
+        o->nsbuf = strndup(o->key, (size_t)(slash - o->key));
+        o->ns = o->nsbuf;
+        o->name = slash + 1;
+    } else {
+        o->ns = "";
+        o->name = o->key;
+    }
+    if (!o->key || !o->json || (slash && !o->nsbuf)) {
+        cache_obj_unref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static void free_obj_value(void *v) { cache_obj_unref(v); }
+
+watch_cache_t *watch_cache_new(const kind_def_t *k, size_t ring_capacity)
+{
+    watch_cache_t *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->kind = k;
+    c->objects = strmap_new();
+    c->cap = ring_capacity ? ring_capacity : 1024;
+    c->ring = calloc(c->cap, sizeof *c->ring);
+    if (!c->objects || !c->ring) {
+        strmap_free(c->objects, NULL);
+        free(c->ring);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void event_clear(cache_event_t *e)
+{
+    cache_obj_unref(e->obj);
+    cache_obj_unref(e->prev);
+    memset(e, 0, sizeof *e);
+}
+
+static void watcher_free(cache_watcher_t *w)
+{
+    free(w->ns);
+    free(w);
+}
+
+void watch_cache_free(watch_cache_t *c)
+{
+    if (!c) return;
+    cache_watcher_t *w = c->watchers;
+    while (w) {
+        cache_watcher_t *next = w->next;
+        watcher_free(w);
+        w = next;
+    }
+    for (size_t i = 0; i < c->count; i++) event_clear(&c->ring[(c->head + i) % c->cap]);
+    free(c->ring);
+    strmap_free(c->objects, free_obj_value);
+    free(c);
+}
+
+const kind_def_t *watch_cache_kind(const watch_cache_t *c) { return c->kind; }
+int64_t watch_cache_revision(const watch_cache_t *c) { return c->rev; }
+size_t watch_cache_size(const watch_cache_t *c) { return strmap_size(c->objects); }
+size_t watch_cache_watcher_count(const watch_cache_t *c) { return c->nwatchers; }
+cache_obj_t *watch_cache_get(const watch_cache_t *c, const char *key)
+{
+    return strmap_get(c->objects, key);
+}
+
+static int obj_matches(cache_obj_t *o, const char *ns, const label_selector_t *ls,
+                       const field_selector_t *fs)
+{
+    if (!o) return 0;
+    if (ns && *ns && strcmp(o->ns, ns) != 0) return 0;
+    if (ls && !label_selector_matches(ls, o->labels)) return 0;
+    if (fs && !field_selector_empty(fs)) {
+        const json_t *p = cache_obj_parsed(o);
+        if (!p || !field_selector_matches(fs, p)) return 0;
+    }
+    return 1;
+}
+
+static void reap_dead(watch_cache_t *c)
+{
+    if (!c->has_dead || c->dispatching) return;
+    cache_watcher_t *w = c->watchers;
+    while (w) {
+        cache_watcher_t *next = w->next;
+        if (w->dead) {
+            if (w->prev) w->prev->next = w->next;
+            else c->watchers = w->next;
+            if (w->next) w->next->prev = w->prev;
+            c->nwatchers--;
+            watcher_free(w);
+        }
+        w = next;
+    }
+    c->has_dead = 0;
+}
+
+/* What one watcher sees of an event: k8s turns a MODIFIED that leaves or
+ * enters a watcher's selection into DELETED or ADDED. */
+static void deliver(cache_watcher_t *w, const cache_event_t *e)
+{
+    if (w->dead) return;
+    int now = e->type != CACHE_DELETED && obj_matches(e->obj, w->ns, w->ls, w->fs);
+    int before = e->type == CACHE_DELETED ? obj_matches(e->obj, w->ns, w->ls, w->fs)
+                                          : obj_matches(e->prev, w->ns, w->ls, w->fs);
+    if (e->type == CACHE_DELETED) {
+        if (before) w->fn(w->data, CACHE_DELETED, e->obj, e->rev);
+        return;
+    }
+    if (now && before) w->fn(w->data, CACHE_MODIFIED, e->obj, e->rev);
+    else if (now) w->fn(w->data, CACHE_ADDED, e->obj, e->rev);
+    else if (before) w->fn(w->data, CACHE_DELETED, e->obj, e->rev);
+}
+
+static void record(watch_cache_t *c, int type, cache_obj_t *obj, cache_obj_t *prev, int64_t rev)
+{
+    if (c->count == c->cap) {
+        cache_event_t *old = &c->ring[c->head];
+        c->ring_start = old->rev;
+        event_clear(old);
+        c->head = (c->head + 1) % c->cap;
+        c->count--;
+    }
+    cache_event_t *e = &c->ring[(c->head + c->count) % c->cap];
+    e->type = type;
+    e->rev = rev;
+    e->obj = obj;
+    e->prev = prev;
+    if (obj) cache_obj_ref(obj);
+    if (prev) cache_obj_ref(prev);
+    c->count++;
+    if (rev > c->rev) c->rev = rev;
+    c->dispatching++;
+    for (cache_watcher_t *w = c->watchers; w; w = w->next) deliver(w, e);
+    c->dispatching--;
+    reap_dead(c);
+}
+
+void watch_cache_put(watch_cache_t *c, const char *key, const char *value, size_t len,
+                     int64_t rev)
+{
+    cache_obj_t *o = cache_obj_from_store(key, c->kind->namespaced, value, len, rev);
+    if (!o) return;
+    cache_obj_t *prev = strmap_put(c->objects, key, o);
+    record(c, prev ? CACHE_MODIFIED : CACHE_ADDED, o, prev, rev);
+    cache_obj_unref(prev);
+}
+
+void watch_cache_load(watch_cache_t *c, const char *key, const char *value, size_t len,
+                      int64_t rev)
+{
+    cache_obj_t *o = cache_obj_from_store(key, c->kind->namespaced, value, len, rev);
+    if (!o) return;
+    cache_obj_unref(strmap_put(c->objects, key, o));
+}
+
+void watch_cache_delete(watch_cache_t *c, const char *key, int64_t rev)
+{
+    cache_obj_t *prev = strmap_remove(c->objects, key);
+    if (!prev) {
+        if (rev > c->rev) c->rev = rev;
+        return;
+    }
+    /* The DELETED event carries the last state, with the deletion revision
+     * as its resourceVersion, the way Kubernetes reports it. */
+    cache_obj_t *gone = cache_obj_from_store(key, c->kind->namespaced, prev->json, prev->len, rev);
+    record(c, CACHE_DELETED, gone ? gone : prev, prev, rev);
+    cache_obj_unref(gone);
+    cache_obj_unref(prev);
+}
+
+void watch_cache_progress(watch_cache_t *c, int64_t rev)
+{
+    if (rev > c->rev) c->rev = rev;
+    /* The first progress marks the end of the initial load: history before
+     * it is not in the ring. */
+    if (c->ring_start == 0 && c->count == 0) c->ring_start = rev;
+}
+
+typedef struct list_ctx {
+    const char *ns;
+    const label_selector_t *ls;
+    const field_selector_t *fs;
+    cache_obj_t **items;
+    size_t n, cap;
+} list_ctx_t;
+
+static void list_one(const char *key, void *value, void *data)
+{
+    list_ctx_t *l = data;
+    cache_obj_t *o = value;
+    if (!obj_matches(o, l->ns, l->ls, l->fs)) return;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        cache_obj_t **ni = realloc(l->items, nc * sizeof *ni);
+        if (!ni) return;
+        l->items = ni;
+        l->cap = nc;
+    }
+    cache_obj_ref(o);
+    l->items[l->n++] = o;
+}
+
+static int by_key(const void *a, const void *b)
+{
+    return strcmp((*(cache_obj_t *const *)a)->key, (*(cache_obj_t *const *)b)->key);
+}
+
+size_t watch_cache_list(watch_cache_t *c, const char *ns, const label_selector_t *ls,
+                        const field_selector_t *fs, cache_obj_t ***out)
+{
+    list_ctx_t l = {.ns = ns, .ls = ls, .fs = fs};
+    strmap_each(c->objects, list_one, &l);
+    if (l.n > 1) qsort(l.items, l.n, sizeof *l.items, by_key);
+    *out = l.items;
+    return l.n;
+}
+
+void watch_cache_list_free(cache_obj_t **objs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) cache_obj_unref(objs[i]);
+    free(objs);
+}
+
+typedef struct each_ctx {
+    void (*fn)(cache_obj_t *, void *);
+    void *data;
+} each_ctx_t;
+
+static void each_one(const char *key, void *value, void *data)
+{
+    each_ctx_t *e = data;
+    e->fn(value, e->data);
+}
+
+void watch_cache_each(watch_cache_t *c, void (*fn)(cache_obj_t *, void *), void *data)
+{
+    each_ctx_t e = {fn, data};
+    strmap_each(c->objects, each_one, &e);
+}
+
+cache_watcher_t *watch_cache_watch(watch_cache_t *c, const char *ns, const label_selector_t *ls,
+                                   const field_selector_t *fs, int64_t after_rev,
+                                   cache_watch_fn fn, void *data, int *too_old)
+{
+    *too_old = 0;
+    if (after_rev >= 0 && after_rev < c->ring_start) {
+        *too_old = 1;
+        return NULL;
+    }
+    cache_watcher_t *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->cache = c;
+    w->ns = ns && *ns ? strdup(ns) : NULL;
+    w->ls = ls;
+    w->fs = fs;
+    w->fn = fn;
+    w->data = data;
+    c->dispatching++;
+    if (after_rev < 0) {
+        cache_obj_t **items;
+        size_t n = watch_cache_list(c, ns, ls, fs, &items);
+        for (size_t i = 0; i < n && !w->dead; i++) fn(data, CACHE_ADDED, items[i], items[i]->rev);
+        watch_cache_list_free(items, n);
+    } else {
+        for (size_t i = 0; i < c->count && !w->dead; i++) {
+            cache_event_t *e = &c->ring[(c->head + i) % c->cap];
+            if (e->rev > after_rev) deliver(w, e);
+        }
+    }
+    c->dispatching--;
+    w->next = c->watchers;
+    if (c->watchers) c->watchers->prev = w;
+    c->watchers = w;
+    c->nwatchers++;
+    if (w->dead) {
+        /* The callback ended the watch during the replay. */
+        c->has_dead = 1;
+        reap_dead(c);
+        return NULL;
+    }
+    return w;
+}
+
+void watch_cache_unwatch(cache_watcher_t *w)
+{
+    if (!w) return;
+    w->dead = 1;
+    w->cache->has_dead = 1;
+    reap_dead(w->cache);
+}
+
+void watch_cache_watcher_want_bookmarks(cache_watcher_t *w, int on) { w->bookmarks = on; }
+
+void watch_cache_bookmark_all(watch_cache_t *c, int64_t rev)
+{
+    c->dispatching++;
+    for (cache_watcher_t *w = c->watchers; w; w = w->next)
+        if (!w->dead && w->bookmarks) w->fn(w->data, CACHE_BOOKMARK, NULL, rev > c->rev ? rev : c->rev);
+    c->dispatching--;
+    reap_dead(c);
+}

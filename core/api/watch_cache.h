@@ -1,0 +1,92 @@
+/* core/api/watch_cache.h - the per-resource cache that serves lists and watches.
+ *
+ * One cache per resource holds every object's latest serialized form (with
+ * its resourceVersion) and a ring of recent events. The API server feeds all
+ * caches from one store watch, so any number of API watchers cost nothing
+ * more at the store. A watch asking for a revision older than the ring can
+ * replay is told so (the caller then falls back to a store watch or 410). */
+#ifndef SKIFF_WATCH_CACHE_H
+#define SKIFF_WATCH_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <skiff/store.h>
+
+#include "api/selector.h"
+#include "object/registry.h"
+
+/* Immutable, reference-counted snapshot of one object. */
+typedef struct cache_obj {
+    int refs;
+    char *key;          /* "ns/name" (namespaced) or "name" */
+    const char *ns;     /* "" for cluster-scoped */
+    const char *name;
+    char *json;         /* serialized object including metadata.resourceVersion */
+    size_t len;
+    int64_t rev;        /* mod revision */
+    json_t *labels;     /* metadata.labels or NULL */
+    json_t *parsed;     /* lazily parsed whole object (for field selectors); may be NULL */
+    char *nsbuf;
+} cache_obj_t;
+
+void cache_obj_ref(cache_obj_t *o);
+void cache_obj_unref(cache_obj_t *o);
+/* Parsed object (parsed once, kept with the snapshot; borrowed). */
+const json_t *cache_obj_parsed(cache_obj_t *o);
+
+/* Builds a snapshot from stored bytes: sets metadata.resourceVersion = rev. NULL on bad JSON. */
+cache_obj_t *cache_obj_from_store(const char *key, int namespaced, const char *value, size_t len,
+                                  int64_t rev);
+
+typedef struct watch_cache watch_cache_t;
+typedef struct cache_watcher cache_watcher_t;
+
+enum { CACHE_ADDED = 0, CACHE_MODIFIED = 1, CACHE_DELETED = 2, CACHE_BOOKMARK = 3 };
+extern const char *const cache_event_names[];
+
+/* A watcher's callback: type is CACHE_*; obj is borrowed. For bookmarks obj is NULL and rev set. */
+typedef void (*cache_watch_fn)(void *data, int type, cache_obj_t *obj, int64_t rev);
+
+watch_cache_t *watch_cache_new(const kind_def_t *k, size_t ring_capacity);
+/* Ends every watcher (callback not called) and frees. */
+void watch_cache_free(watch_cache_t *c);
+const kind_def_t *watch_cache_kind(const watch_cache_t *c);
+
+/* Feed: an object put or deleted at rev. key is "ns/name" or "name". */
+void watch_cache_put(watch_cache_t *c, const char *key, const char *value, size_t len,
+                     int64_t rev);
+void watch_cache_delete(watch_cache_t *c, const char *key, int64_t rev);
+/* Initial load: insert without recording an event (call before any watcher). */
+void watch_cache_load(watch_cache_t *c, const char *key, const char *value, size_t len,
+                      int64_t rev);
+/* The cache is complete up to rev (store progress; used at load and for bookmarks). */
+void watch_cache_progress(watch_cache_t *c, int64_t rev);
+int64_t watch_cache_revision(const watch_cache_t *c);
+
+/* Latest snapshot of key, borrowed (NULL if absent). */
+cache_obj_t *watch_cache_get(const watch_cache_t *c, const char *key);
+/* Objects in ns ("" or NULL: all) matching both selectors (NULL: any), sorted by key.
+ * *out is a new array of referenced snapshots; release with watch_cache_list_free. */
+size_t watch_cache_list(watch_cache_t *c, const char *ns, const label_selector_t *ls,
+                        const field_selector_t *fs, cache_obj_t ***out);
+void watch_cache_list_free(cache_obj_t **objs, size_t n);
+size_t watch_cache_size(const watch_cache_t *c);
+/* Calls fn on every object (for scans such as dependents lookup). */
+void watch_cache_each(watch_cache_t *c, void (*fn)(cache_obj_t *o, void *data), void *data);
+
+/* Start a watcher. after_rev < 0: first an ADDED for every matching object,
+ * then live events; otherwise replay events after after_rev from the ring,
+ * then live. Returns NULL and *too_old = 1 when after_rev is older than the
+ * ring can replay. Selectors are borrowed and must outlive the watcher. */
+cache_watcher_t *watch_cache_watch(watch_cache_t *c, const char *ns, const label_selector_t *ls,
+                                   const field_selector_t *fs, int64_t after_rev,
+                                   cache_watch_fn fn, void *data, int *too_old);
+void watch_cache_unwatch(cache_watcher_t *w);
+/* Send a BOOKMARK with the cache's current revision to every watcher that wants one. */
+void watch_cache_bookmark_all(watch_cache_t *c, int64_t rev);
+void watch_cache_watcher_want_bookmarks(cache_watcher_t *w, int on);
+size_t watch_cache_watcher_count(const watch_cache_t *c);
+
+#endif

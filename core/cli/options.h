@@ -1,0 +1,28 @@
+/* core/cli/options.h - command-line options declared once in a table.
+ *
+ * Each subcommand declares its options as an array of option_t; the same
+ * table parses argv, fills the settings struct, and prints --help, so a
+ * flag can never be parsed without being documented. */
+#ifndef SKIFF_OPTIONS_H
+#define SKIFF_OPTIONS_H
+
+#include <stddef.h>
+
+typedef enum { OPT_STRING = 1, OPT_INT, OPT_FLAG } option_type_t;
+
+typedef struct option {
+    const char *name;          /* "data-dir" for --data-dir */
+    option_type_t type;
+    const char *metavar;       /* "DIR" */
+    const char *default_text;  /* shown in --help; NULL: none */
+    const char *help;
+    size_t offset;             /* where in the settings struct: char*, int or int (flag) */
+} option_t;
+
+/* Parse argv (after the subcommand) into settings. Returns 0, 1 when --help
+ * was printed, or -1 after printing an error naming the bad option. */
+int options_parse(const char *prog, const char *usage, const option_t *opts, size_t nopts,
+                  int argc, char **argv, void *settings);
+void options_print_help(const char *prog, const char *usage, const option_t *opts, size_t nopts);
+
+#endif

@@ -1,0 +1,343 @@
+/* core/cmd_server.c - `skiff server`: loads the store plugin, starts the API
+ * server and its HTTP listener, writes the admin kubeconfig, and shuts down
+ * cleanly on SIGINT/SIGTERM. */
+#include "cmd_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <skiff/store.h>
+#include <uv.h>
+
+#include "api/apiserver.h"
+#include "cli/options.h"
+#include "http/server.h"
+#include "object/registry.h"
+#include "plugin/loader.h"
+#include "util/log.h"
+
+typedef struct server_settings {
+    const char *data_dir;
+    int port;
+    const char *bind_address;
+    int insecure_allow_remote;
+    const char *kubeconfig;
+    const char *plugin_dir;
+    const char *store;
+    const char *log_level;
+} server_settings_t;
+
+static const option_t server_options[] = {
+    {"data-dir", OPT_STRING, "DIR", "$HOME/.local/share/skiff",
+     "where the store, the kubeconfig and other state live",
+     offsetof(server_settings_t, data_dir)},
+    {"port", OPT_INT, "N", "6443", "port of the API server (0 picks a free one)",
+     offsetof(server_settings_t, port)},
+    {"bind-address", OPT_STRING, "ADDR", "127.0.0.1",
+     "address the API server listens on (loopback only unless --insecure-allow-remote)",
+     offsetof(server_settings_t, bind_address)},
+    {"insecure-allow-remote", OPT_FLAG, NULL, NULL,
+     "allow a non-loopback --bind-address although the API is plain HTTP without "
+     "authentication",
+     offsetof(server_settings_t, insecure_allow_remote)},
+    {"kubeconfig", OPT_STRING, "FILE", "DATA_DIR/kubeconfig",
+     "where to write the admin kubeconfig", offsetof(server_settings_t, kubeconfig)},
+    {"plugin-dir", OPT_STRING, "DIR", NULL,
+     "extra directory searched first for plugins (name.so)",
+     offsetof(server_settings_t, plugin_dir)},
+    {"store", OPT_STRING, "sqlite:PATH", "sqlite:DATA_DIR/store.db",
+     "the store backend and its location", offsetof(server_settings_t, store)},
+    {"log-level", OPT_STRING, "LEVEL", "info", "error, warn, info or debug",
+     offsetof(server_settings_t, log_level)},
+};
+
+typedef struct server_state {
+    uv_loop_t *loop;
+    server_settings_t set;
+    char data_dir[1024];
+    char kubeconfig[1100];
+    loaded_plugin_t *store_plugin;
+    skiff_store_t *store;
+    api_server_t *api;
+    http_server_t *http;
+    uv_signal_t sigint, sigterm;
+    uint64_t start_ns;
+    int exit_code;
+    int stopping;
+} server_state_t;
+
+static int mkdir_p(const char *path)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+static int is_loopback(const char *addr)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcmp(addr, "localhost") == 0) return 1;
+    if (inet_pton(AF_INET, addr, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, addr, &a6) == 1) return IN6_IS_ADDR_LOOPBACK(&a6);
+    return 0;
+}
+
+static int write_kubeconfig(server_state_t *st, int port)
+{
+    const char *host = st->set.bind_address;
+    char server[300];
+    if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "localhost") == 0) host = "127.0.0.1";
+    if (strcmp(host, "::") == 0) host = "::1";
+    if (strchr(host, ':'))
+        snprintf(server, sizeof server, "http://[%s]:%d", host, port);
+    else
+        snprintf(server, sizeof server, "http://%s:%d", host, port);
+    /* JSON is valid YAML: kubectl reads it as a kubeconfig. */
+    json_t *kc = json_pack(
+        "{s:s, s:s, s:[{s:s, s:{s:s}}], s:[{s:s, s:{}}], s:[{s:s, s:{s:s, s:s}}], s:s}",
+        "apiVersion", "v1", "kind", "Config", "clusters", "name", "skiff", "cluster", "server",
+        server, "users", "name", "skiff-admin", "user", "contexts", "name", "skiff", "context",
+        "cluster", "skiff", "user", "skiff-admin", "current-context", "skiff");
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", st->kubeconfig);
+    int rc = json_dump_file(kc, tmp, JSON_INDENT(2));
+    json_decref(kc);
+    if (rc != 0 || chmod(tmp, 0600) != 0 || rename(tmp, st->kubeconfig) != 0) {
+        log_error("server", "cannot write the kubeconfig %s: %s", st->kubeconfig,
+                  strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void on_http_request(void *data, const api_request_t *req, api_response_t *resp)
+{
+    server_state_t *st = data;
+    api_server_handle(st->api, req, resp);
+}
+
+static void on_api_ready(void *data, int status)
+{
+    server_state_t *st = data;
+    if (status != 0) {
+        log_error("server", "the API server could not start: %s", skiff_strerror(status));
+        st->exit_code = 1;
+        uv_stop(st->loop);
+        return;
+    }
+    double ms = (double)(uv_hrtime() - st->start_ns) / 1e6;
+    log_info("server", "ready in %.1f ms; point kubectl at it with: export KUBECONFIG=%s", ms,
+             st->kubeconfig);
+}
+
+static void on_store_closed(void *data)
+{
+    server_state_t *st = data;
+    uv_close((uv_handle_t *)&st->sigint, NULL);
+    uv_close((uv_handle_t *)&st->sigterm, NULL);
+}
+
+static void on_api_freed(void *data)
+{
+    server_state_t *st = data;
+    st->api = NULL;
+    if (st->store) st->store->vt->close(st->store, on_store_closed, st);
+    else on_store_closed(st);
+    st->store = NULL;
+}
+
+static void on_http_stopped(void *data)
+{
+    server_state_t *st = data;
+    st->http = NULL;
+    if (st->api) api_server_free(st->api, on_api_freed, st);
+    else on_api_freed(st);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    server_state_t *st = h->data;
+    if (st->stopping) return;
+    st->stopping = 1;
+    log_info("server", "received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    uv_signal_stop(&st->sigint);
+    uv_signal_stop(&st->sigterm);
+    if (st->http) http_server_stop(st->http, on_http_stopped, st);
+    else on_http_stopped(st);
+}
+
+static int parse_log_level(const char *s)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0) return i;
+    return -1;
+}
+
+static int open_store(server_state_t *st)
+{
+    const char *spec = st->set.store;
+    char path[1100];
+    const char *plugin = "storage-sqlite";
+    if (!spec) {
+        snprintf(path, sizeof path, "%s/store.db", st->data_dir);
+    } else if (strncmp(spec, "sqlite:", 7) == 0) {
+        snprintf(path, sizeof path, "%s", spec + 7);
+    } else if (strncmp(spec, "etcd:", 5) == 0) {
+        plugin = "storage-etcd";
+        snprintf(path, sizeof path, "%s", spec + 5);
+    } else {
+        log_error("server", "--store %s: expected sqlite:PATH or etcd:URL[,URL...]", spec);
+        return -1;
+    }
+    char err[1024];
+    st->store_plugin = plugin_load(plugin, st->loop, st->data_dir, err, sizeof err);
+    if (!st->store_plugin) {
+        log_error("server", "%s", err);
+        return -1;
+    }
+    const skiff_plugin_t *d = st->store_plugin->desc;
+    if (d->kind != SKIFF_PLUGIN_STORAGE || !d->vtable) {
+        log_error("server", "plugin %s is not a storage plugin", d->name);
+        return -1;
+    }
+    if (d->init && d->init(&st->store_plugin->ctx) != 0) {
+        log_error("server", "plugin %s failed to initialise", d->name);
+        return -1;
+    }
+    const skiff_store_vtable_t *vt = d->vtable;
+    int rc = vt->open(&st->store_plugin->ctx, path, &st->store);
+    if (rc != 0) {
+        log_error("server", "cannot open the store at %s: %s", path, skiff_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_server(int argc, char **argv)
+{
+    server_state_t *st = calloc(1, sizeof *st);
+    if (!st) return 1;
+    st->start_ns = uv_hrtime();
+    st->set.port = 6443;
+    st->set.bind_address = "127.0.0.1";
+    st->set.log_level = "info";
+    int rc = options_parse("skiff server", "Runs the control plane: API server on the embedded store.",
+                           server_options, sizeof server_options / sizeof *server_options, argc,
+                           argv, &st->set);
+    if (rc != 0) {
+        free(st);
+        return rc > 0 ? 0 : 2;
+    }
+    int level = parse_log_level(st->set.log_level);
+    if (level < 0) {
+        fprintf(stderr, "skiff server: --log-level must be error, warn, info or debug\n");
+        free(st);
+        return 2;
+    }
+    log_set_level(level);
+    if (!is_loopback(st->set.bind_address) && !st->set.insecure_allow_remote) {
+        fprintf(stderr,
+                "skiff server: refusing to listen on %s: the API is plain HTTP without "
+                "authentication; use a loopback address or pass --insecure-allow-remote\n",
+                st->set.bind_address);
+        free(st);
+        return 2;
+    }
+    if (st->set.data_dir) {
+        snprintf(st->data_dir, sizeof st->data_dir, "%s", st->set.data_dir);
+    } else {
+        const char *home = getenv("HOME");
+        snprintf(st->data_dir, sizeof st->data_dir, "%s/.local/share/skiff", home ? home : ".");
+    }
+    if (mkdir_p(st->data_dir) != 0) {
+        fprintf(stderr, "skiff server: cannot create the data directory %s: %s\n", st->data_dir,
+                strerror(errno));
+        free(st);
+        return 1;
+    }
+    if (st->set.kubeconfig)
+        snprintf(st->kubeconfig, sizeof st->kubeconfig, "%s", st->set.kubeconfig);
+    else
+        snprintf(st->kubeconfig, sizeof st->kubeconfig, "%s/kubeconfig", st->data_dir);
+
+    st->loop = uv_default_loop();
+    st->exit_code = 0;
+    if (registry_init() != 0) {
+        log_error("server", "the built-in kind registry failed to load");
+        free(st);
+        return 1;
+    }
+    if (st->set.plugin_dir) plugin_loader_add_dir(st->set.plugin_dir);
+    plugin_loader_add_dir(SKIFF_BUILD_PLUGIN_DIR);
+    plugin_loader_add_dir(SKIFF_PLUGIN_DIR);
+    if (open_store(st) != 0) {
+        st->exit_code = 1;
+        goto out;
+    }
+    api_server_opts_t ao = {.loop = st->loop, .store = st->store};
+    if (api_server_new(&ao, on_api_ready, st, &st->api) != 0) {
+        st->exit_code = 1;
+        goto out;
+    }
+    http_server_opts_t ho = {.host = st->set.bind_address,
+                             .port = st->set.port,
+                             .max_body = 3u * 1024u * 1024u,
+                             .max_header = 1024u * 1024u,
+                             .handler = on_http_request,
+                             .handler_data = st};
+    rc = http_server_start(st->loop, &ho, &st->http);
+    if (rc != 0) {
+        log_error("server", "cannot listen on %s:%d: %s", st->set.bind_address, st->set.port,
+                  uv_strerror(rc));
+        st->exit_code = 1;
+        goto out;
+    }
+    int port = http_server_port(st->http);
+    if (write_kubeconfig(st, port) != 0) {
+        st->exit_code = 1;
+        goto out;
+    }
+    log_info("server", "API server listening on %s:%d (plain HTTP), data in %s",
+             st->set.bind_address, port, st->data_dir);
+    uv_signal_init(st->loop, &st->sigint);
+    uv_signal_init(st->loop, &st->sigterm);
+    st->sigint.data = st->sigterm.data = st;
+    uv_signal_start(&st->sigint, on_signal, SIGINT);
+    uv_signal_start(&st->sigterm, on_signal, SIGTERM);
+    uv_run(st->loop, UV_RUN_DEFAULT);
+out:
+    if (st->http || st->api || st->store) {
+        /* start-up failed half way: close what was opened */
+        st->stopping = 1;
+        if (st->http) http_server_stop(st->http, NULL, NULL);
+        st->http = NULL;
+        if (st->api) api_server_free(st->api, NULL, NULL);
+        st->api = NULL;
+        if (st->store) st->store->vt->close(st->store, NULL, NULL);
+        st->store = NULL;
+        uv_run(st->loop, UV_RUN_DEFAULT);
+    }
+    if (st->store_plugin) plugin_unload(st->store_plugin);
+    uv_loop_close(st->loop);
+    registry_shutdown();
+    int code = st->exit_code;
+    free(st);
+    return code;
+}
