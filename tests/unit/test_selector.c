@@ -353,6 +353,60 @@ static void test_field_errors(void **state)
     check_field_error("a=1,,b=2", "expected an operator");
 }
 
+/* Random strings over the grammar's alphabet: parsing never crashes, fails
+ * with a message, and a parsed selector prints to a string that parses
+ * back to the same string (what scale status.selector round-trips). */
+static void test_random_selectors(void **state)
+{
+    static const char *pieces[] = {"a", "b", "app", "x.io/k", "=", "==", "!=", "!", " in ",
+                                   " notin ", "(", ")", ",", " ", "v", "-", "1", ">", "<", "\\",
+                                   "in", "Z_9", "."};
+    unsigned seed = 12345;
+    for (int n = 0; n < 20000; n++) {
+        char buf[128] = "";
+        int parts = (int)(seed % 9);
+        for (int i = 0; i < parts; i++) {
+            seed = seed * 1103515245u + 12345u;
+            strncat(buf, pieces[(seed >> 16) % (sizeof(pieces) / sizeof(pieces[0]))],
+                    sizeof(buf) - strlen(buf) - 1);
+        }
+        seed = seed * 1103515245u + 12345u;
+
+        label_selector_t *sel = NULL;
+        char err[300] = "";
+        int rc = label_selector_parse(buf, &sel, err, sizeof(err));
+        if (rc == 0) {
+            char *str = label_selector_string(sel);
+            label_selector_t *again = NULL;
+            if (label_selector_parse(str, &again, err, sizeof(err)) != 0)
+                fail_msg("\"%s\" printed as \"%s\", which does not parse: %s", buf, str, err);
+            char *str2 = label_selector_string(again);
+            assert_string_equal(str, str2);
+            free(str);
+            free(str2);
+            label_selector_free(again);
+            label_selector_free(sel);
+        } else {
+            assert_int_equal(rc, SKIFF_EINVAL);
+            assert_null(sel);
+            assert_true(strlen(err) > 0);
+        }
+
+        field_selector_t *fs = NULL;
+        err[0] = '\0';
+        rc = field_selector_parse(buf, &fs, err, sizeof(err));
+        if (rc == 0) {
+            json_t *obj = J(POD);
+            (void)field_selector_matches(fs, obj);
+            json_decref(obj);
+            field_selector_free(fs);
+        } else {
+            assert_int_equal(rc, SKIFF_EINVAL);
+            assert_true(strlen(err) > 0);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +421,7 @@ int main(void)
         cmocka_unit_test(test_field_escapes),
         cmocka_unit_test(test_field_require_and_terms),
         cmocka_unit_test(test_field_errors),
+        cmocka_unit_test(test_random_selectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
