@@ -882,6 +882,8 @@ static void after_commit(uv_work_t *req, int uvstatus)
         }
         s->n_commits++;
         s->rev_durable = now;
+        /* Writes queued meanwhile start their fsync while these callbacks run. */
+        kick_batch(s);
         for (size_t i = 0; i < n; i++) complete_op(s, ops[i], 0);
         dispatch_batch(s, ops, n, old, now);
     }
