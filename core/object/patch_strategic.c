@@ -134,6 +134,11 @@ static json_t *replace_list(smp_t *s, const json_t *patch, const schema_type_t *
                 json_decref(copy);
                 continue;
             }
+        } else if (json_is_array(item)) {
+            /* a list of lists: the inner lists are plain values too */
+            copy = replace_list(s, item, elem_type(et));
+            if (!copy)
+                goto fail;
         } else {
             copy = json_deep_copy(item);
         }
@@ -191,8 +196,16 @@ static json_t *merge_primitive_list(smp_t *s, json_t *orig, const json_t *patch)
                 break;
             }
         }
-        if (!found)
-            json_array_append_new(out, json_deep_copy(v));
+        if (found)
+            continue;
+        json_t *copy = json_is_array(v) ? replace_list(s, v, NULL) : json_deep_copy(v);
+        if (!copy) {
+            json_decref(out);
+            return json_is_array(v) ? NULL
+                                    : patch_fail_(1, s->err, s->errlen,
+                                                  "strategic merge patch: out of memory");
+        }
+        json_array_append_new(out, copy);
     }
     return out;
 }

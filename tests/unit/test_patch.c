@@ -652,6 +652,128 @@ static void test_smp_real_deployment(void **state)
     schema_unload();
 }
 
+/* ---- random documents and patches --------------------------------------- */
+
+static unsigned rnd(unsigned *seed, unsigned n)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return (*seed >> 16) % n;
+}
+
+/* A random value over the field names of the pod schema, and over the
+ * directives too when directives is set (patches, not documents). */
+static json_t *rand_value(unsigned *seed, int depth, int directives)
+{
+    static const char *keys[] = {"metadata", "labels", "spec", "containers", "name", "image",
+                                 "env", "value", "ports", "containerPort", "finalizers",
+                                 "volumes", "emptyDir", "$patch", "$retainKeys",
+                                 "$setElementOrder/containers", "$setElementOrder/finalizers",
+                                 "$deleteFromPrimitiveList/finalizers", "a"};
+    static const char *strs[] = {"a", "b", "delete", "replace", "merge", "name", "image"};
+    unsigned kind = rnd(seed, depth > 3 ? 4 : 7);
+    switch (kind) {
+    case 0: return json_string(strs[rnd(seed, 7)]);
+    case 1: return json_integer(rnd(seed, 2) ? 80 : 443);
+    case 2: return json_null();
+    case 3: return json_true();
+    case 4:
+    case 5: {
+        json_t *o = json_object();
+        unsigned n = rnd(seed, 4);
+        unsigned nkeys = sizeof(keys) / sizeof(keys[0]);
+        for (unsigned i = 0; i < n; i++) {
+            const char *k = keys[rnd(seed, nkeys)];
+            if (!directives && k[0] == '$')
+                k = "a";
+            json_object_set_new(o, k, rand_value(seed, depth + 1, directives));
+        }
+        return o;
+    }
+    default: {
+        json_t *l = json_array();
+        unsigned n = rnd(seed, 4);
+        for (unsigned i = 0; i < n; i++)
+            json_array_append_new(l, rand_value(seed, depth + 1, directives));
+        return l;
+    }
+    }
+}
+
+static void test_random_patches(void **state)
+{
+    static const char *paths[] = {"", "/metadata", "/metadata/labels/a", "/spec/containers/0",
+                                  "/spec/containers/-", "/spec/containers/1/name", "/a~1b",
+                                  "/spec", "/x/y", "/spec/containers/00", "/metadata/labels"};
+    static const char *ops[] = {"add", "remove", "replace", "move", "copy", "test", "bad"};
+    unsigned seed = 7;
+    int smp_ok = 0, json_ok = 0;
+    for (int n = 0; n < 3000; n++) {
+        json_t *doc = json_object();
+        json_object_set_new(doc, "metadata", rand_value(&seed, 1, 0));
+        json_object_set_new(doc, "spec", rand_value(&seed, 1, 0));
+        json_t *orig = json_deep_copy(doc);
+        char err[256];
+
+        /* strategic: never a directive in the result, the input untouched */
+        json_t *patch = json_object();
+        json_object_set_new(patch, "spec", rand_value(&seed, 1, 1));
+        json_object_set_new(patch, rnd(&seed, 2) ? "metadata" : "$patch", rand_value(&seed, 1, 1));
+        err[0] = '\0';
+        json_t *out = patch_strategic_apply(doc, patch, &t_pod, err, sizeof(err));
+        if (out) {
+            smp_ok++;
+            if (has_directive(out)) {
+                char *d = json_dumps(patch, JSON_COMPACT);
+                char *o = json_dumps(out, JSON_COMPACT);
+                print_error("patch %s\nresult %s\n", d, o);
+                free(d);
+                free(o);
+                fail();
+            }
+        } else {
+            assert_true(strlen(err) > 0);
+        }
+        json_decref(out);
+        assert_true(json_equal(doc, orig));
+
+        /* merge patch: applying twice is the same as once (RFC 7386 is idempotent) */
+        out = patch_merge_apply(doc, patch, err, sizeof(err));
+        assert_non_null(out);
+        json_t *twice = patch_merge_apply(out, patch, err, sizeof(err));
+        assert_true(json_equal(out, twice));
+        json_decref(out);
+        json_decref(twice);
+        json_decref(patch);
+
+        /* JSON patch: fails cleanly or succeeds; the input is untouched */
+        patch = json_array();
+        unsigned nops = 1 + rnd(&seed, 3);
+        for (unsigned i = 0; i < nops; i++) {
+            json_t *op = json_object();
+            json_object_set_new(op, "op", json_string(ops[rnd(&seed, 7)]));
+            json_object_set_new(op, "path", json_string(paths[rnd(&seed, 11)]));
+            json_object_set_new(op, "from", json_string(paths[rnd(&seed, 11)]));
+            json_object_set_new(op, "value", rand_value(&seed, 2, 0));
+            json_array_append_new(patch, op);
+        }
+        err[0] = '\0';
+        out = patch_json_apply(doc, patch, err, sizeof(err));
+        if (!out)
+            assert_true(strlen(err) > 0);
+        else
+            json_ok++;
+        json_decref(out);
+        assert_true(json_equal(doc, orig));
+        json_decref(patch);
+        json_decref(doc);
+        json_decref(orig);
+    }
+    /* the inputs must reach the success paths, not only the errors */
+    print_message("strategic ok %d/3000, json patch ok %d/3000\n", smp_ok, json_ok);
+    assert_true(smp_ok > 300);
+    assert_true(json_ok > 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -675,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_smp_without_schema),
         cmocka_unit_test(test_smp_errors),
         cmocka_unit_test(test_smp_real_deployment),
+        cmocka_unit_test(test_random_patches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
