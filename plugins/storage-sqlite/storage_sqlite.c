@@ -450,6 +450,7 @@ static int sqls_open(skiff_plugin_ctx_t *ctx, const char *location, skiff_store_
     long cache_kib = strtol(setting(ctx, "cache-size", "2048"), NULL, 10);
     s->max_batch = (max_batch > 0 && max_batch < INT_MAX) ? (int)max_batch : 2048;
     if (cache_kib <= 0 || cache_kib > 1024 * 1024) cache_kib = 2048;
+    long max_kib = strtol(setting(ctx, "max-size", "0"), NULL, 10);
 
     int ret = index_init(&s->index);
     if (ret != 0) goto fail;
@@ -465,6 +466,13 @@ static int sqls_open(skiff_plugin_ctx_t *ctx, const char *location, skiff_store_
         sqls_log(s, SKIFF_LOG_ERROR, "creating tables in %s: %s", location,
                  sqlite3_errmsg(s->wdb));
         goto fail;
+    }
+    if (max_kib > 0) {
+        /* A full file makes commits fail (SQLITE_FULL), which writers see as SKIFF_EIO. */
+        char pragma[96];
+        snprintf(pragma, sizeof pragma, "PRAGMA max_page_count=%ld;",
+                 (max_kib * 1024 + 4095) / 4096);
+        if (exec_sql(s->wdb, pragma) != 0) goto fail;
     }
     if (open_db(s, location, &s->rdb, (int)cache_kib) != 0) goto fail;
     if (prepare(s, s->wdb,
@@ -1313,6 +1321,7 @@ static const skiff_store_vtable_t sqls_vtable = {
 static const skiff_setting_t sqls_settings[] = {
     {"max-batch", SKIFF_SETTING_INT, "2048", "most writes committed in one transaction (one fsync)"},
     {"cache-size", SKIFF_SETTING_INT, "2048", "SQLite page cache per connection, in KiB"},
+    {"max-size", SKIFF_SETTING_INT, "0", "largest database file in KiB; 0: no limit"},
     {NULL, 0, NULL, NULL},
 };
 

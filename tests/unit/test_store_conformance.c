@@ -423,6 +423,22 @@ static void test_create_existing(void **state)
     assert_string_equal(r.value, "one");
     assert_int_equal(r.mod_rev, rev);
     assert_int_equal(vt->revision(s), rev); /* a refused write does not bump the counter */
+
+    /* Two creates of one key in flight together: one wins, the other sees its state. */
+    res_t a = {0}, b = {0};
+    char key[256];
+    key_of(key, sizeof key, "race");
+    assert_int_equal(vt->create(s, key, "first", 5, on_write, &a), 0);
+    assert_int_equal(vt->create(s, key, "second", 6, on_write, &b), 0);
+    wait_for(&a.calls);
+    wait_for(&b.calls);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(b.status, SKIFF_EEXIST);
+    assert_true(b.have_kv);
+    assert_string_equal(b.value, "first");
+    assert_int_equal(b.mod_rev, a.mod_rev);
+    res_reset(&a);
+    res_reset(&b);
     res_reset(&r);
     store_close(s);
 }
@@ -1018,6 +1034,56 @@ static void test_refused_calls(void **state)
     store_close(s);
 }
 
+/* storage-sqlite only: a commit that fails (the file may not grow past
+ * max-size) fails every write of its batch with EIO and leaves the store as
+ * if they had never been submitted. */
+static void test_failed_commit_rolls_back(void **state)
+{
+    if (shared_location || strcmp(plugin->name, "storage-sqlite") != 0) skip();
+    char err[256];
+    assert_int_equal(plugin_set_setting(plugin, "max-size", "64", err, sizeof err), 0);
+    skiff_store_t *s = store_open();
+    assert_int_equal(plugin_set_setting(plugin, "max-size", "0", err, sizeof err), 0);
+    res_t r = {0}, g = {0};
+    assert_int_equal(do_create(s, "keep", "v1", &r), 0);
+    int64_t base = r.mod_rev;
+
+    size_t big_len = 256 * 1024;
+    char *big = malloc(big_len);
+    memset(big, 'b', big_len);
+    res_t rs[3] = {{0}};
+    char k0[256], k1[256], k2[256];
+    key_of(k0, sizeof k0, "keep");
+    key_of(k1, sizeof k1, "big");
+    key_of(k2, sizeof k2, "after");
+    assert_int_equal(vt->update(s, k0, "v2", 2, base, on_write, &rs[0]), 0);
+    assert_int_equal(vt->create(s, k1, big, big_len, on_write, &rs[1]), 0);
+    assert_int_equal(vt->remove(s, k0, 0, on_write, &rs[2]), 0);
+    free(big);
+    wait_until(&rs[2].calls, 1);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(rs[i].calls, 1);
+        assert_int_equal(rs[i].status, SKIFF_EIO);
+        res_reset(&rs[i]);
+    }
+    assert_int_equal(vt->revision(s), base);
+    assert_int_equal(do_get(s, "keep", 0, &g), 0);
+    assert_string_equal(g.value, "v1");
+    assert_int_equal(do_get(s, "big", 0, &g), SKIFF_ENOENT);
+
+    /* The index and the counter were rolled back: the same writes, small enough, succeed. */
+    assert_int_equal(do_update(s, "keep", "v2", base, &r), 0);
+    assert_int_equal(r.mod_rev, base + 1);
+    assert_int_equal(r.version, 2);
+    assert_int_equal(do_create(s, "big", "small now", &r), 0);
+    assert_int_equal(r.mod_rev, base + 2);
+    assert_int_equal(do_delete(s, "keep", 0, &r), 0);
+    assert_int_equal(r.mod_rev, base + 3);
+    res_reset(&r);
+    res_reset(&g);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1037,6 +1103,7 @@ int main(void)
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_kill9_durability, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_refused_calls, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_failed_commit_rolls_back, test_setup, test_teardown),
     };
     return cmocka_run_group_tests_name("store conformance", tests, group_setup, group_teardown);
 }
