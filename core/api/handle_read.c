@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/object_meta.h"
 #include "api/table.h"
 #include "util/log.h"
 
@@ -106,39 +107,6 @@ static int selectors_parse(api_call_t *c, selectors_t *s)
 
 /* ---- get -------------------------------------------------------------- */
 
-static json_t *scale_from_object(const kind_def_t *k, const json_t *obj)
-{
-    const json_t *meta = json_object_get(obj, "metadata");
-    const json_t *spec = json_object_get(obj, "spec");
-    const json_t *status = json_object_get(obj, "status");
-    json_t *m = json_object();
-    static const char *const keep[] = {"name", "namespace", "uid", "resourceVersion",
-                                       "creationTimestamp"};
-    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
-        json_t *v = json_object_get(meta, keep[i]);
-        if (v) json_object_set(m, keep[i], v);
-    }
-    json_int_t replicas = json_integer_value(json_object_get(spec, "replicas"));
-    json_t *scale = json_pack("{s:s, s:s, s:o, s:{s:I}, s:{s:I}}", "kind", "Scale", "apiVersion",
-                              "autoscaling/v1", "metadata", m, "spec", "replicas", replicas,
-                              "status", "replicas",
-                              json_integer_value(json_object_get(status, "replicas")));
-    const json_t *sel = json_object_get(spec, "selector");
-    if (sel) {
-        label_selector_t *ls = NULL;
-        char err[256];
-        if (label_selector_from_json(sel, &ls, err, sizeof err) == 0) {
-            char *s = label_selector_string(ls);
-            if (s) json_object_set_new(json_object_get(scale, "status"), "selector",
-                                       json_string(s));
-            free(s);
-        }
-        label_selector_free(ls);
-    }
-    (void)k;
-    return scale;
-}
-
 static void on_get(void *data, int status, const skiff_kv_t *kv)
 {
     api_call_t *c = data;
@@ -152,7 +120,7 @@ static void on_get(void *data, int status, const skiff_kv_t *kv)
         if (!obj) {
             status_reply(c->resp, 500, "InternalError", NULL, "stored object is not valid JSON");
         } else if (c->sub && strcmp(c->sub, "scale") == 0) {
-            json_t *scale = scale_from_object(c->kind, obj);
+            json_t *scale = api_scale_view(obj);
             reply_json(c->resp, 200, scale);
             json_decref(scale);
         } else {

@@ -108,9 +108,25 @@ static int validation_mode(api_call_t *c)
     return VALIDATE_WARN_UNKNOWN;
 }
 
+/* Empty metadata maps and lists are omitted, as the Kubernetes API's
+ * encoding omits them (a patch removing the last label leaves no `labels`). */
+static void drop_empty_metadata(json_t *obj)
+{
+    static const char *const fields[] = {"labels", "annotations", "finalizers",
+                                         "ownerReferences", "managedFields"};
+    json_t *meta = json_object_get(obj, "metadata");
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        json_t *v = json_object_get(meta, fields[i]);
+        if (v && (json_is_null(v) || (json_is_object(v) && json_object_size(v) == 0) ||
+                  (json_is_array(v) && json_array_size(v) == 0)))
+            json_object_del(meta, fields[i]);
+    }
+}
+
 /* Defaults and validation; sends 400 (strict unknown fields) or 422. */
 static int default_and_validate(api_call_t *c, json_t *obj)
 {
+    drop_empty_metadata(obj);
     registry_set_defaults(c->kind, obj);
     int mode = validation_mode(c);
     validation_result_t res;
@@ -230,6 +246,11 @@ static void reply_written(api_call_t *c, const skiff_kv_t *kv)
     if (!obj) {
         status_reply(c->resp, 500, "InternalError", NULL, "stored object is not valid JSON");
         return;
+    }
+    if (c->sub && strcmp(c->sub, "scale") == 0) {
+        json_t *scale = api_scale_view(obj);
+        json_decref(obj);
+        obj = scale;
     }
     api_reply_object(c, c->created ? 201 : 200, obj);
     json_decref(obj);
@@ -421,6 +442,9 @@ static void write_new_state(api_call_t *c)
         return;
     }
     if (c->dry_run) {
+        /* nothing was written: the object keeps its current resourceVersion */
+        const char *orv = api_meta_str(old, "resourceVersion");
+        if (orv) json_object_set_new(meta, "resourceVersion", json_string(orv));
         api_reply_object(c, 200, obj);
         api_call_free(c);
         return;
@@ -440,7 +464,6 @@ static void write_new_state(api_call_t *c)
     }
 }
 
-static json_t *scale_view(const json_t *obj);
 
 /* c->obj holds the request's new state for the addressed (sub)resource;
  * turn it into the whole new object. */
@@ -550,7 +573,7 @@ static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
         int code;
         char err[1024];
         int scale = c->sub && strcmp(c->sub, "scale") == 0;
-        json_t *target = scale ? scale_view(c->old) : json_incref(c->old);
+        json_t *target = scale ? api_scale_view(c->old) : json_incref(c->old);
         json_t *patched = apply_patch(c, target, &code, err, sizeof err);
         json_decref(target);
         if (!patched) {
@@ -651,24 +674,6 @@ void api_handle_patch(api_call_t *c)
     }
     api_key_for(c, c->ns, c->name);
     read_then_write(c);
-}
-
-static json_t *scale_view(const json_t *obj)
-{
-    const json_t *meta = json_object_get(obj, "metadata");
-    json_t *m = json_object();
-    static const char *const keep[] = {"name", "namespace", "uid", "resourceVersion",
-                                       "creationTimestamp"};
-    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
-        json_t *v = json_object_get(meta, keep[i]);
-        if (v) json_object_set(m, keep[i], v);
-    }
-    return json_pack("{s:s, s:s, s:o, s:{s:I}, s:{s:I}}", "kind", "Scale", "apiVersion",
-                     "autoscaling/v1", "metadata", m, "spec", "replicas",
-                     json_integer_value(json_object_get(json_object_get(obj, "spec"), "replicas")),
-                     "status", "replicas",
-                     json_integer_value(
-                         json_object_get(json_object_get(obj, "status"), "replicas")));
 }
 
 /* ---- delete ----------------------------------------------------------- */

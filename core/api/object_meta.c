@@ -3,6 +3,10 @@
  * change. Shared by every write verb. */
 #include "api/object_meta.h"
 
+#include <stdlib.h>
+
+#include "api/selector.h"
+
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
@@ -126,3 +130,37 @@ void api_reset_status_for_create(const kind_def_t *k, json_t *obj)
         json_object_set_new(obj, "status", json_object());
     }
 }
+
+/* The autoscaling/v1 Scale view of a scalable object (scale subresource). */
+json_t *api_scale_view(const json_t *obj)
+{
+    const json_t *meta = json_object_get(obj, "metadata");
+    const json_t *spec = json_object_get(obj, "spec");
+    const json_t *status = json_object_get(obj, "status");
+    json_t *m = json_object();
+    static const char *const keep[] = {"name", "namespace", "uid", "resourceVersion",
+                                       "creationTimestamp"};
+    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) {
+        json_t *v = json_object_get(meta, keep[i]);
+        if (v) json_object_set(m, keep[i], v);
+    }
+    json_int_t replicas = json_integer_value(json_object_get(spec, "replicas"));
+    json_t *scale = json_pack("{s:s, s:s, s:o, s:{s:I}, s:{s:I}}", "kind", "Scale", "apiVersion",
+                              "autoscaling/v1", "metadata", m, "spec", "replicas", replicas,
+                              "status", "replicas",
+                              json_integer_value(json_object_get(status, "replicas")));
+    const json_t *sel = json_object_get(spec, "selector");
+    if (sel) {
+        label_selector_t *ls = NULL;
+        char err[256];
+        if (label_selector_from_json(sel, &ls, err, sizeof err) == 0) {
+            char *s = label_selector_string(ls);
+            if (s) json_object_set_new(json_object_get(scale, "status"), "selector",
+                                       json_string(s));
+            free(s);
+        }
+        label_selector_free(ls);
+    }
+    return scale;
+}
+

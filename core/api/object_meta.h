@@ -20,4 +20,7 @@ int api_spec_changed(const json_t *a, const json_t *b);
 /* What status a newly created object starts with. */
 void api_reset_status_for_create(const kind_def_t *k, json_t *obj);
 
+/* autoscaling/v1 Scale for an object with spec.replicas (new reference). */
+json_t *api_scale_view(const json_t *obj);
+
 #endif
