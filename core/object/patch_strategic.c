@@ -57,8 +57,9 @@ static int is_directive_key(const char *k)
            strncmp(k, PREFIX_DELETE_PRIMITIVE, strlen(PREFIX_DELETE_PRIMITIVE)) == 0;
 }
 
-/* Linear lookup by JSON name; structs have tens of fields at most, and a
- * patch is applied once per request. */
+/* Linear lookup by JSON name: it holds for any field order (hand-built and
+ * CRD types need not be sorted for schema_field's search), structs have tens
+ * of fields at most, and a patch is applied once per request. */
 static const schema_field_t *field_of(const schema_type_t *t, const char *name)
 {
     if (!t || t->kind != SCHEMA_OBJECT || !t->fields)
@@ -70,7 +71,8 @@ static const schema_field_t *field_of(const schema_type_t *t, const char *name)
 }
 
 /* Schema of the value under key name in a value of type t (a struct field
- * or a map's values), and that field's description when it is a struct field. */
+ * or a map's values); *field is the struct field, which carries the patch
+ * strategy, or NULL. */
 static const schema_type_t *child_type(const schema_type_t *t, const char *name,
                                        const schema_field_t **field)
 {
