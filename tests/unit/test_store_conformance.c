@@ -1084,6 +1084,62 @@ static void test_failed_commit_rolls_back(void **state)
     store_close(s);
 }
 
+typedef struct counter_watch {
+    int count;
+    int bad_order;
+    int finals;
+    int64_t last_rev;
+} counter_watch_t;
+
+static void on_count(void *data, int status, const skiff_store_event_t *events, size_t n)
+{
+    counter_watch_t *c = data;
+    if (status != 0) {
+        c->finals++;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (c->last_rev && events[i].kv.mod_revision != c->last_rev + 1) c->bad_order++;
+        c->last_rev = events[i].kv.mod_revision;
+        c->count++;
+    }
+}
+
+static void on_ignore(void *data, int status, const skiff_kv_t *kv) { (*(int *)data)++; }
+
+/* A watch far behind replays a long history (however the backend chunks it)
+ * with no gap or repeat, then goes on live. */
+static void test_watch_long_history(void **state)
+{
+    skiff_store_t *s = store_open();
+    enum { N = 1500 };
+    int acked = 0;
+    int64_t base = vt->revision(s);
+    for (int i = 0; i < N; i++) {
+        char key[256];
+        snprintf(key, sizeof key, "%slh/%05d", pfx, i);
+        assert_int_equal(vt->create(s, key, "v", 1, on_ignore, &acked), 0);
+    }
+    wait_until(&acked, N);
+    counter_watch_t c = {0};
+    skiff_store_watch_t *w = NULL;
+    assert_int_equal(vt->watch(s, pfx, base, on_count, &c, &w), 0);
+    /* More writes while the history is being replayed. */
+    for (int i = 0; i < 100; i++) {
+        char key[256];
+        snprintf(key, sizeof key, "%slh/late-%03d", pfx, i);
+        assert_int_equal(vt->create(s, key, "v", 1, on_ignore, &acked), 0);
+    }
+    wait_until(&c.count, N + 100);
+    assert_int_equal(c.count, N + 100);
+    assert_int_equal(c.bad_order, 0);
+    assert_int_equal(c.last_rev, base + N + 100);
+    vt->watch_cancel(w);
+    wait_until(&acked, N + 100);
+    store_close(s);
+    assert_int_equal(c.finals, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1096,6 +1152,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_old_revision, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_watch_history_then_live, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_watch_cancel_in_callback, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_watch_long_history, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_compaction, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_many_concurrent_writes, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_persistence, test_setup, test_teardown),
