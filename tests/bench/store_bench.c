@@ -62,6 +62,16 @@ static void submit(bench_t *b, slot_t *slot)
     }
 }
 
+static int range_count;
+static size_t range_keys;
+
+static void on_range(void *data, int status, const skiff_kv_t *kvs, size_t count, int more,
+                     int64_t revision)
+{
+    range_count++;
+    range_keys = status == 0 ? count : 0;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -166,6 +176,14 @@ int main(int argc, char **argv)
     printf("latency p99      %.2f ms\n", b.lat[(size_t)((count - 1) * 0.99)] / 1e6);
     printf("latency max      %.2f ms\n", b.lat[count - 1] / 1e6);
     printf("rss              %ld KiB before open, %ld KiB after\n", rss_before, rss_after);
+
+    /* One list of everything, as a LIST of all ConfigMaps does. */
+    range_count = 0;
+    uint64_t r0 = uv_hrtime();
+    if (b.vt->range(b.s, "/registry/configmaps/bench/", "/registry/configmaps/bench0", 0, 0,
+                    on_range, NULL) == 0)
+        while (range_count == 0) uv_run(&loop, UV_RUN_ONCE);
+    printf("range all        %zu keys in %.2f ms\n", range_keys, (uv_hrtime() - r0) / 1e6);
 
     int closed = 0;
     b.vt->close(b.s, on_closed, &closed);
