@@ -33,6 +33,7 @@ typedef struct server_settings {
     const char *plugin_dir;
     const char *store;
     const char *log_level;
+    int compaction_interval;
 } server_settings_t;
 
 static const option_t server_options[] = {
@@ -55,6 +56,9 @@ static const option_t server_options[] = {
      offsetof(server_settings_t, plugin_dir)},
     {"store", OPT_STRING, "sqlite:PATH", "sqlite:DATA_DIR/store.db",
      "the store backend and its location", offsetof(server_settings_t, store)},
+    {"compaction-interval", OPT_INT, "SECONDS", "300",
+     "how much store history is kept for watches; older revisions are compacted",
+     offsetof(server_settings_t, compaction_interval)},
     {"log-level", OPT_STRING, "LEVEL", "info", "error, warn, info or debug",
      offsetof(server_settings_t, log_level)},
 };
@@ -291,7 +295,9 @@ int cmd_server(int argc, char **argv)
         st->exit_code = 1;
         goto out;
     }
-    api_server_opts_t ao = {.loop = st->loop, .store = st->store};
+    api_server_opts_t ao = {.loop = st->loop,
+                            .store = st->store,
+                            .compaction_interval_s = st->set.compaction_interval};
     if (api_server_new(&ao, on_api_ready, st, &st->api) != 0) {
         st->exit_code = 1;
         goto out;

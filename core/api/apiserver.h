@@ -20,6 +20,7 @@ typedef struct api_server_opts {
     size_t ring_capacity;          /* events kept per resource for watch replay (0: default) */
     int bookmark_interval_ms;      /* 0: default (10 s) */
     int watch_timeout_max_s;       /* server-side cap for a watch (0: default 1800 s) */
+    int compaction_interval_s;     /* history older than one interval is compacted (0: 300 s) */
 } api_server_opts_t;
 
 /* Creates the server and starts loading the caches from the store; on_ready

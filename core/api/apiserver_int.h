@@ -21,6 +21,9 @@ struct api_server {
     strmap_t *caches;            /* "<group>/<resource>" -> watch_cache_t* */
     skiff_store_watch_t *watch;  /* the one store watch feeding every cache */
     uv_timer_t bookmark_timer;
+    uv_timer_t compact_timer;
+    int64_t compact_next;        /* revision to compact to at the next tick */
+    int closing_handles;
     int bookmark_interval_ms;
     int watch_timeout_max_s;
     size_t ring_capacity;

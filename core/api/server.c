@@ -182,6 +182,47 @@ static void on_bookmark_timer(uv_timer_t *t)
     }
 }
 
+typedef struct compaction {
+    api_server_t *srv;
+    int64_t rev;
+} compaction_t;
+
+static void on_compacted(void *data, int status)
+{
+    compaction_t *cp = data;
+    api_server_t *s = cp->srv;
+    if (status != 0 && status != SKIFF_ECOMPACTED) {
+        log_warn("apiserver", "store compaction failed: %s", skiff_strerror(status));
+    } else if (!s->closing) {
+        for (size_t i = 0; i < registry_count(); i++) {
+            watch_cache_t *c = api_cache_for(s, registry_at(i));
+            if (c) watch_cache_compact(c, cp->rev);
+        }
+        log_debug("apiserver", "compacted the store to revision %lld", (long long)cp->rev);
+    }
+    free(cp);
+}
+
+/* Like the Kubernetes API server, keep one interval of history: compact to
+ * the revision that was current one tick ago. */
+static void on_compact_timer(uv_timer_t *t)
+{
+    api_server_t *s = t->data;
+    if (s->compact_next > s->store->vt->compacted_revision(s->store)) {
+        compaction_t *cp = malloc(sizeof *cp);
+        if (cp) {
+            cp->srv = s;
+            cp->rev = s->compact_next;
+            int rc = s->store->vt->compact(s->store, cp->rev, on_compacted, cp);
+            if (rc != 0) {
+                log_warn("apiserver", "store compaction failed: %s", skiff_strerror(rc));
+                free(cp);
+            }
+        }
+    }
+    s->compact_next = s->store->vt->revision(s->store);
+}
+
 int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int), void *data,
                    api_server_t **out)
 {
@@ -210,6 +251,11 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
     s->bookmark_timer.data = s;
     uv_timer_start(&s->bookmark_timer, on_bookmark_timer, (uint64_t)s->bookmark_interval_ms,
                    (uint64_t)s->bookmark_interval_ms);
+    uint64_t every = (uint64_t)(opts->compaction_interval_s ? opts->compaction_interval_s : 300) *
+                     1000u;
+    uv_timer_init(s->loop, &s->compact_timer);
+    s->compact_timer.data = s;
+    uv_timer_start(&s->compact_timer, on_compact_timer, every, every);
     *out = s;
     int rc = s->store->vt->range(s->store, "/registry/", "/registry0", 0, 0, on_initial_range, s);
     if (rc != 0) {
@@ -226,6 +272,7 @@ static void free_cache(void *v) { watch_cache_free(v); }
 static void on_timer_closed(uv_handle_t *h)
 {
     api_server_t *s = h->data;
+    if (--s->closing_handles > 0) return;
     strmap_free(s->caches, free_cache);
     void (*done)(void *) = s->free_done;
     void *dd = s->free_done_data;
@@ -243,7 +290,10 @@ void api_server_free(api_server_t *s, void (*done)(void *), void *data)
     if (s->watch) s->store->vt->watch_cancel(s->watch);
     s->watch = NULL;
     uv_timer_stop(&s->bookmark_timer);
+    uv_timer_stop(&s->compact_timer);
+    s->closing_handles = 2;
     uv_close((uv_handle_t *)&s->bookmark_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&s->compact_timer, on_timer_closed);
     discovery_shutdown();
     openapi_shutdown();
 }

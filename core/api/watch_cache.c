@@ -265,6 +265,16 @@ void watch_cache_delete(watch_cache_t *c, const char *key, int64_t rev)
     cache_obj_unref(prev);
 }
 
+void watch_cache_compact(watch_cache_t *c, int64_t rev)
+{
+    while (c->count > 0 && c->ring[c->head].rev <= rev) {
+        event_clear(&c->ring[c->head]);
+        c->head = (c->head + 1) % c->cap;
+        c->count--;
+    }
+    if (c->ring_start < rev) c->ring_start = rev;
+}
+
 void watch_cache_progress(watch_cache_t *c, int64_t rev)
 {
     if (rev > c->rev) c->rev = rev;

@@ -64,6 +64,9 @@ void watch_cache_load(watch_cache_t *c, const char *key, const char *value, size
 /* The cache is complete up to rev (store progress; used at load and for bookmarks). */
 void watch_cache_progress(watch_cache_t *c, int64_t rev);
 int64_t watch_cache_revision(const watch_cache_t *c);
+/* The store was compacted at rev: forget events at or below it, so a watch
+ * from an older revision gets the same 410 the store gives. */
+void watch_cache_compact(watch_cache_t *c, int64_t rev);
 
 /* Latest snapshot of key, borrowed (NULL if absent). */
 cache_obj_t *watch_cache_get(const watch_cache_t *c, const char *key);

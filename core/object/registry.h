@@ -97,6 +97,10 @@ int registry_add(const kind_def_t *k);
  * For command-line tools; NULL when nothing matches. */
 const kind_def_t *registry_find_name(const char *name);
 
+/* 1 if s is a valid resource.Quantity string ("100m", "1Gi", "2", "1e3"),
+ * else 0. */
+int registry_quantity_valid(const char *s);
+
 /* The built-in kinds (core/object/kinds.c), registered by registry_init. */
 extern const kind_def_t kinds_builtin[];
 extern const size_t kinds_builtin_count;

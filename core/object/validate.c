@@ -1,18 +1,918 @@
-/* core/object/validate.c - check objects against their kind's schema and rules. */
+/* core/object/validate.c - check an object against its kind's schema and rules.
+ *
+ * Two passes over a JSON object: a walk against the schema (JSON types,
+ * required fields, enum values, quantities, int-or-string, times, base64,
+ * unknown fields), then the semantic rules users hit most, as the
+ * Kubernetes API server reports them (names, labels, containers, ports,
+ * selectors against template labels, Job restart policy, replicas).
+ * Field paths use Kubernetes notation: spec.containers[0].image,
+ * metadata.labels[app]. Runs on every write: the path lives in a stack
+ * buffer and memory is only allocated for errors. This file does not
+ * default or modify objects. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "object/registry.h"
+
+#define PATH_MAX_LEN 1024
+
+typedef struct vctx {
+    char path[PATH_MAX_LEN];
+    size_t len;
+    int mode;
+    int in_status; /* below .status: required fields are the writer's business */
+    validation_result_t *res;
+    size_t cap;
+} vctx_t;
+
+/* ---- path ---------------------------------------------------------------- */
+
+static size_t path_push_field(vctx_t *c, const char *name)
+{
+    size_t saved = c->len;
+    int n = snprintf(c->path + c->len, sizeof(c->path) - c->len, "%s%s", c->len ? "." : "", name);
+    if (n > 0)
+        c->len = c->len + (size_t)n < sizeof(c->path) ? c->len + (size_t)n : sizeof(c->path) - 1;
+    return saved;
+}
+
+static size_t path_push_index(vctx_t *c, size_t i)
+{
+    size_t saved = c->len;
+    int n = snprintf(c->path + c->len, sizeof(c->path) - c->len, "[%zu]", i);
+    if (n > 0)
+        c->len = c->len + (size_t)n < sizeof(c->path) ? c->len + (size_t)n : sizeof(c->path) - 1;
+    return saved;
+}
+
+static size_t path_push_key(vctx_t *c, const char *key)
+{
+    size_t saved = c->len;
+    int n = snprintf(c->path + c->len, sizeof(c->path) - c->len, "[%s]", key);
+    if (n > 0)
+        c->len = c->len + (size_t)n < sizeof(c->path) ? c->len + (size_t)n : sizeof(c->path) - 1;
+    return saved;
+}
+
+static void path_pop(vctx_t *c, size_t saved)
+{
+    c->len = saved;
+    c->path[saved] = '\0';
+}
+
+/* ---- errors -------------------------------------------------------------- */
+
+static void add_error(vctx_t *c, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void add_error(vctx_t *c, const char *reason, const char *fmt, ...)
+{
+    validation_result_t *r = c->res;
+    if (r->count == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 4;
+        validation_error_t *ne = realloc(r->errors, ncap * sizeof(*ne));
+        if (!ne)
+            return;
+        r->errors = ne;
+        c->cap = ncap;
+    }
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    validation_error_t *e = &r->errors[r->count];
+    e->field = strdup(c->path);
+    e->reason = strdup(reason);
+    e->message = strdup(msg);
+    if (!e->field || !e->reason || !e->message) {
+        free(e->field);
+        free(e->reason);
+        free(e->message);
+        return;
+    }
+    r->count++;
+    if (strcmp(reason, "FieldValueUnknown") == 0)
+        r->unknown_fields++;
+}
+
+/* A value as Kubernetes quotes it in messages: strings quoted, numbers
+ * and booleans bare, long values cut. */
+static void show_value(const json_t *v, char *buf, size_t n)
+{
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (strlen(s) > 100)
+            snprintf(buf, n, "\"%.100s...\"", s);
+        else
+            snprintf(buf, n, "\"%s\"", s);
+    } else if (json_is_integer(v)) {
+        snprintf(buf, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_real(v)) {
+        snprintf(buf, n, "%g", json_real_value(v));
+    } else if (json_is_boolean(v)) {
+        snprintf(buf, n, "%s", json_is_true(v) ? "true" : "false");
+    } else if (json_is_object(v)) {
+        snprintf(buf, n, "\"object\"");
+    } else if (json_is_array(v)) {
+        snprintf(buf, n, "\"array\"");
+    } else {
+        snprintf(buf, n, "null");
+    }
+}
+
+static const char *json_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER: return "integer";
+    case JSON_REAL: return "number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "boolean";
+    default: return "null";
+    }
+}
+
+static void type_error(vctx_t *c, const json_t *v, const char *want)
+{
+    char shown[160];
+    show_value(v, shown, sizeof(shown));
+    add_error(c, "FieldValueTypeInvalid", "Invalid value: %s: %s in body must be of type %s: \"%s\"",
+              shown, c->path, want, json_type_name(v));
+}
+
+static void invalid(vctx_t *c, const json_t *v, const char *detail)
+{
+    char shown[160];
+    show_value(v, shown, sizeof(shown));
+    add_error(c, "FieldValueInvalid", "Invalid value: %s: %s", shown, detail);
+}
+
+/* ---- scalar formats -------------------------------------------------------- */
+
+/* resource.Quantity: sign, decimal number, then a binary (Ki..Ei) or
+ * decimal (n u m k M G T P E) suffix or an exponent (e3, E-2). */
+int registry_quantity_valid(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    const char *p = s;
+    if (*p == '+' || *p == '-')
+        p++;
+    int digits = 0, dot = 0;
+    for (; *p; p++) {
+        if (*p >= '0' && *p <= '9')
+            digits++;
+        else if (*p == '.' && !dot)
+            dot = 1;
+        else
+            break;
+    }
+    if (!digits)
+        return 0;
+    if (!*p)
+        return 1;
+    static const char *const suffixes[] = { "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m",
+                                            "k", "M", "G", "T", "P", "E" };
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+        if (strcmp(p, suffixes[i]) == 0)
+            return 1;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!*p)
+            return 0;
+        for (; *p; p++)
+            if (*p < '0' || *p > '9')
+                return 0;
+        return 1;
+    }
+    return 0;
+}
+
+static int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+
+/* RFC 3339 date-time: 2006-01-02T15:04:05[.frac](Z|+07:00). */
+static int valid_time(const char *s)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+        if (!s[i])
+            return 0;
+        if (shape[i] == 'd' ? !is_digit(s[i]) : (shape[i] == 'T' ? (s[i] != 'T' && s[i] != 't')
+                                                                    : s[i] != shape[i]))
+            return 0;
+    }
+    const char *p = s + sizeof(shape) - 1;
+    if (*p == '.') {
+        p++;
+        if (!is_digit(*p))
+            return 0;
+        while (is_digit(*p))
+            p++;
+    }
+    if ((*p == 'Z' || *p == 'z') && !p[1])
+        return 1;
+    if ((*p == '+' || *p == '-') && is_digit(p[1]) && is_digit(p[2]) && p[3] == ':' &&
+        is_digit(p[4]) && is_digit(p[5]) && !p[6])
+        return 1;
+    return 0;
+}
+
+/* Index of the first byte that is not valid standard base64, or -1. */
+static long base64_error(const char *s)
+{
+    size_t n = strlen(s), pad = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || is_digit(ch) ||
+                 ch == '+' || ch == '/';
+        if (ch == '=') {
+            pad++;
+            if (pad > 2)
+                return (long)i;
+            continue;
+        }
+        if (!ok || pad)
+            return (long)i;
+    }
+    if (n % 4)
+        return (long)n; /* truncated input: the error is at its end */
+    return -1;
+}
+
+/* ---- schema walk ----------------------------------------------------------- */
+
+static void walk(vctx_t *c, const schema_type_t *t, const json_t *v);
+
+static void check_enum(vctx_t *c, const schema_type_t *t, const json_t *v)
+{
+    const char *s = json_string_value(v);
+    for (const char *const *e = t->enum_values; *e; e++)
+        if (strcmp(*e, s) == 0)
+            return;
+    char list[512];
+    size_t len = 0;
+    list[0] = '\0';
+    for (const char *const *e = t->enum_values; *e && len < sizeof(list); e++) {
+        if (!**e)
+            continue; /* "" is accepted but not advertised */
+        int n = snprintf(list + len, sizeof(list) - len, "%s\"%s\"", len ? ", " : "", *e);
+        if (n > 0)
+            len += (size_t)n;
+    }
+    char shown[160];
+    show_value(v, shown, sizeof(shown));
+    add_error(c, "FieldValueNotSupported", "Unsupported value: %s: supported values: %s", shown, list);
+}
+
+static void walk_object(vctx_t *c, const schema_type_t *t, const json_t *v)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val) {
+        const schema_field_t *f = schema_field(t, key);
+        if (!f) {
+            if (c->mode != VALIDATE_IGNORE_UNKNOWN) {
+                size_t saved = path_push_field(c, key);
+                add_error(c, "FieldValueUnknown", "unknown field \"%s\"", c->path);
+                path_pop(c, saved);
+            }
+            continue;
+        }
+        size_t saved = path_push_field(c, key);
+        int was = c->in_status;
+        if (c->len == 6 && strcmp(c->path, "status") == 0)
+            c->in_status = 1;
+        walk(c, f->type, val);
+        c->in_status = was;
+        path_pop(c, saved);
+    }
+    if (c->in_status)
+        return;
+    for (size_t i = 0; i < t->nfields; i++) {
+        const schema_field_t *f = &t->fields[i];
+        if (!f->required)
+            continue;
+        const json_t *fv = json_object_get(v, f->name);
+        if (fv && !json_is_null(fv))
+            continue;
+        size_t saved = path_push_field(c, f->name);
+        add_error(c, "FieldValueRequired", "Required value");
+        path_pop(c, saved);
+    }
+}
+
+static void walk(vctx_t *c, const schema_type_t *t, const json_t *v)
+{
+    if (!t || !v || json_is_null(v))
+        return; /* null means absent, as in the Kubernetes decoder */
+    switch (t->kind) {
+    case SCHEMA_STRING:
+        if (!json_is_string(v))
+            type_error(c, v, "string");
+        else if (t->enum_values)
+            check_enum(c, t, v);
+        break;
+    case SCHEMA_INTEGER:
+        if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v))
+            break;
+        if (!json_is_integer(v)) {
+            type_error(c, v, "integer");
+        } else if (t->format && strcmp(t->format, "int32") == 0) {
+            json_int_t n = json_integer_value(v);
+            if (n < -2147483648LL || n > 2147483647LL)
+                invalid(c, v, "must fit in a 32-bit integer");
+        }
+        break;
+    case SCHEMA_NUMBER:
+        if (!json_is_number(v))
+            type_error(c, v, "number");
+        break;
+    case SCHEMA_BOOLEAN:
+        if (!json_is_boolean(v))
+            type_error(c, v, "boolean");
+        break;
+    case SCHEMA_OBJECT:
+        if (!json_is_object(v))
+            type_error(c, v, "object");
+        else
+            walk_object(c, t, v);
+        break;
+    case SCHEMA_MAP:
+        if (!json_is_object(v)) {
+            type_error(c, v, "object");
+        } else {
+            const char *key;
+            json_t *val;
+            json_object_foreach((json_t *)v, key, val) {
+                size_t saved = path_push_key(c, key);
+                walk(c, t->elem, val);
+                path_pop(c, saved);
+            }
+        }
+        break;
+    case SCHEMA_ARRAY:
+        if (!json_is_array(v)) {
+            type_error(c, v, "array");
+        } else {
+            size_t i;
+            json_t *val;
+            json_array_foreach(v, i, val) {
+                size_t saved = path_push_index(c, i);
+                walk(c, t->elem, val);
+                path_pop(c, saved);
+            }
+        }
+        break;
+    case SCHEMA_ANY:
+        break;
+    case SCHEMA_INT_OR_STRING:
+        if (!json_is_integer(v) && !json_is_string(v))
+            type_error(c, v, "integer or string");
+        break;
+    case SCHEMA_QUANTITY:
+        if (json_is_number(v))
+            break;
+        if (!json_is_string(v))
+            type_error(c, v, "quantity (string or number)");
+        else if (!registry_quantity_valid(json_string_value(v)))
+            invalid(c, v, "quantities must match the regular expression "
+                          "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
+        break;
+    case SCHEMA_TIME:
+        if (!json_is_string(v))
+            type_error(c, v, "string");
+        else if (!valid_time(json_string_value(v)))
+            invalid(c, v, "must be an RFC 3339 date-time (2006-01-02T15:04:05Z)");
+        break;
+    case SCHEMA_BYTES:
+        if (!json_is_string(v)) {
+            type_error(c, v, "string");
+        } else {
+            long at = base64_error(json_string_value(v));
+            if (at >= 0) {
+                char msg[64];
+                snprintf(msg, sizeof(msg), "illegal base64 data at input byte %ld", at);
+                invalid(c, v, msg);
+            }
+        }
+        break;
+    }
+}
+
+/* ---- names and labels ------------------------------------------------------ */
+
+static int is_lower_alnum(char ch) { return (ch >= 'a' && ch <= 'z') || is_digit(ch); }
+static int is_alnum(char ch) { return is_lower_alnum(ch) || (ch >= 'A' && ch <= 'Z'); }
+
+/* [a-z0-9]([-a-z0-9]*[a-z0-9])? of at most 63 characters; dns1035 also
+ * requires a leading letter. */
+static int is_dns_label(const char *s, size_t n, int dns1035)
+{
+    if (n == 0 || n > 63)
+        return 0;
+    if (!is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
+        return 0;
+    if (dns1035 && is_digit(s[0]))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_lower_alnum(s[i]) && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+static int is_dns_subdomain(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 253)
+        return 0;
+    const char *p = s;
+    while (1) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        if (!is_dns_label(p, len, 0))
+            return 0;
+        if (!dot)
+            return 1;
+        p = dot + 1;
+    }
+}
+
+static const char MSG_SUBDOMAIN[] =
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+static const char MSG_LABEL[] =
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
+    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+static const char MSG_DNS1035[] =
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+
+enum name_rule { NAME_SUBDOMAIN, NAME_LABEL, NAME_DNS1035 };
+
+static void check_name(vctx_t *c, const json_t *v, enum name_rule rule)
+{
+    const char *s = json_string_value(v);
+    if (!s)
+        return; /* the schema walk reported the type */
+    size_t n = strlen(s);
+    size_t max = rule == NAME_SUBDOMAIN ? 253 : 63;
+    if (n > max) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "must be no more than %zu characters", max);
+        invalid(c, v, msg);
+        return;
+    }
+    int ok = rule == NAME_SUBDOMAIN ? is_dns_subdomain(s) : is_dns_label(s, n, rule == NAME_DNS1035);
+    if (!ok)
+        invalid(c, v, rule == NAME_SUBDOMAIN ? MSG_SUBDOMAIN : rule == NAME_LABEL ? MSG_LABEL : MSG_DNS1035);
+}
+
+/* ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9], at most 63 characters. */
+static int is_qualified_part(const char *s, size_t n)
+{
+    if (n == 0 || n > 63)
+        return 0;
+    if (!is_alnum(s[0]) || !is_alnum(s[n - 1]))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return 0;
+    return 1;
+}
+
+static const char MSG_QUALIFIED[] =
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+    "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used "
+    "for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+
+/* Label and annotation keys: [prefix/]name, prefix a DNS subdomain. */
+static void check_qualified_key(vctx_t *c, const char *key)
+{
+    json_t *kv = json_string(key);
+    const char *slash = strchr(key, '/');
+    const char *name = slash ? slash + 1 : key;
+    if (slash) {
+        size_t plen = (size_t)(slash - key);
+        char prefix[256];
+        if (plen == 0 || plen >= sizeof(prefix)) {
+            invalid(c, kv, "prefix part must be non-empty and no more than 253 characters");
+            goto out;
+        }
+        memcpy(prefix, key, plen);
+        prefix[plen] = '\0';
+        if (!is_dns_subdomain(prefix)) {
+            char msg[sizeof(MSG_SUBDOMAIN) + 16];
+            snprintf(msg, sizeof(msg), "prefix part %s", MSG_SUBDOMAIN);
+            invalid(c, kv, msg);
+            goto out;
+        }
+    }
+    if (strlen(name) > 63)
+        invalid(c, kv, "name part must be no more than 63 characters");
+    else if (!is_qualified_part(name, strlen(name)))
+        invalid(c, kv, MSG_QUALIFIED);
+out:
+    json_decref(kv);
+}
+
+/* metadata.labels / template labels: keys qualified names, values empty
+ * or a qualified name part. */
+static void check_labels(vctx_t *c, const json_t *labels, const char *prefix_path)
+{
+    if (!json_is_object(labels))
+        return;
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)labels, key, val) {
+        size_t saved = path_push_field(c, prefix_path);
+        check_qualified_key(c, key);
+        path_pop(c, saved);
+        const char *s = json_string_value(val);
+        if (!s || !*s)
+            continue;
+        if (strlen(s) > 63 || !is_qualified_part(s, strlen(s))) {
+            saved = path_push_field(c, prefix_path);
+            path_push_key(c, key);
+            invalid(c, val, strlen(s) > 63 ? "must be no more than 63 characters"
+                                           : "a valid label must be an empty string or consist "
+                                             "of alphanumeric characters, '-', '_' or '.', and "
+                                             "must start and end with an alphanumeric "
+                                             "character (e.g. 'MyValue',  or 'my_value',  or "
+                                             "'12345', regex used for validation is "
+                                             "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')");
+            path_pop(c, saved);
+        }
+    }
+}
+
+static void check_annotations(vctx_t *c, const json_t *ann, const char *prefix_path)
+{
+    if (!json_is_object(ann))
+        return;
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)ann, key, val) {
+        size_t saved = path_push_field(c, prefix_path);
+        check_qualified_key(c, key);
+        path_pop(c, saved);
+    }
+}
+
+/* Metadata of the object itself (top == 1) or of a template. */
+static void check_metadata(vctx_t *c, const json_t *meta, enum name_rule rule, int top)
+{
+    if (!json_is_object(meta))
+        return;
+    size_t saved = path_push_field(c, "metadata");
+    const json_t *name = json_object_get(meta, "name");
+    if (top && name && json_is_string(name) && json_string_length(name) > 0) {
+        size_t s2 = path_push_field(c, "name");
+        check_name(c, name, rule);
+        path_pop(c, s2);
+    }
+    const json_t *ns = json_object_get(meta, "namespace");
+    if (top && json_is_string(ns) && json_string_length(ns) > 0) {
+        size_t s2 = path_push_field(c, "namespace");
+        check_name(c, ns, NAME_LABEL);
+        path_pop(c, s2);
+    }
+    check_labels(c, json_object_get(meta, "labels"), "labels");
+    check_annotations(c, json_object_get(meta, "annotations"), "annotations");
+    path_pop(c, saved);
+}
+
+/* ---- pods ---------------------------------------------------------------- */
+
+static void check_port_number(vctx_t *c, const json_t *port, const char *field, int zero_ok)
+{
+    if (!json_is_integer(port))
+        return;
+    json_int_t n = json_integer_value(port);
+    if (zero_ok && n == 0)
+        return;
+    if (n < 1 || n > 65535) {
+        size_t saved = path_push_field(c, field);
+        invalid(c, port, "must be between 1 and 65535, inclusive");
+        path_pop(c, saved);
+    }
+}
+
+static void check_containers(vctx_t *c, const json_t *list, const char *field,
+                             const char **seen, size_t *nseen, size_t max_seen)
+{
+    size_t i;
+    json_t *ct;
+    json_array_foreach(list, i, ct) {
+        if (!json_is_object(ct))
+            continue;
+        size_t s1 = path_push_field(c, field);
+        path_push_index(c, i);
+        const json_t *name = json_object_get(ct, "name");
+        if (json_is_string(name)) {
+            size_t s2 = path_push_field(c, "name");
+            const char *n = json_string_value(name);
+            int dup = 0;
+            for (size_t k = 0; k < *nseen; k++)
+                if (strcmp(seen[k], n) == 0)
+                    dup = 1;
+            if (dup) {
+                char shown[160];
+                show_value(name, shown, sizeof(shown));
+                add_error(c, "FieldValueDuplicate", "Duplicate value: %s", shown);
+            } else if (*n) {
+                check_name(c, name, NAME_LABEL);
+            }
+            if (*nseen < max_seen)
+                seen[(*nseen)++] = n;
+            path_pop(c, s2);
+        }
+        const json_t *image = json_object_get(ct, "image");
+        if (!json_is_string(image) || json_string_length(image) == 0) {
+            if (!image || json_is_null(image) || json_is_string(image)) {
+                size_t s2 = path_push_field(c, "image");
+                add_error(c, "FieldValueRequired", "Required value");
+                path_pop(c, s2);
+            }
+        }
+        size_t j;
+        json_t *p;
+        json_array_foreach(json_object_get(ct, "ports"), j, p) {
+            size_t s2 = path_push_field(c, "ports");
+            path_push_index(c, j);
+            check_port_number(c, json_object_get(p, "containerPort"), "containerPort", 0);
+            check_port_number(c, json_object_get(p, "hostPort"), "hostPort", 1);
+            path_pop(c, s2);
+        }
+        path_pop(c, s1);
+    }
+}
+
+static const char *const job_restart_policies[] = { "OnFailure", "Never", NULL };
+
+/* spec of a pod at the current path. restart != NULL restricts restartPolicy. */
+static void check_pod_spec(vctx_t *c, const json_t *spec, const char *const *restart)
+{
+    if (!json_is_object(spec))
+        return;
+    size_t saved = path_push_field(c, "spec");
+    const json_t *containers = json_object_get(spec, "containers");
+    if (json_is_array(containers) && json_array_size(containers) == 0) {
+        size_t s2 = path_push_field(c, "containers");
+        add_error(c, "FieldValueRequired", "Required value");
+        path_pop(c, s2);
+    }
+    const char *seen[64];
+    size_t nseen = 0;
+    check_containers(c, json_object_get(spec, "initContainers"), "initContainers", seen, &nseen, 64);
+    check_containers(c, containers, "containers", seen, &nseen, 64);
+    if (restart) {
+        const json_t *rp = json_object_get(spec, "restartPolicy");
+        size_t s2 = path_push_field(c, "restartPolicy");
+        const char *s = json_string_value(rp);
+        int ok = 0;
+        for (const char *const *r = restart; s && *r; r++)
+            if (strcmp(*r, s) == 0)
+                ok = 1;
+        if (!s || !*s) {
+            if (!rp || json_is_null(rp) || json_is_string(rp))
+                add_error(c, "FieldValueRequired",
+                          "Required value: valid values: \"OnFailure\", \"Never\"");
+        } else if (!ok) {
+            char shown[160];
+            show_value(rp, shown, sizeof(shown));
+            add_error(c, "FieldValueNotSupported",
+                      "Unsupported value: %s: supported values: \"OnFailure\", \"Never\"", shown);
+        }
+        path_pop(c, s2);
+    }
+    path_pop(c, saved);
+}
+
+static void check_template(vctx_t *c, const json_t *tmpl, const char *const *restart)
+{
+    if (!json_is_object(tmpl))
+        return;
+    size_t saved = path_push_field(c, "template");
+    check_metadata(c, json_object_get(tmpl, "metadata"), NAME_SUBDOMAIN, 0);
+    check_pod_spec(c, json_object_get(tmpl, "spec"), restart);
+    path_pop(c, saved);
+}
+
+/* ---- selectors ------------------------------------------------------------- */
+
+static int selector_matches(const json_t *sel, const json_t *labels)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach(json_object_get(sel, "matchLabels"), key, val) {
+        const json_t *have = json_object_get(labels, key);
+        if (!json_is_string(have) || !json_is_string(val) ||
+            strcmp(json_string_value(have), json_string_value(val)) != 0)
+            return 0;
+    }
+    size_t i;
+    json_t *req;
+    json_array_foreach(json_object_get(sel, "matchExpressions"), i, req) {
+        const char *k = json_string_value(json_object_get(req, "key"));
+        const char *op = json_string_value(json_object_get(req, "operator"));
+        if (!k || !op)
+            return 0;
+        const char *have = json_string_value(json_object_get(labels, k));
+        int in = 0;
+        size_t j;
+        json_t *v;
+        json_array_foreach(json_object_get(req, "values"), j, v)
+            if (have && json_is_string(v) && strcmp(json_string_value(v), have) == 0)
+                in = 1;
+        if (strcmp(op, "In") == 0 && !in)
+            return 0;
+        if (strcmp(op, "NotIn") == 0 && in)
+            return 0;
+        if (strcmp(op, "Exists") == 0 && !have)
+            return 0;
+        if (strcmp(op, "DoesNotExist") == 0 && have)
+            return 0;
+    }
+    return 1;
+}
+
+static int selector_empty(const json_t *sel)
+{
+    return json_object_size(json_object_get(sel, "matchLabels")) == 0 &&
+           json_array_size(json_object_get(sel, "matchExpressions")) == 0;
+}
+
+static void check_selector(vctx_t *c, const json_t *spec, int required)
+{
+    const json_t *sel = json_object_get(spec, "selector");
+    if (!json_is_object(sel)) {
+        if (required && (!sel || json_is_null(sel))) {
+            size_t saved = path_push_field(c, "spec");
+            path_push_field(c, "selector");
+            add_error(c, "FieldValueRequired", "Required value");
+            path_pop(c, saved);
+        }
+        return;
+    }
+    if (selector_empty(sel)) {
+        size_t saved = path_push_field(c, "spec");
+        path_push_field(c, "selector");
+        invalid(c, sel, "empty selector is invalid for this resource");
+        path_pop(c, saved);
+        return;
+    }
+    const json_t *tmpl = json_object_get(spec, "template");
+    if (!json_is_object(tmpl))
+        return;
+    const json_t *labels = json_object_get(json_object_get(tmpl, "metadata"), "labels");
+    if (!selector_matches(sel, labels)) {
+        size_t saved = path_push_field(c, "spec");
+        path_push_field(c, "template");
+        path_push_field(c, "metadata");
+        path_push_field(c, "labels");
+        char *shown = labels ? json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        add_error(c, "FieldValueInvalid",
+                  "Invalid value: %s: `selector` does not match template `labels`",
+                  shown ? shown : "{}");
+        free(shown);
+        path_pop(c, saved);
+    }
+}
+
+static void check_nonnegative(vctx_t *c, const json_t *spec, const char *field)
+{
+    const json_t *v = json_object_get(spec, field);
+    if (json_is_integer(v) && json_integer_value(v) < 0) {
+        size_t saved = path_push_field(c, "spec");
+        path_push_field(c, field);
+        invalid(c, v, "must be greater than or equal to 0");
+        path_pop(c, saved);
+    }
+}
+
+/* ---- per kind ------------------------------------------------------------- */
+
+static void check_service(vctx_t *c, const json_t *spec)
+{
+    if (!json_is_object(spec))
+        return;
+    const char *type = json_string_value(json_object_get(spec, "type"));
+    const json_t *ports = json_object_get(spec, "ports");
+    const char *cip = json_string_value(json_object_get(spec, "clusterIP"));
+    int headless = cip && strcmp(cip, "None") == 0;
+    int external = type && strcmp(type, "ExternalName") == 0;
+    size_t saved = path_push_field(c, "spec");
+    if (!external && !headless && json_array_size(ports) == 0 && (!ports || json_is_array(ports))) {
+        size_t s2 = path_push_field(c, "ports");
+        add_error(c, "FieldValueRequired", "Required value");
+        path_pop(c, s2);
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(ports, i, p) {
+        size_t s2 = path_push_field(c, "ports");
+        path_push_index(c, i);
+        check_port_number(c, json_object_get(p, "port"), "port", 0);
+        check_port_number(c, json_object_get(p, "targetPort"), "targetPort", 1);
+        check_port_number(c, json_object_get(p, "nodePort"), "nodePort", 1);
+        if (json_array_size(ports) > 1) {
+            const json_t *pn = json_object_get(p, "name");
+            if (!json_is_string(pn) || json_string_length(pn) == 0) {
+                size_t s3 = path_push_field(c, "name");
+                add_error(c, "FieldValueRequired", "Required value");
+                path_pop(c, s3);
+            }
+        }
+        path_pop(c, s2);
+    }
+    path_pop(c, saved);
+}
+
+static void check_kind_rules(vctx_t *c, const kind_def_t *k, const json_t *obj)
+{
+    const json_t *spec = json_object_get(obj, "spec");
+    const char *kind = k->kind;
+    int core = k->group[0] == '\0', apps = strcmp(k->group, "apps") == 0,
+        batch = strcmp(k->group, "batch") == 0;
+
+    enum name_rule rule = NAME_SUBDOMAIN;
+    if (core && strcmp(kind, "Namespace") == 0)
+        rule = NAME_LABEL;
+    else if (core && strcmp(kind, "Service") == 0)
+        rule = NAME_DNS1035;
+    check_metadata(c, json_object_get(obj, "metadata"), rule, 1);
+
+    if (core && strcmp(kind, "Pod") == 0) {
+        check_pod_spec(c, spec, NULL);
+    } else if (core && strcmp(kind, "Service") == 0) {
+        check_service(c, spec);
+    } else if (apps && json_is_object(spec)) {
+        if (strcmp(kind, "ControllerRevision") == 0)
+            return;
+        check_nonnegative(c, spec, "replicas");
+        check_nonnegative(c, spec, "minReadySeconds");
+        check_nonnegative(c, spec, "revisionHistoryLimit");
+        check_selector(c, spec, 1);
+        size_t saved = path_push_field(c, "spec");
+        check_template(c, json_object_get(spec, "template"), NULL);
+        path_pop(c, saved);
+    } else if (batch && strcmp(kind, "Job") == 0 && json_is_object(spec)) {
+        check_nonnegative(c, spec, "parallelism");
+        check_nonnegative(c, spec, "completions");
+        check_nonnegative(c, spec, "backoffLimit");
+        check_nonnegative(c, spec, "activeDeadlineSeconds");
+        check_selector(c, spec, 0);
+        size_t saved = path_push_field(c, "spec");
+        check_template(c, json_object_get(spec, "template"), job_restart_policies);
+        path_pop(c, saved);
+    } else if (batch && strcmp(kind, "CronJob") == 0 && json_is_object(spec)) {
+        const json_t *jt = json_object_get(spec, "jobTemplate");
+        const json_t *jspec = json_object_get(jt, "spec");
+        if (json_is_object(jspec)) {
+            size_t saved = path_push_field(c, "spec");
+            path_push_field(c, "jobTemplate");
+            path_push_field(c, "spec");
+            check_template(c, json_object_get(jspec, "template"), job_restart_policies);
+            path_pop(c, saved);
+        }
+        check_nonnegative(c, spec, "successfulJobsHistoryLimit");
+        check_nonnegative(c, spec, "failedJobsHistoryLimit");
+    }
+}
 
 size_t registry_validate(const kind_def_t *k, const json_t *obj, int mode,
                          validation_result_t *res)
 {
-    (void)k;
-    (void)obj;
-    (void)mode;
-    res->errors = NULL;
-    res->count = 0;
-    res->unknown_fields = 0;
-    return 0;
+    if (!res)
+        return 0;
+    memset(res, 0, sizeof(*res));
+    if (!k)
+        return 0;
+    vctx_t c;
+    c.len = 0;
+    c.path[0] = '\0';
+    c.mode = mode;
+    c.in_status = 0;
+    c.res = res;
+    c.cap = 0;
+    if (!json_is_object(obj)) {
+        type_error(&c, obj, "object");
+        return res->count;
+    }
+    if (k->schema)
+        walk(&c, k->schema, obj);
+    check_kind_rules(&c, k, obj);
+    return res->count;
 }
 
 void validation_result_free(validation_result_t *res)
