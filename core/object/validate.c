@@ -752,18 +752,13 @@ static int selector_empty(const json_t *sel)
            json_array_size(json_object_get(sel, "matchExpressions")) == 0;
 }
 
-static void check_selector(vctx_t *c, const json_t *spec, int required)
+/* A missing selector is reported by the schema walk where the API
+ * requires one (apps kinds); Jobs generate theirs. */
+static void check_selector(vctx_t *c, const json_t *spec)
 {
     const json_t *sel = json_object_get(spec, "selector");
-    if (!json_is_object(sel)) {
-        if (required && (!sel || json_is_null(sel))) {
-            size_t saved = path_push_field(c, "spec");
-            path_push_field(c, "selector");
-            add_error(c, "FieldValueRequired", "Required value");
-            path_pop(c, saved);
-        }
+    if (!json_is_object(sel))
         return;
-    }
     if (selector_empty(sel)) {
         size_t saved = path_push_field(c, "spec");
         path_push_field(c, "selector");
@@ -862,7 +857,7 @@ static void check_kind_rules(vctx_t *c, const kind_def_t *k, const json_t *obj)
         check_nonnegative(c, spec, "replicas");
         check_nonnegative(c, spec, "minReadySeconds");
         check_nonnegative(c, spec, "revisionHistoryLimit");
-        check_selector(c, spec, 1);
+        check_selector(c, spec);
         size_t saved = path_push_field(c, "spec");
         check_template(c, json_object_get(spec, "template"), NULL);
         path_pop(c, saved);
@@ -871,7 +866,7 @@ static void check_kind_rules(vctx_t *c, const kind_def_t *k, const json_t *obj)
         check_nonnegative(c, spec, "completions");
         check_nonnegative(c, spec, "backoffLimit");
         check_nonnegative(c, spec, "activeDeadlineSeconds");
-        check_selector(c, spec, 0);
+        check_selector(c, spec);
         size_t saved = path_push_field(c, "spec");
         check_template(c, json_object_get(spec, "template"), job_restart_policies);
         path_pop(c, saved);
