@@ -210,6 +210,39 @@ static json_t *gvk_list_for(const char *name)
     return list;
 }
 
+/* The schema set carries no descriptions; give the top level of every kind
+ * the few words `kubectl explain <kind>` shows first. */
+static const struct {
+    const char *field, *text;
+} k_std_fields[] = {
+    {"apiVersion", "The versioned schema this object follows, such as \"v1\" or \"apps/v1\"."},
+    {"kind", "The type of this object, in CamelCase, such as \"Pod\"."},
+    {"metadata", "Standard object metadata: name, namespace, labels, annotations, owners, "
+                 "finalizers and the fields the server maintains."},
+    {"spec", "The desired state of the object, written by its users."},
+    {"status", "The most recently observed state of the object, written by the system."},
+    {"items", "The objects of the list."},
+};
+
+static void describe_top_level(json_t *def, json_t *gvk)
+{
+    json_t *props = json_object_get(def, "properties");
+    for (size_t i = 0; i < sizeof k_std_fields / sizeof k_std_fields[0]; i++) {
+        json_t *p = json_object_get(props, k_std_fields[i].field);
+        if (p && !json_object_get(p, "description"))
+            json_object_set_new(p, "description", json_string(k_std_fields[i].text));
+    }
+    json_t *first = json_array_get(gvk, 0);
+    if (!json_object_get(def, "description") && first) {
+        const char *group = json_string_value(json_object_get(first, "group"));
+        char text[400];
+        snprintf(text, sizeof text, "%s is an object of the %s%s%s API.",
+                 json_string_value(json_object_get(first, "kind")), group ? group : "",
+                 group && group[0] ? "/" : "", json_string_value(json_object_get(first, "version")));
+        json_object_set_new(def, "description", json_string(text));
+    }
+}
+
 static void add_definition(gen_t *g, const schema_type_t *t, const char *name)
 {
     if (json_object_get(g->defs, name))
@@ -242,8 +275,10 @@ static void add_definition(gen_t *g, const schema_type_t *t, const char *name)
         json_decref(s);
     }
     json_t *gvk = gvk_list_for(name);
-    if (gvk)
+    if (gvk) {
+        describe_top_level(d, gvk);
         json_object_set_new(d, "x-kubernetes-group-version-kind", gvk);
+    }
 }
 
 /* Meta types every document needs even if no kind refers to them. */
@@ -291,8 +326,10 @@ static void add_kind_definitions(gen_t *g, const kind_def_t *k)
                               ref_to(g, k->schema_name), "kind", "type", "string", "metadata",
                               ref_to(g, META "ListMeta"));
         json_t *gvk = gvk_list_for(lname);
-        if (gvk)
+        if (gvk) {
+            describe_top_level(d, gvk);
             json_object_set_new(d, "x-kubernetes-group-version-kind", gvk);
+        }
         json_object_set_new(g->defs, lname, d);
     }
     if (k->has_scale) {
