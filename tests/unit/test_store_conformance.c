@@ -599,6 +599,17 @@ static void test_range_pages(void **state)
     assert_int_equal(rr.count, 7);
     assert_string_equal(rr.keys[0] + strlen(pfx), "r/a");
 
+    /* No end: every key from start on, still sorted. */
+    assert_int_equal(do_range(s, start, NULL, 0, 0, &rr), 0);
+    assert_true(rr.count >= 9);
+    int saw_rr = 0;
+    for (size_t i = 0; i < rr.count; i++) {
+        if (i) assert_true(strcmp(rr.keys[i - 1], rr.keys[i]) < 0);
+        saw_rr |= strncmp(rr.keys[i], pfx, strlen(pfx)) == 0 &&
+                  strcmp(rr.keys[i] + strlen(pfx), "rr") == 0;
+    }
+    assert_true(saw_rr);
+
     /* Limit exactly matching the count: no more. */
     assert_int_equal(do_range(s, start, end, 8, 0, &rr), 0);
     assert_int_equal(rr.count, 8);
@@ -961,6 +972,7 @@ static void child_submit(child_state_t *c)
 
 static void child_run(int fd)
 {
+    alarm(60); /* a stuck child ends (and fails the test) instead of hanging it */
     uv_loop_t l;
     if (uv_loop_init(&l) != 0) _exit(2);
     skiff_plugin_ctx_t ctx = plugin->ctx;
