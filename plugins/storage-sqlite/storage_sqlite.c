@@ -654,16 +654,30 @@ static int submit_write(sqls_store_t *s, int type, const char *key, const char *
     return 0;
 }
 
-/* Undo the index changes of accepted writes, newest first. */
-static void rollback_index(sqls_store_t *s, store_op_t **ops, size_t n)
+static store_op_t *reverse_list(store_op_t *head)
 {
-    for (size_t i = n; i-- > 0;) {
-        store_op_t *op = ops[i];
+    store_op_t *prev = NULL;
+    while (head) {
+        store_op_t *next = head->next;
+        head->next = prev;
+        prev = head;
+        head = next;
+    }
+    return prev;
+}
+
+/* Undo the index changes of accepted writes, newest first; returns the list
+ * in its original order. */
+static store_op_t *rollback_index(sqls_store_t *s, store_op_t *list)
+{
+    store_op_t *rev = reverse_list(list);
+    for (store_op_t *op = rev; op; op = op->next) {
         if (op->status != 0 || op->type == OP_COMPACT) continue;
         index_remove(&s->index, op->key);
         if (op->prev_exists)
             index_insert(&s->index, op->key, op->prev_mod, op->prev_create, op->prev_version);
     }
+    return reverse_list(rev);
 }
 
 static void work_commit(uv_work_t *req)
@@ -807,16 +821,15 @@ static void sweep_watches(sqls_store_t *s)
 }
 
 /* Live watchers (caught up to `old`) get the events of the batch just committed. */
-static void dispatch_batch(sqls_store_t *s, store_op_t **ops, size_t n, int64_t old, int64_t now)
+static void dispatch_batch(sqls_store_t *s, store_op_t *list, size_t n, int64_t old, int64_t now)
 {
-    if (s->watches == NULL || now <= old) return;
+    if (s->watches == NULL || now <= old || n == 0) return;
     skiff_store_event_t *evs = malloc(n * sizeof *evs);
     if (evs == NULL) return; /* watchers stay behind and catch up from the log */
     for (struct skiff_store_watch *w = s->watches; w; w = w->next) {
         if (w->cancelled || w->after < old || w->after >= now) continue;
         size_t count = 0;
-        for (size_t i = 0; i < n; i++) {
-            store_op_t *op = ops[i];
+        for (store_op_t *op = list; op; op = op->next) {
             if (op->status != 0 || op->type == OP_COMPACT || op->rev <= w->after) continue;
             if (!watch_matches(w, op->key)) continue;
             event_from_op(s, op, &evs[count++]);
@@ -830,16 +843,15 @@ static void dispatch_batch(sqls_store_t *s, store_op_t **ops, size_t n, int64_t 
 static void after_commit(uv_work_t *req, int uvstatus)
 {
     sqls_store_t *s = req->data;
-    store_op_t *batch = s->batch;
+    store_op_t *list = s->batch;
     s->batch = NULL;
     s->inflight = 0;
     int failed = uvstatus != 0 || s->batch_rc != 0;
 
     /* A failed commit also fails everything queued behind it: those writes
      * were checked and numbered against state that never became durable. */
-    store_op_t *list = batch;
     if (failed) {
-        store_op_t *t = batch;
+        store_op_t *t = list;
         while (t && t->next) t = t->next;
         if (t)
             t->next = s->q_head;
@@ -850,41 +862,23 @@ static void after_commit(uv_work_t *req, int uvstatus)
     }
     size_t n = 0;
     for (store_op_t *op = list; op; op = op->next) n++;
-    store_op_t **ops = malloc((n ? n : 1) * sizeof *ops);
-    if (ops == NULL) {
-        /* Cannot even list the ops: answer them in order without watch dispatch. */
-        while (list) {
-            store_op_t *next = list->next;
-            s->depth++;
-            complete_op(s, list, failed ? SKIFF_EIO : 0);
-            s->depth--;
-            op_free(list);
-            list = next;
-        }
-        goto out;
-    }
-    n = 0;
-    for (store_op_t *op = list; op; op = op->next) ops[n++] = op;
 
     s->depth++;
     if (failed) {
         sqls_log(s, SKIFF_LOG_ERROR, "commit failed, %zu writes refused: %s", n,
                  uvstatus ? uv_strerror(uvstatus) : s->batch_err);
-        rollback_index(s, ops, n);
+        list = rollback_index(s, list);
         s->rev_assigned = s->rev_durable;
-        for (size_t i = 0; i < n; i++) {
-            if (ops[i]->type == OP_COMPACT && ops[i]->status == 0)
-                s->compacted = s->compacted_durable;
-            complete_op(s, ops[i], SKIFF_EIO);
-        }
+        s->compacted = s->compacted_durable;
+        for (store_op_t *op = list; op; op = op->next) complete_op(s, op, SKIFF_EIO);
     } else {
         int64_t old = s->rev_durable, now = old;
-        for (size_t i = 0; i < n; i++) {
-            if (ops[i]->status != 0) continue;
-            if (ops[i]->type == OP_COMPACT)
-                s->compacted_durable = ops[i]->rev;
-            else {
-                now = ops[i]->rev;
+        for (store_op_t *op = list; op; op = op->next) {
+            if (op->status != 0) continue;
+            if (op->type == OP_COMPACT) {
+                s->compacted_durable = op->rev;
+            } else {
+                now = op->rev;
                 s->n_writes++;
             }
         }
@@ -892,13 +886,15 @@ static void after_commit(uv_work_t *req, int uvstatus)
         s->rev_durable = now;
         /* Writes queued meanwhile start their fsync while these callbacks run. */
         kick_batch(s);
-        for (size_t i = 0; i < n; i++) complete_op(s, ops[i], 0);
-        dispatch_batch(s, ops, n, old, now);
+        for (store_op_t *op = list; op; op = op->next) complete_op(s, op, 0);
+        dispatch_batch(s, list, n, old, now);
     }
     s->depth--;
-    for (size_t i = 0; i < n; i++) op_free(ops[i]);
-    free(ops);
-out:
+    while (list) {
+        store_op_t *next = list->next;
+        op_free(list);
+        list = next;
+    }
     sweep_watches(s);
     if (s->q_head) kick_batch(s);
     update_idle(s);
