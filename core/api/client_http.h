@@ -11,7 +11,10 @@
 
 #include <skiff/client.h>
 
-/* host: numeric IPv4/IPv6 address or "localhost". The token, when given,
+/* A watch handle is valid until watch_cancel or until its callback ran
+ * with (NULL, NULL); do not cancel a watch after that end call.
+ *
+ * host: numeric IPv4/IPv6 address or "localhost". The token, when given,
  * is sent as "Authorization: Bearer <token>". NULL on a bad argument or
  * out of memory. Free with skiff_client_t's vt->free: requests still
  * pending then complete with status 0, open watches end with (NULL, NULL). */

@@ -385,7 +385,8 @@ static void client_conn_lost(http_client_t *c, int err)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    static char readbuf[64 * 1024];
+    /* parsed before the next read; one per thread for clients on several loops */
+    static __thread char readbuf[64 * 1024];
     buf->base = readbuf;
     buf->len = sizeof(readbuf);
 }
