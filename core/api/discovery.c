@@ -28,6 +28,10 @@ static const char k_status_404[] =
     "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
     "\"message\":\"the server could not find the requested resource\",\"reason\":\"NotFound\","
     "\"details\":{},\"code\":404}";
+static const char k_status_500[] =
+    "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+    "\"message\":\"the discovery document could not be built\",\"reason\":\"InternalError\","
+    "\"details\":{},\"code\":500}";
 static const char k_status_405[] =
     "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
     "\"message\":\"the server does not allow this method on the requested resource\","
@@ -633,7 +637,8 @@ int discovery_handle(const api_request_t *req, api_doc_reply_t *out)
     }
     if (!g_cur) {
         pthread_mutex_unlock(&g_lock);
-        return SKIFF_ENOMEM;
+        reply_static(out, 500, k_status_500);
+        return 1;
     }
     const disc_doc_t *found = NULL;
     for (size_t i = 0; i < g_cur->n && !found; i++)

@@ -19,13 +19,13 @@
  * call (so a response still being written when a CRD arrives is safe), and
  * until discovery_shutdown()/openapi_shutdown(). Send it, do not free it. */
 typedef struct api_doc_reply {
-    int status;                /* HTTP status: 200, 301, 404, 405, 406 */
+    int status;                /* HTTP status: 200, 404, 405, 406, 500 */
     const char *content_type;  /* "application/json", aggregated type, ... */
     const char *body;          /* not NUL-terminated necessarily; use len */
     size_t len;
     const char *cache_control; /* value for a Cache-Control header, or NULL */
     const char *etag;          /* quoted ETag value, or NULL */
-    const char *location;      /* Location for a 301, or NULL */
+    const char *location;      /* current URL of a document asked by an old hash, or NULL */
 } api_doc_reply_t;
 
 /* Content types of the aggregated discovery documents. */
@@ -40,10 +40,11 @@ typedef struct api_doc_reply {
 #define DISCOVERY_GIT_VERSION "v1.32.0+skiff"
 
 /* Answer req if its path is a discovery path or /version.
- * Returns 1 and fills out when the path is ours (including 404 for an
- * unknown group/version under /apis and 405 for a method other than GET or
- * HEAD), 0 when the path is not ours (out untouched), or a negative SKIFF_E*
- * code when the document could not be built. */
+ * Returns 1 and fills out when the path is ours (200; 404 for an unknown
+ * group/version under /apis, 405 for a method other than GET or HEAD, 500
+ * with a Status when a document could not be built), 0 when the path is
+ * not ours (out untouched), SKIFF_EINVAL only for NULL arguments. So
+ * `if (discovery_handle(req, &d) > 0) send(d)` is all a caller needs. */
 int discovery_handle(const api_request_t *req, api_doc_reply_t *out);
 
 /* Forget the cached documents; the next request rebuilds them from the

@@ -36,6 +36,10 @@ static const char k_status_405[] =
     "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
     "\"message\":\"the server does not allow this method on the requested resource\","
     "\"reason\":\"MethodNotAllowed\",\"details\":{},\"code\":405}";
+static const char k_status_500[] =
+    "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+    "\"message\":\"the OpenAPI document could not be built\",\"reason\":\"InternalError\","
+    "\"details\":{},\"code\":500}";
 static const char k_status_406[] =
     "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
     "\"message\":\"only application/json is served for OpenAPI documents\","
@@ -989,8 +993,10 @@ int openapi_handle(const api_request_t *req, api_doc_reply_t *out)
         rc = v2 ? build_v2(g_cur) : build_v3(g_cur);
     oa_gen_t *g = g_cur;
     pthread_mutex_unlock(&g_lock);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) {
+        reply_static(out, 500, k_status_500);
+        return 1;
+    }
 
     memset(out, 0, sizeof *out);
     out->content_type = "application/json";
@@ -1018,14 +1024,19 @@ int openapi_handle(const api_request_t *req, api_doc_reply_t *out)
         return 1;
     }
     char hash[160];
-    if (query_hash(req->query, hash, sizeof hash) && strcmp(hash, d->hash) != 0) {
-        /* An old hash: send the client to the current document. */
+    int has_hash = query_hash(req->query, hash, sizeof hash);
+    if (has_hash && strcmp(hash, d->hash) != 0) {
+        /* An old hash (the registry changed since the client read the
+         * index). Kubernetes redirects; our response sink carries no
+         * headers, so serve the current document, uncacheable, and name
+         * its current URL for callers that can send a Location. */
         static __thread char location[512];
         snprintf(location, sizeof location, "/openapi/v3/%s?hash=%s", d->key, d->hash);
-        out->status = 301;
+        out->status = 200;
         out->location = location;
-        out->body = "";
-        out->len = 0;
+        out->body = d->body;
+        out->len = d->len;
+        out->etag = d->etag;
         out->cache_control = "no-cache, private";
         return 1;
     }
@@ -1033,7 +1044,6 @@ int openapi_handle(const api_request_t *req, api_doc_reply_t *out)
     out->body = d->body;
     out->len = d->len;
     out->etag = d->etag;
-    out->cache_control = req->query && strstr(req->query, "hash=") ? "public, immutable"
-                                                                    : "no-cache, private";
+    out->cache_control = has_hash ? "public, immutable" : "no-cache, private";
     return 1;
 }

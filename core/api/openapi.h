@@ -15,12 +15,14 @@
 #include "api/request.h"
 
 /* Answer req if its path is /openapi/v2, /openapi/v3 or a v3 group-version
- * document. Returns 1 and fills out when the path is ours (200, 301 to the
- * current ?hash= when an old hash is asked, 404 for an unknown group-version,
- * 405, or 406 when only protobuf is acceptable), 0 when not ours, or a
- * negative SKIFF_E* code when the document could not be built.
- * For a v3 request carrying the current hash, out->cache_control is
- * "public, immutable"; without a hash it is "no-cache, private". */
+ * document. Returns 1 and fills out when the path is ours (200; 404 for an
+ * unknown group-version, 405, 406 when only protobuf is acceptable, 500
+ * with a Status when a document could not be built), 0 when the path is
+ * not ours (out untouched), SKIFF_EINVAL only for NULL arguments.
+ * For a v3 request carrying the current ?hash=, out->cache_control is
+ * "public, immutable"; without a hash, or with an outdated one (then the
+ * current document is served and out->location names its current URL), it
+ * is "no-cache, private". */
 int openapi_handle(const api_request_t *req, api_doc_reply_t *out);
 
 /* Forget the cached documents (call after the registry changes; a change in
