@@ -661,6 +661,43 @@ static void test_client_connection_refused(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void ipv6_done(void *data, const http_client_result_t *res)
+{
+    cstate_t *st = data;
+    st->status[0] = res->status;
+    snprintf(st->body[0], sizeof(st->body[0]), "%s", res->body);
+    st->done++;
+}
+
+static void test_ipv6_loopback(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    http_server_t *srv;
+    http_server_opts_t o = {.host = "::1", .max_body = 1024, .max_header = 8192,
+                            .handler = handler, .handler_data = NULL};
+    int e = http_server_start(&loop, &o, &srv);
+    if (e == UV_EADDRNOTAVAIL || e == UV_EAFNOSUPPORT) {
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        skip(); /* no IPv6 on this host */
+    }
+    assert_int_equal(e, 0);
+    cstate_t st = {0};
+    http_client_t *c;
+    assert_int_equal(http_client_new(&loop, "::1", http_server_port(srv), &c), 0);
+    http_client_request_t r = {.method = "GET", .path = "/v6", .on_done = ipv6_done, .data = &st};
+    assert_int_equal(http_client_send(c, &r, NULL), 0);
+    while (st.done < 1)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(st.status[0], 200);
+    assert_string_equal(st.body[0], "GET /v6 - ");
+    http_client_free(c);
+    http_server_stop(srv, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -678,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_big_response),
         cmocka_unit_test(test_client_requests_and_streams),
         cmocka_unit_test(test_client_connection_refused),
+        cmocka_unit_test(test_ipv6_loopback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
