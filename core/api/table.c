@@ -3,7 +3,7 @@
  *
  * Column order follows the real server's printers: NAME, the kind's
  * always-shown columns, AGE, then the -o wide (priority 1) columns, unless
- * the kind places its own AGE column. Ages are sent as the server sends
+ * the kind places its own NAME or AGE column (see plan_columns). Ages are sent as the server sends
  * them: a short human duration computed from creationTimestamp. Rows
  * reference the caller's JSON (no copies), so 20,000 rows stay cheap. */
 #include "api/table.h"
@@ -256,6 +256,18 @@ static int is_age_column(const kind_column_t *c)
            (!c->json_path || strcmp(c->json_path, ".metadata.creationTimestamp") == 0);
 }
 
+static int is_name_column(const kind_column_t *c)
+{
+    return strcasecmp(c->name, "NAME") == 0 && !c->compute &&
+           (!c->json_path || strcmp(c->json_path, ".metadata.name") == 0);
+}
+
+static json_t *name_cell(const json_t *obj)
+{
+    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+    return json_string(name ? name : "");
+}
+
 static json_t *age_cell(const json_t *obj, time_t now)
 {
     char buf[32];
@@ -268,6 +280,8 @@ static json_t *column_cell(const kind_column_t *c, const json_t *obj, time_t now
 {
     if (is_age_column(c))
         return age_cell(obj, now);
+    if (is_name_column(c))
+        return name_cell(obj);
     if (c->compute) {
         json_t *v = c->compute(obj);
         return v ? v : json_null();
@@ -295,16 +309,22 @@ typedef struct col_plan {
     int special;              /* 1: NAME, 2: added AGE */
 } col_plan_t;
 
+/* The kind's columns go between NAME and AGE, wide ones after AGE. A kind
+ * that declares its own NAME column (events: NAME is a wide column at the
+ * end, and there is no AGE) lays out every column itself; one that declares
+ * only AGE (nodes: AGE before VERSION) places AGE itself. */
 static size_t plan_columns(const kind_def_t *k, col_plan_t *plan, size_t max)
 {
     size_t n = 0, ncols = 0;
-    int own_age = 0;
+    int own_age = 0, own_name = 0;
     const kind_column_t *cols = k ? k->columns : NULL;
-    for (; cols && cols[ncols].name; ncols++)
-        if (strcasecmp(cols[ncols].name, "AGE") == 0)
-            own_age = 1;
-    plan[n++] = (col_plan_t){NULL, 1};
-    if (own_age) {
+    for (; cols && cols[ncols].name; ncols++) {
+        own_age |= is_age_column(&cols[ncols]);
+        own_name |= is_name_column(&cols[ncols]);
+    }
+    if (!own_name)
+        plan[n++] = (col_plan_t){NULL, 1};
+    if (own_age || own_name) {
         for (size_t i = 0; i < ncols && n < max; i++)
             plan[n++] = (col_plan_t){&cols[i], 0};
         return n;
@@ -326,9 +346,10 @@ static json_t *column_defs(const col_plan_t *plan, size_t n)
     for (size_t i = 0; i < n; i++) {
         const col_plan_t *p = &plan[i];
         json_t *d;
-        if (p->special == 1)
+        if (p->special == 1 || (p->col && is_name_column(p->col)))
             d = json_pack("{s:s, s:s, s:s, s:s, s:i}", "name", "Name", "type", "string", "format",
-                          "name", "description", k_name_desc, "priority", 0);
+                          "name", "description", k_name_desc, "priority",
+                          p->col ? p->col->priority : 0);
         else if (p->special == 2 || is_age_column(p->col))
             d = json_pack("{s:s, s:s, s:s, s:s, s:i}", "name", "Age", "type", "string", "format",
                           "", "description", k_age_desc, "priority",
@@ -366,11 +387,9 @@ static json_t *row_new(const json_t *obj, const col_plan_t *plan, size_t n, cons
     json_t *cells = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *cell;
-        if (plan[i].special == 1) {
-            const char *name =
-                json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
-            cell = json_string(name ? name : "");
-        } else if (plan[i].special == 2) {
+        if (plan[i].special == 1)
+            cell = name_cell(obj);
+        else if (plan[i].special == 2) {
             cell = age_cell(obj, now);
         } else {
             cell = column_cell(plan[i].col, obj, now);

@@ -2,8 +2,14 @@
  *
  * `kubectl get` asks for Accept: application/json;as=Table;v=v1;g=meta.k8s.io
  * and prints the rows the server sends. Columns come from the kind's
- * registry entry (kind_column_t); kinds without columns (events, CRDs
- * without printer columns) get NAME and AGE. This file only converts
+ * registry entry (kind_column_t): NAME, the priority-0 columns, AGE, then
+ * the priority-1 (-o wide) columns. A kind may place AGE itself by
+ * declaring a column "AGE" with no compute and no json_path (or
+ * ".metadata.creationTimestamp"); declaring a column "NAME" the same way
+ * (json_path NULL or ".metadata.name") means the kind lays out every
+ * column itself and no NAME or AGE is added (events). Kinds without
+ * columns (CRDs without printer columns) get NAME and AGE. Columns of type
+ * "date" are sent as ages, as for CRD printer columns. This file only converts
  * objects it is given; it never reads the store. */
 #ifndef SKIFF_API_TABLE_H
 #define SKIFF_API_TABLE_H

@@ -176,6 +176,87 @@ static void test_fallback_and_v1beta1(void **state)
     assert_null(table_new(NULL, NULL, NULL));
 }
 
+static json_t *upper_reason(const json_t *o)
+{
+    const char *r = json_string_value(json_object_get(o, "reason"));
+    return r ? json_string(r) : NULL;
+}
+
+/* Columns by json_path, "date" columns as ages, missing values as null, and
+ * kinds that place NAME or AGE themselves. */
+static void test_custom_layouts(void **state)
+{
+    (void)state;
+    json_t *obj = load("{\"metadata\":{\"name\":\"e1\",\"creationTimestamp\":"
+                       "\"2024-05-01T10:00:00Z\"},\"type\":\"Normal\",\"reason\":\"Pulled\","
+                       "\"count\":4,\"spec\":{\"ports\":[{\"port\":80},{\"port\":443}],"
+                       "\"sel\":{\"a\":\"b\"}},\"lastTimestamp\":\"2024-05-01T10:00:30Z\"}");
+    table_opts_t o = {.now = (time_t)(T0 + 60)};
+
+    /* CRD-like: NAME, path columns, AGE, wide. */
+    const kind_column_t crd_cols[] = {
+        {"TYPE", "string", 0, ".type", NULL},
+        {"PORT", "integer", 0, ".spec.ports[1].port", NULL},
+        {"MISSING", "string", 0, ".spec.nothing.here", NULL},
+        {"SEEN", "date", 0, ".lastTimestamp", NULL},
+        {"SEL", "string", 1, ".spec.sel", NULL},
+        {NULL},
+    };
+    kind_def_t crd = {.group = "example.com", .version = "v1", .kind = "Thing",
+                      .resource = "things", .columns = crd_cols};
+    json_t *t = table_new(&crd, obj, &o);
+    const char *names[] = {"Name", "TYPE", "PORT", "MISSING", "SEEN", "Age", "SEL"};
+    for (size_t i = 0; i < 7; i++)
+        assert_string_equal(col_name(t, i), names[i]);
+    assert_string_equal(json_string_value(cell(t, 0, 1)), "Normal");
+    assert_int_equal(json_integer_value(cell(t, 0, 2)), 443);
+    assert_true(json_is_null(cell(t, 0, 3)));
+    assert_string_equal(json_string_value(cell(t, 0, 4)), "30s");
+    assert_string_equal(json_string_value(cell(t, 0, 5)), "60s");
+    assert_string_equal(json_string_value(cell(t, 0, 6)), "{\"a\":\"b\"}");
+    json_decref(t);
+
+    /* Event-like: the kind declares NAME (wide, last) and no AGE. */
+    const kind_column_t ev_cols[] = {
+        {"TYPE", "string", 0, ".type", NULL},
+        {"REASON", "string", 0, NULL, upper_reason},
+        {"COUNT", "integer", 1, ".count", NULL},
+        {"NAME", "string", 1, NULL, NULL},
+        {NULL},
+    };
+    kind_def_t ev = {.group = "", .version = "v1", .kind = "Event", .resource = "events",
+                     .columns = ev_cols};
+    t = table_new(&ev, obj, &o);
+    assert_int_equal(json_array_size(json_object_get(t, "columnDefinitions")), 4);
+    assert_string_equal(col_name(t, 0), "TYPE");
+    assert_string_equal(col_name(t, 3), "Name");
+    json_t *namedef = json_array_get(json_object_get(t, "columnDefinitions"), 3);
+    assert_string_equal(json_string_value(json_object_get(namedef, "format")), "name");
+    assert_int_equal(json_integer_value(json_object_get(namedef, "priority")), 1);
+    assert_string_equal(json_string_value(cell(t, 0, 1)), "Pulled");
+    assert_int_equal(json_integer_value(cell(t, 0, 2)), 4);
+    assert_string_equal(json_string_value(cell(t, 0, 3)), "e1");
+    json_decref(t);
+
+    /* Node-like: AGE placed before a priority-0 column. */
+    const kind_column_t node_cols[] = {
+        {"TYPE", "string", 0, ".type", NULL},
+        {"AGE", "string", 0, NULL, NULL},
+        {"REASON", "string", 0, ".reason", NULL},
+        {NULL},
+    };
+    kind_def_t node = {.group = "", .version = "v1", .kind = "Node", .resource = "nodes",
+                       .columns = node_cols};
+    t = table_new(&node, obj, &o);
+    const char *nnames[] = {"Name", "TYPE", "Age", "REASON"};
+    assert_int_equal(json_array_size(json_object_get(t, "columnDefinitions")), 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal(col_name(t, i), nnames[i]);
+    assert_string_equal(json_string_value(cell(t, 0, 2)), "60s");
+    json_decref(t);
+    json_decref(obj);
+}
+
 static void test_accept_and_query(void **state)
 {
     (void)state;
@@ -275,7 +356,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pod_row),          cmocka_unit_test(test_deployment_rows),
-        cmocka_unit_test(test_fallback_and_v1beta1), cmocka_unit_test(test_accept_and_query),
+        cmocka_unit_test(test_fallback_and_v1beta1), cmocka_unit_test(test_custom_layouts),
+        cmocka_unit_test(test_accept_and_query),
         cmocka_unit_test(test_durations),        cmocka_unit_test(test_many_rows),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
