@@ -243,6 +243,49 @@ k() {
 		--cache-dir="$E2E_TMP/kube-cache" "$@"
 }
 
+# Objects made from YAML through `kubectl create -f -`. Tests use these when
+# the object is only a means to an end, so that a problem with one of
+# kubectl's generators (create namespace/configmap/deployment) shows up in
+# the test of that generator only.
+# mk_ns NAME
+mk_ns() {
+	printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n' "$1" | k create -f -
+}
+
+# mk_cm NAME NAMESPACE [KEY=VALUE...]
+mk_cm() {
+	local name=$1 ns=$2 kv
+	shift 2
+	{
+		printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: %s\ndata:\n' "$name" "$ns"
+		for kv in "$@"; do printf '  "%s": "%s"\n' "${kv%%=*}" "${kv#*=}"; done
+		[ $# -gt 0 ] || printf '  {}\n'
+	} | k create -f -
+}
+
+# mk_deploy NAME NAMESPACE IMAGE [REPLICAS]: one container named "main".
+mk_deploy() {
+	cat <<EOF | k create -f -
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: $1
+  namespace: $2
+  labels: {app: $1}
+spec:
+  replicas: ${4:-1}
+  selector:
+    matchLabels: {app: $1}
+  template:
+    metadata:
+      labels: {app: $1}
+    spec:
+      containers:
+      - name: main
+        image: $3
+EOF
+}
+
 # api METHOD PATH [CURL ARGS...]: one plain HTTP request to the server.
 # Sets HTTP_CODE and BODY (the response body, also in $E2E_TMP/body).
 HTTP_CODE=

@@ -133,8 +133,8 @@ sed 's/name: app$/name: dry/' "$E2E_TMP/changed.yaml" >"$E2E_TMP/dry.yaml"
 expect_contains "apply --dry-run=server of a new object" "(server dry run)" \
 	k apply --dry-run=server -f "$E2E_TMP/dry.yaml"
 expect_fail_with "server dry run did not create the object" "not found" k get deployment dry
-expect_contains "create --dry-run=server" "(server dry run)" \
-	k create configmap drycm --from-literal=a=b --dry-run=server
+expect_contains "create -f --dry-run=server" "(server dry run)" \
+	k create --dry-run=server -f - <<<'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"drycm"}}'
 expect_fail_with "create dry run did not persist" "not found" k get configmap drycm
 
 # --- several objects in one file ----------------------------------------------------------------------

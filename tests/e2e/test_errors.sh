@@ -132,7 +132,7 @@ expect_output "the baseline object is intact" "1 2" \
 	k get configmap keep -o 'jsonpath={.data.a} {.data.b}'
 expect_output "no rejected object was stored" "configmap/keep" \
 	k get configmaps --field-selector metadata.name!=kube-root-ca.crt -o name
-ok "kubectl still creates objects" k create configmap after --from-literal=ok=yes
+ok "kubectl still creates objects" mk_cm after default ok=yes
 api GET "$CM/after"
 is "$HTTP_CODE" 200 "GET an object answers 200"
 is "$(json_str ok)" yes "GET returns the object's data"

@@ -8,7 +8,7 @@ start_server || bail_out "server did not start"
 
 meta() { jp "$1" "$2"; }
 
-ok "create a deployment" k create deployment gen --image=nginx:1.25
+ok "create a deployment" mk_deploy gen default nginx:1.25
 uid=$(meta deployment/gen '{.metadata.uid}')
 created=$(meta deployment/gen '{.metadata.creationTimestamp}')
 rv1=$(meta deployment/gen '{.metadata.resourceVersion}')
@@ -23,21 +23,21 @@ rv2=$(meta deployment/gen '{.metadata.resourceVersion}')
 expect_output "generation unchanged by a label change" 1 meta deployment/gen '{.metadata.generation}'
 ok "resourceVersion changed on the label change" test -n "$rv2" -a "$rv2" != "$rv1"
 
-ok "change the spec" k scale deployment gen --replicas=3
+ok "change the spec" k patch deployment gen --type=merge -p '{"spec":{"replicas":3}}'
 rv3=$(meta deployment/gen '{.metadata.resourceVersion}')
 expect_output "generation bumped by a spec change" 2 meta deployment/gen '{.metadata.generation}'
 ok "resourceVersion changed on the spec change" test -n "$rv3" -a "$rv3" != "$rv2" -a "$rv3" != "$rv1"
 
 ok "annotate (metadata only)" k annotate deployment gen note=x
 expect_output "generation unchanged by an annotation" 2 meta deployment/gen '{.metadata.generation}'
-ok "change the pod template" k set image deployment/gen nginx=nginx:1.26
+ok "change the pod template" k set image deployment/gen main=nginx:1.26
 expect_output "generation bumped by a template change" 3 meta deployment/gen '{.metadata.generation}'
 
 expect_output "uid never changes" "$uid" meta deployment/gen '{.metadata.uid}'
 expect_output "creationTimestamp never changes" "$created" meta deployment/gen '{.metadata.creationTimestamp}'
 
 # resourceVersion changes on every write, also for kinds without a spec.
-ok "create a configmap" k create configmap counter --from-literal=n=0
+ok "create a configmap" mk_cm counter default n=0
 seen=$(meta configmap/counter '{.metadata.resourceVersion}')
 distinct=1
 for n in 1 2 3 4 5; do
@@ -56,6 +56,17 @@ for rv in $seen; do
 	prev=$rv
 done
 ok "resourceVersions increase" test "$numeric" != decreasing
+
+rv_before=$(meta configmap/counter '{.metadata.resourceVersion}')
+ok "a merge patch that changes nothing succeeds" \
+	k patch configmap counter --type=merge -p '{"data":{"n":"5"}}'
+expect_output "a write that changes nothing keeps the resourceVersion" "$rv_before" \
+	meta configmap/counter '{.metadata.resourceVersion}'
+gen_before=$(meta deployment/gen '{.metadata.generation}')
+ok "a strategic patch that repeats the spec succeeds" \
+	k patch deployment gen -p '{"spec":{"replicas":3}}'
+expect_output "a spec write that changes nothing keeps the generation" "$gen_before" \
+	meta deployment/gen '{.metadata.generation}'
 
 # generateName: the server picks the name.
 cat >"$E2E_TMP/gen.yaml" <<'EOF'

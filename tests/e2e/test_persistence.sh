@@ -7,10 +7,15 @@
 start_server || bail_out "server did not start"
 
 # --- a clean restart --------------------------------------------------------------------
-ok "create namespace keep" k create namespace keep
-ok "create a deployment" k create deployment app -n keep --image=nginx:1.25 --replicas=2
-ok "create a configmap" k create configmap settings -n keep --from-literal=mode=fast
-ok "create a secret" k create secret generic creds -n keep --from-literal=token=abc
+ok "create namespace keep" mk_ns keep
+ok "create a deployment" mk_deploy app keep nginx:1.25 2
+ok "create a configmap" mk_cm settings keep mode=fast
+ok "create a secret" k create -f - <<'EOF'
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: keep}
+data: {token: YWJj}
+EOF
 ok "label the deployment" k label deployment app -n keep stage=prod
 uid=$(jp deployment/app '{.metadata.uid}' -n keep)
 rv=$(jp deployment/app '{.metadata.resourceVersion}' -n keep)
@@ -34,7 +39,7 @@ for ns in default kube-system kube-public; do
 		k get namespace --field-selector "metadata.name=$ns" -o name
 done
 
-ok "update after the restart" k scale deployment app -n keep --replicas=4
+ok "update after the restart" k patch deployment app -n keep --type=merge -p '{"spec":{"replicas":4}}'
 rv2=$(jp deployment/app '{.metadata.resourceVersion}' -n keep)
 ok "the new resourceVersion differs from the old one" test -n "$rv2" -a "$rv2" != "$rv"
 case "$rv$rv2" in
@@ -46,7 +51,7 @@ expect_output "the update is visible" 4 jp deployment/app '{.spec.replicas}' -n 
 # --- kill -9 right after the answers -------------------------------------------------------------
 created=0
 for i in $(seq 1 20); do
-	k create configmap "crash-$i" -n keep --from-literal=i="$i" >/dev/null 2>&1 &&
+	mk_cm "crash-$i" keep i="$i" >/dev/null 2>&1 &&
 		created=$((created + 1))
 done
 is "$created" 20 "20 configmaps created"

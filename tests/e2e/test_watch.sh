@@ -13,7 +13,7 @@ watch_types() {
 }
 
 # --- kubectl get -w ---------------------------------------------------------------
-ok "create the watched configmap" k create configmap watched --from-literal=v=one
+ok "create the watched configmap" mk_cm watched default v=one
 bg timeout 20 "$KUBECTL" --kubeconfig="$KUBECONFIG" --cache-dir="$E2E_TMP/kube-cache" \
 	get configmap watched -w -o 'jsonpath={.data.v}{"\n"}' >"$E2E_TMP/kw.out" 2>"$E2E_TMP/kw.err"
 ok "get -w prints the current state" wait_for 10 grep -qx one "$E2E_TMP/kw.out"
@@ -30,7 +30,7 @@ kill "$BG_PID" 2>/dev/null
 bg timeout 20 "$KUBECTL" --kubeconfig="$KUBECONFIG" --cache-dir="$E2E_TMP/kube-cache" \
 	get configmaps -w --watch-only -o name >"$E2E_TMP/kwo.out" 2>"$E2E_TMP/kwo.err"
 sleep 1
-ok "create a configmap while watching" k create configmap newcomer --from-literal=a=b
+ok "create a configmap while watching" mk_cm newcomer default a=b
 if wait_for 10 grep -qx configmap/newcomer "$E2E_TMP/kwo.out"; then
 	pass "get -w --watch-only sees a new object"
 else
@@ -41,15 +41,15 @@ unlike "$(cat "$E2E_TMP/kwo.out")" "configmap/watched" "--watch-only does not li
 kill "$BG_PID" 2>/dev/null
 
 # --- the raw stream from a resourceVersion ---------------------------------------------------
-ok "create namespace w" k create namespace w
-ok "create configmap w1" k create configmap w1 -n w --from-literal=a=1
+ok "create namespace w" mk_ns w
+ok "create configmap w1" mk_cm w1 w a=1
 rv=$(jp configmap/w1 '{.metadata.resourceVersion}' -n w)
 ok "w1 has a resourceVersion" test -n "$rv"
 bg curl -sN --max-time 20 "$E2E_URL/api/v1/namespaces/w/configmaps?watch=1&resourceVersion=$rv" \
 	-o "$E2E_TMP/watch.out"
 sleep 0.5
 ok "modify w1" k patch configmap w1 -n w --type=merge -p '{"data":{"a":"2"}}'
-ok "create w2" k create configmap w2 -n w --from-literal=b=1
+ok "create w2" mk_cm w2 w b=1
 ok "delete w1" k delete configmap w1 -n w
 wait_for 10 grep -q DELETED "$E2E_TMP/watch.out"
 types=$(watch_types "$E2E_TMP/watch.out")
@@ -71,15 +71,15 @@ like "$(grep ADDED "$E2E_TMP/watch0.out")" "w2" "watch without resourceVersion s
 kill "$BG_PID" 2>/dev/null
 
 # --- selectors on a watch ---------------------------------------------------------------------------
-ok "create namespace ws" k create namespace ws
+ok "create namespace ws" mk_ns ws
 bg curl -sN --max-time 20 "$E2E_URL/api/v1/namespaces/ws/configmaps?watch=1&labelSelector=app%3Dpicked" \
 	-o "$E2E_TMP/watchl.out"
 bg curl -sN --max-time 20 "$E2E_URL/api/v1/namespaces/ws/configmaps?watch=1&fieldSelector=metadata.name%3Dfield" \
 	-o "$E2E_TMP/watchf.out"
 sleep 0.5
-k create configmap other -n ws --from-literal=a=b >/dev/null 2>&1
-k create configmap field -n ws --from-literal=a=b >/dev/null 2>&1
-ok "create a labelled configmap" k create configmap picked -n ws --from-literal=a=b
+mk_cm other ws a=b >/dev/null 2>&1
+mk_cm field ws a=b >/dev/null 2>&1
+ok "create a labelled configmap" mk_cm picked ws a=b
 ok "label it app=picked" k label configmap picked -n ws app=picked
 wait_for 10 grep -q picked "$E2E_TMP/watchl.out"
 wait_for 10 grep -q field "$E2E_TMP/watchf.out"
@@ -91,7 +91,7 @@ unlike "$(cat "$E2E_TMP/watchf.out")" '"other"' "field-selector watch leaves out
 # --- a watch on a whole cluster-scoped kind ------------------------------------------------------------
 bg curl -sN --max-time 20 "$E2E_URL/api/v1/namespaces?watch=1&resourceVersion=$rv" -o "$E2E_TMP/watchns.out"
 sleep 0.5
-ok "create namespace late" k create namespace late
+ok "create namespace late" mk_ns late
 wait_for 10 grep -q '"late"' "$E2E_TMP/watchns.out"
 like "$(cat "$E2E_TMP/watchns.out")" '"late"' "namespace watch sees a new namespace"
 
