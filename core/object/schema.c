@@ -80,9 +80,11 @@ static uint64_t str_hash(const char *s)
     return h;
 }
 
-static int strmap_grow(strmap_t *m)
+static int strmap_grow(strmap_t *m, size_t want)
 {
     size_t ncap = m->cap ? m->cap * 2 : 256;
+    while (ncap < want)
+        ncap *= 2;
     const char **nk = calloc(ncap, sizeof(*nk));
     void **nv = calloc(ncap, sizeof(*nv));
     if (!nk || !nv) {
@@ -123,7 +125,7 @@ static void *strmap_get(const strmap_t *m, const char *key)
 /* key must outlive the map (arena string). */
 static int strmap_put(strmap_t *m, const char *key, void *val)
 {
-    if ((m->len + 1) * 2 > m->cap && strmap_grow(m) < 0)
+    if ((m->len + 1) * 2 > m->cap && strmap_grow(m, 0) < 0)
         return SKIFF_ENOMEM;
     size_t j = str_hash(key) & (m->cap - 1);
     while (m->keys[j]) {
@@ -327,6 +329,13 @@ static int load_json(const char *text)
 
     /* Pass 1: every named type exists before any field refers to it. */
     size_t n = json_object_size(types);
+    /* Size the tables once: growing them while loading costs more than
+     * the parse (about 10 distinct strings per type). */
+    if (strmap_grow(&S.names, n * 2) < 0 || strmap_grow(&S.strings, n * 24) < 0 ||
+        strmap_grow(&S.refs, n) < 0) {
+        rc = SKIFF_ENOMEM;
+        goto out;
+    }
     S.sorted = calloc(n ? n : 1, sizeof(*S.sorted));
     if (!S.sorted) {
         rc = SKIFF_ENOMEM;

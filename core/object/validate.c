@@ -29,30 +29,48 @@ typedef struct vctx {
 
 /* ---- path ---------------------------------------------------------------- */
 
+/* Appends are plain copies (no printf): the path is rebuilt for every
+ * field of every object on every write. A path longer than the buffer is
+ * cut, never overrun. */
+static void path_append(vctx_t *c, const char *s, size_t n)
+{
+    if (c->len + n >= sizeof(c->path))
+        n = sizeof(c->path) - 1 - c->len;
+    memcpy(c->path + c->len, s, n);
+    c->len += n;
+    c->path[c->len] = '\0';
+}
+
 static size_t path_push_field(vctx_t *c, const char *name)
 {
     size_t saved = c->len;
-    int n = snprintf(c->path + c->len, sizeof(c->path) - c->len, "%s%s", c->len ? "." : "", name);
-    if (n > 0)
-        c->len = c->len + (size_t)n < sizeof(c->path) ? c->len + (size_t)n : sizeof(c->path) - 1;
+    if (c->len)
+        path_append(c, ".", 1);
+    path_append(c, name, strlen(name));
     return saved;
 }
 
 static size_t path_push_index(vctx_t *c, size_t i)
 {
     size_t saved = c->len;
-    int n = snprintf(c->path + c->len, sizeof(c->path) - c->len, "[%zu]", i);
-    if (n > 0)
-        c->len = c->len + (size_t)n < sizeof(c->path) ? c->len + (size_t)n : sizeof(c->path) - 1;
+    char buf[24];
+    size_t n = sizeof(buf);
+    buf[--n] = ']';
+    do {
+        buf[--n] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i);
+    buf[--n] = '[';
+    path_append(c, buf + n, sizeof(buf) - n);
     return saved;
 }
 
 static size_t path_push_key(vctx_t *c, const char *key)
 {
     size_t saved = c->len;
-    int n = snprintf(c->path + c->len, sizeof(c->path) - c->len, "[%s]", key);
-    if (n > 0)
-        c->len = c->len + (size_t)n < sizeof(c->path) ? c->len + (size_t)n : sizeof(c->path) - 1;
+    path_append(c, "[", 1);
+    path_append(c, key, strlen(key));
+    path_append(c, "]", 1);
     return saved;
 }
 
@@ -227,9 +245,13 @@ static int valid_time(const char *s)
 /* Index of the first byte that is not valid standard base64, or -1. */
 static long base64_error(const char *s)
 {
-    size_t n = strlen(s), pad = 0;
-    for (size_t i = 0; i < n; i++) {
+    /* Line breaks are skipped, as Go's base64 decoder skips them. */
+    size_t n = 0, pad = 0;
+    for (size_t i = 0; s[i]; i++) {
         char ch = s[i];
+        if (ch == '\r' || ch == '\n')
+            continue;
+        n++;
         int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || is_digit(ch) ||
                  ch == '+' || ch == '/';
         if (ch == '=') {

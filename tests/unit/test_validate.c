@@ -138,7 +138,7 @@ static void test_real_manifests_pass(void **state)
                  "\"data\":{\"a.conf\":\"x=1\\n\"},\"binaryData\":{\"b\":\"AAEC\"}}");
     expect_clean("", "Secret",
                  "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"creds\"},"
-                 "\"type\":\"Opaque\",\"data\":{\"password\":\"cGFzc3dvcmQ=\"},\"stringData\":"
+                 "\"type\":\"Opaque\",\"data\":{\"password\":\"cGFzc3dvcmQ=\",\"wrapped\":\"cGFzc3dv\\ncmQ=\"},\"stringData\":"
                  "{\"user\":\"admin\"}}");
     expect_clean("", "Namespace", "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":"
                                   "{\"name\":\"team-a\",\"creationTimestamp\":\"2024-05-01T10:00:00Z\"}}");
