@@ -15,6 +15,7 @@
 
 #include "api/object_meta.h"
 #include "object/patch.h"
+#include "object/protobuf.h"
 #include <skiff/client.h>
 
 #define PATCH_RETRIES 5
@@ -43,14 +44,28 @@ static int media_is(const char *ct, const char *want)
     return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
+/* kubectl's typed clients (create configmap/deployment/...) send
+ * application/vnd.kubernetes.protobuf; decode it to the JSON object the rest
+ * of this file handles. Sends 400 and returns NULL on failure. */
+static json_t *decode_protobuf_body(api_call_t *c)
+{
+    char err[512];
+    json_t *j = k8s_protobuf_decode(c->req->body, c->req->body_len, err, sizeof err);
+    if (!j)
+        status_reply(c->resp, 400, "BadRequest", NULL, "the request body could not be decoded: %s",
+                     err);
+    return j;
+}
+
 /* Decode a JSON body; sends 400/415 and returns NULL on failure. */
 static json_t *decode_body(api_call_t *c, int patch)
 {
     const char *ct = c->req->content_type;
+    if (!patch && media_is(ct, K8S_PROTOBUF_MEDIA_TYPE)) return decode_protobuf_body(c);
     if (!patch && ct && !media_is(ct, "application/json") && !media_is(ct, "*/*")) {
         status_reply(c->resp, 415, "UnsupportedMediaType", NULL,
                      "the body of the request was in an unknown format - accepted media types "
-                     "include: application/json");
+                     "include: application/json, " K8S_PROTOBUF_MEDIA_TYPE);
         return NULL;
     }
     if (!c->req->body || c->req->body_len == 0) {
