@@ -3,8 +3,8 @@
  * For each kind: group/version, names as discovery shows them (plural,
  * singular, short names, categories), scope, schema, subresources, the
  * defaulting function (defaults.c) and the printer columns `kubectl get`
- * shows for it. NAME and AGE are added by the table renderer, so they are
- * not declared here. Columns a JSON path cannot express are computed by the
+ * shows for it, with the column types of the Kubernetes Table API. NAME
+ * and AGE are added by the table renderer, so they are not declared here. Columns a JSON path cannot express are computed by the
  * small functions below; they only read the object. */
 #define _GNU_SOURCE /* strptime, timegm */
 #include <stdio.h>
@@ -306,14 +306,29 @@ done:
     return json_string(reason);
 }
 
+/* "3" or "3 (5m ago)": total restarts and how long ago the most recent
+ * restarted container last finished. */
 static json_t *pod_restarts(const json_t *o)
 {
-    long long n = 0;
+    long long n = 0, last = -1;
     size_t i;
     json_t *cs;
-    json_array_foreach(get(o, "status", "containerStatuses", NULL, NULL), i, cs)
-        n += json_integer_value(json_object_get(cs, "restartCount"));
-    return json_integer(n);
+    json_array_foreach(get(o, "status", "containerStatuses", NULL, NULL), i, cs) {
+        long long r = json_integer_value(json_object_get(cs, "restartCount"));
+        n += r;
+        long long t = parse_rfc3339(gets(cs, "lastState", "terminated", "finishedAt"));
+        if (r > 0 && t > last)
+            last = t;
+    }
+    char buf[64];
+    if (last >= 0) {
+        char age[32];
+        human_duration((long long)time(NULL) - last, age, sizeof(age));
+        snprintf(buf, sizeof(buf), "%lld (%s ago)", n, age);
+    } else {
+        snprintf(buf, sizeof(buf), "%lld", n);
+    }
+    return json_string(buf);
 }
 
 static json_t *pod_ip(const json_t *o) { return str_or_none(gets(o, "status", "podIP", NULL)); }
@@ -345,7 +360,7 @@ static json_t *pod_gates(const json_t *o)
 static const kind_column_t pod_columns[] = {
     { "READY", "string", 0, NULL, pod_ready },
     { "STATUS", "string", 0, NULL, pod_status },
-    { "RESTARTS", "integer", 0, NULL, pod_restarts },
+    { "RESTARTS", "string", 0, NULL, pod_restarts },
     { "IP", "string", 1, NULL, pod_ip },
     { "NODE", "string", 1, NULL, pod_node },
     { "NOMINATED NODE", "string", 1, NULL, pod_nominated },
@@ -376,8 +391,8 @@ static json_t *deploy_available(const json_t *o) { return int_path(o, "status", 
 
 static const kind_column_t deployment_columns[] = {
     { "READY", "string", 0, NULL, ready_of_replicas },
-    { "UP-TO-DATE", "integer", 0, NULL, deploy_updated },
-    { "AVAILABLE", "integer", 0, NULL, deploy_available },
+    { "UP-TO-DATE", "string", 0, NULL, deploy_updated },
+    { "AVAILABLE", "string", 0, NULL, deploy_available },
     { "CONTAINERS", "string", 1, NULL, col_containers },
     { "IMAGES", "string", 1, NULL, col_images },
     { "SELECTOR", "string", 1, NULL, col_selector },
@@ -459,7 +474,7 @@ static json_t *cr_revision(const json_t *o) { return json_integer(geti(o, "revis
 
 static const kind_column_t controllerrevision_columns[] = {
     { "CONTROLLER", "string", 0, NULL, cr_controller },
-    { "REVISION", "integer", 0, NULL, cr_revision },
+    { "REVISION", "string", 0, NULL, cr_revision },
     { NULL },
 };
 
@@ -682,13 +697,13 @@ static json_t *cm_data(const json_t *o) { return count_maps(o, "data", "binaryDa
 static json_t *secret_data(const json_t *o) { return count_maps(o, "data", NULL); }
 
 static const kind_column_t configmap_columns[] = {
-    { "DATA", "integer", 0, NULL, cm_data },
+    { "DATA", "string", 0, NULL, cm_data },
     { NULL },
 };
 
 static const kind_column_t secret_columns[] = {
     { "TYPE", "string", 0, ".type", NULL },
-    { "DATA", "integer", 0, NULL, secret_data },
+    { "DATA", "string", 0, NULL, secret_data },
     { NULL },
 };
 
@@ -703,7 +718,7 @@ static json_t *sa_secrets(const json_t *o)
 }
 
 static const kind_column_t serviceaccount_columns[] = {
-    { "SECRETS", "integer", 0, NULL, sa_secrets },
+    { "SECRETS", "string", 0, NULL, sa_secrets },
     { NULL },
 };
 
@@ -830,7 +845,7 @@ static const kind_column_t event_columns[] = {
     { "SUBOBJECT", "string", 1, ".involvedObject.fieldPath", NULL },
     { "SOURCE", "string", 1, NULL, event_source },
     { "FIRST SEEN", "string", 1, NULL, event_first_seen },
-    { "COUNT", "integer", 1, NULL, event_count },
+    { "COUNT", "string", 1, NULL, event_count },
     { NULL },
 };
 
@@ -1027,9 +1042,9 @@ static json_t *hpa_min(const json_t *o)
 static const kind_column_t hpa_columns[] = {
     { "REFERENCE", "string", 0, NULL, hpa_reference },
     { "TARGETS", "string", 0, NULL, hpa_targets },
-    { "MINPODS", "integer", 0, NULL, hpa_min },
-    { "MAXPODS", "integer", 0, ".spec.maxReplicas", NULL },
-    { "REPLICAS", "integer", 0, ".status.currentReplicas", NULL },
+    { "MINPODS", "string", 0, NULL, hpa_min },
+    { "MAXPODS", "string", 0, ".spec.maxReplicas", NULL },
+    { "REPLICAS", "string", 0, ".status.currentReplicas", NULL },
     { NULL },
 };
 

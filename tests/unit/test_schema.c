@@ -494,6 +494,18 @@ static void test_printer_columns(void **state)
     assert_cell(pod, "READY", p, "1/2");
     assert_cell(pod, "STATUS", p, "CrashLoopBackOff");
     assert_cell(pod, "RESTARTS", p, "3");
+    json_t *last = json_pack("{s:{s:s}}", "terminated", "finishedAt", "2020-01-01T00:00:00Z");
+    json_object_set_new(json_array_get(json_object_get(json_object_get(p, "status"),
+                                                       "containerStatuses"), 1),
+                        "lastState", last);
+    const kind_column_t *rc = column(pod, "RESTARTS");
+    json_t *cell = rc->compute(p);
+    /* more than two years ago: kubectl prints whole years and days */
+    assert_non_null(last);
+    assert_non_null(strstr(json_string_value(cell), "3 ("));
+    assert_non_null(strstr(json_string_value(cell), "y"));
+    assert_non_null(strstr(json_string_value(cell), " ago)"));
+    json_decref(cell);
     assert_cell(pod, "IP", p, "10.0.0.5");
     assert_cell(pod, "NODE", p, "n1");
     assert_cell(pod, "NOMINATED NODE", p, "<none>");
