@@ -492,19 +492,20 @@ static int has_condition(const json_t *o, const char *type)
     return 0;
 }
 
+/* Finished states first, then the ones on the way there. */
 static json_t *job_status(const json_t *o)
 {
-    static const char *const order[] = { "Complete", "Failed", "FailureTarget", "SuccessCriteriaMet",
-                                         "Suspended" };
     if (has_condition(o, "Complete"))
         return json_string("Complete");
     if (has_condition(o, "Failed"))
         return json_string("Failed");
-    if (get(o, "metadata", "deletionTimestamp", NULL, NULL))
+    const json_t *dt = get(o, "metadata", "deletionTimestamp", NULL, NULL);
+    if (dt && !json_is_null(dt))
         return json_string("Terminating");
-    for (size_t i = 2; i < sizeof(order) / sizeof(order[0]); i++)
-        if (has_condition(o, order[i]))
-            return json_string(i == 4 ? "Suspended" : i == 2 ? "FailureTarget" : "SuccessCriteriaMet");
+    static const char *const interim[] = { "SuccessCriteriaMet", "FailureTarget", "Suspended" };
+    for (size_t i = 0; i < sizeof(interim) / sizeof(interim[0]); i++)
+        if (has_condition(o, interim[i]))
+            return json_string(interim[i]);
     return json_string("Running");
 }
 

@@ -342,8 +342,8 @@ static void walk(vctx_t *c, const schema_type_t *t, const json_t *v)
             check_enum(c, t, v);
         break;
     case SCHEMA_INTEGER:
-        if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v))
-            break;
+        /* 3.0 is refused as Go's decoder refuses it: readers of the stored
+         * object use json_integer_value and would see 0. */
         if (!json_is_integer(v)) {
             type_error(c, v, "integer");
         } else if (t->format && strcmp(t->format, "int32") == 0) {

@@ -210,6 +210,12 @@ static void test_type_mismatch(void **state)
                VALIDATE_STRICT, "data[k]", "FieldValueInvalid", "illegal base64 data at input byte 3");
     expect_one("apps", "Deployment", DEPLOYMENT("{\"app\":\"web\"}", "\"replicas\":3000000000,", NGINX),
                VALIDATE_STRICT, "spec.replicas", "FieldValueInvalid", "32-bit");
+    expect_one("apps", "Deployment", DEPLOYMENT("{\"app\":\"web\"}", "\"replicas\":1e300,", NGINX),
+               VALIDATE_STRICT, "spec.replicas", "FieldValueTypeInvalid", "must be of type integer");
+    expect_one("apps", "Deployment", DEPLOYMENT("{\"app\":\"web\"}", "\"replicas\":1.5,", NGINX),
+               VALIDATE_STRICT, "spec.replicas", "FieldValueTypeInvalid", "must be of type integer: \"number\"");
+    expect_one("apps", "Deployment", DEPLOYMENT("{\"app\":\"web\"}", "\"replicas\":2.0,", NGINX),
+               VALIDATE_STRICT, "spec.replicas", "FieldValueTypeInvalid", "Invalid value: 2: ");
     /* A whole object of the wrong type is one error, not a cascade. */
     expect_one("", "Pod", "{\"metadata\":{\"name\":\"p\"},\"spec\":[]}", VALIDATE_STRICT, "spec",
                "FieldValueTypeInvalid", "must be of type object: \"array\"");
