@@ -109,14 +109,14 @@ static void defaults_volume(json_t *v)
     }
 }
 
-/* restart_policy NULL leaves restartPolicy alone (Job templates must say
- * Never or OnFailure themselves; validation reports it). */
-static void defaults_pod_spec(json_t *spec, const char *restart_policy)
+/* Every pod spec, Job templates included, defaults restartPolicy to
+ * Always, as Kubernetes does: a Job that leaves it out is then refused
+ * with "Unsupported value: \"Always\"" by validation. */
+static void defaults_pod_spec(json_t *spec)
 {
     if (!json_is_object(spec))
         return;
-    if (restart_policy)
-        def_str(spec, "restartPolicy", restart_policy);
+    def_str(spec, "restartPolicy", "Always");
     def_str(spec, "dnsPolicy", "ClusterFirst");
     def_str(spec, "schedulerName", "default-scheduler");
     def_int(spec, "terminationGracePeriodSeconds", 30);
@@ -132,16 +132,16 @@ static void defaults_pod_spec(json_t *spec, const char *restart_policy)
         defaults_volume(c);
 }
 
-static void defaults_template(json_t *tmpl, const char *restart_policy)
+static void defaults_template(json_t *tmpl)
 {
     if (!json_is_object(tmpl))
         return;
-    defaults_pod_spec(json_object_get(tmpl, "spec"), restart_policy);
+    defaults_pod_spec(json_object_get(tmpl, "spec"));
 }
 
 void defaults_pod(json_t *obj)
 {
-    defaults_pod_spec(json_object_get(obj, "spec"), "Always");
+    defaults_pod_spec(json_object_get(obj, "spec"));
 }
 
 void defaults_service(json_t *obj)
@@ -189,7 +189,7 @@ void defaults_deployment(json_t *obj)
     }
     def_int(spec, "revisionHistoryLimit", 10);
     def_int(spec, "progressDeadlineSeconds", 600);
-    defaults_template(json_object_get(spec, "template"), "Always");
+    defaults_template(json_object_get(spec, "template"));
 }
 
 void defaults_replicaset(json_t *obj)
@@ -198,7 +198,7 @@ void defaults_replicaset(json_t *obj)
     if (!json_is_object(spec))
         return;
     def_int(spec, "replicas", 1);
-    defaults_template(json_object_get(spec, "template"), "Always");
+    defaults_template(json_object_get(spec, "template"));
 }
 
 void defaults_daemonset(json_t *obj)
@@ -219,7 +219,7 @@ void defaults_daemonset(json_t *obj)
         }
     }
     def_int(spec, "revisionHistoryLimit", 10);
-    defaults_template(json_object_get(spec, "template"), "Always");
+    defaults_template(json_object_get(spec, "template"));
 }
 
 void defaults_pvc(json_t *obj);
@@ -251,7 +251,7 @@ void defaults_statefulset(json_t *obj)
     json_t *pvc;
     json_array_foreach(json_object_get(spec, "volumeClaimTemplates"), i, pvc)
         defaults_pvc(pvc);
-    defaults_template(json_object_get(spec, "template"), "Always");
+    defaults_template(json_object_get(spec, "template"));
 }
 
 void defaults_job(json_t *obj)
@@ -276,7 +276,7 @@ void defaults_job(json_t *obj)
     def_bool(spec, "suspend", 0);
     if (!json_object_get(spec, "podFailurePolicy"))
         def_str(spec, "podReplacementPolicy", "TerminatingOrFailed");
-    defaults_template(json_object_get(spec, "template"), NULL);
+    defaults_template(json_object_get(spec, "template"));
 }
 
 void defaults_cronjob(json_t *obj)
@@ -290,7 +290,7 @@ void defaults_cronjob(json_t *obj)
     def_int(spec, "failedJobsHistoryLimit", 1);
     json_t *jt = json_object_get(spec, "jobTemplate");
     if (json_is_object(jt) && json_is_object(json_object_get(jt, "spec")))
-        defaults_template(json_object_get(json_object_get(jt, "spec"), "template"), NULL);
+        defaults_template(json_object_get(json_object_get(jt, "spec"), "template"));
 }
 
 void defaults_secret(json_t *obj)

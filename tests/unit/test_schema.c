@@ -362,9 +362,8 @@ static void test_defaults_other_kinds(void **state)
     registry_set_defaults(registry_find_kind("batch", "v1", "Job"), wq);
     assert_null(json_object_get(json_object_get(wq, "spec"), "completions"));
     assert_json_str(wq, "spec.parallelism", "3");
-    /* Job templates must choose their restart policy themselves. */
-    assert_null(json_object_get(json_object_get(json_object_get(json_object_get(wq, "spec"),
-                                                                "template"), "spec"), "restartPolicy"));
+    /* Job templates default to Always too (validation then refuses it). */
+    assert_json_str(wq, "spec.template.spec.restartPolicy", "Always");
     json_decref(wq);
 
     json_t *cj = load("{\"spec\":{\"schedule\":\"* * * * *\",\"jobTemplate\":{\"spec\":"

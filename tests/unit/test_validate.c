@@ -441,13 +441,16 @@ static void test_job_restart_policy_and_replicas(void **state)
                "[{\"name\":\"a\",\"image\":\"i\"}]}}}}",
                VALIDATE_STRICT, "spec.template.spec.restartPolicy", "FieldValueRequired",
                "Required value");
-    /* Defaulting does not hide a missing Job restart policy. */
+    /* A Job that leaves restartPolicy out is defaulted to Always and then
+     * refused, as Kubernetes does. */
     json_t *j = load("{\"metadata\":{\"name\":\"j\"},\"spec\":{\"template\":{\"spec\":{\"containers\":"
                      "[{\"name\":\"a\",\"image\":\"i\"}]}}}}");
     registry_set_defaults(kind("batch", "Job"), j);
     validation_result_t r;
     assert_int_equal(registry_validate(kind("batch", "Job"), j, VALIDATE_STRICT, &r), 1);
     assert_string_equal(r.errors[0].field, "spec.template.spec.restartPolicy");
+    assert_string_equal(r.errors[0].message,
+                        "Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\"");
     validation_result_free(&r);
     json_decref(j);
 
