@@ -43,13 +43,13 @@ plan() {
 
 diag() {
 	local line
-	printf '%s\n' "$*" | while IFS= read -r line; do echo "# $line"; done
+	printf '%s\n' "$*" | while IFS= read -r line || [ -n "$line" ]; do echo "# $line"; done
 }
 
 # diag_file FILE [LINES]: show the tail of a file as diagnostics.
 diag_file() {
 	[ -f "$1" ] || return 0
-	tail -n "${2:-20}" "$1" | while IFS= read -r line; do echo "#   $line"; done
+	tail -n "${2:-20}" "$1" | while IFS= read -r line || [ -n "$line" ]; do echo "#   $line"; done
 }
 
 pass() {
