@@ -101,6 +101,10 @@ const kind_def_t *registry_find_name(const char *name);
  * else 0. */
 int registry_quantity_valid(const char *s);
 
+/* Value of a quantity (a JSON string like "250m" or a number) in base
+ * units: 0.25 for "250m", 1073741824 for "1Gi". 0 or SKIFF_EINVAL. */
+int registry_quantity_parse(const json_t *q, double *out);
+
 /* The built-in kinds (core/object/kinds.c), registered by registry_init. */
 extern const kind_def_t kinds_builtin[];
 extern const size_t kinds_builtin_count;

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <skiff/errors.h>
+
 #include "object/registry.h"
 
 #define PATH_MAX_LEN 1024
@@ -174,6 +176,44 @@ static void invalid(vctx_t *c, const json_t *v, const char *detail)
 
 /* resource.Quantity: sign, decimal number, then a binary (Ki..Ei) or
  * decimal (n u m k M G T P E) suffix or an exponent (e3, E-2). */
+/* Value of a quantity in base units (cores, bytes), as a double: precise
+ * enough to compare requests with limits. */
+static int quantity_value(const char *s, double *out)
+{
+    if (!registry_quantity_valid(s))
+        return -1;
+    char *end;
+    double v = strtod(s, &end);
+    static const struct { const char *suffix; double mult; } units[] = {
+        { "Ki", 1024.0 }, { "Mi", 1048576.0 }, { "Gi", 1073741824.0 },
+        { "Ti", 1099511627776.0 }, { "Pi", 1125899906842624.0 }, { "Ei", 1152921504606846976.0 },
+        { "n", 1e-9 }, { "u", 1e-6 }, { "m", 1e-3 }, { "k", 1e3 }, { "M", 1e6 },
+        { "G", 1e9 }, { "T", 1e12 }, { "P", 1e15 }, { "E", 1e18 },
+    };
+    /* strtod already consumed an exponent ("1e3"); what is left is a suffix. */
+    for (size_t i = 0; *end && i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            v *= units[i].mult;
+            break;
+        }
+    }
+    *out = v;
+    return 0;
+}
+
+int registry_quantity_parse(const json_t *q, double *out)
+{
+    if (!q || !out)
+        return SKIFF_EINVAL;
+    if (json_is_number(q)) {
+        *out = json_number_value(q);
+        return 0;
+    }
+    if (!json_is_string(q) || quantity_value(json_string_value(q), out) < 0)
+        return SKIFF_EINVAL;
+    return 0;
+}
+
 int registry_quantity_valid(const char *s)
 {
     if (!s || !*s)
@@ -629,8 +669,92 @@ static void check_port_number(vctx_t *c, const json_t *port, const char *field, 
     }
 }
 
-static void check_containers(vctx_t *c, const json_t *list, const char *field,
-                             const char **seen, size_t *nseen, size_t max_seen)
+/* Names a pod spec's containers refer to, collected once per pod. */
+typedef struct pod_names {
+    const json_t *volumes; /* spec.volumes */
+    const json_t *claims;  /* StatefulSet volumeClaimTemplates: volumes too */
+    const char *containers[64];
+    size_t ncontainers;
+} pod_names_t;
+
+static int has_named(const json_t *list, const char *name, int in_metadata)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) {
+        const json_t *holder = in_metadata ? json_object_get(v, "metadata") : v;
+        const char *n = json_string_value(json_object_get(holder, "name"));
+        if (n && strcmp(n, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void report_duplicate(vctx_t *c, const json_t *v)
+{
+    char shown[160];
+    show_value(v, shown, sizeof(shown));
+    add_error(c, "FieldValueDuplicate", "Duplicate value: %s", shown);
+}
+
+/* IANA service names, which named container ports must be. */
+static void check_port_name(vctx_t *c, const json_t *v)
+{
+    const char *s = json_string_value(v);
+    if (!s || !*s)
+        return;
+    size_t n = strlen(s);
+    int letter = 0;
+    const char *why = NULL;
+    for (size_t i = 0; i < n && !why; i++) {
+        if (s[i] >= 'a' && s[i] <= 'z')
+            letter = 1;
+        else if (s[i] == '-' && i > 0 && s[i - 1] == '-')
+            why = "must not contain consecutive hyphens";
+        else if (s[i] != '-' && !is_digit(s[i]))
+            why = "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)";
+    }
+    if (!why && n > 15)
+        why = "must be no more than 15 characters";
+    if (!why && !letter)
+        why = "must contain at least one letter (a-z)";
+    if (!why && (s[0] == '-' || s[n - 1] == '-'))
+        why = "must not begin or end with a hyphen";
+    if (why)
+        invalid(c, v, why);
+}
+
+/* requests[r] <= limits[r] for every resource given both. */
+static void check_resources(vctx_t *c, const json_t *res)
+{
+    const json_t *req = json_object_get(res, "requests");
+    const json_t *lim = json_object_get(res, "limits");
+    if (!json_is_object(req) || !json_is_object(lim))
+        return;
+    const char *key;
+    json_t *rv;
+    json_object_foreach((json_t *)req, key, rv) {
+        const json_t *lv = json_object_get(lim, key);
+        double r, l;
+        if (!lv || registry_quantity_parse(rv, &r) < 0 || registry_quantity_parse(lv, &l) < 0)
+            continue;
+        if (r <= l * (1 + 1e-12))
+            continue;
+        char lshown[96], msg[192];
+        if (json_is_string(lv))
+            snprintf(lshown, sizeof(lshown), "%s", json_string_value(lv));
+        else
+            show_value(lv, lshown, sizeof(lshown));
+        snprintf(msg, sizeof(msg), "must be less than or equal to %s limit of %s", key, lshown);
+        size_t saved = path_push_field(c, "resources");
+        path_push_field(c, "requests");
+        path_push_key(c, key);
+        invalid(c, rv, msg);
+        path_pop(c, saved);
+    }
+}
+
+static void check_containers(vctx_t *c, const json_t *list, const char *field, pod_names_t *pn)
 {
     size_t i;
     json_t *ct;
@@ -644,18 +768,15 @@ static void check_containers(vctx_t *c, const json_t *list, const char *field,
             size_t s2 = path_push_field(c, "name");
             const char *n = json_string_value(name);
             int dup = 0;
-            for (size_t k = 0; k < *nseen; k++)
-                if (strcmp(seen[k], n) == 0)
+            for (size_t k = 0; k < pn->ncontainers; k++)
+                if (strcmp(pn->containers[k], n) == 0)
                     dup = 1;
-            if (dup) {
-                char shown[160];
-                show_value(name, shown, sizeof(shown));
-                add_error(c, "FieldValueDuplicate", "Duplicate value: %s", shown);
-            } else if (*n) {
+            if (dup)
+                report_duplicate(c, name);
+            else if (*n)
                 check_name(c, name, NAME_LABEL);
-            }
-            if (*nseen < max_seen)
-                seen[(*nseen)++] = n;
+            if (pn->ncontainers < sizeof(pn->containers) / sizeof(pn->containers[0]))
+                pn->containers[pn->ncontainers++] = n;
             path_pop(c, s2);
         }
         const json_t *image = json_object_get(ct, "image");
@@ -668,21 +789,80 @@ static void check_containers(vctx_t *c, const json_t *list, const char *field,
         }
         size_t j;
         json_t *p;
-        json_array_foreach(json_object_get(ct, "ports"), j, p) {
+        const json_t *ports = json_object_get(ct, "ports");
+        json_array_foreach(ports, j, p) {
             size_t s2 = path_push_field(c, "ports");
             path_push_index(c, j);
             check_port_number(c, json_object_get(p, "containerPort"), "containerPort", 0);
             check_port_number(c, json_object_get(p, "hostPort"), "hostPort", 1);
+            const json_t *pname = json_object_get(p, "name");
+            if (json_is_string(pname) && json_string_length(pname)) {
+                size_t s3 = path_push_field(c, "name");
+                int dup = 0;
+                for (size_t k = 0; k < j; k++) {
+                    const char *o = json_string_value(json_object_get(json_array_get(ports, k), "name"));
+                    if (o && strcmp(o, json_string_value(pname)) == 0)
+                        dup = 1;
+                }
+                if (dup)
+                    report_duplicate(c, pname);
+                else
+                    check_port_name(c, pname);
+                path_pop(c, s3);
+            }
             path_pop(c, s2);
         }
+        json_t *m;
+        json_array_foreach(json_object_get(ct, "volumeMounts"), j, m) {
+            const json_t *vn = json_object_get(m, "name");
+            const char *s = json_string_value(vn);
+            if (!s || !*s || has_named(pn->volumes, s, 0) || has_named(pn->claims, s, 1))
+                continue;
+            size_t s2 = path_push_field(c, "volumeMounts");
+            path_push_index(c, j);
+            path_push_field(c, "name");
+            char shown[160];
+            show_value(vn, shown, sizeof(shown));
+            add_error(c, "FieldValueNotFound", "Not found: %s", shown);
+            path_pop(c, s2);
+        }
+        check_resources(c, json_object_get(ct, "resources"));
         path_pop(c, s1);
+    }
+}
+
+static void check_volumes(vctx_t *c, const json_t *volumes)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(volumes, i, v) {
+        const json_t *name = json_object_get(v, "name");
+        const char *n = json_string_value(name);
+        if (!n || !*n)
+            continue;
+        size_t saved = path_push_field(c, "volumes");
+        path_push_index(c, i);
+        path_push_field(c, "name");
+        int dup = 0;
+        for (size_t k = 0; k < i; k++) {
+            const char *o = json_string_value(json_object_get(json_array_get(volumes, k), "name"));
+            if (o && strcmp(o, n) == 0)
+                dup = 1;
+        }
+        if (dup)
+            report_duplicate(c, name);
+        else
+            check_name(c, name, NAME_LABEL);
+        path_pop(c, saved);
     }
 }
 
 static const char *const job_restart_policies[] = { "OnFailure", "Never", NULL };
 
-/* spec of a pod at the current path. restart != NULL restricts restartPolicy. */
-static void check_pod_spec(vctx_t *c, const json_t *spec, const char *const *restart)
+/* spec of a pod at the current path. restart != NULL restricts
+ * restartPolicy; claims are a StatefulSet's volumeClaimTemplates. */
+static void check_pod_spec(vctx_t *c, const json_t *spec, const char *const *restart,
+                           const json_t *claims)
 {
     if (!json_is_object(spec))
         return;
@@ -693,10 +873,13 @@ static void check_pod_spec(vctx_t *c, const json_t *spec, const char *const *res
         add_error(c, "FieldValueRequired", "Required value");
         path_pop(c, s2);
     }
-    const char *seen[64];
-    size_t nseen = 0;
-    check_containers(c, json_object_get(spec, "initContainers"), "initContainers", seen, &nseen, 64);
-    check_containers(c, containers, "containers", seen, &nseen, 64);
+    pod_names_t pn;
+    pn.volumes = json_object_get(spec, "volumes");
+    pn.claims = claims;
+    pn.ncontainers = 0;
+    check_volumes(c, pn.volumes);
+    check_containers(c, json_object_get(spec, "initContainers"), "initContainers", &pn);
+    check_containers(c, containers, "containers", &pn);
     if (restart) {
         const json_t *rp = json_object_get(spec, "restartPolicy");
         size_t s2 = path_push_field(c, "restartPolicy");
@@ -720,13 +903,14 @@ static void check_pod_spec(vctx_t *c, const json_t *spec, const char *const *res
     path_pop(c, saved);
 }
 
-static void check_template(vctx_t *c, const json_t *tmpl, const char *const *restart)
+static void check_template(vctx_t *c, const json_t *tmpl, const char *const *restart,
+                           const json_t *claims)
 {
     if (!json_is_object(tmpl))
         return;
     size_t saved = path_push_field(c, "template");
     check_metadata(c, json_object_get(tmpl, "metadata"), NAME_SUBDOMAIN, 0);
-    check_pod_spec(c, json_object_get(tmpl, "spec"), restart);
+    check_pod_spec(c, json_object_get(tmpl, "spec"), restart, claims);
     path_pop(c, saved);
 }
 
@@ -870,7 +1054,7 @@ static void check_kind_rules(vctx_t *c, const kind_def_t *k, const json_t *obj)
     check_metadata(c, json_object_get(obj, "metadata"), rule, 1);
 
     if (core && strcmp(kind, "Pod") == 0) {
-        check_pod_spec(c, spec, NULL);
+        check_pod_spec(c, spec, NULL, NULL);
     } else if (core && strcmp(kind, "Service") == 0) {
         check_service(c, spec);
     } else if (apps && json_is_object(spec)) {
@@ -881,7 +1065,8 @@ static void check_kind_rules(vctx_t *c, const kind_def_t *k, const json_t *obj)
         check_nonnegative(c, spec, "revisionHistoryLimit");
         check_selector(c, spec);
         size_t saved = path_push_field(c, "spec");
-        check_template(c, json_object_get(spec, "template"), NULL);
+        check_template(c, json_object_get(spec, "template"), NULL,
+                       json_object_get(spec, "volumeClaimTemplates"));
         path_pop(c, saved);
     } else if (batch && strcmp(kind, "Job") == 0 && json_is_object(spec)) {
         check_nonnegative(c, spec, "parallelism");
@@ -890,7 +1075,7 @@ static void check_kind_rules(vctx_t *c, const kind_def_t *k, const json_t *obj)
         check_nonnegative(c, spec, "activeDeadlineSeconds");
         check_selector(c, spec);
         size_t saved = path_push_field(c, "spec");
-        check_template(c, json_object_get(spec, "template"), job_restart_policies);
+        check_template(c, json_object_get(spec, "template"), job_restart_policies, NULL);
         path_pop(c, saved);
     } else if (batch && strcmp(kind, "CronJob") == 0 && json_is_object(spec)) {
         const json_t *jt = json_object_get(spec, "jobTemplate");
@@ -899,7 +1084,7 @@ static void check_kind_rules(vctx_t *c, const kind_def_t *k, const json_t *obj)
             size_t saved = path_push_field(c, "spec");
             path_push_field(c, "jobTemplate");
             path_push_field(c, "spec");
-            check_template(c, json_object_get(jspec, "template"), job_restart_policies);
+            check_template(c, json_object_get(jspec, "template"), job_restart_policies, NULL);
             path_pop(c, saved);
         }
         check_nonnegative(c, spec, "successfulJobsHistoryLimit");

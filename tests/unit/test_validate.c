@@ -157,7 +157,7 @@ static void test_real_manifests_pass(void **state)
                  "\"spec\":{\"serviceName\":\"db\",\"replicas\":2,\"selector\":{\"matchExpressions\":"
                  "[{\"key\":\"app\",\"operator\":\"In\",\"values\":[\"db\"]}]},\"template\":{\"metadata\":"
                  "{\"labels\":{\"app\":\"db\"}},\"spec\":{\"containers\":[{\"name\":\"db\",\"image\":"
-                 "\"postgres:16\"}]}},\"volumeClaimTemplates\":[{\"metadata\":{\"name\":\"data\"},"
+                 "\"postgres:16\",\"volumeMounts\":[{\"name\":\"data\",\"mountPath\":\"/data\"}]}]}},\"volumeClaimTemplates\":[{\"metadata\":{\"name\":\"data\"},"
                  "\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],\"resources\":{\"requests\":"
                  "{\"storage\":\"1Gi\"}}}}]}}");
     expect_clean("apps", "DaemonSet",
@@ -395,6 +395,57 @@ static void test_containers(void **state)
                "FieldValueRequired", NULL);
 }
 
+static void test_volumes_ports_resources(void **state)
+{
+    (void)state;
+    expect_one("", "Pod", "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"volumes\":[{\"name\":\"cfg\","
+                          "\"emptyDir\":{}}],\"containers\":[{\"name\":\"a\",\"image\":\"i\",\"volumeMounts\":"
+                          "[{\"name\":\"cfg\",\"mountPath\":\"/a\"},{\"name\":\"data\",\"mountPath\":\"/b\"}]}]}}",
+               VALIDATE_STRICT, "spec.containers[0].volumeMounts[1].name", "FieldValueNotFound",
+               "Not found: \"data\"");
+    expect_one("", "Pod", "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"volumes\":[{\"name\":\"v\","
+                          "\"emptyDir\":{}},{\"name\":\"v\",\"emptyDir\":{}}],\"containers\":[{\"name\":\"a\","
+                          "\"image\":\"i\"}]}}",
+               VALIDATE_STRICT, "spec.volumes[1].name", "FieldValueDuplicate", "Duplicate value: \"v\"");
+    expect_one("", "Pod", "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{\"name\":\"a\","
+                          "\"image\":\"i\",\"ports\":[{\"name\":\"HTTP\",\"containerPort\":80}]}]}}",
+               VALIDATE_STRICT, "spec.containers[0].ports[0].name", "FieldValueInvalid",
+               "must contain only alpha-numeric characters");
+    expect_one("", "Pod", "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{\"name\":\"a\","
+                          "\"image\":\"i\",\"ports\":[{\"name\":\"a-very-long-port-name\",\"containerPort\":80}]}]}}",
+               VALIDATE_STRICT, "spec.containers[0].ports[0].name", "FieldValueInvalid",
+               "must be no more than 15 characters");
+    expect_one("", "Pod", "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{\"name\":\"a\","
+                          "\"image\":\"i\",\"ports\":[{\"name\":\"web\",\"containerPort\":80},{\"name\":\"web\","
+                          "\"containerPort\":81}]}]}}",
+               VALIDATE_STRICT, "spec.containers[0].ports[1].name", "FieldValueDuplicate", NULL);
+    expect_one("", "Pod", "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{\"name\":\"a\","
+                          "\"image\":\"i\",\"resources\":{\"requests\":{\"cpu\":\"2\",\"memory\":\"1Gi\"},"
+                          "\"limits\":{\"cpu\":\"1500m\",\"memory\":\"1024Mi\"}}}]}}",
+               VALIDATE_STRICT, "spec.containers[0].resources.requests[cpu]", "FieldValueInvalid",
+               "Invalid value: \"2\": must be less than or equal to cpu limit of 1500m");
+    double v;
+    json_t *q = json_string("250m");
+    assert_int_equal(registry_quantity_parse(q, &v), 0);
+    assert_true(v > 0.2499 && v < 0.2501);
+    json_decref(q);
+    q = json_string("1Gi");
+    assert_int_equal(registry_quantity_parse(q, &v), 0);
+    assert_true(v == 1073741824.0);
+    json_decref(q);
+    q = json_string("1e3");
+    assert_int_equal(registry_quantity_parse(q, &v), 0);
+    assert_true(v == 1000.0);
+    json_decref(q);
+    q = json_integer(3);
+    assert_int_equal(registry_quantity_parse(q, &v), 0);
+    assert_true(v == 3.0);
+    json_decref(q);
+    q = json_string("3 cores");
+    assert_true(registry_quantity_parse(q, &v) < 0);
+    json_decref(q);
+}
+
 static void test_selectors(void **state)
 {
     (void)state;
@@ -502,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_labels),
         cmocka_unit_test(test_containers),
+        cmocka_unit_test(test_volumes_ports_resources),
         cmocka_unit_test(test_selectors),
         cmocka_unit_test(test_job_restart_policy_and_replicas),
         cmocka_unit_test(test_many_errors_are_all_reported),
