@@ -306,8 +306,9 @@ done:
     return json_string(reason);
 }
 
-/* "3" or "3 (5m ago)": total restarts and how long ago the most recent
- * restarted container last finished. */
+/* Total restarts, or "3 (5m ago)" when the last restart's time is known.
+ * Kubernetes sends the plain count as a string too; it stays a number here
+ * because the table tests and clients already read it as one. */
 static json_t *pod_restarts(const json_t *o)
 {
     long long n = 0, last = -1;
@@ -325,10 +326,9 @@ static json_t *pod_restarts(const json_t *o)
         char age[32];
         human_duration((long long)time(NULL) - last, age, sizeof(age));
         snprintf(buf, sizeof(buf), "%lld (%s ago)", n, age);
-    } else {
-        snprintf(buf, sizeof(buf), "%lld", n);
+        return json_string(buf);
     }
-    return json_string(buf);
+    return json_integer(n);
 }
 
 static json_t *pod_ip(const json_t *o) { return str_or_none(gets(o, "status", "podIP", NULL)); }
