@@ -857,7 +857,21 @@ static void check_volumes(vctx_t *c, const json_t *volumes)
     }
 }
 
+/* Restart policies a pod template may use: Jobs run to completion, the
+ * apps controllers keep pods running. */
 static const char *const job_restart_policies[] = { "OnFailure", "Never", NULL };
+static const char *const apps_restart_policies[] = { "Always", NULL };
+
+static void quote_list(const char *const *values, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (const char *const *v = values; *v && len < n; v++) {
+        int w = snprintf(buf + len, n - len, "%s\"%s\"", len ? ", " : "", *v);
+        if (w > 0)
+            len += (size_t)w;
+    }
+}
 
 /* spec of a pod at the current path. restart != NULL restricts
  * restartPolicy; claims are a StatefulSet's volumeClaimTemplates. */
@@ -888,15 +902,17 @@ static void check_pod_spec(vctx_t *c, const json_t *spec, const char *const *res
         for (const char *const *r = restart; s && *r; r++)
             if (strcmp(*r, s) == 0)
                 ok = 1;
+        char list[64];
+        quote_list(restart, list, sizeof(list));
+        /* Absent means Always once defaulted: fine for the apps kinds. */
         if (!s || !*s) {
-            if (!rp || json_is_null(rp) || json_is_string(rp))
-                add_error(c, "FieldValueRequired",
-                          "Required value: valid values: \"OnFailure\", \"Never\"");
+            if (restart == job_restart_policies && (!rp || json_is_null(rp) || json_is_string(rp)))
+                add_error(c, "FieldValueRequired", "Required value: valid values: %s", list);
         } else if (!ok) {
             char shown[160];
             show_value(rp, shown, sizeof(shown));
-            add_error(c, "FieldValueNotSupported",
-                      "Unsupported value: %s: supported values: \"OnFailure\", \"Never\"", shown);
+            add_error(c, "FieldValueNotSupported", "Unsupported value: %s: supported values: %s",
+                      shown, list);
         }
         path_pop(c, s2);
     }
@@ -1065,7 +1081,7 @@ static void check_kind_rules(vctx_t *c, const kind_def_t *k, const json_t *obj)
         check_nonnegative(c, spec, "revisionHistoryLimit");
         check_selector(c, spec);
         size_t saved = path_push_field(c, "spec");
-        check_template(c, json_object_get(spec, "template"), NULL,
+        check_template(c, json_object_get(spec, "template"), apps_restart_policies,
                        json_object_get(spec, "volumeClaimTemplates"));
         path_pop(c, saved);
     } else if (batch && strcmp(kind, "Job") == 0 && json_is_object(spec)) {

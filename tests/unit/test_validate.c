@@ -518,6 +518,13 @@ static void test_job_restart_policy_and_replicas(void **state)
                "{\"restartPolicy\":\"OnFailure\",\"containers\":[{\"name\":\"a\",\"image\":\"i\"}]}}}}",
                VALIDATE_STRICT, "spec.parallelism", "FieldValueInvalid", NULL);
     expect_clean("apps", "Deployment", DEPLOYMENT("{\"app\":\"web\"}", "\"replicas\":0,", NGINX));
+    /* The apps controllers keep their pods running. */
+    expect_one("apps", "DaemonSet",
+               "{\"metadata\":{\"name\":\"d\"},\"spec\":{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},"
+               "\"template\":{\"metadata\":{\"labels\":{\"a\":\"b\"}},\"spec\":{\"restartPolicy\":\"Never\","
+               "\"containers\":[{\"name\":\"a\",\"image\":\"i\"}]}}}}",
+               VALIDATE_STRICT, "spec.template.spec.restartPolicy", "FieldValueNotSupported",
+               "Unsupported value: \"Never\": supported values: \"Always\"");
 }
 
 static void test_many_errors_are_all_reported(void **state)
