@@ -108,6 +108,12 @@ api PUT "$CM/other-name" "${JSON[@]}" \
 	-d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"keep"},"data":{}}'
 status_is 400 BadRequest "PUT with a body name that differs from the URL answers 400"
 
+# --- 405 ---------------------------------------------------------------------------------------------
+api PUT "$CM" "${JSON[@]}" -d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}'
+status_is 405 MethodNotAllowed "PUT on a collection answers 405 MethodNotAllowed"
+api POST "$CM/keep" "${JSON[@]}" -d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"keep"}}'
+status_is 405 MethodNotAllowed "POST on a single object answers 405 MethodNotAllowed"
+
 # --- 413: too large ------------------------------------------------------------------------------------------
 {
 	printf '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"huge"},"data":{"x":"'

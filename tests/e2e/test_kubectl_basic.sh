@@ -122,6 +122,30 @@ expect_contains "get -A lists objects in all namespaces" "e2e/cm1" \
 like "$OUT" "default/cfg-default" "get -A includes the default namespace"
 expect_contains "get -A table has a NAMESPACE column" "NAMESPACE" k get configmaps -A
 
+# --- paging: kubectl lists in chunks with limit and continue ---------------------------------
+ok "create namespace page" mk_ns page
+for i in $(seq 1 10); do
+	printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: page-%02d}\ndata: {i: "%d"}\n---\n' "$i" "$i"
+done >"$E2E_TMP/page.yaml"
+ok "create 10 configmaps" k create -n page -f "$E2E_TMP/page.yaml"
+_run k get configmaps -n page --chunk-size=3 -o name -v=6
+names=$(grep -c '^configmap/page-' <<<"$OUT")
+continues=$(grep -c 'continue=' <<<"$ERR")
+is "$names" 10 "get --chunk-size=3 lists all 10 objects"
+ok "kubectl followed continue tokens" test "$continues" -ge 3
+api GET "/api/v1/namespaces/page/configmaps?limit=4"
+token=$(json_str continue)
+is "$(grep -o '"name":"page-[0-9]*"' <<<"$BODY" | tr -d '\n')" \
+	'"name":"page-01""name":"page-02""name":"page-03""name":"page-04"' \
+	"limit=4 returns the first four in name order"
+ok "a partial list carries a continue token" test -n "$token"
+api GET "/api/v1/namespaces/page/configmaps?limit=4&continue=$token"
+is "$(grep -o '"name":"page-[0-9]*"' <<<"$BODY" | tr -d '\n')" \
+	'"name":"page-05""name":"page-06""name":"page-07""name":"page-08"' \
+	"the continue token returns the next four"
+expect_output "get --chunk-size with a field selector" "configmap/page-03" \
+	k get configmaps -n page --chunk-size=2 --field-selector metadata.name=page-03 -o name
+
 # --- describe ---------------------------------------------------------------------------------------
 expect_contains "describe deployment" "Name:" k describe deployment web
 like "$OUT" "Namespace:" "describe deployment shows Namespace:"
