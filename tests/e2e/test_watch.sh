@@ -95,9 +95,39 @@ ok "create namespace late" mk_ns late
 wait_for 10 grep -q '"late"' "$E2E_TMP/watchns.out"
 like "$(cat "$E2E_TMP/watchns.out")" '"late"' "namespace watch sees a new namespace"
 
-# A resourceVersion that was compacted away gets 410 Gone; there is no way to
-# force compaction from outside yet, so the store's unit tests cover it.
-
 expect_output "server still ready after the watches" ok curl -s --max-time 5 "$E2E_URL/readyz"
 stop_server_cleanly
+
+# --- compacted history: 410 ---------------------------------------------------------------------------
+# A server that keeps one second of history; a watch from before that is told
+# its resourceVersion is gone (HTTP 410, or as Kubernetes does it, an ERROR
+# event carrying a Status with code 410 and reason Expired).
+rm -rf "$E2E_DATA"
+if start_server --compaction-interval 1; then
+	pass "server starts with --compaction-interval 1"
+	mk_cm old default v=1 >/dev/null 2>&1
+	old_rv=$(jp configmap/old '{.metadata.resourceVersion}')
+	k patch configmap old --type=merge -p '{"data":{"v":"2"}}' >/dev/null 2>&1
+	gone() {
+		k patch configmap old --type=merge -p "{\"data\":{\"t\":\"$RANDOM\"}}" >/dev/null 2>&1
+		curl -sN --max-time 2 -o "$E2E_TMP/gone.out" -w '%{http_code}' \
+			"$E2E_URL/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=$old_rv" \
+			>"$E2E_TMP/gone.code" 2>/dev/null
+		[ "$(cat "$E2E_TMP/gone.code")" = 410 ] ||
+			grep -qE '"code"[[:space:]]*:[[:space:]]*410' "$E2E_TMP/gone.out"
+	}
+	if wait_for 15 gone; then
+		pass "a watch from a compacted resourceVersion gets 410"
+	else
+		fail "a watch from a compacted resourceVersion gets 410"
+		diag "HTTP $(cat "$E2E_TMP/gone.code" 2>/dev/null); body:"
+		diag_file "$E2E_TMP/gone.out" 5
+	fi
+	like "$(cat "$E2E_TMP/gone.out")" "Expired" "the 410 Status has reason Expired"
+	expect_output "current objects are still served after compaction" 2 \
+		jp configmap/old '{.data.v}'
+	stop_server_cleanly
+else
+	fail "server starts with --compaction-interval 1"
+fi
 done_testing
