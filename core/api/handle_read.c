@@ -417,11 +417,11 @@ static void on_store_watch(void *data, int status, const skiff_store_event_t *ev
         if (o) {
             const char *ns = st->call->ns;
             int now = !del && (!ns || strcmp(o->ns, ns) == 0) &&
-                      (!st->sel.ls || label_selector_matches(st->sel.ls, o->labels)) &&
+                      (!st->sel.ls || label_selector_matches(st->sel.ls, cache_obj_labels(o))) &&
                       (!st->sel.fs || field_selector_matches(st->sel.fs, cache_obj_parsed(o)));
             cache_obj_t *b = del ? o : prev;
             int before = b && (!ns || strcmp(b->ns, ns) == 0) &&
-                         (!st->sel.ls || label_selector_matches(st->sel.ls, b->labels)) &&
+                         (!st->sel.ls || label_selector_matches(st->sel.ls, cache_obj_labels(b))) &&
                          (!st->sel.fs || field_selector_matches(st->sel.fs, cache_obj_parsed(b)));
             if (now && before) stream_send_obj(st, CACHE_MODIFIED, o, 0);
             else if (now) stream_send_obj(st, CACHE_ADDED, o, 0);

@@ -20,6 +20,16 @@
 
 #define PATCH_RETRIES 5
 
+/* The bytes a store write carries: canonical key order, no resourceVersion. */
+static char *store_dump(json_t *obj)
+{
+    json_t *ordered = api_canonical_order(obj);
+    json_object_del(json_object_get(ordered, "metadata"), "resourceVersion");
+    char *s = json_dumps(ordered, JSON_COMPACT);
+    json_decref(ordered);
+    return s;
+}
+
 static void conflict_reply(api_call_t *c, const char *name)
 {
     char rn[256];
@@ -257,6 +267,17 @@ int api_check_namespace(api_call_t *c, const char *ns, int for_create)
 
 static void reply_written(api_call_t *c, const skiff_kv_t *kv)
 {
+    int code = c->created ? 201 : 200;
+    if (!c->sub && !c->table) {
+        /* the common case: answer with the stored bytes, no re-encoding */
+        size_t n;
+        char *body = api_splice_rv(kv->value, kv->value_len, kv->mod_revision, &n);
+        if (body) {
+            c->resp->ops->send(c->resp, code, "application/json", body, n);
+            free(body);
+            return;
+        }
+    }
     json_t *obj = api_object_from_kv(kv);
     if (!obj) {
         status_reply(c->resp, 500, "InternalError", NULL, "stored object is not valid JSON");
@@ -267,7 +288,7 @@ static void reply_written(api_call_t *c, const skiff_kv_t *kv)
         json_decref(obj);
         obj = scale;
     }
-    api_reply_object(c, c->created ? 201 : 200, obj);
+    api_reply_object(c, code, obj);
     json_decref(obj);
 }
 
@@ -357,7 +378,7 @@ void api_handle_create(api_call_t *c)
         goto done;
     }
     api_key_for(c, c->ns, name);
-    char *body = json_dumps(obj, JSON_COMPACT);
+    char *body = store_dump(obj);
     if (!body) {
         status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
         goto done;
@@ -464,7 +485,7 @@ static void write_new_state(api_call_t *c)
         api_call_free(c);
         return;
     }
-    char *body = json_dumps(obj, JSON_COMPACT);
+    char *body = store_dump(obj);
     if (!body) {
         status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
         api_call_free(c);
@@ -560,7 +581,7 @@ static json_t *apply_patch(api_call_t *c, const json_t *target, int *code, char 
                                       ? schema_lookup("io.k8s.api.autoscaling.v1.Scale")
                                       : c->kind->schema;
         out = patch_strategic_apply(target, p, st, err, len);
-        if (!out) *code = 422;
+        if (!out) *code = patch_last_error_is_invalid_patch() ? 400 : 422;
     }
     json_decref(p);
     return out;
@@ -777,7 +798,7 @@ static void mark_terminating(api_call_t *c, long long grace, const char *finaliz
         api_call_free(c);
         return;
     }
-    char *body = json_dumps(c->obj, JSON_COMPACT);
+    char *body = store_dump(c->obj);
     int rc = body ? c->srv->store->vt->update(c->srv->store, c->key, body, strlen(body),
                                               c->old_rev, on_updated, c)
                   : SKIFF_ENOMEM;

@@ -164,3 +164,56 @@ json_t *api_scale_view(const json_t *obj)
     return scale;
 }
 
+
+json_t *api_canonical_order(json_t *obj)
+{
+    json_t *out = json_object();
+    static const char *const first[] = {"kind", "apiVersion", "metadata"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *v = json_object_get(obj, first[i]);
+        if (v) json_object_set(out, first[i], v);
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        if (strcmp(key, "kind") && strcmp(key, "apiVersion") && strcmp(key, "metadata"))
+            json_object_set(out, key, v);
+    }
+    return out;
+}
+
+/* Skip `"<simple string>"` at p; NULL unless it is a string without escapes. */
+static const char *skip_plain_string(const char *p, const char *end)
+{
+    if (p >= end || *p != '"') return NULL;
+    for (p++; p < end; p++) {
+        if (*p == '\\') return NULL;
+        if (*p == '"') return p + 1;
+    }
+    return NULL;
+}
+
+char *api_splice_rv(const char *json, size_t len, int64_t rev, size_t *outlen)
+{
+    static const char k1[] = "{\"kind\":", k2[] = ",\"apiVersion\":", k3[] = ",\"metadata\":{";
+    const char *end = json + len, *p = json;
+    if (len < sizeof k1 || memcmp(p, k1, sizeof k1 - 1) != 0) return NULL;
+    p = skip_plain_string(p + sizeof k1 - 1, end);
+    if (!p || (size_t)(end - p) < sizeof k2 || memcmp(p, k2, sizeof k2 - 1) != 0) return NULL;
+    p = skip_plain_string(p + sizeof k2 - 1, end);
+    if (!p || (size_t)(end - p) < sizeof k3 || memcmp(p, k3, sizeof k3 - 1) != 0) return NULL;
+    p += sizeof k3 - 1;
+    if (p >= end || *p == '}') return NULL; /* empty metadata: let the slow path handle it */
+    char ins[48];
+    int n = snprintf(ins, sizeof ins, "\"resourceVersion\":\"%lld\",", (long long)rev);
+    size_t head = (size_t)(p - json);
+    char *out = malloc(len + (size_t)n + 1);
+    if (!out) return NULL;
+    memcpy(out, json, head);
+    memcpy(out + head, ins, (size_t)n);
+    memcpy(out + head + (size_t)n, p, len - head);
+    out[len + (size_t)n] = '\0';
+    *outlen = len + (size_t)n;
+    return out;
+}

@@ -2,6 +2,7 @@
 #ifndef SKIFF_API_OBJECT_META_H
 #define SKIFF_API_OBJECT_META_H
 
+#include <stdint.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -22,5 +23,12 @@ void api_reset_status_for_create(const kind_def_t *k, json_t *obj);
 
 /* autoscaling/v1 Scale for an object with spec.replicas (new reference). */
 json_t *api_scale_view(const json_t *obj);
+
+/* A shallow copy of obj with kind, apiVersion and metadata first: the form
+ * the server stores, which api_splice_rv() relies on. */
+json_t *api_canonical_order(json_t *obj);
+/* Stored bytes in canonical order with metadata.resourceVersion inserted,
+ * without decoding them; NULL when json is not in that form. Caller frees. */
+char *api_splice_rv(const char *json, size_t len, int64_t rev, size_t *outlen);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/object_meta.h"
 #include "util/strmap.h"
 
 const char *const cache_event_names[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK"};
@@ -59,9 +60,67 @@ const json_t *cache_obj_parsed(cache_obj_t *o)
     return o->parsed;
 }
 
+static int set_names(cache_obj_t *o, int namespaced)
+{
+    char *slash = namespaced ? strchr(o->key, '/') : NULL;
+    if (slash) {
+        o->nsbuf = strndup(o->key, (size_t)(slash - o->key));
+        o->ns = o->nsbuf;
+        o->name = slash + 1;
+        return o->nsbuf ? 0 : -1;
+    }
+    o->ns = "";
+    o->name = o->key;
+    return 0;
+}
+
+const json_t *cache_obj_labels(cache_obj_t *o)
+{
+    if (!o->labels_known) {
+        const json_t *p = o->parsed;
+        json_t *tmp = p ? NULL : json_loadb(o->json, o->len, 0, NULL);
+        const json_t *labels = json_object_get(json_object_get(p ? p : tmp, "metadata"), "labels");
+        if (json_is_object(labels) && json_object_size(labels) > 0)
+            o->labels = json_incref((json_t *)labels);
+        json_decref(tmp);
+        o->labels_known = 1;
+    }
+    return o->labels;
+}
+
+static cache_obj_t *obj_build(const char *key, int namespaced, const char *value, size_t len,
+                              int64_t rev, int may_splice);
+
 cache_obj_t *cache_obj_from_store(const char *key, int namespaced, const char *value, size_t len,
                                   int64_t rev)
 {
+    return obj_build(key, namespaced, value, len, rev, 1);
+}
+
+/* may_splice 0: value already carries a resourceVersion (re-stamping a snapshot). */
+static cache_obj_t *obj_build(const char *key, int namespaced, const char *value, size_t len,
+                              int64_t rev, int may_splice)
+{
+    size_t n;
+    char *fast = may_splice ? api_splice_rv(value, len, rev, &n) : NULL;
+    if (fast) {
+        /* canonical bytes: no decoding; labels are read when a selector needs them */
+        cache_obj_t *o = calloc(1, sizeof *o);
+        if (!o) {
+            free(fast);
+            return NULL;
+        }
+        o->refs = 1;
+        o->rev = rev;
+        o->json = fast;
+        o->len = n;
+        o->key = strdup(key);
+        if (!o->key || set_names(o, namespaced) != 0) {
+            cache_obj_unref(o);
+            return NULL;
+        }
+        return o;
+    }
     json_t *obj = json_loadb(value, len, 0, NULL);
     if (!json_is_object(obj)) {
         json_decref(obj);
@@ -87,17 +146,9 @@ cache_obj_t *cache_obj_from_store(const char *key, int namespaced, const char *v
     o->len = o->json ? strlen(o->json) : 0;
     json_t *labels = json_object_get(meta, "labels");
     if (json_is_object(labels) && json_object_size(labels) > 0) o->labels = json_incref(labels);
+    o->labels_known = 1;
     json_decref(obj);
-    char *slash = namespaced ? strchr(o->key, '/') : NULL;
-    if (slash) {
-        o->nsbuf = strndup(o->key, (size_t)(slash - o->key));
-        o->ns = o->nsbuf;
-        o->name = slash + 1;
-    } else {
-        o->ns = "";
-        o->name = o->key;
-    }
-    if (!o->key || !o->json || (slash && !o->nsbuf)) {
+    if (!o->key || !o->json || set_names(o, namespaced) != 0) {
         cache_obj_unref(o);
         return NULL;
     }
@@ -165,7 +216,7 @@ static int obj_matches(cache_obj_t *o, const char *ns, const label_selector_t *l
 {
     if (!o) return 0;
     if (ns && *ns && strcmp(o->ns, ns) != 0) return 0;
-    if (ls && !label_selector_matches(ls, o->labels)) return 0;
+    if (ls && !label_selector_empty(ls) && !label_selector_matches(ls, cache_obj_labels(o))) return 0;
     if (fs && !field_selector_empty(fs)) {
         const json_t *p = cache_obj_parsed(o);
         if (!p || !field_selector_matches(fs, p)) return 0;
@@ -259,7 +310,7 @@ void watch_cache_delete(watch_cache_t *c, const char *key, int64_t rev)
     }
     /* The DELETED event carries the last state, with the deletion revision
      * as its resourceVersion, the way Kubernetes reports it. */
-    cache_obj_t *gone = cache_obj_from_store(key, c->kind->namespaced, prev->json, prev->len, rev);
+    cache_obj_t *gone = obj_build(key, c->kind->namespaced, prev->json, prev->len, rev, 0);
     record(c, CACHE_DELETED, gone ? gone : prev, prev, rev);
     cache_obj_unref(gone);
     cache_obj_unref(prev);

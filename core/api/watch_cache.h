@@ -26,13 +26,16 @@ typedef struct cache_obj {
     char *json;         /* serialized object including metadata.resourceVersion */
     size_t len;
     int64_t rev;        /* mod revision */
-    json_t *labels;     /* metadata.labels or NULL */
+    json_t *labels;     /* metadata.labels or NULL, once labels_known */
+    int labels_known;
     json_t *parsed;     /* lazily parsed whole object (for field selectors); may be NULL */
     char *nsbuf;
 } cache_obj_t;
 
 void cache_obj_ref(cache_obj_t *o);
 void cache_obj_unref(cache_obj_t *o);
+/* metadata.labels (decoded on first use; borrowed; NULL if none). */
+const json_t *cache_obj_labels(cache_obj_t *o);
 /* Parsed object (parsed once, kept with the snapshot; borrowed). */
 const json_t *cache_obj_parsed(cache_obj_t *o);
 
