@@ -529,6 +529,21 @@ void api_server_handle(api_server_t *s, const api_request_t *req, api_response_t
     }
     api_doc_reply_t doc;
     memset(&doc, 0, sizeof doc);
+    if (strcmp(path, "/openapi/v2") == 0 && req->accept &&
+        strstr(req->accept, "com.github.proto-openapi.spec.v2") && !strstr(req->accept, "json")) {
+        /* kubectl asks for OpenAPI v2 in protobuf only to validate kinds the
+         * server does not serve (everything it serves is validated on the
+         * server, announced through OpenAPI v3). An empty v2 document
+         * (swagger "2.0", info, no paths or definitions) tells it exactly
+         * that, so it goes on and reports the unknown kind the way it does
+         * against Kubernetes. The full v2 document is served as JSON. */
+        static const char empty_v2[] = "\x0a\x03" "2.0"
+                                       "\x12\x10\x0a\x05" "Skiff" "\x12\x07" "v1.32.0"
+                                       "\x42\x00";
+        resp->ops->send(resp, 200, "application/octet-stream",
+                        empty_v2, sizeof empty_v2 - 1);
+        return;
+    }
     if (discovery_handle(req, &doc) || openapi_handle(req, &doc)) {
         reply_doc(resp, &doc);
         return;
