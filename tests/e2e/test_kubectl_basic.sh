@@ -197,8 +197,9 @@ expect_contains "delete --cascade=background (default) deletes the deployment" '
 ok "background-deleted deployment is gone" wait_for 15 not k get deployment web
 ok "delete pod by label" k delete pods -l app=solo --timeout=20s
 expect_output "pods selected by the label are gone" "" k get pods -l app=solo -o name
-ok "delete namespace" k delete namespace e2e --timeout=30s
-ok "deleted namespace is gone" wait_for 20 not k get namespace e2e
+expect_contains "delete namespace" 'namespace "e2e" deleted' k delete namespace e2e --wait=false
+ok "deleted namespace is gone, with its objects" wait_for 30 not k get namespace e2e
+expect_fail_with "objects of a deleted namespace are gone" "not found" k get secret s1 -n e2e
 
 stop_server_cleanly
 done_testing
