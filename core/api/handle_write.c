@@ -458,6 +458,10 @@ static void write_new_state(api_call_t *c)
         if (st) json_object_set(obj, "status", st);
         else json_object_del(obj, "status");
     }
+    /* Compare defaulted forms: a re-applied manifest that leaves out
+     * defaulted fields is not a spec change. */
+    drop_empty_metadata(obj);
+    registry_set_defaults(c->kind, obj);
     if (api_kind_has_generation(c->kind)) {
         json_int_t gen = json_integer_value(json_object_get(ometa, "generation"));
         if (gen <= 0) gen = 1;
@@ -467,6 +471,24 @@ static void write_new_state(api_call_t *c)
         json_object_del(meta, "generation");
     }
     if (default_and_validate(c, obj) != 0) {
+        api_call_free(c);
+        return;
+    }
+    /* A write that changes nothing is not written: the object keeps its
+     * resourceVersion and watchers see no event, as in Kubernetes. */
+    json_t *old_meta_rv = json_object_get(ometa, "resourceVersion");
+    json_incref(old_meta_rv);
+    json_object_del(ometa, "resourceVersion");
+    int unchanged = json_equal(obj, old);
+    if (old_meta_rv) json_object_set_new(ometa, "resourceVersion", old_meta_rv);
+    if (unchanged) {
+        if (c->sub && strcmp(c->sub, "scale") == 0) {
+            json_t *scale = api_scale_view(old);
+            reply_json(c->resp, 200, scale);
+            json_decref(scale);
+        } else {
+            api_reply_object(c, 200, old);
+        }
         api_call_free(c);
         return;
     }
