@@ -17,10 +17,13 @@ _run timeout 10 "$SKIFF_BIN" server --no-such-flag
 rc=$? said=$OUT$ERR
 ok "an unknown flag fails" test "$rc" -ne 0 -a "$rc" -ne 124
 like "$said" "no-such-flag" "the error names the unknown flag"
+unlike "$said" "Sanitizer" "refusing an unknown flag is clean (no sanitizer report)"
 
 _run timeout 10 "$SKIFF_BIN" server --port notaport --data-dir "$E2E_TMP/unused"
-rc=$?
+rc=$? said=$OUT$ERR
 ok "a port that is not a number fails" test "$rc" -ne 0 -a "$rc" -ne 124
+like "$said" "notaport" "the error names the bad value"
+unlike "$said" "Sanitizer" "refusing a bad port is clean (no sanitizer report)"
 
 # wait_ready URL PID: wait up to E2E_START_TIMEOUT for /readyz while PID lives.
 wait_ready() {
@@ -78,6 +81,8 @@ _run timeout 15 "$SKIFF_BIN" server --port "$E2E_PORT" --data-dir "$E2E_TMP/seco
 rc=$? said=$OUT$ERR
 ok "a second server on a taken port exits with an error" test "$rc" -ne 0 -a "$rc" -ne 124
 like "$said" "$E2E_PORT" "the error names the port"
+like "$said" "address already in use" "the error says the address is in use"
+unlike "$said" "Sanitizer" "failing to listen exits cleanly (no sanitizer report)"
 expect_output "the first server still answers" ok curl -s --max-time 5 "$E2E_URL/readyz"
 
 stop_server_cleanly
