@@ -402,6 +402,8 @@ static void on_updated(void *data, int status, const skiff_kv_t *kv)
 {
     api_call_t *c = data;
     if (status == 0) {
+        if (strcmp(c->req->method, "DELETE") == 0 && strcmp(c->kind->kind, "Namespace") == 0)
+            api_namespace_sweep_soon(c->srv);
         reply_written(c, kv);
     } else if (status == SKIFF_ECONFLICT || status == SKIFF_ENOENT) {
         int is_patch = strcmp(c->req->method, "PATCH") == 0;

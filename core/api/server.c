@@ -253,6 +253,7 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
                    (uint64_t)s->bookmark_interval_ms);
     uint64_t every = (uint64_t)(opts->compaction_interval_s ? opts->compaction_interval_s : 300) *
                      1000u;
+    api_namespace_lifecycle_start(s);
     uv_timer_init(s->loop, &s->compact_timer);
     s->compact_timer.data = s;
     uv_timer_start(&s->compact_timer, on_compact_timer, every, every);
@@ -273,6 +274,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
     api_server_t *s = h->data;
     if (--s->closing_handles > 0) return;
+    api_namespace_lifecycle_free(s);
     strmap_free(s->caches, free_cache);
     void (*done)(void *) = s->free_done;
     void *dd = s->free_done_data;
@@ -291,9 +293,10 @@ void api_server_free(api_server_t *s, void (*done)(void *), void *data)
     s->watch = NULL;
     uv_timer_stop(&s->bookmark_timer);
     uv_timer_stop(&s->compact_timer);
-    s->closing_handles = 2;
+    s->closing_handles = 3;
     uv_close((uv_handle_t *)&s->bookmark_timer, on_timer_closed);
     uv_close((uv_handle_t *)&s->compact_timer, on_timer_closed);
+    api_namespace_lifecycle_stop(s, on_timer_closed);
     discovery_shutdown();
     openapi_shutdown();
 }

@@ -1,0 +1,175 @@
+/* core/api/namespace_lifecycle.c - empties a terminating namespace, then
+ * removes it.
+ *
+ * `kubectl delete namespace x` marks the namespace Terminating; every
+ * second (and at once after such a delete) this sweep deletes the objects
+ * left in each terminating namespace (objects with finalizers are marked
+ * for deletion and waited for), and removes the namespace once it is
+ * empty. The state is the store itself, so a restart resumes the work.
+ * The namespace controller of the controller framework will take this
+ * over; until then the API server does it, so namespaces behave as users
+ * expect. */
+#include "api/apiserver_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/object_meta.h"
+#include "util/log.h"
+
+typedef struct ns_sweep {
+    api_server_t *srv;
+    char *ns;
+    int pending;
+    int remaining; /* objects still in the namespace after this round */
+} ns_sweep_t;
+
+static void sweep_finish(ns_sweep_t *sw);
+
+static void sweep_free(ns_sweep_t *sw)
+{
+    if (sw->srv) strmap_remove(sw->srv->ns_sweeps, sw->ns);
+    free(sw->ns);
+    free(sw);
+}
+
+static void on_ns_deleted(void *data, int status, const skiff_kv_t *kv)
+{
+    ns_sweep_t *sw = data;
+    if (status == 0) log_info("namespaces", "namespace %s is empty and removed", sw->ns);
+    sweep_free(sw);
+}
+
+static void sweep_finish(ns_sweep_t *sw)
+{
+    api_server_t *s = sw->srv;
+    if (!s) {
+        /* the server went away while this round's writes completed */
+        sweep_free(sw);
+        return;
+    }
+    if (sw->remaining > 0 || s->closing) {
+        sweep_free(sw);
+        return;
+    }
+    char key[512];
+    api_object_key(key, sizeof key, "", "namespaces", NULL, sw->ns);
+    if (s->store->vt->remove(s->store, key, 0, on_ns_deleted, sw) != 0) sweep_free(sw);
+}
+
+static void on_object_written(void *data, int status, const skiff_kv_t *kv)
+{
+    ns_sweep_t *sw = data;
+    if (status != 0 && status != SKIFF_ENOENT) sw->remaining++;
+    if (--sw->pending == 0) sweep_finish(sw);
+}
+
+static void sweep_object(ns_sweep_t *sw, const kind_def_t *k, cache_obj_t *o)
+{
+    api_server_t *s = sw->srv;
+    char key[1024];
+    api_object_key(key, sizeof key, k->group, k->resource, o->ns, o->name);
+    const json_t *p = cache_obj_parsed(o);
+    const json_t *meta = json_object_get(p, "metadata");
+    if (json_array_size(json_object_get(meta, "finalizers")) > 0) {
+        sw->remaining++;
+        if (json_object_get(meta, "deletionTimestamp")) return; /* waiting for its finalizers */
+        json_t *obj = json_deep_copy(p);
+        json_t *m = api_meta(obj);
+        char ts[32];
+        api_now_rfc3339(ts, sizeof ts);
+        json_object_set_new(m, "deletionTimestamp", json_string(ts));
+        json_object_set_new(m, "deletionGracePeriodSeconds", json_integer(0));
+        json_t *ordered = api_canonical_order(obj);
+        json_object_del(json_object_get(ordered, "metadata"), "resourceVersion");
+        char *body = json_dumps(ordered, JSON_COMPACT);
+        json_decref(ordered);
+        json_decref(obj);
+        sw->pending++;
+        if (!body ||
+            s->store->vt->update(s->store, key, body, strlen(body), o->rev, on_object_written, sw) != 0)
+            sw->pending--;
+        free(body);
+        return;
+    }
+    sw->pending++;
+    if (s->store->vt->remove(s->store, key, o->rev, on_object_written, sw) != 0) {
+        sw->pending--;
+        sw->remaining++;
+    }
+}
+
+static void sweep_namespace(api_server_t *s, const char *ns)
+{
+    if (strmap_get(s->ns_sweeps, ns)) return; /* a round is still running */
+    ns_sweep_t *sw = calloc(1, sizeof *sw);
+    if (!sw) return;
+    sw->srv = s;
+    sw->ns = strdup(ns);
+    strmap_put(s->ns_sweeps, ns, sw);
+    sw->pending = 1;
+    for (size_t i = 0; i < registry_count(); i++) {
+        const kind_def_t *k = registry_at(i);
+        if (!k->namespaced) continue;
+        watch_cache_t *c = api_cache_for(s, k);
+        if (!c || watch_cache_kind(c) != k) continue; /* one pass per cache */
+        cache_obj_t **items;
+        size_t n = watch_cache_list(c, ns, NULL, NULL, &items);
+        for (size_t j = 0; j < n; j++) sweep_object(sw, k, items[j]);
+        watch_cache_list_free(items, n);
+    }
+    if (--sw->pending == 0) sweep_finish(sw);
+}
+
+static void find_terminating(cache_obj_t *o, void *data)
+{
+    api_server_t *s = data;
+    if (!strstr(o->json, "\"deletionTimestamp\"")) return; /* cheap pre-filter */
+    const json_t *p = cache_obj_parsed(o);
+    if (json_object_get(json_object_get(p, "metadata"), "deletionTimestamp"))
+        sweep_namespace(s, o->name);
+}
+
+static void on_sweep_timer(uv_timer_t *t)
+{
+    api_server_t *s = t->data;
+    if (s->closing || !s->ready) return;
+    const kind_def_t *nsk = registry_find_resource("", "v1", "namespaces");
+    watch_cache_t *c = nsk ? api_cache_for(s, nsk) : NULL;
+    if (c) watch_cache_each(c, find_terminating, s);
+}
+
+void api_namespace_lifecycle_start(api_server_t *s)
+{
+    s->ns_sweeps = strmap_new();
+    uv_timer_init(s->loop, &s->ns_timer);
+    s->ns_timer.data = s;
+    uv_timer_start(&s->ns_timer, on_sweep_timer, 1000, 1000);
+}
+
+void api_namespace_sweep_soon(api_server_t *s)
+{
+    if (!s->closing) uv_timer_start(&s->ns_timer, on_sweep_timer, 0, 1000);
+}
+
+void api_namespace_lifecycle_stop(api_server_t *s, uv_close_cb cb)
+{
+    uv_timer_stop(&s->ns_timer);
+    uv_close((uv_handle_t *)&s->ns_timer, cb);
+}
+
+static void detach(const char *key, void *value, void *data)
+{
+    ((ns_sweep_t *)value)->srv = NULL;
+}
+
+void api_namespace_lifecycle_free(api_server_t *s)
+{
+    /* Rounds still in flight free themselves when their writes complete
+     * (the store completes every write before it closes). */
+    if (!s->ns_sweeps) return;
+    strmap_each(s->ns_sweeps, detach, NULL);
+    strmap_free(s->ns_sweeps, NULL);
+    s->ns_sweeps = NULL;
+}
