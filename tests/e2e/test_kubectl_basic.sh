@@ -19,6 +19,9 @@ for ns in default kube-system kube-public; do
 		k get namespace "$ns" -o 'jsonpath={.metadata.name}'
 done
 
+expect_contains "kubectl version shows the server's version" "Server Version: v1." k version
+expect_contains "kubectl cluster-info names the server" "running at $E2E_URL" k cluster-info
+
 # --- discovery -----------------------------------------------------------------------
 res=$(k api-resources 2>&1)
 ok "api-resources lists pods with short name po" \
@@ -145,6 +148,10 @@ is "$(grep -o '"name":"page-[0-9]*"' <<<"$BODY" | tr -d '\n')" \
 	"the continue token returns the next four"
 expect_output "get --chunk-size with a field selector" "configmap/page-03" \
 	k get configmaps -n page --chunk-size=2 --field-selector metadata.name=page-03 -o name
+
+expect_contains "get all lists the deployment (category all)" "deployment.apps/web" k get all -o name
+like "$OUT" "pod/solo" "get all lists the pod"
+unlike "$OUT" "configmap/" "get all leaves out configmaps"
 
 # --- describe ---------------------------------------------------------------------------------------
 expect_contains "describe deployment" "Name:" k describe deployment web
