@@ -128,7 +128,7 @@ expect_contains "get -A table has a NAMESPACE column" "NAMESPACE" k get configma
 # --- paging: kubectl lists in chunks with limit and continue ---------------------------------
 ok "create namespace page" mk_ns page
 for i in $(seq 1 10); do
-	printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: page-%02d}\ndata: {i: "%d"}\n---\n' "$i" "$i"
+	printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: page-%02d}\ndata: {i: "%d"}\n---\n' "$i" $((11 - i))
 done >"$E2E_TMP/page.yaml"
 ok "create 10 configmaps" k create -n page -f "$E2E_TMP/page.yaml"
 _run k get configmaps -n page --chunk-size=3 -o name -v=6
@@ -149,6 +149,13 @@ is "$(grep -o '"name":"page-[0-9]*"' <<<"$BODY" | tr -d '\n')" \
 expect_output "get --chunk-size with a field selector" "configmap/page-03" \
 	k get configmaps -n page --chunk-size=2 --field-selector metadata.name=page-03 -o name
 
+expect_contains "get --show-labels shows the labels column" "app=solo" k get pod solo --show-labels
+_run k get configmaps -n page --sort-by=.data.i --no-headers
+is "$(awk '{print $1}' <<<"$OUT" | tr '\n' ' ')" \
+	"page-10 page-09 page-08 page-07 page-06 page-05 page-04 page-03 page-02 page-01 " \
+	"get --sort-by on a data field orders the rows (not by name)"
+_run k get pod solo --no-headers -o 'custom-columns=N:.metadata.name,I:.spec.containers[0].image'
+is "$(tr -s ' ' <<<"$OUT")" "solo busybox:1.36" "get -o custom-columns"
 expect_contains "get all lists the deployment (category all)" "deployment.apps/web" k get all -o name
 like "$OUT" "pod/solo" "get all lists the pod"
 unlike "$OUT" "configmap/" "get all leaves out configmaps"
