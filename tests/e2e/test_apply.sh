@@ -137,6 +137,22 @@ expect_contains "create -f --dry-run=server" "(server dry run)" \
 	k create --dry-run=server -f - <<<'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"drycm"}}'
 expect_fail_with "create dry run did not persist" "not found" k get configmap drycm
 
+# --- replace and rollout restart ------------------------------------------------------------------
+deployment_yaml nginx:1.26 2 '        - {name: R, value: "1"}' >"$E2E_TMP/replace.yaml"
+expect_contains "replace -f (PUT)" "deployment.apps/app replaced" k replace -f "$E2E_TMP/replace.yaml"
+expect_output "replace set replicas and env" "2 R" \
+	jp deployment/app '{.spec.replicas} {.spec.template.spec.containers[0].env[*].name}'
+uid_before=$(jp deployment/app '{.metadata.uid}')
+expect_contains "replace --force (delete and create)" "replaced" \
+	k replace --force -f "$E2E_TMP/replace.yaml" --timeout=30s
+uid_after=$(jp deployment/app '{.metadata.uid}')
+ok "replace --force made a new object (new uid)" test -n "$uid_after" -a "$uid_after" != "$uid_before"
+gen=$(jp deployment/app '{.metadata.generation}')
+expect_contains "rollout restart" "restarted" k rollout restart deployment app
+ok "rollout restart stamps the pod template" \
+	test -n "$(jp deployment/app '{.spec.template.metadata.annotations.kubectl\.kubernetes\.io/restartedAt}')"
+expect_output "rollout restart bumps the generation" $((gen + 1)) jp deployment/app '{.metadata.generation}'
+
 # --- several objects in one file ----------------------------------------------------------------------
 cat >"$E2E_TMP/multi.yaml" <<'EOF'
 apiVersion: v1
