@@ -1,0 +1,299 @@
+/* tests/unit/test_client.c - the in-process and the HTTP client behave the same.
+ *
+ * One real API server (SQLite store plugin, HTTP listener on a free port)
+ * and one scenario, run once through client_inproc and once through
+ * client_http: create, get, list with a selector, stale update, patch,
+ * watch, delete, errors. Every step checks what a controller would see. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <skiff/client.h>
+#include <skiff/store.h>
+#include <uv.h>
+
+#include "api/apiserver.h"
+#include "api/client_http.h"
+#include "api/client_inproc.h"
+#include "http/server.h"
+#include "object/registry.h"
+#include "plugin/loader.h"
+
+static uv_loop_t loop;
+static loaded_plugin_t *plugin;
+static skiff_store_t *store;
+static api_server_t *api;
+static http_server_t *http;
+static char dir[256];
+static int ready;
+
+static void on_ready(void *data, int status)
+{
+    assert_int_equal(status, 0);
+    ready = 1;
+}
+
+static void on_http(void *data, const api_request_t *req, api_response_t *resp)
+{
+    api_server_handle(api, req, resp);
+}
+
+/* Run the loop until *flag is set (bounded). */
+static void wait_for(int *flag)
+{
+    for (int i = 0; i < 200000 && !*flag; i++) uv_run(&loop, UV_RUN_ONCE);
+    assert_true(*flag);
+}
+
+static int setup(void **state)
+{
+    uv_loop_init(&loop);
+    snprintf(dir, sizeof dir, "/tmp/skiff-test-client-XXXXXX");
+    if (!mkdtemp(dir)) return -1;
+    if (registry_init() != 0) return -1;
+    char err[512], path[1024], db[400];
+    const char *build = getenv("SKIFF_BUILD_DIR");
+    snprintf(path, sizeof path, "%s/plugins/.libs/storage-sqlite.so", build ? build : ".");
+    plugin = plugin_load(path, &loop, dir, err, sizeof err);
+    if (!plugin) {
+        fprintf(stderr, "# %s\n", err);
+        return -1;
+    }
+    if (plugin_start(plugin, err, sizeof err) != 0) return -1;
+    const skiff_store_vtable_t *vt = plugin->desc->vtable;
+    snprintf(db, sizeof db, "%s/store.db", dir);
+    if (vt->open(&plugin->ctx, db, &store) != 0) return -1;
+    api_server_opts_t ao = {.loop = &loop, .store = store};
+    if (api_server_new(&ao, on_ready, NULL, &api) != 0) return -1;
+    wait_for(&ready);
+    http_server_opts_t ho = {.host = "127.0.0.1", .port = 0, .max_body = 3 << 20,
+                             .max_header = 1 << 20, .handler = on_http};
+    return http_server_start(&loop, &ho, &http);
+}
+
+static int closed;
+static void on_closed(void *data) { closed++; }
+
+static int teardown(void **state)
+{
+    http_server_stop(http, on_closed, NULL);
+    wait_for(&closed);
+    api_server_free(api, on_closed, NULL);
+    closed = 0;
+    wait_for(&closed);
+    closed = 0;
+    store->vt->close(store, on_closed, NULL);
+    wait_for(&closed);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    plugin_unload(plugin);
+    registry_shutdown();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) return -1;
+    return uv_loop_close(&loop) == 0 ? 0 : -1;
+}
+
+/* ---- one call, its answer ---------------------------------------------------- */
+
+typedef struct answer {
+    int done;
+    int status;
+    json_t *obj;
+    int in_call; /* set while the call is on the stack: answers must come later */
+    int early;   /* the callback ran inside the call */
+} answer_t;
+
+static void on_answer(void *data, int status, json_t *obj)
+{
+    answer_t *a = data;
+    if (a->in_call) a->early = 1;
+    a->done = 1;
+    a->status = status;
+    a->obj = json_incref(obj);
+}
+
+static const skiff_resource_t configmaps = {"", "v1", "configmaps", NULL};
+
+#define CALL(a, expr)                                                                           \
+    do {                                                                                       \
+        memset(&(a), 0, sizeof(a));                                                            \
+        (a).in_call = 1;                                                                       \
+        assert_int_equal((expr), 0);                                                           \
+        (a).in_call = 0;                                                                       \
+        wait_for(&(a).done);                                                                   \
+        assert_false((a).early);                                                               \
+    } while (0)
+
+typedef struct events {
+    char seen[64][16];
+    int n;
+    int ended;
+} events_t;
+
+static void on_event(void *data, const char *type, json_t *obj)
+{
+    events_t *e = data;
+    if (!type) {
+        e->ended = 1;
+        return;
+    }
+    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+    if (e->n < 64 && name && strcmp(name, "watched") == 0) snprintf(e->seen[e->n++], 16, "%s", type);
+}
+
+static void scenario(skiff_client_t *c, const char *ns)
+{
+    answer_t a;
+    /* a namespace of its own */
+    static const skiff_resource_t namespaces = {"", "v1", "namespaces", NULL};
+    json_t *nso = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
+                            "metadata", "name", ns);
+    CALL(a, skiff_client_create(c, &namespaces, NULL, nso, NULL, on_answer, &a));
+    json_decref(nso);
+    assert_int_equal(a.status, 201);
+    json_decref(a.obj);
+
+    /* create */
+    json_t *cm = json_pack("{s:s, s:s, s:{s:s, s:{s:s}}, s:{s:s}}", "apiVersion", "v1", "kind",
+                           "ConfigMap", "metadata", "name", "watched", "labels", "app", "web",
+                           "data", "k", "v1");
+    CALL(a, skiff_client_create(c, &configmaps, ns, cm, NULL, on_answer, &a));
+    assert_int_equal(a.status, 201);
+    const char *uid = json_string_value(json_object_get(json_object_get(a.obj, "metadata"), "uid"));
+    assert_non_null(uid);
+    char rv0[32];
+    snprintf(rv0, sizeof rv0, "%s",
+             json_string_value(json_object_get(json_object_get(a.obj, "metadata"), "resourceVersion")));
+    json_decref(a.obj);
+
+    /* create again: 409 AlreadyExists with a Status */
+    CALL(a, skiff_client_create(c, &configmaps, ns, cm, NULL, on_answer, &a));
+    assert_int_equal(a.status, 409);
+    assert_string_equal(json_string_value(json_object_get(a.obj, "reason")), "AlreadyExists");
+    json_decref(a.obj);
+
+    /* watch from the create's revision */
+    events_t ev = {0};
+    skiff_client_watch_t *w = NULL;
+    skiff_list_opts_t wo = {.resource_version = rv0};
+    assert_int_equal(skiff_client_watch(c, &configmaps, ns, &wo, on_event, &ev, &w), 0);
+
+    /* get */
+    CALL(a, skiff_client_get(c, &configmaps, ns, "watched", on_answer, &a));
+    assert_int_equal(a.status, 200);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(a.obj, "data"), "k")), "v1");
+    json_decref(a.obj);
+
+    /* list with selectors */
+    skiff_list_opts_t lo = {.label_selector = "app=web"};
+    CALL(a, skiff_client_list(c, &configmaps, ns, &lo, on_answer, &a));
+    assert_int_equal(a.status, 200);
+    assert_int_equal(json_array_size(json_object_get(a.obj, "items")), 1);
+    json_decref(a.obj);
+    skiff_list_opts_t lo2 = {.label_selector = "app=db"};
+    CALL(a, skiff_client_list(c, &configmaps, ns, &lo2, on_answer, &a));
+    assert_int_equal(json_array_size(json_object_get(a.obj, "items")), 0);
+    json_decref(a.obj);
+
+    /* merge patch */
+    CALL(a, skiff_client_patch(c, &configmaps, ns, "watched", SKIFF_PATCH_MERGE,
+                               "{\"data\":{\"k\":\"v2\"}}", NULL, on_answer, &a));
+    assert_int_equal(a.status, 200);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(a.obj, "data"), "k")), "v2");
+    json_decref(a.obj);
+
+    /* update with the stale resourceVersion: 409 Conflict */
+    json_object_set_new(json_object_get(cm, "metadata"), "resourceVersion", json_string(rv0));
+    CALL(a, skiff_client_update(c, &configmaps, ns, cm, NULL, on_answer, &a));
+    assert_int_equal(a.status, 409);
+    assert_string_equal(json_string_value(json_object_get(a.obj, "reason")), "Conflict");
+    json_decref(a.obj);
+    json_decref(cm);
+
+    /* dry-run delete leaves it; delete removes it */
+    skiff_write_opts_t dry = {.dry_run = 1, .grace_period_seconds = -1};
+    CALL(a, skiff_client_delete(c, &configmaps, ns, "watched", &dry, on_answer, &a));
+    assert_int_equal(a.status, 200);
+    json_decref(a.obj);
+    CALL(a, skiff_client_get(c, &configmaps, ns, "watched", on_answer, &a));
+    assert_int_equal(a.status, 200);
+    json_decref(a.obj);
+    skiff_write_opts_t del = {.propagation_policy = "Background", .grace_period_seconds = -1};
+    CALL(a, skiff_client_delete(c, &configmaps, ns, "watched", &del, on_answer, &a));
+    assert_int_equal(a.status, 200);
+    json_decref(a.obj);
+    CALL(a, skiff_client_get(c, &configmaps, ns, "watched", on_answer, &a));
+    assert_int_equal(a.status, 404);
+    assert_string_equal(json_string_value(json_object_get(a.obj, "reason")), "NotFound");
+    json_decref(a.obj);
+
+    /* the watch saw the patch and the delete, in order */
+    for (int i = 0; i < 200000 && ev.n < 2; i++) uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(ev.n, 2);
+    assert_string_equal(ev.seen[0], "MODIFIED");
+    assert_string_equal(ev.seen[1], "DELETED");
+    c->vt->watch_cancel(w);
+
+    /* errors come back as Status objects */
+    json_t *bad = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
+                            "metadata", "name", "x");
+    CALL(a, skiff_client_create(c, &configmaps, "no-such-namespace", bad, NULL, on_answer, &a));
+    assert_int_equal(a.status, 404);
+    json_decref(a.obj);
+    json_decref(bad);
+    static const skiff_resource_t nothing = {"", "v1", "nothings", NULL};
+    CALL(a, skiff_client_get(c, &nothing, ns, "x", on_answer, &a));
+    assert_int_equal(a.status, 404);
+    json_decref(a.obj);
+}
+
+static void test_inproc_client(void **state)
+{
+    skiff_client_t *c = client_inproc_new(&loop, api);
+    assert_non_null(c);
+    scenario(c, "inproc");
+    c->vt->free(c);
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+static void test_http_client(void **state)
+{
+    skiff_client_t *c = client_http_new(&loop, "127.0.0.1", http_server_port(http), NULL);
+    assert_non_null(c);
+    scenario(c, "http");
+    c->vt->free(c);
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+/* Freeing a client with a watch open ends the watch once, with (NULL, NULL). */
+static void test_free_ends_watch(void **state)
+{
+    skiff_client_t *clients[2] = {client_inproc_new(&loop, api),
+                                  client_http_new(&loop, "127.0.0.1", http_server_port(http), NULL)};
+    for (int i = 0; i < 2; i++) {
+        events_t ev = {0};
+        skiff_client_watch_t *w;
+        assert_int_equal(skiff_client_watch(clients[i], &configmaps, "default", NULL, on_event, &ev, &w), 0);
+        for (int k = 0; k < 50; k++) uv_run(&loop, UV_RUN_NOWAIT);
+        clients[i]->vt->free(clients[i]);
+        for (int k = 0; k < 200000 && !ev.ended; k++) uv_run(&loop, UV_RUN_ONCE);
+        assert_true(ev.ended);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_inproc_client),
+        cmocka_unit_test(test_http_client),
+        cmocka_unit_test(test_free_ends_watch),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
