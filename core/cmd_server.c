@@ -221,8 +221,8 @@ static int open_store(server_state_t *st)
         log_error("server", "plugin %s is not a storage plugin", d->name);
         return -1;
     }
-    if (d->init && d->init(&st->store_plugin->ctx) != 0) {
-        log_error("server", "plugin %s failed to initialise", d->name);
+    if (plugin_start(st->store_plugin, err, sizeof err) != 0) {
+        log_error("server", "%s", err);
         return -1;
     }
     const skiff_store_vtable_t *vt = d->vtable;
