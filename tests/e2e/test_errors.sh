@@ -93,6 +93,39 @@ message_has "spec.containers" "the message names spec.containers"
 ok "none of the invalid deployments was stored" \
 	not k get deployment noselector badtype negative
 
+# --- the same through kubectl: field validation -------------------------------------------------------
+cat >"$E2E_TMP/bad-replicas.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: kbad}
+spec:
+  replicas: three
+  selector: {matchLabels: {app: kbad}}
+  template:
+    metadata: {labels: {app: kbad}}
+    spec:
+      containers: [{name: c, image: nginx:1.25}]
+EOF
+expect_fail_with "kubectl apply of a wrongly typed field names it" "spec.replicas" \
+	k apply -f "$E2E_TMP/bad-replicas.yaml"
+cat >"$E2E_TMP/unknown-field.yaml" <<'EOF'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: strict}
+data: {a: "1"}
+colour: blue
+EOF
+expect_fail_with "kubectl apply refuses an unknown field (strict validation)" 'unknown field "colour"' \
+	k apply -f "$E2E_TMP/unknown-field.yaml"
+expect_fail_with "the refused object was not stored" "not found" k get configmap strict
+_run k apply --validate=warn -f "$E2E_TMP/unknown-field.yaml"
+is "$?" 0 "apply --validate=warn accepts it"
+like "$ERR" 'unknown field "colour"' "apply --validate=warn prints the server's warning"
+ok "apply --validate=false accepts it" k apply --validate=false -f "$E2E_TMP/unknown-field.yaml"
+expect_output "the unknown field is dropped" "" k get configmap strict -o 'jsonpath={.colour}'
+expect_output "the known fields are kept" 1 k get configmap strict -o 'jsonpath={.data.a}'
+ok "delete the configmap" k delete configmap strict
+
 # --- 409: conflicts ----------------------------------------------------------------------------------------
 api POST "$CM" "${JSON[@]}" \
 	-d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"keep"},"data":{"a":"other"}}'

@@ -95,6 +95,14 @@ ok "create namespace late" mk_ns late
 wait_for 10 grep -q '"late"' "$E2E_TMP/watchns.out"
 like "$(cat "$E2E_TMP/watchns.out")" '"late"' "namespace watch sees a new namespace"
 
+# --- timeoutSeconds ends the stream ---------------------------------------------------------------------
+start=$(date +%s)
+_run curl -sN --max-time 15 "$E2E_URL/api/v1/namespaces/w/configmaps?watch=1&timeoutSeconds=1"
+rc=$?
+took=$(($(date +%s) - start))
+is "$rc" 0 "a watch with timeoutSeconds=1 ends normally"
+ok "it ends after about a second (took ${took}s)" test "$took" -le 5
+
 expect_output "server still ready after the watches" ok curl -s --max-time 5 "$E2E_URL/readyz"
 stop_server_cleanly
 
