@@ -339,3 +339,44 @@ void defaults_hpa(json_t *obj)
     if (json_is_object(spec))
         def_int(spec, "minReplicas", 1);
 }
+
+/* A Container limit's default limit comes from its max, its default
+ * request from the default limit, then from its min
+ * (SetDefaults_LimitRangeItem). */
+static void copy_missing(json_t *to, const json_t *from)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)from, k, v)
+        if (!json_object_get(to, k))
+            json_object_set(to, k, v);
+}
+
+void defaults_limitrange(json_t *obj)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(json_object_get(obj, "spec"), "limits"), i, item) {
+        const char *type = json_string_value(json_object_get(item, "type"));
+        if (!json_is_object(item) || !type || strcmp(type, "Container") != 0)
+            continue;
+        json_t *def = child(item, "default");
+        json_t *req = child(item, "defaultRequest");
+        if (!def || !req)
+            continue;
+        copy_missing(def, json_object_get(item, "max"));
+        copy_missing(req, def);
+        copy_missing(req, json_object_get(item, "min"));
+        /* Kubernetes omits the maps that stay empty. */
+        if (!json_object_size(def))
+            json_object_del(item, "default");
+        if (!json_object_size(req))
+            json_object_del(item, "defaultRequest");
+    }
+}
+
+void defaults_storageclass(json_t *obj)
+{
+    def_str(obj, "reclaimPolicy", "Delete");
+    def_str(obj, "volumeBindingMode", "Immediate");
+}

@@ -4,8 +4,12 @@
  * singular, short names, categories), scope, schema, subresources, the
  * defaulting function (defaults.c) and the printer columns `kubectl get`
  * shows for it, with the column types of the Kubernetes Table API. NAME
- * and AGE are added by the table renderer, so they are not declared here. Columns a JSON path cannot express are computed by the
- * small functions below; they only read the object. */
+ * and AGE are added by the table renderer, so they are not declared here
+ * (a kind that shows them elsewhere declares them itself). Columns a JSON
+ * path cannot express are computed by the small functions below; they
+ * only read the object. The autoscaling/v1 HorizontalPodAutoscaler is
+ * the one kind served in a second version: its conversion to and from
+ * the stored autoscaling/v2 form is at the end of this file. */
 #define _GNU_SOURCE /* strptime, timegm */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +32,8 @@ void defaults_namespace(json_t *obj);
 void defaults_pv(json_t *obj);
 void defaults_pvc(json_t *obj);
 void defaults_hpa(json_t *obj);
+void defaults_limitrange(json_t *obj);
+void defaults_storageclass(json_t *obj);
 
 /* ---- small readers --------------------------------------------------------- */
 
@@ -1049,6 +1055,160 @@ static const kind_column_t hpa_columns[] = {
     { NULL },
 };
 
+/* ---- policy, storage, quotas ------------------------------------------------- */
+
+/* An int-or-string as kubectl prints it, "N/A" when absent. */
+static json_t *int_or_string_cell(const json_t *v)
+{
+    if (json_is_string(v))
+        return json_string(json_string_value(v));
+    if (json_is_integer(v)) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+        return json_string(buf);
+    }
+    return json_string("N/A");
+}
+
+static json_t *pdb_min(const json_t *o) { return int_or_string_cell(get(o, "spec", "minAvailable", NULL, NULL)); }
+static json_t *pdb_max(const json_t *o) { return int_or_string_cell(get(o, "spec", "maxUnavailable", NULL, NULL)); }
+static json_t *pdb_allowed(const json_t *o) { return int_path(o, "status", "disruptionsAllowed"); }
+
+static const kind_column_t pdb_columns[] = {
+    { "MIN AVAILABLE", "string", 0, NULL, pdb_min },
+    { "MAX UNAVAILABLE", "string", 0, NULL, pdb_max },
+    { "ALLOWED DISRUPTIONS", "integer", 0, NULL, pdb_allowed },
+    { NULL },
+};
+
+/* Absent policy fields print as the values the API defaults them to. */
+static json_t *sc_reclaim(const json_t *o)
+{
+    const char *s = gets(o, "reclaimPolicy", NULL, NULL);
+    return json_string(s ? s : "Delete");
+}
+static json_t *sc_binding(const json_t *o)
+{
+    const char *s = gets(o, "volumeBindingMode", NULL, NULL);
+    return json_string(s ? s : "Immediate");
+}
+static json_t *sc_expansion(const json_t *o)
+{
+    return json_boolean(json_is_true(json_object_get(o, "allowVolumeExpansion")));
+}
+
+static const kind_column_t storageclass_columns[] = {
+    { "PROVISIONER", "string", 0, ".provisioner", NULL },
+    { "RECLAIMPOLICY", "string", 0, NULL, sc_reclaim },
+    { "VOLUMEBINDINGMODE", "string", 0, NULL, sc_binding },
+    { "ALLOWVOLUMEEXPANSION", "string", 0, NULL, sc_expansion },
+    { NULL },
+};
+
+/* kubectl shows LimitRanges with the creation time itself, not an age;
+ * the kind lays out NAME, so no AGE is added. */
+static json_t *created_at(const json_t *o)
+{
+    return json_string(gets(o, "metadata", "creationTimestamp", NULL) ? gets(o, "metadata", "creationTimestamp", NULL) : "");
+}
+
+static const kind_column_t limitrange_columns[] = {
+    { "NAME", "string", 0, ".metadata.name", NULL },
+    { "CREATED AT", "date", 0, NULL, created_at },
+    { NULL },
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "requests.cpu: 500m/1, pods: 2/4" for the quota's resources whose name
+ * does (limits) or does not (requests) start with "limits.", sorted by
+ * name, used/hard. Kubernetes reads status.hard, which its quota
+ * controller copies from spec.hard; until a status is written the spec
+ * is shown with nothing used. */
+static json_t *quota_cells(const json_t *o, int limits)
+{
+    const json_t *hard = get(o, "status", "hard", NULL, NULL);
+    const json_t *used = get(o, "status", "used", NULL, NULL);
+    if (!json_is_object(hard) || !json_object_size(hard)) {
+        hard = get(o, "spec", "hard", NULL, NULL);
+        used = NULL;
+    }
+    size_t n = json_object_size(hard), k = 0;
+    const char **names = n ? calloc(n, sizeof(*names)) : NULL;
+    if (n && !names)
+        return json_string("");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)hard, key, v)
+        names[k++] = key;
+    if (k > 1)
+        qsort(names, k, sizeof(*names), cmp_str);
+    sbuf_t b = { 0 };
+    for (size_t i = 0; i < k; i++) {
+        int is_limit = strncmp(names[i], "limits.", 7) == 0;
+        if (is_limit != limits)
+            continue;
+        char hq[64], uq[64];
+        const json_t *h = json_object_get(hard, names[i]);
+        const json_t *u = json_object_get(used, names[i]);
+        if (json_is_string(h))
+            snprintf(hq, sizeof(hq), "%s", json_string_value(h));
+        else
+            snprintf(hq, sizeof(hq), "%g", json_number_value(h));
+        if (json_is_string(u))
+            snprintf(uq, sizeof(uq), "%s", json_string_value(u));
+        else
+            snprintf(uq, sizeof(uq), "%g", u ? json_number_value(u) : 0.0);
+        sb_sep(&b, ", ");
+        sb_add(&b, names[i]);
+        sb_add(&b, ": ");
+        sb_add(&b, uq);
+        sb_add(&b, "/");
+        sb_add(&b, hq);
+    }
+    free(names);
+    json_t *j = json_string(b.p ? b.p : "");
+    free(b.p);
+    return j;
+}
+
+static json_t *quota_request(const json_t *o) { return quota_cells(o, 0); }
+static json_t *quota_limit(const json_t *o) { return quota_cells(o, 1); }
+
+/* AGE comes second for quotas, as kubectl shows them. */
+static const kind_column_t resourcequota_columns[] = {
+    { "AGE", "string", 0, ".metadata.creationTimestamp", NULL },
+    { "REQUEST", "string", 0, NULL, quota_request },
+    { "LIMIT", "string", 0, NULL, quota_limit },
+    { NULL },
+};
+
+/* ---- autoscaling/v1 HorizontalPodAutoscaler ------------------------------------ */
+
+static json_t *hpa_v1_to_v2(const json_t *obj);
+static json_t *hpa_v2_to_v1(const json_t *obj);
+
+/* The v1 TARGETS cell is the v2 one of the same object. */
+static json_t *hpa_v1_targets(const json_t *o)
+{
+    json_t *v2 = hpa_v1_to_v2(o);
+    json_t *cell = v2 ? hpa_targets(v2) : json_string("<unknown>");
+    json_decref(v2);
+    return cell;
+}
+
+static const kind_column_t hpa_v1_columns[] = {
+    { "REFERENCE", "string", 0, NULL, hpa_reference },
+    { "TARGETS", "string", 0, NULL, hpa_v1_targets },
+    { "MINPODS", "string", 0, NULL, hpa_min },
+    { "MAXPODS", "string", 0, ".spec.maxReplicas", NULL },
+    { "REPLICAS", "string", 0, ".status.currentReplicas", NULL },
+    { NULL },
+};
+
 /* ---- the table ------------------------------------------------------------- */
 
 #define NAMES(...) ((const char *const[]){ __VA_ARGS__, NULL })
@@ -1109,6 +1269,125 @@ const kind_def_t kinds_builtin[] = {
       "horizontalpodautoscalers", "horizontalpodautoscaler", 1, NAMES("hpa"), cat_all,
       "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler", NULL, 1, 0, NULL, hpa_columns,
       defaults_hpa },
+    /* After v2: the first registered version is the preferred one. */
+    { "autoscaling", "v1", "HorizontalPodAutoscaler", "HorizontalPodAutoscalerList",
+      "horizontalpodautoscalers", "horizontalpodautoscaler", 1, NAMES("hpa"), cat_all,
+      "io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler", NULL, 1, 0, NULL, hpa_v1_columns,
+      defaults_hpa, "v2", hpa_v1_to_v2, hpa_v2_to_v1 },
+    { "", "v1", "LimitRange", "LimitRangeList", "limitranges", "limitrange", 1, NAMES("limits"),
+      NULL, "io.k8s.api.core.v1.LimitRange", NULL, 0, 0, NULL, limitrange_columns,
+      defaults_limitrange },
+    { "", "v1", "ResourceQuota", "ResourceQuotaList", "resourcequotas", "resourcequota", 1,
+      NAMES("quota"), NULL, "io.k8s.api.core.v1.ResourceQuota", NULL, 1, 0, NULL,
+      resourcequota_columns, NULL },
+    { "policy", "v1", "PodDisruptionBudget", "PodDisruptionBudgetList", "poddisruptionbudgets",
+      "poddisruptionbudget", 1, NAMES("pdb"), NULL, "io.k8s.api.policy.v1.PodDisruptionBudget",
+      NULL, 1, 0, NULL, pdb_columns, NULL },
+    { "storage.k8s.io", "v1", "StorageClass", "StorageClassList", "storageclasses",
+      "storageclass", 0, NAMES("sc"), NULL, "io.k8s.api.storage.v1.StorageClass", NULL, 0, 0,
+      NULL, storageclass_columns, defaults_storageclass },
 };
 
 const size_t kinds_builtin_count = sizeof(kinds_builtin) / sizeof(kinds_builtin[0]);
+
+/* ---- autoscaling/v1 <-> v2 ------------------------------------------------------ */
+
+/* v1 has one target, spec.targetCPUUtilizationPercentage; v2 writes it as
+ * a Resource metric on cpu with a Utilization target, and the current
+ * value (status.currentCPUUtilizationPercentage) as the matching
+ * currentMetrics entry. Every other field is the same in both versions.
+ * What v2 alone can say (other metrics, behavior, conditions) is not
+ * visible through v1; Kubernetes keeps it in autoscaling.alpha.kubernetes.io
+ * annotations of the v1 form, this conversion drops it (an update through
+ * v1 therefore removes it). */
+
+static json_t *cpu_metric(const char *which, const json_t *value)
+{
+    json_t *inner = json_object();
+    if (strcmp(which, "target") == 0)
+        json_object_set_new(inner, "type", json_string("Utilization"));
+    json_object_set(inner, "averageUtilization", (json_t *)value);
+    return json_pack("{s:s, s:{s:s, s:o}}", "type", "Resource", "resource", "name", "cpu",
+                     which, inner);
+}
+
+static json_t *with_version(const json_t *obj, const char *api_version)
+{
+    json_t *out = json_deep_copy(obj);
+    if (!out)
+        return NULL;
+    json_object_set_new(out, "kind", json_string("HorizontalPodAutoscaler"));
+    json_object_set_new(out, "apiVersion", json_string(api_version));
+    return out;
+}
+
+/* Move v1 field `from` of part into a one-entry v2 metrics list `to`. */
+static void v1_to_list(json_t *part, const char *from, const char *to, const char *which)
+{
+    if (!json_is_object(part))
+        return;
+    json_t *v = json_object_get(part, from);
+    if (v && !json_is_null(v))
+        json_object_set_new(part, to, json_pack("[o]", cpu_metric(which, v)));
+    json_object_del(part, from);
+}
+
+static json_t *hpa_v1_to_v2(const json_t *obj)
+{
+    json_t *out = with_version(obj, "autoscaling/v2");
+    if (!out)
+        return NULL;
+    v1_to_list(json_object_get(out, "spec"), "targetCPUUtilizationPercentage", "metrics",
+               "target");
+    v1_to_list(json_object_get(out, "status"), "currentCPUUtilizationPercentage",
+               "currentMetrics", "current");
+    return out;
+}
+
+/* The averageUtilization of the first cpu Resource metric of list whose
+ * `which` (target or current) has one; a target must be a Utilization. */
+static const json_t *cpu_utilization(const json_t *list, const char *which)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(list, i, m) {
+        const char *type = gets(m, "type", NULL, NULL);
+        const char *name = gets(m, "resource", "name", NULL);
+        if (!type || !name || strcmp(type, "Resource") != 0 || strcmp(name, "cpu") != 0)
+            continue;
+        const json_t *t = get(m, "resource", which, NULL, NULL);
+        const char *tt = gets(t, "type", NULL, NULL);
+        if (strcmp(which, "target") == 0 && (!tt || strcmp(tt, "Utilization") != 0))
+            continue;
+        const json_t *u = json_object_get(t, "averageUtilization");
+        if (u && !json_is_null(u))
+            return u;
+    }
+    return NULL;
+}
+
+static void v2_to_field(json_t *part, const char *from, const char *to, const char *which)
+{
+    if (!json_is_object(part))
+        return;
+    const json_t *u = cpu_utilization(json_object_get(part, from), which);
+    if (u)
+        json_object_set(part, to, (json_t *)u);
+    json_object_del(part, from);
+}
+
+static json_t *hpa_v2_to_v1(const json_t *obj)
+{
+    json_t *out = with_version(obj, "autoscaling/v1");
+    if (!out)
+        return NULL;
+    json_t *spec = json_object_get(out, "spec");
+    v2_to_field(spec, "metrics", "targetCPUUtilizationPercentage", "target");
+    if (json_is_object(spec))
+        json_object_del(spec, "behavior");
+    json_t *status = json_object_get(out, "status");
+    v2_to_field(status, "currentMetrics", "currentCPUUtilizationPercentage", "current");
+    if (json_is_object(status))
+        json_object_del(status, "conditions");
+    return out;
+}

@@ -268,3 +268,72 @@ void registry_set_defaults(const kind_def_t *k, json_t *obj)
     if (k && k->set_defaults && json_is_object(obj))
         k->set_defaults(obj);
 }
+
+/* ---- versions of one resource --------------------------------------------- */
+
+const kind_def_t *registry_storage_kind(const kind_def_t *k)
+{
+    if (!k || !k->storage_version || strcmp(k->storage_version, k->version) == 0)
+        return k;
+    const kind_def_t *s = registry_find_resource(k->group, k->storage_version, k->resource);
+    return s ? s : k;
+}
+
+/* Does obj say it is a `kind` of `api_version`? Absent fields agree. */
+static int object_is(const json_t *obj, const char *kind, const char *api_version)
+{
+    const char *ok = json_string_value(json_object_get(obj, "kind"));
+    const char *av = json_string_value(json_object_get(obj, "apiVersion"));
+    return json_is_object(obj) && (!ok || strcmp(ok, kind) == 0) &&
+           (!av || strcmp(av, api_version) == 0);
+}
+
+json_t *registry_convert_to_storage(const kind_def_t *k, const json_t *obj)
+{
+    const kind_def_t *s = registry_storage_kind(k);
+    if (!obj)
+        return NULL;
+    if (s == k || !k->to_storage || !object_is(obj, k->kind, registry_api_version(k)))
+        return json_incref((json_t *)obj);
+    return k->to_storage(obj);
+}
+
+json_t *registry_convert_from_storage(const kind_def_t *k, const json_t *obj)
+{
+    const kind_def_t *s = registry_storage_kind(k);
+    if (!obj)
+        return NULL;
+    if (s == k || !k->from_storage || !json_is_object(obj))
+        return json_incref((json_t *)obj);
+    const json_t *items = json_object_get(obj, "items");
+    if (json_is_array(items)) {
+        json_t *list = json_copy((json_t *)obj);
+        json_t *out = json_array();
+        if (!list || !out)
+            goto oom;
+        size_t i;
+        json_t *it;
+        json_array_foreach(items, i, it) {
+            json_t *c = registry_convert_from_storage(k, it);
+            if (!c || json_array_append_new(out, c) < 0)
+                goto oom;
+        }
+        if (json_object_set_new(list, "items", out) < 0) {
+            out = NULL;
+            goto oom;
+        }
+        if (json_object_get(list, "apiVersion"))
+            json_object_set_new(list, "apiVersion", json_string(registry_api_version(k)));
+        return list;
+    oom:
+        json_decref(out);
+        json_decref(list);
+        return NULL;
+    }
+    /* Only a whole stored object of this resource is converted. */
+    const char *ok = json_string_value(json_object_get(obj, "kind"));
+    const char *av = json_string_value(json_object_get(obj, "apiVersion"));
+    if (!ok || !av || strcmp(ok, s->kind) != 0 || strcmp(av, registry_api_version(s)) != 0)
+        return json_incref((json_t *)obj);
+    return k->from_storage(obj);
+}

@@ -41,6 +41,16 @@ typedef struct kind_def {
     /* Default values, applied on create and update the way the Kubernetes
      * API defaults them. May be NULL. */
     void (*set_defaults)(json_t *obj);
+    /* One resource served in several versions (autoscaling v2 and v1
+     * HorizontalPodAutoscaler): every version shares group and resource,
+     * so one watch cache and one store key. storage_version names the
+     * version the store holds (NULL: this entry is stored as it is). The
+     * hooks convert a whole object between this version and the storage
+     * version, kind and apiVersion included; they return a new reference
+     * (NULL on allocation failure) and never modify their argument. */
+    const char *storage_version;
+    json_t *(*to_storage)(const json_t *obj);
+    json_t *(*from_storage)(const json_t *obj);
 } kind_def_t;
 
 /* Load schemas and resolve every built-in kind. 0 or SKIFF_E*. */
@@ -84,6 +94,19 @@ void validation_result_free(validation_result_t *res);
 
 /* Apply the kind's defaults in place (creates and updates). */
 void registry_set_defaults(const kind_def_t *k, json_t *obj);
+
+/* The entry whose version the store holds for k's resource: k itself
+ * unless k names another storage_version. */
+const kind_def_t *registry_storage_kind(const kind_def_t *k);
+
+/* Conversions at the API boundary for kinds with a storage_version. A
+ * request object in k's version becomes the stored form; a stored object
+ * (or a list of them: an object with an "items" array) becomes k's
+ * version. Objects already in the target version, objects of other
+ * kinds (Status, Scale) and kinds without hooks are returned as is. Both
+ * return a new reference, NULL only when memory runs out. */
+json_t *registry_convert_to_storage(const kind_def_t *k, const json_t *obj);
+json_t *registry_convert_from_storage(const kind_def_t *k, const json_t *obj);
 
 /* Add a kind at run time (CRDs). The struct is copied; the strings, arrays
  * and functions it points to must outlive the registry. schema may be set

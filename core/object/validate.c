@@ -1055,6 +1055,253 @@ static void check_service(vctx_t *c, const json_t *spec)
     path_pop(c, saved);
 }
 
+/* ---- quotas, limits, disruption budgets, storage classes, autoscalers ----- */
+
+/* A quantity as Kubernetes quotes it in messages (without quotes). */
+static void quantity_text(const json_t *q, char *buf, size_t n)
+{
+    if (json_is_string(q))
+        snprintf(buf, n, "%s", json_string_value(q));
+    else
+        snprintf(buf, n, "%g", json_number_value(q));
+}
+
+/* Compare two quantities of one resource in a LimitRange item and report
+ * at `field`[resource] when lo > hi. */
+static void limit_order(vctx_t *c, const json_t *item, const char *res, const char *lo_field,
+                        const char *hi_field, const char *at_field, int show_hi,
+                        const char *lo_name, const char *hi_name)
+{
+    const json_t *lo = json_object_get(json_object_get(item, lo_field), res);
+    const json_t *hi = json_object_get(json_object_get(item, hi_field), res);
+    double l, h;
+    if (!lo || !hi || registry_quantity_parse(lo, &l) < 0 || registry_quantity_parse(hi, &h) < 0 ||
+        l <= h)
+        return;
+    char ls[64], hs[64], msg[256];
+    quantity_text(lo, ls, sizeof(ls));
+    quantity_text(hi, hs, sizeof(hs));
+    snprintf(msg, sizeof(msg), "%s value %s is greater than %s value %s", lo_name, ls, hi_name, hs);
+    size_t saved = path_push_field(c, at_field);
+    path_push_key(c, res);
+    invalid(c, show_hi ? hi : lo, msg);
+    path_pop(c, saved);
+}
+
+/* ValidateLimitRange: min <= default request <= default <= max, ratios
+ * of at least 1, no defaults on Pod limits. */
+static void check_limitrange(vctx_t *c, const json_t *spec)
+{
+    static const char *const maps[] = { "max", "min", "default", "defaultRequest",
+                                        "maxLimitRequestRatio" };
+    size_t saved = path_push_field(c, "spec");
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(spec, "limits"), i, item) {
+        if (!json_is_object(item))
+            continue;
+        size_t s1 = path_push_field(c, "limits");
+        path_push_index(c, i);
+        const char *type = json_string_value(json_object_get(item, "type"));
+        if (type && strcmp(type, "Pod") == 0) {
+            static const char *const no[] = { "default", "defaultRequest" };
+            for (size_t n = 0; n < 2; n++) {
+                const json_t *m = json_object_get(item, no[n]);
+                if (!json_object_size(m))
+                    continue;
+                size_t s2 = path_push_field(c, no[n]);
+                invalid(c, m, "may not be specified when `type` is 'Pod'");
+                path_pop(c, s2);
+            }
+        }
+        /* Every resource named in any of the maps, once. */
+        const char *seen[64];
+        size_t nseen = 0;
+        for (size_t m = 0; m < sizeof(maps) / sizeof(maps[0]); m++) {
+            const char *res;
+            json_t *q;
+            json_object_foreach(json_object_get(item, maps[m]), res, q) {
+                int dup = 0;
+                for (size_t k = 0; k < nseen; k++)
+                    dup |= strcmp(seen[k], res) == 0;
+                if (!dup && nseen < sizeof(seen) / sizeof(seen[0]))
+                    seen[nseen++] = res;
+            }
+        }
+        for (size_t k = 0; k < nseen; k++) {
+            const char *r = seen[k];
+            limit_order(c, item, r, "min", "max", "min", 0, "min", "max");
+            limit_order(c, item, r, "min", "defaultRequest", "defaultRequest", 1, "min",
+                        "default request");
+            limit_order(c, item, r, "defaultRequest", "max", "defaultRequest", 0,
+                        "default request", "max");
+            limit_order(c, item, r, "defaultRequest", "default", "defaultRequest", 0,
+                        "default request", "default limit");
+            limit_order(c, item, r, "min", "default", "default", 0, "min", "default");
+            limit_order(c, item, r, "default", "max", "default", 1, "default", "max");
+            const json_t *ratio = json_object_get(json_object_get(item, "maxLimitRequestRatio"), r);
+            double v;
+            if (ratio && registry_quantity_parse(ratio, &v) == 0 && v < 1) {
+                char rs[64], msg[128];
+                quantity_text(ratio, rs, sizeof(rs));
+                snprintf(msg, sizeof(msg), "ratio %s is less than 1", rs);
+                size_t s2 = path_push_field(c, "maxLimitRequestRatio");
+                path_push_key(c, r);
+                invalid(c, ratio, msg);
+                path_pop(c, s2);
+            }
+        }
+        path_pop(c, s1);
+    }
+    path_pop(c, saved);
+}
+
+/* Quota amounts may not be negative. */
+static void check_resourcequota(vctx_t *c, const json_t *spec)
+{
+    const char *res;
+    json_t *q;
+    json_object_foreach(json_object_get(spec, "hard"), res, q) {
+        double v;
+        if (registry_quantity_parse(q, &v) < 0 || v >= 0)
+            continue;
+        size_t saved = path_push_field(c, "spec");
+        path_push_field(c, "hard");
+        path_push_key(c, res);
+        invalid(c, q, "must be greater than or equal to 0");
+        path_pop(c, saved);
+    }
+}
+
+/* minAvailable / maxUnavailable: a count of at least 0 or a percentage
+ * up to 100%, and not both. */
+static void check_int_or_percent(vctx_t *c, const json_t *v, const char *field)
+{
+    if (!v || json_is_null(v))
+        return;
+    size_t saved = path_push_field(c, field);
+    if (json_is_integer(v) && json_integer_value(v) < 0) {
+        invalid(c, v, "must be greater than or equal to 0");
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = strlen(s), d = 0;
+        while (d < n && is_digit(s[d]))
+            d++;
+        if (n < 2 || d != n - 1 || s[n - 1] != '%')
+            invalid(c, v, "a valid percent string must be a numeric string followed by an "
+                          "ending '%' (e.g. '1%',  or '93%', regex used for validation is "
+                          "'[0-9]+%')");
+        else if (atoi(s) > 100)
+            invalid(c, v, "must not be greater than 100%");
+    }
+    path_pop(c, saved);
+}
+
+static void check_pdb(vctx_t *c, const json_t *spec)
+{
+    if (!json_is_object(spec))
+        return;
+    size_t saved = path_push_field(c, "spec");
+    const json_t *min = json_object_get(spec, "minAvailable");
+    const json_t *max = json_object_get(spec, "maxUnavailable");
+    if (min && !json_is_null(min) && max && !json_is_null(max)) {
+        size_t s2 = path_push_field(c, "minAvailable");
+        invalid(c, min, "minAvailable and maxUnavailable cannot be both set");
+        path_pop(c, s2);
+    }
+    check_int_or_percent(c, min, "minAvailable");
+    check_int_or_percent(c, max, "maxUnavailable");
+    path_pop(c, saved);
+}
+
+static void check_storageclass(vctx_t *c, const json_t *obj)
+{
+    const json_t *prov = json_object_get(obj, "provisioner");
+    if (json_is_string(prov)) {
+        size_t saved = path_push_field(c, "provisioner");
+        if (json_string_length(prov) == 0)
+            add_error(c, "FieldValueRequired", "Required value");
+        else {
+            /* Checked lower-cased, as Kubernetes checks it. */
+            char low[320];
+            snprintf(low, sizeof(low), "%s", json_string_value(prov));
+            for (char *p = low; *p; p++)
+                if (*p >= 'A' && *p <= 'Z')
+                    *p = (char)(*p - 'A' + 'a');
+            check_qualified_key(c, low);
+        }
+        path_pop(c, saved);
+    }
+    /* Recycle is a PersistentVolume policy a class cannot ask for. */
+    const json_t *rp = json_object_get(obj, "reclaimPolicy");
+    if (json_is_string(rp) && strcmp(json_string_value(rp), "Recycle") == 0) {
+        size_t saved = path_push_field(c, "reclaimPolicy");
+        char shown[160];
+        show_value(rp, shown, sizeof(shown));
+        add_error(c, "FieldValueNotSupported",
+                  "Unsupported value: %s: supported values: \"Delete\", \"Retain\"", shown);
+        path_pop(c, saved);
+    }
+}
+
+static void check_at_least(vctx_t *c, const json_t *v, const char *field, long long min)
+{
+    if (!json_is_integer(v) || json_integer_value(v) >= min)
+        return;
+    char msg[64];
+    snprintf(msg, sizeof(msg), "must be greater than or equal to %lld", min);
+    size_t saved = path_push_field(c, field);
+    invalid(c, v, msg);
+    path_pop(c, saved);
+}
+
+/* HorizontalPodAutoscaler (v2 form; v1 requests are converted first). */
+static void check_hpa(vctx_t *c, const json_t *spec)
+{
+    if (!json_is_object(spec))
+        return;
+    size_t saved = path_push_field(c, "spec");
+    const json_t *min = json_object_get(spec, "minReplicas");
+    const json_t *max = json_object_get(spec, "maxReplicas");
+    check_at_least(c, min, "minReplicas", 1);
+    check_at_least(c, max, "maxReplicas", 1);
+    if (json_is_integer(min) && json_is_integer(max) &&
+        json_integer_value(max) < json_integer_value(min)) {
+        size_t s2 = path_push_field(c, "maxReplicas");
+        invalid(c, max, "must be greater than or equal to `minReplicas`");
+        path_pop(c, s2);
+    }
+    const json_t *ref = json_object_get(spec, "scaleTargetRef");
+    if (json_is_object(ref)) {
+        static const char *const req[] = { "kind", "name" };
+        for (size_t i = 0; i < 2; i++) {
+            const json_t *v = json_object_get(ref, req[i]);
+            if (json_is_string(v) && json_string_length(v) == 0) {
+                size_t s2 = path_push_field(c, "scaleTargetRef");
+                path_push_field(c, req[i]);
+                add_error(c, "FieldValueRequired", "Required value");
+                path_pop(c, s2);
+            }
+        }
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(spec, "metrics"), i, m) {
+        const json_t *u = json_object_get(json_object_get(json_object_get(m, "resource"), "target"),
+                                          "averageUtilization");
+        if (!json_is_integer(u) || json_integer_value(u) > 0)
+            continue;
+        size_t s2 = path_push_field(c, "metrics");
+        path_push_index(c, i);
+        path_push_field(c, "resource");
+        path_push_field(c, "target");
+        path_push_field(c, "averageUtilization");
+        invalid(c, u, "must be greater than 0");
+        path_pop(c, s2);
+    }
+    path_pop(c, saved);
+}
+
 static void check_kind_rules(vctx_t *c, const kind_def_t *k, const json_t *obj)
 {
     const json_t *spec = json_object_get(obj, "spec");
@@ -1071,6 +1318,16 @@ static void check_kind_rules(vctx_t *c, const kind_def_t *k, const json_t *obj)
 
     if (core && strcmp(kind, "Pod") == 0) {
         check_pod_spec(c, spec, NULL, NULL);
+    } else if (core && strcmp(kind, "LimitRange") == 0) {
+        check_limitrange(c, spec);
+    } else if (core && strcmp(kind, "ResourceQuota") == 0) {
+        check_resourcequota(c, spec);
+    } else if (strcmp(k->group, "policy") == 0 && strcmp(kind, "PodDisruptionBudget") == 0) {
+        check_pdb(c, spec);
+    } else if (strcmp(k->group, "storage.k8s.io") == 0 && strcmp(kind, "StorageClass") == 0) {
+        check_storageclass(c, obj);
+    } else if (strcmp(k->group, "autoscaling") == 0 && strcmp(kind, "HorizontalPodAutoscaler") == 0) {
+        check_hpa(c, spec);
     } else if (core && strcmp(kind, "Service") == 0) {
         check_service(c, spec);
     } else if (apps && json_is_object(spec)) {

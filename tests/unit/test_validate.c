@@ -39,9 +39,8 @@ static json_t *load(const char *text)
 
 static const kind_def_t *kind(const char *group, const char *k)
 {
-    const kind_def_t *d = registry_find_kind(group, "v1", k);
-    if (!d)
-        d = registry_find_kind(group, NULL, k);
+    /* The preferred version: autoscaling serves v2 before v1. */
+    const kind_def_t *d = registry_find_kind(group, NULL, k);
     assert_non_null(d);
     return d;
 }
