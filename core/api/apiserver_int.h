@@ -100,6 +100,9 @@ void api_reply_object(api_call_t *c, int code, const json_t *obj);
 /* Parse a stored value and set resourceVersion. New reference. */
 json_t *api_object_from_kv(const skiff_kv_t *kv);
 void api_not_found(api_call_t *c, const char *name);
+/* Is there an object (in any resource; namespaced ones only if asked) for which pred holds? */
+int api_any_object(api_server_t *s, int namespaced_only, int (*pred)(cache_obj_t *o, void *data),
+                   void *data);
 /* Does namespace `ns` exist and is it not terminating? 0 ok, else sends an error. */
 int api_check_namespace(api_call_t *c, const char *ns, int for_create);
 

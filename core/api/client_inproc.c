@@ -14,6 +14,7 @@
 
 #include "api/client_rest.h"
 #include "api/request.h"
+#include "util/percent.h"
 
 typedef struct inproc_transport inproc_transport_t;
 
@@ -194,31 +195,7 @@ static void on_async(uv_async_t *h)
 
 /* ---- transport ops ------------------------------------------------------------ */
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
 
-/* The HTTP server hands the API server a percent-decoded path. */
-static char *decode_path(const char *s, size_t n)
-{
-    char *out = malloc(n + 1);
-    if (!out) return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
 
 static int ip_send(rest_transport_t *base, const rest_request_t *r, void **handle)
 {
@@ -234,7 +211,8 @@ static int ip_send(rest_transport_t *base, const rest_request_t *r, void **handl
     c->data = r->data;
     const char *q = strchr(r->path, '?');
     c->method = strdup(r->method);
-    c->path = decode_path(r->path, q ? (size_t)(q - r->path) : strlen(r->path));
+    /* the HTTP server hands the API server a percent-decoded path */
+    c->path = percent_decode_dup(r->path, q ? (size_t)(q - r->path) : strlen(r->path), 0);
     c->query = q ? strdup(q + 1) : NULL;
     c->content_type = r->content_type ? strdup(r->content_type) : NULL;
     if (r->body) {

@@ -148,15 +148,32 @@ static void drop_empty_metadata(json_t *obj)
     }
 }
 
+/* A request body in a version other than the stored one (autoscaling/v1)
+ * becomes the stored form before defaults, validation and the store.
+ * Replaces *obj; 0, or -1 after sending 500. */
+static int to_storage(api_call_t *c, json_t **obj)
+{
+    json_t *conv = registry_convert_to_storage(c->kind, *obj);
+    if (!conv) {
+        status_reply(c->resp, 500, "InternalError", NULL, "out of memory converting the object");
+        return -1;
+    }
+    json_decref(*obj);
+    *obj = conv;
+    return 0;
+}
+
 /* Defaults and validation; sends 400 (strict unknown fields) or 422. */
 static int default_and_validate(api_call_t *c, json_t *obj)
 {
     drop_empty_metadata(obj);
-    registry_set_defaults(c->kind, obj);
+    /* obj is in the storage version (see to_storage). */
+    const kind_def_t *sk = registry_storage_kind(c->kind);
+    registry_set_defaults(sk, obj);
     int mode = validation_mode(c);
     validation_result_t res;
     memset(&res, 0, sizeof res);
-    if (registry_validate(c->kind, obj, mode, &res) == 0) {
+    if (registry_validate(sk, obj, mode, &res) == 0) {
         validation_result_free(&res);
         return 0;
     }
@@ -268,7 +285,7 @@ int api_check_namespace(api_call_t *c, const char *ns, int for_create)
 static void reply_written(api_call_t *c, const skiff_kv_t *kv)
 {
     int code = c->created ? 201 : 200;
-    if (!c->sub && !c->table) {
+    if (!c->sub && !c->table && registry_storage_kind(c->kind) == c->kind) {
         /* the common case: answer with the stored bytes, no re-encoding */
         size_t n;
         char *body = api_splice_rv(kv->value, kv->value_len, kv->mod_revision, &n);
@@ -337,7 +354,9 @@ void api_handle_create(api_call_t *c)
     json_t *obj = decode_body(c, 0);
     if (!obj) goto done;
     c->obj = obj;
-    if (check_type(c, obj) != 0 || check_object_namespace(c, obj) != 0) goto done;
+    if (check_type(c, obj) != 0 || to_storage(c, &c->obj) != 0) goto done;
+    obj = c->obj;
+    if (check_object_namespace(c, obj) != 0) goto done;
     json_t *meta = api_meta(obj);
     generate_name(meta);
     const char *name = json_string_value(json_object_get(meta, "name"));
@@ -463,7 +482,7 @@ static void write_new_state(api_call_t *c)
     /* Compare defaulted forms: a re-applied manifest that leaves out
      * defaulted fields is not a spec change. */
     drop_empty_metadata(obj);
-    registry_set_defaults(c->kind, obj);
+    registry_set_defaults(registry_storage_kind(c->kind), obj);
     if (api_kind_has_generation(c->kind)) {
         json_int_t gen = json_integer_value(json_object_get(ometa, "generation"));
         if (gen <= 0) gen = 1;
@@ -633,7 +652,13 @@ static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
         int code;
         char err[1024];
         int scale = c->sub && strcmp(c->sub, "scale") == 0;
-        json_t *target = scale ? api_scale_view(c->old) : json_incref(c->old);
+        /* The patch is written against the version of the request. */
+        json_t *target = scale ? api_scale_view(c->old)
+                               : registry_convert_from_storage(c->kind, c->old);
+        if (!target) {
+            status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
+            goto fail;
+        }
         json_t *patched = apply_patch(c, target, &code, err, sizeof err);
         json_decref(target);
         if (!patched) {
@@ -655,7 +680,7 @@ static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
             conflict_reply(c, c->name);
             goto fail;
         }
-        if (!scale && check_type(c, c->obj) != 0) goto fail;
+        if (!scale && (check_type(c, c->obj) != 0 || to_storage(c, &c->obj) != 0)) goto fail;
     } else {
         const char *rv = api_meta_str(c->obj, "resourceVersion");
         const char *orv = api_meta_str(c->old, "resourceVersion");
@@ -688,9 +713,10 @@ void api_handle_update(api_call_t *c)
     c->obj = obj;
     if (c->sub && strcmp(c->sub, "scale") == 0) {
         /* body is an autoscaling/v1 Scale */
-    } else if (check_type(c, obj) != 0) {
+    } else if (check_type(c, obj) != 0 || to_storage(c, &c->obj) != 0) {
         goto fail;
     }
+    obj = c->obj;
     json_t *meta = api_meta(obj);
     const char *name = json_string_value(json_object_get(meta, "name"));
     if (name && *name && strcmp(name, c->name) != 0) {
@@ -752,35 +778,26 @@ static void finish_delete(api_call_t *c)
     }
 }
 
-typedef struct dependents_scan {
-    const char *uid;
-    int found;
-} dependents_scan_t;
-
-static void scan_one(cache_obj_t *o, void *data)
+/* Does any object name `uid` as an owner? */
+static int owned_by(cache_obj_t *o, void *data)
 {
-    dependents_scan_t *d = data;
-    if (d->found || !strstr(o->json, d->uid)) return; /* cheap pre-filter */
-    const json_t *p = cache_obj_parsed(o);
-    const json_t *refs = json_object_get(json_object_get(p, "metadata"), "ownerReferences");
+    const char *uid = data;
+    if (!strstr(o->json, uid)) return 0; /* cheap pre-filter */
+    const json_t *refs =
+        json_object_get(json_object_get(cache_obj_parsed(o), "metadata"), "ownerReferences");
     size_t i;
     json_t *r;
     json_array_foreach((json_t *)refs, i, r)
     {
         const char *u = json_string_value(json_object_get(r, "uid"));
-        if (u && strcmp(u, d->uid) == 0) d->found = 1;
+        if (u && strcmp(u, uid) == 0) return 1;
     }
+    return 0;
 }
 
 static int has_dependents(api_server_t *s, const char *uid)
 {
-    if (!uid) return 0;
-    dependents_scan_t d = {uid, 0};
-    for (size_t i = 0; i < registry_count() && !d.found; i++) {
-        watch_cache_t *c = api_cache_for(s, registry_at(i));
-        if (c) watch_cache_each(c, scan_one, &d);
-    }
-    return d.found;
+    return uid && api_any_object(s, 0, owned_by, (void *)uid);
 }
 
 static void add_finalizer(json_t *meta, const char *f)
@@ -833,27 +850,11 @@ static void mark_terminating(api_call_t *c, long long grace, const char *finaliz
     }
 }
 
-typedef struct ns_scan {
-    const char *ns;
-    int found;
-} ns_scan_t;
-
-static void ns_scan_one(cache_obj_t *o, void *data)
-{
-    ns_scan_t *d = data;
-    if (!d->found && strcmp(o->ns, d->ns) == 0) d->found = 1;
-}
+static int in_namespace(cache_obj_t *o, void *data) { return strcmp(o->ns, data) == 0; }
 
 static int namespace_has_objects(api_server_t *s, const char *ns)
 {
-    ns_scan_t d = {ns, 0};
-    for (size_t i = 0; i < registry_count() && !d.found; i++) {
-        const kind_def_t *k = registry_at(i);
-        if (!k->namespaced) continue;
-        watch_cache_t *c = api_cache_for(s, k);
-        if (c) watch_cache_each(c, ns_scan_one, &d);
-    }
-    return d.found;
+    return api_any_object(s, 1, in_namespace, (void *)ns);
 }
 
 static void on_read_for_delete(void *data, int status, const skiff_kv_t *kv)
@@ -980,8 +981,11 @@ static void collection_done(collection_delete_t *d)
     if (d->failed)
         status_reply(c->resp, 500, "InternalError", NULL,
                      "%d objects could not be deleted; try again", d->failed);
-    else
-        reply_json(c->resp, 200, list);
+    else {
+        json_t *conv = registry_convert_from_storage(c->kind, list);
+        reply_json(c->resp, 200, conv ? conv : list);
+        json_decref(conv);
+    }
     json_decref(list);
     api_call_free(c);
     free(d);

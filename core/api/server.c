@@ -17,6 +17,7 @@
 #include "api/openapi.h"
 #include "api/table.h"
 #include "util/log.h"
+#include "util/percent.h"
 
 #define SYSTEM_NAMESPACES_COUNT 4
 static const char *const system_namespaces[SYSTEM_NAMESPACES_COUNT] = {
@@ -66,6 +67,31 @@ static watch_cache_t *cache_for_key(api_server_t *s, const char *key, const char
     if (n < 0 || (size_t)n >= sizeof mk) return NULL;
     *rest = tail + 1;
     return strmap_get(s->caches, mk);
+}
+
+typedef struct any_scan {
+    int (*pred)(cache_obj_t *o, void *data);
+    void *data;
+    int found;
+} any_scan_t;
+
+static void any_one(cache_obj_t *o, void *data)
+{
+    any_scan_t *a = data;
+    if (!a->found && a->pred(o, a->data)) a->found = 1;
+}
+
+int api_any_object(api_server_t *s, int namespaced_only, int (*pred)(cache_obj_t *, void *),
+                   void *data)
+{
+    any_scan_t a = {pred, data, 0};
+    for (size_t i = 0; i < registry_count() && !a.found; i++) {
+        const kind_def_t *k = registry_at(i);
+        if (namespaced_only && !k->namespaced) continue;
+        watch_cache_t *c = api_cache_for(s, k);
+        if (c && watch_cache_kind(c) == k) watch_cache_each(c, any_one, &a);
+    }
+    return a.found;
 }
 
 json_t *api_object_from_kv(const skiff_kv_t *kv)
@@ -316,30 +342,7 @@ static json_t *new_namespace_object(const char *name)
 
 /* ---- request parsing --------------------------------------------------- */
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
 
-static char *query_decode(const char *s, size_t n)
-{
-    char *out = malloc(n + 1);
-    if (!out) return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') out[o++] = ' ';
-        else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else
-            out[o++] = s[i];
-    }
-    out[o] = '\0';
-    return out;
-}
 
 static void parse_query(api_call_t *c, const char *q)
 {
@@ -349,8 +352,8 @@ static void parse_query(api_call_t *c, const char *q)
         const char *eq = memchr(q, '=', len);
         size_t klen = eq ? (size_t)(eq - q) : len;
         if (klen > 0) {
-            c->q.key[c->q.n] = query_decode(q, klen);
-            c->q.value[c->q.n] = eq ? query_decode(eq + 1, len - klen - 1) : strdup("");
+            c->q.key[c->q.n] = percent_decode_dup(q, klen, 1);
+            c->q.value[c->q.n] = eq ? percent_decode_dup(eq + 1, len - klen - 1, 1) : strdup("");
             c->q.n++;
         }
         if (!amp) break;

@@ -19,6 +19,7 @@
 #include <skiff/errors.h>
 
 #include "http/server.h"
+#include "util/percent.h"
 
 #define HTTP_READ_BUF (64 * 1024)
 #define HTTP_DEFAULT_WRITE_CAP ((size_t)64 << 20)
@@ -139,33 +140,7 @@ static int grow(char **buf, size_t *cap, size_t need)
     return 0;
 }
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
 
-/* In place; a malformed escape is kept literally. */
-static void percent_decode(char *s)
-{
-    char *w = s;
-    for (char *r = s; *r; r++) {
-        int hi, lo;
-        if (*r == '%' && (hi = hexval((unsigned char)r[1])) >= 0 &&
-            (lo = hexval((unsigned char)r[2])) >= 0) {
-            *w++ = (char)(hi * 16 + lo);
-            r += 2;
-        } else {
-            *w++ = *r;
-        }
-    }
-    *w = '\0';
-}
 
 /* ---- writing ------------------------------------------------------------- */
 
@@ -604,7 +579,7 @@ static void conn_dispatch(http_conn_t *c)
     char *q = strchr(url, '?');
     if (q)
         *q++ = '\0';
-    percent_decode(url);
+    percent_decode_inplace(url, 0);
 
     if (c->body)
         c->body[c->body_len] = '\0';
