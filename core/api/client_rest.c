@@ -11,6 +11,7 @@
 #include <skiff/errors.h>
 
 #include "api/client_rest.h"
+#include "util/strbuf.h"
 
 typedef struct client_rest client_rest_t;
 
@@ -39,91 +40,62 @@ typedef struct call {
 
 /* ---- strings ---------------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int failed;
-} sbuf_t;
 
-static void sb_addn(sbuf_t *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t c = b->cap ? b->cap * 2 : 256;
-        while (c < b->len + n + 1)
-            c *= 2;
-        char *p = realloc(b->p, c);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = c;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
 
-static void sb_add(sbuf_t *b, const char *s)
-{
-    sb_addn(b, s, strlen(s));
-}
 
 /* Everything but RFC 3986 unreserved characters is escaped. */
-static void sb_add_escaped(sbuf_t *b, const char *s)
+static void sb_add_escaped(strbuf_t *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
             *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-            sb_addn(b, (const char *)p, 1);
+            strbuf_addn(b, (const char *)p, 1);
         } else {
             char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            sb_addn(b, e, 3);
+            strbuf_addn(b, e, 3);
         }
     }
 }
 
-static void sb_param(sbuf_t *b, const char *key, const char *value)
+static void sb_param(strbuf_t *b, const char *key, const char *value)
 {
-    sb_add(b, strchr(b->p ? b->p : "", '?') ? "&" : "?");
-    sb_add(b, key);
-    sb_add(b, "=");
+    strbuf_add(b, strchr(b->p ? b->p : "", '?') ? "&" : "?");
+    strbuf_add(b, key);
+    strbuf_add(b, "=");
     sb_add_escaped(b, value);
 }
 
-static void sb_param_int(sbuf_t *b, const char *key, long long v)
+static void sb_param_int(strbuf_t *b, const char *key, long long v)
 {
     char num[32];
     snprintf(num, sizeof(num), "%lld", v);
     sb_param(b, key, num);
 }
 
-static int build_path(sbuf_t *b, const skiff_resource_t *r, const char *ns, const char *name)
+static int build_path(strbuf_t *b, const skiff_resource_t *r, const char *ns, const char *name)
 {
     if (!r || !r->version || !*r->version || !r->resource || !*r->resource)
         return SKIFF_EINVAL;
     if (!r->group || !*r->group) {
-        sb_add(b, "/api/");
+        strbuf_add(b, "/api/");
     } else {
-        sb_add(b, "/apis/");
+        strbuf_add(b, "/apis/");
         sb_add_escaped(b, r->group);
-        sb_add(b, "/");
+        strbuf_add(b, "/");
     }
     sb_add_escaped(b, r->version);
     if (ns && *ns) {
-        sb_add(b, "/namespaces/");
+        strbuf_add(b, "/namespaces/");
         sb_add_escaped(b, ns);
     }
-    sb_add(b, "/");
+    strbuf_add(b, "/");
     sb_add_escaped(b, r->resource);
     if (name && *name) {
-        sb_add(b, "/");
+        strbuf_add(b, "/");
         sb_add_escaped(b, name);
         if (r->subresource && *r->subresource) {
-            sb_add(b, "/");
+            strbuf_add(b, "/");
             sb_add_escaped(b, r->subresource);
         }
     }
@@ -133,7 +105,7 @@ static int build_path(sbuf_t *b, const skiff_resource_t *r, const char *ns, cons
 int client_rest_path(char *buf, size_t len, const skiff_resource_t *r, const char *ns,
                      const char *name)
 {
-    sbuf_t b = {0};
+    strbuf_t b = {0};
     int e = build_path(&b, r, ns, name);
     if (e == 0) {
         e = (int)b.len;
@@ -144,7 +116,7 @@ int client_rest_path(char *buf, size_t len, const skiff_resource_t *r, const cha
     return e;
 }
 
-static void add_list_opts(sbuf_t *b, const skiff_list_opts_t *o, int watch)
+static void add_list_opts(strbuf_t *b, const skiff_list_opts_t *o, int watch)
 {
     if (watch)
         sb_param(b, "watch", "1");
@@ -166,7 +138,7 @@ static void add_list_opts(sbuf_t *b, const skiff_list_opts_t *o, int watch)
         sb_param_int(b, "timeoutSeconds", o->timeout_seconds);
 }
 
-static void add_write_opts(sbuf_t *b, const skiff_write_opts_t *o)
+static void add_write_opts(strbuf_t *b, const skiff_write_opts_t *o)
 {
     if (!o)
         return;
@@ -188,7 +160,7 @@ static void call_done(void *data, int status, const char *body, size_t len)
     free(c);
 }
 
-static int request(client_rest_t *h, const char *method, sbuf_t *url, const char *ct,
+static int request(client_rest_t *h, const char *method, strbuf_t *url, const char *ct,
                    const char *body, skiff_client_cb cb, void *data)
 {
     if (url->failed) {
@@ -224,7 +196,7 @@ static int ch_get(skiff_client_t *cl, const skiff_resource_t *r, const char *ns,
     client_rest_t *h = (client_rest_t *)cl;
     if (!name || !*name)
         return SKIFF_EINVAL;
-    sbuf_t u = {0};
+    strbuf_t u = {0};
     int e = build_path(&u, r, ns, name);
     if (e < 0) {
         free(u.p);
@@ -237,7 +209,7 @@ static int ch_list(skiff_client_t *cl, const skiff_resource_t *r, const char *ns
                    const skiff_list_opts_t *o, skiff_client_cb cb, void *data)
 {
     client_rest_t *h = (client_rest_t *)cl;
-    sbuf_t u = {0};
+    strbuf_t u = {0};
     int e = build_path(&u, r, ns, NULL);
     if (e < 0) {
         free(u.p);
@@ -262,7 +234,7 @@ static int write_object(client_rest_t *h, const char *method, const skiff_resour
     /* a subresource (pods/binding, .../status) is addressed through the object's name */
     if ((need_name || (r && r->subresource && *r->subresource)) && (!name || !*name))
         return SKIFF_EINVAL;
-    sbuf_t u = {0};
+    strbuf_t u = {0};
     int e = build_path(&u, r, ns, need_name || (r->subresource && *r->subresource) ? name : NULL);
     if (e < 0) {
         free(u.p);
@@ -304,7 +276,7 @@ static int ch_patch(skiff_client_t *cl, const skiff_resource_t *r, const char *n
     }
     if (!name || !*name || !patch)
         return SKIFF_EINVAL;
-    sbuf_t u = {0};
+    strbuf_t u = {0};
     int e = build_path(&u, r, ns, name);
     if (e < 0) {
         free(u.p);
@@ -320,7 +292,7 @@ static int ch_remove(skiff_client_t *cl, const skiff_resource_t *r, const char *
 {
     if (!name || !*name)
         return SKIFF_EINVAL;
-    sbuf_t u = {0};
+    strbuf_t u = {0};
     int e = build_path(&u, r, ns, name);
     if (e < 0) {
         free(u.p);
@@ -448,7 +420,7 @@ static int ch_watch(skiff_client_t *cl, const skiff_resource_t *r, const char *n
     client_rest_t *h = (client_rest_t *)cl;
     if (!cb)
         return SKIFF_EINVAL;
-    sbuf_t u = {0};
+    strbuf_t u = {0};
     int e = build_path(&u, r, ns, NULL);
     if (e < 0) {
         free(u.p);

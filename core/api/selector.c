@@ -18,6 +18,7 @@
 #include <skiff/errors.h>
 
 #include "api/selector.h"
+#include "util/strbuf.h"
 
 typedef enum ls_op {
     LS_EQ,       /* key=value */
@@ -650,68 +651,43 @@ int label_selector_empty(const label_selector_t *sel)
 
 /* ---- canonical string ----------------------------------------------------- */
 
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} sbuf_t;
 
-static void sb_add(sbuf_t *b, const char *s)
-{
-    size_t n = strlen(s);
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (!ns) {
-            b->oom = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n + 1);
-    b->len += n;
-}
 
 char *label_selector_string(const label_selector_t *sel)
 {
-    sbuf_t b = {0};
-    sb_add(&b, "");
+    strbuf_t b = {0};
+    strbuf_add(&b, "");
     for (size_t i = 0; sel && i < sel->n; i++) {
         const ls_req_t *r = &sel->reqs[i];
         if (i)
-            sb_add(&b, ",");
+            strbuf_add(&b, ",");
         if (r->op == LS_NOTEXIST)
-            sb_add(&b, "!");
-        sb_add(&b, r->key);
+            strbuf_add(&b, "!");
+        strbuf_add(&b, r->key);
         switch (r->op) {
-        case LS_EQ: sb_add(&b, "="); break;
-        case LS_DEQ: sb_add(&b, "=="); break;
-        case LS_NEQ: sb_add(&b, "!="); break;
-        case LS_GT: sb_add(&b, ">"); break;
-        case LS_LT: sb_add(&b, "<"); break;
-        case LS_IN: sb_add(&b, " in ("); break;
-        case LS_NOTIN: sb_add(&b, " notin ("); break;
+        case LS_EQ: strbuf_add(&b, "="); break;
+        case LS_DEQ: strbuf_add(&b, "=="); break;
+        case LS_NEQ: strbuf_add(&b, "!="); break;
+        case LS_GT: strbuf_add(&b, ">"); break;
+        case LS_LT: strbuf_add(&b, "<"); break;
+        case LS_IN: strbuf_add(&b, " in ("); break;
+        case LS_NOTIN: strbuf_add(&b, " notin ("); break;
         case LS_EXISTS:
         case LS_NOTEXIST: break;
         }
         for (size_t j = 0; j < r->nvalues; j++) {
             if (j)
-                sb_add(&b, ",");
-            sb_add(&b, r->values[j]);
+                strbuf_add(&b, ",");
+            strbuf_add(&b, r->values[j]);
         }
         if (r->op == LS_IN || r->op == LS_NOTIN)
-            sb_add(&b, ")");
+            strbuf_add(&b, ")");
     }
-    if (b.oom) {
-        free(b.s);
+    if (b.failed) {
+        free(b.p);
         return NULL;
     }
-    return b.s;
+    return b.p;
 }
 
 /* ---- field selectors ------------------------------------------------------- */
