@@ -16,41 +16,30 @@
 #include "api/object_meta.h"
 #include "api/table.h"
 #include "util/log.h"
-
-/* ---- small growable buffer ---------------------------------------------- */
-
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} buf_t;
-
-static void buf_add(buf_t *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 4096;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_str(buf_t *b, const char *s) { buf_add(b, s, strlen(s)); }
+#include "util/strbuf.h"
 
 /* ---- replies --------------------------------------------------------- */
 
 static const char *api_version_of(const kind_def_t *k) { return registry_api_version(k); }
 
+static void reply_object_as_is(api_call_t *c, int code, const json_t *obj);
+
+/* Objects are stored in their resource's storage version; a request made
+ * through another version (autoscaling/v1) is answered in that version. */
 void api_reply_object(api_call_t *c, int code, const json_t *obj)
+{
+    json_t *conv = c->sub && strcmp(c->sub, "scale") == 0
+                       ? json_incref((json_t *)obj)
+                       : registry_convert_from_storage(c->kind, obj);
+    if (!conv) {
+        status_reply(c->resp, 500, "InternalError", NULL, "out of memory converting the object");
+        return;
+    }
+    reply_object_as_is(c, code, conv);
+    json_decref(conv);
+}
+
+static void reply_object_as_is(api_call_t *c, int code, const json_t *obj)
 {
     const char *ct = NULL;
     int tv = table_accept(c->req->accept, &ct);
@@ -241,28 +230,38 @@ void api_handle_list(api_call_t *c)
     if (c->table) {
         list_table_reply(c, items, first, count, rv, next, remaining);
     } else {
-        buf_t b = {0};
-        buf_str(&b, "{\"kind\":\"");
-        buf_str(&b, c->kind->list_kind);
-        buf_str(&b, "\",\"apiVersion\":\"");
-        buf_str(&b, api_version_of(c->kind));
-        buf_str(&b, "\",\"metadata\":{\"resourceVersion\":\"");
-        buf_str(&b, rv);
-        buf_str(&b, "\"");
+        strbuf_t b = {0};
+        strbuf_add(&b, "{\"kind\":\"");
+        strbuf_add(&b, c->kind->list_kind);
+        strbuf_add(&b, "\",\"apiVersion\":\"");
+        strbuf_add(&b, api_version_of(c->kind));
+        strbuf_add(&b, "\",\"metadata\":{\"resourceVersion\":\"");
+        strbuf_add(&b, rv);
+        strbuf_add(&b, "\"");
         if (next) {
             char tail[64];
-            buf_str(&b, ",\"continue\":\"");
-            buf_str(&b, next);
+            strbuf_add(&b, ",\"continue\":\"");
+            strbuf_add(&b, next);
             snprintf(tail, sizeof tail, "\",\"remainingItemCount\":%lld", remaining);
-            buf_str(&b, tail);
+            strbuf_add(&b, tail);
         }
-        buf_str(&b, "},\"items\":[");
+        strbuf_add(&b, "},\"items\":[");
+        int convert = registry_storage_kind(c->kind) != c->kind;
         for (size_t i = first; i < first + count; i++) {
-            if (i > first) buf_add(&b, ",", 1);
-            buf_add(&b, items[i]->json, items[i]->len);
+            if (i > first) strbuf_addn(&b, ",", 1);
+            if (!convert) {
+                strbuf_addn(&b, items[i]->json, items[i]->len);
+                continue;
+            }
+            json_t *v = registry_convert_from_storage(c->kind, cache_obj_parsed(items[i]));
+            char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+            if (s) strbuf_add(&b, s);
+            else b.failed = 1;
+            free(s);
+            json_decref(v);
         }
-        buf_str(&b, "]}");
-        if (b.oom)
+        strbuf_add(&b, "]}");
+        if (b.failed)
             status_reply(c->resp, 500, "InternalError", NULL, "out of memory building the list");
         else
             c->resp->ops->send(c->resp, 200, "application/json", b.p, b.len);
@@ -331,13 +330,13 @@ void api_streams_close_all(api_server_t *s)
 static void stream_write_line(api_stream_t *st, const char *type, const char *obj, size_t len)
 {
     if (st->ended) return;
-    buf_t b = {0};
-    buf_str(&b, "{\"type\":\"");
-    buf_str(&b, type);
-    buf_str(&b, "\",\"object\":");
-    buf_add(&b, obj, len);
-    buf_str(&b, "}\n");
-    int rc = b.oom ? -1 : st->call->resp->ops->stream_write(st->call->resp, b.p, b.len);
+    strbuf_t b = {0};
+    strbuf_add(&b, "{\"type\":\"");
+    strbuf_add(&b, type);
+    strbuf_add(&b, "\",\"object\":");
+    strbuf_addn(&b, obj, len);
+    strbuf_add(&b, "}\n");
+    int rc = b.failed ? -1 : st->call->resp->ops->stream_write(st->call->resp, b.p, b.len);
     free(b.p);
     if (rc < 0) stream_end(st);
 }
@@ -360,13 +359,22 @@ static void stream_send_obj(api_stream_t *st, int type, cache_obj_t *o, int64_t 
         stream_write_line(st, "BOOKMARK", buf, (size_t)n);
         return;
     }
-    if (st->table) {
+    const kind_def_t *k = st->call->kind;
+    int convert = registry_storage_kind(k) != k;
+    if (st->table || convert) {
         const json_t *p = cache_obj_parsed(o);
-        if (!p) return;
+        json_t *v = p ? registry_convert_from_storage(k, p) : NULL;
+        if (!v) return;
+        if (!st->table) {
+            stream_send_json(st, cache_event_names[type], v);
+            json_decref(v);
+            return;
+        }
         table_opts_t opts = {.include = table_include_from_query(st->call->req->query),
                              .version = st->table,
                              .no_headers = st->sent_headers_row};
-        json_t *t = table_new(st->call->kind, p, &opts);
+        json_t *t = table_new(k, v, &opts);
+        json_decref(v);
         st->sent_headers_row = 1;
         if (t) stream_send_json(st, cache_event_names[type], t);
         json_decref(t);

@@ -183,7 +183,8 @@ static void test_core_details(void **state)
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;" \
     "g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
 
-static json_t *agg_resource(json_t *doc, const char *group, const char *resource)
+static json_t *agg_resource(json_t *doc, const char *group, const char *version,
+                            const char *resource)
 {
     size_t i, j;
     json_t *item, *ver;
@@ -192,6 +193,9 @@ static json_t *agg_resource(json_t *doc, const char *group, const char *resource
         if (strcmp(name ? name : "", group) != 0)
             continue;
         json_array_foreach(json_object_get(item, "versions"), j, ver) {
+            const char *v = json_string_value(json_object_get(ver, "version"));
+            if (version && strcmp(v ? v : "", version) != 0)
+                continue; /* a resource may be served in several versions */
             json_t *r = find_by(json_object_get(ver, "resources"), "resource", resource);
             if (r)
                 return r;
@@ -216,7 +220,7 @@ static void test_aggregated(void **state)
 
     for (size_t i = 0; i < registry_count(); i++) {
         const kind_def_t *k = registry_at(i);
-        json_t *r = agg_resource(k->group[0] ? apis : api, k->group, k->resource);
+        json_t *r = agg_resource(k->group[0] ? apis : api, k->group, k->version, k->resource);
         assert_non_null(r);
         json_t *rk = json_object_get(r, "responseKind");
         assert_string_equal(json_string_value(json_object_get(rk, "kind")), k->kind);
@@ -236,7 +240,7 @@ static void test_aggregated(void **state)
                                     json_object_get(sc, "responseKind"), "group")),
                                 "autoscaling");
     }
-    json_t *deploy = agg_resource(apis, "apps", "deployments");
+    json_t *deploy = agg_resource(apis, "apps", NULL, "deployments");
     assert_true(has_string(json_object_get(deploy, "shortNames"), "deploy"));
     json_decref(api);
     json_decref(apis);
