@@ -259,6 +259,15 @@ static void deliver(cache_watcher_t *w, const cache_event_t *e)
     else if (before) w->fn(w->data, CACHE_DELETED, e->obj, e->rev);
 }
 
+/* Drop a decoded copy made only for matching: the cache keeps bytes, not trees. */
+static void drop_parsed_unless(cache_obj_t *o, int had)
+{
+    if (o && !had && o->parsed) {
+        json_decref(o->parsed);
+        o->parsed = NULL;
+    }
+}
+
 static void record(watch_cache_t *c, int type, cache_obj_t *obj, cache_obj_t *prev, int64_t rev)
 {
     if (c->count == c->cap) {
@@ -277,9 +286,12 @@ static void record(watch_cache_t *c, int type, cache_obj_t *obj, cache_obj_t *pr
     if (prev) cache_obj_ref(prev);
     c->count++;
     if (rev > c->rev) c->rev = rev;
+    int had_obj = obj && obj->parsed, had_prev = prev && prev->parsed;
     c->dispatching++;
     for (cache_watcher_t *w = c->watchers; w; w = w->next) deliver(w, e);
     c->dispatching--;
+    drop_parsed_unless(obj, had_obj);
+    drop_parsed_unless(prev, had_prev);
     reap_dead(c);
 }
 
@@ -346,7 +358,10 @@ static void list_one(const char *key, void *value, void *data)
 {
     list_ctx_t *l = data;
     cache_obj_t *o = value;
-    if (!obj_matches(o, l->ns, l->ls, l->fs)) return;
+    int had = o->parsed != NULL;
+    int match = obj_matches(o, l->ns, l->ls, l->fs);
+    drop_parsed_unless(o, had);
+    if (!match) return;
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 64;
         cache_obj_t **ni = realloc(l->items, nc * sizeof *ni);
