@@ -1,0 +1,232 @@
+/* tests/unit/test_watch_cache.c - the per-resource cache behind lists and watches:
+ * snapshots with their resourceVersion, sorted lists with selectors, replay
+ * from a revision, selector transitions, compaction and bookmarks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "api/selector.h"
+#include "api/watch_cache.h"
+#include "object/registry.h"
+
+static const kind_def_t *cm_kind;
+
+static int setup(void **state)
+{
+    if (registry_init() != 0) return -1;
+    cm_kind = registry_find_resource("", "v1", "configmaps");
+    return cm_kind ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    registry_shutdown();
+    return 0;
+}
+
+/* Stored form: canonical key order, no resourceVersion. */
+static void put(watch_cache_t *c, const char *ns, const char *name, const char *app, int64_t rev)
+{
+    char key[128], val[512];
+    snprintf(key, sizeof key, "%s/%s", ns, name);
+    snprintf(val, sizeof val,
+             "{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"%s\","
+             "\"namespace\":\"%s\",\"labels\":{\"app\":\"%s\"}},\"data\":{\"k\":\"v\"}}",
+             name, ns, app);
+    watch_cache_put(c, key, val, strlen(val), rev);
+}
+
+typedef struct seen {
+    int type[32];
+    char name[32][32];
+    int64_t rev[32];
+    int n;
+} seen_t;
+
+static void on_event(void *data, int type, cache_obj_t *o, int64_t rev)
+{
+    seen_t *s = data;
+    if (s->n == 32) return;
+    s->type[s->n] = type;
+    snprintf(s->name[s->n], 32, "%s", o ? o->name : "");
+    s->rev[s->n] = rev;
+    s->n++;
+}
+
+static void test_snapshot_has_resource_version(void **state)
+{
+    watch_cache_t *c = watch_cache_new(cm_kind, 16);
+    watch_cache_progress(c, 1);
+    put(c, "default", "a", "web", 7);
+    cache_obj_t *o = watch_cache_get(c, "default/a");
+    assert_non_null(o);
+    assert_string_equal(o->ns, "default");
+    assert_string_equal(o->name, "a");
+    json_t *j = json_loadb(o->json, o->len, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "metadata"), "resourceVersion")), "7");
+    assert_string_equal(json_string_value(json_object_get(cache_obj_labels(o), "app")), "web");
+    json_decref(j);
+    watch_cache_free(c);
+}
+
+static void test_list_sorted_and_selected(void **state)
+{
+    watch_cache_t *c = watch_cache_new(cm_kind, 16);
+    watch_cache_progress(c, 1);
+    put(c, "b", "z", "web", 2);
+    put(c, "a", "y", "db", 3);
+    put(c, "a", "x", "web", 4);
+    cache_obj_t **items;
+    size_t n = watch_cache_list(c, NULL, NULL, NULL, &items);
+    assert_int_equal(n, 3);
+    assert_string_equal(items[0]->key, "a/x");
+    assert_string_equal(items[1]->key, "a/y");
+    assert_string_equal(items[2]->key, "b/z");
+    watch_cache_list_free(items, n);
+    label_selector_t *ls;
+    char err[128];
+    assert_int_equal(label_selector_parse("app=web", &ls, err, sizeof err), 0);
+    n = watch_cache_list(c, "a", ls, NULL, &items);
+    assert_int_equal(n, 1);
+    assert_string_equal(items[0]->key, "a/x");
+    watch_cache_list_free(items, n);
+    field_selector_t *fs;
+    assert_int_equal(field_selector_parse("metadata.name=z", &fs, err, sizeof err), 0);
+    n = watch_cache_list(c, NULL, NULL, fs, &items);
+    assert_int_equal(n, 1);
+    assert_string_equal(items[0]->key, "b/z");
+    assert_null(items[0]->parsed); /* decoded only to match, not kept */
+    watch_cache_list_free(items, n);
+    label_selector_free(ls);
+    field_selector_free(fs);
+    watch_cache_free(c);
+}
+
+static void test_replay_and_selector_transitions(void **state)
+{
+    watch_cache_t *c = watch_cache_new(cm_kind, 16);
+    watch_cache_progress(c, 1);
+    put(c, "ns", "a", "web", 2);
+    put(c, "ns", "b", "web", 3);
+    label_selector_t *ls;
+    char err[128];
+    assert_int_equal(label_selector_parse("app=web", &ls, err, sizeof err), 0);
+    seen_t s = {0};
+    int too_old;
+    /* replay from revision 2: only b's creation */
+    cache_watcher_t *w = watch_cache_watch(c, "ns", ls, NULL, 2, on_event, &s, &too_old);
+    assert_non_null(w);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.type[0], CACHE_ADDED);
+    assert_string_equal(s.name[0], "b");
+    /* leaving the selection is a DELETED for this watcher, coming back an ADDED */
+    put(c, "ns", "a", "db", 4);
+    put(c, "ns", "a", "web", 5);
+    watch_cache_delete(c, "ns/b", 6);
+    assert_int_equal(s.n, 4);
+    assert_int_equal(s.type[1], CACHE_DELETED);
+    assert_int_equal(s.type[2], CACHE_ADDED);
+    assert_int_equal(s.type[3], CACHE_DELETED);
+    assert_string_equal(s.name[3], "b");
+    assert_int_equal(s.rev[3], 6);
+    /* bookmarks only for those who asked */
+    watch_cache_bookmark_all(c, 9);
+    assert_int_equal(s.n, 4);
+    watch_cache_watcher_want_bookmarks(w, 1);
+    watch_cache_bookmark_all(c, 9);
+    assert_int_equal(s.n, 5);
+    assert_int_equal(s.type[4], CACHE_BOOKMARK);
+    assert_int_equal(s.rev[4], 9);
+    watch_cache_unwatch(w);
+    label_selector_free(ls);
+    watch_cache_free(c);
+}
+
+static void test_initial_adds_without_revision(void **state)
+{
+    watch_cache_t *c = watch_cache_new(cm_kind, 16);
+    static const char stored[] =
+        "{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"a\"}}";
+    watch_cache_load(c, "ns/a", stored, sizeof stored - 1, 5);
+    watch_cache_progress(c, 5);
+    seen_t s = {0};
+    int too_old;
+    cache_watcher_t *w = watch_cache_watch(c, NULL, NULL, NULL, -1, on_event, &s, &too_old);
+    assert_non_null(w);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.type[0], CACHE_ADDED);
+    /* history before the load is not in the ring */
+    seen_t s2 = {0};
+    assert_null(watch_cache_watch(c, NULL, NULL, NULL, 3, on_event, &s2, &too_old));
+    assert_true(too_old);
+    watch_cache_unwatch(w);
+    watch_cache_free(c);
+}
+
+static void test_ring_overflow_and_compaction(void **state)
+{
+    watch_cache_t *c = watch_cache_new(cm_kind, 4);
+    watch_cache_progress(c, 1);
+    for (int i = 0; i < 10; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "o%d", i);
+        put(c, "ns", name, "web", 2 + i);
+    }
+    seen_t s = {0};
+    int too_old;
+    /* the ring holds the last 4 events (revisions 8..11) */
+    assert_null(watch_cache_watch(c, NULL, NULL, NULL, 5, on_event, &s, &too_old));
+    assert_true(too_old);
+    cache_watcher_t *w = watch_cache_watch(c, NULL, NULL, NULL, 8, on_event, &s, &too_old);
+    assert_non_null(w);
+    assert_int_equal(s.n, 3);
+    watch_cache_unwatch(w);
+    /* after compaction at 10, a watch from 9 is too old */
+    watch_cache_compact(c, 10);
+    assert_null(watch_cache_watch(c, NULL, NULL, NULL, 9, on_event, &s, &too_old));
+    assert_true(too_old);
+    watch_cache_free(c);
+}
+
+/* A watcher may end itself from its own callback. */
+static cache_watcher_t *self;
+static void end_self(void *data, int type, cache_obj_t *o, int64_t rev)
+{
+    (*(int *)data)++;
+    watch_cache_unwatch(self);
+}
+
+static void test_unwatch_inside_callback(void **state)
+{
+    watch_cache_t *c = watch_cache_new(cm_kind, 16);
+    watch_cache_progress(c, 1);
+    int calls = 0, too_old;
+    self = watch_cache_watch(c, NULL, NULL, NULL, 1, end_self, &calls, &too_old);
+    assert_non_null(self);
+    put(c, "ns", "a", "web", 2);
+    put(c, "ns", "b", "web", 3);
+    assert_int_equal(calls, 1);
+    assert_int_equal(watch_cache_watcher_count(c), 0);
+    watch_cache_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_snapshot_has_resource_version),
+        cmocka_unit_test(test_list_sorted_and_selected),
+        cmocka_unit_test(test_replay_and_selector_transitions),
+        cmocka_unit_test(test_initial_adds_without_revision),
+        cmocka_unit_test(test_ring_overflow_and_compaction),
+        cmocka_unit_test(test_unwatch_inside_callback),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
