@@ -26,6 +26,8 @@ struct api_server {
     strmap_t *ns_sweeps;         /* namespace -> round in progress */
     int64_t compact_next;        /* revision to compact to at the next tick */
     int closing_handles;
+    int inflight;                /* the server's own store operations in progress */
+    int freed;
     int bookmark_interval_ms;
     int watch_timeout_max_s;
     size_t ring_capacity;

@@ -114,10 +114,27 @@ json_t *api_object_from_kv(const skiff_kv_t *kv)
 
 /* ---- boot ----------------------------------------------------------------- */
 
+static void maybe_finish_free(api_server_t *s);
+
 static void boot_finish(api_server_t *s, int status)
 {
+    if (s->closing) return;
     if (status == 0) s->ready = 1;
     if (s->on_ready) s->on_ready(s->on_ready_data, status);
+}
+
+/* The server's own store operations (boot, compaction) hold it alive: a
+ * server freed meanwhile is released when the last one completes. */
+static void op_begin(api_server_t *s) { s->inflight++; }
+
+static int op_end(api_server_t *s)
+{
+    s->inflight--;
+    if (s->closing) {
+        maybe_finish_free(s);
+        return 1;
+    }
+    return 0;
 }
 
 static void on_store_events(void *data, int status, const skiff_store_event_t *ev, size_t n)
@@ -142,6 +159,7 @@ static void on_store_events(void *data, int status, const skiff_store_event_t *e
 static void on_system_ns_created(void *data, int status, const skiff_kv_t *kv)
 {
     api_server_t *s = data;
+    if (op_end(s)) return;
     if (status != 0 && status != SKIFF_EEXIST)
         log_error("apiserver", "creating a system namespace failed: %s", skiff_strerror(status));
     if (--s->pending_boot == 0) boot_finish(s, 0);
@@ -162,9 +180,12 @@ static void ensure_system_namespaces(api_server_t *s)
         char key[256];
         api_object_key(key, sizeof key, "", "namespaces", NULL, system_namespaces[i]);
         s->pending_boot++;
+        op_begin(s);
         if (!body ||
-            s->store->vt->create(s->store, key, body, strlen(body), on_system_ns_created, s) != 0)
+            s->store->vt->create(s->store, key, body, strlen(body), on_system_ns_created, s) != 0) {
             s->pending_boot--;
+            s->inflight--;
+        }
         free(body);
     }
     if (--s->pending_boot == 0) boot_finish(s, 0);
@@ -174,6 +195,7 @@ static void on_initial_range(void *data, int status, const skiff_kv_t *kvs, size
                              int64_t revision)
 {
     api_server_t *s = data;
+    if (op_end(s)) return;
     if (status != 0) {
         log_error("apiserver", "loading objects from the store failed: %s",
                   skiff_strerror(status));
@@ -217,6 +239,10 @@ static void on_compacted(void *data, int status)
 {
     compaction_t *cp = data;
     api_server_t *s = cp->srv;
+    if (op_end(s)) {
+        free(cp);
+        return;
+    }
     if (status != 0 && status != SKIFF_ECOMPACTED) {
         log_warn("apiserver", "store compaction failed: %s", skiff_strerror(status));
     } else if (!s->closing) {
@@ -239,8 +265,10 @@ static void on_compact_timer(uv_timer_t *t)
         if (cp) {
             cp->srv = s;
             cp->rev = s->compact_next;
+            op_begin(s);
             int rc = s->store->vt->compact(s->store, cp->rev, on_compacted, cp);
             if (rc != 0) {
+                s->inflight--;
                 log_warn("apiserver", "store compaction failed: %s", skiff_strerror(rc));
                 free(cp);
             }
@@ -284,8 +312,10 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
     s->compact_timer.data = s;
     uv_timer_start(&s->compact_timer, on_compact_timer, every, every);
     *out = s;
+    op_begin(s);
     int rc = s->store->vt->range(s->store, "/registry/", "/registry0", 0, 0, on_initial_range, s);
     if (rc != 0) {
+        s->inflight--;
         log_error("apiserver", "store range failed: %s", skiff_strerror(rc));
         return rc;
     }
@@ -299,7 +329,14 @@ static void free_cache(void *v) { watch_cache_free(v); }
 static void on_timer_closed(uv_handle_t *h)
 {
     api_server_t *s = h->data;
-    if (--s->closing_handles > 0) return;
+    s->closing_handles--;
+    maybe_finish_free(s);
+}
+
+static void maybe_finish_free(api_server_t *s)
+{
+    if (s->closing_handles > 0 || s->inflight > 0 || s->freed) return;
+    s->freed = 1;
     api_namespace_lifecycle_free(s);
     strmap_free(s->caches, free_cache);
     void (*done)(void *) = s->free_done;
