@@ -30,6 +30,16 @@ ok "api-resources lists deployments with short name deploy" \
 	grep -qE '^deployments[[:space:]]+deploy[[:space:]]+apps/v1[[:space:]]+true[[:space:]]+Deployment$' <<<"$res"
 ok "api-resources lists namespaces (ns) as cluster-scoped" \
 	grep -qE '^namespaces[[:space:]]+ns[[:space:]]+v1[[:space:]]+false[[:space:]]+Namespace$' <<<"$res"
+expect_contains "GET /version has a gitVersion" '"gitVersion"' k get --raw /version
+expect_contains "GET /api lists v1" '"v1"' k get --raw /api
+expect_contains "GET /apis lists the apps group" '"apps"' k get --raw /apis
+expect_contains "GET /openapi/v3 lists group-version paths" '"apis/apps/v1"' k get --raw /openapi/v3
+expect_contains "GET /openapi/v2 as JSON is a Swagger 2.0 document" '"swagger"' \
+	curl -s --max-time 10 -H 'Accept: application/json' "$E2E_URL/openapi/v2"
+api GET /openapi/v2 -H 'Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf'
+is "$HTTP_CODE" 200 "GET /openapi/v2 as protobuf (kubectl's validation fallback) answers 200"
+expect_output "GET /livez answers ok" ok curl -s --max-time 5 "$E2E_URL/livez"
+expect_output "GET /healthz answers ok" ok curl -s --max-time 5 "$E2E_URL/healthz"
 expect_contains "explain deployment.spec mentions replicas" "replicas" k explain deployment.spec
 expect_output "short names work (get deploy, cm)" "" k get deploy,cm -n kube-public -o name
 
