@@ -93,6 +93,29 @@ expect_output "refused json patch changed nothing" 4 jp deployment/app '{.spec.r
 expect_fail_with "patch of a missing object says NotFound" "not found" \
 	k patch deployment ghost --type=merge -p '{"spec":{"replicas":1}}'
 
+# --- the status subresource ----------------------------------------------------------------------
+cat >"$E2E_TMP/svc.yaml" <<'EOF'
+apiVersion: v1
+kind: Service
+metadata: {name: lb}
+spec:
+  type: LoadBalancer
+  selector: {app: app}
+  ports: [{port: 80}]
+EOF
+ok "create a LoadBalancer service" k create -f "$E2E_TMP/svc.yaml"
+ok "patch --subresource=status" k patch service lb --subresource=status --type=merge \
+	-p '{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.10"}]}},"spec":{"ports":[{"port":81}]}}'
+expect_output "the status patch set the status" 192.0.2.10 \
+	jp service/lb '{.status.loadBalancer.ingress[0].ip}'
+expect_output "the status patch left the spec alone" 80 jp service/lb '{.spec.ports[0].port}'
+ok "patch the main resource with a status" k patch service lb --type=merge \
+	-p '{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.99"}]}},"metadata":{"labels":{"seen":"yes"}}}'
+expect_output "a write to the main resource leaves the status alone" 192.0.2.10 \
+	jp service/lb '{.status.loadBalancer.ingress[0].ip}'
+expect_output "the rest of that write is kept" yes jp service/lb '{.metadata.labels.seen}'
+ok "delete the service" k delete service lb
+
 # --- scale --------------------------------------------------------------------------------------
 expect_contains "scale deployment --replicas=5" "scaled" k scale deployment app --replicas=5
 expect_output "scaled to 5" 5 jp deployment/app '{.spec.replicas}'
