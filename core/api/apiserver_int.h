@@ -69,6 +69,7 @@ typedef struct api_call {
     int retries;
     int created;       /* respond 201 */
     int delete_after_write; /* finalizers emptied on a terminating object */
+    char *warnings;    /* Warning header lines for the answer */
     char key[1024];
 } api_call_t;
 

@@ -15,6 +15,7 @@
 
 #include "api/object_meta.h"
 #include "object/patch.h"
+#include "util/strbuf.h"
 #include "object/protobuf.h"
 #include <skiff/client.h>
 
@@ -173,7 +174,9 @@ static int default_and_validate(api_call_t *c, json_t *obj)
     int mode = validation_mode(c);
     validation_result_t res;
     memset(&res, 0, sizeof res);
-    if (registry_validate(sk, obj, mode, &res) == 0) {
+    /* unknown fields are always looked for: Ignore drops them silently */
+    int vmode = mode == VALIDATE_STRICT ? VALIDATE_STRICT : VALIDATE_WARN_UNKNOWN;
+    if (registry_validate(sk, obj, vmode, &res) == 0) {
         validation_result_free(&res);
         return 0;
     }
@@ -182,7 +185,21 @@ static int default_and_validate(api_call_t *c, json_t *obj)
     for (size_t i = 0; i < res.count; i++)
         if (strcmp(res.errors[i].reason, "FieldValueUnknown") == 0) unknown++;
     if (unknown == res.count && mode != VALIDATE_STRICT) {
-        /* unknown fields are only warnings outside strict mode */
+        /* Outside strict mode unknown fields are dropped, as decoding into
+         * the API types drops them; Warn says so in Warning headers. */
+        strbuf_t warn = {0};
+        for (size_t i = 0; i < res.count; i++) {
+            api_remove_path(obj, res.errors[i].field);
+            if (mode == VALIDATE_WARN_UNKNOWN && warn.len < 8192) {
+                strbuf_add(&warn, "Warning: 299 - \"unknown field \\\"");
+                strbuf_add(&warn, res.errors[i].field);
+                strbuf_add(&warn, "\\\"\"\r\n");
+            }
+        }
+        free(c->warnings);
+        c->warnings = warn.failed ? NULL : warn.p;
+        if (warn.failed) strbuf_free(&warn);
+        c->resp->extra_headers = c->warnings;
         validation_result_free(&res);
         return 0;
     }

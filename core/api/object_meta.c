@@ -217,3 +217,37 @@ char *api_splice_rv(const char *json, size_t len, int64_t rev, size_t *outlen)
     *outlen = len + (size_t)n;
     return out;
 }
+
+int api_remove_path(json_t *obj, const char *path)
+{
+    json_t *cur = obj;
+    const char *p = path;
+    while (*p) {
+        char name[256];
+        size_t n = strcspn(p, ".[");
+        if (n >= sizeof name) return -1;
+        memcpy(name, p, n);
+        name[n] = '\0';
+        p += n;
+        json_t *parent = cur;
+        if (n > 0) {
+            if (!*p) return json_object_del(parent, name) == 0 ? 0 : -1;
+            cur = json_object_get(parent, name);
+        }
+        while (*p == '[') {
+            const char *close = strchr(p, ']');
+            if (!close) return -1;
+            char idx[256];
+            size_t m = (size_t)(close - p - 1);
+            if (m >= sizeof idx) return -1;
+            memcpy(idx, p + 1, m);
+            idx[m] = '\0';
+            p = close + 1;
+            if (json_is_array(cur)) cur = json_array_get(cur, (size_t)strtoul(idx, NULL, 10));
+            else cur = json_object_get(cur, idx);
+        }
+        if (!cur) return -1;
+        if (*p == '.') p++;
+    }
+    return -1;
+}

@@ -31,4 +31,8 @@ json_t *api_canonical_order(json_t *obj);
  * without decoding them; NULL when json is not in that form. Caller frees. */
 char *api_splice_rv(const char *json, size_t len, int64_t rev, size_t *outlen);
 
+/* Remove the field a Kubernetes field path names ("spec.containers[0].foo",
+ * "metadata.labels[app]"). 0, or -1 when there is no such field. */
+int api_remove_path(json_t *obj, const char *path);
+
 #endif

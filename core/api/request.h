@@ -40,6 +40,10 @@ typedef struct api_response_ops {
  * must then finish the response (stream_end) soon, without writing more. */
 struct api_response {
     const api_response_ops_t *ops;
+    /* Extra header lines ("Warning: 299 - \"...\"\r\n"), set by the handler
+     * before it answers and kept valid until send or stream_begin returns;
+     * NULL for none. Sinks without headers ignore them. */
+    const char *extra_headers;
     void (*on_abort)(api_response_t *r, void *abort_data);
     void *abort_data;
 };

@@ -415,6 +415,7 @@ void api_call_free(api_call_t *c)
     free(c->ns);
     free(c->name);
     free(c->sub);
+    free(c->warnings);
     json_decref(c->obj);
     json_decref(c->old);
     free(c);

@@ -203,7 +203,7 @@ static int conn_write(http_conn_t *c, const uv_buf_t *bufs, unsigned n)
 }
 
 static size_t format_head(const http_conn_t *c, char *buf, size_t cap, int status,
-                          const char *ct, size_t len, int chunked)
+                          const char *ct, size_t len, int chunked, const char *extra)
 {
     const char *reason = http_status_str((enum http_status)status);
     int n = snprintf(buf, cap, "HTTP/1.1 %d %s\r\n", status, reason ? reason : "");
@@ -213,6 +213,8 @@ static size_t format_head(const http_conn_t *c, char *buf, size_t cap, int statu
         n += snprintf(buf + n, cap - (size_t)n, "Transfer-Encoding: chunked\r\n");
     else if (len != SIZE_MAX)
         n += snprintf(buf + n, cap - (size_t)n, "Content-Length: %zu\r\n", len);
+    if (extra)
+        n += snprintf(buf + n, cap - (size_t)n, "%s", extra);
     if (!c->keep_alive)
         n += snprintf(buf + n, cap - (size_t)n, "Connection: close\r\n");
     else if (c->http10)
@@ -233,7 +235,8 @@ static void conn_send_error(http_conn_t *c, int status, const char *reason, cons
     if (blen < 0 || (size_t)blen >= sizeof(body))
         blen = 0;
     c->keep_alive = 0;
-    size_t hlen = format_head(c, head, sizeof(head), status, "application/json", (size_t)blen, 0);
+    size_t hlen =
+        format_head(c, head, sizeof(head), status, "application/json", (size_t)blen, 0, NULL);
     uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)hlen), uv_buf_init(body, (unsigned)blen)};
     if (conn_write(c, bufs, 2) < 0) {
         conn_close(c);
@@ -251,6 +254,7 @@ static void conn_send_error(http_conn_t *c, int status, const char *reason, cons
 static void finish_response(http_conn_t *c)
 {
     c->resp_active = 0;
+    c->resp.extra_headers = NULL;
     c->streaming = 0;
     c->resp.on_abort = NULL;
     c->resp.abort_data = NULL;
@@ -280,12 +284,21 @@ static void resp_send(api_response_t *r, int status, const char *content_type, c
     if (!c->resp_active || c->streaming)
         return;
     if (!c->closing) {
-        char head[640];
-        size_t hlen = format_head(c, head, sizeof(head), status, content_type, len, 0);
+        char small[640];
+        size_t cap = sizeof(small) + (r->extra_headers ? strlen(r->extra_headers) : 0);
+        char *head = cap > sizeof(small) ? malloc(cap) : small;
+        if (!head) {
+            head = small;
+            cap = sizeof(small);
+        }
+        size_t hlen = format_head(c, head, cap, status, content_type, len, 0,
+                                  head == small ? NULL : r->extra_headers);
         uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)hlen),
                             uv_buf_init((char *)(body ? body : ""), (unsigned)len)};
         if (conn_write(c, bufs, c->is_head || !body ? 1 : 2) < 0)
             c->want_close = 1;
+        if (head != small)
+            free(head);
     }
     finish_response(c);
 }
@@ -300,12 +313,20 @@ static void resp_stream_begin(api_response_t *r, int status, const char *content
         c->keep_alive = 0; /* no chunked encoding: the body ends with the connection */
     if (c->closing)
         return;
-    char head[640];
-    size_t hlen = format_head(c, head, sizeof(head), status, content_type, SIZE_MAX,
-                              !c->http10 && !c->is_head);
+    char small[640];
+    size_t cap = sizeof(small) + (r->extra_headers ? strlen(r->extra_headers) : 0);
+    char *head = cap > sizeof(small) ? malloc(cap) : small;
+    if (!head) {
+        head = small;
+        cap = sizeof(small);
+    }
+    size_t hlen = format_head(c, head, cap, status, content_type, SIZE_MAX,
+                              !c->http10 && !c->is_head, head == small ? NULL : r->extra_headers);
     uv_buf_t b = uv_buf_init(head, (unsigned)hlen);
     if (conn_write(c, &b, 1) < 0)
         c->want_close = 1;
+    if (head != small)
+        free(head);
 }
 
 static void on_deferred(uv_idle_t *h)
