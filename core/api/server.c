@@ -436,6 +436,17 @@ static void reply_text(api_response_t *resp, int code, const char *text)
 
 static void reply_doc(api_response_t *resp, const api_doc_reply_t *d)
 {
+    char headers[1024];
+    int n = 0;
+    if (d->cache_control)
+        n += snprintf(headers + n, sizeof headers - (size_t)n, "Cache-Control: %.200s\r\n",
+                      d->cache_control);
+    if (d->etag)
+        n += snprintf(headers + n, sizeof headers - (size_t)n, "Etag: %.200s\r\n", d->etag);
+    if (d->location)
+        n += snprintf(headers + n, sizeof headers - (size_t)n, "Location: %.400s\r\n",
+                      d->location);
+    resp->extra_headers = n > 0 ? headers : NULL;
     resp->ops->send(resp, d->status, d->content_type ? d->content_type : "application/json",
                     d->body, d->len);
 }
