@@ -466,9 +466,9 @@ stop_server_cleanly() {
 	fi
 }
 
-# bg CMD...: run a command in the background, killed at exit. Sets BG_PID.
+# background CMD...: run a command in the background, killed at exit. Sets BG_PID.
 BG_PID=
-bg() {
+background() {
 	"$@" &
 	BG_PID=$!
 	E2E_BG_PIDS+=("$BG_PID")

@@ -45,13 +45,13 @@ is "$keys" 18 "6 clients x 3 patches without a resourceVersion: no update is los
 
 # --- watchers that go away ------------------------------------------------------------------------------
 for i in $(seq 1 20); do
-	bg curl -sN --max-time 1 -o /dev/null "$E2E_URL/api/v1/namespaces/busy/configmaps?watch=1"
+	background curl -sN --max-time 1 -o /dev/null "$E2E_URL/api/v1/namespaces/busy/configmaps?watch=1"
 done
 for i in 1 2 3 4 5; do
 	k patch configmap shared -n busy --type=merge -p "{\"data\":{\"tick\":\"$i\"}}" >/dev/null 2>&1
 done
 sleep 1.5
-bg curl -sN --max-time 3 -o "$E2E_TMP/late.out" "$E2E_URL/api/v1/namespaces/busy/configmaps?watch=1&fieldSelector=metadata.name%3Dshared"
+background curl -sN --max-time 3 -o "$E2E_TMP/late.out" "$E2E_URL/api/v1/namespaces/busy/configmaps?watch=1&fieldSelector=metadata.name%3Dshared"
 sleep 0.5
 k patch configmap shared -n busy --type=merge -p '{"data":{"tick":"last"}}' >/dev/null 2>&1
 wait_for 5 grep -q '"last"' "$E2E_TMP/late.out"

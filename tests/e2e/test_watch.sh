@@ -14,7 +14,7 @@ watch_types() {
 
 # --- kubectl get -w ---------------------------------------------------------------
 ok "create the watched configmap" mk_cm watched default v=one
-bg timeout 20 "$KUBECTL" --kubeconfig="$KUBECONFIG" --cache-dir="$E2E_TMP/kube-cache" \
+background timeout 20 "$KUBECTL" --kubeconfig="$KUBECONFIG" --cache-dir="$E2E_TMP/kube-cache" \
 	get configmap watched -w -o 'jsonpath={.data.v}{"\n"}' >"$E2E_TMP/kw.out" 2>"$E2E_TMP/kw.err"
 ok "get -w prints the current state" wait_for 10 grep -qx one "$E2E_TMP/kw.out"
 ok "another kubectl updates the configmap" \
@@ -27,7 +27,7 @@ else
 fi
 kill "$BG_PID" 2>/dev/null
 
-bg timeout 20 "$KUBECTL" --kubeconfig="$KUBECONFIG" --cache-dir="$E2E_TMP/kube-cache" \
+background timeout 20 "$KUBECTL" --kubeconfig="$KUBECONFIG" --cache-dir="$E2E_TMP/kube-cache" \
 	get configmaps -w --watch-only -o name >"$E2E_TMP/kwo.out" 2>"$E2E_TMP/kwo.err"
 sleep 1
 ok "create a configmap while watching" mk_cm newcomer default a=b
@@ -45,7 +45,7 @@ ok "create namespace w" mk_ns w
 ok "create configmap w1" mk_cm w1 w a=1
 rv=$(jp configmap/w1 '{.metadata.resourceVersion}' -n w)
 ok "w1 has a resourceVersion" test -n "$rv"
-bg curl -sN --max-time 20 "$E2E_URL/api/v1/namespaces/w/configmaps?watch=1&resourceVersion=$rv" \
+background curl -sN --max-time 20 "$E2E_URL/api/v1/namespaces/w/configmaps?watch=1&resourceVersion=$rv" \
 	-o "$E2E_TMP/watch.out"
 sleep 0.5
 ok "modify w1" k patch configmap w1 -n w --type=merge -p '{"data":{"a":"2"}}'
@@ -65,16 +65,16 @@ ok "events at the start resourceVersion are not sent again" \
 kill "$BG_PID" 2>/dev/null
 
 # --- without a resourceVersion: existing objects come first as ADDED ---------------------------
-bg curl -sN --max-time 20 "$E2E_URL/api/v1/namespaces/w/configmaps?watch=1" -o "$E2E_TMP/watch0.out"
+background curl -sN --max-time 20 "$E2E_URL/api/v1/namespaces/w/configmaps?watch=1" -o "$E2E_TMP/watch0.out"
 wait_for 10 grep -q ADDED "$E2E_TMP/watch0.out"
 like "$(grep ADDED "$E2E_TMP/watch0.out")" "w2" "watch without resourceVersion starts with ADDED for existing objects"
 kill "$BG_PID" 2>/dev/null
 
 # --- selectors on a watch ---------------------------------------------------------------------------
 ok "create namespace ws" mk_ns ws
-bg curl -sN --max-time 20 "$E2E_URL/api/v1/namespaces/ws/configmaps?watch=1&labelSelector=app%3Dpicked" \
+background curl -sN --max-time 20 "$E2E_URL/api/v1/namespaces/ws/configmaps?watch=1&labelSelector=app%3Dpicked" \
 	-o "$E2E_TMP/watchl.out"
-bg curl -sN --max-time 20 "$E2E_URL/api/v1/namespaces/ws/configmaps?watch=1&fieldSelector=metadata.name%3Dfield" \
+background curl -sN --max-time 20 "$E2E_URL/api/v1/namespaces/ws/configmaps?watch=1&fieldSelector=metadata.name%3Dfield" \
 	-o "$E2E_TMP/watchf.out"
 sleep 0.5
 mk_cm other ws a=b >/dev/null 2>&1
@@ -89,7 +89,7 @@ like "$(cat "$E2E_TMP/watchf.out")" '"field"' "field-selector watch sees the nam
 unlike "$(cat "$E2E_TMP/watchf.out")" '"other"' "field-selector watch leaves out other objects"
 
 # --- a watch on a whole cluster-scoped kind ------------------------------------------------------------
-bg curl -sN --max-time 20 "$E2E_URL/api/v1/namespaces?watch=1&resourceVersion=$rv" -o "$E2E_TMP/watchns.out"
+background curl -sN --max-time 20 "$E2E_URL/api/v1/namespaces?watch=1&resourceVersion=$rv" -o "$E2E_TMP/watchns.out"
 sleep 0.5
 ok "create namespace late" mk_ns late
 wait_for 10 grep -q '"late"' "$E2E_TMP/watchns.out"
