@@ -293,6 +293,7 @@ BODY=
 api() {
 	local method=$1 path=$2
 	shift 2
+	rm -f "$E2E_TMP/body"
 	HTTP_CODE=$(curl -sS --max-time 15 -X "$method" -o "$E2E_TMP/body" \
 		-w '%{http_code}' "$@" "$E2E_URL$path" 2>"$E2E_TMP/curl.err")
 	[ -n "$HTTP_CODE" ] || HTTP_CODE=000

@@ -147,6 +147,10 @@ status_is 405 MethodNotAllowed "PUT on a collection answers 405 MethodNotAllowed
 api POST "$CM/keep" "${JSON[@]}" -d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"keep"}}'
 status_is 405 MethodNotAllowed "POST on a single object answers 405 MethodNotAllowed"
 
+# DELETE with a uid precondition that does not hold.
+api DELETE "$CM/keep" "${JSON[@]}" -d '{"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":"00000000-0000-0000-0000-000000000000"}}'
+status_is 409 Conflict "DELETE with a wrong uid precondition answers 409 Conflict"
+
 # --- 413: too large ------------------------------------------------------------------------------------------
 {
 	printf '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"huge"},"data":{"x":"'

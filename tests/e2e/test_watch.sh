@@ -84,9 +84,22 @@ ok "label it app=picked" k label configmap picked -n ws app=picked
 wait_for 10 grep -q picked "$E2E_TMP/watchl.out"
 wait_for 10 grep -q field "$E2E_TMP/watchf.out"
 like "$(cat "$E2E_TMP/watchl.out")" '"picked"' "label-selector watch sees the object once it matches"
+ok "remove the label" k label configmap picked -n ws app-
+wait_for 10 grep -q DELETED "$E2E_TMP/watchl.out"
+ok "label-selector watch sends DELETED when the object stops matching" \
+	grep -qE '"name"[[:space:]]*:[[:space:]]*"picked"' <(grep DELETED "$E2E_TMP/watchl.out")
 unlike "$(cat "$E2E_TMP/watchl.out")" '"other"' "label-selector watch leaves out other objects"
 like "$(cat "$E2E_TMP/watchf.out")" '"field"' "field-selector watch sees the named object"
 unlike "$(cat "$E2E_TMP/watchf.out")" '"other"' "field-selector watch leaves out other objects"
+
+# --- a watch across all namespaces ------------------------------------------------------------------
+background curl -sN --max-time 20 "$E2E_URL/api/v1/configmaps?watch=1&resourceVersion=$rv" -o "$E2E_TMP/watchall.out"
+sleep 0.5
+ok "create a configmap in namespace w" mk_cm everywhere-w w a=b
+ok "create a configmap in namespace ws" mk_cm everywhere-ws ws a=b
+wait_for 10 grep -q everywhere-ws "$E2E_TMP/watchall.out"
+like "$(cat "$E2E_TMP/watchall.out")" '"everywhere-w"' "an all-namespaces watch sees the first namespace"
+like "$(cat "$E2E_TMP/watchall.out")" '"everywhere-ws"' "an all-namespaces watch sees the second namespace"
 
 # --- a watch on a whole cluster-scoped kind ------------------------------------------------------------
 background curl -sN --max-time 20 "$E2E_URL/api/v1/namespaces?watch=1&resourceVersion=$rv" -o "$E2E_TMP/watchns.out"
