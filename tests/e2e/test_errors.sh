@@ -147,10 +147,6 @@ status_is 405 MethodNotAllowed "PUT on a collection answers 405 MethodNotAllowed
 api POST "$CM/keep" "${JSON[@]}" -d '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"keep"}}'
 status_is 405 MethodNotAllowed "POST on a single object answers 405 MethodNotAllowed"
 
-# DELETE with a uid precondition that does not hold.
-api DELETE "$CM/keep" "${JSON[@]}" -d '{"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":"00000000-0000-0000-0000-000000000000"}}'
-status_is 409 Conflict "DELETE with a wrong uid precondition answers 409 Conflict"
-
 # --- 413: too large ------------------------------------------------------------------------------------------
 {
 	printf '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"huge"},"data":{"x":"'
@@ -168,6 +164,11 @@ api POST "$CM" -H 'Content-Type: text/plain' \
 status_is 415 UnsupportedMediaType "POST with Content-Type text/plain answers 415"
 api PATCH "$CM/keep" -H 'Content-Type: text/plain' -d '{"data":{"c":"3"}}'
 status_is 415 UnsupportedMediaType "PATCH with Content-Type text/plain answers 415"
+
+# --- preconditions -----------------------------------------------------------------------------------
+# DELETE with a uid precondition that does not hold.
+api DELETE "$CM/keep" "${JSON[@]}" -d '{"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":"00000000-0000-0000-0000-000000000000"}}'
+status_is 409 Conflict "DELETE with a wrong uid precondition answers 409 Conflict"
 
 # --- afterwards ------------------------------------------------------------------------------------------------
 expect_output "/readyz still answers ok" ok curl -s --max-time 5 "$E2E_URL/readyz"
