@@ -24,6 +24,19 @@ status_is() {
 	fi
 }
 
+# refused DESC: the last api call was refused as the client's fault (4xx
+# with a Status), not a crash, a hang or a 5xx.
+refused() {
+	if [ "$HTTP_CODE" -ge 400 ] 2>/dev/null && [ "$HTTP_CODE" -lt 500 ] &&
+		[ "$(json_str kind)" = Status ]; then
+		pass "$1"
+	else
+		fail "$1"
+		diag "expected a 4xx Status; got HTTP $HTTP_CODE: $(head -c 400 <<<"$BODY")"
+		[ -s "$E2E_TMP/curl.err" ] && diag "curl: $(cat "$E2E_TMP/curl.err")"
+	fi
+}
+
 # message_has TEXT DESC: the last Status' message contains TEXT.
 message_has() {
 	like "$(json_str message)" "$1" "$2"
@@ -165,10 +178,47 @@ status_is 415 UnsupportedMediaType "POST with Content-Type text/plain answers 41
 api PATCH "$CM/keep" -H 'Content-Type: text/plain' -d '{"data":{"c":"3"}}'
 status_is 415 UnsupportedMediaType "PATCH with Content-Type text/plain answers 415"
 
+# --- odd input is refused, not fatal ------------------------------------------------------------------
+api PATCH "$CM/keep" -H 'Content-Type: application/json-patch+json' -d '[{"op":"bogus","path":"/data"}]'
+refused "a JSON patch with an unknown op is refused"
+api PATCH "$CM/keep" -H 'Content-Type: application/json-patch+json' -d '{"op":"add"}'
+refused "a JSON patch that is not a list is refused"
+api PATCH "$CM/keep" -H 'Content-Type: application/merge-patch+json' -d '"just a string"'
+refused "a merge patch that is not an object is refused"
+api PATCH "$CM/keep" -H 'Content-Type: application/strategic-merge-patch+json' -d '{"data":{"$patch":"bogus"}}'
+refused "a strategic patch with an unknown directive is refused"
+api PATCH "$CM/ghost" -H 'Content-Type: application/merge-patch+json' -d '{"data":{"a":"b"}}'
+status_is 404 NotFound "patching a missing object answers 404"
+api GET "$CM?limit=abc"
+refused "limit=abc is refused"
+api GET "$CM?labelSelector=a%20in%20(b"
+refused "a malformed label selector is refused"
+api GET "$CM?fieldSelector=spec.nothing%3Dx"
+refused "a field selector on an unsupported field is refused"
+api GET "$CM?watch=1&resourceVersion=notanumber" --max-time 5
+refused "a watch from a malformed resourceVersion is refused"
+api GET "$CM?continue=garbage"
+refused "a malformed continue token is refused"
+mk_cm victim default a=1 >/dev/null 2>&1
+api DELETE "$CM/victim" "${JSON[@]}" -d '{"preconditions":'
+refused "DELETE with malformed options is refused"
+expect_output "a refused DELETE deletes nothing" 1 jp configmap/victim '{.data.a}'
+deep=$(printf '%0.s[' $(seq 1 5000))
+api POST "$CM" "${JSON[@]}" -d "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"deep\"},\"x\":$deep"
+refused "a body nested 5000 levels deep is refused"
+api GET "/api/v1/namespaces/default/configmaps/$(head -c 20000 /dev/zero | tr '\0' a)"
+ok "a 20000-character path is answered (no crash)" test "$HTTP_CODE" -ge 400 -a "$HTTP_CODE" -lt 500
+api GET "/api/v1/namespaces/default/configmaps/%ff%fe"
+ok "a path with invalid UTF-8 is answered (no crash)" test "$HTTP_CODE" -ge 400 -a "$HTTP_CODE" -lt 500
+expect_output "/readyz answers ok after the odd input" ok curl -s --max-time 5 "$E2E_URL/readyz"
+
 # --- preconditions -----------------------------------------------------------------------------------
 # DELETE with a uid precondition that does not hold.
-api DELETE "$CM/keep" "${JSON[@]}" -d '{"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":"00000000-0000-0000-0000-000000000000"}}'
+k get configmap victim >/dev/null 2>&1 || mk_cm victim default a=1 >/dev/null 2>&1
+api DELETE "$CM/victim" "${JSON[@]}" -d '{"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":"00000000-0000-0000-0000-000000000000"}}'
 status_is 409 Conflict "DELETE with a wrong uid precondition answers 409 Conflict"
+expect_output "a failed precondition deletes nothing" 1 jp configmap/victim '{.data.a}'
+k delete configmap victim --ignore-not-found >/dev/null 2>&1
 
 # --- afterwards ------------------------------------------------------------------------------------------------
 expect_output "/readyz still answers ok" ok curl -s --max-time 5 "$E2E_URL/readyz"
