@@ -73,6 +73,18 @@ rv4=$(jp configmap/crash-20 '{.metadata.resourceVersion}' -n keep)
 ok "resourceVersion after the crash differs from every earlier one" \
 	test -n "$rv4" -a "$rv4" != "$rv3" -a "$rv4" != "$rv2" -a "$rv4" != "$rv"
 
+# A client that watched before the crash resumes from its last resourceVersion
+# and gets what changed while it was away, also across the restart.
+ok "label crash-19 before the restart" k label configmap crash-19 -n keep phase=one
+kill9_server
+restart_server || bail_out "server did not restart for the resume test"
+ok "label crash-19 after the restart" k label configmap crash-19 -n keep phase=two --overwrite
+curl -sN --max-time 3 \
+	"$E2E_URL/api/v1/namespaces/keep/configmaps?watch=1&resourceVersion=$rv4&fieldSelector=metadata.name%3Dcrash-19" \
+	-o "$E2E_TMP/resume.out" 2>/dev/null
+phases=$(grep -oE '"phase"[[:space:]]*:[[:space:]]*"[a-z]+"' "$E2E_TMP/resume.out" | sed -E 's/.*"([a-z]+)"$/\1/' | tr '\n' ' ')
+is "$phases" "one two " "a watch from before the crash replays the changes before and after it"
+
 # Twice in a row, with nothing written in between.
 kill9_server
 restart_server || bail_out "server did not restart after a second kill -9"
