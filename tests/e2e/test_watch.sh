@@ -28,8 +28,10 @@ fi
 kill "$BG_PID" 2>/dev/null
 
 background timeout 20 "$KUBECTL" --kubeconfig="$KUBECONFIG" --cache-dir="$E2E_TMP/kube-cache" \
-	get configmaps -w --watch-only -o name >"$E2E_TMP/kwo.out" 2>"$E2E_TMP/kwo.err"
-sleep 1
+	get configmaps -w --watch-only -o name -v=6 >"$E2E_TMP/kwo.out" 2>"$E2E_TMP/kwo.err"
+# --watch-only leaves out what its first list saw, so create only once the
+# watch request is under way (kubectl -v=6 logs it).
+wait_for 10 grep -q 'watch=true' "$E2E_TMP/kwo.err" || diag "kubectl never logged its watch request"
 ok "create a configmap while watching" mk_cm newcomer default a=b
 if wait_for 10 grep -qx configmap/newcomer "$E2E_TMP/kwo.out"; then
 	pass "get -w --watch-only sees a new object"
