@@ -70,6 +70,7 @@ typedef struct api_call {
     int created;       /* respond 201 */
     int delete_after_write; /* finalizers emptied on a terminating object */
     char *warnings;    /* Warning header lines for the answer */
+    json_t *opts;      /* DeleteOptions of a delete */
     char key[1024];
 } api_call_t;
 

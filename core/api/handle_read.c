@@ -91,6 +91,29 @@ static int selectors_parse(api_call_t *c, selectors_t *s)
         selectors_free(s);
         return -1;
     }
+    for (size_t i = 0; s->fs && i < field_selector_count(s->fs); i++) {
+        const char *path = field_selector_path(s->fs, i);
+        if (!registry_field_label_supported(registry_storage_kind(c->kind), path)) {
+            status_reply(c->resp, 400, "BadRequest", NULL,
+                         "field label not supported: %s (%s can be selected by metadata.name, "
+                         "metadata.namespace%s)",
+                         path, c->kind->resource,
+                         strcmp(c->kind->kind, "Pod") == 0 ? ", spec.nodeName, status.phase, ..." : "");
+            selectors_free(s);
+            return -1;
+        }
+    }
+    const char *lim = api_query_get(c, "limit");
+    if (lim && *lim) {
+        char *end;
+        long long v = strtoll(lim, &end, 10);
+        if (*end || v < 0) {
+            status_reply(c->resp, 400, "BadRequest", NULL,
+                         "limit must be a non-negative integer, not \"%s\"", lim);
+            selectors_free(s);
+            return -1;
+        }
+    }
     return 0;
 }
 

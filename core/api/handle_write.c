@@ -891,8 +891,8 @@ static void on_read_for_delete(void *data, int status, const skiff_kv_t *kv)
         status_reply(c->resp, 500, "InternalError", NULL, "stored object is not valid JSON");
         goto fail;
     }
-    /* DeleteOptions, from the body (kubectl) or the query. */
-    json_t *opts = c->req->body_len ? json_loadb(c->req->body, c->req->body_len, 0, NULL) : NULL;
+    /* DeleteOptions (checked in api_handle_delete), or the query. */
+    const json_t *opts = c->opts;
     const char *policy = json_string_value(json_object_get(opts, "propagationPolicy"));
     if (!policy) policy = api_query_get(c, "propagationPolicy");
     const json_t *gp = json_object_get(opts, "gracePeriodSeconds");
@@ -906,7 +906,6 @@ static void on_read_for_delete(void *data, int status, const skiff_kv_t *kv)
     if (json_is_array(dry) && json_array_size(dry) > 0) c->dry_run = 1;
     char policy_buf[32] = "";
     if (policy) snprintf(policy_buf, sizeof policy_buf, "%s", policy);
-    json_decref(opts);
     if (policy_buf[0] && strcmp(policy_buf, "Background") && strcmp(policy_buf, "Foreground") &&
         strcmp(policy_buf, "Orphan")) {
         status_reply(c->resp, 422, "Invalid", NULL,
@@ -966,11 +965,54 @@ fail:
     api_call_free(c);
 }
 
+/* The DeleteOptions body, if any: 0, or -1 after answering 400. */
+static int parse_delete_options(api_call_t *c)
+{
+    if (!c->req->body || c->req->body_len == 0) return 0;
+    json_error_t e;
+    c->opts = json_loadb(c->req->body, c->req->body_len, 0, &e);
+    if (!c->opts) {
+        status_reply(c->resp, 400, "BadRequest", NULL,
+                     "the DeleteOptions in the request body are not valid JSON: %s (line %d, "
+                     "column %d)",
+                     e.text, e.line, e.column);
+        return -1;
+    }
+    static const struct {
+        const char *field;
+        int type;
+    } fields[] = {{"propagationPolicy", JSON_STRING}, {"gracePeriodSeconds", JSON_INTEGER},
+                  {"preconditions", JSON_OBJECT},     {"dryRun", JSON_ARRAY},
+                  {"orphanDependents", JSON_TRUE}};
+    if (!json_is_object(c->opts)) goto bad;
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        json_t *v = json_object_get(c->opts, fields[i].field);
+        if (!v || json_is_null(v)) continue;
+        int t = json_typeof(v);
+        if (fields[i].type == JSON_TRUE ? !json_is_boolean(v) : t != fields[i].type) {
+            status_reply(c->resp, 400, "BadRequest", NULL,
+                         "DeleteOptions.%s has the wrong type: see the Kubernetes API "
+                         "reference for DeleteOptions",
+                         fields[i].field);
+            return -1;
+        }
+    }
+    return 0;
+bad:
+    status_reply(c->resp, 400, "BadRequest", NULL,
+                 "the request body of a delete must be a DeleteOptions object");
+    return -1;
+}
+
 void api_handle_delete(api_call_t *c)
 {
     if (c->sub) {
         status_reply(c->resp, 405, "MethodNotAllowed", NULL, "DELETE is not allowed on %s/%s",
                      c->kind->resource, c->sub);
+        api_call_free(c);
+        return;
+    }
+    if (parse_delete_options(c) != 0) {
         api_call_free(c);
         return;
     }

@@ -416,6 +416,7 @@ void api_call_free(api_call_t *c)
     free(c->name);
     free(c->sub);
     free(c->warnings);
+    json_decref(c->opts);
     json_decref(c->obj);
     json_decref(c->old);
     free(c);
@@ -572,6 +573,13 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
 void api_server_handle(api_server_t *s, const api_request_t *req, api_response_t *resp)
 {
     const char *path = req->path ? req->path : "/";
+    json_t *utf8 = json_string(path); /* jansson checks UTF-8 */
+    if (!utf8) {
+        status_reply(resp, 400, "BadRequest", NULL,
+                     "the request path is not valid UTF-8 once percent-decoded");
+        return;
+    }
+    json_decref(utf8);
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/livez") == 0 ||
         strncmp(path, "/healthz/", 9) == 0 || strncmp(path, "/livez/", 7) == 0) {
         reply_text(resp, 200, "ok");

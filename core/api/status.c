@@ -33,8 +33,11 @@ static json_t *status_vnew(int code, const char *reason, json_t *details, const 
 {
     char msg[4096];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    json_t *s = json_pack("{s:s, s:s, s:{}, s:s, s:s, s:s, s:i}", "kind", "Status", "apiVersion",
-                          "v1", "metadata", "status", "Failure", "message", msg, "reason",
+    /* a message quoting bad input may not be valid UTF-8: say so instead */
+    json_t *m = json_string(msg);
+    if (!m) m = json_string("the request contained bytes that are not valid UTF-8");
+    json_t *s = json_pack("{s:s, s:s, s:{}, s:s, s:o, s:s, s:i}", "kind", "Status", "apiVersion",
+                          "v1", "metadata", "status", "Failure", "message", m, "reason",
                           reason ? reason : status_reason_for_code(code), "code", code);
     if (details) json_object_set_new(s, "details", details);
     return s;
@@ -52,7 +55,10 @@ json_t *status_new(int code, const char *reason, json_t *details, const char *fm
 json_t *status_details(const kind_def_t *k, const char *name)
 {
     json_t *d = json_object();
-    if (name && *name) json_object_set_new(d, "name", json_string(name));
+    if (name && *name) {
+        json_t *n = json_string(name);
+        if (n) json_object_set_new(d, "name", n);
+    }
     if (k) {
         if (k->group[0]) json_object_set_new(d, "group", json_string(k->group));
         json_object_set_new(d, "kind", json_string(k->resource));

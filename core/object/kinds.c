@@ -1391,3 +1391,42 @@ static json_t *hpa_v2_to_v1(const json_t *obj)
         json_object_del(status, "conditions");
     return out;
 }
+
+/* ---- field selectors ---------------------------------------------------------
+ * Which fields each kind can be selected by (`--field-selector`), as the
+ * Kubernetes API server allows them; every kind takes metadata.name and
+ * metadata.namespace. */
+static const struct {
+    const char *group, *kind;
+    const char *const fields[12];
+} field_labels[] = {
+    {"", "Pod", {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+                 "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP",
+                 "status.podIPs", "status.nominatedNodeName", NULL}},
+    {"", "Event", {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+                   "involvedObject.uid", "involvedObject.apiVersion",
+                   "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
+                   "reportingComponent", "source", "type", NULL}},
+    {"", "Secret", {"type", NULL}},
+    {"", "Node", {"spec.unschedulable", NULL}},
+    {"", "Namespace", {"status.phase", NULL}},
+    {"", "Service", {"spec.clusterIP", "spec.type", NULL}},
+    {"", "PersistentVolumeClaim", {"spec.volumeName", NULL}},
+    {"", "ReplicationController", {"status.replicas", NULL}},
+    {"apps", "ReplicaSet", {"status.replicas", NULL}},
+    {"batch", "Job", {"status.successful", NULL}},
+    {"certificates.k8s.io", "CertificateSigningRequest", {"spec.signerName", NULL}},
+};
+
+int registry_field_label_supported(const kind_def_t *k, const char *path)
+{
+    if (strcmp(path, "metadata.name") == 0 || strcmp(path, "metadata.namespace") == 0) return 1;
+    for (size_t i = 0; i < sizeof field_labels / sizeof *field_labels; i++) {
+        if (strcmp(field_labels[i].group, k->group) != 0 ||
+            strcmp(field_labels[i].kind, k->kind) != 0)
+            continue;
+        for (size_t j = 0; field_labels[i].fields[j]; j++)
+            if (strcmp(field_labels[i].fields[j], path) == 0) return 1;
+    }
+    return 0;
+}

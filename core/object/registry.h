@@ -137,4 +137,7 @@ extern const size_t kinds_builtin_count;
  * when empty. Returns a new json string. */
 json_t *kinds_selector_string(const json_t *sel);
 
+/* Can objects of k be selected by this field (`--field-selector path=...`)? */
+int registry_field_label_supported(const kind_def_t *k, const char *path);
+
 #endif
