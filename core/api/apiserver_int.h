@@ -24,7 +24,8 @@ struct api_server {
     uv_timer_t compact_timer;
     uv_timer_t ns_timer;         /* namespace_lifecycle.c */
     strmap_t *ns_sweeps;         /* namespace -> round in progress */
-    int64_t compact_next;        /* revision to compact to at the next tick */
+    int64_t compact_next;
+    int64_t last_rev;            /* latest revision delivered by the store watch */        /* revision to compact to at the next tick */
     int closing_handles;
     int inflight;                /* the server's own store operations in progress */
     int freed;
@@ -61,16 +62,17 @@ typedef struct api_call {
     char *sub;         /* NULL, "status", "scale" */
     int dry_run;
     int table;         /* answer as meta.k8s.io Table */
-    int table_v1beta1;
     /* write state */
     json_t *obj;       /* object being written */
     json_t *old;       /* state read before the write */
     int64_t old_rev;
     int retries;
     int created;       /* respond 201 */
-    int delete_after_write; /* finalizers emptied on a terminating object */
     char *warnings;    /* Warning header lines for the answer */
     json_t *opts;      /* DeleteOptions of a delete */
+    json_t *body;      /* an update's object as sent, to start again after a race */
+    int unconditional; /* an update without resourceVersion */
+    int preconditions; /* a delete with uid/resourceVersion preconditions */
     char key[1024];
 } api_call_t;
 

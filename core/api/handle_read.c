@@ -172,7 +172,7 @@ static char *continue_encode(int64_t rv, const char *last_key)
     return out;
 }
 
-static int continue_decode(const char *tok, char *key, size_t keylen)
+static int continue_decode(const char *tok, char *key, size_t keylen, int64_t *rev)
 {
     size_t n = strlen(tok);
     if (n == 0 || n % 4 != 0 || n > 4096) return -1;
@@ -187,8 +187,10 @@ static int continue_decode(const char *tok, char *key, size_t keylen)
     json_t *j = json_loadb((const char *)raw, (size_t)len, 0, NULL);
     free(raw);
     const char *start = json_string_value(json_object_get(j, "start"));
+    json_t *rv = json_object_get(j, "rv");
     int rc = -1;
-    if (start && strlen(start) < keylen) {
+    if (start && strlen(start) < keylen && json_is_integer(rv) && json_integer_value(rv) > 0) {
+        *rev = json_integer_value(rv);
         strcpy(key, start);
         rc = 0;
     }
@@ -226,13 +228,30 @@ void api_handle_list(api_call_t *c)
     if (ls && *ls) limit = atoll(ls);
     char start[1024] = "";
     const char *cont = api_query_get(c, "continue");
-    if (cont && *cont && continue_decode(cont, start, sizeof start) != 0) {
-        status_reply(c->resp, 400, "BadRequest", NULL,
-                     "continue key is not valid: use the continue token a previous list "
-                     "returned");
-        selectors_free(&sel);
-        api_call_free(c);
-        return;
+    int64_t list_rev = watch_cache_revision(c->cache);
+    if (cont && *cont) {
+        int64_t token_rev = 0;
+        if (continue_decode(cont, start, sizeof start, &token_rev) != 0) {
+            status_reply(c->resp, 400, "BadRequest", NULL,
+                         "continue key is not valid: use the continue token a previous list "
+                         "returned");
+            selectors_free(&sel);
+            api_call_free(c);
+            return;
+        }
+        /* Pages after the first come from the cache as it is now, but the
+         * list keeps the first page's resourceVersion; once that revision
+         * is compacted the token is too old, as in Kubernetes. */
+        if (token_rev <= c->srv->store->vt->compacted_revision(c->srv->store)) {
+            status_reply(c->resp, 410, "Expired", NULL,
+                         "The provided continue parameter is too old to display a consistent "
+                         "list result. You can start a new list without the continue "
+                         "parameter.");
+            selectors_free(&sel);
+            api_call_free(c);
+            return;
+        }
+        list_rev = token_rev;
     }
     cache_obj_t **items;
     size_t n = watch_cache_list(c->cache, c->ns, sel.ls, sel.fs, &items);
@@ -246,10 +265,10 @@ void api_handle_list(api_call_t *c)
     if (limit > 0 && (long long)count > limit) {
         count = (size_t)limit;
         remaining = (long long)(n - first - count);
-        next = continue_encode(watch_cache_revision(c->cache), items[first + count - 1]->key);
+        next = continue_encode(list_rev, items[first + count - 1]->key);
     }
     char rv[32];
-    snprintf(rv, sizeof rv, "%lld", (long long)watch_cache_revision(c->cache));
+    snprintf(rv, sizeof rv, "%lld", (long long)list_rev);
     if (c->table) {
         list_table_reply(c, items, first, count, rv, next, remaining);
     } else {
@@ -480,6 +499,24 @@ void api_handle_watch(api_call_t *c)
         api_call_free(c);
         return;
     }
+    if (c->name) {
+        /* watching one object: the collection's watch narrowed to its name */
+        const char *f = api_query_get(c, "fieldSelector");
+        char sel[1400], err[256];
+        snprintf(sel, sizeof sel, "%s%smetadata.name=%s", f && *f ? f : "", f && *f ? "," : "",
+                 c->name);
+        field_selector_free(st->sel.fs);
+        st->sel.fs = NULL;
+        if (strpbrk(c->name, ",=\\!") ||
+            field_selector_parse(sel, &st->sel.fs, err, sizeof err) != 0) {
+            status_reply(c->resp, 400, "BadRequest", NULL, "cannot watch %s: not a valid name",
+                         c->name);
+            selectors_free(&st->sel);
+            free(st);
+            api_call_free(c);
+            return;
+        }
+    }
     st->call = c;
     st->srv = c->srv;
     st->table = table_accept(c->req->accept, &st->table_ct);
@@ -517,7 +554,12 @@ void api_handle_watch(api_call_t *c)
     int too_old = 0;
     st->watcher = watch_cache_watch(c->cache, c->ns, st->sel.ls, st->sel.fs, after,
                                     on_cache_event, st, &too_old);
-    if (st->ended) return;
+    if (st->ended) {
+        /* the stream ended during the replay, before it knew its watcher */
+        if (st->watcher) watch_cache_unwatch(st->watcher);
+        st->watcher = NULL;
+        return;
+    }
     if (st->watcher) {
         watch_cache_watcher_want_bookmarks(st->watcher, want_bookmarks);
         return;

@@ -19,7 +19,9 @@
 #include "object/protobuf.h"
 #include <skiff/client.h>
 
-#define PATCH_RETRIES 5
+/* Writes that race another writer start again this many times at most
+ * (Kubernetes retries such updates until they win). */
+#define PATCH_RETRIES 64
 
 /* The bytes a store write carries: canonical key order, no resourceVersion. */
 static char *store_dump(json_t *obj)
@@ -192,7 +194,14 @@ static int default_and_validate(api_call_t *c, json_t *obj)
             api_remove_path(obj, res.errors[i].field);
             if (mode == VALIDATE_WARN_UNKNOWN && warn.len < 8192) {
                 strbuf_add(&warn, "Warning: 299 - \"unknown field \\\"");
-                strbuf_add(&warn, res.errors[i].field);
+                /* the field name comes from the client: only printable
+                 * ASCII reaches the header, quotes and backslashes escaped */
+                for (const char *f = res.errors[i].field; *f; f++) {
+                    unsigned char ch = (unsigned char)*f;
+                    if (ch == '"' || ch == '\\') strbuf_addn(&warn, "\\", 1);
+                    if (ch < 0x20 || ch > 0x7e) ch = '?';
+                    strbuf_addn(&warn, (const char *)&ch, 1);
+                }
                 strbuf_add(&warn, "\\\"\"\r\n");
             }
         }
@@ -326,20 +335,35 @@ static void reply_written(api_call_t *c, const skiff_kv_t *kv)
     json_decref(obj);
 }
 
+static void already_exists_reply(api_call_t *c);
+
 static void on_created(void *data, int status, const skiff_kv_t *kv)
 {
     api_call_t *c = data;
     if (status == 0) {
         reply_written(c, kv);
     } else if (status == SKIFF_EEXIST) {
-        char rn[256];
-        const char *name = api_meta_str(c->obj, "name");
-        status_resource_name(c->kind, rn, sizeof rn);
-        status_reply(c->resp, 409, "AlreadyExists", status_details(c->kind, name),
-                     "%s \"%s\" already exists", rn, name);
+        already_exists_reply(c);
     } else {
         store_error_reply(c, status);
     }
+    api_call_free(c);
+}
+
+static void already_exists_reply(api_call_t *c)
+{
+    char rn[256];
+    const char *name = api_meta_str(c->obj, "name");
+    status_resource_name(c->kind, rn, sizeof rn);
+    status_reply(c->resp, 409, "AlreadyExists", status_details(c->kind, name),
+                 "%s \"%s\" already exists", rn, name);
+}
+
+static void on_dry_run_create_read(void *data, int status, const skiff_kv_t *kv)
+{
+    api_call_t *c = data;
+    if (status == 0) already_exists_reply(c);
+    else api_reply_object(c, 201, c->obj);
     api_call_free(c);
 }
 
@@ -409,11 +433,14 @@ void api_handle_create(api_call_t *c)
     api_reset_status_for_create(c->kind, obj);
     if (default_and_validate(c, obj) != 0) goto done;
     c->created = 1;
+    api_key_for(c, c->ns, name);
     if (c->dry_run) {
+        /* a dry run answers what the create would: 409 if the name is taken */
+        if (c->srv->store->vt->get(c->srv->store, c->key, 0, on_dry_run_create_read, c) == 0)
+            return;
         api_reply_object(c, 201, obj);
         goto done;
     }
-    api_key_for(c, c->ns, name);
     char *body = store_dump(obj);
     if (!body) {
         status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
@@ -432,6 +459,7 @@ done:
 typedef enum { WRITE_UPDATE, WRITE_PATCH } write_kind_t;
 
 static void read_then_write(api_call_t *c);
+static void read_then_delete(api_call_t *c);
 static void finish_delete(api_call_t *c);
 
 static void on_updated(void *data, int status, const skiff_kv_t *kv)
@@ -443,13 +471,16 @@ static void on_updated(void *data, int status, const skiff_kv_t *kv)
         reply_written(c, kv);
     } else if (status == SKIFF_ECONFLICT || status == SKIFF_ENOENT) {
         int is_patch = strcmp(c->req->method, "PATCH") == 0;
+        int is_delete = strcmp(c->req->method, "DELETE") == 0;
         if (status == SKIFF_ENOENT) {
             api_not_found(c, c->name);
-        } else if (is_patch && c->retries++ < PATCH_RETRIES) {
+        } else if ((is_patch || c->unconditional || (is_delete && !c->preconditions)) &&
+                   c->retries++ < PATCH_RETRIES) {
             json_decref(c->obj);
             json_decref(c->old);
             c->obj = c->old = NULL;
-            read_then_write(c);
+            if (is_delete) read_then_delete(c);
+            else read_then_write(c);
             return;
         } else {
             conflict_reply(c, c->name);
@@ -468,6 +499,13 @@ static void on_deleted(void *data, int status, const skiff_kv_t *kv)
         reply_written(c, kv);
     } else if (status == SKIFF_ENOENT) {
         api_not_found(c, c->name);
+    } else if (status == SKIFF_ECONFLICT && !c->preconditions && c->retries++ < PATCH_RETRIES) {
+        /* changed between our read and the delete: read again, delete again */
+        json_decref(c->obj);
+        json_decref(c->old);
+        c->obj = c->old = NULL;
+        read_then_delete(c);
+        return;
     } else if (status == SKIFF_ECONFLICT) {
         conflict_reply(c, c->name);
     } else {
@@ -699,13 +737,16 @@ static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
         }
         if (!scale && (check_type(c, c->obj) != 0 || to_storage(c, &c->obj) != 0)) goto fail;
     } else {
+        if (!c->obj) c->obj = json_deep_copy(c->body); /* a retry */
         const char *rv = api_meta_str(c->obj, "resourceVersion");
         const char *orv = api_meta_str(c->old, "resourceVersion");
         if (rv && *rv && orv && strcmp(rv, orv) != 0) {
             conflict_reply(c, c->name);
             goto fail;
         }
-        if (!rv || !*rv) c->old_rev = kv->mod_revision; /* unconditional update */
+        /* without a resourceVersion an update applies to whatever is there:
+         * a race with another writer is retried, not reported */
+        c->unconditional = !rv || !*rv;
     }
     if (merge_subresource(c) != 0) goto fail;
     write_new_state(c);
@@ -744,6 +785,8 @@ void api_handle_update(api_call_t *c)
     }
     json_object_set_new(meta, "name", json_string(c->name));
     if (!c->sub && check_object_namespace(c, obj) != 0) goto fail;
+    /* kept to start again when an unconditional update races another write */
+    c->body = json_deep_copy(obj);
     api_key_for(c, c->ns, c->name);
     read_then_write(c);
     return;
@@ -831,8 +874,25 @@ static void add_finalizer(json_t *meta, const char *f)
 }
 
 /* Mark the object as terminating (deletionTimestamp) instead of removing it. */
+static int has_finalizer(const json_t *obj, const char *f)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "finalizers"), i, v)
+    {
+        if (json_string_value(v) && strcmp(json_string_value(v), f) == 0) return 1;
+    }
+    return 0;
+}
+
 static void mark_terminating(api_call_t *c, long long grace, const char *finalizer)
 {
+    if (api_meta_str(c->old, "deletionTimestamp") && (!finalizer || has_finalizer(c->old, finalizer))) {
+        /* already terminating: deleting again changes nothing */
+        api_reply_object(c, 200, c->old);
+        api_call_free(c);
+        return;
+    }
     c->obj = json_deep_copy(c->old);
     json_t *meta = api_meta(c->obj);
     char ts[32];
@@ -902,6 +962,7 @@ static void on_read_for_delete(void *data, int status, const skiff_kv_t *kv)
     const json_t *pre = json_object_get(opts, "preconditions");
     const char *puid = json_string_value(json_object_get(pre, "uid"));
     const char *prv = json_string_value(json_object_get(pre, "resourceVersion"));
+    c->preconditions = puid || prv;
     const json_t *dry = json_object_get(opts, "dryRun");
     if (json_is_array(dry) && json_array_size(dry) > 0) c->dry_run = 1;
     char policy_buf[32] = "";
@@ -1017,6 +1078,11 @@ void api_handle_delete(api_call_t *c)
         return;
     }
     api_key_for(c, c->ns, c->name);
+    read_then_delete(c);
+}
+
+static void read_then_delete(api_call_t *c)
+{
     int rc = c->srv->store->vt->get(c->srv->store, c->key, 0, on_read_for_delete, c);
     if (rc != 0) {
         store_error_reply(c, rc);

@@ -154,6 +154,16 @@ static void on_store_events(void *data, int status, const skiff_store_event_t *e
         else
             watch_cache_delete(c, rest, ev[i].kv.mod_revision);
     }
+    /* Every cache has now seen everything up to this revision, changed or
+     * not: lists of quiet resources report it, and bookmarks never run
+     * ahead of delivered events. */
+    if (n > 0 && ev[n - 1].kv.mod_revision > s->last_rev) {
+        s->last_rev = ev[n - 1].kv.mod_revision;
+        for (size_t i = 0; i < registry_count(); i++) {
+            watch_cache_t *c = api_cache_for(s, registry_at(i));
+            if (c) watch_cache_progress(c, s->last_rev);
+        }
+    }
 }
 
 static void on_system_ns_created(void *data, int status, const skiff_kv_t *kv)
@@ -207,6 +217,7 @@ static void on_initial_range(void *data, int status, const skiff_kv_t *kvs, size
         watch_cache_t *c = cache_for_key(s, kvs[i].key, &rest);
         if (c) watch_cache_load(c, rest, kvs[i].value, kvs[i].value_len, kvs[i].mod_revision);
     }
+    s->last_rev = revision;
     for (size_t i = 0; i < registry_count(); i++) {
         watch_cache_t *c = api_cache_for(s, registry_at(i));
         if (c) watch_cache_progress(c, revision);
@@ -223,7 +234,7 @@ static void on_initial_range(void *data, int status, const skiff_kv_t *kvs, size
 static void on_bookmark_timer(uv_timer_t *t)
 {
     api_server_t *s = t->data;
-    int64_t rev = s->store->vt->revision(s->store);
+    int64_t rev = s->last_rev;
     for (size_t i = 0; i < registry_count(); i++) {
         watch_cache_t *c = api_cache_for(s, registry_at(i));
         if (c && watch_cache_watcher_count(c) > 0) watch_cache_bookmark_all(c, rev);
@@ -417,6 +428,7 @@ void api_call_free(api_call_t *c)
     free(c->sub);
     free(c->warnings);
     json_decref(c->opts);
+    json_decref(c->body);
     json_decref(c->obj);
     json_decref(c->old);
     free(c);
