@@ -136,20 +136,6 @@ static void on_http_request(void *data, const api_request_t *req, api_response_t
     api_server_handle(st->api, req, resp);
 }
 
-static void on_api_ready(void *data, int status)
-{
-    server_state_t *st = data;
-    if (status != 0) {
-        log_error("server", "the API server could not start: %s", skiff_strerror(status));
-        st->exit_code = 1;
-        uv_stop(st->loop);
-        return;
-    }
-    double ms = (double)(uv_hrtime() - st->start_ns) / 1e6;
-    log_info("server", "ready in %.1f ms; point kubectl at it with: export KUBECONFIG=%s", ms,
-             st->kubeconfig);
-}
-
 static void on_store_closed(void *data)
 {
     server_state_t *st = data;
@@ -174,16 +160,37 @@ static void on_http_stopped(void *data)
     else on_api_freed(st);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+/* Stop everything in order: listener, API server, store, then the signal
+ * handles, after which the loop has nothing left and uv_run returns. */
+static void begin_shutdown(server_state_t *st)
 {
-    server_state_t *st = h->data;
     if (st->stopping) return;
     st->stopping = 1;
-    log_info("server", "received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
     uv_signal_stop(&st->sigint);
     uv_signal_stop(&st->sigterm);
     if (st->http) http_server_stop(st->http, on_http_stopped, st);
     else on_http_stopped(st);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    server_state_t *st = h->data;
+    log_info("server", "received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    begin_shutdown(st);
+}
+
+static void on_api_ready(void *data, int status)
+{
+    server_state_t *st = data;
+    if (status != 0) {
+        log_error("server", "the API server could not start: %s", skiff_strerror(status));
+        st->exit_code = 1;
+        begin_shutdown(st);
+        return;
+    }
+    double ms = (double)(uv_hrtime() - st->start_ns) / 1e6;
+    log_info("server", "ready in %.1f ms; point kubectl at it with: export KUBECONFIG=%s", ms,
+             st->kubeconfig);
 }
 
 static int parse_log_level(const char *s)
@@ -226,6 +233,13 @@ static int open_store(server_state_t *st)
         return -1;
     }
     const skiff_store_vtable_t *vt = d->vtable;
+    if (!vt->open || !vt->close || !vt->create || !vt->update || !vt->remove || !vt->get ||
+        !vt->range || !vt->watch || !vt->watch_cancel || !vt->compact || !vt->revision ||
+        !vt->compacted_revision) {
+        log_error("server", "plugin %s does not implement the whole store interface "
+                  "(every entry of skiff_store_vtable_t is required)", d->name);
+        return -1;
+    }
     int rc = vt->open(&st->store_plugin->ctx, path, &st->store);
     if (rc != 0) {
         log_error("server", "cannot open the store at %s: %s", path, skiff_strerror(rc));
@@ -288,20 +302,19 @@ int cmd_server(int argc, char **argv)
         free(st);
         return 1;
     }
+    /* Signals first: every later failure shuts down through begin_shutdown. */
+    uv_signal_init(st->loop, &st->sigint);
+    uv_signal_init(st->loop, &st->sigterm);
+    st->sigint.data = st->sigterm.data = st;
+    uv_signal_start(&st->sigint, on_signal, SIGINT);
+    uv_signal_start(&st->sigterm, on_signal, SIGTERM);
     if (st->set.plugin_dir) plugin_loader_add_dir(st->set.plugin_dir);
-    plugin_loader_add_dir(SKIFF_BUILD_PLUGIN_DIR);
-    plugin_loader_add_dir(SKIFF_PLUGIN_DIR);
-    if (open_store(st) != 0) {
-        st->exit_code = 1;
-        goto out;
-    }
+    if (open_store(st) != 0) goto fail;
     api_server_opts_t ao = {.loop = st->loop,
                             .store = st->store,
                             .compaction_interval_s = st->set.compaction_interval};
-    if (api_server_new(&ao, on_api_ready, st, &st->api) != 0) {
-        st->exit_code = 1;
-        goto out;
-    }
+    if (api_server_new(&ao, on_api_ready, st, &st->api) != 0) goto fail;
+    if (st->stopping) goto run; /* boot failed at once */
     http_server_opts_t ho = {.host = st->set.bind_address,
                              .port = st->set.port,
                              .max_body = 3u * 1024u * 1024u,
@@ -312,34 +325,18 @@ int cmd_server(int argc, char **argv)
     if (rc != 0) {
         log_error("server", "cannot listen on %s:%d: %s", st->set.bind_address, st->set.port,
                   uv_strerror(rc));
-        st->exit_code = 1;
-        goto out;
+        goto fail;
     }
     int port = http_server_port(st->http);
-    if (write_kubeconfig(st, port) != 0) {
-        st->exit_code = 1;
-        goto out;
-    }
+    if (write_kubeconfig(st, port) != 0) goto fail;
     log_info("server", "API server listening on %s:%d (plain HTTP), data in %s",
              st->set.bind_address, port, st->data_dir);
-    uv_signal_init(st->loop, &st->sigint);
-    uv_signal_init(st->loop, &st->sigterm);
-    st->sigint.data = st->sigterm.data = st;
-    uv_signal_start(&st->sigint, on_signal, SIGINT);
-    uv_signal_start(&st->sigterm, on_signal, SIGTERM);
+    goto run;
+fail:
+    st->exit_code = 1;
+    begin_shutdown(st);
+run:
     uv_run(st->loop, UV_RUN_DEFAULT);
-out:
-    if (st->http || st->api || st->store) {
-        /* start-up failed half way: close what was opened */
-        st->stopping = 1;
-        if (st->http) http_server_stop(st->http, NULL, NULL);
-        st->http = NULL;
-        if (st->api) api_server_free(st->api, NULL, NULL);
-        st->api = NULL;
-        if (st->store) st->store->vt->close(st->store, NULL, NULL);
-        st->store = NULL;
-        uv_run(st->loop, UV_RUN_DEFAULT);
-    }
     if (st->store_plugin) plugin_unload(st->store_plugin);
     uv_loop_close(st->loop);
     registry_shutdown();

@@ -68,7 +68,8 @@ typedef void (*skiff_store_write_cb)(void *data, int status, const skiff_kv_t *k
 typedef void (*skiff_store_get_cb)(void *data, int status, const skiff_kv_t *kv);
 
 /* Completion of range: kvs sorted by key. `more` is non-zero when the limit
- * cut the result; continue with start = last key + "\0". `revision` is the
+ * cut the result; continue with start = the last key with "\x01" appended
+ * (keys are C strings, so that is the next possible key). `revision` is the
  * store revision the range was read at; pass it back for a consistent next page. */
 typedef void (*skiff_store_range_cb)(void *data, int status, const skiff_kv_t *kvs, size_t count,
                                      int more, int64_t revision);
