@@ -79,6 +79,15 @@ typedef struct api_call {
 const char *api_query_get(const api_call_t *c, const char *key);
 void api_call_free(api_call_t *c);
 
+/* the labelSelector and fieldSelector of a call (handle_read.c) */
+typedef struct api_selectors {
+    label_selector_t *ls;
+    field_selector_t *fs;
+} api_selectors_t;
+/* 0, or -1 after answering 400 (malformed, unsupported field, bad limit). */
+int api_selectors_parse(api_call_t *c, api_selectors_t *s);
+void api_selectors_free(api_selectors_t *s);
+
 /* read path (handle_read.c) */
 void api_handle_get(api_call_t *c);
 void api_handle_list(api_call_t *c);
@@ -91,6 +100,12 @@ void api_handle_update(api_call_t *c);
 void api_handle_patch(api_call_t *c);
 void api_handle_delete(api_call_t *c);
 void api_handle_delete_collection(api_call_t *c);
+/* Delete one cached object as a delete without options would: objects
+ * with finalizers get a deletionTimestamp and wait. Returns one of these
+ * (cb runs for the first two) or a negative SKIFF_E* code. */
+enum { API_DELETE_REMOVING = 0, API_DELETE_MARKING = 2, API_DELETE_WAITING = 1 };
+int api_delete_cached(api_server_t *s, const kind_def_t *k, cache_obj_t *o,
+                      skiff_store_write_cb cb, void *data);
 
 /* namespace lifecycle (namespace_lifecycle.c) */
 void api_namespace_lifecycle_start(api_server_t *s);

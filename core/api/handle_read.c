@@ -61,20 +61,7 @@ static void reply_object_as_is(api_call_t *c, int code, const json_t *obj)
 
 /* ---- selectors ---------------------------------------------------------- */
 
-typedef struct selectors {
-    label_selector_t *ls;
-    field_selector_t *fs;
-} selectors_t;
-
-static void selectors_free(selectors_t *s)
-{
-    label_selector_free(s->ls);
-    field_selector_free(s->fs);
-    s->ls = NULL;
-    s->fs = NULL;
-}
-
-static int selectors_parse(api_call_t *c, selectors_t *s)
+int api_selectors_parse(api_call_t *c, api_selectors_t *s)
 {
     char err[512];
     memset(s, 0, sizeof *s);
@@ -88,7 +75,7 @@ static int selectors_parse(api_call_t *c, selectors_t *s)
     if (f && *f && field_selector_parse(f, &s->fs, err, sizeof err) != 0) {
         status_reply(c->resp, 400, "BadRequest", NULL, "unable to parse fieldSelector %s: %s", f,
                      err);
-        selectors_free(s);
+        api_selectors_free(s);
         return -1;
     }
     for (size_t i = 0; s->fs && i < field_selector_count(s->fs); i++) {
@@ -99,7 +86,7 @@ static int selectors_parse(api_call_t *c, selectors_t *s)
                          "metadata.namespace%s)",
                          path, c->kind->resource,
                          strcmp(c->kind->kind, "Pod") == 0 ? ", spec.nodeName, status.phase, ..." : "");
-            selectors_free(s);
+            api_selectors_free(s);
             return -1;
         }
     }
@@ -110,11 +97,19 @@ static int selectors_parse(api_call_t *c, selectors_t *s)
         if (*end || v < 0) {
             status_reply(c->resp, 400, "BadRequest", NULL,
                          "limit must be a non-negative integer, not \"%s\"", lim);
-            selectors_free(s);
+            api_selectors_free(s);
             return -1;
         }
     }
     return 0;
+}
+
+void api_selectors_free(api_selectors_t *s)
+{
+    label_selector_free(s->ls);
+    field_selector_free(s->fs);
+    s->ls = NULL;
+    s->fs = NULL;
 }
 
 /* ---- get -------------------------------------------------------------- */
@@ -204,8 +199,8 @@ static void list_table_reply(api_call_t *c, cache_obj_t **items, size_t first, s
     json_t *list = json_object();
     json_t *arr = json_array();
     for (size_t i = first; i < first + count; i++) {
-        const json_t *p = cache_obj_parsed(items[i]);
-        if (p) json_array_append(arr, (json_t *)p);
+        json_t *p = cache_obj_decode(items[i]);
+        if (p) json_array_append_new(arr, p);
     }
     json_t *meta = json_pack("{s:s}", "resourceVersion", rv);
     if (cont) json_object_set_new(meta, "continue", json_string(cont));
@@ -218,8 +213,8 @@ static void list_table_reply(api_call_t *c, cache_obj_t **items, size_t first, s
 
 void api_handle_list(api_call_t *c)
 {
-    selectors_t sel;
-    if (selectors_parse(c, &sel) != 0) {
+    api_selectors_t sel;
+    if (api_selectors_parse(c, &sel) != 0) {
         api_call_free(c);
         return;
     }
@@ -235,7 +230,7 @@ void api_handle_list(api_call_t *c)
             status_reply(c->resp, 400, "BadRequest", NULL,
                          "continue key is not valid: use the continue token a previous list "
                          "returned");
-            selectors_free(&sel);
+            api_selectors_free(&sel);
             api_call_free(c);
             return;
         }
@@ -247,7 +242,7 @@ void api_handle_list(api_call_t *c)
                          "The provided continue parameter is too old to display a consistent "
                          "list result. You can start a new list without the continue "
                          "parameter.");
-            selectors_free(&sel);
+            api_selectors_free(&sel);
             api_call_free(c);
             return;
         }
@@ -295,7 +290,9 @@ void api_handle_list(api_call_t *c)
                 strbuf_addn(&b, items[i]->json, items[i]->len);
                 continue;
             }
-            json_t *v = registry_convert_from_storage(c->kind, cache_obj_parsed(items[i]));
+            json_t *stored = cache_obj_decode(items[i]);
+            json_t *v = stored ? registry_convert_from_storage(c->kind, stored) : NULL;
+            json_decref(stored);
             char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
             if (s) strbuf_add(&b, s);
             else b.failed = 1;
@@ -311,7 +308,7 @@ void api_handle_list(api_call_t *c)
     }
     free(next);
     watch_cache_list_free(items, n);
-    selectors_free(&sel);
+    api_selectors_free(&sel);
     api_call_free(c);
 }
 
@@ -323,7 +320,7 @@ typedef struct api_stream {
     struct api_stream *prev, *next;
     cache_watcher_t *watcher;
     skiff_store_watch_t *store_watch; /* fallback for revisions older than the cache ring */
-    selectors_t sel;
+    api_selectors_t sel;
     uv_timer_t timer;
     int table;
     const char *table_ct;
@@ -343,7 +340,7 @@ static void stream_unlink(api_stream_t *st)
 static void on_stream_timer_closed(uv_handle_t *h)
 {
     api_stream_t *st = h->data;
-    selectors_free(&st->sel);
+    api_selectors_free(&st->sel);
     api_call_free(st->call);
     free(st);
 }
@@ -404,8 +401,9 @@ static void stream_send_obj(api_stream_t *st, int type, cache_obj_t *o, int64_t 
     const kind_def_t *k = st->call->kind;
     int convert = registry_storage_kind(k) != k;
     if (st->table || convert) {
-        const json_t *p = cache_obj_parsed(o);
+        json_t *p = cache_obj_decode(o);
         json_t *v = p ? registry_convert_from_storage(k, p) : NULL;
+        json_decref(p);
         if (!v) return;
         if (!st->table) {
             stream_send_json(st, cache_event_names[type], v);
@@ -494,7 +492,7 @@ void api_handle_watch(api_call_t *c)
         api_call_free(c);
         return;
     }
-    if (selectors_parse(c, &st->sel) != 0) {
+    if (api_selectors_parse(c, &st->sel) != 0) {
         free(st);
         api_call_free(c);
         return;
@@ -511,7 +509,7 @@ void api_handle_watch(api_call_t *c)
             field_selector_parse(sel, &st->sel.fs, err, sizeof err) != 0) {
             status_reply(c->resp, 400, "BadRequest", NULL, "cannot watch %s: not a valid name",
                          c->name);
-            selectors_free(&st->sel);
+            api_selectors_free(&st->sel);
             free(st);
             api_call_free(c);
             return;
@@ -530,7 +528,7 @@ void api_handle_watch(api_call_t *c)
                          "invalid resourceVersion %s: it must be a resourceVersion a previous "
                          "list or watch returned",
                          rvs);
-            selectors_free(&st->sel);
+            api_selectors_free(&st->sel);
             free(st);
             api_call_free(c);
             return;

@@ -843,16 +843,18 @@ static int owned_by(cache_obj_t *o, void *data)
 {
     const char *uid = data;
     if (!strstr(o->json, uid)) return 0; /* cheap pre-filter */
-    const json_t *refs =
-        json_object_get(json_object_get(cache_obj_parsed(o), "metadata"), "ownerReferences");
+    json_t *obj = cache_obj_decode(o);
+    const json_t *refs = json_object_get(json_object_get(obj, "metadata"), "ownerReferences");
     size_t i;
     json_t *r;
+    int found = 0;
     json_array_foreach((json_t *)refs, i, r)
     {
         const char *u = json_string_value(json_object_get(r, "uid"));
-        if (u && strcmp(u, uid) == 0) return 1;
+        if (u && strcmp(u, uid) == 0) found = 1;
     }
-    return 0;
+    json_decref(obj);
+    return found;
 }
 
 static int has_dependents(api_server_t *s, const char *uid)
@@ -1090,7 +1092,41 @@ static void read_then_delete(api_call_t *c)
     }
 }
 
-/* deletecollection: delete every matching object, answer with what was deleted. */
+int api_delete_cached(api_server_t *s, const kind_def_t *k, cache_obj_t *o,
+                      skiff_store_write_cb cb, void *data)
+{
+    char key[1024];
+    if (api_object_key(key, sizeof key, k->group, k->resource, k->namespaced ? o->ns : NULL,
+                       o->name) != 0)
+        return SKIFF_EINVAL;
+    json_t *obj = cache_obj_decode(o);
+    if (!obj) return SKIFF_ENOMEM;
+    json_t *meta = api_meta(obj);
+    int rc;
+    if (json_array_size(json_object_get(meta, "finalizers")) == 0) {
+        json_decref(obj);
+        rc = s->store->vt->remove(s->store, key, o->rev, cb, data);
+        return rc == 0 ? API_DELETE_REMOVING : rc;
+    }
+    if (json_object_get(meta, "deletionTimestamp")) {
+        json_decref(obj);
+        return API_DELETE_WAITING;
+    }
+    char ts[32];
+    api_now_rfc3339(ts, sizeof ts);
+    json_object_set_new(meta, "deletionTimestamp", json_string(ts));
+    json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(0));
+    char *body = store_dump(obj);
+    json_decref(obj);
+    if (!body) return SKIFF_ENOMEM;
+    rc = s->store->vt->update(s->store, key, body, strlen(body), o->rev, cb, data);
+    free(body);
+    return rc == 0 ? API_DELETE_MARKING : rc;
+}
+
+/* deletecollection: every matching object is deleted as a delete without
+ * options deletes it (objects with finalizers are marked and wait); the
+ * answer lists what was deleted or marked. */
 typedef struct collection_delete {
     api_call_t *call;
     json_t *items;
@@ -1106,11 +1142,8 @@ static void collection_done(collection_delete_t *d)
     if (d->failed)
         status_reply(c->resp, 500, "InternalError", NULL,
                      "%d objects could not be deleted; try again", d->failed);
-    else {
-        json_t *conv = registry_convert_from_storage(c->kind, list);
-        reply_json(c->resp, 200, conv ? conv : list);
-        json_decref(conv);
-    }
+    else
+        api_reply_object(c, 200, list);
     json_decref(list);
     api_call_free(c);
     free(d);
@@ -1130,41 +1163,42 @@ static void on_collection_item_deleted(void *data, int status, const skiff_kv_t 
 
 void api_handle_delete_collection(api_call_t *c)
 {
-    char err[512];
-    label_selector_t *ls = NULL;
-    field_selector_t *fs = NULL;
-    const char *l = api_query_get(c, "labelSelector");
-    const char *f = api_query_get(c, "fieldSelector");
-    if ((l && label_selector_parse(l, &ls, err, sizeof err) != 0) ||
-        (f && field_selector_parse(f, &fs, err, sizeof err) != 0)) {
-        status_reply(c->resp, 400, "BadRequest", NULL, "invalid selector: %s", err);
-        label_selector_free(ls);
+    api_selectors_t sel;
+    if (api_selectors_parse(c, &sel) != 0) {
         api_call_free(c);
         return;
     }
-    cache_obj_t **items;
-    size_t n = watch_cache_list(c->cache, c->ns, ls, fs, &items);
     collection_delete_t *d = calloc(1, sizeof *d);
+    json_t *items_arr = json_array();
+    if (!d || !items_arr) {
+        free(d);
+        json_decref(items_arr);
+        api_selectors_free(&sel);
+        status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
+        api_call_free(c);
+        return;
+    }
     d->call = c;
-    d->items = json_array();
+    d->items = items_arr;
     d->pending = 1;
+    cache_obj_t **items;
+    size_t n = watch_cache_list(c->cache, c->ns, sel.ls, sel.fs, &items);
     for (size_t i = 0; i < n; i++) {
+        json_t *p = cache_obj_decode(items[i]);
         if (c->dry_run) {
-            const json_t *p = cache_obj_parsed(items[i]);
-            if (p) json_array_append(d->items, (json_t *)p);
-            continue;
+            if (p) json_array_append(d->items, p);
+        } else {
+            d->pending++;
+            int rc = api_delete_cached(c->srv, c->kind, items[i], on_collection_item_deleted, d);
+            if (rc == API_DELETE_WAITING && p) json_array_append(d->items, p);
+            if (rc != API_DELETE_REMOVING && rc != API_DELETE_MARKING) {
+                d->pending--;
+                if (rc < 0) d->failed++;
+            }
         }
-        char key[1024];
-        api_object_key(key, sizeof key, c->kind->group, c->kind->resource,
-                       c->kind->namespaced ? items[i]->ns : NULL, items[i]->name);
-        d->pending++;
-        if (c->srv->store->vt->remove(c->srv->store, key, 0, on_collection_item_deleted, d) != 0) {
-            d->pending--;
-            d->failed++;
-        }
+        json_decref(p);
     }
     watch_cache_list_free(items, n);
-    label_selector_free(ls);
-    field_selector_free(fs);
+    api_selectors_free(&sel);
     if (--d->pending == 0) collection_done(d);
 }

@@ -67,36 +67,12 @@ static void on_object_written(void *data, int status, const skiff_kv_t *kv)
 
 static void sweep_object(ns_sweep_t *sw, const kind_def_t *k, cache_obj_t *o)
 {
-    api_server_t *s = sw->srv;
-    char key[1024];
-    api_object_key(key, sizeof key, k->group, k->resource, o->ns, o->name);
-    const json_t *p = cache_obj_parsed(o);
-    const json_t *meta = json_object_get(p, "metadata");
-    if (json_array_size(json_object_get(meta, "finalizers")) > 0) {
-        sw->remaining++;
-        if (json_object_get(meta, "deletionTimestamp")) return; /* waiting for its finalizers */
-        json_t *obj = json_deep_copy(p);
-        json_t *m = api_meta(obj);
-        char ts[32];
-        api_now_rfc3339(ts, sizeof ts);
-        json_object_set_new(m, "deletionTimestamp", json_string(ts));
-        json_object_set_new(m, "deletionGracePeriodSeconds", json_integer(0));
-        json_t *ordered = api_canonical_order(obj);
-        json_object_del(json_object_get(ordered, "metadata"), "resourceVersion");
-        char *body = json_dumps(ordered, JSON_COMPACT);
-        json_decref(ordered);
-        json_decref(obj);
-        sw->pending++;
-        if (!body ||
-            s->store->vt->update(s->store, key, body, strlen(body), o->rev, on_object_written, sw) != 0)
-            sw->pending--;
-        free(body);
-        return;
-    }
     sw->pending++;
-    if (s->store->vt->remove(s->store, key, o->rev, on_object_written, sw) != 0) {
+    int rc = api_delete_cached(sw->srv, k, o, on_object_written, sw);
+    if (rc == API_DELETE_MARKING || rc == API_DELETE_WAITING) sw->remaining++; /* its finalizers decide */
+    if (rc != API_DELETE_REMOVING && rc != API_DELETE_MARKING) {
         sw->pending--;
-        sw->remaining++;
+        if (rc < 0) sw->remaining++;
     }
 }
 

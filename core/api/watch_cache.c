@@ -54,6 +54,12 @@ void cache_obj_unref(cache_obj_t *o)
     free(o);
 }
 
+json_t *cache_obj_decode(cache_obj_t *o)
+{
+    if (o->parsed) return json_incref(o->parsed);
+    return json_loadb(o->json, o->len, 0, NULL);
+}
+
 const json_t *cache_obj_parsed(cache_obj_t *o)
 {
     if (!o->parsed) o->parsed = json_loadb(o->json, o->len, 0, NULL);

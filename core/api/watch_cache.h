@@ -36,6 +36,9 @@ void cache_obj_ref(cache_obj_t *o);
 void cache_obj_unref(cache_obj_t *o);
 /* metadata.labels (decoded on first use; borrowed; NULL if none). */
 const json_t *cache_obj_labels(cache_obj_t *o);
+/* The object decoded, as a new reference the caller releases; the cache
+ * keeps only bytes, so a one-off reader does not pin a tree in memory. */
+json_t *cache_obj_decode(cache_obj_t *o);
 /* Parsed object (parsed once, kept with the snapshot; borrowed). */
 const json_t *cache_obj_parsed(cache_obj_t *o);
 
