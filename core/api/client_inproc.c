@@ -34,6 +34,7 @@ typedef struct ipcall {
     struct ipcall *next_ready;
     int in_ready;
     int busy;                   /* frames of ours using it: do not free */
+    int lost;                   /* the final answer could not be queued */
     char *method, *path, *query, *content_type, *body;
     int stream;
     int status;
@@ -101,7 +102,14 @@ static void make_ready(ipcall_t *c)
 static void queue_delivery(ipcall_t *c, int done, int status, const char *data, size_t len)
 {
     delivery_t *d = malloc(sizeof *d + len + 1);
-    if (!d) return;
+    if (!d) {
+        /* the end must still be told: as a lost connection */
+        if (done) {
+            c->lost = 1;
+            make_ready(c);
+        }
+        return;
+    }
     d->next = NULL;
     d->done = done;
     d->status = status;
@@ -133,8 +141,15 @@ static void sink_stream_begin(api_response_t *r, int status, const char *ct)
 static int sink_stream_write(api_response_t *r, const char *data, size_t len)
 {
     ipcall_t *c = (ipcall_t *)r;
-    if (c->client_done) return SKIFF_ECLOSED;
+    if (c->client_done || c->lost) return SKIFF_ECLOSED;
+    delivery_t *tail = c->tail;
     queue_delivery(c, 0, c->status, data, len);
+    if (c->tail == tail) {
+        /* a dropped piece would corrupt the stream: end it instead */
+        c->lost = 1;
+        make_ready(c);
+        return SKIFF_ENOMEM;
+    }
     return 0;
 }
 
@@ -168,6 +183,10 @@ static void deliver(ipcall_t *c)
             c->on_chunk(c->data, d->data, d->len);
         }
         free(d);
+    }
+    if (c->lost && !c->client_done) {
+        c->client_done = 1;
+        c->on_done(c->data, 0, "", 0);
     }
 }
 

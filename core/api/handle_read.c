@@ -20,7 +20,6 @@
 
 /* ---- replies --------------------------------------------------------- */
 
-static const char *api_version_of(const kind_def_t *k) { return registry_api_version(k); }
 
 static void reply_object_as_is(api_call_t *c, int code, const json_t *obj);
 
@@ -271,7 +270,7 @@ void api_handle_list(api_call_t *c)
         strbuf_add(&b, "{\"kind\":\"");
         strbuf_add(&b, c->kind->list_kind);
         strbuf_add(&b, "\",\"apiVersion\":\"");
-        strbuf_add(&b, api_version_of(c->kind));
+        strbuf_add(&b, registry_api_version(c->kind));
         strbuf_add(&b, "\",\"metadata\":{\"resourceVersion\":\"");
         strbuf_add(&b, rv);
         strbuf_add(&b, "\"");
@@ -394,7 +393,7 @@ static void stream_send_obj(api_stream_t *st, int type, cache_obj_t *o, int64_t 
         int n = snprintf(buf, sizeof buf,
                          "{\"kind\":\"%s\",\"apiVersion\":\"%s\",\"metadata\":"
                          "{\"resourceVersion\":\"%lld\"}}",
-                         st->call->kind->kind, api_version_of(st->call->kind), (long long)rev);
+                         st->call->kind->kind, registry_api_version(st->call->kind), (long long)rev);
         stream_write_line(st, "BOOKMARK", buf, (size_t)n);
         return;
     }
@@ -464,13 +463,9 @@ static void on_store_watch(void *data, int status, const skiff_store_event_t *ev
                                 : NULL;
         if (o) {
             const char *ns = st->call->ns;
-            int now = !del && (!ns || strcmp(o->ns, ns) == 0) &&
-                      (!st->sel.ls || label_selector_matches(st->sel.ls, cache_obj_labels(o))) &&
-                      (!st->sel.fs || field_selector_matches(st->sel.fs, cache_obj_parsed(o)));
+            int now = !del && watch_cache_match(o, ns, st->sel.ls, st->sel.fs);
             cache_obj_t *b = del ? o : prev;
-            int before = b && (!ns || strcmp(b->ns, ns) == 0) &&
-                         (!st->sel.ls || label_selector_matches(st->sel.ls, cache_obj_labels(b))) &&
-                         (!st->sel.fs || field_selector_matches(st->sel.fs, cache_obj_parsed(b)));
+            int before = b && watch_cache_match(b, ns, st->sel.ls, st->sel.fs);
             if (now && before) stream_send_obj(st, CACHE_MODIFIED, o, 0);
             else if (now) stream_send_obj(st, CACHE_ADDED, o, 0);
             else if (before) stream_send_obj(st, CACHE_DELETED, o, 0);

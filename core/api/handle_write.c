@@ -87,7 +87,7 @@ static json_t *decode_body(api_call_t *c, int patch)
         return NULL;
     }
     json_error_t e;
-    json_t *j = json_loadb(c->req->body, c->req->body_len, JSON_DISABLE_EOF_CHECK * 0, &e);
+    json_t *j = json_loadb(c->req->body, c->req->body_len, 0, &e);
     if (!j) {
         status_reply(c->resp, 400, "BadRequest", NULL,
                      "the request body is not valid JSON: %s (line %d, column %d)", e.text,

@@ -98,22 +98,46 @@ static void sweep_namespace(api_server_t *s, const char *ns)
     if (--sw->pending == 0) sweep_finish(sw);
 }
 
+typedef struct terminating {
+    char **names;
+    size_t n, cap;
+} terminating_t;
+
 static void find_terminating(cache_obj_t *o, void *data)
 {
-    api_server_t *s = data;
+    terminating_t *t = data;
     if (!strstr(o->json, "\"deletionTimestamp\"")) return; /* cheap pre-filter */
-    const json_t *p = cache_obj_parsed(o);
-    if (json_object_get(json_object_get(p, "metadata"), "deletionTimestamp"))
-        sweep_namespace(s, o->name);
+    json_t *ns = cache_obj_decode(o);
+    int terminating = json_object_get(json_object_get(ns, "metadata"), "deletionTimestamp") != NULL;
+    json_decref(ns);
+    if (!terminating) return;
+    if (t->n == t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 8;
+        char **nn = realloc(t->names, nc * sizeof *nn);
+        if (!nn) return; /* the next tick tries again */
+        t->names = nn;
+        t->cap = nc;
+    }
+    t->names[t->n] = strdup(o->name);
+    if (t->names[t->n]) t->n++;
 }
 
-static void on_sweep_timer(uv_timer_t *t)
+static void on_sweep_timer(uv_timer_t *tm)
 {
-    api_server_t *s = t->data;
+    api_server_t *s = tm->data;
     if (s->closing || !s->ready) return;
     const kind_def_t *nsk = registry_find_resource("", "v1", "namespaces");
     watch_cache_t *c = nsk ? api_cache_for(s, nsk) : NULL;
-    if (c) watch_cache_each(c, find_terminating, s);
+    if (!c) return;
+    /* names first: sweeping writes, and a store may answer a write at once,
+     * which must not change the map being walked */
+    terminating_t t = {0};
+    watch_cache_each(c, find_terminating, &t);
+    for (size_t i = 0; i < t.n; i++) {
+        sweep_namespace(s, t.names[i]);
+        free(t.names[i]);
+    }
+    free(t.names);
 }
 
 void api_namespace_lifecycle_start(api_server_t *s)

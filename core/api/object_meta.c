@@ -81,10 +81,6 @@ int api_spec_changed(const json_t *a, const json_t *b)
     return 0;
 }
 
-static int has_resource(const json_t *res, const char *which, const char *name)
-{
-    return json_object_get(json_object_get(res, which), name) != NULL;
-}
 
 /* Pod QoS class from its containers' requests and limits (the Kubernetes rule). */
 static const char *pod_qos(const json_t *pod)
@@ -105,7 +101,6 @@ static const char *pod_qos(const json_t *pod)
             const json_t *q = json_object_get(req, names[n]);
             if (!l) guaranteed = 0;
             else if (q && !json_equal(q, l)) guaranteed = 0;
-            (void)has_resource;
         }
     }
     if (!any) return "BestEffort";

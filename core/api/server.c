@@ -141,7 +141,14 @@ static void on_store_events(void *data, int status, const skiff_store_event_t *e
 {
     api_server_t *s = data;
     if (status != 0) {
-        log_error("apiserver", "store watch ended: %s", skiff_strerror(status));
+        /* The caches can no longer follow the store: stop claiming readiness
+         * rather than serve stale lists. (A store watch ends only when the
+         * store fails or closes; resuming it is left to a restart.) */
+        if (status != SKIFF_ECLOSED) {
+            log_error("apiserver", "store watch ended: %s; the server is no longer ready",
+                      skiff_strerror(status));
+            s->ready = 0;
+        }
         s->watch = NULL;
         return;
     }
@@ -288,6 +295,8 @@ static void on_compact_timer(uv_timer_t *t)
     s->compact_next = s->store->vt->revision(s->store);
 }
 
+static void free_cache(void *v) { watch_cache_free(v); }
+
 int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int), void *data,
                    api_server_t **out)
 {
@@ -310,7 +319,13 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
         char mk[256];
         cache_map_key(mk, sizeof mk, k->group, k->resource);
         if (strmap_get(s->caches, mk)) continue;
-        strmap_put(s->caches, mk, watch_cache_new(k, s->ring_capacity));
+        watch_cache_t *c = watch_cache_new(k, s->ring_capacity);
+        if (!c) {
+            strmap_free(s->caches, free_cache);
+            free(s);
+            return SKIFF_ENOMEM;
+        }
+        strmap_put(s->caches, mk, c);
     }
     uv_timer_init(s->loop, &s->bookmark_timer);
     s->bookmark_timer.data = s;
@@ -335,7 +350,6 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
 
 int api_server_is_ready(const api_server_t *s) { return s->ready; }
 
-static void free_cache(void *v) { watch_cache_free(v); }
 
 static void on_timer_closed(uv_handle_t *h)
 {
@@ -549,6 +563,11 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
     c->ns = ns ? strdup(ns) : NULL;
     c->name = name ? strdup(name) : NULL;
     c->sub = sub ? strdup(sub) : NULL;
+    if ((ns && !c->ns) || (name && !c->name) || (sub && !c->sub)) {
+        status_reply(resp, 500, "InternalError", NULL, "out of memory");
+        api_call_free(c);
+        return;
+    }
     parse_query(c, req->query);
     const char *dry = api_query_get(c, "dryRun");
     c->dry_run = dry && strcmp(dry, "All") == 0;

@@ -217,8 +217,8 @@ cache_obj_t *watch_cache_get(const watch_cache_t *c, const char *key)
     return strmap_get(c->objects, key);
 }
 
-static int obj_matches(cache_obj_t *o, const char *ns, const label_selector_t *ls,
-                       const field_selector_t *fs)
+int watch_cache_match(cache_obj_t *o, const char *ns, const label_selector_t *ls,
+                      const field_selector_t *fs)
 {
     if (!o) return 0;
     if (ns && *ns && strcmp(o->ns, ns) != 0) return 0;
@@ -253,9 +253,9 @@ static void reap_dead(watch_cache_t *c)
 static void deliver(cache_watcher_t *w, const cache_event_t *e)
 {
     if (w->dead) return;
-    int now = e->type != CACHE_DELETED && obj_matches(e->obj, w->ns, w->ls, w->fs);
-    int before = e->type == CACHE_DELETED ? obj_matches(e->obj, w->ns, w->ls, w->fs)
-                                          : obj_matches(e->prev, w->ns, w->ls, w->fs);
+    int now = e->type != CACHE_DELETED && watch_cache_match(e->obj, w->ns, w->ls, w->fs);
+    int before = e->type == CACHE_DELETED ? watch_cache_match(e->obj, w->ns, w->ls, w->fs)
+                                          : watch_cache_match(e->prev, w->ns, w->ls, w->fs);
     if (e->type == CACHE_DELETED) {
         if (before) w->fn(w->data, CACHE_DELETED, e->obj, e->rev);
         return;
@@ -358,6 +358,7 @@ typedef struct list_ctx {
     const field_selector_t *fs;
     cache_obj_t **items;
     size_t n, cap;
+    int failed;
 } list_ctx_t;
 
 static void list_one(const char *key, void *value, void *data)
@@ -365,13 +366,16 @@ static void list_one(const char *key, void *value, void *data)
     list_ctx_t *l = data;
     cache_obj_t *o = value;
     int had = o->parsed != NULL;
-    int match = obj_matches(o, l->ns, l->ls, l->fs);
+    int match = watch_cache_match(o, l->ns, l->ls, l->fs);
     drop_parsed_unless(o, had);
     if (!match) return;
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 64;
         cache_obj_t **ni = realloc(l->items, nc * sizeof *ni);
-        if (!ni) return;
+        if (!ni) {
+            l->failed = 1;
+            return;
+        }
         l->items = ni;
         l->cap = nc;
     }
@@ -388,6 +392,13 @@ size_t watch_cache_list(watch_cache_t *c, const char *ns, const label_selector_t
                         const field_selector_t *fs, cache_obj_t ***out)
 {
     list_ctx_t l = {.ns = ns, .ls = ls, .fs = fs};
+    /* sized for everything up front: no partial list from a failed realloc */
+    l.cap = strmap_size(c->objects) + 1;
+    l.items = malloc(l.cap * sizeof *l.items);
+    if (!l.items) {
+        *out = NULL;
+        return 0;
+    }
     strmap_each(c->objects, list_one, &l);
     if (l.n > 1) qsort(l.items, l.n, sizeof *l.items, by_key);
     *out = l.items;

@@ -81,6 +81,9 @@ cache_obj_t *watch_cache_get(const watch_cache_t *c, const char *key);
 size_t watch_cache_list(watch_cache_t *c, const char *ns, const label_selector_t *ls,
                         const field_selector_t *fs, cache_obj_t ***out);
 void watch_cache_list_free(cache_obj_t **objs, size_t n);
+/* Is o in namespace ns (NULL or "": any) and selected by ls and fs (NULL: any)? */
+int watch_cache_match(cache_obj_t *o, const char *ns, const label_selector_t *ls,
+                      const field_selector_t *fs);
 size_t watch_cache_size(const watch_cache_t *c);
 /* Calls fn on every object (for scans such as dependents lookup). */
 void watch_cache_each(watch_cache_t *c, void (*fn)(cache_obj_t *o, void *data), void *data);
