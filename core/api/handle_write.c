@@ -685,24 +685,32 @@ static json_t *apply_patch(api_call_t *c, const json_t *target, int *code, char 
     return out;
 }
 
-static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
+/* The object as read before a write: kept in c->old with its revision.
+ * 0, or -1 after answering (404, store failure). */
+static int take_current(api_call_t *c, int status, const skiff_kv_t *kv)
 {
-    api_call_t *c = data;
-    int is_patch = strcmp(c->req->method, "PATCH") == 0;
     if (status == SKIFF_ENOENT) {
         api_not_found(c, c->name);
-        goto fail;
+        return -1;
     }
     if (status != 0) {
         store_error_reply(c, status);
-        goto fail;
+        return -1;
     }
     c->old = api_object_from_kv(kv);
     c->old_rev = kv->mod_revision;
     if (!c->old) {
         status_reply(c->resp, 500, "InternalError", NULL, "stored object is not valid JSON");
-        goto fail;
+        return -1;
     }
+    return 0;
+}
+
+static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
+{
+    api_call_t *c = data;
+    int is_patch = strcmp(c->req->method, "PATCH") == 0;
+    if (take_current(c, status, kv) != 0) goto fail;
     if (is_patch) {
         int code;
         char err[1024];
@@ -939,20 +947,7 @@ static int namespace_has_objects(api_server_t *s, const char *ns)
 static void on_read_for_delete(void *data, int status, const skiff_kv_t *kv)
 {
     api_call_t *c = data;
-    if (status == SKIFF_ENOENT) {
-        api_not_found(c, c->name);
-        goto fail;
-    }
-    if (status != 0) {
-        store_error_reply(c, status);
-        goto fail;
-    }
-    c->old = api_object_from_kv(kv);
-    c->old_rev = kv->mod_revision;
-    if (!c->old) {
-        status_reply(c->resp, 500, "InternalError", NULL, "stored object is not valid JSON");
-        goto fail;
-    }
+    if (take_current(c, status, kv) != 0) goto fail;
     /* DeleteOptions (checked in api_handle_delete), or the query. */
     const json_t *opts = c->opts;
     const char *policy = json_string_value(json_object_get(opts, "propagationPolicy"));
