@@ -19,9 +19,6 @@
 #include "object/registry.h"
 #include "skiff/errors.h"
 
-/* Verbs every kind supports (the REST handlers implement them for all). */
-static const char *const k_kind_verbs[] = {"create", "delete", "deletecollection", "get",
-                                           "list",   "patch",  "update",           "watch", NULL};
 static const char *const k_sub_verbs[] = {"get", "patch", "update", NULL};
 
 static const char k_status_404[] =
@@ -249,7 +246,7 @@ static json_t *build_resource_list(const char *group, const char *version)
             continue;
         json_t *r = json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", k->resource, "singularName",
                               k->singular ? k->singular : "", "namespaced", k->namespaced != 0,
-                              "kind", k->kind, "verbs", str_array(k_kind_verbs));
+                              "kind", k->kind, "verbs", str_array(registry_verbs(k)));
         add_opt_array(r, "shortNames", k->short_names);
         add_opt_array(r, "categories", k->categories);
         json_array_append_new(res, r);
@@ -280,6 +277,14 @@ static json_t *build_resource_list(const char *group, const char *version)
                                                  k->namespaced != 0, "kind", k->kind, "verbs",
                                                  str_array(k_sub_verbs)));
         }
+        for (const kind_subresource_t *sr = k->subresources; sr && sr->name; sr++) {
+            snprintf(sub, sizeof sub, "%s/%s", k->resource, sr->name);
+            json_array_append_new(
+                res, json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:o}", "name", sub, "singularName",
+                               "", "namespaced", k->namespaced != 0, "group", sr->group,
+                               "version", sr->version, "kind", sr->kind, "verbs",
+                               str_array(sr->verbs)));
+        }
     }
     char gv[256];
     if (group[0])
@@ -303,7 +308,7 @@ static json_t *agg_resource(const kind_def_t *k)
     json_t *r = json_pack("{s:s, s:o, s:s, s:s, s:o}", "resource", k->resource, "responseKind",
                           response_kind(group, k->version, k->kind), "scope",
                           k->namespaced ? "Namespaced" : "Cluster", "singularResource",
-                          k->singular ? k->singular : "", "verbs", str_array(k_kind_verbs));
+                          k->singular ? k->singular : "", "verbs", str_array(registry_verbs(k)));
     add_opt_array(r, "shortNames", k->short_names);
     add_opt_array(r, "categories", k->categories);
 
@@ -327,6 +332,11 @@ static json_t *agg_resource(const kind_def_t *k)
                                               "responseKind",
                                               response_kind(group, k->version, k->kind), "verbs",
                                               str_array(k_sub_verbs)));
+    for (const kind_subresource_t *sr = k->subresources; sr && sr->name; sr++)
+        json_array_append_new(subs, json_pack("{s:s, s:o, s:o}", "subresource", sr->name,
+                                              "responseKind",
+                                              response_kind(sr->group, sr->version, sr->kind),
+                                              "verbs", str_array(sr->verbs)));
     if (json_array_size(subs))
         json_object_set_new(r, "subresources", subs);
     else

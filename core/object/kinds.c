@@ -1186,6 +1186,67 @@ static const kind_column_t resourcequota_columns[] = {
     { NULL },
 };
 
+/* ---- rbac.authorization.k8s.io ------------------------------------------------ */
+
+/* Roles and ClusterRoles show NAME and CREATED AT, like LimitRanges. */
+#define role_columns limitrange_columns
+
+/* "ClusterRole/admin", as kubectl prints roleRef. */
+static json_t *binding_role(const json_t *o)
+{
+    const char *kind = gets(o, "roleRef", "kind", NULL), *name = gets(o, "roleRef", "name", NULL);
+    char buf[384];
+    snprintf(buf, sizeof(buf), "%s/%s", kind ? kind : "", name ? name : "");
+    return json_string(buf);
+}
+
+/* Subjects of one kind joined by ", "; ServiceAccounts as namespace/name. */
+static json_t *binding_subjects(const json_t *o, const char *want)
+{
+    sbuf_t b = { 0 };
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(o, "subjects"), i, s) {
+        const char *kind = gets(s, "kind", NULL, NULL), *name = gets(s, "name", NULL, NULL);
+        const char *ns = gets(s, "namespace", NULL, NULL);
+        if (!kind || !name || strcmp(kind, want) != 0)
+            continue;
+        sb_sep(&b, ", ");
+        if (strcmp(kind, "ServiceAccount") == 0 && ns && *ns) {
+            sb_add(&b, ns);
+            sb_add(&b, "/");
+        }
+        sb_add(&b, name);
+    }
+    json_t *j = json_string(b.p ? b.p : "");
+    free(b.p);
+    return j;
+}
+
+static json_t *binding_users(const json_t *o) { return binding_subjects(o, "User"); }
+static json_t *binding_groups(const json_t *o) { return binding_subjects(o, "Group"); }
+static json_t *binding_sas(const json_t *o) { return binding_subjects(o, "ServiceAccount"); }
+
+static const kind_column_t binding_columns[] = {
+    { "ROLE", "string", 0, NULL, binding_role },
+    { "USERS", "string", 1, NULL, binding_users },
+    { "GROUPS", "string", 1, NULL, binding_groups },
+    { "SERVICEACCOUNTS", "string", 1, NULL, binding_sas },
+    { NULL },
+};
+
+/* Reviews are answered, never stored: create is their one verb. Their
+ * list_kind names no real type; it is set only so code that formats a
+ * list never meets a NULL before the API server refuses the verb. */
+static const char *const create_only[] = { "create", NULL };
+static const kind_column_t no_columns[] = { { NULL } };
+
+static const kind_subresource_t serviceaccount_subresources[] = {
+    { "token", "authentication.k8s.io", "v1", "TokenRequest",
+      "io.k8s.api.authentication.v1.TokenRequest", create_only },
+    { NULL },
+};
+
 /* ---- autoscaling/v1 HorizontalPodAutoscaler ------------------------------------ */
 
 static json_t *hpa_v1_to_v2(const json_t *obj);
@@ -1234,7 +1295,7 @@ const kind_def_t kinds_builtin[] = {
       "io.k8s.api.core.v1.Event", NULL, 0, 0, NULL, event_columns, NULL },
     { "", "v1", "ServiceAccount", "ServiceAccountList", "serviceaccounts", "serviceaccount", 1,
       NAMES("sa"), NULL, "io.k8s.api.core.v1.ServiceAccount", NULL, 0, 0, NULL,
-      serviceaccount_columns, NULL },
+      serviceaccount_columns, NULL, .subresources = serviceaccount_subresources },
     { "", "v1", "PersistentVolume", "PersistentVolumeList", "persistentvolumes",
       "persistentvolume", 0, NAMES("pv"), NULL, "io.k8s.api.core.v1.PersistentVolume", NULL, 1,
       0, NULL, pv_columns, defaults_pv },
@@ -1286,6 +1347,36 @@ const kind_def_t kinds_builtin[] = {
     { "storage.k8s.io", "v1", "StorageClass", "StorageClassList", "storageclasses",
       "storageclass", 0, NAMES("sc"), NULL, "io.k8s.api.storage.v1.StorageClass", NULL, 0, 0,
       NULL, storageclass_columns, defaults_storageclass },
+    { "rbac.authorization.k8s.io", "v1", "Role", "RoleList", "roles", "role", 1, NULL, NULL,
+      "io.k8s.api.rbac.v1.Role", NULL, 0, 0, NULL, role_columns, NULL },
+    { "rbac.authorization.k8s.io", "v1", "ClusterRole", "ClusterRoleList", "clusterroles",
+      "clusterrole", 0, NULL, NULL, "io.k8s.api.rbac.v1.ClusterRole", NULL, 0, 0, NULL,
+      role_columns, NULL },
+    { "rbac.authorization.k8s.io", "v1", "RoleBinding", "RoleBindingList", "rolebindings",
+      "rolebinding", 1, NULL, NULL, "io.k8s.api.rbac.v1.RoleBinding", NULL, 0, 0, NULL,
+      binding_columns, NULL },
+    { "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "ClusterRoleBindingList",
+      "clusterrolebindings", "clusterrolebinding", 0, NULL, NULL,
+      "io.k8s.api.rbac.v1.ClusterRoleBinding", NULL, 0, 0, NULL, binding_columns, NULL },
+    { "authorization.k8s.io", "v1", "SelfSubjectAccessReview", "SelfSubjectAccessReviewList",
+      "selfsubjectaccessreviews", "selfsubjectaccessreview", 0, NULL, NULL,
+      "io.k8s.api.authorization.v1.SelfSubjectAccessReview",
+      .columns = no_columns, .verbs = create_only },
+    { "authorization.k8s.io", "v1", "SelfSubjectRulesReview", "SelfSubjectRulesReviewList",
+      "selfsubjectrulesreviews", "selfsubjectrulesreview", 0, NULL, NULL,
+      "io.k8s.api.authorization.v1.SelfSubjectRulesReview",
+      .columns = no_columns, .verbs = create_only },
+    { "authorization.k8s.io", "v1", "SubjectAccessReview", "SubjectAccessReviewList",
+      "subjectaccessreviews", "subjectaccessreview", 0, NULL, NULL,
+      "io.k8s.api.authorization.v1.SubjectAccessReview",
+      .columns = no_columns, .verbs = create_only },
+    { "authentication.k8s.io", "v1", "SelfSubjectReview", "SelfSubjectReviewList",
+      "selfsubjectreviews", "selfsubjectreview", 0, NULL, NULL,
+      "io.k8s.api.authentication.v1.SelfSubjectReview",
+      .columns = no_columns, .verbs = create_only },
+    { "authentication.k8s.io", "v1", "TokenReview", "TokenReviewList", "tokenreviews",
+      "tokenreview", 0, NULL, NULL, "io.k8s.api.authentication.v1.TokenReview",
+      .columns = no_columns, .verbs = create_only },
 };
 
 const size_t kinds_builtin_count = sizeof(kinds_builtin) / sizeof(kinds_builtin[0]);

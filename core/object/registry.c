@@ -148,6 +148,11 @@ int registry_init(void)
             rc = SKIFF_EINVAL;
             goto fail;
         }
+        for (const kind_subresource_t *sr = k->subresources; sr && sr->name; sr++)
+            if (!schema_lookup(sr->schema_name)) {
+                rc = SKIFF_EINVAL;
+                goto fail;
+            }
         rc = add_entry(k);
         if (rc < 0)
             goto fail;
@@ -211,6 +216,35 @@ const kind_def_t *registry_find_resource(const char *group, const char *version,
 const kind_def_t *registry_find_kind(const char *group, const char *version, const char *kind)
 {
     return find(1, group, version, kind);
+}
+
+static const char *const k_standard_verbs[] = {"create", "delete", "deletecollection", "get",
+                                               "list",   "patch",  "update",           "watch",
+                                               NULL};
+
+const char *const *registry_verbs(const kind_def_t *k)
+{
+    return k && k->verbs ? k->verbs : k_standard_verbs;
+}
+
+int registry_verb_allowed(const kind_def_t *k, const char *verb)
+{
+    if (!k || !verb)
+        return 0;
+    for (const char *const *v = registry_verbs(k); *v; v++)
+        if (strcmp(*v, verb) == 0)
+            return 1;
+    return 0;
+}
+
+const kind_subresource_t *registry_find_subresource(const kind_def_t *k, const char *name)
+{
+    if (!k || !name)
+        return NULL;
+    for (const kind_subresource_t *sr = k->subresources; sr && sr->name; sr++)
+        if (strcmp(sr->name, name) == 0)
+            return sr;
+    return NULL;
 }
 
 const kind_def_t *registry_find_name(const char *name)

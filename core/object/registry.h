@@ -22,6 +22,18 @@ typedef struct kind_column {
     json_t *(*compute)(const json_t *obj);
 } kind_column_t;
 
+/* A subresource whose body is a kind of its own (serviceaccounts/token
+ * takes an authentication.k8s.io/v1 TokenRequest). status and scale have
+ * their own flags in kind_def_t. */
+typedef struct kind_subresource {
+    const char *name;        /* "token" */
+    const char *group;       /* group of the body's kind: "authentication.k8s.io" */
+    const char *version;     /* "v1" */
+    const char *kind;        /* "TokenRequest" */
+    const char *schema_name; /* "io.k8s.api.authentication.v1.TokenRequest" */
+    const char *const *verbs; /* NULL-terminated: {"create", NULL} */
+} kind_subresource_t;
+
 typedef struct kind_def {
     const char *group;       /* "" for core */
     const char *version;     /* "v1" */
@@ -51,6 +63,14 @@ typedef struct kind_def {
     const char *storage_version;
     json_t *(*to_storage)(const json_t *obj);
     json_t *(*from_storage)(const json_t *obj);
+    /* Verbs the resource serves, NULL-terminated; NULL means the standard
+     * set (create, delete, deletecollection, get, list, patch, update,
+     * watch). Review kinds (SelfSubjectAccessReview, TokenReview, ...)
+     * list only "create": they are answered, never stored. */
+    const char *const *verbs;
+    /* Extra subresources with a body kind of their own, {NULL}-terminated,
+     * or NULL. */
+    const kind_subresource_t *subresources;
 } kind_def_t;
 
 /* Load schemas and resolve every built-in kind. 0 or SKIFF_E*. */
@@ -114,6 +134,15 @@ json_t *registry_convert_from_storage(const kind_def_t *k, const json_t *obj);
  * group, version and resource), SKIFF_EINVAL or SKIFF_ENOMEM. Pointers
  * returned by earlier lookups stay valid. */
 int registry_add(const kind_def_t *k);
+
+/* The verbs k serves (k->verbs or the standard set), NULL-terminated. */
+const char *const *registry_verbs(const kind_def_t *k);
+
+/* 1 if k serves verb ("get", "create", ...), else 0. */
+int registry_verb_allowed(const kind_def_t *k, const char *verb);
+
+/* k's subresource with a body kind of its own named name, or NULL. */
+const kind_subresource_t *registry_find_subresource(const kind_def_t *k, const char *name);
 
 /* Kind named the way a user types it: plural, singular, short name or
  * kind, optionally followed by ".group" ("deploy", "pods", "jobs.batch").

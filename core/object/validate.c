@@ -519,13 +519,32 @@ static const char MSG_DNS1035[] =
     "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
     "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
 
-enum name_rule { NAME_SUBDOMAIN, NAME_LABEL, NAME_DNS1035 };
+/* NAME_PATH_SEGMENT: RBAC object names ("system:node-proxier") only have
+ * to be usable as one URL path segment, as Kubernetes allows them. */
+enum name_rule { NAME_SUBDOMAIN, NAME_LABEL, NAME_DNS1035, NAME_PATH_SEGMENT };
+
+static void check_path_segment(vctx_t *c, const json_t *v, const char *s)
+{
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0) {
+        char msg[32];
+        snprintf(msg, sizeof(msg), "may not be '%s'", s);
+        invalid(c, v, msg);
+    } else if (strchr(s, '/')) {
+        invalid(c, v, "may not contain '/'");
+    } else if (strchr(s, '%')) {
+        invalid(c, v, "may not contain '%'");
+    }
+}
 
 static void check_name(vctx_t *c, const json_t *v, enum name_rule rule)
 {
     const char *s = json_string_value(v);
     if (!s)
         return; /* the schema walk reported the type */
+    if (rule == NAME_PATH_SEGMENT) {
+        check_path_segment(c, v, s);
+        return;
+    }
     size_t n = strlen(s);
     size_t max = rule == NAME_SUBDOMAIN ? 253 : 63;
     if (n > max) {
@@ -1302,6 +1321,145 @@ static void check_hpa(vctx_t *c, const json_t *spec)
     path_pop(c, saved);
 }
 
+/* ---- rbac.authorization.k8s.io -------------------------------------------- */
+
+#define RBAC_GROUP "rbac.authorization.k8s.io"
+
+static void not_supported(vctx_t *c, const json_t *v, const char *const *values)
+{
+    char list[128], shown[160];
+    quote_list(values, list, sizeof(list));
+    show_value(v, shown, sizeof(shown));
+    add_error(c, "FieldValueNotSupported", "Unsupported value: %s: supported values: %s", shown,
+              list);
+}
+
+static int one_of(const char *s, const char *const *values)
+{
+    for (; s && *values; values++)
+        if (strcmp(s, *values) == 0)
+            return 1;
+    return 0;
+}
+
+static void check_policy_rule(vctx_t *c, const json_t *rule, int namespaced)
+{
+    if (!json_is_object(rule))
+        return;
+    const json_t *verbs = json_object_get(rule, "verbs");
+    const json_t *urls = json_object_get(rule, "nonResourceURLs");
+    size_t ngroups = json_array_size(json_object_get(rule, "apiGroups"));
+    size_t nres = json_array_size(json_object_get(rule, "resources"));
+    if (json_is_array(verbs) && json_array_size(verbs) == 0) {
+        size_t s2 = path_push_field(c, "verbs");
+        add_error(c, "FieldValueRequired", "Required value: verbs must contain at least one value");
+        path_pop(c, s2);
+    }
+    if (json_array_size(urls) > 0) {
+        size_t s2 = path_push_field(c, "nonResourceURLs");
+        if (namespaced)
+            invalid(c, urls, "namespaced rules cannot apply to non-resource URLs");
+        else if (ngroups || nres)
+            invalid(c, urls, "rules cannot apply to both regular resources and non-resource URLs");
+        path_pop(c, s2);
+        return;
+    }
+    if (!ngroups) {
+        size_t s2 = path_push_field(c, "apiGroups");
+        add_error(c, "FieldValueRequired",
+                  "Required value: resource rules must supply at least one api group");
+        path_pop(c, s2);
+    }
+    if (!nres) {
+        size_t s2 = path_push_field(c, "resources");
+        add_error(c, "FieldValueRequired",
+                  "Required value: resource rules must supply at least one resource");
+        path_pop(c, s2);
+    }
+}
+
+static void check_rbac_role(vctx_t *c, const json_t *obj, int namespaced)
+{
+    size_t saved = path_push_field(c, "rules");
+    size_t i;
+    const json_t *r;
+    json_array_foreach(json_object_get(obj, "rules"), i, r) {
+        size_t s2 = path_push_index(c, i);
+        check_policy_rule(c, r, namespaced);
+        path_pop(c, s2);
+    }
+    path_pop(c, saved);
+}
+
+static void check_rbac_binding(vctx_t *c, const json_t *obj, int namespaced)
+{
+    static const char *const role_kinds_ns[] = { "Role", "ClusterRole", NULL };
+    static const char *const role_kinds_cluster[] = { "ClusterRole", NULL };
+    static const char *const rbac_group[] = { RBAC_GROUP, NULL };
+    static const char *const core_group[] = { "", NULL };
+    static const char *const subject_kinds[] = { "ServiceAccount", "User", "Group", NULL };
+    const json_t *ref = json_object_get(obj, "roleRef");
+    if (json_is_object(ref)) {
+        size_t saved = path_push_field(c, "roleRef");
+        const json_t *v = json_object_get(ref, "apiGroup");
+        size_t s2 = path_push_field(c, "apiGroup");
+        if (json_is_string(v) && !one_of(json_string_value(v), rbac_group))
+            not_supported(c, v, rbac_group);
+        path_pop(c, s2);
+        v = json_object_get(ref, "kind");
+        s2 = path_push_field(c, "kind");
+        const char *const *kinds = namespaced ? role_kinds_ns : role_kinds_cluster;
+        if (json_is_string(v) && !one_of(json_string_value(v), kinds))
+            not_supported(c, v, kinds);
+        path_pop(c, s2);
+        v = json_object_get(ref, "name");
+        s2 = path_push_field(c, "name");
+        if (json_is_string(v) && json_string_length(v) == 0)
+            add_error(c, "FieldValueRequired", "Required value");
+        else if (json_is_string(v))
+            check_path_segment(c, v, json_string_value(v));
+        path_pop(c, s2);
+        path_pop(c, saved);
+    }
+    size_t saved = path_push_field(c, "subjects");
+    size_t i;
+    const json_t *sub;
+    json_array_foreach(json_object_get(obj, "subjects"), i, sub) {
+        size_t s2 = path_push_index(c, i);
+        const char *kind = json_string_value(json_object_get(sub, "kind"));
+        const json_t *name = json_object_get(sub, "name");
+        const json_t *group = json_object_get(sub, "apiGroup");
+        const char *gs = json_string_value(group);
+        size_t s3 = path_push_field(c, "name");
+        if (json_is_string(name) && json_string_length(name) == 0)
+            add_error(c, "FieldValueRequired", "Required value");
+        path_pop(c, s3);
+        if (kind && !one_of(kind, subject_kinds)) {
+            s3 = path_push_field(c, "kind");
+            not_supported(c, json_object_get(sub, "kind"), subject_kinds);
+            path_pop(c, s3);
+        } else if (kind && strcmp(kind, "ServiceAccount") == 0) {
+            s3 = path_push_field(c, "apiGroup");
+            if (gs && *gs)
+                not_supported(c, group, core_group);
+            path_pop(c, s3);
+            const char *ns = json_string_value(json_object_get(sub, "namespace"));
+            s3 = path_push_field(c, "namespace");
+            /* A RoleBinding's ServiceAccount defaults to the binding's namespace. */
+            if (!namespaced && (!ns || !*ns))
+                add_error(c, "FieldValueRequired", "Required value");
+            path_pop(c, s3);
+        } else if (kind) {
+            s3 = path_push_field(c, "apiGroup");
+            if (gs && !one_of(gs, rbac_group))
+                not_supported(c, group, rbac_group);
+            path_pop(c, s3);
+        }
+        path_pop(c, s2);
+    }
+    path_pop(c, saved);
+}
+
 static void check_kind_rules(vctx_t *c, const kind_def_t *k, const json_t *obj)
 {
     const json_t *spec = json_object_get(obj, "spec");
@@ -1314,7 +1472,18 @@ static void check_kind_rules(vctx_t *c, const kind_def_t *k, const json_t *obj)
         rule = NAME_LABEL;
     else if (core && strcmp(kind, "Service") == 0)
         rule = NAME_DNS1035;
+    int rbac = strcmp(k->group, RBAC_GROUP) == 0;
+    if (rbac)
+        rule = NAME_PATH_SEGMENT;
     check_metadata(c, json_object_get(obj, "metadata"), rule, 1);
+
+    if (rbac) {
+        if (strcmp(kind, "Role") == 0 || strcmp(kind, "ClusterRole") == 0)
+            check_rbac_role(c, obj, k->namespaced);
+        else
+            check_rbac_binding(c, obj, k->namespaced);
+        return;
+    }
 
     if (core && strcmp(kind, "Pod") == 0) {
         check_pod_spec(c, spec, NULL, NULL);

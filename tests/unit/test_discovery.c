@@ -72,8 +72,16 @@ static void gv_path(const kind_def_t *k, char *buf, size_t size)
 static const char *const k_verbs[] = {"create", "delete", "deletecollection", "get",
                                       "list",   "patch",  "update",           "watch"};
 
-static void assert_verbs(json_t *verbs)
+/* The standard eight verbs, or only "create" for review kinds. */
+static void assert_verbs(const kind_def_t *k, json_t *verbs)
 {
+    if (k->verbs) {
+        size_t n = 0;
+        for (; k->verbs[n]; n++)
+            assert_true(has_string(verbs, k->verbs[n]));
+        assert_int_equal(json_array_size(verbs), n);
+        return;
+    }
     assert_int_equal(json_array_size(verbs), 8);
     for (size_t i = 0; i < 8; i++)
         assert_true(has_string(verbs, k_verbs[i]));
@@ -130,7 +138,7 @@ static void test_resource_lists(void **state)
         assert_string_equal(json_string_value(json_object_get(r, "kind")), k->kind);
         assert_string_equal(json_string_value(json_object_get(r, "singularName")), k->singular);
         assert_int_equal(json_is_true(json_object_get(r, "namespaced")), k->namespaced != 0);
-        assert_verbs(json_object_get(r, "verbs"));
+        assert_verbs(k, json_object_get(r, "verbs"));
         for (size_t j = 0; k->short_names && k->short_names[j]; j++)
             assert_true(has_string(json_object_get(r, "shortNames"), k->short_names[j]));
         if (!k->short_names)
@@ -166,7 +174,23 @@ static void test_core_details(void **state)
     assert_false(json_is_true(json_object_get(ns, "namespaced")));
     assert_true(has_string(json_object_get(ns, "shortNames"), "ns"));
     json_t *ev = find_by(res, "name", "events");
-    assert_verbs(json_object_get(ev, "verbs"));
+    assert_verbs(registry_find_resource("", "v1", "events"), json_object_get(ev, "verbs"));
+    /* TokenRequest is the body of serviceaccounts/token (kubectl create token). */
+    json_t *tok = find_by(res, "name", "serviceaccounts/token");
+    assert_non_null(tok);
+    assert_string_equal(json_string_value(json_object_get(tok, "group")), "authentication.k8s.io");
+    assert_string_equal(json_string_value(json_object_get(tok, "kind")), "TokenRequest");
+    assert_int_equal(json_array_size(json_object_get(tok, "verbs")), 1);
+    assert_true(has_string(json_object_get(tok, "verbs"), "create"));
+    json_decref(d);
+
+    /* Reviews are create-only. */
+    d = get_ok("/apis/authorization.k8s.io/v1", NULL);
+    json_t *ssar = find_by(json_object_get(d, "resources"), "name", "selfsubjectaccessreviews");
+    assert_non_null(ssar);
+    assert_int_equal(json_array_size(json_object_get(ssar, "verbs")), 1);
+    assert_true(has_string(json_object_get(ssar, "verbs"), "create"));
+    assert_false(json_is_true(json_object_get(ssar, "namespaced")));
     json_decref(d);
 
     d = get_ok("/apis/apps/v1", NULL);
@@ -230,7 +254,7 @@ static void test_aggregated(void **state)
                             k->namespaced ? "Namespaced" : "Cluster");
         assert_string_equal(json_string_value(json_object_get(r, "singularResource")),
                             k->singular);
-        assert_verbs(json_object_get(r, "verbs"));
+        assert_verbs(k, json_object_get(r, "verbs"));
         json_t *subs = json_object_get(r, "subresources");
         assert_int_equal(find_by(subs, "subresource", "status") != NULL, k->has_status != 0);
         json_t *sc = find_by(subs, "subresource", "scale");

@@ -1,6 +1,6 @@
 /* tests/unit/test_kinds_extra.c - LimitRange, ResourceQuota,
- * PodDisruptionBudget, StorageClass and the autoscaling/v1
- * HorizontalPodAutoscaler.
+ * PodDisruptionBudget, StorageClass, the autoscaling/v1
+ * HorizontalPodAutoscaler, the RBAC kinds and the create-only reviews.
  *
  * For each kind: how it resolves (names, scope, subresources), its
  * defaults, its validation rules and the columns `kubectl get` shows; for
@@ -475,6 +475,69 @@ static void test_columns(void **state)
     "\"lastScaleTime\":\"2024-01-02T03:04:05Z\",\"currentMetrics\":[{\"type\":\"Resource\","        \
     "\"resource\":{\"name\":\"cpu\",\"current\":{\"averageUtilization\":61}}}]}}"
 
+/* ---- RBAC kinds and reviews ---------------------------------------------------- */
+
+static void test_rbac_kinds(void **state)
+{
+    (void)state;
+    const char *g = "rbac.authorization.k8s.io";
+    assert_true(res(g, "v1", "roles")->namespaced);
+    assert_false(res(g, "v1", "clusterroles")->namespaced);
+    assert_true(res(g, "v1", "rolebindings")->namespaced);
+    assert_false(res(g, "v1", "clusterrolebindings")->namespaced);
+    assert_true(registry_verb_allowed(res(g, "v1", "roles"), "watch"));
+
+    /* Reviews: cluster-scoped, create only, no status subresource. */
+    static const char *const reviews[][2] = {
+        { "authorization.k8s.io", "selfsubjectaccessreviews" },
+        { "authorization.k8s.io", "selfsubjectrulesreviews" },
+        { "authorization.k8s.io", "subjectaccessreviews" },
+        { "authentication.k8s.io", "selfsubjectreviews" },
+        { "authentication.k8s.io", "tokenreviews" },
+    };
+    for (size_t i = 0; i < sizeof reviews / sizeof reviews[0]; i++) {
+        const kind_def_t *k = res(reviews[i][0], "v1", reviews[i][1]);
+        assert_false(k->namespaced);
+        assert_false(k->has_status);
+        assert_true(registry_verb_allowed(k, "create"));
+        assert_false(registry_verb_allowed(k, "get"));
+        assert_false(registry_verb_allowed(k, "list"));
+        assert_string_equal(registry_verbs(k)[0], "create");
+        assert_null(registry_verbs(k)[1]);
+    }
+
+    /* kubectl create token: serviceaccounts/token takes a TokenRequest. */
+    const kind_def_t *sa = res("", "v1", "serviceaccounts");
+    const kind_subresource_t *tok = registry_find_subresource(sa, "token");
+    assert_non_null(tok);
+    assert_string_equal(tok->group, "authentication.k8s.io");
+    assert_string_equal(tok->kind, "TokenRequest");
+    assert_non_null(schema_lookup(tok->schema_name));
+    assert_null(registry_find_subresource(sa, "status"));
+    assert_null(registry_find_subresource(res("", "v1", "pods"), "token"));
+
+    static const char *const role_headers[] = { "Name", "CREATED AT", NULL };
+    assert_headers(res(g, "v1", "roles"), role_headers);
+    assert_headers(res(g, "v1", "clusterroles"), role_headers);
+    static const char *const binding_headers[] = { "Name", "ROLE", "Age", "USERS", "GROUPS",
+                                                   "SERVICEACCOUNTS", NULL };
+    assert_headers(res(g, "v1", "rolebindings"), binding_headers);
+    assert_headers(res(g, "v1", "clusterrolebindings"), binding_headers);
+
+    const char *rb = "{\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\","
+                     "\"kind\":\"ClusterRole\",\"name\":\"view\"},\"subjects\":["
+                     "{\"kind\":\"User\",\"name\":\"alice\"},"
+                     "{\"kind\":\"Group\",\"name\":\"devs\"},"
+                     "{\"kind\":\"User\",\"name\":\"bob\"},"
+                     "{\"kind\":\"ServiceAccount\",\"name\":\"ci\",\"namespace\":\"build\"}]}";
+    const kind_def_t *k = res(g, "v1", "rolebindings");
+    assert_cell(k, "ROLE", rb, "ClusterRole/view");
+    assert_cell(k, "USERS", rb, "alice, bob");
+    assert_cell(k, "GROUPS", rb, "devs");
+    assert_cell(k, "SERVICEACCOUNTS", rb, "build/ci");
+    assert_cell(k, "SERVICEACCOUNTS", "{\"subjects\":[]}", "");
+}
+
 static void test_convert_v1_to_v2(void **state)
 {
     (void)state;
@@ -602,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_validate_quota_pdb_sc),
         cmocka_unit_test(test_validate_hpa),
         cmocka_unit_test(test_columns),
+        cmocka_unit_test(test_rbac_kinds),
         cmocka_unit_test(test_convert_v1_to_v2),
         cmocka_unit_test(test_convert_v2_to_v1),
         cmocka_unit_test(test_convert_round_trip),

@@ -526,6 +526,59 @@ static void test_job_restart_policy_and_replicas(void **state)
                "Unsupported value: \"Never\": supported values: \"Always\"");
 }
 
+#define RBAC "rbac.authorization.k8s.io"
+
+static void test_rbac(void **state)
+{
+    (void)state;
+    /* RBAC names only need to be one path segment: colons are fine. */
+    expect_clean(RBAC, "ClusterRole",
+                 "{\"metadata\":{\"name\":\"system:basic-user\"},\"rules\":["
+                 "{\"apiGroups\":[\"\"],\"resources\":[\"pods\"],\"verbs\":[\"get\"]},"
+                 "{\"nonResourceURLs\":[\"/healthz\"],\"verbs\":[\"get\"]}]}");
+    expect_clean(RBAC, "ClusterRole",
+                 "{\"metadata\":{\"name\":\"admin\"},\"aggregationRule\":{"
+                 "\"clusterRoleSelectors\":[{\"matchLabels\":{\"a\":\"b\"}}]}}");
+    expect_clean(RBAC, "RoleBinding",
+                 "{\"metadata\":{\"name\":\"x:y\",\"namespace\":\"default\"},"
+                 "\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":"
+                 "\"ClusterRole\",\"name\":\"view\"},\"subjects\":[{\"kind\":"
+                 "\"ServiceAccount\",\"name\":\"default\"},{\"kind\":\"User\","
+                 "\"apiGroup\":\"rbac.authorization.k8s.io\",\"name\":\"alice\"}]}");
+    expect_one(RBAC, "Role", "{\"metadata\":{\"name\":\"a/b\"}}", VALIDATE_STRICT,
+               "metadata.name", "FieldValueInvalid", "may not contain '/'");
+    expect_one(RBAC, "Role", "{\"metadata\":{\"name\":\"..\"}}", VALIDATE_STRICT,
+               "metadata.name", "FieldValueInvalid", "may not be '..'");
+    expect_one(RBAC, "Role",
+               "{\"metadata\":{\"name\":\"r\"},\"rules\":[{\"nonResourceURLs\":"
+               "[\"/x\"],\"verbs\":[\"get\"]}]}",
+               VALIDATE_STRICT, "rules[0].nonResourceURLs", "FieldValueInvalid",
+               "namespaced rules cannot apply to non-resource URLs");
+    expect_one(RBAC, "ClusterRole",
+               "{\"metadata\":{\"name\":\"r\"},\"rules\":[{\"apiGroups\":[\"\"],"
+               "\"verbs\":[\"get\"]}]}",
+               VALIDATE_STRICT, "rules[0].resources", "FieldValueRequired",
+               "at least one resource");
+    expect_one(RBAC, "ClusterRole",
+               "{\"metadata\":{\"name\":\"r\"},\"rules\":[{\"apiGroups\":[\"\"],"
+               "\"resources\":[\"pods\"],\"verbs\":[]}]}",
+               VALIDATE_STRICT, "rules[0].verbs", "FieldValueRequired", "at least one value");
+    expect_one(RBAC, "ClusterRoleBinding",
+               "{\"metadata\":{\"name\":\"b\"},\"roleRef\":{\"apiGroup\":"
+               "\"rbac.authorization.k8s.io\",\"kind\":\"Role\",\"name\":\"r\"}}",
+               VALIDATE_STRICT, "roleRef.kind", "FieldValueNotSupported", "\"ClusterRole\"");
+    expect_one(RBAC, "ClusterRoleBinding",
+               "{\"metadata\":{\"name\":\"b\"},\"roleRef\":{\"apiGroup\":"
+               "\"rbac.authorization.k8s.io\",\"kind\":\"ClusterRole\",\"name\":\"r\"},"
+               "\"subjects\":[{\"kind\":\"ServiceAccount\",\"name\":\"sa\"}]}",
+               VALIDATE_STRICT, "subjects[0].namespace", "FieldValueRequired", NULL);
+    expect_one(RBAC, "RoleBinding",
+               "{\"metadata\":{\"name\":\"b\"},\"roleRef\":{\"apiGroup\":"
+               "\"rbac.authorization.k8s.io\",\"kind\":\"Role\",\"name\":\"r\"},"
+               "\"subjects\":[{\"kind\":\"Robot\",\"name\":\"r2\"}]}",
+               VALIDATE_STRICT, "subjects[0].kind", "FieldValueNotSupported", "\"User\"");
+}
+
 static void test_many_errors_are_all_reported(void **state)
 {
     (void)state;
@@ -551,6 +604,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_real_manifests_pass),
+        cmocka_unit_test(test_rbac),
         cmocka_unit_test(test_type_mismatch),
         cmocka_unit_test(test_required),
         cmocka_unit_test(test_enum),
