@@ -19,6 +19,10 @@ typedef struct api_request {
     const char *user_agent;   /* User-Agent header, or NULL */
     const char *body;         /* NUL-terminated body (may contain NULs before body_len), or NULL */
     size_t body_len;
+    /* Who the verified TLS client certificate names (CN = user, each O a
+     * group; groups NULL-terminated), or NULL for none or plain HTTP. */
+    const char *tls_user;
+    const char *const *tls_groups;
 } api_request_t;
 
 typedef struct api_response api_response_t;

@@ -5,7 +5,13 @@
  * connection can be dropped and a new one opened at once while libuv still
  * closes the old handle. Callbacks into the user may free the client or
  * cancel the current request; `busy` counts the frames on the stack that
- * still use the client, and the last one out does the deferred work. */
+ * still use the client, and the last one out does the deferred work.
+ *
+ * With TLS (http_client_set_tls) each socket carries an OpenSSL engine on
+ * memory BIOs (core/http/tls.c): the request is encrypted into it and the
+ * ciphertext written with uv_write; bytes read are decrypted and take the
+ * plain path. The request is sent once the handshake, which verifies the
+ * server's certificate and name, has finished. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +21,7 @@
 #include <skiff/errors.h>
 
 #include "http/client.h"
+#include "http/tls.h"
 
 #define CLIENT_BODY_KEEP ((size_t)1 << 20)
 
@@ -22,7 +29,14 @@ typedef struct client_sock {
     uv_tcp_t tcp;
     uv_connect_t connect;
     http_client_t *client; /* NULL once detached from its client */
+    tls_conn_t *tls;       /* NULL in plain mode */
 } client_sock_t;
+
+/* Ciphertext the kernel did not take at once. */
+typedef struct tls_wreq {
+    uv_write_t req;
+    char data[];
+} tls_wreq_t;
 
 struct http_client_req {
     http_client_req_t *next;
@@ -45,6 +59,10 @@ struct http_client {
     uv_loop_t *loop;
     struct sockaddr_storage addr;
     char hostport[80];
+    char host[64];
+    SSL_CTX *tls_ctx;
+    char *tls_name;
+    int tls_error; /* the last handshake failed (its requests got SKIFF_EIO) */
     client_sock_t *sock;
     int connected;
     int inflight;  /* head of the queue is on the wire */
@@ -99,7 +117,9 @@ static http_client_req_t *queue_pop(http_client_t *c)
 
 static void on_sock_closed(uv_handle_t *h)
 {
-    free(h);
+    client_sock_t *s = (client_sock_t *)h;
+    tls_conn_free(s->tls);
+    free(s);
 }
 
 /* Drops the socket; a new one is made by client_kick when needed. */
@@ -156,6 +176,8 @@ static void drop_cancelled_head(http_client_t *c)
 static void client_destroy(http_client_t *c)
 {
     free(c->body);
+    SSL_CTX_free(c->tls_ctx);
+    free(c->tls_name);
     free(c);
 }
 
@@ -307,10 +329,53 @@ static void on_write(uv_write_t *w, int status)
     /* a failed write shows up as a read error or EOF on the same socket */
 }
 
+static void on_tls_write(uv_write_t *w, int status)
+{
+    free(w);
+}
+
+/* Sends the ciphertext the socket's engine has ready. 0 or SKIFF_EIO. */
+static int sock_flush_tls(client_sock_t *s)
+{
+    static __thread char cipher[64 * 1024];
+    size_t n;
+    while ((n = tls_conn_out_take(s->tls, cipher, sizeof cipher)) > 0) {
+        uv_buf_t b = uv_buf_init(cipher, (unsigned)n);
+        int r = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+        if (r == UV_EAGAIN || r == UV_ENOSYS)
+            r = 0;
+        if (r < 0)
+            return SKIFF_EIO;
+        if ((size_t)r == n)
+            continue;
+        size_t rest = n - (size_t)r;
+        tls_wreq_t *w = malloc(sizeof(*w) + rest);
+        if (!w)
+            return SKIFF_EIO;
+        memcpy(w->data, cipher + r, rest);
+        b = uv_buf_init(w->data, (unsigned)rest);
+        if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, on_tls_write) < 0) {
+            free(w);
+            return SKIFF_EIO;
+        }
+    }
+    return 0;
+}
+
 static void client_write_head(http_client_t *c)
 {
     http_client_req_t *q = c->head;
     uv_buf_t b = uv_buf_init(q->wire, (unsigned)q->len);
+    if (c->sock->tls) {
+        c->inflight = 1;
+        c->got_bytes = 0;
+        c->complete = 0;
+        http_parser_init(&c->parser, HTTP_RESPONSE);
+        c->parser.data = c;
+        if (tls_conn_writev(c->sock->tls, &b, 1) < 0 || sock_flush_tls(c->sock) < 0)
+            c->reset_pending = 1;
+        return;
+    }
     int r = uv_try_write((uv_stream_t *)&c->sock->tcp, &b, 1);
     if (r == UV_EAGAIN || r == UV_ENOSYS)
         r = 0;
@@ -391,6 +456,81 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof(readbuf);
 }
 
+/* The connection ended: an answer delimited by its end is complete. */
+static void client_on_eof(http_client_t *c)
+{
+    if (c->inflight && c->got_bytes)
+        http_parser_execute(&c->parser, &parser_settings, NULL, 0);
+    if (c->complete && c->inflight)
+        client_complete(c);
+    else
+        client_conn_lost(c, SKIFF_EIO);
+}
+
+/* Answer bytes (plaintext). The caller holds a busy frame. */
+static void client_on_bytes(http_client_t *c, const char *data, size_t len)
+{
+    if (!c->inflight) {
+        /* bytes nobody asked for: the connection is out of step */
+        c->reset_pending = 1;
+        return;
+    }
+    c->got_bytes = 1;
+    http_parser_execute(&c->parser, &parser_settings, data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    if (c->freeing || (c->head && c->head->cancelled && !c->complete))
+        return;
+    if (e == HPE_PAUSED || c->complete) {
+        http_parser_pause(&c->parser, 0);
+        client_complete(c);
+    } else if (e != HPE_OK) {
+        client_conn_lost(c, SKIFF_EIO);
+    }
+}
+
+/* A TLS handshake failed: like a refused connection, every queued request
+ * fails (the next request tries again). */
+static void client_tls_failed(http_client_t *c)
+{
+    c->tls_error = 1;
+    client_disconnect(c);
+    client_fail_all(c, SKIFF_EIO);
+}
+
+static void client_on_tls(http_client_t *c, client_sock_t *s, const char *data, size_t len)
+{
+    static __thread char plain[64 * 1024];
+    if (tls_conn_feed(s->tls, data, len) < 0) {
+        client_conn_lost(c, SKIFF_ENOMEM);
+        return;
+    }
+    while (c->sock == s && !c->freeing && !c->reset_pending) {
+        size_t got = 0;
+        int r = tls_conn_read(s->tls, plain, sizeof plain, &got);
+        if (!c->connected && tls_conn_ready(s->tls)) {
+            c->connected = 1;
+            c->tls_error = 0;
+        }
+        if (r < 0) {
+            sock_flush_tls(s); /* the alert, best effort */
+            if (!c->connected)
+                client_tls_failed(c);
+            else
+                client_conn_lost(c, SKIFF_EIO);
+            return;
+        }
+        if (r == TLS_CLOSED) {
+            client_on_eof(c);
+            return;
+        }
+        if (got == 0)
+            break;
+        client_on_bytes(c, plain, got);
+    }
+    if (c->sock == s && sock_flush_tls(s) < 0)
+        client_conn_lost(c, SKIFF_EIO);
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     client_sock_t *s = (client_sock_t *)st;
@@ -399,36 +539,14 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     c->busy++;
     if (nread < 0) {
-        if (c->inflight && c->got_bytes) {
-            /* an answer delimited by the end of the connection ends here */
-            http_parser_execute(&c->parser, &parser_settings, NULL, 0);
-        }
-        if (c->complete && c->inflight)
-            client_complete(c);
+        if (s->tls && !c->connected)
+            client_tls_failed(c); /* closed during the handshake */
         else
-            client_conn_lost(c, SKIFF_EIO);
-        if (!client_leave(c))
-            client_kick(c);
-        return;
-    }
-    if (!c->inflight) {
-        /* bytes nobody asked for: the connection is out of step */
-        c->reset_pending = 1;
-        client_leave(c);
-        return;
-    }
-    c->got_bytes = 1;
-    http_parser_execute(&c->parser, &parser_settings, buf->base, (size_t)nread);
-    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-    if (c->freeing || (c->head && c->head->cancelled && !c->complete)) {
-        client_leave(c);
-        return;
-    }
-    if (e == HPE_PAUSED || c->complete) {
-        http_parser_pause(&c->parser, 0);
-        client_complete(c);
-    } else if (e != HPE_OK) {
-        client_conn_lost(c, SKIFF_EIO);
+            client_on_eof(c);
+    } else if (s->tls) {
+        client_on_tls(c, s, buf->base, (size_t)nread);
+    } else {
+        client_on_bytes(c, buf->base, (size_t)nread);
     }
     if (!client_leave(c))
         client_kick(c);
@@ -449,7 +567,10 @@ static void on_connect(uv_connect_t *req, int status)
         client_fail_all(c, SKIFF_EIO);
     } else {
         uv_tcp_nodelay(&s->tcp, 1);
-        c->connected = 1;
+        if (!s->tls)
+            c->connected = 1;
+        else if (tls_conn_handshake(s->tls) < 0 || sock_flush_tls(s) < 0)
+            client_tls_failed(c); /* connected when the handshake is done */
     }
     if (!client_leave(c))
         client_kick(c);
@@ -467,6 +588,11 @@ static void client_kick(http_client_t *c)
             return;
         }
         s->client = c;
+        if (c->tls_ctx && tls_conn_new(c->tls_ctx, 0, c->tls_name, &s->tls) < 0) {
+            free(s);
+            client_fail_all(c, SKIFF_ENOMEM);
+            return;
+        }
         uv_tcp_init(c->loop, &s->tcp);
         s->connect.data = s;
         c->sock = s;
@@ -503,12 +629,31 @@ int http_client_new(uv_loop_t *loop, const char *host, int port, http_client_t *
         e = uv_ip4_addr(ip, port, (struct sockaddr_in *)&c->addr);
         snprintf(c->hostport, sizeof(c->hostport), "%s:%d", host, port);
     }
-    if (e < 0) {
+    if (e < 0 || strlen(host) >= sizeof(c->host)) {
         free(c);
         return SKIFF_EINVAL;
     }
+    snprintf(c->host, sizeof(c->host), "%s", host);
     c->loop = loop;
     *out = c;
+    return 0;
+}
+
+int http_client_set_tls(http_client_t *c, SSL_CTX *ctx, const char *server_name)
+{
+    if (!c || !ctx || c->sock || c->head)
+        return SKIFF_EINVAL;
+    char *name = strdup(server_name ? server_name : c->host);
+    if (!name)
+        return SKIFF_ENOMEM;
+    if (SSL_CTX_up_ref(ctx) != 1) {
+        free(name);
+        return SKIFF_ENOMEM;
+    }
+    SSL_CTX_free(c->tls_ctx);
+    free(c->tls_name);
+    c->tls_ctx = ctx;
+    c->tls_name = name;
     return 0;
 }
 

@@ -49,6 +49,15 @@ typedef struct http_client_request {
  * made until the first request. 0 or SKIFF_EINVAL / SKIFF_ENOMEM. */
 int http_client_new(uv_loop_t *loop, const char *host, int port, http_client_t **out);
 
+/* Speaks HTTPS from now on: ctx (from tls_client_ctx_new in http/tls.h;
+ * the client takes a reference) verifies the server's certificate, and
+ * server_name (NULL: the host given to http_client_new) must be in it, as
+ * a DNS name or an IP address. Call before the first request.
+ * 0 or SKIFF_EINVAL / SKIFF_ENOMEM. A failed handshake completes the
+ * queued requests with status 0 and SKIFF_EIO. */
+struct ssl_ctx_st;
+int http_client_set_tls(http_client_t *c, struct ssl_ctx_st *ctx, const char *server_name);
+
 /* Queues a request; everything in r is copied, so it may go away after the
  * call. out (optional) receives a handle for http_client_cancel, valid
  * until on_done runs. 0 or a negative SKIFF_E* code. */

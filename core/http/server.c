@@ -7,7 +7,14 @@
  * strings live in per-connection buffers that are reused from request to
  * request, and answers go out with uv_try_write first, so a keep-alive
  * request costs no allocation in the steady state. This file knows
- * nothing about Kubernetes beyond the Status body of its own errors. */
+ * nothing about Kubernetes beyond the Status body of its own errors.
+ *
+ * With a TLS context, each connection runs an OpenSSL engine on memory
+ * BIOs (core/http/tls.c): bytes read are fed to it and the plaintext it
+ * yields goes through the very same parsing path; everything the HTTP code
+ * writes is encrypted and the ciphertext goes out with the same
+ * uv_try_write / uv_write logic. Keep-alive, pipelining, streaming and the
+ * write cap therefore behave as in plain mode (the cap counts ciphertext). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,12 +26,14 @@
 #include <skiff/errors.h>
 
 #include "http/server.h"
+#include "http/tls.h"
 #include "util/percent.h"
 
 #define HTTP_READ_BUF (64 * 1024)
 #define HTTP_DEFAULT_WRITE_CAP ((size_t)64 << 20)
 #define HTTP_DEFAULT_IDLE_MS (5 * 60 * 1000)
 #define HTTP_DEFAULT_HEADER_MS (30 * 1000)
+#define HTTP_DEFAULT_HANDSHAKE_MS (10 * 1000)
 #define HTTP_DRAIN_MS 2000
 #define HTTP_SWEEP_MS 1000
 /* Pipelined input buffered while the handler works; reading pauses beyond. */
@@ -64,7 +73,11 @@ struct http_conn {
     size_t pending_off, pending_len, pending_cap;
 
     size_t queued; /* bytes in uv_write requests not yet completed */
-    uint64_t last_active, msg_start, drain_until;
+    uint64_t last_active, msg_start, drain_until, accepted_at;
+
+    tls_conn_t *tls; /* NULL in plain mode */
+    char *tls_user;  /* from the verified client certificate */
+    char **tls_groups;
     int err_status;
 
     unsigned keep_alive : 1;
@@ -83,6 +96,8 @@ struct http_conn {
     unsigned want_close : 1;
     unsigned reading : 1;
     unsigned draining : 1;
+    unsigned tls_ready : 1;     /* handshake finished */
+    unsigned tls_no_notify : 1; /* peer gone or protocol error: no close_notify */
 };
 
 struct http_server {
@@ -93,7 +108,8 @@ struct http_server {
     http_handler_fn handler;
     void *handler_data;
     size_t max_body, max_header, write_cap;
-    uint64_t idle_ms, header_ms;
+    uint64_t idle_ms, header_ms, handshake_ms;
+    SSL_CTX *tls_ctx;
     http_conn_t *conns;
     size_t nconns;
     http_conn_t *abort_list;
@@ -103,6 +119,8 @@ struct http_server {
     void (*done)(void *data);
     void *done_data;
     char readbuf[HTTP_READ_BUF];
+    char plainbuf[HTTP_READ_BUF]; /* TLS: decrypted input */
+    char cipherbuf[HTTP_READ_BUF]; /* TLS: encrypted output on its way out */
 };
 
 typedef struct http_wreq {
@@ -159,10 +177,8 @@ static void on_write(uv_write_t *req, int status)
 }
 
 /* Writes what the kernel takes now; copies the rest into one uv_write. */
-static int conn_write(http_conn_t *c, const uv_buf_t *bufs, unsigned n)
+static int conn_write_raw(http_conn_t *c, const uv_buf_t *bufs, unsigned n)
 {
-    if (c->closing)
-        return SKIFF_ECLOSED;
     size_t total = 0;
     for (unsigned i = 0; i < n; i++)
         total += bufs[i].len;
@@ -200,6 +216,33 @@ static int conn_write(http_conn_t *c, const uv_buf_t *bufs, unsigned n)
     }
     c->queued += rest;
     return 0;
+}
+
+/* Sends the ciphertext the TLS engine has ready. */
+static int conn_flush_tls(http_conn_t *c)
+{
+    char *buf = c->srv->cipherbuf;
+    size_t n;
+    while ((n = tls_conn_out_take(c->tls, buf, sizeof(c->srv->cipherbuf))) > 0) {
+        uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+        int e = conn_write_raw(c, &b, 1);
+        if (e < 0)
+            return e;
+    }
+    return 0;
+}
+
+static int conn_write(http_conn_t *c, const uv_buf_t *bufs, unsigned n)
+{
+    if (c->closing)
+        return SKIFF_ECLOSED;
+    if (!c->tls)
+        return conn_write_raw(c, bufs, n);
+    if (!c->tls_ready)
+        return SKIFF_EIO;
+    if (tls_conn_writev(c->tls, bufs, n) < 0)
+        return SKIFF_EIO;
+    return conn_flush_tls(c);
 }
 
 static size_t format_head(const http_conn_t *c, char *buf, size_t cap, int status,
@@ -613,6 +656,8 @@ static void conn_dispatch(http_conn_t *c)
     req->user_agent = c->off[SLOT_UA] != SIZE_MAX ? c->hdr + c->off[SLOT_UA] : NULL;
     req->body = c->body_len ? c->body : NULL;
     req->body_len = c->body_len;
+    req->tls_user = c->tls_user;
+    req->tls_groups = (const char *const *)c->tls_groups;
 
     c->resp.ops = &resp_ops;
     c->resp.on_abort = NULL;
@@ -727,25 +772,24 @@ static void conn_resume(http_conn_t *c)
         conn_close(c);
 }
 
-static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+/* The peer closed or reset: an unfinished answer is aborted. */
+static void conn_on_eof(http_conn_t *c)
 {
-    http_conn_t *c = (http_conn_t *)st;
-    if (nread == 0)
-        return;
-    if (nread < 0) {
-        /* peer closed or reset: an unfinished answer is aborted */
-        conn_read_stop(c);
-        if (c->resp_active || c->queued == 0 || c->draining)
-            conn_close(c);
-        else
-            c->close_after_write = 1;
-        return;
-    }
-    c->last_active = uv_now(c->srv->loop);
+    conn_read_stop(c);
+    c->tls_no_notify = 1;
+    if (c->resp_active || c->queued == 0 || c->draining)
+        conn_close(c);
+    else
+        c->close_after_write = 1;
+}
+
+/* Request bytes (plaintext) from the peer. */
+static void conn_on_data(http_conn_t *c, const char *data, size_t len)
+{
     if (c->draining)
         return;
     if (c->pending_len > c->pending_off || c->resp_active) {
-        if (pending_add(c, buf->base, (size_t)nread) < 0) {
+        if (pending_add(c, data, len) < 0) {
             conn_close(c);
             return;
         }
@@ -753,11 +797,76 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
             conn_resume(c);
         return;
     }
-    size_t n = conn_parse(c, buf->base, (size_t)nread);
-    if (n < (size_t)nread && !c->closing && !c->draining) {
-        if (pending_add(c, buf->base + n, (size_t)nread - n) < 0)
+    size_t n = conn_parse(c, data, len);
+    if (n < len && !c->closing && !c->draining) {
+        if (pending_add(c, data + n, len - n) < 0)
             conn_close(c);
     }
+}
+
+static void conn_tls_identity(http_conn_t *c)
+{
+    char *user = NULL;
+    char **groups = NULL;
+    if (tls_conn_peer_identity(c->tls, &user, &groups) == 1) {
+        c->tls_user = user;
+        c->tls_groups = groups;
+    }
+}
+
+/* Ciphertext from the peer: decrypt everything it completes and hand the
+ * plaintext to the HTTP path; send what the engine answers (handshake
+ * messages, session tickets, alerts). */
+static void conn_on_tls(http_conn_t *c, const char *data, size_t len)
+{
+    http_server_t *s = c->srv;
+    if (tls_conn_feed(c->tls, data, len) < 0) {
+        c->tls_no_notify = 1;
+        conn_close(c);
+        return;
+    }
+    while (!c->closing) {
+        size_t got = 0;
+        int r = tls_conn_read(c->tls, s->plainbuf, sizeof(s->plainbuf), &got);
+        if (!c->tls_ready && tls_conn_ready(c->tls)) {
+            c->tls_ready = 1;
+            conn_tls_identity(c);
+        }
+        if (r < 0) {
+            /* the alert OpenSSL queued goes out before the close */
+            conn_flush_tls(c);
+            c->tls_no_notify = 1;
+            conn_close(c);
+            return;
+        }
+        if (r == TLS_CLOSED) {
+            conn_on_eof(c);
+            return;
+        }
+        if (got == 0)
+            break;
+        conn_on_data(c, s->plainbuf, got);
+    }
+    if (!c->closing && conn_flush_tls(c) < 0) {
+        c->tls_no_notify = 1;
+        conn_close(c);
+    }
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    http_conn_t *c = (http_conn_t *)st;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        conn_on_eof(c);
+        return;
+    }
+    c->last_active = uv_now(c->srv->loop);
+    if (c->tls)
+        conn_on_tls(c, buf->base, (size_t)nread);
+    else
+        conn_on_data(c, buf->base, (size_t)nread);
 }
 
 /* ---- connection life ----------------------------------------------------- */
@@ -767,6 +876,7 @@ static void maybe_done(http_server_t *s)
     if (s->stopping && s->open_handles == 0 && s->nconns == 0) {
         void (*done)(void *) = s->done;
         void *data = s->done_data;
+        SSL_CTX_free(s->tls_ctx);
         free(s);
         if (done)
             done(data);
@@ -793,6 +903,9 @@ static void conn_free(http_conn_t *c)
     free(c->hdr);
     free(c->body);
     free(c->pending);
+    tls_conn_free(c->tls);
+    free(c->tls_user);
+    tls_groups_free(c->tls_groups);
     free(c);
     s->nconns--;
     maybe_done(s);
@@ -810,6 +923,11 @@ static void conn_close(http_conn_t *c)
 {
     if (c->closing)
         return;
+    if (c->tls && c->tls_ready && !c->tls_no_notify) {
+        /* best effort: close_notify tells the peer the end is not a truncation */
+        tls_conn_shutdown(c->tls);
+        conn_flush_tls(c);
+    }
     c->closing = 1;
     c->reading = 0;
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
@@ -846,7 +964,11 @@ static void on_connection(uv_stream_t *ls, int status)
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->keep_alive = 1;
-    c->last_active = uv_now(s->loop);
+    c->last_active = c->accepted_at = uv_now(s->loop);
+    if (s->tls_ctx && tls_conn_new(s->tls_ctx, 1, NULL, &c->tls) < 0) {
+        conn_close(c);
+        return;
+    }
     conn_read_start(c);
     if (!c->reading)
         conn_close(c);
@@ -861,6 +983,14 @@ static void on_sweep(uv_timer_t *t)
         next = c->next;
         if (c->closing || c->resp_active)
             continue;
+        if (c->tls && !c->tls_ready) {
+            /* a peer that stalls in the handshake only costs its own socket */
+            if (now - c->accepted_at > s->handshake_ms) {
+                c->tls_no_notify = 1;
+                conn_close(c);
+            }
+            continue;
+        }
         if (c->draining) {
             if (now >= c->drain_until)
                 conn_close(c);
@@ -873,6 +1003,18 @@ static void on_sweep(uv_timer_t *t)
 }
 
 /* ---- server -------------------------------------------------------------- */
+
+/* The sweep runs often enough to honour the shortest timeout. */
+static void sweep_restart(http_server_t *s)
+{
+    uint64_t tick = s->idle_ms < s->header_ms ? s->idle_ms : s->header_ms;
+    if (s->tls_ctx && s->handshake_ms < tick)
+        tick = s->handshake_ms;
+    tick = tick / 4 ? tick / 4 : 1;
+    if (tick > HTTP_SWEEP_MS)
+        tick = HTTP_SWEEP_MS;
+    uv_timer_start(&s->sweep, on_sweep, tick, tick);
+}
 
 static void on_server_handle_closed(uv_handle_t *h)
 {
@@ -905,6 +1047,13 @@ int http_server_start(uv_loop_t *loop, const http_server_opts_t *opts, http_serv
     s->write_cap = HTTP_DEFAULT_WRITE_CAP;
     s->idle_ms = HTTP_DEFAULT_IDLE_MS;
     s->header_ms = HTTP_DEFAULT_HEADER_MS;
+    s->handshake_ms = opts->tls_handshake_ms ? opts->tls_handshake_ms : HTTP_DEFAULT_HANDSHAKE_MS;
+    if (opts->tls_ctx && SSL_CTX_up_ref(opts->tls_ctx) == 1)
+        s->tls_ctx = opts->tls_ctx;
+    else if (opts->tls_ctx) {
+        free(s);
+        return UV_ENOMEM;
+    }
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     s->open_handles = 1;
@@ -927,7 +1076,7 @@ int http_server_start(uv_loop_t *loop, const http_server_opts_t *opts, http_serv
     }
     uv_timer_init(loop, &s->sweep);
     s->sweep.data = s;
-    uv_timer_start(&s->sweep, on_sweep, HTTP_SWEEP_MS, HTTP_SWEEP_MS);
+    sweep_restart(s);
     uv_idle_init(loop, &s->deferred);
     s->deferred.data = s;
     s->open_handles = 3;
@@ -948,11 +1097,7 @@ void http_server_set_timeouts(http_server_t *s, uint64_t idle_ms, uint64_t heade
         s->idle_ms = idle_ms;
     if (header_ms)
         s->header_ms = header_ms;
-    uint64_t tick = s->idle_ms < s->header_ms ? s->idle_ms : s->header_ms;
-    tick = tick / 4 ? tick / 4 : 1;
-    if (tick > HTTP_SWEEP_MS)
-        tick = HTTP_SWEEP_MS;
-    uv_timer_start(&s->sweep, on_sweep, tick, tick);
+    sweep_restart(s);
 }
 
 void http_server_set_write_cap(http_server_t *s, size_t bytes)

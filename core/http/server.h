@@ -6,6 +6,8 @@
 #ifndef SKIFF_HTTP_SERVER_H
 #define SKIFF_HTTP_SERVER_H
 
+#include <stdint.h>
+
 #include <uv.h>
 
 #include "api/request.h"
@@ -22,6 +24,10 @@ typedef struct http_server_opts {
     size_t max_header;      /* bigger headers get 431 */
     http_handler_fn handler;
     void *handler_data;
+    /* TLS (an SSL_CTX, e.g. from pki_server_ctx_new or tls_server_ctx_new):
+     * NULL serves plain HTTP. The server takes its own reference. */
+    struct ssl_ctx_st *tls_ctx;
+    uint64_t tls_handshake_ms; /* time allowed for the handshake (default 10 s) */
 } http_server_opts_t;
 
 /* 0 or a negative libuv error code (UV_EADDRINUSE ...). */
