@@ -124,7 +124,8 @@ static long b64_decode(const char *s, unsigned char *out, size_t cap)
                 if (v[i] < 0) return -1;
             }
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+                     (uint32_t)v[3];
         unsigned char b[3] = {(unsigned char)(w >> 16), (unsigned char)(w >> 8), (unsigned char)w};
         /* Non-canonical encodings (stray bits under the padding) are refused. */
         if ((pad == 1 && (v[2] & 0x3)) || (pad == 2 && (v[1] & 0xf))) return -1;
@@ -536,8 +537,7 @@ static int only_fields(json_t *obj, const char *const *allowed, const char *wher
 {
     const char *k;
     json_t *v;
-    json_object_foreach(obj, k, v)
-    {
+    json_object_foreach(obj, k, v) {
         int ok = 0;
         for (const char *const *a = allowed; *a; a++)
             if (strcmp(k, *a) == 0) ok = 1;
@@ -578,8 +578,7 @@ static int build_keys(enc_entry_t *en, prov_kind_t kind, json_t *conf, const cha
     }
     size_t i;
     json_t *k;
-    json_array_foreach(keys, i, k)
-    {
+    json_array_foreach(keys, i, k) {
         char kw[512];
         snprintf(kw, sizeof kw, "%s.keys[%zu]", where, i);
         if (!json_is_object(k)) {
@@ -686,8 +685,7 @@ static int build_rules(enc_entry_t *en, json_t *list, const char *where, char *e
     }
     size_t i;
     json_t *r;
-    json_array_foreach(list, i, r)
-    {
+    json_array_foreach(list, i, r) {
         const char *s = json_string_value(r);
         if (!s || !*s) {
             seterr(err, errlen, "%s[%zu]: must be a resource name such as secrets or "
@@ -766,8 +764,7 @@ static int build_config(encryption_t *e, json_t *root, char *err, size_t errlen)
     if (!e->entries) return SKIFF_ENOMEM;
     size_t i;
     json_t *item;
-    json_array_foreach(list, i, item)
-    {
+    json_array_foreach(list, i, item) {
         enc_entry_t *en = &e->entries[i];
         e->nentries = i + 1;
         char where[64];
@@ -789,8 +786,7 @@ static int build_config(encryption_t *e, json_t *root, char *err, size_t errlen)
         }
         size_t j;
         json_t *p;
-        json_array_foreach(providers, j, p)
-        {
+        json_array_foreach(providers, j, p) {
             char pw[96];
             snprintf(pw, sizeof pw, "%s.providers[%zu]", where, j);
             rc = build_provider(en, p, pw, err, errlen);
@@ -938,7 +934,9 @@ int encryption_is_sealed(const void *stored, size_t len)
 static const EVP_CIPHER *aes_cipher(prov_kind_t kind, size_t keylen)
 {
     if (kind == PROV_AESGCM)
-        return keylen == 16 ? EVP_aes_128_gcm() : keylen == 24 ? EVP_aes_192_gcm() : EVP_aes_256_gcm();
+        return keylen == 16   ? EVP_aes_128_gcm()
+               : keylen == 24 ? EVP_aes_192_gcm()
+                              : EVP_aes_256_gcm();
     return keylen == 16 ? EVP_aes_128_cbc() : keylen == 24 ? EVP_aes_192_cbc() : EVP_aes_256_cbc();
 }
 
@@ -1128,7 +1126,8 @@ static int try_open(const enc_key_t *k, const char *store_key, const unsigned ch
 
 static int prefix_matches(const enc_key_t *k, const void *v, size_t len)
 {
-    return k->kind != PROV_IDENTITY && len >= k->prefixlen && memcmp(v, k->prefix, k->prefixlen) == 0;
+    return k->kind != PROV_IDENTITY && len >= k->prefixlen &&
+           memcmp(v, k->prefix, k->prefixlen) == 0;
 }
 
 /* "k8s:enc:<provider>:v1:<name>" of a stored value, printable, for messages. */

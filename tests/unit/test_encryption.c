@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -287,7 +288,8 @@ static void test_tampered_refused(void **state)
     assert_int_equal(open_err(e, "/registry/core/secrets/default/other", v, n, err, sizeof err),
                      SKIFF_EINVAL);
     /* the same key with other key material */
-    encryption_t *other = load_yaml(f, "      - aesgcm:\n          keys:\n            - name: key1\n"
+    encryption_t *other = load_yaml(f, "      - aesgcm:\n          keys:\n"
+                                       "            - name: key1\n"
                                        "              secret: " KEY32_B "\n");
     assert_int_equal(open_err(other, SKEY, v, n, err, sizeof err), SKIFF_EINVAL);
     encryption_free(other);
@@ -438,6 +440,59 @@ static void test_default_key_file(void **state)
     assert_non_null(strstr(err, "base64 32-byte key"));
 }
 
+/* Several servers starting on one fresh data directory agree on one key:
+ * whatever each sealed, the key file left behind opens. */
+static void test_default_key_race(void **state)
+{
+    fixture_t *f = *state;
+    enum { N = 8 };
+    int fds[N][2], go[2];
+    pid_t pids[N];
+    assert_int_equal(pipe(go), 0); /* all start together when it closes */
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(pipe(fds[i]), 0);
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            char c;
+            close(go[1]);
+            (void)read(go[0], &c, 1);
+            encryption_t *e = NULL;
+            char *v = NULL;
+            size_t n = 0;
+            int ok = encryption_load(f->dir, NULL, &e, NULL, 0) == 0 &&
+                     encryption_seal(e, "", "secrets", SKEY, secret_json, strlen(secret_json),
+                                     &v, &n) == 0 &&
+                     write(fds[i][1], v, n) == (ssize_t)n;
+            free(v);
+            encryption_free(e);
+            _exit(ok ? 0 : 1);
+        }
+        close(fds[i][1]);
+    }
+    close(go[0]);
+    close(go[1]);
+    encryption_t *e = NULL;
+    for (int i = 0; i < N; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    assert_int_equal(encryption_load(f->dir, NULL, &e, NULL, 0), 0);
+    for (int i = 0; i < N; i++) {
+        char buf[1024];
+        ssize_t n = read(fds[i][0], buf, sizeof buf);
+        close(fds[i][0]);
+        assert_true(n > 26);
+        assert_opens(e, buf, (size_t)n);
+    }
+    encryption_free(e);
+    /* no temporary files are left beside the key */
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls %s | grep tmp)\"", f->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_default_creates_data_dir(void **state)
 {
     fixture_t *f = *state;
@@ -460,7 +515,8 @@ static void test_json_config_and_wildcards(void **state)
 {
     fixture_t *f = *state;
     write_file(f->cfg,
-               "{\"apiVersion\":\"apiserver.config.k8s.io/v1\",\"kind\":\"EncryptionConfiguration\","
+               "{\"apiVersion\":\"apiserver.config.k8s.io/v1\","
+               "\"kind\":\"EncryptionConfiguration\","
                "\"resources\":["
                "{\"resources\":[\"events\"],\"providers\":[{\"identity\":{}}]},"
                "{\"resources\":[\"configmaps\",\"*.apps\"],\"providers\":[{\"aescbc\":{\"keys\":"
@@ -632,6 +688,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_default_key_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_default_key_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_creates_data_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aesgcm_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aescbc_round_trip, setup, teardown),
