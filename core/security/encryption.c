@@ -35,6 +35,8 @@
 #define MAX_KEY 32
 #define MAX_CONFIG_BYTES (1 << 20)
 #define MAX_YAML_DEPTH 64
+/* Aliases can repeat a subtree many times over ("billion laughs"). */
+#define MAX_YAML_NODES 100000
 
 typedef enum { PROV_IDENTITY, PROV_AESGCM, PROV_AESCBC, PROV_SECRETBOX } prov_kind_t;
 
@@ -412,11 +414,16 @@ out:
 
 /* ---- configuration file: YAML or JSON to a jansson tree --------------------- */
 
-static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, char *err,
-                            size_t errlen)
+static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, size_t *nodes,
+                            char *err, size_t errlen)
 {
     if (!node) {
         seterr(err, errlen, "empty document");
+        return NULL;
+    }
+    if (++*nodes > MAX_YAML_NODES) {
+        seterr(err, errlen, "line %lu: too many nodes (aliases expand to more than %d)",
+               (unsigned long)node->start_mark.line + 1, MAX_YAML_NODES);
         return NULL;
     }
     if (depth > MAX_YAML_DEPTH) {
@@ -443,7 +450,8 @@ static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, 
         if (!a) return NULL;
         for (yaml_node_item_t *it = node->data.sequence.items.start;
              it < node->data.sequence.items.top; it++) {
-            json_t *v = yaml_to_json(doc, yaml_document_get_node(doc, *it), depth + 1, err, errlen);
+            json_t *v = yaml_to_json(doc, yaml_document_get_node(doc, *it), depth + 1, nodes,
+                                     err, errlen);
             if (!v || json_array_append_new(a, v) != 0) {
                 json_decref(a);
                 return NULL;
@@ -465,7 +473,7 @@ static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, 
             }
             char *name = strndup((const char *)k->data.scalar.value, k->data.scalar.length);
             json_t *v = name ? yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1,
-                                            err, errlen)
+                                            nodes, err, errlen)
                              : NULL;
             if (v && json_object_get(o, name)) {
                 seterr(err, errlen, "line %lu: duplicate key \"%s\"",
@@ -506,7 +514,8 @@ static json_t *parse_yaml(const char *text, size_t len, char *err, size_t errlen
         yaml_parser_delete(&parser);
         return NULL;
     }
-    root = yaml_to_json(&doc, yaml_document_get_root_node(&doc), 0, err, errlen);
+    size_t nodes = 0;
+    root = yaml_to_json(&doc, yaml_document_get_root_node(&doc), 0, &nodes, err, errlen);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     return root;

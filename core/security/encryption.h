@@ -19,6 +19,14 @@
  * prefix are plaintext written before encryption was turned on and are read
  * as they are.
  *
+ * Use in a store path, with the key the value lives under:
+ *   write: encryption_seal_key(e, key, body, len, &v, &n); store v, n; free(v)
+ *   read:  if (encryption_is_sealed(v, n))
+ *              encryption_open_key(e, key, v, n, &body, &len, err, sizeof err)
+ *   rewrite (rotation): for every stored key/value with
+ *              encryption_needs_rewrite_key(e, key, v, n), open it and write
+ *              it back sealed (conditionally on its revision).
+ *
  * An encryption_t is immutable once loaded: every function below may be
  * called from several threads at once. This module does no I/O after
  * encryption_load(). */

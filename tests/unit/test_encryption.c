@@ -639,6 +639,13 @@ static void test_bad_configs(void **state)
                                                                    "EncryptionConfiguration"},
         {"{\"apiVersion\": \"apiserver.config.k8s.io/v1\",}", "line 1"},
         {"", "empty document"},
+        /* aliases multiplying a subtree are cut off, not expanded */
+        {"a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+         "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+         "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+         "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+         "f: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+         "too many nodes"},
         {"- a\n- b\n", "must be an EncryptionConfiguration object"},
     };
     for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++) {
