@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ssl.h>
 #include <skiff/errors.h>
 
 #include "api/client_http.h"
@@ -34,6 +35,8 @@ struct http_transport {
     char host[64];
     int port;
     char *auth; /* "Authorization: Bearer ...\r\n" or NULL */
+    SSL_CTX *tls;   /* HTTPS when set (a reference of ours) */
+    char *tls_name; /* name the server's certificate must carry, or NULL */
     http_client_t *pool[CLIENT_HTTP_POOL];
     hreq_t *streams;
 };
@@ -84,7 +87,10 @@ static int ht_send(rest_transport_t *base, const rest_request_t *r, void **handl
     http_client_t *c;
     if (r->stream) {
         int e = http_client_new(t->loop, t->host, t->port, &q->own);
+        if (e == 0 && t->tls)
+            e = http_client_set_tls(q->own, t->tls, t->tls_name);
         if (e < 0) {
+            http_client_free(q->own);
             free(q);
             return e;
         }
@@ -144,6 +150,8 @@ static void ht_free(rest_transport_t *base)
     }
     for (int i = 0; i < CLIENT_HTTP_POOL; i++) http_client_free(t->pool[i]);
     free(t->auth);
+    SSL_CTX_free(t->tls);
+    free(t->tls_name);
     free(t);
 }
 
@@ -156,9 +164,24 @@ static const rest_transport_ops_t http_transport_ops = {
 skiff_client_t *client_http_new(uv_loop_t *loop, const char *host, int port,
                                 const char *bearer_token_or_NULL)
 {
+    return client_http_new_tls(loop, host, port, NULL, NULL, bearer_token_or_NULL);
+}
+
+skiff_client_t *client_http_new_tls(uv_loop_t *loop, const char *host, int port,
+                                    struct ssl_ctx_st *tls, const char *server_name_or_NULL,
+                                    const char *bearer_token_or_NULL)
+{
     if (!loop || !host || strlen(host) >= sizeof(((http_transport_t *)0)->host)) return NULL;
     http_transport_t *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
+    if (tls) {
+        if (SSL_CTX_up_ref(tls) != 1) {
+            free(t);
+            return NULL;
+        }
+        t->tls = tls;
+        if (server_name_or_NULL && !(t->tls_name = strdup(server_name_or_NULL))) goto fail;
+    }
     t->base.ops = &http_transport_ops;
     t->loop = loop;
     snprintf(t->host, sizeof(t->host), "%s", host);
@@ -169,12 +192,16 @@ skiff_client_t *client_http_new(uv_loop_t *loop, const char *host, int port,
         if (!t->auth) goto fail;
         snprintf(t->auth, n, "Authorization: Bearer %s\r\n", bearer_token_or_NULL);
     }
-    for (int i = 0; i < CLIENT_HTTP_POOL; i++)
+    for (int i = 0; i < CLIENT_HTTP_POOL; i++) {
         if (http_client_new(loop, host, port, &t->pool[i]) < 0) goto fail;
+        if (t->tls && http_client_set_tls(t->pool[i], t->tls, t->tls_name) < 0) goto fail;
+    }
     return client_rest_new(&t->base);
 fail:
     for (int i = 0; i < CLIENT_HTTP_POOL; i++) http_client_free(t->pool[i]);
     free(t->auth);
+    SSL_CTX_free(t->tls);
+    free(t->tls_name);
     free(t);
     return NULL;
 }

@@ -21,6 +21,16 @@
 skiff_client_t *client_http_new(uv_loop_t *loop, const char *host, int port,
                                 const char *bearer_token_or_NULL);
 
+/* The same over HTTPS: tls (from tls_client_ctx_new in http/tls.h, which
+ * holds the CA and an optional client certificate; the client takes its own
+ * reference) verifies the server, whose certificate must name
+ * server_name_or_NULL (default: host). NULL on a bad argument or out of
+ * memory. */
+struct ssl_ctx_st;
+skiff_client_t *client_http_new_tls(uv_loop_t *loop, const char *host, int port,
+                                    struct ssl_ctx_st *tls, const char *server_name_or_NULL,
+                                    const char *bearer_token_or_NULL);
+
 /* Builds the path (no query) of a resource URL into buf; the length it
  * needs (like snprintf), or SKIFF_EINVAL. Exposed for tests and tools. */
 int client_http_path(char *buf, size_t len, const skiff_resource_t *r, const char *ns,
