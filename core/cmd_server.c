@@ -1,10 +1,12 @@
 /* core/cmd_server.c - `skiff server`: loads the store plugin, starts the API
- * server and its HTTP listener, writes the admin kubeconfig, and shuts down
- * cleanly on SIGINT/SIGTERM. */
+ * server and its HTTP listener (HTTPS with --tls), writes the admin
+ * kubeconfig, and shuts down cleanly on SIGINT/SIGTERM. */
 #include "cmd_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/ssl.h>
 #include <skiff/store.h>
 #include <uv.h>
 
@@ -22,6 +25,7 @@
 #include "http/server.h"
 #include "object/registry.h"
 #include "plugin/loader.h"
+#include "security/pki.h"
 #include "util/log.h"
 
 typedef struct server_settings {
@@ -34,6 +38,8 @@ typedef struct server_settings {
     const char *store;
     const char *log_level;
     int compaction_interval;
+    int tls;
+    const char *tls_san;
 } server_settings_t;
 
 static const option_t server_options[] = {
@@ -61,6 +67,13 @@ static const option_t server_options[] = {
      offsetof(server_settings_t, compaction_interval)},
     {"log-level", OPT_STRING, "LEVEL", "info", "error, warn, info or debug",
      offsetof(server_settings_t, log_level)},
+    {"tls", OPT_FLAG, NULL, NULL,
+     "serve HTTPS: a cluster CA, a serving certificate and an admin client certificate are "
+     "created in DATA_DIR/pki (kept across restarts) and embedded in the kubeconfig",
+     offsetof(server_settings_t, tls)},
+    {"tls-san", OPT_STRING, "NAME,...", NULL,
+     "extra DNS names and IP addresses for the serving certificate (with --tls)",
+     offsetof(server_settings_t, tls_san)},
 };
 
 typedef struct server_state {
@@ -72,6 +85,7 @@ typedef struct server_state {
     skiff_store_t *store;
     api_server_t *api;
     http_server_t *http;
+    pki_t *pki; /* with --tls */
     uv_signal_t sigint, sigterm;
     uint64_t start_ns;
     int exit_code;
@@ -102,27 +116,58 @@ static int is_loopback(const char *addr)
     return 0;
 }
 
+/* With --tls: the cluster's CA and the admin's client certificate, as
+ * kubeconfig's *-data fields (base64 of the PEM text). */
+static int kubeconfig_add_tls(json_t *kc, const pki_t *pki)
+{
+    char *ca = pki_base64_new(pki_ca_pem(pki));
+    char *cert = pki_base64_new(pki_admin_cert_pem(pki));
+    char *key = pki_base64_new(pki_admin_key_pem(pki));
+    json_t *cluster = json_object_get(json_array_get(json_object_get(kc, "clusters"), 0), "cluster");
+    json_t *user = json_object_get(json_array_get(json_object_get(kc, "users"), 0), "user");
+    int rc = -1;
+    if (ca && cert && key && cluster && user &&
+        json_object_set_new(cluster, "certificate-authority-data", json_string(ca)) == 0 &&
+        json_object_set_new(user, "client-certificate-data", json_string(cert)) == 0 &&
+        json_object_set_new(user, "client-key-data", json_string(key)) == 0)
+        rc = 0;
+    free(ca);
+    free(cert);
+    if (key) OPENSSL_cleanse(key, strlen(key));
+    free(key);
+    return rc;
+}
+
 static int write_kubeconfig(server_state_t *st, int port)
 {
     const char *host = st->set.bind_address;
+    const char *scheme = st->pki ? "https" : "http";
     char server[300];
     if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "localhost") == 0) host = "127.0.0.1";
     if (strcmp(host, "::") == 0) host = "::1";
     if (strchr(host, ':'))
-        snprintf(server, sizeof server, "http://[%s]:%d", host, port);
+        snprintf(server, sizeof server, "%s://[%s]:%d", scheme, host, port);
     else
-        snprintf(server, sizeof server, "http://%s:%d", host, port);
+        snprintf(server, sizeof server, "%s://%s:%d", scheme, host, port);
     /* JSON is valid YAML: kubectl reads it as a kubeconfig. */
     json_t *kc = json_pack(
         "{s:s, s:s, s:[{s:s, s:{s:s}}], s:[{s:s, s:{}}], s:[{s:s, s:{s:s, s:s}}], s:s}",
         "apiVersion", "v1", "kind", "Config", "clusters", "name", "skiff", "cluster", "server",
         server, "users", "name", "skiff-admin", "user", "contexts", "name", "skiff", "context",
         "cluster", "skiff", "user", "skiff-admin", "current-context", "skiff");
+    if (kc && st->pki && kubeconfig_add_tls(kc, st->pki) != 0) {
+        json_decref(kc);
+        kc = NULL;
+    }
     char tmp[1200];
     snprintf(tmp, sizeof tmp, "%s.tmp", st->kubeconfig);
-    int rc = json_dump_file(kc, tmp, JSON_INDENT(2));
+    /* created 0600 before anything is written: it may hold a private key */
+    unlink(tmp);
+    int fd = kc ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
+    int rc = fd < 0 || fchmod(fd, 0600) != 0 || json_dumpfd(kc, fd, JSON_INDENT(2)) != 0;
+    if (fd >= 0 && close(fd) != 0) rc = -1;
     json_decref(kc);
-    if (rc != 0 || chmod(tmp, 0600) != 0 || rename(tmp, st->kubeconfig) != 0) {
+    if (rc != 0 || rename(tmp, st->kubeconfig) != 0) {
         log_error("server", "cannot write the kubeconfig %s: %s", st->kubeconfig,
                   strerror(errno));
         return -1;
@@ -248,6 +293,56 @@ static int open_store(server_state_t *st)
     return 0;
 }
 
+/* --tls: the PKI in DATA_DIR/pki and the listener's TLS context. The
+ * names in --tls-san are DNS names or IP addresses, comma-separated. */
+static int setup_tls(server_state_t *st, SSL_CTX **ctx)
+{
+    enum { MAX_SANS = 32 };
+    const char *names[MAX_SANS + 2] = {0}, *ips[MAX_SANS + 2] = {0};
+    size_t nn = 0, ni = 0;
+    char sans[1024] = "";
+    if (st->set.tls_san) snprintf(sans, sizeof sans, "%s", st->set.tls_san);
+    char *save = NULL;
+    for (char *tok = strtok_r(sans, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        if (!*tok) continue;
+        unsigned char a[16];
+        int is_ip = inet_pton(AF_INET, tok, a) == 1 || inet_pton(AF_INET6, tok, a) == 1;
+        if ((is_ip ? ni : nn) >= MAX_SANS) {
+            log_error("server", "--tls-san: at most %d names and %d addresses", MAX_SANS,
+                      MAX_SANS);
+            return -1;
+        }
+        if (is_ip) ips[ni++] = tok;
+        else names[nn++] = tok;
+    }
+    /* the address we listen on, when it is a specific one, is a name too */
+    const char *bind = st->set.bind_address;
+    unsigned char a[16];
+    if ((inet_pton(AF_INET, bind, a) == 1 || inet_pton(AF_INET6, bind, a) == 1) &&
+        strcmp(bind, "0.0.0.0") != 0 && strcmp(bind, "::") != 0)
+        ips[ni++] = bind;
+    char dir[1100], err[512];
+    snprintf(dir, sizeof dir, "%s/pki", st->data_dir);
+    pki_opts_t po = {.extra_names = names, .extra_ips = ips};
+    int rc = pki_ensure(dir, &po, &st->pki, err, sizeof err);
+    if (rc != 0) {
+        log_error("server", "--tls: %s", err[0] ? err : skiff_strerror(rc));
+        return -1;
+    }
+    int wrote = pki_written(st->pki);
+    if (wrote)
+        log_info("server", "TLS: new%s%s%s in %s", (wrote & PKI_WROTE_CA) ? " cluster CA," : "",
+                 (wrote & PKI_WROTE_SERVER) ? " serving certificate," : "",
+                 (wrote & PKI_WROTE_ADMIN) ? " admin certificate," : "", dir);
+    *ctx = pki_server_ctx_new(st->pki, err, sizeof err);
+    if (!*ctx) {
+        log_error("server", "--tls: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 int cmd_server(int argc, char **argv)
 {
     server_state_t *st = calloc(1, sizeof *st);
@@ -297,6 +392,8 @@ int cmd_server(int argc, char **argv)
 
     st->loop = uv_default_loop();
     st->exit_code = 0;
+    /* a peer that went away must cost its connection, not the process */
+    signal(SIGPIPE, SIG_IGN);
     if (registry_init() != 0) {
         log_error("server", "the built-in kind registry failed to load");
         free(st);
@@ -315,13 +412,17 @@ int cmd_server(int argc, char **argv)
                             .compaction_interval_s = st->set.compaction_interval};
     if (api_server_new(&ao, on_api_ready, st, &st->api) != 0) goto fail;
     if (st->stopping) goto run; /* boot failed at once */
+    SSL_CTX *tls_ctx = NULL;
+    if (st->set.tls && setup_tls(st, &tls_ctx) != 0) goto fail;
     http_server_opts_t ho = {.host = st->set.bind_address,
                              .port = st->set.port,
                              .max_body = 3u * 1024u * 1024u,
                              .max_header = 1024u * 1024u,
                              .handler = on_http_request,
-                             .handler_data = st};
+                             .handler_data = st,
+                             .tls_ctx = tls_ctx};
     rc = http_server_start(st->loop, &ho, &st->http);
+    SSL_CTX_free(tls_ctx); /* the server holds its own reference */
     if (rc != 0) {
         log_error("server", "cannot listen on %s:%d: %s", st->set.bind_address, st->set.port,
                   uv_strerror(rc));
@@ -329,8 +430,8 @@ int cmd_server(int argc, char **argv)
     }
     int port = http_server_port(st->http);
     if (write_kubeconfig(st, port) != 0) goto fail;
-    log_info("server", "API server listening on %s:%d (plain HTTP), data in %s",
-             st->set.bind_address, port, st->data_dir);
+    log_info("server", "API server listening on %s:%d (%s), data in %s",
+             st->set.bind_address, port, st->pki ? "HTTPS" : "plain HTTP", st->data_dir);
     goto run;
 fail:
     st->exit_code = 1;
@@ -338,6 +439,7 @@ fail:
 run:
     uv_run(st->loop, UV_RUN_DEFAULT);
     if (st->store_plugin) plugin_unload(st->store_plugin);
+    pki_free(st->pki);
     uv_loop_close(st->loop);
     registry_shutdown();
     int code = st->exit_code;
