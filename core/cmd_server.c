@@ -25,6 +25,8 @@
 #include "http/server.h"
 #include "object/registry.h"
 #include "plugin/loader.h"
+#include "security/encrypting_store.h"
+#include "security/encryption.h"
 #include "security/pki.h"
 #include "util/log.h"
 
@@ -40,6 +42,7 @@ typedef struct server_settings {
     int compaction_interval;
     int tls;
     const char *tls_san;
+    const char *encryption_config;
 } server_settings_t;
 
 static const option_t server_options[] = {
@@ -65,6 +68,10 @@ static const option_t server_options[] = {
     {"compaction-interval", OPT_INT, "SECONDS", "300",
      "how much store history is kept for watches; older revisions are compacted",
      offsetof(server_settings_t, compaction_interval)},
+    {"encryption-provider-config", OPT_STRING, "FILE", NULL,
+     "EncryptionConfiguration (Kubernetes format) for data at rest; without it secrets are "
+     "encrypted with AES-GCM under DATA_DIR/secrets.key",
+     offsetof(server_settings_t, encryption_config)},
     {"log-level", OPT_STRING, "LEVEL", "info", "error, warn, info or debug",
      offsetof(server_settings_t, log_level)},
     {"tls", OPT_FLAG, NULL, NULL,
@@ -82,7 +89,9 @@ typedef struct server_state {
     char data_dir[1024];
     char kubeconfig[1100];
     loaded_plugin_t *store_plugin;
-    skiff_store_t *store;
+    skiff_store_t *store;         /* what the API server uses (encrypting) */
+    skiff_store_t *backend;       /* the plugin's store under it */
+    encryption_t *enc;
     api_server_t *api;
     http_server_t *http;
     pki_t *pki; /* with --tls */
@@ -192,9 +201,12 @@ static void on_api_freed(void *data)
 {
     server_state_t *st = data;
     st->api = NULL;
-    if (st->store) st->store->vt->close(st->store, on_store_closed, st);
-    else on_store_closed(st);
+    /* the encrypting wrapper closes at once; then the plugin's store */
+    if (st->store && st->store != st->backend) st->store->vt->close(st->store, NULL, NULL);
     st->store = NULL;
+    if (st->backend) st->backend->vt->close(st->backend, on_store_closed, st);
+    else on_store_closed(st);
+    st->backend = NULL;
 }
 
 static void on_http_stopped(void *data)
@@ -285,11 +297,20 @@ static int open_store(server_state_t *st)
                   "(every entry of skiff_store_vtable_t is required)", d->name);
         return -1;
     }
-    int rc = vt->open(&st->store_plugin->ctx, path, &st->store);
+    int rc = vt->open(&st->store_plugin->ctx, path, &st->backend);
     if (rc != 0) {
         log_error("server", "cannot open the store at %s: %s", path, skiff_strerror(rc));
         return -1;
     }
+    /* Secrets (or what the encryption configuration names) are sealed on
+     * their way into the store. */
+    rc = encryption_load(st->data_dir, st->set.encryption_config, &st->enc, err, sizeof err);
+    if (rc != 0) {
+        log_error("server", "encryption at rest: %s", err);
+        return -1;
+    }
+    if (encrypting_store_new(st->backend, st->enc, &st->store) != 0) return -1;
+    log_info("server", "data at rest: %s", encryption_source(st->enc));
     return 0;
 }
 
@@ -439,6 +460,7 @@ fail:
 run:
     uv_run(st->loop, UV_RUN_DEFAULT);
     if (st->store_plugin) plugin_unload(st->store_plugin);
+    encryption_free(st->enc);
     pki_free(st->pki);
     uv_loop_close(st->loop);
     registry_shutdown();
