@@ -184,6 +184,16 @@ static int write_kubeconfig(server_state_t *st, int port)
     return 0;
 }
 
+/* Encrypted resources are rewritten even when unchanged (see apiserver.h). */
+static int rewrite_encrypted(void *data, const char *key)
+{
+    server_state_t *st = data;
+    char group[128], resource[128];
+    /* "/registry/<group>/<resource>/..." */
+    if (sscanf(key, "/registry/%127[^/]/%127[^/]/", group, resource) != 2) return 0;
+    return encryption_applies(st->enc, strcmp(group, "core") == 0 ? "" : group, resource);
+}
+
 static void on_http_request(void *data, const api_request_t *req, api_response_t *resp)
 {
     server_state_t *st = data;
@@ -430,7 +440,9 @@ int cmd_server(int argc, char **argv)
     if (open_store(st) != 0) goto fail;
     api_server_opts_t ao = {.loop = st->loop,
                             .store = st->store,
-                            .compaction_interval_s = st->set.compaction_interval};
+                            .compaction_interval_s = st->set.compaction_interval,
+                            .rewrite_unchanged = rewrite_encrypted,
+                            .rewrite_unchanged_data = st};
     if (api_server_new(&ao, on_api_ready, st, &st->api) != 0) goto fail;
     if (st->stopping) goto run; /* boot failed at once */
     SSL_CTX *tls_ctx = NULL;

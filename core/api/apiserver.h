@@ -21,6 +21,12 @@ typedef struct api_server_opts {
     int bookmark_interval_ms;      /* 0: default (10 s) */
     int watch_timeout_max_s;       /* server-side cap for a watch (0: default 1800 s) */
     int compaction_interval_s;     /* history older than one interval is compacted (0: 300 s) */
+    /* Keys whose writes are stored even when nothing changed: values the
+     * store transforms (encryption at rest), so that rewriting every
+     * secret with `kubectl replace` re-encrypts it with the current key.
+     * NULL: none. */
+    int (*rewrite_unchanged)(void *data, const char *key);
+    void *rewrite_unchanged_data;
 } api_server_opts_t;
 
 /* Creates the server and starts loading the caches from the store; on_ready

@@ -30,6 +30,8 @@ struct api_server {
     int inflight;                /* the server's own store operations in progress */
     int freed;
     int bookmark_interval_ms;
+    int (*rewrite_unchanged)(void *data, const char *key);
+    void *rewrite_unchanged_data;
     int watch_timeout_max_s;
     size_t ring_capacity;
     int ready;

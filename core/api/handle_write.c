@@ -555,7 +555,9 @@ static void write_new_state(api_call_t *c)
     json_t *old_meta_rv = json_object_get(ometa, "resourceVersion");
     json_incref(old_meta_rv);
     json_object_del(ometa, "resourceVersion");
-    int unchanged = json_equal(obj, old);
+    int unchanged = json_equal(obj, old) &&
+                    !(c->srv->rewrite_unchanged &&
+                      c->srv->rewrite_unchanged(c->srv->rewrite_unchanged_data, c->key));
     if (old_meta_rv) json_object_set_new(ometa, "resourceVersion", old_meta_rv);
     if (unchanged) {
         if (c->sub && strcmp(c->sub, "scale") == 0) {

@@ -309,6 +309,8 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
     s->watch_timeout_max_s = opts->watch_timeout_max_s ? opts->watch_timeout_max_s : 1800;
     s->on_ready = on_ready;
     s->on_ready_data = data;
+    s->rewrite_unchanged = opts->rewrite_unchanged;
+    s->rewrite_unchanged_data = opts->rewrite_unchanged_data;
     s->caches = strmap_new();
     if (!s->caches) {
         free(s);

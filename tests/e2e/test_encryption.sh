@@ -55,8 +55,12 @@ restart_server || bail_out "server did not restart with the encryption configura
 expect_output "a secret written with the old key is still readable" "$VALUE" \
 	sh -c "kubectl get secret creds -o jsonpath='{.data.password}' | base64 -d"
 ok "a new secret is written" k create secret generic fresh --from-literal=k=AnotherSecretValue77
-# rewriting every secret brings it to the first key (as Kubernetes documents)
+# rewriting every secret brings it to the first key (as Kubernetes documents);
+# the store writes it although nothing changed, so it gets a new version
+rv_before=$(jp secret/creds '{.metadata.resourceVersion}')
 ok "rewrite all secrets" sh -c 'kubectl get secrets -o json | kubectl replace -f -'
+rv_after=$(jp secret/creds '{.metadata.resourceVersion}')
+ok "the rewrite stored the old secret again (re-encrypted)" test "$rv_after" -gt "$rv_before"
 stop_server_cleanly
 ok "new writes use the first key" store_has "k8s:enc:aesgcm:v1:second:"
 not "no secret value in the store after the rotation" store_has AnotherSecretValue77
