@@ -15,6 +15,7 @@
 #include "api/discovery.h"
 #include "api/object_meta.h"
 #include "api/openapi.h"
+#include "api/path.h"
 #include "api/table.h"
 #include "util/log.h"
 #include "util/percent.h"
@@ -480,54 +481,12 @@ static void reply_doc(api_response_t *resp, const api_doc_reply_t *d)
                     d->body, d->len);
 }
 
-/* Split path into at most `max` segments (in place, into buf). */
-static int split_path(char *buf, char **seg, int max)
-{
-    int n = 0;
-    char *p = buf;
-    while (*p) {
-        while (*p == '/') p++;
-        if (!*p) break;
-        if (n == max) return -1;
-        seg[n++] = p;
-        while (*p && *p != '/') p++;
-        if (*p) *p++ = '\0';
-    }
-    return n;
-}
 
 static void route_resource(api_server_t *s, const api_request_t *req, api_response_t *resp,
-                           char **seg, int n)
+                           const api_path_t *p)
 {
-    /* seg[0] is "api" (then version) or "apis" (then group, version). */
-    const char *group, *version;
-    int i;
-    if (strcmp(seg[0], "api") == 0) {
-        group = "";
-        version = seg[1];
-        i = 2;
-    } else {
-        group = seg[1];
-        version = seg[2];
-        i = 3;
-    }
-    int rest = n - i;
-    const char *ns = NULL, *resource = NULL, *name = NULL, *sub = NULL;
-    if (rest >= 3 && strcmp(seg[i], "namespaces") == 0) {
-        const kind_def_t *k = registry_find_resource(group, version, seg[i + 2]);
-        if (k && k->namespaced) {
-            ns = seg[i + 1];
-            resource = seg[i + 2];
-            name = rest >= 4 ? seg[i + 3] : NULL;
-            sub = rest >= 5 ? seg[i + 4] : NULL;
-            if (rest > 5) resource = NULL;
-        }
-    }
-    if (!resource && rest >= 1 && rest <= 3) {
-        resource = seg[i];
-        name = rest >= 2 ? seg[i + 1] : NULL;
-        sub = rest >= 3 ? seg[i + 2] : NULL;
-    }
+    const char *group = p->group, *version = p->version, *ns = p->ns, *resource = p->resource,
+               *name = p->name, *sub = p->sub;
     const kind_def_t *k = resource ? registry_find_resource(group, version, resource) : NULL;
     if (!k) {
         status_reply(resp, 404, "NotFound", NULL,
@@ -644,19 +603,9 @@ void api_server_handle(api_server_t *s, const api_request_t *req, api_response_t
         reply_doc(resp, &doc);
         return;
     }
-    char buf[2048];
-    char *seg[12];
-    int n = -1;
-    if (strlen(path) < sizeof buf) {
-        memcpy(buf, path, strlen(path) + 1);
-        n = split_path(buf, seg, 12);
-    }
-    if (n >= 3 && strcmp(seg[0], "api") == 0) {
-        route_resource(s, req, resp, seg, n);
-        return;
-    }
-    if (n >= 4 && strcmp(seg[0], "apis") == 0) {
-        route_resource(s, req, resp, seg, n);
+    api_path_t p;
+    if (api_path_parse(path, &p) == 0 && p.resource_request) {
+        route_resource(s, req, resp, &p);
         return;
     }
     status_reply(resp, 404, "NotFound", NULL, "the server could not find the requested resource");
