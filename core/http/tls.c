@@ -33,6 +33,15 @@ struct tls_conn {
     char err[160];
 };
 
+/* OpenSSL's error queue is per thread and SSL_get_error reads it, so it
+ * must be empty before each call; emptying an empty queue is not free, so
+ * look first (this is on every read and write). */
+static void clear_errors(void)
+{
+    if (ERR_peek_error())
+        ERR_clear_error();
+}
+
 static void set_err(char *err, size_t errlen, const char *what)
 {
     if (!err || !errlen)
@@ -313,7 +322,7 @@ int tls_conn_handshake(tls_conn_t *t)
 {
     if (t->ready)
         return TLS_OK;
-    ERR_clear_error();
+    clear_errors();
     int r = SSL_do_handshake(t->ssl);
     if (r == 1) {
         t->ready = 1;
@@ -339,7 +348,10 @@ int tls_conn_read(tls_conn_t *t, char *buf, size_t cap, size_t *got)
         if (r < 0 || !t->ready)
             return r;
     }
-    ERR_clear_error();
+    /* nothing buffered, decrypted or not: skip a call that would only say so */
+    if (!SSL_has_pending(t->ssl) && BIO_ctrl_pending(t->rbio) == 0)
+        return TLS_OK;
+    clear_errors();
     size_t n = 0;
     int r = SSL_read_ex(t->ssl, buf, cap, &n);
     if (r == 1) {
@@ -359,7 +371,7 @@ static int write_all(tls_conn_t *t, const char *data, size_t len)
 {
     while (len > 0) {
         size_t n = 0;
-        ERR_clear_error();
+        clear_errors();
         if (SSL_write_ex(t->ssl, data, len, &n) != 1) {
             record_error(t, "TLS write failed");
             return SKIFF_EIO;
@@ -403,8 +415,10 @@ size_t tls_conn_out_pending(const tls_conn_t *t)
 size_t tls_conn_out_take(tls_conn_t *t, char *buf, size_t cap)
 {
     size_t n = 0;
-    if (cap == 0 || BIO_read_ex(t->wbio, buf, cap, &n) != 1) {
-        ERR_clear_error();
+    if (cap == 0 || BIO_ctrl_pending(t->wbio) == 0)
+        return 0;
+    if (BIO_read_ex(t->wbio, buf, cap, &n) != 1) {
+        clear_errors();
         return 0;
     }
     return n;
