@@ -25,6 +25,8 @@
 #include "http/server.h"
 #include "object/registry.h"
 #include "plugin/loader.h"
+#include "http/limits.h"
+#include "security/audit.h"
 #include "security/encrypting_store.h"
 #include "security/encryption.h"
 #include "security/pki.h"
@@ -43,6 +45,13 @@ typedef struct server_settings {
     int tls;
     const char *tls_san;
     const char *encryption_config;
+    const char *audit_log_path;
+    const char *audit_policy_file;
+    int max_inflight;
+    int max_mutating_inflight;
+    int client_qps;
+    int client_burst;
+    int max_watches_per_client;
 } server_settings_t;
 
 static const option_t server_options[] = {
@@ -72,6 +81,26 @@ static const option_t server_options[] = {
      "EncryptionConfiguration (Kubernetes format) for data at rest; without it secrets are "
      "encrypted with AES-GCM under DATA_DIR/secrets.key",
      offsetof(server_settings_t, encryption_config)},
+    {"audit-log-path", OPT_STRING, "FILE", NULL,
+     "write audit events (audit.k8s.io/v1 JSON lines) to FILE (\"-\": standard output)",
+     offsetof(server_settings_t, audit_log_path)},
+    {"audit-policy-file", OPT_STRING, "FILE", NULL,
+     "audit Policy (Kubernetes format, YAML or JSON); default: every request at Metadata",
+     offsetof(server_settings_t, audit_policy_file)},
+    {"max-requests-inflight", OPT_INT, "N", "400",
+     "read-only requests served at once (0: no limit); more get 429",
+     offsetof(server_settings_t, max_inflight)},
+    {"max-mutating-requests-inflight", OPT_INT, "N", "200",
+     "mutating requests served at once (0: no limit); more get 429",
+     offsetof(server_settings_t, max_mutating_inflight)},
+    {"client-qps", OPT_INT, "N", "200",
+     "requests per second per authenticated client (0: no limit); system:masters is exempt",
+     offsetof(server_settings_t, client_qps)},
+    {"client-burst", OPT_INT, "N", "400", "requests a client may send at once above client-qps",
+     offsetof(server_settings_t, client_burst)},
+    {"max-watches-per-client", OPT_INT, "N", "1000",
+     "watches one authenticated client may hold open (0: no limit)",
+     offsetof(server_settings_t, max_watches_per_client)},
     {"log-level", OPT_STRING, "LEVEL", "info", "error, warn, info or debug",
      offsetof(server_settings_t, log_level)},
     {"tls", OPT_FLAG, NULL, NULL,
@@ -92,6 +121,8 @@ typedef struct server_state {
     skiff_store_t *store;         /* what the API server uses (encrypting) */
     skiff_store_t *backend;       /* the plugin's store under it */
     encryption_t *enc;
+    audit_t *audit;
+    limits_t *limits;
     api_server_t *api;
     http_server_t *http;
     pki_t *pki; /* with --tls */
@@ -205,6 +236,35 @@ static void on_store_closed(void *data)
     server_state_t *st = data;
     uv_close((uv_handle_t *)&st->sigint, NULL);
     uv_close((uv_handle_t *)&st->sigterm, NULL);
+    /* last: every request (and its audit event) has ended */
+    if (st->audit) audit_close(st->audit, NULL, NULL);
+    st->audit = NULL;
+}
+
+static int open_audit_and_limits(server_state_t *st)
+{
+    char err[512];
+    if (st->set.audit_log_path) {
+        if (audit_open(st->loop, st->set.audit_log_path, st->set.audit_policy_file, &st->audit,
+                       err, sizeof err) != 0) {
+            log_error("server", "audit log: %s", err);
+            return -1;
+        }
+        log_info("server", "audit log: %s", st->set.audit_log_path);
+    } else if (st->set.audit_policy_file) {
+        log_error("server", "--audit-policy-file needs --audit-log-path");
+        return -1;
+    }
+    limits_opts_t lo = {.rate = st->set.client_qps,
+                        .burst = st->set.client_burst,
+                        .max_mutating = (unsigned)st->set.max_mutating_inflight,
+                        .max_readonly = (unsigned)st->set.max_inflight,
+                        .max_watches_per_user = (unsigned)st->set.max_watches_per_client};
+    if (limits_new(&lo, &st->limits) != 0) {
+        log_error("server", "request limits: invalid settings");
+        return -1;
+    }
+    return 0;
 }
 
 static void on_api_freed(void *data)
@@ -380,6 +440,11 @@ int cmd_server(int argc, char **argv)
     if (!st) return 1;
     st->start_ns = uv_hrtime();
     st->set.port = 6443;
+    st->set.max_inflight = 400;
+    st->set.max_mutating_inflight = 200;
+    st->set.client_qps = 200;
+    st->set.client_burst = 400;
+    st->set.max_watches_per_client = 1000;
     st->set.bind_address = "127.0.0.1";
     st->set.log_level = "info";
     int rc = options_parse("skiff server", "Runs the control plane: API server on the embedded store.",
@@ -438,11 +503,14 @@ int cmd_server(int argc, char **argv)
     uv_signal_start(&st->sigterm, on_signal, SIGTERM);
     if (st->set.plugin_dir) plugin_loader_add_dir(st->set.plugin_dir);
     if (open_store(st) != 0) goto fail;
+    if (open_audit_and_limits(st) != 0) goto fail;
     api_server_opts_t ao = {.loop = st->loop,
                             .store = st->store,
                             .compaction_interval_s = st->set.compaction_interval,
                             .rewrite_unchanged = rewrite_encrypted,
-                            .rewrite_unchanged_data = st};
+                            .rewrite_unchanged_data = st,
+                            .audit = st->audit,
+                            .limits = st->limits};
     if (api_server_new(&ao, on_api_ready, st, &st->api) != 0) goto fail;
     if (st->stopping) goto run; /* boot failed at once */
     SSL_CTX *tls_ctx = NULL;
@@ -473,6 +541,7 @@ run:
     uv_run(st->loop, UV_RUN_DEFAULT);
     if (st->store_plugin) plugin_unload(st->store_plugin);
     encryption_free(st->enc);
+    limits_free(st->limits);
     pki_free(st->pki);
     uv_loop_close(st->loop);
     registry_shutdown();

@@ -27,6 +27,9 @@ typedef struct api_server_opts {
      * NULL: none. */
     int (*rewrite_unchanged)(void *data, const char *key);
     void *rewrite_unchanged_data;
+    /* Audit log and abuse limits (NULL: none); owned by the caller. */
+    struct audit *audit;
+    struct limits *limits;
 } api_server_opts_t;
 
 /* Creates the server and starts loading the caches from the store; on_ready

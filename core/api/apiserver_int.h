@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "api/apiserver.h"
+#include "api/pipeline.h"
 #include "api/selector.h"
 #include "api/status.h"
 #include "api/watch_cache.h"
@@ -32,6 +33,7 @@ struct api_server {
     int bookmark_interval_ms;
     int (*rewrite_unchanged)(void *data, const char *key);
     void *rewrite_unchanged_data;
+    api_pipeline_t pipeline;
     int watch_timeout_max_s;
     size_t ring_capacity;
     int ready;

@@ -311,6 +311,8 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
     s->on_ready = on_ready;
     s->on_ready_data = data;
     s->rewrite_unchanged = opts->rewrite_unchanged;
+    s->pipeline.audit = opts->audit;
+    s->pipeline.limits = opts->limits;
     s->rewrite_unchanged_data = opts->rewrite_unchanged_data;
     s->caches = strmap_new();
     if (!s->caches) {
@@ -582,6 +584,10 @@ void api_server_handle(api_server_t *s, const api_request_t *req, api_response_t
         else reply_text(resp, 503, "[-]store not loaded\nreadyz check failed");
         return;
     }
+    api_path_t p;
+    int parsed = api_path_parse(path, &p) == 0;
+    resp = api_pipeline_enter(&s->pipeline, req, &p, resp);
+    if (!resp) return; /* refused (429) */
     api_doc_reply_t doc;
     memset(&doc, 0, sizeof doc);
     if (strcmp(path, "/openapi/v2") == 0 && req->accept &&
@@ -603,8 +609,7 @@ void api_server_handle(api_server_t *s, const api_request_t *req, api_response_t
         reply_doc(resp, &doc);
         return;
     }
-    api_path_t p;
-    if (api_path_parse(path, &p) == 0 && p.resource_request) {
+    if (parsed && p.resource_request) {
         route_resource(s, req, resp, &p);
         return;
     }

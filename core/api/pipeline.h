@@ -1,0 +1,24 @@
+/* core/api/pipeline.h - what every request passes before and after its
+ * handler: who is asking, the abuse limits (429 with Retry-After), and the
+ * audit log (one event per request, completed when the answer ends).
+ * Authentication and authorization will join here. */
+#ifndef SKIFF_API_PIPELINE_H
+#define SKIFF_API_PIPELINE_H
+
+#include "api/path.h"
+#include "api/request.h"
+#include "http/limits.h"
+#include "security/audit.h"
+
+typedef struct api_pipeline {
+    audit_t *audit;   /* NULL: no audit log */
+    limits_t *limits; /* NULL: no limits */
+} api_pipeline_t;
+
+/* Admit a request. Returns the sink the handler must answer through (a
+ * proxy that completes the audit event and releases the limits when the
+ * answer ends), or NULL after answering 429 itself. */
+api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t *req,
+                                   const api_path_t *path, api_response_t *resp);
+
+#endif
