@@ -34,6 +34,7 @@ struct api_server {
     int (*rewrite_unchanged)(void *data, const char *key);
     void *rewrite_unchanged_data;
     api_pipeline_t pipeline;
+    rbac_index_t *rbac;          /* RBAC objects, fed from the store watch */
     int watch_timeout_max_s;
     size_t ring_capacity;
     int ready;

@@ -5,6 +5,8 @@
  * event and gives the limits ticket back. */
 #include "api/pipeline.h"
 
+#include "api/status.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +74,13 @@ static void on_real_abort(api_response_t *real, void *data)
     if (p->proxy.on_abort) p->proxy.on_abort(&p->proxy, p->proxy.abort_data);
 }
 
+static int master_of(const char *const *groups)
+{
+    for (size_t i = 0; groups && groups[i]; i++)
+        if (strcmp(groups[i], "system:masters") == 0) return 1;
+    return 0;
+}
+
 static int query_flag(const char *query, const char *name)
 {
     size_t n = strlen(name);
@@ -84,10 +93,16 @@ static int query_flag(const char *query, const char *name)
     return 0;
 }
 
+/* Answer through the proxy (so the audit event records it) and finish. */
+static void refuse(piped_t *p, int code, const char *ct, const char *body, size_t len)
+{
+    px_send(&p->proxy, code, ct, body, len);
+}
+
 api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t *req,
                                    const api_path_t *path, api_response_t *resp)
 {
-    if (!pl || (!pl->audit && !pl->limits)) return resp;
+    if (!pl || (!pl->audit && !pl->limits && !pl->rbac)) return resp;
     /* Who is asking: the verified client certificate; over the plain-HTTP
      * development listener there is no identity and every request acts as
      * the cluster administrator. */
@@ -96,37 +111,20 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
     const char *const *groups = req->tls_user ? req->tls_groups : admin_groups;
     size_t ngroups = 0;
     while (groups && groups[ngroups]) ngroups++;
+    int master = master_of(groups);
     int watch = query_flag(req->query, "watch");
     const char *verb = api_path_verb(path, req->method, watch);
 
     piped_t *p = calloc(1, sizeof *p);
-    if (!p) return resp; /* no bookkeeping rather than no answer */
+    if (!p) {
+        status_reply(resp, 500, "InternalError", NULL, "out of memory");
+        return NULL;
+    }
     p->pl = pl;
     p->real = resp;
     p->proxy.ops = &proxy_ops;
-    int master = 0;
-    for (size_t i = 0; i < ngroups; i++)
-        if (strcmp(groups[i], "system:masters") == 0) master = 1;
-    if (pl->limits && !master) {
-        /* as in Kubernetes, system:masters is exempt (it must be able to
-         * repair a cluster under load) */
-        limits_kind_t kind = watch ? LIMITS_LONG_RUNNING
-                             : (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD"))
-                                 ? LIMITS_READONLY
-                                 : LIMITS_MUTATING;
-        char key[300];
-        limits_client_key(user, NULL, key, sizeof key);
-        limits_refusal_t why;
-        if (limits_admit(pl->limits, key, kind, &p->ticket, &why) != 0) {
-            char body[512], hdr[64];
-            size_t n = limits_status_json(&why, body, sizeof body);
-            snprintf(hdr, sizeof hdr, "Retry-After: %u\r\n", why.retry_after);
-            resp->extra_headers = hdr;
-            resp->ops->send(resp, 429, "application/json", body, n);
-            free(p);
-            return NULL;
-        }
-    }
+
+    /* 1. audit: every request from here on is recorded, refusals included */
     if (pl->audit) {
         audit_attrs_t attrs = {
             .username = user,
@@ -148,6 +146,57 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
         audit_request_info_t info = {.attrs = &attrs, .request_uri = uri,
                                      .user_agent = req->user_agent};
         p->ev = audit_event_begin(pl->audit, &info);
+    }
+
+    /* 2. authorization (RBAC; system:masters may do everything) */
+    if (pl->rbac && !master) {
+        rbac_user_t u = {.name = user, .groups = groups, .ngroups = ngroups};
+        rbac_attrs_t a = {.verb = verb,
+                          .api_group = path->group,
+                          .resource = path->resource,
+                          .subresource = path->sub,
+                          .namespace = path->ns,
+                          .name = path->name,
+                          .path = path->resource_request ? NULL : req->path};
+        rbac_decision_t d;
+        memset(&d, 0, sizeof d);
+        if (rbac_authorize_request(pl->rbac, &u, &a, NULL, &d) != RBAC_ALLOW) {
+            char msg[1024];
+            rbac_forbidden_message(&u, &a, d.reason, msg, sizeof msg);
+            json_t *details = json_object();
+            if (path->name) json_object_set_new(details, "name", json_string(path->name));
+            if (path->resource_request) {
+                if (path->group && *path->group)
+                    json_object_set_new(details, "group", json_string(path->group));
+                json_object_set_new(details, "kind", json_string(path->resource));
+            }
+            json_t *st = status_new(403, "Forbidden", details, "%s", msg);
+            char *body = json_dumps(st, JSON_COMPACT);
+            json_decref(st);
+            refuse(p, 403, "application/json", body ? body : "", body ? strlen(body) : 0);
+            free(body);
+            return NULL;
+        }
+    }
+
+    /* 3. limits (as in Kubernetes, system:masters is exempt: it must be
+     * able to repair a cluster under load) */
+    if (pl->limits && !master) {
+        limits_kind_t kind = watch ? LIMITS_LONG_RUNNING
+                             : (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD"))
+                                 ? LIMITS_READONLY
+                                 : LIMITS_MUTATING;
+        char key[300];
+        limits_client_key(user, NULL, key, sizeof key);
+        limits_refusal_t why;
+        if (limits_admit(pl->limits, key, kind, &p->ticket, &why) != 0) {
+            char body[512], hdr[64];
+            size_t n = limits_status_json(&why, body, sizeof body);
+            snprintf(hdr, sizeof hdr, "Retry-After: %u\r\n", why.retry_after);
+            p->proxy.extra_headers = hdr;
+            refuse(p, 429, "application/json", body, n);
+            return NULL;
+        }
     }
     resp->on_abort = on_real_abort;
     resp->abort_data = p;

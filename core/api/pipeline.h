@@ -9,15 +9,18 @@
 #include "api/request.h"
 #include "http/limits.h"
 #include "security/audit.h"
+#include "security/rbac.h"
 
 typedef struct api_pipeline {
     audit_t *audit;   /* NULL: no audit log */
     limits_t *limits; /* NULL: no limits */
+    rbac_index_t *rbac; /* NULL: everyone may do everything */
 } api_pipeline_t;
 
 /* Admit a request. Returns the sink the handler must answer through (a
  * proxy that completes the audit event and releases the limits when the
- * answer ends), or NULL after answering 429 itself. */
+ * answer ends), or NULL after answering itself (403 denied by RBAC, 429
+ * over a limit). */
 api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t *req,
                                    const api_path_t *path, api_response_t *resp);
 

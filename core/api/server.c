@@ -113,6 +113,18 @@ json_t *api_object_from_kv(const skiff_kv_t *kv)
     return o;
 }
 
+/* ---- RBAC objects feed the authorizer's index ---------------------------- */
+
+static void rbac_feed(api_server_t *s, const char *key, const char *type, const char *value,
+                      size_t len)
+{
+    static const char prefix[] = "/registry/rbac.authorization.k8s.io/";
+    if (!s->rbac || !value || strncmp(key, prefix, sizeof prefix - 1) != 0) return;
+    json_t *obj = json_loadb(value, len, 0, NULL);
+    if (obj) rbac_index_apply_event(s->rbac, type, obj);
+    json_decref(obj);
+}
+
 /* ---- boot ----------------------------------------------------------------- */
 
 static void maybe_finish_free(api_server_t *s);
@@ -157,10 +169,13 @@ static void on_store_events(void *data, int status, const skiff_store_event_t *e
         const char *rest;
         watch_cache_t *c = cache_for_key(s, ev[i].kv.key, &rest);
         if (!c) continue;
-        if (ev[i].type == SKIFF_EVENT_PUT)
+        if (ev[i].type == SKIFF_EVENT_PUT) {
             watch_cache_put(c, rest, ev[i].kv.value, ev[i].kv.value_len, ev[i].kv.mod_revision);
-        else
+            rbac_feed(s, ev[i].kv.key, "MODIFIED", ev[i].kv.value, ev[i].kv.value_len);
+        } else {
             watch_cache_delete(c, rest, ev[i].kv.mod_revision);
+            rbac_feed(s, ev[i].kv.key, "DELETED", ev[i].prev.value, ev[i].prev.value_len);
+        }
     }
     /* Every cache has now seen everything up to this revision, changed or
      * not: lists of quiet resources report it, and bookmarks never run
@@ -179,11 +194,48 @@ static void on_system_ns_created(void *data, int status, const skiff_kv_t *kv)
     api_server_t *s = data;
     if (op_end(s)) return;
     if (status != 0 && status != SKIFF_EEXIST)
-        log_error("apiserver", "creating a system namespace failed: %s", skiff_strerror(status));
+        log_error("apiserver", "creating a system object failed: %s", skiff_strerror(status));
     if (--s->pending_boot == 0) boot_finish(s, 0);
 }
 
 static json_t *new_namespace_object(const char *name);
+
+/* The default ClusterRoles and bindings (cluster-admin, admin, edit, view,
+ * system roles) are created when missing, as the Kubernetes API server
+ * reconciles its bootstrap policy. */
+static void ensure_default_rbac(api_server_t *s)
+{
+    json_t *objs = rbac_default_objects_new();
+    size_t i;
+    json_t *o;
+    json_array_foreach(objs, i, o)
+    {
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+        const char *name = json_string_value(json_object_get(json_object_get(o, "metadata"), "name"));
+        const kind_def_t *k = kind ? registry_find_kind("rbac.authorization.k8s.io", "v1", kind) : NULL;
+        watch_cache_t *c = k ? api_cache_for(s, k) : NULL;
+        if (!c || !name || watch_cache_get(c, name)) continue;
+        char uid[40], ts[32], key[512];
+        api_new_uid(uid);
+        api_now_rfc3339(ts, sizeof ts);
+        json_t *meta = json_object_get(o, "metadata");
+        json_object_set_new(meta, "uid", json_string(uid));
+        json_object_set_new(meta, "creationTimestamp", json_string(ts));
+        json_t *ordered = api_canonical_order(o);
+        char *body = json_dumps(ordered, JSON_COMPACT);
+        json_decref(ordered);
+        api_object_key(key, sizeof key, k->group, k->resource, NULL, name);
+        s->pending_boot++;
+        op_begin(s);
+        if (!body ||
+            s->store->vt->create(s->store, key, body, strlen(body), on_system_ns_created, s) != 0) {
+            s->pending_boot--;
+            s->inflight--;
+        }
+        free(body);
+    }
+    json_decref(objs);
+}
 
 static void ensure_system_namespaces(api_server_t *s)
 {
@@ -206,6 +258,7 @@ static void ensure_system_namespaces(api_server_t *s)
         }
         free(body);
     }
+    ensure_default_rbac(s);
     if (--s->pending_boot == 0) boot_finish(s, 0);
 }
 
@@ -224,6 +277,7 @@ static void on_initial_range(void *data, int status, const skiff_kv_t *kvs, size
         const char *rest;
         watch_cache_t *c = cache_for_key(s, kvs[i].key, &rest);
         if (c) watch_cache_load(c, rest, kvs[i].value, kvs[i].value_len, kvs[i].mod_revision);
+        rbac_feed(s, kvs[i].key, "ADDED", kvs[i].value, kvs[i].value_len);
     }
     s->last_rev = revision;
     for (size_t i = 0; i < registry_count(); i++) {
@@ -313,6 +367,8 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
     s->rewrite_unchanged = opts->rewrite_unchanged;
     s->pipeline.audit = opts->audit;
     s->pipeline.limits = opts->limits;
+    s->rbac = rbac_index_new();
+    s->pipeline.rbac = s->rbac;
     s->rewrite_unchanged_data = opts->rewrite_unchanged_data;
     s->caches = strmap_new();
     if (!s->caches) {
@@ -368,6 +424,7 @@ static void maybe_finish_free(api_server_t *s)
     if (s->closing_handles > 0 || s->inflight > 0 || s->freed) return;
     s->freed = 1;
     api_namespace_lifecycle_free(s);
+    rbac_index_free(s->rbac);
     strmap_free(s->caches, free_cache);
     void (*done)(void *) = s->free_done;
     void *dd = s->free_done_data;
