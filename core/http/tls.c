@@ -16,8 +16,10 @@
 
 #include "http/tls.h"
 
-/* TLS 1.2 suites: ECDHE key exchange and AEAD only (TLS 1.3 suites are all
- * of that kind already and keep OpenSSL's default order). */
+/* TLS 1.2 suites: ECDHE key exchange and AEAD only. TLS 1.3 suites are all
+ * of that kind; AES-128-GCM goes first (OpenSSL's default puts AES-256
+ * first), as it is as safe for this use and cheaper on every record. */
+#define TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #define TLS12_CIPHERS                                                                        \
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                             \
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                             \
@@ -136,7 +138,8 @@ static SSL_CTX *ctx_common(const SSL_METHOD *m)
     if (!ctx)
         return NULL;
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
+        SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
+        SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) != 1) {
         SSL_CTX_free(ctx);
         return NULL;
     }

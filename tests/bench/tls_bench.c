@@ -4,10 +4,18 @@
  * handshake each, no session resumption). Not a test: it prints figures.
  *
  *   tls_bench [--requests N] [--conns C] [--handshakes N] [--body BYTES]
+ *   tls_bench --plain-port P --plain-pid PID --tls-port Q --tls-pid PID2 --pki DIR
+ *             [--path PATH] [...]
+ *
+ * The second form measures two running `skiff server`s instead (one plain,
+ * one with --tls whose DATA_DIR/pki is DIR), with GETs of PATH (default
+ * /api/v1/namespaces/default/configmaps/bench: create it first); server
+ * CPU comes from /proc/PID/stat.
  *
  * The server (core/http/server.c, one loop, like `skiff server`) runs in a
  * thread of its own; the clients (core/http/client.c) run on the main
  * thread's loop. Build without sanitizers for meaningful figures. */
+#define _GNU_SOURCE
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -24,6 +32,8 @@
 #include "http/server.h"
 #include "http/tls.h"
 #include "security/pki.h"
+
+static const char *bench_path = "/api/v1/namespaces/default/configmaps/bench";
 
 typedef struct srv {
     uv_loop_t loop;
@@ -117,7 +127,7 @@ static void slot_next(slot_t *sl)
     r->sent++;
     sl->t0 = uv_hrtime();
     http_client_request_t q = {.method = "GET",
-                               .path = "/api/v1/namespaces/default/configmaps/x",
+                               .path = bench_path,
                                .accept = "application/json",
                                .headers = r->handshakes ? "Connection: close\r\n" : NULL,
                                .on_done = on_done,
@@ -143,9 +153,26 @@ typedef struct figures {
 /* CPU clock of the server's thread: what a request costs the server alone,
  * whatever the clients (on the same machine) cost. */
 static clockid_t server_clock;
+static int server_pid; /* external server: its CPU from /proc */
 
 static uint64_t server_cpu_ns(void)
 {
+    if (server_pid > 0) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/%d/stat", server_pid);
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = '\0';
+        const char *p = strrchr(buf, ')');
+        unsigned long long ut = 0, st = 0;
+        /* fields after the command: state is 3rd, utime 14th, stime 15th */
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                         &st) != 2)
+            return 0;
+        return (ut + st) * (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK));
+    }
     struct timespec ts;
     clock_gettime(server_clock, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -182,8 +209,10 @@ static figures_t measure(uv_loop_t *loop, int port, SSL_CTX *tls, int conns, int
     return f;
 }
 
-static figures_t keepalive_run(uv_loop_t *loop, int port, SSL_CTX *tls, int conns, int total)
+static figures_t keepalive_run(uv_loop_t *loop, int port, SSL_CTX *tls, int conns, int total,
+                               int pid)
 {
+    server_pid = pid;
     slot_t *slots = calloc((size_t)conns, sizeof(slot_t));
     /* warm up: every connection open (and handshaken) before timing */
     measure(loop, port, tls, conns, conns * 20, 0, slots);
@@ -196,6 +225,62 @@ static figures_t keepalive_run(uv_loop_t *loop, int port, SSL_CTX *tls, int conn
     return f;
 }
 
+static void print_pair(figures_t p, figures_t t)
+{
+    printf("plain_keepalive_req_per_s %.0f p50_ms %.3f p99_ms %.3f server_cpu_us_per_req %.2f "
+           "failed %d\n",
+           p.per_s, p.p50_ms, p.p99_ms, p.server_us, p.failed);
+    printf("tls_keepalive_req_per_s   %.0f p50_ms %.3f p99_ms %.3f server_cpu_us_per_req %.2f "
+           "failed %d\n",
+           t.per_s, t.p50_ms, t.p99_ms, t.server_us, t.failed);
+    printf("tls_vs_plain_throughput   %.3f (target >= 0.85; clients share the machine)\n",
+           t.per_s / p.per_s);
+    printf("tls_vs_plain_server_cpu   %.3f (server CPU per request, TLS / plain)\n",
+           t.server_us / p.server_us);
+    printf("tls_vs_plain_p99          %.3f\n", t.p99_ms / p.p99_ms);
+}
+
+/* Two running skiff servers: one plain, one with --tls. */
+static int external(int pport, int ppid, int tport, int tpid, const char *pki, int conns,
+                    int total, int handshakes)
+{
+    if (!pport || !tport || !pki) {
+        fprintf(stderr, "tls_bench: --plain-port, --tls-port and --pki go together\n");
+        return 2;
+    }
+    char ca[512], cert[512], key[512], err[512];
+    snprintf(ca, sizeof ca, "%s/%s", pki, PKI_CA_CERT);
+    snprintf(cert, sizeof cert, "%s/%s", pki, PKI_ADMIN_CERT);
+    snprintf(key, sizeof key, "%s/%s", pki, PKI_ADMIN_KEY);
+    SSL_CTX *cctx = tls_client_ctx_new(
+        &(tls_client_opts_t){.ca_file = ca, .cert_file = cert, .key_file = key}, err, sizeof err);
+    if (!cctx) {
+        fprintf(stderr, "tls_bench: %s\n", err);
+        return 1;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    printf("# skiff servers: GET %s, %d keep-alive connections, %d requests\n", bench_path,
+           conns, total);
+    figures_t p = keepalive_run(&loop, pport, NULL, conns, total, ppid);
+    figures_t t = keepalive_run(&loop, tport, cctx, conns, total, tpid);
+    print_pair(p, t);
+    int failed = p.failed + t.failed;
+    if (handshakes > 0) {
+        server_pid = tpid;
+        figures_t tn = measure(&loop, tport, cctx, conns, handshakes, 1, NULL);
+        while (uv_run(&loop, UV_RUN_NOWAIT))
+            ;
+        printf("tls_new_conns_per_s       %.0f p99_ms %.3f server_cpu_us_per_conn %.1f failed %d "
+               "(full handshake, client certificate)\n",
+               tn.per_s, tn.p99_ms, tn.server_us, tn.failed);
+        failed += tn.failed;
+    }
+    uv_loop_close(&loop);
+    SSL_CTX_free(cctx);
+    return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     int total = 200000, conns = 32, handshakes = 5000;
@@ -203,7 +288,12 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"requests", required_argument, NULL, 'n'}, {"conns", required_argument, NULL, 'c'},
         {"handshakes", required_argument, NULL, 'k'}, {"body", required_argument, NULL, 'b'},
+        {"plain-port", required_argument, NULL, 'P'}, {"tls-port", required_argument, NULL, 'T'},
+        {"plain-pid", required_argument, NULL, 'p'}, {"tls-pid", required_argument, NULL, 't'},
+        {"pki", required_argument, NULL, 'K'}, {"path", required_argument, NULL, 'a'},
         {NULL, 0, NULL, 0}};
+    int ext_plain = 0, ext_tls = 0, ext_plain_pid = 0, ext_tls_pid = 0;
+    const char *ext_pki = NULL;
     int ch;
     while ((ch = getopt_long(argc, argv, "n:c:k:b:", longopts, NULL)) != -1) {
         switch (ch) {
@@ -211,6 +301,12 @@ int main(int argc, char **argv)
         case 'c': conns = atoi(optarg); break;
         case 'k': handshakes = atoi(optarg); break;
         case 'b': body_len = (size_t)atol(optarg); break;
+        case 'P': ext_plain = atoi(optarg); break;
+        case 'T': ext_tls = atoi(optarg); break;
+        case 'p': ext_plain_pid = atoi(optarg); break;
+        case 't': ext_tls_pid = atoi(optarg); break;
+        case 'K': ext_pki = optarg; break;
+        case 'a': bench_path = optarg; break;
         default:
             fprintf(stderr, "usage: tls_bench [--requests N] [--conns C] [--handshakes N] "
                             "[--body BYTES]\n");
@@ -222,6 +318,9 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (ext_plain || ext_tls)
+        return external(ext_plain, ext_plain_pid, ext_tls, ext_tls_pid, ext_pki, conns, total,
+                        handshakes);
 
     char dir[] = "/tmp/tls-bench-XXXXXX";
     if (!mkdtemp(dir)) {
@@ -263,24 +362,15 @@ int main(int argc, char **argv)
     s.stop.data = &s;
     pthread_create(&s.thread, NULL, srv_thread, &s);
     pthread_getcpuclockid(s.thread, &server_clock);
+    pthread_setname_np(s.thread, "bench-server");
 
     uv_loop_t loop;
     uv_loop_init(&loop);
     printf("# %d keep-alive connections, %d requests, %zu-byte answers; %d new connections\n",
            conns, total, body_len, handshakes);
-    figures_t p = keepalive_run(&loop, pport, NULL, conns, total);
-    figures_t t = keepalive_run(&loop, tport, cctx, conns, total);
-    printf("plain_keepalive_req_per_s %.0f p50_ms %.3f p99_ms %.3f server_cpu_us_per_req %.2f "
-           "failed %d\n",
-           p.per_s, p.p50_ms, p.p99_ms, p.server_us, p.failed);
-    printf("tls_keepalive_req_per_s   %.0f p50_ms %.3f p99_ms %.3f server_cpu_us_per_req %.2f "
-           "failed %d\n",
-           t.per_s, t.p50_ms, t.p99_ms, t.server_us, t.failed);
-    printf("tls_vs_plain_throughput   %.3f (target >= 0.85; clients share the machine)\n",
-           t.per_s / p.per_s);
-    printf("tls_vs_plain_server_cpu   %.3f (server CPU per request, TLS / plain)\n",
-           t.server_us / p.server_us);
-    printf("tls_vs_plain_p99          %.3f\n", t.p99_ms / p.p99_ms);
+    figures_t p = keepalive_run(&loop, pport, NULL, conns, total, 0);
+    figures_t t = keepalive_run(&loop, tport, cctx, conns, total, 0);
+    print_pair(p, t);
     int failed = p.failed + t.failed;
     if (handshakes > 0) {
         figures_t pn = measure(&loop, pport, NULL, conns, handshakes, 1, NULL);
