@@ -162,11 +162,14 @@ typedef struct fixture {
     SSL_CTX *ctx;
     int port;
     int stopped;
+    int aborts;       /* on_abort calls (atomic) */
+    int flood_failed; /* stream_write refused (atomic) */
 } fixture_t;
 
 typedef struct streamer {
     uv_timer_t timer;
     api_response_t *resp;
+    fixture_t *f;
     int step;
 } streamer_t;
 
@@ -189,6 +192,27 @@ static void stream_step(uv_timer_t *t)
     uv_close((uv_handle_t *)t, streamer_closed);
 }
 
+/* A watch whose reader never reads: the write cap must end it. */
+static void flood_step(uv_timer_t *t)
+{
+    streamer_t *st = t->data;
+    static char block[256 * 1024];
+    memset(block, 'x', sizeof block);
+    if (st->resp->ops->stream_write(st->resp, block, sizeof block) < 0) {
+        __atomic_store_n(&st->f->flood_failed, 1, __ATOMIC_SEQ_CST);
+        uv_timer_stop(t); /* on_abort ends the stream */
+    }
+}
+
+static void flood_abort(api_response_t *r, void *data)
+{
+    streamer_t *st = data;
+    __atomic_add_fetch(&st->f->aborts, 1, __ATOMIC_SEQ_CST);
+    r->ops->stream_end(r);
+    uv_timer_stop(&st->timer);
+    uv_close((uv_handle_t *)&st->timer, streamer_closed);
+}
+
 static void handler(void *data, const api_request_t *req, api_response_t *resp)
 {
     fixture_t *f = data;
@@ -209,6 +233,17 @@ static void handler(void *data, const api_request_t *req, api_response_t *resp)
                  "{\"name\":\"%s\"}}",
                  req->tls_user ? req->tls_user : "anonymous");
         resp->ops->send(resp, 200, "application/json", text, strlen(text));
+        return;
+    } else if (!strcmp(req->path, "/flood")) {
+        streamer_t *st = calloc(1, sizeof(*st));
+        st->resp = resp;
+        st->f = f;
+        uv_timer_init(&f->loop, &st->timer);
+        st->timer.data = st;
+        resp->on_abort = flood_abort;
+        resp->abort_data = st;
+        resp->ops->stream_begin(resp, 200, "application/octet-stream");
+        uv_timer_start(&st->timer, flood_step, 1, 1);
         return;
     } else if (!strcmp(req->path, "/stream")) {
         streamer_t *st = calloc(1, sizeof(*st));
@@ -259,6 +294,7 @@ static fixture_t *fixture_start(const char *host, uint64_t handshake_ms)
     SSL_CTX_free(f->ctx);
     f->ctx = NULL;
     f->port = http_server_port(f->srv);
+    http_server_set_write_cap(f->srv, 1 << 20);
     uv_async_init(&f->loop, &f->stop, on_stop);
     f->stop.data = f;
     pthread_create(&f->thread, NULL, server_thread, f);
@@ -648,6 +684,33 @@ static void test_stalled_handshake_times_out(void **state)
     fixture_stop(f);
 }
 
+static void wait_for(int *flag, int want)
+{
+    for (int i = 0; i < 500 && __atomic_load_n(flag, __ATOMIC_SEQ_CST) != want; i++)
+        usleep(10000);
+    assert_int_equal(__atomic_load_n(flag, __ATOMIC_SEQ_CST), want);
+}
+
+static void test_write_cap_over_tls(void **state)
+{
+    fixture_t *f = fixture_start("127.0.0.1", 0);
+    SSL_CTX *ctx = client_ctx(NULL, NULL);
+    int fd;
+    SSL *ssl = ssl_dial(ctx, f->port, &fd);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    assert_int_equal(SSL_connect(ssl), 1);
+    const char *req = "GET /flood HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(SSL_write(ssl, req, (int)strlen(req)), (int)strlen(req));
+    /* never read: the queued ciphertext passes the 1 MiB cap */
+    wait_for(&f->flood_failed, 1);
+    wait_for(&f->aborts, 1);
+    SSL_free(ssl);
+    close(fd);
+    SSL_CTX_free(ctx);
+    fixture_stop(f);
+}
+
 static void test_plain_client_on_tls_port(void **state)
 {
     fixture_t *f = fixture_start("127.0.0.1", 0);
@@ -681,6 +744,7 @@ int main(void)
         cmocka_unit_test(test_pipelining_over_tls),
         cmocka_unit_test(test_tls11_refused),
         cmocka_unit_test(test_stalled_handshake_times_out),
+        cmocka_unit_test(test_write_cap_over_tls),
         cmocka_unit_test(test_plain_client_on_tls_port),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
