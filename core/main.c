@@ -5,6 +5,7 @@
 #include <skiff/plugin.h>
 
 #include "cmd_server.h"
+#include "cmd_user.h"
 
 static void usage(FILE *f)
 {
@@ -13,6 +14,7 @@ static void usage(FILE *f)
             "Skiff: a small Kubernetes-compatible orchestrator.\n\n"
             "Commands:\n"
             "  server     run the control plane (API server on the embedded store)\n"
+            "  user       create a user (client certificate and kubeconfig)\n"
             "  version    print the version\n\n"
             "Run 'skiff COMMAND --help' for the options of a command.\n");
 }
@@ -33,6 +35,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "server")) return cmd_server(argc - 2, argv + 2);
+    if (!strcmp(cmd, "user")) return cmd_user(argc - 2, argv + 2);
     fprintf(stderr, "skiff: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

@@ -106,11 +106,16 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
     /* Who is asking: the verified client certificate; over the plain-HTTP
      * development listener there is no identity and every request acts as
      * the cluster administrator. */
-    static const char *const admin_groups[] = {"system:masters", "system:authenticated", NULL};
+    static const char *const admin_groups[] = {"system:masters", NULL};
     const char *user = req->tls_user ? req->tls_user : "system:admin";
-    const char *const *groups = req->tls_user ? req->tls_groups : admin_groups;
+    const char *groups[34];
     size_t ngroups = 0;
-    while (groups && groups[ngroups]) ngroups++;
+    const char *const *from = req->tls_user ? req->tls_groups : admin_groups;
+    for (size_t i = 0; from && from[i] && ngroups < 32; i++)
+        if (strcmp(from[i], "system:authenticated") != 0) groups[ngroups++] = from[i];
+    /* every authenticated user is in system:authenticated, as in Kubernetes */
+    groups[ngroups++] = "system:authenticated";
+    groups[ngroups] = NULL;
     int master = master_of(groups);
     int watch = query_flag(req->query, "watch");
     const char *verb = api_path_verb(path, req->method, watch);
@@ -160,7 +165,7 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
                           .path = path->resource_request ? NULL : req->path};
         rbac_decision_t d;
         memset(&d, 0, sizeof d);
-        if (rbac_authorize_request(pl->rbac, &u, &a, NULL, &d) != RBAC_ALLOW) {
+        if (rbac_authorize_request(pl->rbac, &u, &a, NULL, &d) != 0 || d.verdict != RBAC_ALLOW) {
             char msg[1024];
             rbac_forbidden_message(&u, &a, d.reason, msg, sizeof msg);
             json_t *details = json_object();

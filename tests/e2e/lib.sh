@@ -342,7 +342,8 @@ free_port() {
 }
 
 _ready() {
-	[ "$(curl -s --max-time 2 "$E2E_URL/readyz" 2>/dev/null)" = ok ]
+	# with --tls the CA is new at each start: readiness only needs the answer
+	[ "$(curl -s -k --max-time 2 "$E2E_URL/readyz" 2>/dev/null)" = ok ]
 }
 
 _write_fallback_kubeconfig() {
@@ -410,7 +411,10 @@ start_server() {
 	E2E_DATA=$E2E_TMP/data
 	mkdir -p "$E2E_DATA"
 	E2E_PORT=$(free_port) || bail_out "no free TCP port"
-	E2E_URL=http://127.0.0.1:$E2E_PORT
+	case " $* " in
+	*" --tls "*) E2E_URL=https://127.0.0.1:$E2E_PORT ;;
+	*) E2E_URL=http://127.0.0.1:$E2E_PORT ;;
+	esac
 	_launch_server
 }
 
