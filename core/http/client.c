@@ -62,7 +62,6 @@ struct http_client {
     char host[64];
     SSL_CTX *tls_ctx;
     char *tls_name;
-    int tls_error; /* the last handshake failed (its requests got SKIFF_EIO) */
     client_sock_t *sock;
     int connected;
     int inflight;  /* head of the queue is on the wire */
@@ -492,7 +491,6 @@ static void client_on_bytes(http_client_t *c, const char *data, size_t len)
  * fails (the next request tries again). */
 static void client_tls_failed(http_client_t *c)
 {
-    c->tls_error = 1;
     client_disconnect(c);
     client_fail_all(c, SKIFF_EIO);
 }
@@ -507,10 +505,8 @@ static void client_on_tls(http_client_t *c, client_sock_t *s, const char *data, 
     while (c->sock == s && !c->freeing && !c->reset_pending) {
         size_t got = 0;
         int r = tls_conn_read(s->tls, plain, sizeof plain, &got);
-        if (!c->connected && tls_conn_ready(s->tls)) {
+        if (!c->connected && tls_conn_ready(s->tls))
             c->connected = 1;
-            c->tls_error = 0;
-        }
         if (r < 0) {
             sock_flush_tls(s); /* the alert, best effort */
             if (!c->connected)

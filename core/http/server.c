@@ -169,6 +169,7 @@ static void on_write(uv_write_t *req, int status)
     c->queued -= w->len;
     free(w);
     if (status < 0 && status != UV_ECANCELED) {
+        c->tls_no_notify = 1; /* the socket is broken: nothing more goes out */
         conn_close(c);
         return;
     }
