@@ -43,6 +43,7 @@ typedef struct server_settings {
     const char *log_level;
     int compaction_interval;
     int tls;
+    int plain_http;
     const char *tls_san;
     const char *encryption_config;
     const char *audit_log_path;
@@ -61,10 +62,11 @@ static const option_t server_options[] = {
     {"port", OPT_INT, "N", "6443", "port of the API server (0 picks a free one)",
      offsetof(server_settings_t, port)},
     {"bind-address", OPT_STRING, "ADDR", "127.0.0.1",
-     "address the API server listens on (loopback only unless --insecure-allow-remote)",
+     "address the API server listens on (with --plain-http: loopback only unless "
+     "--insecure-allow-remote)",
      offsetof(server_settings_t, bind_address)},
     {"insecure-allow-remote", OPT_FLAG, NULL, NULL,
-     "allow a non-loopback --bind-address although the API is plain HTTP without "
+     "with --plain-http, allow a non-loopback --bind-address although the API then has no "
      "authentication",
      offsetof(server_settings_t, insecure_allow_remote)},
     {"kubeconfig", OPT_STRING, "FILE", "DATA_DIR/kubeconfig",
@@ -104,9 +106,14 @@ static const option_t server_options[] = {
     {"log-level", OPT_STRING, "LEVEL", "info", "error, warn, info or debug",
      offsetof(server_settings_t, log_level)},
     {"tls", OPT_FLAG, NULL, NULL,
-     "serve HTTPS: a cluster CA, a serving certificate and an admin client certificate are "
-     "created in DATA_DIR/pki (kept across restarts) and embedded in the kubeconfig",
+     "serve HTTPS (the default): a cluster CA, a serving certificate and an admin client "
+     "certificate are created in DATA_DIR/pki (kept across restarts) and embedded in the "
+     "kubeconfig; clients authenticate with certificates signed by that CA",
      offsetof(server_settings_t, tls)},
+    {"plain-http", OPT_FLAG, NULL, NULL,
+     "development only: serve plain HTTP without authentication (every client is the "
+     "administrator), on a loopback address only",
+     offsetof(server_settings_t, plain_http)},
     {"tls-san", OPT_STRING, "NAME,...", NULL,
      "extra DNS names and IP addresses for the serving certificate (with --tls)",
      offsetof(server_settings_t, tls_san)},
@@ -461,10 +468,18 @@ int cmd_server(int argc, char **argv)
         return 2;
     }
     log_set_level(level);
-    if (!is_loopback(st->set.bind_address) && !st->set.insecure_allow_remote) {
+    if (st->set.tls && st->set.plain_http) {
+        fprintf(stderr, "skiff server: --tls and --plain-http exclude each other\n");
+        free(st);
+        return 2;
+    }
+    st->set.tls = !st->set.plain_http;
+    if (st->set.plain_http && !is_loopback(st->set.bind_address) &&
+        !st->set.insecure_allow_remote) {
         fprintf(stderr,
-                "skiff server: refusing to listen on %s: the API is plain HTTP without "
-                "authentication; use a loopback address or pass --insecure-allow-remote\n",
+                "skiff server: refusing to listen on %s: with --plain-http the API has no "
+                "authentication; use a loopback address, drop --plain-http (HTTPS is the "
+                "default), or pass --insecure-allow-remote\n",
                 st->set.bind_address);
         free(st);
         return 2;

@@ -102,10 +102,18 @@ static void refuse(piped_t *p, int code, const char *ct, const char *body, size_
 api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t *req,
                                    const api_path_t *path, api_response_t *resp)
 {
+    if (req->secure && !req->tls_user) {
+        /* anonymous requests are not accepted (health checks are answered
+         * before this point) */
+        status_reply(resp, 401, "Unauthorized", NULL,
+                     "Unauthorized: present a client certificate signed by the cluster CA "
+                     "(see `skiff user create`)");
+        return NULL;
+    }
     if (!pl || (!pl->audit && !pl->limits && !pl->rbac)) return resp;
     /* Who is asking: the verified client certificate; over the plain-HTTP
-     * development listener there is no identity and every request acts as
-     * the cluster administrator. */
+     * development listener and from the in-process client there is no
+     * identity and every request acts as the cluster administrator. */
     static const char *const admin_groups[] = {"system:masters", NULL};
     const char *user = req->tls_user ? req->tls_user : "system:admin";
     const char *groups[34];

@@ -23,6 +23,10 @@ typedef struct api_request {
      * group; groups NULL-terminated), or NULL for none or plain HTTP. */
     const char *tls_user;
     const char *const *tls_groups;
+    /* 1 when the request came over TLS: then a request without a verified
+     * client certificate is anonymous. 0 for the plain-HTTP development
+     * listener and the in-process client, which act as the administrator. */
+    int secure;
 } api_request_t;
 
 typedef struct api_response api_response_t;

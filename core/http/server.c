@@ -659,6 +659,7 @@ static void conn_dispatch(http_conn_t *c)
     req->body_len = c->body_len;
     req->tls_user = c->tls_user;
     req->tls_groups = (const char *const *)c->tls_groups;
+    req->secure = c->tls != NULL;
 
     c->resp.ops = &resp_ops;
     c->resp.on_abort = NULL;

@@ -143,7 +143,10 @@ static int spawn_server(bench_t *b, const char *dir)
     args[3] = (char *)dir;
     args[4] = "--port";
     args[5] = port;
-    args[6] = NULL;
+    /* the HTTP figures are measured on the development listener; TLS
+     * against plain is tests/bench/tls_bench */
+    args[6] = b->fake ? NULL : "--plain-http";
+    args[7] = NULL;
     char logpath[4200];
     snprintf(logpath, sizeof(logpath), "%s.log", dir);
     int logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);

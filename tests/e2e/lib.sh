@@ -407,7 +407,12 @@ _launch_server() {
 # start_server [EXTRA ARGS]: a fresh server on a free port and an empty data
 # directory. Extra arguments go to `skiff server` (kept for restarts).
 start_server() {
-	E2E_SERVER_ARGS="$*"
+	# HTTPS is the server's default; tests that talk plain HTTP with curl
+	# use the development listener unless they ask for --tls
+	case " $* " in
+	*" --tls "*) E2E_SERVER_ARGS="$*" ;;
+	*) E2E_SERVER_ARGS="--plain-http $*" ;;
+	esac
 	E2E_DATA=$E2E_TMP/data
 	mkdir -p "$E2E_DATA"
 	E2E_PORT=$(free_port) || bail_out "no free TCP port"

@@ -50,7 +50,7 @@ resources:
       - identity: {}
 EOC
 stop_server
-E2E_SERVER_ARGS="--encryption-provider-config $E2E_TMP/enc.yaml"
+E2E_SERVER_ARGS="--plain-http --encryption-provider-config $E2E_TMP/enc.yaml"
 restart_server || bail_out "server did not restart with the encryption configuration"
 expect_output "a secret written with the old key is still readable" "$VALUE" \
 	sh -c "kubectl get secret creds -o jsonpath='{.data.password}' | base64 -d"

@@ -28,7 +28,7 @@ unlike "$said" "Sanitizer" "refusing a bad port is clean (no sanitizer report)"
 # wait_ready URL PID: wait up to E2E_START_TIMEOUT for /readyz while PID lives.
 wait_ready() {
 	local i=0
-	while [ "$(curl -s --max-time 2 "$1/readyz" 2>/dev/null)" != ok ]; do
+	while [ "$(curl -s -k --max-time 2 "$1/readyz" 2>/dev/null)" != ok ]; do
 		kill -0 "$2" 2>/dev/null || return 1
 		i=$((i + 1))
 		[ $i -gt $((E2E_START_TIMEOUT * 10)) ] && return 1
@@ -48,14 +48,22 @@ stop_pid() {
 	wait "$1" 2>/dev/null
 }
 
+# --- plain HTTP is a loopback-only development listener ---------------------------------------------
+_run timeout 10 "$SKIFF_BIN" server --plain-http --bind-address 0.0.0.0 --data-dir "$E2E_TMP/remote"
+rc=$? msg=$ERR
+ok "--plain-http on a non-loopback address is refused" test "$rc" -ne 0
+like "$msg" "refusing to listen on 0.0.0.0" "the refusal names the address"
+_run timeout 10 "$SKIFF_BIN" server --tls --plain-http --data-dir "$E2E_TMP/both"
+ok "--tls and --plain-http together are refused" test "$?" -ne 0
+
 # --- default data directory, and SIGINT ---------------------------------------------------------
 mkdir -p "$E2E_TMP/home"
 port=$(free_port)
 HOME=$E2E_TMP/home "$SKIFF_BIN" server --port "$port" >"$E2E_TMP/home.log" 2>&1 &
 pid=$!
 E2E_BG_PIDS+=("$pid")
-if wait_ready "http://127.0.0.1:$port" "$pid"; then
-	pass "server starts without --data-dir"
+if wait_ready "https://127.0.0.1:$port" "$pid"; then
+	pass "server starts without --data-dir (HTTPS by default)"
 else
 	fail "server starts without --data-dir"
 	diag_file "$E2E_TMP/home.log"
