@@ -46,6 +46,10 @@ body=$(curl -s --max-time 10 --cacert "$E2E_TMP/ca.pem" --cert "$E2E_TMP/alice.c
 like "$body" '"code":403' "the denial is a 403 Status"
 like "$body" '"reason":"Forbidden"' "with reason Forbidden"
 expect_output "the configmap is still there" b k get configmap shared -o 'jsonpath={.data.a}'
+body=$(curl -s --max-time 10 --cacert "$E2E_TMP/ca.pem" -w ' %{http_code}' "$url/api/v1/namespaces")
+like "$body" ' 401' "a request without a client certificate gets 401"
+like "$body" '"reason":"Unauthorized"' "with reason Unauthorized"
+is "$(curl -s --max-time 10 --cacert "$E2E_TMP/ca.pem" "$url/readyz")" ok "health checks need no certificate"
 
 stop_server_cleanly
 done_testing
