@@ -99,6 +99,9 @@ void api_handle_list(api_call_t *c);
 void api_handle_watch(api_call_t *c);
 void api_streams_close_all(api_server_t *s);
 
+/* review kinds, answered and not stored (reviews.c); obj is the decoded body */
+void api_handle_review(api_call_t *c, json_t *obj);
+
 /* write path (handle_write.c) */
 void api_handle_create(api_call_t *c);
 void api_handle_update(api_call_t *c);

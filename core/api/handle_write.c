@@ -396,6 +396,11 @@ void api_handle_create(api_call_t *c)
     if (!obj) goto done;
     c->obj = obj;
     if (check_type(c, obj) != 0 || to_storage(c, &c->obj) != 0) goto done;
+    if (!registry_verb_allowed(c->kind, "get")) {
+        /* a create-only review kind: answered, never stored */
+        api_handle_review(c, c->obj);
+        goto done;
+    }
     obj = c->obj;
     if (check_object_namespace(c, obj) != 0) goto done;
     json_t *meta = api_meta(obj);

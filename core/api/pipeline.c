@@ -74,6 +74,23 @@ static void on_real_abort(api_response_t *real, void *data)
     if (p->proxy.on_abort) p->proxy.on_abort(&p->proxy, p->proxy.abort_data);
 }
 
+const char *api_identity(const api_request_t *req, const char **groups, size_t *ngroups)
+{
+    /* Who is asking: the verified client certificate; over the plain-HTTP
+     * development listener and from the in-process client there is no
+     * identity and every request acts as the cluster administrator. */
+    static const char *const admin_groups[] = {"system:masters", NULL};
+    const char *const *from = req->tls_user ? req->tls_groups : admin_groups;
+    size_t n = 0;
+    for (size_t i = 0; from && from[i] && n < API_MAX_GROUPS; i++)
+        if (strcmp(from[i], "system:authenticated") != 0) groups[n++] = from[i];
+    /* every authenticated user is in system:authenticated, as in Kubernetes */
+    groups[n++] = "system:authenticated";
+    groups[n] = NULL;
+    *ngroups = n;
+    return req->tls_user ? req->tls_user : "system:admin";
+}
+
 static int master_of(const char *const *groups)
 {
     for (size_t i = 0; groups && groups[i]; i++)
@@ -111,19 +128,9 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
         return NULL;
     }
     if (!pl || (!pl->audit && !pl->limits && !pl->rbac)) return resp;
-    /* Who is asking: the verified client certificate; over the plain-HTTP
-     * development listener and from the in-process client there is no
-     * identity and every request acts as the cluster administrator. */
-    static const char *const admin_groups[] = {"system:masters", NULL};
-    const char *user = req->tls_user ? req->tls_user : "system:admin";
-    const char *groups[34];
-    size_t ngroups = 0;
-    const char *const *from = req->tls_user ? req->tls_groups : admin_groups;
-    for (size_t i = 0; from && from[i] && ngroups < 32; i++)
-        if (strcmp(from[i], "system:authenticated") != 0) groups[ngroups++] = from[i];
-    /* every authenticated user is in system:authenticated, as in Kubernetes */
-    groups[ngroups++] = "system:authenticated";
-    groups[ngroups] = NULL;
+    const char *groups[API_MAX_GROUPS + 2];
+    size_t ngroups;
+    const char *user = api_identity(req, groups, &ngroups);
     int master = master_of(groups);
     int watch = query_flag(req->query, "watch");
     const char *verb = api_path_verb(path, req->method, watch);

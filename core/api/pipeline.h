@@ -17,6 +17,12 @@ typedef struct api_pipeline {
     rbac_index_t *rbac; /* NULL: everyone may do everything */
 } api_pipeline_t;
 
+#define API_MAX_GROUPS 32
+
+/* The user a request acts as and its groups (NULL-terminated, into groups,
+ * which has room for API_MAX_GROUPS + 2 entries). */
+const char *api_identity(const api_request_t *req, const char **groups, size_t *ngroups);
+
 /* Admit a request. Returns the sink the handler must answer through (a
  * proxy that completes the audit event and releases the limits when the
  * answer ends), or NULL after answering itself (403 denied by RBAC, 429

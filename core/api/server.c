@@ -601,6 +601,14 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
     const char *m = req->method;
     const char *watch = api_query_get(c, "watch");
     int is_watch = watch && (strcmp(watch, "true") == 0 || strcmp(watch, "1") == 0);
+    if (!registry_verb_allowed(k, api_path_verb(p, m, is_watch))) {
+        status_reply(resp, 405, "MethodNotAllowed", NULL,
+                     "the server does not allow %s on %s (it supports: %s)", m, k->resource,
+                     registry_verb_allowed(k, "get") ? "get, list, watch, create, update, patch, delete"
+                                                      : "create");
+        api_call_free(c);
+        return;
+    }
     if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
         if (is_watch) api_handle_watch(c);
         else if (c->name) api_handle_get(c);

@@ -51,5 +51,15 @@ like "$body" ' 401' "a request without a client certificate gets 401"
 like "$body" '"reason":"Unauthorized"' "with reason Unauthorized"
 is "$(curl -s --max-time 10 --cacert "$E2E_TMP/ca.pem" "$url/readyz")" ok "health checks need no certificate"
 
+# --- kubectl auth: whoami, can-i, can-i --list -------------------------------------------------
+expect_contains "auth whoami names the user" alice alice auth whoami
+expect_output "auth can-i list configmaps (bound)" yes alice auth can-i list configmaps -n default
+expect_output "auth can-i delete configmaps (not bound)" no sh -c \
+	"kubectl --kubeconfig '$E2E_TMP/alice.kubeconfig' auth can-i delete configmaps -n default; true"
+expect_contains "auth can-i --list shows the view rules" configmaps alice auth can-i --list -n default
+expect_output "the admin may do anything" yes k auth can-i '*' '*'
+expect_fail_with "reviews cannot be listed (create only)" "MethodNotAllowed" \
+	k get selfsubjectaccessreviews
+
 stop_server_cleanly
 done_testing
