@@ -74,21 +74,35 @@ static void on_real_abort(api_response_t *real, void *data)
     if (p->proxy.on_abort) p->proxy.on_abort(&p->proxy, p->proxy.abort_data);
 }
 
-const char *api_identity(const api_request_t *req, const char **groups, size_t *ngroups)
+/* groups from `from` plus system:authenticated, NULL-terminated. */
+static size_t with_authenticated(const char *const *from, const char **groups)
 {
-    /* Who is asking: the verified client certificate; over the plain-HTTP
-     * development listener and from the in-process client there is no
-     * identity and every request acts as the cluster administrator. */
-    static const char *const admin_groups[] = {"system:masters", NULL};
-    const char *const *from = req->tls_user ? req->tls_groups : admin_groups;
     size_t n = 0;
     for (size_t i = 0; from && from[i] && n < API_MAX_GROUPS; i++)
         if (strcmp(from[i], "system:authenticated") != 0) groups[n++] = from[i];
     /* every authenticated user is in system:authenticated, as in Kubernetes */
     groups[n++] = "system:authenticated";
     groups[n] = NULL;
-    *ngroups = n;
+    return n;
+}
+
+const char *api_requester(const api_request_t *req, const char **groups, size_t *ngroups)
+{
+    /* Who is asking: the verified client certificate; over the plain-HTTP
+     * development listener and from the in-process client there is no
+     * identity and every request acts as the cluster administrator. */
+    static const char *const admin_groups[] = {"system:masters", NULL};
+    *ngroups = with_authenticated(req->tls_user ? req->tls_groups : admin_groups, groups);
     return req->tls_user ? req->tls_user : "system:admin";
+}
+
+const char *api_identity(const api_request_t *req, const char **groups, size_t *ngroups)
+{
+    if (req->impersonate_user && *req->impersonate_user) {
+        *ngroups = with_authenticated(req->impersonate_groups, groups);
+        return req->impersonate_user;
+    }
+    return api_requester(req, groups, ngroups);
 }
 
 static int master_of(const char *const *groups)
@@ -130,7 +144,44 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
     if (!pl || (!pl->audit && !pl->limits && !pl->rbac)) return resp;
     const char *groups[API_MAX_GROUPS + 2];
     size_t ngroups;
-    const char *user = api_identity(req, groups, &ngroups);
+    const char *user = api_requester(req, groups, &ngroups);
+    /* kubectl --as: the requester needs the impersonate verb on the user and
+     * each group; the request then acts as that user */
+    const char *igroups[API_MAX_GROUPS + 2];
+    size_t n_igroups = 0;
+    const char *iuser = NULL;
+    if (req->impersonate_user && *req->impersonate_user) {
+        iuser = api_identity(req, igroups, &n_igroups);
+        if (pl->rbac && !master_of(groups)) {
+            rbac_user_t u = {.name = user, .groups = groups, .ngroups = ngroups};
+            const char *checks[API_MAX_GROUPS + 1][2];
+            size_t nc = 0;
+            checks[nc][0] = "users";
+            checks[nc++][1] = iuser;
+            for (size_t i = 0; req->impersonate_groups && req->impersonate_groups[i] &&
+                               nc < API_MAX_GROUPS;
+                 i++) {
+                checks[nc][0] = "groups";
+                checks[nc++][1] = req->impersonate_groups[i];
+            }
+            for (size_t i = 0; i < nc; i++) {
+                rbac_attrs_t a = {.verb = "impersonate", .api_group = "",
+                                  .resource = checks[i][0], .name = checks[i][1]};
+                rbac_decision_t d;
+                memset(&d, 0, sizeof d);
+                if (rbac_authorize_request(pl->rbac, &u, &a, NULL, &d) != 0 ||
+                    d.verdict != RBAC_ALLOW) {
+                    char msg[1024];
+                    rbac_forbidden_message(&u, &a, d.reason, msg, sizeof msg);
+                    status_reply(resp, 403, "Forbidden",
+                                 json_pack("{s:s, s:s}", "name", checks[i][1], "kind",
+                                           checks[i][0]),
+                                 "%s", msg);
+                    return NULL;
+                }
+            }
+        }
+    }
     int master = master_of(groups);
     int watch = query_flag(req->query, "watch");
     const char *verb = api_path_verb(path, req->method, watch);
@@ -164,8 +215,19 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
         snprintf(uri, sizeof uri, "%s%s%s", req->path, req->query ? "?" : "",
                  req->query ? req->query : "");
         audit_request_info_t info = {.attrs = &attrs, .request_uri = uri,
-                                     .user_agent = req->user_agent};
+                                     .user_agent = req->user_agent,
+                                     .impersonated_username = iuser,
+                                     .impersonated_groups = iuser ? igroups : NULL,
+                                     .n_impersonated_groups = iuser ? n_igroups : 0};
         p->ev = audit_event_begin(pl->audit, &info);
+    }
+
+    /* from here on the request acts as the impersonated user, if any */
+    if (iuser) {
+        user = iuser;
+        memcpy(groups, igroups, (n_igroups + 1) * sizeof *groups);
+        ngroups = n_igroups;
+        master = master_of(groups);
     }
 
     /* 2. authorization (RBAC; system:masters may do everything) */

@@ -19,8 +19,11 @@ typedef struct api_pipeline {
 
 #define API_MAX_GROUPS 32
 
-/* The user a request acts as and its groups (NULL-terminated, into groups,
- * which has room for API_MAX_GROUPS + 2 entries). */
+/* Who sent a request, and its groups (NULL-terminated, into groups, which
+ * has room for API_MAX_GROUPS + 2 entries). */
+const char *api_requester(const api_request_t *req, const char **groups, size_t *ngroups);
+/* Whom the request acts as: the impersonated user (kubectl --as) once the
+ * pipeline has allowed it, else the requester. */
 const char *api_identity(const api_request_t *req, const char **groups, size_t *ngroups);
 
 /* Admit a request. Returns the sink the handler must answer through (a

@@ -27,6 +27,11 @@ typedef struct api_request {
      * client certificate is anonymous. 0 for the plain-HTTP development
      * listener and the in-process client, which act as the administrator. */
     int secure;
+    const char *authorization;       /* Authorization header, or NULL */
+    /* kubectl --as / --as-group: Impersonate-User and every Impersonate-Group
+     * (NULL-terminated), or NULL */
+    const char *impersonate_user;
+    const char *const *impersonate_groups;
 } api_request_t;
 
 typedef struct api_response api_response_t;

@@ -41,7 +41,18 @@
 /* A request body buffer bigger than this is released between requests. */
 #define HTTP_BODY_KEEP ((size_t)256 << 10)
 
-enum { SLOT_URL, SLOT_CT, SLOT_ACCEPT, SLOT_UA, SLOT_EXPECT, SLOT_N };
+enum {
+    SLOT_URL,
+    SLOT_CT,
+    SLOT_ACCEPT,
+    SLOT_UA,
+    SLOT_EXPECT,
+    SLOT_AUTH,
+    SLOT_IMP_USER,
+    SLOT_IMP_GROUP, /* the first Impersonate-Group; further ones in imp_group_off */
+    SLOT_N
+};
+#define HTTP_MAX_IMP_GROUPS 16
 enum { HS_NONE, HS_URL, HS_FIELD, HS_VALUE };
 
 typedef struct http_conn http_conn_t;
@@ -59,6 +70,9 @@ struct http_conn {
     char *hdr;
     size_t hdr_len, hdr_cap;
     size_t off[SLOT_N];
+    size_t imp_group_off[HTTP_MAX_IMP_GROUPS]; /* every Impersonate-Group value */
+    int n_imp_groups;
+    const char *imp_groups[HTTP_MAX_IMP_GROUPS + 1];
     int hstate;
     int cur_slot;
     char field[24];
@@ -498,6 +512,7 @@ static int on_message_begin(http_parser *p)
     c->err_status = 0;
     for (int i = 0; i < SLOT_N; i++)
         c->off[i] = SIZE_MAX;
+    c->n_imp_groups = 0;
     if (c->body_cap > HTTP_BODY_KEEP) {
         free(c->body);
         c->body = NULL;
@@ -550,6 +565,12 @@ static int slot_of_field(const char *f)
         return SLOT_UA;
     if (!strcasecmp(f, "expect"))
         return SLOT_EXPECT;
+    if (!strcasecmp(f, "authorization"))
+        return SLOT_AUTH;
+    if (!strcasecmp(f, "impersonate-user"))
+        return SLOT_IMP_USER;
+    if (!strcasecmp(f, "impersonate-group"))
+        return SLOT_IMP_GROUP;
     return -1;
 }
 
@@ -561,6 +582,13 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     if (c->hstate != HS_VALUE) {
         c->hstate = HS_VALUE;
         c->cur_slot = slot_of_field(c->field);
+        if (c->cur_slot == SLOT_IMP_GROUP) {
+            /* a header that may repeat: keep every value */
+            if (c->n_imp_groups == HTTP_MAX_IMP_GROUPS)
+                c->cur_slot = -1;
+            else
+                c->imp_group_off[c->n_imp_groups++] = c->hdr_len;
+        }
         if (c->cur_slot >= 0)
             c->off[c->cur_slot] = c->hdr_len;
     }
@@ -660,6 +688,13 @@ static void conn_dispatch(http_conn_t *c)
     req->tls_user = c->tls_user;
     req->tls_groups = (const char *const *)c->tls_groups;
     req->secure = c->tls != NULL;
+    req->authorization = c->off[SLOT_AUTH] != SIZE_MAX ? c->hdr + c->off[SLOT_AUTH] : NULL;
+    req->impersonate_user =
+        c->off[SLOT_IMP_USER] != SIZE_MAX ? c->hdr + c->off[SLOT_IMP_USER] : NULL;
+    for (int i = 0; i < c->n_imp_groups; i++)
+        c->imp_groups[i] = c->hdr + c->imp_group_off[i];
+    c->imp_groups[c->n_imp_groups] = NULL;
+    req->impersonate_groups = c->n_imp_groups ? c->imp_groups : NULL;
 
     c->resp.ops = &resp_ops;
     c->resp.on_abort = NULL;

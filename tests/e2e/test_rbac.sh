@@ -61,5 +61,14 @@ expect_output "the admin may do anything" yes k auth can-i '*' '*'
 expect_fail_with "reviews cannot be listed (create only)" "MethodNotAllowed" \
 	k get selfsubjectaccessreviews
 
+# --- impersonation: kubectl --as / --as-group -----------------------------------------------------
+expect_contains "the admin may act as alice (whoami)" alice k auth whoami --as alice --as-group qa
+expect_contains "... with the groups asked for" qa k auth whoami --as alice --as-group qa
+expect_fail_with "acting as alice, the admin gets alice's rights" \
+	'User "alice" cannot delete resource "configmaps"' k delete configmap shared --as alice
+expect_fail_with "alice may not impersonate" \
+	'users "bob" is forbidden: User "alice" cannot impersonate resource "users" in API group "" at the cluster scope' \
+	alice get configmaps --as bob
+
 stop_server_cleanly
 done_testing
