@@ -29,6 +29,7 @@
 #include "security/audit.h"
 #include "security/encrypting_store.h"
 #include "security/encryption.h"
+#include "security/tokens.h"
 #include "security/pki.h"
 #include "util/log.h"
 
@@ -46,6 +47,7 @@ typedef struct server_settings {
     int plain_http;
     const char *tls_san;
     const char *encryption_config;
+    const char *token_auth_file;
     const char *audit_log_path;
     const char *audit_policy_file;
     int max_inflight;
@@ -83,6 +85,9 @@ static const option_t server_options[] = {
      "EncryptionConfiguration (Kubernetes format) for data at rest; without it secrets are "
      "encrypted with AES-GCM under DATA_DIR/secrets.key",
      offsetof(server_settings_t, encryption_config)},
+    {"token-auth-file", OPT_STRING, "FILE", NULL,
+     "static bearer tokens, one per line: token,user,uid,\"group1,group2\"",
+     offsetof(server_settings_t, token_auth_file)},
     {"audit-log-path", OPT_STRING, "FILE", NULL,
      "write audit events (audit.k8s.io/v1 JSON lines) to FILE (\"-\": standard output)",
      offsetof(server_settings_t, audit_log_path)},
@@ -130,6 +135,7 @@ typedef struct server_state {
     encryption_t *enc;
     audit_t *audit;
     limits_t *limits;
+    tokens_t *tokens;
     api_server_t *api;
     http_server_t *http;
     pki_t *pki; /* with --tls */
@@ -260,6 +266,17 @@ static int open_audit_and_limits(server_state_t *st)
         log_info("server", "audit log: %s", st->set.audit_log_path);
     } else if (st->set.audit_policy_file) {
         log_error("server", "--audit-policy-file needs --audit-log-path");
+        return -1;
+    }
+    /* ServiceAccount tokens are signed with DATA_DIR/pki/sa.key */
+    char pkidir[1100], sakey[1200];
+    snprintf(pkidir, sizeof pkidir, "%s/pki", st->data_dir);
+    snprintf(sakey, sizeof sakey, "%s/sa.key", pkidir);
+    if ((mkdir(pkidir, 0700) != 0 && errno != EEXIST) ||
+        tokens_new(sakey, st->set.token_auth_file,
+                   "https://kubernetes.default.svc.cluster.local", &st->tokens, err,
+                   sizeof err) != 0) {
+        log_error("server", "tokens: %s", errno && !err[0] ? strerror(errno) : err);
         return -1;
     }
     limits_opts_t lo = {.rate = st->set.client_qps,
@@ -525,7 +542,8 @@ int cmd_server(int argc, char **argv)
                             .rewrite_unchanged = rewrite_encrypted,
                             .rewrite_unchanged_data = st,
                             .audit = st->audit,
-                            .limits = st->limits};
+                            .limits = st->limits,
+                            .tokens = st->tokens};
     if (api_server_new(&ao, on_api_ready, st, &st->api) != 0) goto fail;
     if (st->stopping) goto run; /* boot failed at once */
     SSL_CTX *tls_ctx = NULL;
@@ -557,6 +575,7 @@ run:
     if (st->store_plugin) plugin_unload(st->store_plugin);
     encryption_free(st->enc);
     limits_free(st->limits);
+    tokens_free(st->tokens);
     pki_free(st->pki);
     uv_loop_close(st->loop);
     registry_shutdown();

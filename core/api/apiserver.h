@@ -30,6 +30,9 @@ typedef struct api_server_opts {
     /* Audit log and abuse limits (NULL: none); owned by the caller. */
     struct audit *audit;
     struct limits *limits;
+    /* Bearer tokens: static tokens and ServiceAccount JWTs (issued by
+     * TokenRequest, published at /openid/v1/jwks). NULL: none. */
+    struct tokens *tokens;
 } api_server_opts_t;
 
 /* Creates the server and starts loading the caches from the store; on_ready

@@ -99,6 +99,10 @@ void api_handle_list(api_call_t *c);
 void api_handle_watch(api_call_t *c);
 void api_streams_close_all(api_server_t *s);
 
+/* TokenRequest on serviceaccounts/<name>/token (tokens_api.c) */
+void api_handle_token_request(api_call_t *c);
+int api_service_account_exists(void *data, const char *ns, const char *name, const char *uid);
+
 /* review kinds, answered and not stored (reviews.c); obj is the decoded body */
 void api_handle_review(api_call_t *c, json_t *obj);
 

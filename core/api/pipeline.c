@@ -7,6 +7,8 @@
 
 #include "api/status.h"
 
+#include <strings.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,10 @@ typedef struct piped {
     audit_event_t *ev;
     limits_ticket_t ticket;
     int code;
+    token_identity_t token;               /* a bearer token's identity */
+    const char *user;                     /* whom the request acts as */
+    const char *groups[API_MAX_GROUPS + 2];
+    size_t ngroups;
 } piped_t;
 
 static void piped_finish(piped_t *p, const char *body, size_t len)
@@ -86,23 +92,41 @@ static size_t with_authenticated(const char *const *from, const char **groups)
     return n;
 }
 
-const char *api_requester(const api_request_t *req, const char **groups, size_t *ngroups)
+const char *api_requester(const api_request_t *req, const token_identity_t *token,
+                          const char **groups, size_t *ngroups)
 {
-    /* Who is asking: the verified client certificate; over the plain-HTTP
-     * development listener and from the in-process client there is no
-     * identity and every request acts as the cluster administrator. */
+    /* Who is asking: a bearer token, else the verified client certificate;
+     * over the plain-HTTP development listener and from the in-process
+     * client there is no identity and every request acts as the cluster
+     * administrator. */
     static const char *const admin_groups[] = {"system:masters", NULL};
+    if (token) {
+        *ngroups = with_authenticated(token->groups, groups);
+        return token->user;
+    }
     *ngroups = with_authenticated(req->tls_user ? req->tls_groups : admin_groups, groups);
     return req->tls_user ? req->tls_user : "system:admin";
 }
 
-const char *api_identity(const api_request_t *req, const char **groups, size_t *ngroups)
+static const char *impersonated(const api_request_t *req, const char **groups,
+                                size_t *ngroups)
 {
-    if (req->impersonate_user && *req->impersonate_user) {
-        *ngroups = with_authenticated(req->impersonate_groups, groups);
-        return req->impersonate_user;
+    *ngroups = with_authenticated(req->impersonate_groups, groups);
+    return req->impersonate_user;
+}
+
+const char *api_identity(const api_request_t *req, api_response_t *resp, const char **groups,
+                         size_t *ngroups)
+{
+    if (resp && resp->ops == &proxy_ops) {
+        /* resolved once by the pipeline */
+        piped_t *p = (piped_t *)resp;
+        memcpy(groups, p->groups, (p->ngroups + 1) * sizeof *groups);
+        *ngroups = p->ngroups;
+        return p->user;
     }
-    return api_requester(req, groups, ngroups);
+    if (req->impersonate_user && *req->impersonate_user) return impersonated(req, groups, ngroups);
+    return api_requester(req, NULL, groups, ngroups);
 }
 
 static int master_of(const char *const *groups)
@@ -133,25 +157,38 @@ static void refuse(piped_t *p, int code, const char *ct, const char *body, size_
 api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t *req,
                                    const api_path_t *path, api_response_t *resp)
 {
-    if (req->secure && !req->tls_user) {
+    /* authentication: a bearer token, else the client certificate */
+    token_identity_t token;
+    int have_token = 0;
+    if (pl && pl->tokens && req->authorization &&
+        strncasecmp(req->authorization, "Bearer ", 7) == 0) {
+        char why[256];
+        if (tokens_authenticate(pl->tokens, req->authorization + 7, pl->sa_exists, pl->sa_data,
+                                &token, why, sizeof why) != 0) {
+            status_reply(resp, 401, "Unauthorized", NULL, "Unauthorized: %s", why);
+            return NULL;
+        }
+        have_token = 1;
+    }
+    if (req->secure && !req->tls_user && !have_token) {
         /* anonymous requests are not accepted (health checks are answered
          * before this point) */
         status_reply(resp, 401, "Unauthorized", NULL,
                      "Unauthorized: present a client certificate signed by the cluster CA "
-                     "(see `skiff user create`)");
+                     "(see `skiff user create`) or a bearer token");
         return NULL;
     }
     if (!pl || (!pl->audit && !pl->limits && !pl->rbac)) return resp;
     const char *groups[API_MAX_GROUPS + 2];
     size_t ngroups;
-    const char *user = api_requester(req, groups, &ngroups);
+    const char *user = api_requester(req, have_token ? &token : NULL, groups, &ngroups);
     /* kubectl --as: the requester needs the impersonate verb on the user and
      * each group; the request then acts as that user */
     const char *igroups[API_MAX_GROUPS + 2];
     size_t n_igroups = 0;
     const char *iuser = NULL;
     if (req->impersonate_user && *req->impersonate_user) {
-        iuser = api_identity(req, igroups, &n_igroups);
+        iuser = impersonated(req, igroups, &n_igroups);
         if (pl->rbac && !master_of(groups)) {
             rbac_user_t u = {.name = user, .groups = groups, .ngroups = ngroups};
             const char *checks[API_MAX_GROUPS + 1][2];
@@ -229,6 +266,17 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
         ngroups = n_igroups;
         master = master_of(groups);
     }
+    /* kept with the request for handlers that answer about the caller */
+    if (have_token) p->token = token;
+    p->user = user == token.user && have_token ? p->token.user : user;
+    for (size_t i = 0; i <= ngroups; i++) {
+        const char *g = groups[i];
+        if (have_token && g && g >= token.groups_buf &&
+            g < token.groups_buf + sizeof token.groups_buf)
+            g = p->token.groups_buf + (g - token.groups_buf);
+        p->groups[i] = g;
+    }
+    p->ngroups = ngroups;
 
     /* 2. authorization (RBAC; system:masters may do everything) */
     if (pl->rbac && !master) {

@@ -10,21 +10,27 @@
 #include "http/limits.h"
 #include "security/audit.h"
 #include "security/rbac.h"
+#include "security/tokens.h"
 
 typedef struct api_pipeline {
     audit_t *audit;   /* NULL: no audit log */
     limits_t *limits; /* NULL: no limits */
     rbac_index_t *rbac; /* NULL: everyone may do everything */
+    const tokens_t *tokens; /* bearer tokens; NULL: none accepted */
+    tokens_sa_exists_fn sa_exists;
+    void *sa_data;
 } api_pipeline_t;
 
 #define API_MAX_GROUPS 32
 
 /* Who sent a request, and its groups (NULL-terminated, into groups, which
  * has room for API_MAX_GROUPS + 2 entries). */
-const char *api_requester(const api_request_t *req, const char **groups, size_t *ngroups);
+const char *api_requester(const api_request_t *req, const token_identity_t *token,
+                          const char **groups, size_t *ngroups);
 /* Whom the request acts as: the impersonated user (kubectl --as) once the
  * pipeline has allowed it, else the requester. */
-const char *api_identity(const api_request_t *req, const char **groups, size_t *ngroups);
+const char *api_identity(const api_request_t *req, api_response_t *resp, const char **groups,
+                         size_t *ngroups);
 
 /* Admit a request. Returns the sink the handler must answer through (a
  * proxy that completes the audit event and releases the limits when the

@@ -20,7 +20,7 @@ void api_handle_review(api_call_t *c, json_t *obj)
 {
     const char *groups[API_MAX_GROUPS + 2];
     size_t ngroups;
-    const char *user = api_identity(c->req, groups, &ngroups);
+    const char *user = api_identity(c->req, c->resp, groups, &ngroups);
     rbac_user_t u = {.name = user, .groups = groups, .ngroups = ngroups};
     const char *kind = c->kind->kind;
     json_t *spec = json_object_get(obj, "spec");

@@ -16,6 +16,7 @@
 #include "api/object_meta.h"
 #include "api/openapi.h"
 #include "api/path.h"
+#include "security/tokens.h"
 #include "api/table.h"
 #include "util/log.h"
 #include "util/percent.h"
@@ -369,6 +370,9 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
     s->pipeline.limits = opts->limits;
     s->rbac = rbac_index_new();
     s->pipeline.rbac = s->rbac;
+    s->pipeline.tokens = opts->tokens;
+    s->pipeline.sa_exists = api_service_account_exists;
+    s->pipeline.sa_data = s;
     s->rewrite_unchanged_data = opts->rewrite_unchanged_data;
     s->caches = strmap_new();
     if (!s->caches) {
@@ -558,8 +562,9 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
                      k->resource);
         return;
     }
-    if (sub && !((strcmp(sub, "status") == 0 && k->has_status) ||
-                 (strcmp(sub, "scale") == 0 && k->has_scale))) {
+    int token_request = sub && strcmp(sub, "token") == 0 && registry_find_subresource(k, sub);
+    if (sub && !token_request && !((strcmp(sub, "status") == 0 && k->has_status) ||
+                                   (strcmp(sub, "scale") == 0 && k->has_scale))) {
         status_reply(resp, 404, "NotFound", NULL,
                      "the server could not find the requested resource (%s %s)", req->method,
                      req->path);
@@ -601,6 +606,16 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
     const char *m = req->method;
     const char *watch = api_query_get(c, "watch");
     int is_watch = watch && (strcmp(watch, "true") == 0 || strcmp(watch, "1") == 0);
+    if (token_request) {
+        if (strcmp(m, "POST") == 0 && c->name) {
+            api_handle_token_request(c);
+        } else {
+            status_reply(resp, 405, "MethodNotAllowed", NULL,
+                         "serviceaccounts/token only accepts POST (TokenRequest)");
+            api_call_free(c);
+        }
+        return;
+    }
     if (!registry_verb_allowed(k, api_path_verb(p, m, is_watch))) {
         status_reply(resp, 405, "MethodNotAllowed", NULL,
                      "the server does not allow %s on %s (it supports: %s)", m, k->resource,
@@ -647,6 +662,15 @@ void api_server_handle(api_server_t *s, const api_request_t *req, api_response_t
     if (strcmp(path, "/readyz") == 0 || strncmp(path, "/readyz/", 8) == 0) {
         if (s->ready) reply_text(resp, 200, "ok");
         else reply_text(resp, 503, "[-]store not loaded\nreadyz check failed");
+        return;
+    }
+    if (s->pipeline.tokens && (strcmp(path, "/.well-known/openid-configuration") == 0 ||
+                               strcmp(path, "/openid/v1/jwks") == 0)) {
+        /* public: whoever verifies ServiceAccount tokens needs the key */
+        const char *doc = path[1] == '.' ? tokens_openid_configuration(s->pipeline.tokens)
+                                         : tokens_jwks(s->pipeline.tokens);
+        resp->ops->send(resp, 200, path[1] == '.' ? "application/json" : "application/jwk-set+json",
+                        doc, strlen(doc));
         return;
     }
     api_path_t p;

@@ -866,13 +866,24 @@ json_t *k8s_protobuf_decode(const char *body, size_t len, char *err, size_t errl
         version = slash + 1;
     }
     const kind_def_t *k = registry_find_kind(group, version, kind);
-    if (!k || !k->schema)
+    const schema_type_t *type = k ? k->schema : NULL;
+    if (!type) {
+        /* bodies of subresources (a TokenRequest for serviceaccounts/token)
+         * are types without a resource of their own: find them by name,
+         * io.k8s.api.<first label of the group, or core>.<version>.<kind> */
+        char name[400];
+        size_t gl = strcspn(group, ".");
+        snprintf(name, sizeof name, "io.k8s.api.%.*s.%s.%s", (int)(gl ? gl : 4),
+                 gl ? group : "core", version, kind);
+        type = schema_lookup(name);
+    }
+    if (!type)
         return dec_fail(&d, "no kind %s in %s is served here", kind, av);
     json_t *out = json_object();
     if (!out) return dec_fail(&d, "out of memory");
     json_object_set_new(out, "kind", json_string(kind));
     json_object_set_new(out, "apiVersion", json_string(av));
-    if (!decode_message(&d, k->schema, raw, rawlen, out)) {
+    if (!decode_message(&d, type, raw, rawlen, out)) {
         json_decref(out);
         return NULL;
     }

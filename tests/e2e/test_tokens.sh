@@ -1,0 +1,71 @@
+#!/bin/bash
+# tests/e2e/test_tokens.sh - bearer tokens: a ServiceAccount token from
+# `kubectl create token` lists pods only once bound; tampered, wrongly
+# signed and expired tokens get 401; a deleted ServiceAccount's token stops
+# working; static tokens from --token-auth-file; the JWKS is published.
+. "$(dirname "$0")/lib.sh"
+
+printf 'static-token-123,bob,1001,"devs,qa"\n' >"$E2E_TMP/tokens.csv"
+start_server --tls --token-auth-file "$E2E_TMP/tokens.csv" || bail_out "server did not start"
+PODS=$E2E_URL/api/v1/namespaces/default/pods
+code() { curl -s -k --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "$PODS"; }
+
+ok "create a service account" k create serviceaccount robot
+TOKEN=$(k create token robot --duration=20m)
+like "$TOKEN" "eyJ" "kubectl create token prints a JWT"
+is "$(code "$TOKEN")" 403 "an unbound service account cannot list pods (403)"
+ok "bind it to view" k create rolebinding robot-view --clusterrole=view --serviceaccount=default:robot
+is "$(code "$TOKEN")" 200 "once bound it lists pods"
+expect_contains "whoami with the token names the service account" \
+	"system:serviceaccount:default:robot" \
+	kubectl --kubeconfig=/dev/null --server "$E2E_URL" --insecure-skip-tls-verify --token "$TOKEN" auth whoami
+is "$(code "${TOKEN%?}A")" 401 "a tampered token gets 401"
+
+# tokens signed by another key, and an expired one signed by the right key
+python3 - "$E2E_DATA/pki/sa.key" "$E2E_TMP" <<'PY'
+import base64, json, subprocess, sys, time
+key, tmp = sys.argv[1], sys.argv[2]
+def b64(b): return base64.urlsafe_b64encode(b).rstrip(b'=').decode()
+def der_to_raw(der):
+    # SEQUENCE { INTEGER r, INTEGER s }
+    i = 2 if der[1] < 0x80 else 2 + (der[1] & 0x7f)
+    out = b''
+    for _ in range(2):
+        assert der[i] == 2
+        n = der[i + 1]; v = der[i + 2:i + 2 + n]; i += 2 + n
+        out += v.lstrip(b'\0').rjust(32, b'\0')
+    return out
+def jwt(keyfile, exp, name):
+    now = int(time.time())
+    h = b64(json.dumps({"alg": "ES256"}).encode())
+    c = b64(json.dumps({"iss": "https://kubernetes.default.svc.cluster.local",
+        "aud": ["https://kubernetes.default.svc.cluster.local"], "exp": exp, "iat": now - 7200,
+        "nbf": now - 7200, "sub": "system:serviceaccount:default:robot",
+        "kubernetes.io": {"namespace": "default", "serviceaccount": {"name": "robot", "uid": "x"}}}).encode())
+    der = subprocess.run(["openssl", "dgst", "-sha256", "-sign", keyfile],
+                         input=(h + "." + c).encode(), capture_output=True, check=True).stdout
+    open(tmp + "/" + name, "w").write(h + "." + c + "." + b64(der_to_raw(der)))
+subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", tmp + "/other.key"], check=True)
+jwt(tmp + "/other.key", int(time.time()) + 3600, "foreign.jwt")
+jwt(key, int(time.time()) - 60, "expired.jwt")
+PY
+is "$(code "$(cat "$E2E_TMP/foreign.jwt")")" 401 "a token signed by another key gets 401"
+body=$(curl -s -k --max-time 10 -H "Authorization: Bearer $(cat "$E2E_TMP/expired.jwt")" "$PODS")
+like "$body" '"code":401' "an expired token gets 401"
+like "$body" "expired" "and the message says it expired"
+
+ok "delete the service account" k delete serviceaccount robot
+is "$(code "$TOKEN")" 401 "a deleted service account's token stops working"
+
+expect_contains "a static token authenticates its user" bob \
+	kubectl --kubeconfig=/dev/null --server "$E2E_URL" --insecure-skip-tls-verify \
+	--token static-token-123 auth whoami
+expect_contains "with the groups of the token file" devs \
+	kubectl --kubeconfig=/dev/null --server "$E2E_URL" --insecure-skip-tls-verify \
+	--token static-token-123 auth whoami
+expect_contains "the JWKS is published" '"alg":"ES256"' curl -s -k --max-time 10 "$E2E_URL/openid/v1/jwks"
+expect_contains "with OpenID discovery" '"jwks_uri"' \
+	curl -s -k --max-time 10 "$E2E_URL/.well-known/openid-configuration"
+
+stop_server_cleanly
+done_testing
