@@ -99,6 +99,9 @@ void api_handle_list(api_call_t *c);
 void api_handle_watch(api_call_t *c);
 void api_streams_close_all(api_server_t *s);
 
+/* inputs of the node authorizer (node_inputs.c) */
+json_t *api_node_inputs(void *srv, const api_path_t *p, rbac_node_inputs_t *in);
+
 /* TokenRequest on serviceaccounts/<name>/token (tokens_api.c) */
 void api_handle_token_request(api_call_t *c);
 int api_service_account_exists(void *data, const char *ns, const char *name, const char *uid);

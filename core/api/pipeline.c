@@ -290,7 +290,17 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
                           .path = path->resource_request ? NULL : req->path};
         rbac_decision_t d;
         memset(&d, 0, sizeof d);
-        if (rbac_authorize_request(pl->rbac, &u, &a, NULL, &d) != 0 || d.verdict != RBAC_ALLOW) {
+        /* nodes (system:node:NAME) get what the node authorizer allows */
+        rbac_node_inputs_t ni;
+        json_t *pod = NULL;
+        const rbac_node_inputs_t *nip = NULL;
+        if (pl->node_inputs && rbac_node_name(&u)) {
+            pod = pl->node_inputs(pl->node_inputs_data, path, &ni);
+            nip = &ni;
+        }
+        int rc = rbac_authorize_request(pl->rbac, &u, &a, nip, &d);
+        json_decref(pod);
+        if (rc != 0 || d.verdict != RBAC_ALLOW) {
             char msg[1024];
             rbac_forbidden_message(&u, &a, d.reason, msg, sizeof msg);
             json_t *details = json_object();

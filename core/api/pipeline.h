@@ -19,6 +19,10 @@ typedef struct api_pipeline {
     const tokens_t *tokens; /* bearer tokens; NULL: none accepted */
     tokens_sa_exists_fn sa_exists;
     void *sa_data;
+    /* For requests from nodes: the pod a pods request names (a new
+     * reference, or NULL) and the pod_uses lookup the node authorizer asks. */
+    json_t *(*node_inputs)(void *data, const api_path_t *p, rbac_node_inputs_t *in);
+    void *node_inputs_data;
 } api_pipeline_t;
 
 #define API_MAX_GROUPS 32
