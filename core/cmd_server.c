@@ -48,6 +48,7 @@ typedef struct server_settings {
     const char *tls_san;
     const char *encryption_config;
     const char *token_auth_file;
+    int anonymous_auth;
     const char *audit_log_path;
     const char *audit_policy_file;
     int max_inflight;
@@ -85,6 +86,10 @@ static const option_t server_options[] = {
      "EncryptionConfiguration (Kubernetes format) for data at rest; without it secrets are "
      "encrypted with AES-GCM under DATA_DIR/secrets.key",
      offsetof(server_settings_t, encryption_config)},
+    {"anonymous-auth", OPT_FLAG, NULL, NULL,
+     "accept requests without credentials as user system:anonymous (group "
+     "system:unauthenticated); RBAC decides what it may do",
+     offsetof(server_settings_t, anonymous_auth)},
     {"token-auth-file", OPT_STRING, "FILE", NULL,
      "static bearer tokens, one per line: token,user,uid,\"group1,group2\"",
      offsetof(server_settings_t, token_auth_file)},
@@ -543,7 +548,8 @@ int cmd_server(int argc, char **argv)
                             .rewrite_unchanged_data = st,
                             .audit = st->audit,
                             .limits = st->limits,
-                            .tokens = st->tokens};
+                            .tokens = st->tokens,
+                            .anonymous = st->set.anonymous_auth};
     if (api_server_new(&ao, on_api_ready, st, &st->api) != 0) goto fail;
     if (st->stopping) goto run; /* boot failed at once */
     SSL_CTX *tls_ctx = NULL;

@@ -33,6 +33,7 @@ typedef struct api_server_opts {
     /* Bearer tokens: static tokens and ServiceAccount JWTs (issued by
      * TokenRequest, published at /openid/v1/jwks). NULL: none. */
     struct tokens *tokens;
+    int anonymous; /* accept requests without credentials as system:anonymous */
 } api_server_opts_t;
 
 /* Creates the server and starts loading the caches from the store; on_ready

@@ -100,6 +100,14 @@ const char *api_requester(const api_request_t *req, const token_identity_t *toke
      * client there is no identity and every request acts as the cluster
      * administrator. */
     static const char *const admin_groups[] = {"system:masters", NULL};
+    if (token && strcmp(token->user, "system:anonymous") == 0) {
+        /* the anonymous user is not in system:authenticated */
+        size_t n = 0;
+        for (; token->groups[n] && n < API_MAX_GROUPS; n++) groups[n] = token->groups[n];
+        groups[n] = NULL;
+        *ngroups = n;
+        return token->user;
+    }
     if (token) {
         *ngroups = with_authenticated(token->groups, groups);
         return token->user;
@@ -169,6 +177,16 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
             return NULL;
         }
         have_token = 1;
+    }
+    if (req->secure && !req->tls_user && !have_token && pl && pl->anonymous) {
+        /* anonymous access enabled: system:anonymous, and RBAC decides */
+        memset(&token, 0, sizeof token);
+        snprintf(token.user, sizeof token.user, "system:anonymous");
+        snprintf(token.groups_buf, sizeof token.groups_buf, "system:unauthenticated");
+        token.groups[0] = token.groups_buf;
+        token.groups[1] = NULL;
+        token.ngroups = 1;
+        have_token = 2;
     }
     if (req->secure && !req->tls_user && !have_token) {
         /* anonymous requests are not accepted (health checks are answered

@@ -17,6 +17,7 @@ typedef struct api_pipeline {
     limits_t *limits; /* NULL: no limits */
     rbac_index_t *rbac; /* NULL: everyone may do everything */
     const tokens_t *tokens; /* bearer tokens; NULL: none accepted */
+    int anonymous;          /* requests without credentials act as system:anonymous */
     tokens_sa_exists_fn sa_exists;
     void *sa_data;
     /* For requests from nodes: the pod a pods request names (a new

@@ -371,6 +371,7 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
     s->rbac = rbac_index_new();
     s->pipeline.rbac = s->rbac;
     s->pipeline.tokens = opts->tokens;
+    s->pipeline.anonymous = opts->anonymous;
     s->pipeline.sa_exists = api_service_account_exists;
     s->pipeline.sa_data = s;
     s->pipeline.node_inputs = api_node_inputs;
