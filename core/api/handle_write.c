@@ -16,6 +16,8 @@
 #include "api/object_meta.h"
 #include "object/patch.h"
 #include "util/strbuf.h"
+
+#include <openssl/evp.h>
 #include "object/protobuf.h"
 #include <skiff/client.h>
 
@@ -167,8 +169,36 @@ static int to_storage(api_call_t *c, json_t **obj)
 }
 
 /* Defaults and validation; sends 400 (strict unknown fields) or 422. */
+/* Secret.stringData is write-only convenience: its values are merged into
+ * data (base64) and it is never stored, as the Kubernetes API does. */
+static void merge_string_data(json_t *obj)
+{
+    json_t *sd = json_object_get(obj, "stringData");
+    if (!sd) return;
+    json_t *data = json_object_get(obj, "data");
+    if (!json_is_object(data)) {
+        data = json_object();
+        json_object_set_new(obj, "data", data);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(sd, k, v)
+    {
+        const char *str = json_string_value(v);
+        if (!str) continue;
+        size_t n = strlen(str);
+        char *b64 = malloc(4 * ((n + 2) / 3) + 1);
+        if (!b64) continue;
+        EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)str, (int)n);
+        json_object_set_new(data, k, json_string(b64));
+        free(b64);
+    }
+    json_object_del(obj, "stringData");
+}
+
 static int default_and_validate(api_call_t *c, json_t *obj)
 {
+    if (strcmp(c->kind->kind, "Secret") == 0 && !c->kind->group[0]) merge_string_data(obj);
     drop_empty_metadata(obj);
     /* obj is in the storage version (see to_storage). */
     const kind_def_t *sk = registry_storage_kind(c->kind);
