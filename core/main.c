@@ -5,6 +5,7 @@
 #include <skiff/plugin.h>
 
 #include "cmd_server.h"
+#include "cmd_token.h"
 #include "cmd_user.h"
 
 static void usage(FILE *f)
@@ -15,6 +16,7 @@ static void usage(FILE *f)
             "Commands:\n"
             "  server     run the control plane (API server on the embedded store)\n"
             "  user       create a user (client certificate and kubeconfig)\n"
+            "  token      create a bootstrap token for joining agents\n"
             "  version    print the version\n\n"
             "Run 'skiff COMMAND --help' for the options of a command.\n");
 }
@@ -36,6 +38,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "server")) return cmd_server(argc - 2, argv + 2);
     if (!strcmp(cmd, "user")) return cmd_user(argc - 2, argv + 2);
+    if (!strcmp(cmd, "token")) return cmd_token(argc - 2, argv + 2);
     fprintf(stderr, "skiff: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

@@ -105,6 +105,11 @@ json_t *api_node_inputs(void *srv, const api_path_t *p, rbac_node_inputs_t *in);
 /* TokenRequest on serviceaccounts/<name>/token (tokens_api.c) */
 void api_handle_token_request(api_call_t *c);
 int api_service_account_exists(void *data, const char *ns, const char *name, const char *uid);
+/* A bootstrap token "<id>.<secret>" against Secret kube-system/bootstrap-token-<id>:
+ * 0 with *out (system:bootstrap:<id>, system:bootstrappers + extra groups),
+ * -1 refused (err says why), 1 not shaped like a bootstrap token. */
+int api_bootstrap_authenticate(void *data, const char *token, token_identity_t *out, char *err,
+                               size_t errlen);
 
 /* review kinds, answered and not stored (reviews.c); obj is the decoded body */
 void api_handle_review(api_call_t *c, json_t *obj);

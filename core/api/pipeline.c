@@ -171,8 +171,14 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
     if (pl && pl->tokens && req->authorization &&
         strncasecmp(req->authorization, "Bearer ", 7) == 0) {
         char why[256];
-        if (tokens_authenticate(pl->tokens, req->authorization + 7, pl->sa_exists, pl->sa_data,
-                                &token, why, sizeof why) != 0) {
+        const char *bearer = req->authorization + 7;
+        int brc = pl->bootstrap ? pl->bootstrap(pl->sa_data, bearer, &token, why, sizeof why) : 1;
+        if (brc == 1 && tokens_authenticate(pl->tokens, bearer, pl->sa_exists, pl->sa_data, &token,
+                                            why, sizeof why) != 0)
+            brc = -1;
+        else if (brc == 1)
+            brc = 0;
+        if (brc != 0) {
             status_reply(resp, 401, "Unauthorized", NULL, "Unauthorized: %s", why);
             return NULL;
         }

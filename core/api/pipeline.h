@@ -20,6 +20,9 @@ typedef struct api_pipeline {
     int anonymous;          /* requests without credentials act as system:anonymous */
     tokens_sa_exists_fn sa_exists;
     void *sa_data;
+    /* bootstrap tokens (0 ok, -1 refused, 1 not one); called with sa_data */
+    int (*bootstrap)(void *data, const char *token, token_identity_t *out, char *err,
+                     size_t errlen);
     /* For requests from nodes: the pod a pods request names (a new
      * reference, or NULL) and the pod_uses lookup the node authorizer asks. */
     json_t *(*node_inputs)(void *data, const api_path_t *p, rbac_node_inputs_t *in);

@@ -374,6 +374,7 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
     s->pipeline.anonymous = opts->anonymous;
     s->pipeline.sa_exists = api_service_account_exists;
     s->pipeline.sa_data = s;
+    s->pipeline.bootstrap = api_bootstrap_authenticate;
     s->pipeline.node_inputs = api_node_inputs;
     s->pipeline.node_inputs_data = s;
     s->rewrite_unchanged_data = opts->rewrite_unchanged_data;

@@ -71,5 +71,23 @@ expect_contains "the JWKS is published" '"alg":"ES256"' curl -s -k --max-time 10
 expect_contains "with OpenID discovery" '"jwks_uri"' \
 	curl -s -k --max-time 10 "$E2E_URL/.well-known/openid-configuration"
 
+# --- bootstrap tokens (skiff token create) -------------------------------------------------------
+_run "$SKIFF_BIN" token create --data-dir "$E2E_DATA" --ttl 1h
+BOOT=$OUT hashline=$ERR
+like "$BOOT" "." "skiff token create prints a token"
+ok "the token has the id.secret form" sh -c "echo '$BOOT' | grep -qE '^[a-z0-9]{6}\.[a-z0-9]{16}$'"
+want=$(openssl x509 -in "$E2E_DATA/pki/ca.crt" -pubkey -noout | openssl pkey -pubin -outform der |
+	sha256sum | cut -d' ' -f1)
+like "$hashline" "sha256:$want" "it prints the hash of the CA's public key"
+expect_contains "a bootstrap token authenticates as system:bootstrap:<id>" \
+	"system:bootstrap:${BOOT%%.*}" \
+	kubectl --kubeconfig=/dev/null --server "$E2E_URL" --insecure-skip-tls-verify --token "$BOOT" auth whoami
+expect_contains "... in group system:bootstrappers" system:bootstrappers \
+	kubectl --kubeconfig=/dev/null --server "$E2E_URL" --insecure-skip-tls-verify --token "$BOOT" auth whoami
+is "$(code "${BOOT%.*}.0000000000000000")" 401 "a wrong bootstrap secret gets 401"
+SHORT=$("$SKIFF_BIN" token create --data-dir "$E2E_DATA" --ttl 1s 2>/dev/null)
+sleep 2
+is "$(code "$SHORT")" 401 "an expired bootstrap token gets 401"
+
 stop_server_cleanly
 done_testing
