@@ -22,6 +22,7 @@
 #include "cli/options.h"
 #include "http/client.h"
 #include "http/tls.h"
+#include "util/base64.h"
 
 typedef struct token_settings {
     const char *data_dir;
@@ -63,18 +64,8 @@ static void random_word(char *out, size_t n)
 /* PEM text of a kubeconfig *-data field (base64 of PEM); newly allocated. */
 static char *unbase64(const char *b)
 {
-    if (!b) return NULL;
-    size_t n = strlen(b);
-    unsigned char *out = malloc(n + 1);
-    if (!out) return NULL;
-    int len = EVP_DecodeBlock(out, (const unsigned char *)b, (int)n);
-    if (len < 0) {
-        free(out);
-        return NULL;
-    }
-    while (len > 0 && out[len - 1] == '\0') len--;
-    out[len] = '\0';
-    return (char *)out;
+    size_t n;
+    return b ? (char *)base64_decode(b, strlen(b), 0, &n) : NULL;
 }
 
 /* sha256 of the CA certificate's SubjectPublicKeyInfo, as kubeadm's

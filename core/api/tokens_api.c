@@ -11,6 +11,7 @@
 #include "api/object_meta.h"
 #include "object/protobuf.h"
 #include "security/tokens.h"
+#include "util/base64.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -121,21 +122,8 @@ static int bootstrap_shaped(const char *tok)
 static char *data_field(const json_t *secret, const char *key)
 {
     const char *b = json_string_value(json_object_get(json_object_get(secret, "data"), key));
-    if (!b) return NULL;
-    size_t n = strlen(b);
-    unsigned char *out = malloc(n + 1);
-    if (!out) return NULL;
-    int len = EVP_DecodeBlock(out, (const unsigned char *)b, (int)n);
-    if (len < 0) {
-        free(out);
-        return NULL;
-    }
-    while (n > 0 && b[n - 1] == '=') {
-        len--;
-        n--;
-    }
-    out[len] = 0;
-    return (char *)out;
+    size_t n;
+    return b ? (char *)base64_decode(b, strlen(b), 0, &n) : NULL;
 }
 
 int api_bootstrap_authenticate(void *data, const char *tok, token_identity_t *out, char *err,

@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "util/base64.h"
 #include "util/strmap.h"
 
 typedef struct static_token {
@@ -32,49 +33,7 @@ struct tokens {
     strmap_t *statics; /* token -> static_token_t* */
 };
 
-/* ---- base64url (JWT) ------------------------------------------------------- */
 
-static char *b64url(const unsigned char *in, size_t n)
-{
-    char *out = malloc(4 * ((n + 2) / 3) + 1);
-    if (!out) return NULL;
-    int len = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-    while (len > 0 && out[len - 1] == '=') len--;
-    out[len] = '\0';
-    for (int i = 0; i < len; i++) {
-        if (out[i] == '+') out[i] = '-';
-        else if (out[i] == '/') out[i] = '_';
-    }
-    return out;
-}
-
-/* Decoded bytes of a base64url string (n chars); NULL when malformed. */
-static unsigned char *b64url_dec(const char *in, size_t n, size_t *outlen)
-{
-    size_t padded = (n + 3) / 4 * 4;
-    char *tmp = malloc(padded + 1);
-    unsigned char *out = malloc(padded / 4 * 3 + 1);
-    if (!tmp || !out) goto fail;
-    for (size_t i = 0; i < n; i++) {
-        char ch = in[i];
-        if (ch == '-') ch = '+';
-        else if (ch == '_') ch = '/';
-        else if (ch == '+' || ch == '/' || ch == '=') goto fail;
-        tmp[i] = ch;
-    }
-    for (size_t i = n; i < padded; i++) tmp[i] = '=';
-    int len = EVP_DecodeBlock(out, (unsigned char *)tmp, (int)padded);
-    if (len < 0) goto fail;
-    len -= (int)(padded - n); /* EVP_DecodeBlock counts padding as zero bytes */
-    free(tmp);
-    *outlen = (size_t)len;
-    out[len] = 0;
-    return out;
-fail:
-    free(tmp);
-    free(out);
-    return NULL;
-}
 
 /* ---- the signing key ---------------------------------------------------------- */
 
@@ -123,13 +82,13 @@ static int make_jwks(tokens_t *t)
     }
     BN_free(bx);
     BN_free(by);
-    char *xs = b64url(x, 32), *ys = b64url(y, 32);
+    char *xs = base64_encode(x, 32, 1), *ys = base64_encode(y, 32, 1);
     char thumb_in[256];
     snprintf(thumb_in, sizeof thumb_in, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
              xs ? xs : "", ys ? ys : "");
     unsigned char digest[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)thumb_in, strlen(thumb_in), digest);
-    char *kid = b64url(digest, sizeof digest);
+    char *kid = base64_encode(digest, sizeof digest, 1);
     if (!xs || !ys || !kid) {
         free(xs);
         free(ys);
@@ -282,8 +241,8 @@ char *tokens_issue(const tokens_t *t, const char *ns, const char *name, const ch
     char *hs = json_dumps(header, JSON_COMPACT), *cs = json_dumps(claims, JSON_COMPACT);
     json_decref(header);
     json_decref(claims);
-    char *h64 = hs ? b64url((unsigned char *)hs, strlen(hs)) : NULL;
-    char *c64 = cs ? b64url((unsigned char *)cs, strlen(cs)) : NULL;
+    char *h64 = hs ? base64_encode(hs, strlen(hs), 1) : NULL;
+    char *c64 = cs ? base64_encode(cs, strlen(cs), 1) : NULL;
     free(hs);
     free(cs);
     char *out = NULL;
@@ -303,7 +262,7 @@ char *tokens_issue(const tokens_t *t, const char *ns, const char *name, const ch
     ECDSA_SIG *sig = ok ? d2i_ECDSA_SIG(NULL, &dp, (long)derlen) : NULL;
     if (sig && BN_bn2binpad(ECDSA_SIG_get0_r(sig), raw, 32) == 32 &&
         BN_bn2binpad(ECDSA_SIG_get0_s(sig), raw + 32, 32) == 32) {
-        char *s64 = b64url(raw, sizeof raw);
+        char *s64 = base64_encode(raw, sizeof raw, 1);
         if (s64) {
             size_t n = slen + 1 + strlen(s64) + 1;
             out = malloc(n);
@@ -380,9 +339,9 @@ int tokens_authenticate(const tokens_t *t, const char *token, tokens_sa_exists_f
         return -1;
     }
     size_t hl, cl, sl;
-    unsigned char *h = b64url_dec(token, (size_t)(d1 - token), &hl);
-    unsigned char *c = b64url_dec(d1 + 1, (size_t)(d2 - d1 - 1), &cl);
-    unsigned char *s = b64url_dec(d2 + 1, strlen(d2 + 1), &sl);
+    unsigned char *h = base64_decode(token, (size_t)(d1 - token), 1, &hl);
+    unsigned char *c = base64_decode(d1 + 1, (size_t)(d2 - d1 - 1), 1, &cl);
+    unsigned char *s = base64_decode(d2 + 1, strlen(d2 + 1), 1, &sl);
     json_t *hj = h ? json_loadb((char *)h, hl, 0, NULL) : NULL;
     json_t *cj = c ? json_loadb((char *)c, cl, 0, NULL) : NULL;
     int rc = -1;
