@@ -523,6 +523,8 @@ int cmd_server(int argc, char **argv)
     else
         snprintf(st->kubeconfig, sizeof st->kubeconfig, "%s/kubeconfig", st->data_dir);
 
+    /* everything the server writes (store, keys, audit log) is its own */
+    umask(077);
     st->loop = uv_default_loop();
     st->exit_code = 0;
     /* a peer that went away must cost its connection, not the process */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -91,9 +92,16 @@ int cmd_user(int argc, char **argv)
 
     char err[512];
     pki_t *pki = NULL;
-    pki_opts_t po = {0};
+    pki_opts_t po = {.ca_only = 1};
     char *cert = NULL, *key = NULL;
     int code = 1;
+    char capath[1200];
+    snprintf(capath, sizeof capath, "%s/" PKI_CA_CERT, pkidir);
+    if (access(capath, R_OK) != 0) {
+        fprintf(stderr, "skiff user create: %s has no cluster CA; start the server (HTTPS is "
+                        "the default) once first\n", pkidir);
+        goto out;
+    }
     if (pki_ensure(pkidir, &po, &pki, err, sizeof err) != 0) {
         fprintf(stderr, "skiff user create: %s\n", err);
         goto out;

@@ -281,6 +281,14 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
                                      .impersonated_groups = iuser ? igroups : NULL,
                                      .n_impersonated_groups = iuser ? n_igroups : 0};
         p->ev = audit_event_begin(pl->audit, &info);
+        /* levels Request and RequestResponse record the request body (the
+         * audit module leaves Secrets and tokens out whatever the level) */
+        if (p->ev && audit_event_level(p->ev) >= AUDIT_LEVEL_REQUEST && req->body &&
+            req->content_type && strstr(req->content_type, "json")) {
+            json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+            if (body) audit_event_set_request_object(p->ev, body);
+            json_decref(body);
+        }
     }
 
     /* from here on the request acts as the impersonated user, if any */

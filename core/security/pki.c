@@ -716,9 +716,9 @@ int pki_ensure(const char *dir, const pki_opts_t *o, pki_t **out, char *err, siz
         return SKIFF_ENOMEM;
     e = ensure_ca(p, dir, err, errlen);
     if (!e)
-        e = ensure_server(p, dir, o, err, errlen);
+        e = o && o->ca_only ? 0 : ensure_server(p, dir, o, err, errlen);
     if (!e)
-        e = ensure_admin(p, dir, err, errlen);
+        e = o && o->ca_only ? 0 : ensure_admin(p, dir, err, errlen);
     if (e) {
         pki_free(p);
         return e;

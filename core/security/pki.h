@@ -23,6 +23,9 @@ typedef struct pki_opts {
     /* Leave out the host name and the interface addresses (tests that
      * need a fixed set of names). */
     int no_host_names;
+    /* Load (or create) the CA only: tools that issue client certificates
+     * must not rewrite the server's serving certificate. */
+    int ca_only;
 } pki_opts_t;
 
 /* File names inside the PKI directory. */
