@@ -275,7 +275,10 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
         char uri[2300];
         snprintf(uri, sizeof uri, "%s%s%s", req->path, req->query ? "?" : "",
                  req->query ? req->query : "");
+        const char *ips[1] = {req->remote_addr};
         audit_request_info_t info = {.attrs = &attrs, .request_uri = uri,
+                                     .source_ips = ips,
+                                     .n_source_ips = req->remote_addr ? 1 : 0,
                                      .user_agent = req->user_agent,
                                      .impersonated_username = iuser,
                                      .impersonated_groups = iuser ? igroups : NULL,
@@ -359,7 +362,9 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
                                  ? LIMITS_READONLY
                                  : LIMITS_MUTATING;
         char key[300];
-        limits_client_key(user, NULL, key, sizeof key);
+        /* the anonymous user shares nothing: its bucket is per address */
+        int anon = strcmp(user, "system:anonymous") == 0;
+        limits_client_key(anon ? NULL : user, anon ? req->remote_addr : NULL, key, sizeof key);
         limits_refusal_t why;
         if (limits_admit(pl->limits, key, kind, &p->ticket, &why) != 0) {
             char body[512], hdr[64];

@@ -28,6 +28,7 @@ typedef struct api_request {
      * listener and the in-process client, which act as the administrator. */
     int secure;
     const char *authorization;       /* Authorization header, or NULL */
+    const char *remote_addr;         /* the client's IP address, or NULL (in-process) */
     /* kubectl --as / --as-group: Impersonate-User and every Impersonate-Group
      * (NULL-terminated), or NULL */
     const char *impersonate_user;

@@ -90,6 +90,7 @@ struct http_conn {
     uint64_t last_active, msg_start, drain_until, accepted_at;
 
     tls_conn_t *tls; /* NULL in plain mode */
+    char peer[64];   /* the client's address, for audit events and limits */
     char *tls_user;  /* from the verified client certificate */
     char **tls_groups;
     int err_status;
@@ -688,6 +689,7 @@ static void conn_dispatch(http_conn_t *c)
     req->tls_user = c->tls_user;
     req->tls_groups = (const char *const *)c->tls_groups;
     req->secure = c->tls != NULL;
+    req->remote_addr = c->peer[0] ? c->peer : NULL;
     req->authorization = c->off[SLOT_AUTH] != SIZE_MAX ? c->hdr + c->off[SLOT_AUTH] : NULL;
     req->impersonate_user =
         c->off[SLOT_IMP_USER] != SIZE_MAX ? c->hdr + c->off[SLOT_IMP_USER] : NULL;
@@ -998,6 +1000,15 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage sa;
+    int salen = sizeof sa;
+    c->peer[0] = '\0';
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {
+        if (sa.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&sa, c->peer, sizeof c->peer);
+        else
+            uv_ip4_name((struct sockaddr_in *)&sa, c->peer, sizeof c->peer);
+    }
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->keep_alive = 1;

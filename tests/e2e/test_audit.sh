@@ -31,6 +31,7 @@ ok "every line is an audit.k8s.io/v1 Event" sh -c "! grep -v '\"apiVersion\":\"a
 ok "the delete is recorded with the user's name" \
 	grep -q '"verb":"delete".*"username":"system:admin"' "$AUDIT"
 ok "the delete names its object" grep -q '"verb":"delete".*"name":"audited"' "$AUDIT"
+ok "events carry the client's address" grep -q '"sourceIPs":\["127.0.0.1"\]' "$AUDIT"
 ok "RequestResponse logs the configmap's body" grep -q AuditedValue "$AUDIT"
 ok "no Secret payload in the audit log" not grep -q NeverInTheAuditLog "$AUDIT"
 ok "the policy's None rule drops discovery requests" not grep -q '"requestURI":"/api?' "$AUDIT"
