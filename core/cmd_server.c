@@ -551,7 +551,8 @@ int cmd_server(int argc, char **argv)
                             .audit = st->audit,
                             .limits = st->limits,
                             .tokens = st->tokens,
-                            .anonymous = st->set.anonymous_auth};
+                            .anonymous = st->set.anonymous_auth,
+                            .any_host = st->set.insecure_allow_remote};
     if (api_server_new(&ao, on_api_ready, st, &st->api) != 0) goto fail;
     if (st->stopping) goto run; /* boot failed at once */
     SSL_CTX *tls_ctx = NULL;

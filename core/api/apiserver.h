@@ -34,6 +34,7 @@ typedef struct api_server_opts {
      * TokenRequest, published at /openid/v1/jwks). NULL: none. */
     struct tokens *tokens;
     int anonymous; /* accept requests without credentials as system:anonymous */
+    int any_host;  /* plain HTTP: answer requests naming any Host, not only loopback ones */
 } api_server_opts_t;
 
 /* Creates the server and starts loading the caches from the store; on_ready

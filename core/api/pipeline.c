@@ -137,6 +137,23 @@ const char *api_identity(const api_request_t *req, api_response_t *resp, const c
     return api_requester(req, NULL, groups, ngroups);
 }
 
+/* "localhost", "127.x.y.z", "[::1]", with or without ":port" */
+static int loopback_host(const char *host)
+{
+    if (!host) return 1; /* HTTP/1.0 clients may send none */
+    char h[300];
+    snprintf(h, sizeof h, "%s", host);
+    if (h[0] == '[') {
+        char *end = strchr(h, ']');
+        if (!end) return 0;
+        *end = '\0';
+        return strcmp(h + 1, "::1") == 0;
+    }
+    char *colon = strchr(h, ':');
+    if (colon) *colon = '\0';
+    return strcasecmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0;
+}
+
 static int master_of(const char *const *groups)
 {
     for (size_t i = 0; groups && groups[i]; i++)
@@ -165,6 +182,17 @@ static void refuse(piped_t *p, int code, const char *ct, const char *body, size_
 api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t *req,
                                    const api_path_t *path, api_response_t *resp)
 {
+    /* The plain-HTTP development listener trusts whoever connects over
+     * loopback; a web page could reach it through a DNS name that points at
+     * 127.0.0.1 (DNS rebinding), so its requests must name a loopback host. */
+    if (!req->secure && req->remote_addr && !(pl && pl->any_host) &&
+        !loopback_host(req->host)) {
+        status_reply(resp, 403, "Forbidden", NULL,
+                     "the development listener answers only requests for localhost, "
+                     "127.0.0.1 or [::1] (Host: %s)",
+                     req->host ? req->host : "(none)");
+        return NULL;
+    }
     /* authentication: a bearer token, else the client certificate */
     token_identity_t token;
     int have_token = 0;

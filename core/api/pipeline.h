@@ -18,6 +18,7 @@ typedef struct api_pipeline {
     rbac_index_t *rbac; /* NULL: everyone may do everything */
     const tokens_t *tokens; /* bearer tokens; NULL: none accepted */
     int anonymous;          /* requests without credentials act as system:anonymous */
+    int any_host;           /* plain HTTP answers any Host (--insecure-allow-remote) */
     tokens_sa_exists_fn sa_exists;
     void *sa_data;
     /* bootstrap tokens (0 ok, -1 refused, 1 not one); called with sa_data */

@@ -29,6 +29,7 @@ typedef struct api_request {
     int secure;
     const char *authorization;       /* Authorization header, or NULL */
     const char *remote_addr;         /* the client's IP address, or NULL (in-process) */
+    const char *host;                /* Host header, or NULL */
     /* kubectl --as / --as-group: Impersonate-User and every Impersonate-Group
      * (NULL-terminated), or NULL */
     const char *impersonate_user;

@@ -372,6 +372,7 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
     s->pipeline.rbac = s->rbac;
     s->pipeline.tokens = opts->tokens;
     s->pipeline.anonymous = opts->anonymous;
+    s->pipeline.any_host = opts->any_host;
     s->pipeline.sa_exists = api_service_account_exists;
     s->pipeline.sa_data = s;
     s->pipeline.bootstrap = api_bootstrap_authenticate;

@@ -50,6 +50,7 @@ enum {
     SLOT_AUTH,
     SLOT_IMP_USER,
     SLOT_IMP_GROUP, /* the first Impersonate-Group; further ones in imp_group_off */
+    SLOT_HOST,
     SLOT_N
 };
 #define HTTP_MAX_IMP_GROUPS 16
@@ -572,6 +573,8 @@ static int slot_of_field(const char *f)
         return SLOT_IMP_USER;
     if (!strcasecmp(f, "impersonate-group"))
         return SLOT_IMP_GROUP;
+    if (!strcasecmp(f, "host"))
+        return SLOT_HOST;
     return -1;
 }
 
@@ -690,6 +693,7 @@ static void conn_dispatch(http_conn_t *c)
     req->tls_groups = (const char *const *)c->tls_groups;
     req->secure = c->tls != NULL;
     req->remote_addr = c->peer[0] ? c->peer : NULL;
+    req->host = c->off[SLOT_HOST] != SIZE_MAX ? c->hdr + c->off[SLOT_HOST] : NULL;
     req->authorization = c->off[SLOT_AUTH] != SIZE_MAX ? c->hdr + c->off[SLOT_AUTH] : NULL;
     req->impersonate_user =
         c->off[SLOT_IMP_USER] != SIZE_MAX ? c->hdr + c->off[SLOT_IMP_USER] : NULL;

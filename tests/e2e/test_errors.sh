@@ -210,6 +210,8 @@ api GET "/api/v1/namespaces/default/configmaps/$(head -c 20000 /dev/zero | tr '\
 ok "a 20000-character path is answered (no crash)" test "$HTTP_CODE" -ge 400 -a "$HTTP_CODE" -lt 500
 api GET "/api/v1/namespaces/default/configmaps/%ff%fe"
 ok "a path with invalid UTF-8 is answered (no crash)" test "$HTTP_CODE" -ge 400 -a "$HTTP_CODE" -lt 500
+code=$(curl -s --max-time 5 -H "Host: attacker.example:$E2E_PORT" -o /dev/null -w '%{http_code}' "$E2E_URL/api/v1/namespaces")
+is "$code" 403 "the development listener refuses a non-loopback Host (DNS rebinding)"
 expect_output "/readyz answers ok after the odd input" ok curl -s --max-time 5 "$E2E_URL/readyz"
 
 # --- preconditions -----------------------------------------------------------------------------------
