@@ -190,7 +190,7 @@ static void on_store_events(void *data, int status, const skiff_store_event_t *e
     }
 }
 
-static void on_system_ns_created(void *data, int status, const skiff_kv_t *kv)
+static void on_boot_object_created(void *data, int status, const skiff_kv_t *kv)
 {
     api_server_t *s = data;
     if (op_end(s)) return;
@@ -200,6 +200,23 @@ static void on_system_ns_created(void *data, int status, const skiff_kv_t *kv)
 }
 
 static json_t *new_namespace_object(const char *name);
+
+/* Create an object the server needs at start (missing ones only); the
+ * boot finishes when every such write has completed. */
+static void boot_create(api_server_t *s, const char *key, json_t *obj)
+{
+    json_t *ordered = api_canonical_order(obj);
+    char *body = json_dumps(ordered, JSON_COMPACT);
+    json_decref(ordered);
+    s->pending_boot++;
+    op_begin(s);
+    if (!body ||
+        s->store->vt->create(s->store, key, body, strlen(body), on_boot_object_created, s) != 0) {
+        s->pending_boot--;
+        s->inflight--;
+    }
+    free(body);
+}
 
 /* The default ClusterRoles and bindings (cluster-admin, admin, edit, view,
  * system roles) are created when missing, as the Kubernetes API server
@@ -222,18 +239,8 @@ static void ensure_default_rbac(api_server_t *s)
         json_t *meta = json_object_get(o, "metadata");
         json_object_set_new(meta, "uid", json_string(uid));
         json_object_set_new(meta, "creationTimestamp", json_string(ts));
-        json_t *ordered = api_canonical_order(o);
-        char *body = json_dumps(ordered, JSON_COMPACT);
-        json_decref(ordered);
         api_object_key(key, sizeof key, k->group, k->resource, NULL, name);
-        s->pending_boot++;
-        op_begin(s);
-        if (!body ||
-            s->store->vt->create(s->store, key, body, strlen(body), on_system_ns_created, s) != 0) {
-            s->pending_boot--;
-            s->inflight--;
-        }
-        free(body);
+        boot_create(s, key, o);
     }
     json_decref(objs);
 }
@@ -246,18 +253,10 @@ static void ensure_system_namespaces(api_server_t *s)
     for (int i = 0; c && i < SYSTEM_NAMESPACES_COUNT; i++) {
         if (watch_cache_get(c, system_namespaces[i])) continue;
         json_t *ns = new_namespace_object(system_namespaces[i]);
-        char *body = json_dumps(ns, JSON_COMPACT);
-        json_decref(ns);
         char key[256];
         api_object_key(key, sizeof key, "", "namespaces", NULL, system_namespaces[i]);
-        s->pending_boot++;
-        op_begin(s);
-        if (!body ||
-            s->store->vt->create(s->store, key, body, strlen(body), on_system_ns_created, s) != 0) {
-            s->pending_boot--;
-            s->inflight--;
-        }
-        free(body);
+        boot_create(s, key, ns);
+        json_decref(ns);
     }
     ensure_default_rbac(s);
     if (--s->pending_boot == 0) boot_finish(s, 0);

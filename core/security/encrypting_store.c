@@ -85,8 +85,9 @@ static int seal_and(enc_store_t *s, const char *key, const char *value, size_t l
     return encryption_seal_key(s->enc, key, value, len, sealed, slen);
 }
 
-static int es_create(skiff_store_t *st, const char *key, const char *value, size_t len,
-                     skiff_store_write_cb cb, void *data)
+/* create (expect < 0) or update: seal the value, then hand it on */
+static int es_write(skiff_store_t *st, const char *key, const char *value, size_t len,
+                    int64_t expect, skiff_store_write_cb cb, void *data)
 {
     enc_store_t *s = (enc_store_t *)st;
     char *sealed;
@@ -99,32 +100,25 @@ static int es_create(skiff_store_t *st, const char *key, const char *value, size
         return SKIFF_ENOMEM;
     }
     p->cb.write = cb;
-    rc = s->inner->vt->create(s->inner, key, sealed ? sealed : value, sealed ? slen : len,
-                              on_write, p);
+    const char *v = sealed ? sealed : value;
+    size_t n = sealed ? slen : len;
+    rc = expect < 0 ? s->inner->vt->create(s->inner, key, v, n, on_write, p)
+                    : s->inner->vt->update(s->inner, key, v, n, expect, on_write, p);
     free(sealed);
     if (rc != 0) free(p);
     return rc;
 }
 
+static int es_create(skiff_store_t *st, const char *key, const char *value, size_t len,
+                     skiff_store_write_cb cb, void *data)
+{
+    return es_write(st, key, value, len, -1, cb, data);
+}
+
 static int es_update(skiff_store_t *st, const char *key, const char *value, size_t len,
                      int64_t expect, skiff_store_write_cb cb, void *data)
 {
-    enc_store_t *s = (enc_store_t *)st;
-    char *sealed;
-    size_t slen;
-    int rc = seal_and(s, key, value, len, &sealed, &slen);
-    if (rc != 0) return rc;
-    pending_t *p = pending_new(s, data);
-    if (!p) {
-        free(sealed);
-        return SKIFF_ENOMEM;
-    }
-    p->cb.write = cb;
-    rc = s->inner->vt->update(s->inner, key, sealed ? sealed : value, sealed ? slen : len,
-                              expect, on_write, p);
-    free(sealed);
-    if (rc != 0) free(p);
-    return rc;
+    return es_write(st, key, value, len, expect, cb, data);
 }
 
 static int es_remove(skiff_store_t *st, const char *key, int64_t expect, skiff_store_write_cb cb,
