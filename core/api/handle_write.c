@@ -76,6 +76,13 @@ static json_t *decode_protobuf_body(api_call_t *c)
 static json_t *decode_body(api_call_t *c, int patch)
 {
     const char *ct = c->req->content_type;
+    if (c->req->body_len > 0 && (!ct || !*ct)) {
+        /* as Kubernetes: a body must say what it is (this also keeps a web
+         * page from sending "simple" cross-site requests) */
+        status_reply(c->resp, 415, "UnsupportedMediaType", NULL,
+                     "the request body has no Content-Type: send application/json");
+        return NULL;
+    }
     if (!patch && media_is(ct, K8S_PROTOBUF_MEDIA_TYPE)) return decode_protobuf_body(c);
     if (!patch && ct && !media_is(ct, "application/json") && !media_is(ct, "*/*")) {
         status_reply(c->resp, 415, "UnsupportedMediaType", NULL,

@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "object/registry.h"
+#include "util/percent.h"
+
+#include <stdlib.h>
 
 int api_path_parse(const char *path, api_path_t *p)
 {
@@ -70,4 +73,24 @@ const char *api_path_verb(const api_path_t *p, const char *method, int watch)
     if (!strcmp(method, "PATCH")) return "patch";
     if (!strcmp(method, "DELETE")) return p->name ? "delete" : "deletecollection";
     return "unknown";
+}
+
+char *api_query_value(const char *query, const char *key)
+{
+    char *found = NULL;
+    for (const char *q = query; q && *q;) {
+        const char *amp = strchr(q, '&');
+        size_t len = amp ? (size_t)(amp - q) : strlen(q);
+        const char *eq = memchr(q, '=', len);
+        size_t klen = eq ? (size_t)(eq - q) : len;
+        char *k = percent_decode_dup(q, klen, 1);
+        if (k && strcmp(k, key) == 0) {
+            free(found);
+            found = eq ? percent_decode_dup(eq + 1, len - klen - 1, 1) : strdup("");
+        }
+        free(k);
+        if (!amp) break;
+        q = amp + 1;
+    }
+    return found;
 }

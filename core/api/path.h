@@ -25,4 +25,9 @@ int api_path_parse(const char *path, api_path_t *out);
  * method. watch is the value of the watch query parameter (or NULL). */
 const char *api_path_verb(const api_path_t *p, const char *method, int watch);
 
+/* The value of query parameter `key` as the router reads it: keys and
+ * values percent-decoded ('+' is a space), the last occurrence wins.
+ * Newly allocated, or NULL when absent. */
+char *api_query_value(const char *query, const char *key);
+
 #endif

@@ -6,8 +6,11 @@
 #include "api/pipeline.h"
 
 #include "api/status.h"
+#include "util/log.h"
 
 #include <strings.h>
+#include <arpa/inet.h>
+#include <stdlib.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,18 +143,21 @@ const char *api_identity(const api_request_t *req, api_response_t *resp, const c
 /* "localhost", "127.x.y.z", "[::1]", with or without ":port" */
 static int loopback_host(const char *host)
 {
-    if (!host) return 1; /* HTTP/1.0 clients may send none */
+    if (!host || !*host) return 0; /* fail closed: HTTP/1.1 clients always send one */
     char h[300];
     snprintf(h, sizeof h, "%s", host);
     if (h[0] == '[') {
         char *end = strchr(h, ']');
-        if (!end) return 0;
+        if (!end || (end[1] && end[1] != ':')) return 0;
         *end = '\0';
         return strcmp(h + 1, "::1") == 0;
     }
     char *colon = strchr(h, ':');
     if (colon) *colon = '\0';
-    return strcasecmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0;
+    if (strcasecmp(h, "localhost") == 0) return 1;
+    /* a real IPv4 literal in 127/8, not a name that starts with "127." */
+    struct in_addr a4;
+    return inet_pton(AF_INET, h, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
 static int master_of(const char *const *groups)
@@ -161,16 +167,13 @@ static int master_of(const char *const *groups)
     return 0;
 }
 
+/* true/1, read exactly as the router reads it (see api_query_value) */
 static int query_flag(const char *query, const char *name)
 {
-    size_t n = strlen(name);
-    for (const char *q = query; q && *q;) {
-        if (strncmp(q, name, n) == 0 && q[n] == '=')
-            return strncmp(q + n + 1, "true", 4) == 0 || q[n + 1] == '1';
-        q = strchr(q, '&');
-        if (q) q++;
-    }
-    return 0;
+    char *v = api_query_value(query, name);
+    int on = v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
+    free(v);
+    return on;
 }
 
 /* Answer through the proxy (so the audit event records it) and finish. */
@@ -196,7 +199,7 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
     /* authentication: a bearer token, else the client certificate */
     token_identity_t token;
     int have_token = 0;
-    if (pl && pl->tokens && req->authorization &&
+    if (pl && pl->tokens && !req->tls_user && req->authorization &&
         strncasecmp(req->authorization, "Bearer ", 7) == 0) {
         char why[256];
         const char *bearer = req->authorization + 7;
@@ -207,7 +210,11 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
         else if (brc == 1)
             brc = 0;
         if (brc != 0) {
-            status_reply(resp, 401, "Unauthorized", NULL, "Unauthorized: %s", why);
+            /* the reason stays in the server's log: telling the client which
+             * check failed would help it probe for valid tokens */
+            log_info("authn", "bearer token refused (%s): %s",
+                     req->remote_addr && *req->remote_addr ? req->remote_addr : "in-process", why);
+            status_reply(resp, 401, "Unauthorized", NULL, "Unauthorized");
             return NULL;
         }
         have_token = 1;
@@ -306,7 +313,7 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
         const char *ips[1] = {req->remote_addr};
         audit_request_info_t info = {.attrs = &attrs, .request_uri = uri,
                                      .source_ips = ips,
-                                     .n_source_ips = req->remote_addr ? 1 : 0,
+                                     .n_source_ips = req->remote_addr && *req->remote_addr ? 1 : 0,
                                      .user_agent = req->user_agent,
                                      .impersonated_username = iuser,
                                      .impersonated_groups = iuser ? igroups : NULL,

@@ -42,7 +42,12 @@ void api_handle_token_request(api_call_t *c)
     /* kubectl sends the TokenRequest as protobuf; other clients as JSON */
     json_t *req = NULL;
     char err[512];
-    if (c->req->content_type && strstr(c->req->content_type, "protobuf"))
+    if (!c->req->content_type || !*c->req->content_type) {
+        status_reply(c->resp, 415, "UnsupportedMediaType", NULL,
+                     "the request body has no Content-Type: send application/json");
+        goto done;
+    }
+    if (strstr(c->req->content_type, "protobuf"))
         req = k8s_protobuf_decode(c->req->body, c->req->body_len, err, sizeof err);
     else if (c->req->body)
         req = json_loadb(c->req->body, c->req->body_len, 0, NULL);
@@ -126,6 +131,32 @@ static char *data_field(const json_t *secret, const char *key)
     return b ? (char *)base64_decode(b, strlen(b), 0, &n) : NULL;
 }
 
+/* auth-extra-groups: comma-separated, each ^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$ */
+static int extra_groups_valid(const char *list)
+{
+    static const char prefix[] = "system:bootstrappers:";
+    const char *g = list;
+    while (*g) {
+        while (*g == ' ') g++;
+        size_t n = strcspn(g, ",");
+        size_t end = n;
+        while (end > 0 && g[end - 1] == ' ') end--;
+        if (end <= sizeof prefix - 1 || strncmp(g, prefix, sizeof prefix - 1) != 0 ||
+            end - (sizeof prefix - 1) > 256)
+            return 0;
+        for (size_t i = sizeof prefix - 1; i < end; i++) {
+            char ch = g[i];
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == ':' || ch == '-'))
+                return 0;
+        }
+        char last = g[end - 1];
+        if (last == ':' || last == '-') return 0;
+        g += n;
+        if (*g == ',') g++;
+    }
+    return 1;
+}
+
 int api_bootstrap_authenticate(void *data, const char *tok, token_identity_t *out, char *err,
                                size_t errlen)
 {
@@ -145,10 +176,17 @@ int api_bootstrap_authenticate(void *data, const char *tok, token_identity_t *ou
     char *usage = data_field(secret, "usage-bootstrap-authentication");
     char *expiration = data_field(secret, "expiration");
     char *extra = data_field(secret, "auth-extra-groups");
+    char *tid = data_field(secret, "token-id");
     const char *type = json_string_value(json_object_get(secret, "type"));
     int rc = -1;
     if (!type || strcmp(type, "bootstrap.kubernetes.io/token") != 0 || !sec ||
         strlen(sec) != 16 || CRYPTO_memcmp(sec, tok + 7, 16) != 0) {
+        snprintf(err, errlen, "invalid bootstrap token");
+    } else if (!tid || strncmp(tid, tok, 6) != 0 || tid[6]) {
+        snprintf(err, errlen, "invalid bootstrap token");
+    } else if (extra && !extra_groups_valid(extra)) {
+        /* as Kubernetes: only groups under system:bootstrappers: (a token
+         * must never make its holder system:masters) */
         snprintf(err, errlen, "invalid bootstrap token");
     } else if (!usage || strcmp(usage, "true") != 0) {
         snprintf(err, errlen, "the bootstrap token may not be used to authenticate");
@@ -180,6 +218,7 @@ int api_bootstrap_authenticate(void *data, const char *tok, token_identity_t *ou
     free(usage);
     free(expiration);
     free(extra);
+    free(tid);
     json_decref(secret);
     return rc;
 }

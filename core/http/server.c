@@ -692,7 +692,7 @@ static void conn_dispatch(http_conn_t *c)
     req->tls_user = c->tls_user;
     req->tls_groups = (const char *const *)c->tls_groups;
     req->secure = c->tls != NULL;
-    req->remote_addr = c->peer[0] ? c->peer : NULL;
+    req->remote_addr = c->peer; /* "" when unknown: still a network request */
     req->host = c->off[SLOT_HOST] != SIZE_MAX ? c->hdr + c->off[SLOT_HOST] : NULL;
     req->authorization = c->off[SLOT_AUTH] != SIZE_MAX ? c->hdr + c->off[SLOT_AUTH] : NULL;
     req->impersonate_user =

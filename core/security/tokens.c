@@ -144,7 +144,13 @@ static int load_token_file(tokens_t *t, const char *path, char *err, size_t errl
     int lineno = 0, rc = 0;
     while (fgets(line, sizeof line, f)) {
         lineno++;
-        if (line[0] == '\n' || line[0] == '#') continue;
+        size_t ll = strlen(line);
+        if (ll == sizeof line - 1 && line[ll - 1] != '\n') {
+            snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+            rc = -1;
+            break;
+        }
+        if (line[0] == '\n' || line[0] == '\r' || line[0] == '#') continue;
         char token[512], user[256], uid[64], groups[1024];
         const char *p = csv_field(line, token, sizeof token);
         p = csv_field(p, user, sizeof user);
@@ -260,6 +266,25 @@ char *tokens_issue(const tokens_t *t, const char *ns, const char *name, const ch
     EVP_MD_CTX_free(md);
     const unsigned char *dp = der;
     ECDSA_SIG *sig = ok ? d2i_ECDSA_SIG(NULL, &dp, (long)derlen) : NULL;
+    if (sig) {
+        /* issue the low-s form, the only one verification accepts */
+        const BIGNUM *sr = ECDSA_SIG_get0_s(sig);
+        BIGNUM *n = BN_new(), *half = BN_new();
+        EC_GROUP *grp = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+        if (n && half && grp && EC_GROUP_get_order(grp, n, NULL) && BN_rshift1(half, n) &&
+            BN_cmp(sr, half) > 0) {
+            BIGNUM *ns = BN_new();
+            BIGNUM *nr = BN_dup(ECDSA_SIG_get0_r(sig));
+            if (ns && nr && BN_sub(ns, n, sr)) ECDSA_SIG_set0(sig, nr, ns);
+            else {
+                BN_free(ns);
+                BN_free(nr);
+            }
+        }
+        EC_GROUP_free(grp);
+        BN_free(n);
+        BN_free(half);
+    }
     if (sig && BN_bn2binpad(ECDSA_SIG_get0_r(sig), raw, 32) == 32 &&
         BN_bn2binpad(ECDSA_SIG_get0_s(sig), raw + 32, 32) == 32) {
         char *s64 = base64_encode(raw, sizeof raw, 1);
@@ -279,12 +304,33 @@ done:
     return out;
 }
 
+static int canonical(const char *text, size_t n, const unsigned char *bytes, size_t len)
+{
+    char *again = base64_encode(bytes, len, 1);
+    int same = again && strlen(again) == n && memcmp(again, text, n) == 0;
+    free(again);
+    return same;
+}
+
 static int verify_es256(const tokens_t *t, const char *signing, size_t slen,
                         const unsigned char *raw, size_t rawlen)
 {
     if (rawlen != 64) return 0;
     ECDSA_SIG *sig = ECDSA_SIG_new();
     BIGNUM *r = BN_bin2bn(raw, 32, NULL), *s = BN_bin2bn(raw + 32, 32, NULL);
+    /* low-s only: (r, n - s) is the same signature spelled another way */
+    static const unsigned char half_order[32] = {
+        0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8};
+    BIGNUM *half = BN_bin2bn(half_order, 32, NULL);
+    int high = !half || !s || BN_cmp(s, half) > 0;
+    BN_free(half);
+    if (high) {
+        ECDSA_SIG_free(sig);
+        BN_free(r);
+        BN_free(s);
+        return 0;
+    }
     if (!sig || !r || !s || ECDSA_SIG_set0(sig, r, s) != 1) {
         ECDSA_SIG_free(sig);
         BN_free(r);
@@ -342,6 +388,16 @@ int tokens_authenticate(const tokens_t *t, const char *token, tokens_sa_exists_f
     unsigned char *h = base64_decode(token, (size_t)(d1 - token), 1, &hl);
     unsigned char *c = base64_decode(d1 + 1, (size_t)(d2 - d1 - 1), 1, &cl);
     unsigned char *s = base64_decode(d2 + 1, strlen(d2 + 1), 1, &sl);
+    /* one token, one spelling: each part must be the canonical encoding of
+     * what it decodes to (no padding, no stray bits) */
+    if (h && c && s &&
+        (!canonical(token, (size_t)(d1 - token), h, hl) ||
+         !canonical(d1 + 1, (size_t)(d2 - d1 - 1), c, cl) || !canonical(d2 + 1, strlen(d2 + 1), s, sl))) {
+        free(h);
+        free(c);
+        free(s);
+        h = c = s = NULL;
+    }
     json_t *hj = h ? json_loadb((char *)h, hl, 0, NULL) : NULL;
     json_t *cj = c ? json_loadb((char *)c, cl, 0, NULL) : NULL;
     int rc = -1;
