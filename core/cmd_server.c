@@ -300,12 +300,11 @@ static void on_api_freed(void *data)
 {
     server_state_t *st = data;
     st->api = NULL;
-    /* the encrypting wrapper closes at once; then the plugin's store */
-    if (st->store && st->store != st->backend) st->store->vt->close(st->store, NULL, NULL);
-    st->store = NULL;
-    if (st->backend) st->backend->vt->close(st->backend, on_store_closed, st);
+    /* the encrypting wrapper closes the plugin's store under it */
+    skiff_store_t *top = st->store ? st->store : st->backend;
+    st->store = st->backend = NULL;
+    if (top) top->vt->close(top, on_store_closed, st);
     else on_store_closed(st);
-    st->backend = NULL;
 }
 
 static void on_http_stopped(void *data)

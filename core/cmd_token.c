@@ -52,13 +52,19 @@ static long long parse_duration(const char *s)
 }
 
 /* [a-z0-9]{n}, as bootstrap tokens are made of */
-static void random_word(char *out, size_t n)
+static int random_word(char *out, size_t n)
 {
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char r[32];
-    RAND_bytes(r, (int)n);
-    for (size_t i = 0; i < n; i++) out[i] = alphabet[r[i] % 36];
+    size_t i = 0;
+    while (i < n) {
+        unsigned char r[32];
+        if (RAND_bytes(r, sizeof r) != 1) return -1;
+        /* bytes from 252 up would favour the first letters: skip them */
+        for (size_t j = 0; j < sizeof r && i < n; j++)
+            if (r[j] < 252) out[i++] = alphabet[r[j] % 36];
+    }
     out[n] = '\0';
+    return 0;
 }
 
 /* PEM text of a kubeconfig *-data field (base64 of PEM); newly allocated. */
@@ -153,8 +159,13 @@ int cmd_token(int argc, char **argv)
     json_decref(kc);
 
     char id[7], secret[17], token[24], expiration[32] = "";
-    random_word(id, 6);
-    random_word(secret, 16);
+    if (random_word(id, 6) != 0 || random_word(secret, 16) != 0) {
+        fprintf(stderr, "skiff token create: no random bytes from the system\n");
+        free(ca);
+        free(cert);
+        free(key);
+        return 1;
+    }
     snprintf(token, sizeof token, "%s.%s", id, secret);
     json_t *sd = json_pack("{s:s, s:s, s:s, s:s, s:s}", "token-id", id, "token-secret", secret,
                            "usage-bootstrap-authentication", "true", "usage-bootstrap-signing",

@@ -122,6 +122,19 @@ const char *api_requester(const api_request_t *req, const token_identity_t *toke
 static const char *impersonated(const api_request_t *req, const char **groups,
                                 size_t *ngroups)
 {
+    if (strcmp(req->impersonate_user, "system:anonymous") == 0) {
+        /* the anonymous user is in system:unauthenticated, not authenticated */
+        size_t n = 0;
+        for (size_t i = 0; req->impersonate_groups && req->impersonate_groups[i] &&
+                           n < API_MAX_GROUPS;
+             i++)
+            if (strcmp(req->impersonate_groups[i], "system:authenticated") != 0)
+                groups[n++] = req->impersonate_groups[i];
+        groups[n++] = "system:unauthenticated";
+        groups[n] = NULL;
+        *ngroups = n;
+        return req->impersonate_user;
+    }
     *ngroups = with_authenticated(req->impersonate_groups, groups);
     return req->impersonate_user;
 }
@@ -241,43 +254,19 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
     const char *groups[API_MAX_GROUPS + 2];
     size_t ngroups;
     const char *user = api_requester(req, have_token ? &token : NULL, groups, &ngroups);
-    /* kubectl --as: the requester needs the impersonate verb on the user and
-     * each group; the request then acts as that user */
+    /* kubectl --as: the request acts as that user once the requester is
+     * allowed to impersonate it (checked below, after the audit begins) */
     const char *igroups[API_MAX_GROUPS + 2];
     size_t n_igroups = 0;
     const char *iuser = NULL;
-    if (req->impersonate_user && *req->impersonate_user) {
-        iuser = impersonated(req, igroups, &n_igroups);
-        if (pl->rbac && !master_of(groups)) {
-            rbac_user_t u = {.name = user, .groups = groups, .ngroups = ngroups};
-            const char *checks[API_MAX_GROUPS + 1][2];
-            size_t nc = 0;
-            checks[nc][0] = "users";
-            checks[nc++][1] = iuser;
-            for (size_t i = 0; req->impersonate_groups && req->impersonate_groups[i] &&
-                               nc < API_MAX_GROUPS;
-                 i++) {
-                checks[nc][0] = "groups";
-                checks[nc++][1] = req->impersonate_groups[i];
-            }
-            for (size_t i = 0; i < nc; i++) {
-                rbac_attrs_t a = {.verb = "impersonate", .api_group = "",
-                                  .resource = checks[i][0], .name = checks[i][1]};
-                rbac_decision_t d;
-                memset(&d, 0, sizeof d);
-                if (rbac_authorize_request(pl->rbac, &u, &a, NULL, &d) != 0 ||
-                    d.verdict != RBAC_ALLOW) {
-                    char msg[1024];
-                    rbac_forbidden_message(&u, &a, d.reason, msg, sizeof msg);
-                    status_reply(resp, 403, "Forbidden",
-                                 json_pack("{s:s, s:s}", "name", checks[i][1], "kind",
-                                           checks[i][0]),
-                                 "%s", msg);
-                    return NULL;
-                }
-            }
-        }
+    if (req->impersonate_groups && !(req->impersonate_user && *req->impersonate_user)) {
+        status_reply(resp, 400, "BadRequest", NULL,
+                     "requested impersonation of groups without a user: add Impersonate-User "
+                     "(kubectl --as)");
+        return NULL;
     }
+    if (req->impersonate_user && *req->impersonate_user)
+        iuser = impersonated(req, igroups, &n_igroups);
     int master = master_of(groups);
     int watch = query_flag(req->query, "watch");
     const char *verb = api_path_verb(path, req->method, watch);
@@ -329,6 +318,41 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
         }
     }
 
+    /* impersonation: the requester needs the impersonate verb on the user
+     * and on each group */
+    if (iuser && pl->rbac && !master) {
+        rbac_user_t u = {.name = user, .groups = groups, .ngroups = ngroups};
+        const char *checks[API_MAX_GROUPS + 1][2];
+        size_t nc = 0;
+        checks[nc][0] = "users";
+        checks[nc++][1] = iuser;
+        for (size_t i = 0;
+             req->impersonate_groups && req->impersonate_groups[i] && nc < API_MAX_GROUPS; i++) {
+            checks[nc][0] = "groups";
+            checks[nc++][1] = req->impersonate_groups[i];
+        }
+        for (size_t i = 0; i < nc; i++) {
+            rbac_attrs_t a = {.verb = "impersonate", .api_group = "", .resource = checks[i][0],
+                              .name = checks[i][1]};
+            rbac_decision_t d;
+            memset(&d, 0, sizeof d);
+            if (rbac_authorize_request(pl->rbac, &u, &a, NULL, &d) != 0 ||
+                d.verdict != RBAC_ALLOW) {
+                char msg[1024];
+                rbac_forbidden_message(&u, &a, d.reason, msg, sizeof msg);
+                json_t *st = status_new(403, "Forbidden",
+                                        json_pack("{s:s, s:s}", "name", checks[i][1], "kind",
+                                                  checks[i][0]),
+                                        "%s", msg);
+                char *body = json_dumps(st, JSON_COMPACT);
+                json_decref(st);
+                refuse(p, 403, "application/json", body ? body : "", body ? strlen(body) : 0);
+                free(body);
+                return NULL;
+            }
+        }
+    }
+
     /* from here on the request acts as the impersonated user, if any */
     if (iuser) {
         user = iuser;
@@ -364,12 +388,19 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
         rbac_node_inputs_t ni;
         json_t *pod = NULL;
         const rbac_node_inputs_t *nip = NULL;
+        char *fs = NULL;
         if (pl->node_inputs && rbac_node_name(&u)) {
             pod = pl->node_inputs(pl->node_inputs_data, path, &ni);
             nip = &ni;
+            /* a kubelet lists and watches one Secret or ConfigMap with
+             * fieldSelector=metadata.name=X: that names the object */
+            fs = api_query_value(req->query, "fieldSelector");
+            if (!a.name && fs && strncmp(fs, "metadata.name=", 14) == 0 && !strchr(fs, ','))
+                a.name = fs + 14;
         }
         int rc = rbac_authorize_request(pl->rbac, &u, &a, nip, &d);
         json_decref(pod);
+        free(fs);
         if (rc != 0 || d.verdict != RBAC_ALLOW) {
             char msg[1024];
             rbac_forbidden_message(&u, &a, d.reason, msg, sizeof msg);

@@ -69,7 +69,20 @@ void api_handle_token_request(api_call_t *c)
     json_t *sa = cache_obj_decode(o);
     const char *uid = api_meta_str(sa, "uid");
     json_t *spec = json_object_get(req, "spec");
-    json_int_t secs = json_integer_value(json_object_get(spec, "expirationSeconds"));
+    json_t *es = json_object_get(spec, "expirationSeconds");
+    if ((es && !json_is_null(es) && !json_is_integer(es)) ||
+        (json_object_get(spec, "boundObjectRef") &&
+         !json_is_null(json_object_get(spec, "boundObjectRef")))) {
+        json_decref(sa);
+        status_reply(c->resp, 422, "Invalid", status_details(c->kind, c->name),
+                     "TokenRequest.authentication.k8s.io \"%s\" is invalid: %s", c->name,
+                     es && !json_is_integer(es) && !json_is_null(es)
+                         ? "spec.expirationSeconds: Invalid value: must be an integer"
+                         : "spec.boundObjectRef: Unsupported value: tokens bound to an object "
+                           "are not issued yet (leave boundObjectRef out)");
+        goto done;
+    }
+    json_int_t secs = json_integer_value(es);
     if (secs == 0) secs = 3600;
     if (secs < 600 || secs > 365 * 24 * 3600) {
         json_decref(sa);

@@ -17,6 +17,8 @@ struct skiff_store_watch {
     skiff_store_watch_t *inner;
     skiff_store_watch_cb cb;
     void *data;
+    int in_call; /* inside es_watch: the inner watch may end before it returns */
+    int ended;
 };
 
 typedef struct pending {
@@ -192,12 +194,20 @@ static int es_range(skiff_store_t *st, const char *start, const char *end, int64
     return rc;
 }
 
+/* The watch is over (a final status was delivered): free it, unless
+ * es_watch is still on the stack, which frees it on return. */
+static void watch_over(skiff_store_watch_t *w)
+{
+    if (w->in_call) w->ended = 1;
+    else free(w);
+}
+
 static void on_events(void *data, int status, const skiff_store_event_t *ev, size_t n)
 {
     skiff_store_watch_t *w = data;
     if (status != 0 || n == 0) {
         w->cb(w->data, status, ev, n);
-        if (status != 0) free(w); /* final: no call follows */
+        if (status != 0) watch_over(w); /* final: no call follows */
         return;
     }
     skiff_store_event_t *copy = malloc(n * sizeof *copy);
@@ -205,7 +215,10 @@ static void on_events(void *data, int status, const skiff_store_event_t *ev, siz
     if (!copy || !frees) {
         free(copy);
         free(frees);
+        /* cannot decrypt these events: end the watch rather than skip them */
+        w->s->inner->vt->watch_cancel(w->inner);
         w->cb(w->data, SKIFF_ENOMEM, NULL, 0);
+        watch_over(w);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -229,8 +242,11 @@ static int es_watch(skiff_store_t *st, const char *prefix, int64_t after, skiff_
     w->cb = cb;
     w->data = data;
     *out = w; /* known before any event: the callback may run during the call */
+    w->in_call = 1;
     int rc = s->inner->vt->watch(s->inner, prefix, after, on_events, w, &w->inner);
-    if (rc != 0) {
+    w->in_call = 0;
+    if (rc != 0 || w->ended) {
+        /* refused, or over already (its final status was delivered) */
         free(w);
         *out = NULL;
     }
@@ -274,11 +290,36 @@ static int64_t es_compacted(skiff_store_t *st)
     return s->inner->vt->compacted_revision(s->inner);
 }
 
+typedef struct closing {
+    enc_store_t *s;
+    void (*done)(void *);
+    void *data;
+} closing_t;
+
+static void on_inner_closed(void *data)
+{
+    closing_t *cl = data;
+    void (*done)(void *) = cl->done;
+    void *dd = cl->data;
+    free(cl->s); /* only now: writes completing during the close still used it */
+    free(cl);
+    if (done) done(dd);
+}
+
 static void es_close(skiff_store_t *st, void (*done)(void *), void *data)
 {
-    /* the wrapper owns nothing asynchronous: the inner store is closed by its owner */
-    free(st);
-    if (done) done(data);
+    enc_store_t *s = (enc_store_t *)st;
+    closing_t *cl = malloc(sizeof *cl);
+    if (!cl) {
+        /* cannot wait for the inner store: keep the wrapper (a small leak
+         * at shutdown beats a use-after-free) */
+        s->inner->vt->close(s->inner, done, data);
+        return;
+    }
+    cl->s = s;
+    cl->done = done;
+    cl->data = data;
+    s->inner->vt->close(s->inner, on_inner_closed, cl);
 }
 
 static int es_open(skiff_plugin_ctx_t *ctx, const char *location, skiff_store_t **out)

@@ -11,8 +11,9 @@
 
 #include "security/encryption.h"
 
-/* inner and e stay owned by the caller; inner must outlive the wrapper
- * (closing the wrapper does not close inner). 0 or SKIFF_ENOMEM. */
+/* The wrapper takes inner over: closing the wrapper closes inner first and
+ * frees the wrapper once inner is closed. e stays the caller's and must
+ * outlive the wrapper. 0 or SKIFF_ENOMEM. */
 int encrypting_store_new(skiff_store_t *inner, const encryption_t *e, skiff_store_t **out);
 
 #endif

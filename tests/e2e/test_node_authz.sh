@@ -50,6 +50,8 @@ spec:
   containers: [{name: c, image: busybox}]
 EOF2
 ok "n1 reads a secret its pod uses" n1 get secret used-by-n1
+ok "n1 lists that secret by name, as a kubelet does" \
+	n1 get secrets --field-selector metadata.name=used-by-n1
 expect_fail_with "n1 cannot read a secret no pod of its uses" 'cannot get resource "secrets"' \
 	n1 get secret unrelated
 ok "n1 updates the status of its pod" n1 patch pod on-n1 --subresource=status --type=merge \
