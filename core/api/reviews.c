@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/pipeline.h"
+#include "security/tokens.h"
 
 static const char *jstr(const json_t *o, const char *k)
 {
@@ -22,6 +23,7 @@ void api_handle_review(api_call_t *c, json_t *obj)
     size_t ngroups;
     const char *user = api_identity(c->req, c->resp, groups, &ngroups);
     rbac_user_t u = {.name = user, .groups = groups, .ngroups = ngroups};
+    const char *sgroups[API_MAX_GROUPS + 1]; /* a SubjectAccessReview's groups */
     const char *kind = c->kind->kind;
     json_t *spec = json_object_get(obj, "spec");
     json_t *status = NULL;
@@ -31,7 +33,44 @@ void api_handle_review(api_call_t *c, json_t *obj)
         status = json_pack("{s:{s:s, s:o}}", "userInfo", "username", user, "groups", g);
     } else if (strcmp(kind, "SelfSubjectRulesReview") == 0) {
         status = rbac_rules_for(c->srv->rbac, &u, jstr(spec, "namespace"));
-    } else if (strcmp(kind, "SelfSubjectAccessReview") == 0) {
+    } else if (strcmp(kind, "TokenReview") == 0) {
+        /* another component asks who a bearer token is */
+        const char *tok = json_string_value(json_object_get(spec, "token"));
+        token_identity_t id;
+        char why[256];
+        int ok = 0;
+        if (tok && c->srv->pipeline.tokens) {
+            int brc = c->srv->pipeline.bootstrap
+                          ? c->srv->pipeline.bootstrap(c->srv, tok, &id, why, sizeof why)
+                          : 1;
+            if (brc == 1)
+                brc = tokens_authenticate(c->srv->pipeline.tokens, tok, c->srv->pipeline.sa_exists,
+                                          c->srv, &id, why, sizeof why);
+            ok = brc == 0;
+        }
+        if (ok) {
+            json_t *g = json_array();
+            for (size_t i = 0; i < id.ngroups; i++) json_array_append_new(g, json_string(id.groups[i]));
+            json_array_append_new(g, json_string("system:authenticated"));
+            status = json_pack("{s:b, s:{s:s, s:s, s:o}, s:[]}", "authenticated", 1, "user",
+                               "username", id.user, "uid", id.uid, "groups", g, "audiences");
+        } else {
+            status = json_pack("{s:b, s:{}, s:s}", "authenticated", 0, "user", "error",
+                               "the token could not be authenticated");
+        }
+    } else if (strcmp(kind, "SubjectAccessReview") == 0 ||
+               strcmp(kind, "SelfSubjectAccessReview") == 0) {
+        if (strcmp(kind, "SubjectAccessReview") == 0) {
+            /* another component asks about a user it names */
+            size_t n = 0;
+            size_t gi;
+            json_t *gv;
+            json_array_foreach(json_object_get(spec, "groups"), gi, gv) if (n < API_MAX_GROUPS && json_string_value(gv)) sgroups[n++] = json_string_value(gv);
+            sgroups[n] = NULL;
+            u.name = jstr(spec, "user") ? jstr(spec, "user") : "";
+            u.groups = sgroups;
+            u.ngroups = n;
+        }
         const json_t *ra = json_object_get(spec, "resourceAttributes");
         const json_t *na = json_object_get(spec, "nonResourceAttributes");
         if (!ra && !na) {
@@ -60,8 +99,8 @@ void api_handle_review(api_call_t *c, json_t *obj)
         status = json_pack("{s:b}", "allowed", allowed);
         if (d.reason[0]) json_object_set_new(status, "reason", json_string(d.reason));
     } else {
-        status_reply(c->resp, 405, "MethodNotAllowed", NULL,
-                     "%s are answered only for the user asking (Self* reviews)", c->kind->resource);
+        status_reply(c->resp, 405, "MethodNotAllowed", NULL, "%s are not answered here",
+                     c->kind->resource);
         return;
     }
     if (!status) {

@@ -16,6 +16,12 @@ like "$TOKEN" "eyJ" "kubectl create token prints a JWT"
 is "$(code "$TOKEN")" 403 "an unbound service account cannot list pods (403)"
 ok "bind it to view" k create rolebinding robot-view --clusterrole=view --serviceaccount=default:robot
 is "$(code "$TOKEN")" 200 "once bound it lists pods"
+review=$(printf '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"%s"}}' "$TOKEN" |
+	k create -f - -o 'jsonpath={.status.authenticated} {.status.user.username}')
+is "$review" "true system:serviceaccount:default:robot" "a TokenReview authenticates the token for other components"
+sar=$(printf '%s' '{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"system:serviceaccount:default:robot","resourceAttributes":{"verb":"delete","resource":"pods","namespace":"default"}}}' |
+	k create -f - -o 'jsonpath={.status.allowed}')
+is "$sar" false "a SubjectAccessReview answers for a user it names (view cannot delete)"
 expect_contains "whoami with the token names the service account" \
 	"system:serviceaccount:default:robot" \
 	kubectl --kubeconfig=/dev/null --server "$E2E_URL" --insecure-skip-tls-verify --token "$TOKEN" auth whoami
