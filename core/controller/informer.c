@@ -1,0 +1,642 @@
+/* core/controller/informer.c - shared informers: one list and one watch per
+ * resource (and namespace and selectors), a local cache of the objects with
+ * indexes by namespace, label and owner uid, and event handlers for any
+ * number of controllers.
+ *
+ * Like client-go's reflector: list, then watch from the list's
+ * resourceVersion with bookmarks; a watch that ends is resumed from the
+ * last resourceVersion seen; a 410 Expired (the version was compacted)
+ * relists and turns the differences into add/update/delete events. It
+ * reads through skiff_client_t only and never writes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <skiff/controller.h>
+
+#define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 30000
+
+typedef struct handler_ent {
+    int id;
+    int removed;
+    skiff_informer_handler_t h;
+} handler_ent_t;
+
+struct skiff_informer {
+    uv_loop_t *loop;
+    skiff_client_t *client;
+    char *group, *version, *resource;
+    skiff_resource_t res;
+    char *ns, *ls, *fs;
+    int resync_ms;
+    int watch_timeout_s;
+    json_t *cache;     /* key -> object */
+    json_t *idx_ns;    /* namespace -> {key -> object} */
+    json_t *idx_label; /* "k=v" -> {key -> object} */
+    json_t *idx_owner; /* owner uid -> {key -> object} */
+    char rv[64];
+    int started, synced, stopping;
+    int need_relist;
+    int retry_ms;
+    handler_ent_t *handlers;
+    size_t n_handlers, cap_handlers;
+    int next_id;
+    int dispatching;
+    skiff_client_watch_t *watch;
+    int list_pending;
+    int closed_handles;
+    int lists, watches;
+    uv_timer_t retry_timer;
+    uv_timer_t resync_timer;
+    /* the factory's chain */
+    skiff_informer_t *next;
+    char *factory_key;
+};
+
+struct skiff_informer_factory {
+    uv_loop_t *loop;
+    skiff_client_t *client;
+    skiff_informer_t *informers;
+};
+
+/* ---- object helpers --------------------------------------------------------------- */
+
+static json_t *meta(json_t *obj) { return json_object_get(obj, "metadata"); }
+
+static const char *meta_str(json_t *obj, const char *field)
+{
+    return json_string_value(json_object_get(meta(obj), field));
+}
+
+int skiff_object_key(char *buf, size_t len, json_t *obj)
+{
+    const char *name = meta_str(obj, "name");
+    const char *ns = meta_str(obj, "namespace");
+    if (!name || !*name) return SKIFF_EINVAL;
+    int n = ns && *ns ? snprintf(buf, len, "%s/%s", ns, name) : snprintf(buf, len, "%s", name);
+    return n < 0 ? SKIFF_EINVAL : n;
+}
+
+/* Key into a malloc'd string (NULL without a name or memory). */
+static char *key_dup(json_t *obj)
+{
+    int n = skiff_object_key(NULL, 0, obj);
+    if (n < 0) return NULL;
+    char *k = malloc((size_t)n + 1);
+    if (k) skiff_object_key(k, (size_t)n + 1, obj);
+    return k;
+}
+
+static char *sdup(const char *s) { return s && *s ? strdup(s) : NULL; }
+
+/* ---- indexes ------------------------------------------------------------------------- */
+
+static void idx_add(json_t *idx, const char *value, const char *key, json_t *obj)
+{
+    json_t *set = json_object_get(idx, value);
+    if (!set) {
+        set = json_object();
+        if (!set || json_object_set_new_nocheck(idx, value, set) != 0) return;
+    }
+    json_object_set_nocheck(set, key, obj);
+}
+
+static void idx_del(json_t *idx, const char *value, const char *key)
+{
+    json_t *set = json_object_get(idx, value);
+    if (!set) return;
+    json_object_del(set, key);
+    if (json_object_size(set) == 0) json_object_del(idx, value);
+}
+
+/* Calls fn for each index entry of obj. */
+static void idx_each(skiff_informer_t *inf, json_t *obj, const char *key,
+                     void (*fn)(json_t *idx, const char *value, const char *key, json_t *obj))
+{
+    const char *ns = meta_str(obj, "namespace");
+    fn(inf->idx_ns, ns ? ns : "", key, obj);
+    const char *lk;
+    json_t *lv;
+    json_object_foreach(json_object_get(meta(obj), "labels"), lk, lv)
+    {
+        const char *v = json_string_value(lv);
+        size_t n = strlen(lk) + (v ? strlen(v) : 0) + 2;
+        char *kv = malloc(n);
+        if (!kv) continue;
+        snprintf(kv, n, "%s=%s", lk, v ? v : "");
+        fn(inf->idx_label, kv, key, obj);
+        free(kv);
+    }
+    size_t i;
+    json_t *ref;
+    json_array_foreach(json_object_get(meta(obj), "ownerReferences"), i, ref)
+    {
+        const char *uid = json_string_value(json_object_get(ref, "uid"));
+        if (uid) fn(inf->idx_owner, uid, key, obj);
+    }
+}
+
+static void idx_add_cb(json_t *idx, const char *value, const char *key, json_t *obj)
+{
+    idx_add(idx, value, key, obj);
+}
+
+static void idx_del_cb(json_t *idx, const char *value, const char *key, json_t *obj)
+{
+    idx_del(idx, value, key);
+}
+
+/* ---- handlers ---------------------------------------------------------------------------- */
+
+enum { EV_ADD, EV_UPDATE, EV_DELETE };
+
+static void dispatch(skiff_informer_t *inf, int ev, json_t *old_obj, json_t *new_obj)
+{
+    size_t n = inf->n_handlers;
+    inf->dispatching++;
+    for (size_t i = 0; i < n && !inf->stopping; i++) {
+        handler_ent_t *e = &inf->handlers[i];
+        if (e->removed) continue;
+        if (ev == EV_ADD && e->h.on_add) e->h.on_add(e->h.data, new_obj);
+        else if (ev == EV_UPDATE && e->h.on_update) e->h.on_update(e->h.data, old_obj, new_obj);
+        else if (ev == EV_DELETE && e->h.on_delete) e->h.on_delete(e->h.data, old_obj);
+    }
+    if (--inf->dispatching == 0) {
+        size_t j = 0;
+        for (size_t i = 0; i < inf->n_handlers; i++)
+            if (!inf->handlers[i].removed) inf->handlers[j++] = inf->handlers[i];
+        inf->n_handlers = j;
+    }
+}
+
+int skiff_informer_add_handler(skiff_informer_t *inf, const skiff_informer_handler_t *h)
+{
+    if (!inf || !h || inf->stopping) return SKIFF_EINVAL;
+    if (inf->n_handlers == inf->cap_handlers) {
+        size_t cap = inf->cap_handlers ? inf->cap_handlers * 2 : 4;
+        handler_ent_t *p = realloc(inf->handlers, cap * sizeof *p);
+        if (!p) return SKIFF_ENOMEM;
+        inf->handlers = p;
+        inf->cap_handlers = cap;
+    }
+    handler_ent_t *e = &inf->handlers[inf->n_handlers++];
+    e->id = ++inf->next_id;
+    e->removed = 0;
+    e->h = *h;
+    int id = e->id;
+    if (h->on_add) {
+        skiff_informer_handler_t hc = *h;
+        const char *k;
+        json_t *o;
+        json_object_foreach(inf->cache, k, o) hc.on_add(hc.data, o);
+    }
+    return id;
+}
+
+void skiff_informer_remove_handler(skiff_informer_t *inf, int id)
+{
+    if (!inf) return;
+    for (size_t i = 0; i < inf->n_handlers; i++) {
+        if (inf->handlers[i].id != id) continue;
+        if (inf->dispatching) {
+            inf->handlers[i].removed = 1;
+        } else {
+            memmove(&inf->handlers[i], &inf->handlers[i + 1],
+                    (inf->n_handlers - i - 1) * sizeof *inf->handlers);
+            inf->n_handlers--;
+        }
+        return;
+    }
+}
+
+/* ---- the cache -------------------------------------------------------------------------- */
+
+static void note_rv(skiff_informer_t *inf, json_t *obj)
+{
+    const char *rv = meta_str(obj, "resourceVersion");
+    if (rv && *rv) snprintf(inf->rv, sizeof inf->rv, "%s", rv);
+}
+
+/* Puts obj under key and tells the handlers (add, or update when it was
+ * cached already). */
+static void cache_put(skiff_informer_t *inf, const char *key, json_t *obj, int quiet_if_same)
+{
+    json_t *old = json_incref(json_object_get(inf->cache, key));
+    if (old) idx_each(inf, old, key, idx_del_cb);
+    json_object_set_nocheck(inf->cache, key, obj);
+    idx_each(inf, obj, key, idx_add_cb);
+    if (!old) {
+        dispatch(inf, EV_ADD, NULL, obj);
+    } else {
+        const char *a = meta_str(old, "resourceVersion"), *b = meta_str(obj, "resourceVersion");
+        int same = a && b && strcmp(a, b) == 0;
+        if (!(quiet_if_same && same)) dispatch(inf, EV_UPDATE, old, obj);
+    }
+    json_decref(old);
+}
+
+static void cache_del(skiff_informer_t *inf, const char *key, json_t *last)
+{
+    json_t *old = json_incref(json_object_get(inf->cache, key));
+    if (!old) return;
+    idx_each(inf, old, key, idx_del_cb);
+    json_object_del(inf->cache, key);
+    /* the final state from the watch when there is one */
+    dispatch(inf, EV_DELETE, last ? last : old, NULL);
+    json_decref(old);
+}
+
+/* A list's items become the cache; what changed since becomes events. */
+static void cache_replace(skiff_informer_t *inf, json_t *items)
+{
+    json_t *seen = json_object();
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        char *k = key_dup(it);
+        if (!k) continue;
+        if (seen) json_object_set_nocheck(seen, k, json_true());
+        cache_put(inf, k, it, 1);
+        free(k);
+    }
+    json_t *gone = json_array();
+    const char *k;
+    json_t *o;
+    json_object_foreach(inf->cache, k, o)
+        if (seen && !json_object_get(seen, k)) json_array_append_new(gone, json_string_nocheck(k));
+    json_array_foreach(gone, i, it) cache_del(inf, json_string_value(it), NULL);
+    json_decref(gone);
+    json_decref(seen);
+}
+
+/* ---- list and watch ------------------------------------------------------------------ */
+
+static void start_list(skiff_informer_t *inf);
+static void start_watch(skiff_informer_t *inf);
+
+static void on_retry(uv_timer_t *t)
+{
+    skiff_informer_t *inf = t->data;
+    if (inf->stopping) return;
+    if (inf->need_relist || !inf->synced) start_list(inf);
+    else start_watch(inf);
+}
+
+static void retry_after(skiff_informer_t *inf, int ms)
+{
+    if (inf->stopping) return;
+    uv_timer_start(&inf->retry_timer, on_retry, (uint64_t)ms, 0);
+}
+
+/* Doubles the failure delay and returns the one to use now. */
+static int next_backoff(skiff_informer_t *inf)
+{
+    int ms = inf->retry_ms ? inf->retry_ms : RETRY_MIN_MS;
+    inf->retry_ms = ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : ms * 2;
+    return ms;
+}
+
+static void maybe_free(skiff_informer_t *inf);
+
+static void on_list(void *data, int status, json_t *obj)
+{
+    skiff_informer_t *inf = data;
+    inf->list_pending = 0;
+    if (inf->stopping) {
+        maybe_free(inf);
+        return;
+    }
+    if (status != 200 || !json_is_array(json_object_get(obj, "items"))) {
+        retry_after(inf, next_backoff(inf));
+        return;
+    }
+    inf->need_relist = 0;
+    const char *rv = json_string_value(json_object_get(meta(obj), "resourceVersion"));
+    snprintf(inf->rv, sizeof inf->rv, "%s", rv ? rv : "");
+    cache_replace(inf, json_object_get(obj, "items"));
+    inf->synced = 1;
+    if (!inf->stopping) start_watch(inf);
+}
+
+static void start_list(skiff_informer_t *inf)
+{
+    skiff_list_opts_t o = {.label_selector = inf->ls, .field_selector = inf->fs};
+    inf->list_pending = 1;
+    inf->lists++;
+    int e = skiff_client_list(inf->client, &inf->res, inf->ns, &o, on_list, inf);
+    if (e < 0) {
+        inf->list_pending = 0;
+        retry_after(inf, next_backoff(inf));
+    }
+}
+
+static void on_watch(void *data, const char *type, json_t *obj)
+{
+    skiff_informer_t *inf = data;
+    if (inf->stopping) return;
+    if (!type) {
+        /* ended (timeout, server closed it): resume from the last version */
+        inf->watch = NULL;
+        retry_after(inf, 0);
+        return;
+    }
+    if (strcmp(type, "ERROR") == 0) {
+        json_int_t code = json_integer_value(json_object_get(obj, "code"));
+        skiff_client_watch_t *w = inf->watch;
+        inf->watch = NULL;
+        if (w) inf->client->vt->watch_cancel(w);
+        if (code == 410) {
+            /* the version is gone from history: start over from a list */
+            inf->need_relist = 1;
+            retry_after(inf, 0);
+        } else {
+            retry_after(inf, next_backoff(inf));
+        }
+        return;
+    }
+    inf->retry_ms = 0;
+    if (strcmp(type, "BOOKMARK") == 0) {
+        note_rv(inf, obj);
+        return;
+    }
+    char *k = key_dup(obj);
+    if (!k) return;
+    note_rv(inf, obj);
+    if (strcmp(type, "DELETED") == 0) cache_del(inf, k, obj);
+    else if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) cache_put(inf, k, obj, 0);
+    free(k);
+}
+
+static void start_watch(skiff_informer_t *inf)
+{
+    skiff_list_opts_t o = {.label_selector = inf->ls,
+                           .field_selector = inf->fs,
+                           .resource_version = inf->rv[0] ? inf->rv : NULL,
+                           .allow_bookmarks = 1,
+                           .timeout_seconds = inf->watch_timeout_s};
+    inf->watches++;
+    skiff_client_watch_t *w = NULL;
+    int e = skiff_client_watch(inf->client, &inf->res, inf->ns, &o, on_watch, inf, &w);
+    if (e < 0) {
+        retry_after(inf, next_backoff(inf));
+        return;
+    }
+    inf->watch = w;
+}
+
+/* ---- resync -------------------------------------------------------------------------------- */
+
+static void on_resync(uv_timer_t *t)
+{
+    skiff_informer_t *inf = t->data;
+    if (inf->stopping || !inf->synced) return;
+    /* a snapshot: handlers run while the loop is ours, but stay safe */
+    json_t *all = skiff_informer_list(inf);
+    size_t i;
+    json_t *o;
+    json_array_foreach(all, i, o) dispatch(inf, EV_UPDATE, o, o);
+    json_decref(all);
+}
+
+static void arm_resync(skiff_informer_t *inf)
+{
+    if (!inf->started || inf->stopping) return;
+    if (inf->resync_ms > 0)
+        uv_timer_start(&inf->resync_timer, on_resync, (uint64_t)inf->resync_ms,
+                       (uint64_t)inf->resync_ms);
+    else
+        uv_timer_stop(&inf->resync_timer);
+}
+
+/* ---- life cycle ----------------------------------------------------------------------------- */
+
+int skiff_informer_new(uv_loop_t *loop, skiff_client_t *client, const skiff_resource_t *r,
+                       const skiff_informer_opts_t *opts, skiff_informer_t **out)
+{
+    if (!loop || !client || !r || !r->version || !r->resource || !out) return SKIFF_EINVAL;
+    skiff_informer_t *inf = calloc(1, sizeof *inf);
+    if (!inf) return SKIFF_ENOMEM;
+    inf->loop = loop;
+    inf->client = client;
+    inf->group = strdup(r->group ? r->group : "");
+    inf->version = strdup(r->version);
+    inf->resource = strdup(r->resource);
+    inf->cache = json_object();
+    inf->idx_ns = json_object();
+    inf->idx_label = json_object();
+    inf->idx_owner = json_object();
+    if (opts) {
+        inf->ns = sdup(opts->namespace_);
+        inf->ls = sdup(opts->label_selector);
+        inf->fs = sdup(opts->field_selector);
+        inf->resync_ms = opts->resync_ms;
+        inf->watch_timeout_s = opts->watch_timeout_s;
+    }
+    if (!inf->group || !inf->version || !inf->resource || !inf->cache || !inf->idx_ns ||
+        !inf->idx_label || !inf->idx_owner || (opts && opts->namespace_ && *opts->namespace_ && !inf->ns) ||
+        (opts && opts->label_selector && *opts->label_selector && !inf->ls) ||
+        (opts && opts->field_selector && *opts->field_selector && !inf->fs)) {
+        inf->closed_handles = 2;
+        inf->stopping = 1;
+        maybe_free(inf);
+        return SKIFF_ENOMEM;
+    }
+    inf->res.group = inf->group;
+    inf->res.version = inf->version;
+    inf->res.resource = inf->resource;
+    uv_timer_init(loop, &inf->retry_timer);
+    inf->retry_timer.data = inf;
+    uv_timer_init(loop, &inf->resync_timer);
+    inf->resync_timer.data = inf;
+    *out = inf;
+    return 0;
+}
+
+int skiff_informer_start(skiff_informer_t *inf)
+{
+    if (!inf || inf->stopping) return SKIFF_EINVAL;
+    if (inf->started) return 0;
+    inf->started = 1;
+    arm_resync(inf);
+    start_list(inf);
+    return 0;
+}
+
+static void maybe_free(skiff_informer_t *inf)
+{
+    if (!inf->stopping || inf->closed_handles < 2 || inf->list_pending) return;
+    json_decref(inf->cache);
+    json_decref(inf->idx_ns);
+    json_decref(inf->idx_label);
+    json_decref(inf->idx_owner);
+    free(inf->handlers);
+    free(inf->group);
+    free(inf->version);
+    free(inf->resource);
+    free(inf->ns);
+    free(inf->ls);
+    free(inf->fs);
+    free(inf->factory_key);
+    free(inf);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    skiff_informer_t *inf = h->data;
+    inf->closed_handles++;
+    maybe_free(inf);
+}
+
+void skiff_informer_free(skiff_informer_t *inf)
+{
+    if (!inf || inf->stopping) return;
+    inf->stopping = 1;
+    inf->n_handlers = 0;
+    if (inf->watch) {
+        skiff_client_watch_t *w = inf->watch;
+        inf->watch = NULL;
+        inf->client->vt->watch_cancel(w);
+    }
+    uv_close((uv_handle_t *)&inf->retry_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&inf->resync_timer, on_handle_closed);
+}
+
+/* ---- queries --------------------------------------------------------------------------------- */
+
+int skiff_informer_has_synced(const skiff_informer_t *inf) { return inf && inf->synced; }
+
+const char *skiff_informer_resource_version(const skiff_informer_t *inf)
+{
+    return inf ? inf->rv : "";
+}
+
+void skiff_informer_stats(const skiff_informer_t *inf, int *lists, int *watches)
+{
+    if (lists) *lists = inf ? inf->lists : 0;
+    if (watches) *watches = inf ? inf->watches : 0;
+}
+
+json_t *skiff_informer_get(const skiff_informer_t *inf, const char *key)
+{
+    return inf && key ? json_object_get(inf->cache, key) : NULL;
+}
+
+static json_t *values_of(json_t *set)
+{
+    json_t *a = json_array();
+    const char *k;
+    json_t *o;
+    if (a) json_object_foreach(set, k, o) json_array_append(a, o);
+    return a;
+}
+
+json_t *skiff_informer_list(const skiff_informer_t *inf)
+{
+    return values_of(inf ? inf->cache : NULL);
+}
+
+json_t *skiff_informer_list_namespace(const skiff_informer_t *inf, const char *ns)
+{
+    return values_of(inf ? json_object_get(inf->idx_ns, ns ? ns : "") : NULL);
+}
+
+json_t *skiff_informer_list_label(const skiff_informer_t *inf, const char *key,
+                                  const char *value)
+{
+    if (!inf || !key) return json_array();
+    size_t n = strlen(key) + (value ? strlen(value) : 0) + 2;
+    char *kv = malloc(n);
+    if (!kv) return NULL;
+    snprintf(kv, n, "%s=%s", key, value ? value : "");
+    json_t *a = values_of(json_object_get(inf->idx_label, kv));
+    free(kv);
+    return a;
+}
+
+json_t *skiff_informer_list_owner(const skiff_informer_t *inf, const char *uid)
+{
+    return values_of(inf && uid ? json_object_get(inf->idx_owner, uid) : NULL);
+}
+
+/* ---- the factory -------------------------------------------------------------------------------- */
+
+int skiff_informer_factory_new(uv_loop_t *loop, skiff_client_t *client,
+                               skiff_informer_factory_t **out)
+{
+    if (!loop || !client || !out) return SKIFF_EINVAL;
+    skiff_informer_factory_t *f = calloc(1, sizeof *f);
+    if (!f) return SKIFF_ENOMEM;
+    f->loop = loop;
+    f->client = client;
+    *out = f;
+    return 0;
+}
+
+int skiff_informer_factory_get(skiff_informer_factory_t *f, const skiff_resource_t *r,
+                               const skiff_informer_opts_t *opts, skiff_informer_t **out)
+{
+    if (!f || !r || !r->version || !r->resource || !out) return SKIFF_EINVAL;
+    /* '\x1f' cannot occur in names or selectors */
+    size_t n = strlen(r->group ? r->group : "") + strlen(r->version) + strlen(r->resource) + 8;
+    const char *ns = opts && opts->namespace_ ? opts->namespace_ : "";
+    const char *ls = opts && opts->label_selector ? opts->label_selector : "";
+    const char *fs = opts && opts->field_selector ? opts->field_selector : "";
+    n += strlen(ns) + strlen(ls) + strlen(fs);
+    char *key = malloc(n);
+    if (!key) return SKIFF_ENOMEM;
+    snprintf(key, n, "%s/%s/%s\x1f%s\x1f%s\x1f%s", r->group ? r->group : "", r->version,
+             r->resource, ns, ls, fs);
+    for (skiff_informer_t *i = f->informers; i; i = i->next) {
+        if (strcmp(i->factory_key, key) != 0) continue;
+        free(key);
+        int want = opts ? opts->resync_ms : 0;
+        if (want > 0 && (i->resync_ms == 0 || want < i->resync_ms)) {
+            i->resync_ms = want;
+            arm_resync(i);
+        }
+        *out = i;
+        return 0;
+    }
+    skiff_informer_t *inf;
+    int e = skiff_informer_new(f->loop, f->client, r, opts, &inf);
+    if (e < 0) {
+        free(key);
+        return e;
+    }
+    inf->factory_key = key;
+    inf->next = f->informers;
+    f->informers = inf;
+    *out = inf;
+    return 0;
+}
+
+int skiff_informer_factory_start(skiff_informer_factory_t *f)
+{
+    if (!f) return SKIFF_EINVAL;
+    for (skiff_informer_t *i = f->informers; i; i = i->next) {
+        int e = skiff_informer_start(i);
+        if (e < 0) return e;
+    }
+    return 0;
+}
+
+int skiff_informer_factory_has_synced(const skiff_informer_factory_t *f)
+{
+    if (!f) return 0;
+    for (skiff_informer_t *i = f->informers; i; i = i->next)
+        if (!i->synced) return 0;
+    return 1;
+}
+
+void skiff_informer_factory_free(skiff_informer_factory_t *f)
+{
+    if (!f) return;
+    skiff_informer_t *i = f->informers;
+    while (i) {
+        skiff_informer_t *next = i->next;
+        skiff_informer_free(i);
+        i = next;
+    }
+    free(f);
+}
