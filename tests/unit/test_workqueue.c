@@ -146,17 +146,17 @@ static void test_backoff(void **state)
     uv_run(&loop, UV_RUN_DEFAULT);
 
     /* and the delay is really waited */
-    skiff_workqueue_opts_t slow = {.base_delay_ms = 30};
+    skiff_workqueue_opts_t slow = {.base_delay_ms = 50};
     assert_int_equal(skiff_workqueue_new(&loop, &slow, NULL, NULL, &q), 0);
     uv_update_time(&loop);
     uint64_t t0 = uv_now(&loop);
-    assert_int_equal(skiff_workqueue_add_rate_limited(q, "k"), 30);
-    assert_int_equal(skiff_workqueue_add_rate_limited(q, "k"), 60);
+    assert_int_equal(skiff_workqueue_add_rate_limited(q, "k"), 50);
+    assert_int_equal(skiff_workqueue_add_rate_limited(q, "k"), 100);
     run_until_len(q, 1, 1000);
     uint64_t waited = uv_now(&loop) - t0;
     /* the earlier of the two pending delays */
-    assert_true(waited >= 30);
-    assert_true(waited < 60);
+    assert_true(waited >= 50);
+    assert_true(waited < 100);
     skiff_workqueue_free(q);
     uv_run(&loop, UV_RUN_DEFAULT);
 }
