@@ -5,4 +5,6 @@
 #include <skiff/plugin.h>
 #include <skiff/store.h>
 #include <skiff/client.h>
+#include <skiff/controller.h>
+#include <skiff/leader.h>
 #endif
