@@ -30,68 +30,25 @@
 #include "object/registry.h"
 #include "plugin/loader.h"
 
+#include "api_fixture.h"
+
 static uv_loop_t loop;
-static loaded_plugin_t *plugin;
-static skiff_store_t *store;
+static api_fixture_t fx;
 static api_server_t *api;
-static char dir[256];
-static int ready;
 
-static void on_ready(void *data, int status)
-{
-    assert_int_equal(status, 0);
-    ready = 1;
-}
-
-static void wait_for(int *flag)
-{
-    for (int i = 0; i < 200000 && !*flag; i++) uv_run(&loop, UV_RUN_ONCE);
-    assert_true(*flag);
-}
+/* Run the loop until *flag is set (bounded). */
+static void wait_for(int *flag) { assert_true(api_fixture_wait(&fx, flag)); }
 
 static int setup(void **state)
 {
-    uv_loop_init(&loop);
-    snprintf(dir, sizeof dir, "/tmp/skiff-test-controller-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    if (registry_init() != 0) return -1;
-    char err[512], path[1024], db[400];
-    const char *build = getenv("SKIFF_BUILD_DIR");
-    snprintf(path, sizeof path, "%s/plugins/.libs/storage-sqlite.so", build ? build : ".");
-    plugin = plugin_load(path, &loop, dir, err, sizeof err);
-    if (!plugin) {
-        fprintf(stderr, "# %s\n", err);
-        return -1;
-    }
-    if (plugin_start(plugin, err, sizeof err) != 0) return -1;
-    const skiff_store_vtable_t *vt = plugin->desc->vtable;
-    snprintf(db, sizeof db, "%s/store.db", dir);
-    if (vt->open(&plugin->ctx, db, &store) != 0) return -1;
-    api_server_opts_t ao = {.loop = &loop, .store = store};
-    if (api_server_new(&ao, on_ready, NULL, &api) != 0) return -1;
-    wait_for(&ready);
+    api_server_opts_t ao = {0};
+    if (api_fixture_start(&fx, &loop, ao, 0) != 0) return -1;
+    api = fx.api;
+
     return 0;
 }
 
-static int closed;
-static void on_closed(void *data) { closed++; }
-
-static int teardown(void **state)
-{
-    closed = 0;
-    api_server_free(api, on_closed, NULL);
-    wait_for(&closed);
-    closed = 0;
-    store->vt->close(store, on_closed, NULL);
-    wait_for(&closed);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    plugin_unload(plugin);
-    registry_shutdown();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) return -1;
-    return uv_loop_close(&loop) == 0 ? 0 : -1;
-}
+static int teardown(void **state) { return api_fixture_stop(&fx); }
 
 /* ---- the toy controller ----------------------------------------------------------- */
 

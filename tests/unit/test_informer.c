@@ -28,30 +28,15 @@
 #include "object/registry.h"
 #include "plugin/loader.h"
 
+#include "api_fixture.h"
+
 static uv_loop_t loop;
-static loaded_plugin_t *plugin;
-static skiff_store_t *store;
+static api_fixture_t fx;
 static api_server_t *api;
 static http_server_t *http;
-static char dir[256];
-static int ready;
 
-static void on_ready(void *data, int status)
-{
-    assert_int_equal(status, 0);
-    ready = 1;
-}
-
-static void on_http(void *data, const api_request_t *req, api_response_t *resp)
-{
-    api_server_handle(api, req, resp);
-}
-
-static void wait_for(int *flag)
-{
-    for (int i = 0; i < 200000 && !*flag; i++) uv_run(&loop, UV_RUN_ONCE);
-    assert_true(*flag);
-}
+/* Run the loop until *flag is set (bounded). */
+static void wait_for(int *flag) { assert_true(api_fixture_wait(&fx, flag)); }
 
 static void on_tick(uv_timer_t *t) {}
 
@@ -73,55 +58,16 @@ static void run_for(uint64_t ms)
 
 static int setup(void **state)
 {
-    uv_loop_init(&loop);
-    snprintf(dir, sizeof dir, "/tmp/skiff-test-informer-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    if (registry_init() != 0) return -1;
-    char err[512], path[1024], db[400];
-    const char *build = getenv("SKIFF_BUILD_DIR");
-    snprintf(path, sizeof path, "%s/plugins/.libs/storage-sqlite.so", build ? build : ".");
-    plugin = plugin_load(path, &loop, dir, err, sizeof err);
-    if (!plugin) {
-        fprintf(stderr, "# %s\n", err);
-        return -1;
-    }
-    if (plugin_start(plugin, err, sizeof err) != 0) return -1;
-    const skiff_store_vtable_t *vt = plugin->desc->vtable;
-    snprintf(db, sizeof db, "%s/store.db", dir);
-    if (vt->open(&plugin->ctx, db, &store) != 0) return -1;
     /* a small replay ring, so that an old revision must come from the
      * store's history (and is gone once compacted); frequent bookmarks */
-    api_server_opts_t ao = {.loop = &loop, .store = store, .ring_capacity = 4,
-                            .bookmark_interval_ms = 100};
-    if (api_server_new(&ao, on_ready, NULL, &api) != 0) return -1;
-    wait_for(&ready);
-    http_server_opts_t ho = {.host = "127.0.0.1", .port = 0, .max_body = 3 << 20,
-                             .max_header = 1 << 20, .handler = on_http};
-    return http_server_start(&loop, &ho, &http);
+    api_server_opts_t ao = {.ring_capacity = 4, .bookmark_interval_ms = 100};
+    if (api_fixture_start(&fx, &loop, ao, 1) != 0) return -1;
+    api = fx.api;
+    http = fx.http;
+    return 0;
 }
 
-static int closed;
-static void on_closed(void *data) { closed++; }
-
-static int teardown(void **state)
-{
-    closed = 0;
-    http_server_stop(http, on_closed, NULL);
-    wait_for(&closed);
-    api_server_free(api, on_closed, NULL);
-    closed = 0;
-    wait_for(&closed);
-    closed = 0;
-    store->vt->close(store, on_closed, NULL);
-    wait_for(&closed);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    plugin_unload(plugin);
-    registry_shutdown();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) return -1;
-    return uv_loop_close(&loop) == 0 ? 0 : -1;
-}
+static int teardown(void **state) { return api_fixture_stop(&fx); }
 
 /* ---- a counting, holding wrapper client ------------------------------------- */
 
@@ -717,7 +663,7 @@ static void test_expired_relists(void **state)
         cm_patch("expired", "new", v);
     }
     compacted = 0;
-    assert_int_equal(store->vt->compact(store, store->vt->revision(store), on_compacted, NULL), 0);
+    assert_int_equal(fx.store->vt->compact(fx.store, fx.store->vt->revision(fx.store), on_compacted, NULL), 0);
     wait_for(&compacted);
     wrap_release(w);
     wait_seen(&s, 6);
@@ -766,7 +712,7 @@ static void test_resync_and_bookmarks(void **state)
     assert_true(s.resyncs >= 6);
     assert_true(s.resyncs % 2 == 0);
     char want[32];
-    snprintf(want, sizeof want, "%lld", (long long)store->vt->revision(store));
+    snprintf(want, sizeof want, "%lld", (long long)fx.store->vt->revision(fx.store));
     assert_string_not_equal(skiff_informer_resource_version(inf), rv0);
     assert_string_equal(skiff_informer_resource_version(inf), want);
     skiff_informer_free(inf);
