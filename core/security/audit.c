@@ -18,17 +18,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <yaml.h>
 
 #include <skiff/errors.h>
 
 #include "api/object_meta.h"
 #include "util/log.h"
 #include "util/strbuf.h"
+#include "util/yaml_json.h"
 
 #define AUDIT_DEFAULT_BUFFER (8u << 20)
-/* Inflated YAML (aliases) beyond this many nodes is refused. */
-#define AUDIT_YAML_MAX_NODES 100000
 #define AUDIT_PAYLOAD_ANNOTATION "audit.skiff.io/payload-omitted"
 
 /* --- policy ---------------------------------------------------------------- */
@@ -302,104 +300,17 @@ static int policy_from_json(json_t *doc, audit_policy_t **out, char *err, size_t
     return 0;
 }
 
-/* YAML node to JSON: plain true/false/null and integers keep their type,
- * everything else is a string (all a Policy needs). */
-static json_t *yaml_to_json(yaml_document_t *d, yaml_node_t *n, int depth, size_t *budget)
-{
-    if (!n || depth > 64 || (*budget)-- == 0) return NULL;
-    switch (n->type) {
-    case YAML_SCALAR_NODE: {
-        const char *s = (const char *)n->data.scalar.value;
-        size_t len = n->data.scalar.length;
-        if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
-            if (!strcmp(s, "true") || !strcmp(s, "True")) return json_true();
-            if (!strcmp(s, "false") || !strcmp(s, "False")) return json_false();
-            if (!strcmp(s, "null") || !strcmp(s, "~") || len == 0) return json_null();
-            char *end;
-            errno = 0;
-            long long v = strtoll(s, &end, 10);
-            if (len && *end == '\0' && errno == 0) return json_integer(v);
-        }
-        return json_stringn(s, len);
-    }
-    case YAML_SEQUENCE_NODE: {
-        json_t *a = json_array();
-        for (yaml_node_item_t *it = n->data.sequence.items.start;
-             a && it < n->data.sequence.items.top; it++) {
-            json_t *v = yaml_to_json(d, yaml_document_get_node(d, *it), depth + 1, budget);
-            if (!v || json_array_append_new(a, v) != 0) {
-                json_decref(a);
-                return NULL;
-            }
-        }
-        return a;
-    }
-    case YAML_MAPPING_NODE: {
-        json_t *o = json_object();
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
-             o && p < n->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_document_get_node(d, p->key);
-            if (!k || k->type != YAML_SCALAR_NODE) {
-                json_decref(o);
-                return NULL;
-            }
-            json_t *v = yaml_to_json(d, yaml_document_get_node(d, p->value), depth + 1, budget);
-            if (!v || json_object_setn_new(o, (const char *)k->data.scalar.value,
-                                           k->data.scalar.length, v) != 0) {
-                json_decref(o);
-                return NULL;
-            }
-        }
-        return o;
-    }
-    default:
-        return NULL;
-    }
-}
-
-static json_t *parse_document(const char *text, size_t len, char *err, size_t errlen)
-{
-    size_t i = 0;
-    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
-        i++;
-    if (i < len && text[i] == '{') {
-        json_error_t je;
-        json_t *doc = json_loadb(text, len, 0, &je);
-        if (!doc) snprintf(err, errlen, "audit policy: line %d: %s", je.line, je.text);
-        return doc;
-    }
-    yaml_parser_t parser;
-    yaml_document_t d;
-    if (!yaml_parser_initialize(&parser)) {
-        snprintf(err, errlen, "audit policy: out of memory");
-        return NULL;
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    json_t *doc = NULL;
-    if (!yaml_parser_load(&parser, &d)) {
-        snprintf(err, errlen, "audit policy: line %zu: %s", parser.problem_mark.line + 1,
-                 parser.problem ? parser.problem : "invalid YAML");
-        yaml_parser_delete(&parser);
-        return NULL;
-    }
-    size_t budget = AUDIT_YAML_MAX_NODES;
-    yaml_node_t *root = yaml_document_get_root_node(&d);
-    if (!root)
-        snprintf(err, errlen, "audit policy: empty document");
-    else if (!(doc = yaml_to_json(&d, root, 0, &budget)))
-        snprintf(err, errlen, "audit policy: unsupported YAML (complex keys, too deep or too big)");
-    yaml_document_delete(&d);
-    yaml_parser_delete(&parser);
-    return doc;
-}
-
 int audit_policy_parse(const char *text, size_t len, audit_policy_t **out, char *err,
                        size_t errlen)
 {
     if (!text || !out) return SKIFF_EINVAL;
     if (errlen) err[0] = '\0';
-    json_t *doc = parse_document(text, len, err, errlen);
-    if (!doc) return SKIFF_EINVAL;
+    char msg[256] = "";
+    json_t *doc = yaml_json_load(text, len, YAML_JSON_TYPED_SCALARS, msg, sizeof msg);
+    if (!doc) {
+        snprintf(err, errlen, "audit policy: %s", msg);
+        return SKIFF_EINVAL;
+    }
     int rc = policy_from_json(doc, out, err, errlen);
     json_decref(doc);
     return rc;

@@ -23,9 +23,10 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <sodium.h>
-#include <yaml.h>
 
 #include <skiff/errors.h>
+
+#include "util/yaml_json.h"
 
 #define GCM_NONCE 12
 #define GCM_TAG 16
@@ -34,9 +35,6 @@
 #define SECRETBOX_MAC crypto_secretbox_MACBYTES
 #define MAX_KEY 32
 #define MAX_CONFIG_BYTES (1 << 20)
-#define MAX_YAML_DEPTH 64
-/* Aliases can repeat a subtree many times over ("billion laughs"). */
-#define MAX_YAML_NODES 100000
 
 typedef enum { PROV_IDENTITY, PROV_AESGCM, PROV_AESCBC, PROV_SECRETBOX } prov_kind_t;
 
@@ -412,128 +410,6 @@ out:
     return rc;
 }
 
-/* ---- configuration file: YAML or JSON to a jansson tree --------------------- */
-
-static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *node, int depth, size_t *nodes,
-                            char *err, size_t errlen)
-{
-    if (!node) {
-        seterr(err, errlen, "empty document");
-        return NULL;
-    }
-    if (++*nodes > MAX_YAML_NODES) {
-        seterr(err, errlen, "line %lu: too many nodes (aliases expand to more than %d)",
-               (unsigned long)node->start_mark.line + 1, MAX_YAML_NODES);
-        return NULL;
-    }
-    if (depth > MAX_YAML_DEPTH) {
-        seterr(err, errlen, "line %lu: nested too deeply",
-               (unsigned long)node->start_mark.line + 1);
-        return NULL;
-    }
-    switch (node->type) {
-    case YAML_SCALAR_NODE: {
-        const char *v = (const char *)node->data.scalar.value;
-        size_t n = node->data.scalar.length;
-        /* A plain "null", "~" or nothing is YAML's null: `identity:` */
-        if (node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-            (n == 0 || (n == 1 && v[0] == '~') || (n == 4 && memcmp(v, "null", 4) == 0)))
-            return json_null();
-        json_t *s = json_stringn(v, n);
-        if (!s)
-            seterr(err, errlen, "line %lu: not valid UTF-8",
-                   (unsigned long)node->start_mark.line + 1);
-        return s;
-    }
-    case YAML_SEQUENCE_NODE: {
-        json_t *a = json_array();
-        if (!a) return NULL;
-        for (yaml_node_item_t *it = node->data.sequence.items.start;
-             it < node->data.sequence.items.top; it++) {
-            json_t *v = yaml_to_json(doc, yaml_document_get_node(doc, *it), depth + 1, nodes,
-                                     err, errlen);
-            if (!v || json_array_append_new(a, v) != 0) {
-                json_decref(a);
-                return NULL;
-            }
-        }
-        return a;
-    }
-    case YAML_MAPPING_NODE: {
-        json_t *o = json_object();
-        if (!o) return NULL;
-        for (yaml_node_pair_t *p = node->data.mapping.pairs.start;
-             p < node->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_document_get_node(doc, p->key);
-            if (!k || k->type != YAML_SCALAR_NODE) {
-                seterr(err, errlen, "line %lu: mapping keys must be plain strings",
-                       k ? (unsigned long)k->start_mark.line + 1 : 0UL);
-                json_decref(o);
-                return NULL;
-            }
-            char *name = strndup((const char *)k->data.scalar.value, k->data.scalar.length);
-            json_t *v = name ? yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1,
-                                            nodes, err, errlen)
-                             : NULL;
-            if (v && json_object_get(o, name)) {
-                seterr(err, errlen, "line %lu: duplicate key \"%s\"",
-                       (unsigned long)k->start_mark.line + 1, name);
-                json_decref(v);
-                v = NULL;
-            }
-            int bad = !v || json_object_set_new(o, name, v) != 0;
-            free(name);
-            if (bad) {
-                json_decref(o);
-                return NULL;
-            }
-        }
-        return o;
-    }
-    default:
-        seterr(err, errlen, "unsupported YAML node");
-        return NULL;
-    }
-}
-
-static json_t *parse_yaml(const char *text, size_t len, char *err, size_t errlen)
-{
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    json_t *root = NULL;
-    if (!yaml_parser_initialize(&parser)) {
-        seterr(err, errlen, "out of memory");
-        return NULL;
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        seterr(err, errlen, "line %lu column %lu: %s",
-               (unsigned long)parser.problem_mark.line + 1,
-               (unsigned long)parser.problem_mark.column + 1,
-               parser.problem ? parser.problem : "invalid YAML");
-        yaml_parser_delete(&parser);
-        return NULL;
-    }
-    size_t nodes = 0;
-    root = yaml_to_json(&doc, yaml_document_get_root_node(&doc), 0, &nodes, err, errlen);
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
-    return root;
-}
-
-static json_t *parse_config_text(const char *text, size_t len, char *err, size_t errlen)
-{
-    size_t i = 0;
-    while (i < len && isspace((unsigned char)text[i])) i++;
-    if (i < len && text[i] == '{') {
-        json_error_t je;
-        json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-        if (!root) seterr(err, errlen, "line %d column %d: %s", je.line, je.column, je.text);
-        return root;
-    }
-    return parse_yaml(text, len, err, errlen);
-}
-
 /* ---- configuration file: validation and building ----------------------------- */
 
 /* Field path for messages, Kubernetes style: resources[0].providers[1].aesgcm */
@@ -826,7 +702,7 @@ static int load_config(const char *path, encryption_t *e, char *err, size_t errl
     if (rc) goto out;
     text[len] = 0;
     char msg[512] = "";
-    root = parse_config_text(text, len, msg, sizeof msg);
+    root = yaml_json_load(text, len, YAML_JSON_REJECT_DUPLICATES, msg, sizeof msg);
     if (!root) {
         seterr(err, errlen, "%s: %s", path, msg[0] ? msg : "out of memory");
         rc = msg[0] ? SKIFF_EINVAL : SKIFF_ENOMEM;
