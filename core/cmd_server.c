@@ -22,6 +22,7 @@
 
 #include "api/apiserver.h"
 #include "cli/options.h"
+#include "controller/host.h"
 #include "http/server.h"
 #include "object/registry.h"
 #include "plugin/loader.h"
@@ -56,6 +57,10 @@ typedef struct server_settings {
     int client_qps;
     int client_burst;
     int max_watches_per_client;
+    const char *controllers;
+    const char *scheduler;
+    const char *plugin_settings;
+    int leader_lease_duration;
 } server_settings_t;
 
 static const option_t server_options[] = {
@@ -113,6 +118,20 @@ static const option_t server_options[] = {
     {"max-watches-per-client", OPT_INT, "N", "1000",
      "watches one authenticated client may hold open (0: no limit)",
      offsetof(server_settings_t, max_watches_per_client)},
+    {"controllers", OPT_STRING, "LIST", "all",
+     "controller plugins to run: all, none, or names (deployment,replicaset,...); -NAME "
+     "leaves one out of all",
+     offsetof(server_settings_t, controllers)},
+    {"scheduler", OPT_STRING, "NAME", "scheduler-default",
+     "scheduler plugin to run, or none", offsetof(server_settings_t, scheduler)},
+    {"plugin-settings", OPT_STRING, "P.S=V;...", NULL,
+     "settings of controller and scheduler plugins, e.g. "
+     "\"scheduler-default.score=MostAllocated:1\" (separate several with ';')",
+     offsetof(server_settings_t, plugin_settings)},
+    {"leader-lease-duration", OPT_INT, "SECONDS", "15",
+     "how long another server waits before taking over the controllers and the scheduler "
+     "from a leader that stopped renewing its Lease",
+     offsetof(server_settings_t, leader_lease_duration)},
     {"log-level", OPT_STRING, "LEVEL", "info", "error, warn, info or debug",
      offsetof(server_settings_t, log_level)},
     {"tls", OPT_FLAG, NULL, NULL,
@@ -142,6 +161,7 @@ typedef struct server_state {
     limits_t *limits;
     tokens_t *tokens;
     api_server_t *api;
+    controller_host_t *host;      /* controller and scheduler plugins */
     http_server_t *http;
     pki_t *pki; /* with --tls */
     uv_signal_t sigint, sigterm;
@@ -315,16 +335,23 @@ static void on_http_stopped(void *data)
     else on_api_freed(st);
 }
 
-/* Stop everything in order: listener, API server, store, then the signal
- * handles, after which the loop has nothing left and uv_run returns. */
+static void on_host_stopped(void *data)
+{
+    server_state_t *st = data;
+    if (st->http) http_server_stop(st->http, on_http_stopped, st);
+    else on_http_stopped(st);
+}
+
+/* Stop everything in order: controllers (their Leases released), listener,
+ * API server, store, then the signal handles, after which the loop has
+ * nothing left and uv_run returns. */
 static void begin_shutdown(server_state_t *st)
 {
     if (st->stopping) return;
     st->stopping = 1;
     uv_signal_stop(&st->sigint);
     uv_signal_stop(&st->sigterm);
-    if (st->http) http_server_stop(st->http, on_http_stopped, st);
-    else on_http_stopped(st);
+    controller_host_stop(st->host, on_host_stopped, st);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -343,7 +370,23 @@ static void on_api_ready(void *data, int status)
         begin_shutdown(st);
         return;
     }
+    if (st->stopping) return;
+    controller_host_opts_t co = {.loop = st->loop,
+                                 .api = st->api,
+                                 .data_dir = st->data_dir,
+                                 .controllers = st->set.controllers,
+                                 .scheduler = st->set.scheduler,
+                                 .settings = st->set.plugin_settings,
+                                 .lease_duration_ms = st->set.leader_lease_duration * 1000,
+                                 .renew_deadline_ms = st->set.leader_lease_duration * 1000 * 2 / 3,
+                                 .retry_period_ms = st->set.leader_lease_duration * 1000 / 7};
+    if (controller_host_start(&co, &st->host) != 0) {
+        st->exit_code = 1;
+        begin_shutdown(st);
+        return;
+    }
     double ms = (double)(uv_hrtime() - st->start_ns) / 1e6;
+    log_info("server", "controllers: %s", controller_host_summary(st->host));
     log_info("server", "ready in %.1f ms; point kubectl at it with: export KUBECONFIG=%s", ms,
              st->kubeconfig);
 }
@@ -473,6 +516,9 @@ int cmd_server(int argc, char **argv)
     st->set.client_qps = 200;
     st->set.client_burst = 400;
     st->set.max_watches_per_client = 1000;
+    st->set.controllers = "all";
+    st->set.scheduler = "scheduler-default";
+    st->set.leader_lease_duration = 15;
     st->set.bind_address = "127.0.0.1";
     st->set.log_level = "info";
     int rc = options_parse("skiff server", "Runs the control plane: API server on the embedded store.",
@@ -481,6 +527,11 @@ int cmd_server(int argc, char **argv)
     if (rc != 0) {
         free(st);
         return rc > 0 ? 0 : 2;
+    }
+    if (st->set.leader_lease_duration < 1) {
+        fprintf(stderr, "skiff server: --leader-lease-duration must be at least 1 second\n");
+        free(st);
+        return 2;
     }
     int level = parse_log_level(st->set.log_level);
     if (level < 0) {
@@ -580,6 +631,7 @@ fail:
     begin_shutdown(st);
 run:
     uv_run(st->loop, UV_RUN_DEFAULT);
+    controller_host_free(st->host);
     if (st->store_plugin) plugin_unload(st->store_plugin);
     encryption_free(st->enc);
     limits_free(st->limits);

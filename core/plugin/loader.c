@@ -272,7 +272,7 @@ int plugin_start(loaded_plugin_t *p, char *err, size_t errlen)
                  p->path);
         return SKIFF_EINVAL;
     }
-    int rc = p->desc->init ? p->desc->init(&p->ctx) : 0;
+    int rc = p->state == PLUGIN_STOPPED ? 0 : p->desc->init ? p->desc->init(&p->ctx) : 0;
     if (rc != 0) {
         p->state = PLUGIN_FAILED;
         snprintf(err, errlen, "plugin %s (%s): init failed: %s (%d)", p->name, p->path,
@@ -288,6 +288,13 @@ int plugin_start(loaded_plugin_t *p, char *err, size_t errlen)
     }
     p->state = PLUGIN_STARTED;
     return 0;
+}
+
+void plugin_stop(loaded_plugin_t *p)
+{
+    if (p == NULL || p->state != PLUGIN_STARTED) return;
+    if (p->desc->stop) p->desc->stop(&p->ctx);
+    p->state = PLUGIN_STOPPED;
 }
 
 void plugin_unload(loaded_plugin_t *p)

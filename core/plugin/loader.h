@@ -19,7 +19,7 @@ typedef struct loaded_plugin {
     int state;               /* PLUGIN_LOADED, PLUGIN_STARTED, PLUGIN_FAILED */
 } loaded_plugin_t;
 
-enum { PLUGIN_LOADED = 1, PLUGIN_STARTED = 2, PLUGIN_FAILED = 3 };
+enum { PLUGIN_LOADED = 1, PLUGIN_STARTED = 2, PLUGIN_FAILED = 3, PLUGIN_STOPPED = 4 };
 
 /* Add a directory to search (searched in the order added). */
 void plugin_loader_add_dir(const char *dir);
@@ -41,6 +41,9 @@ int plugin_set_setting(loaded_plugin_t *p, const char *name, const char *value, 
  * settings are in place. 0, or the hook's SKIFF_E* code with a message
  * naming the plugin and the failing hook; the plugin is then PLUGIN_FAILED. */
 int plugin_start(loaded_plugin_t *p, char *err, size_t errlen);
+/* Calls the stop hook of a started plugin; it is PLUGIN_STOPPED, and a
+ * later plugin_start runs only its start hook (init ran once). */
+void plugin_stop(loaded_plugin_t *p);
 /* Calls stop (if started), dlclose, frees. */
 void plugin_unload(loaded_plugin_t *p);
 

@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 /* Bumped on any incompatible change to a struct or vtable in sdk/include. */
-#define SKIFF_ABI_VERSION 1u
+#define SKIFF_ABI_VERSION 2u
 
 /* Name of the exported descriptor symbol. */
 #define SKIFF_PLUGIN_SYMBOL "skiff_plugin"
@@ -51,7 +51,8 @@ typedef struct skiff_setting {
 
 enum { SKIFF_LOG_ERROR = 0, SKIFF_LOG_WARN = 1, SKIFF_LOG_INFO = 2, SKIFF_LOG_DEBUG = 3 };
 
-struct skiff_client; /* skiff/client.h */
+struct skiff_client;           /* skiff/client.h */
+struct skiff_informer_factory; /* skiff/controller.h */
 
 /* Handed to every hook. The core owns it; plugin_data is the plugin's. */
 typedef struct skiff_plugin_ctx {
@@ -59,6 +60,12 @@ typedef struct skiff_plugin_ctx {
     const char *name;          /* the plugin's name as loaded */
     const char *data_dir;      /* the server's data directory */
     struct skiff_client *client; /* API client (in-process in the server); may be NULL for storage */
+    /* Shared informers (skiff/controller.h): controllers and the scheduler
+     * asking for the same resource share one list and one watch. NULL for
+     * storage plugins. */
+    struct skiff_informer_factory *informers;
+    /* Identity for Events and Leases ("skiff-controller-manager"), or NULL. */
+    const char *component;
     void *plugin_data;         /* free for the plugin */
     /* Value of a declared setting (profile value or its default); NULL if undeclared. */
     const char *(*setting)(struct skiff_plugin_ctx *ctx, const char *name);
@@ -76,7 +83,11 @@ typedef struct skiff_plugin {
     const char *description;
     const skiff_setting_t *settings; /* NULL-terminated table, or NULL */
     int (*init)(skiff_plugin_ctx_t *ctx);  /* optional; 0 or SKIFF_E* */
-    int (*start)(skiff_plugin_ctx_t *ctx); /* optional */
+    /* optional. Controllers and schedulers are started when their server
+     * becomes the leader and stopped when it stops leading (or shuts
+     * down); start may then run again after a stop. stop must release
+     * everything start made (closing handles is enough: the loop runs on). */
+    int (*start)(skiff_plugin_ctx_t *ctx);
     void (*stop)(skiff_plugin_ctx_t *ctx); /* optional */
     const void *vtable;        /* kind-specific: skiff_store_vtable_t for storage */
 } skiff_plugin_t;

@@ -7,4 +7,5 @@
 #include <skiff/client.h>
 #include <skiff/controller.h>
 #include <skiff/leader.h>
+#include <skiff/objects.h>
 #endif

@@ -1,0 +1,297 @@
+/* tests/unit/test_objects.c - the controller helpers of skiff/objects.h:
+ * selectors, owner references, conditions, time, quantities, pod requests,
+ * template hashes, and the Event recorder against a real API server. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <skiff/client.h>
+#include <skiff/objects.h>
+#include <uv.h>
+
+#include "api/client_inproc.h"
+
+#include "api_fixture.h"
+
+static json_t *load(const char *text)
+{
+    json_error_t e;
+    json_t *v = json_loads(text, 0, &e);
+    if (!v) fail_msg("bad JSON in test: %s", e.text);
+    return v;
+}
+
+static void test_selectors(void **state)
+{
+    (void)state;
+    json_t *sel = load("{\"matchLabels\":{\"app\":\"web\"},"
+                       "\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\","
+                       "\"values\":[\"a\",\"b\"]}]}");
+    json_t *yes = load("{\"app\":\"web\",\"tier\":\"b\"}");
+    json_t *no = load("{\"app\":\"web\",\"tier\":\"c\"}");
+    assert_int_equal(skiff_label_selector_matches(sel, yes), 1);
+    assert_int_equal(skiff_label_selector_matches(sel, no), 0);
+    assert_int_equal(skiff_label_selector_matches(sel, NULL), 0);
+    json_t *empty = json_object();
+    assert_int_equal(skiff_label_selector_matches(empty, no), 1);
+    assert_int_equal(skiff_label_selector_matches(NULL, yes), 0);
+    json_t *bad = load("{\"matchExpressions\":[{\"key\":\"x\",\"operator\":\"Near\"}]}");
+    assert_true(skiff_label_selector_matches(bad, yes) < 0);
+    char *s = skiff_label_selector_string(sel);
+    assert_non_null(s);
+    assert_non_null(strstr(s, "app=web"));
+    assert_non_null(strstr(s, "tier in (a,b)"));
+    free(s);
+    s = skiff_label_selector_string(empty);
+    assert_string_equal(s, "");
+    free(s);
+    json_decref(sel), json_decref(yes), json_decref(no), json_decref(empty), json_decref(bad);
+}
+
+static void test_owner_refs(void **state)
+{
+    (void)state;
+    json_t *rs = load("{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\","
+                      "\"metadata\":{\"name\":\"web-1\",\"uid\":\"u-1\"}}");
+    json_t *ref = skiff_owner_ref_new(rs, 1);
+    assert_non_null(ref);
+    assert_string_equal(json_string_value(json_object_get(ref, "kind")), "ReplicaSet");
+    assert_true(json_is_true(json_object_get(ref, "controller")));
+    assert_true(json_is_true(json_object_get(ref, "blockOwnerDeletion")));
+    json_t *pod = load("{\"metadata\":{\"name\":\"p\",\"ownerReferences\":[]}}");
+    json_array_append_new(json_object_get(json_object_get(pod, "metadata"), "ownerReferences"),
+                          ref);
+    assert_ptr_equal(skiff_controller_ref(pod), ref);
+    assert_true(skiff_is_controlled_by(pod, "u-1"));
+    assert_false(skiff_is_controlled_by(pod, "u-2"));
+    json_t *plain = skiff_owner_ref_new(rs, 0);
+    assert_null(json_object_get(plain, "controller"));
+    json_t *nouid = load("{\"apiVersion\":\"v1\",\"kind\":\"X\",\"metadata\":{\"name\":\"n\"}}");
+    assert_null(skiff_owner_ref_new(nouid, 1));
+    json_decref(plain), json_decref(nouid), json_decref(rs), json_decref(pod);
+}
+
+static void test_conditions(void **state)
+{
+    (void)state;
+    json_t *d = load("{\"metadata\":{\"name\":\"d\"}}");
+    assert_null(skiff_condition_status(d, "Available"));
+    assert_int_equal(skiff_condition_set(d, "Available", "False", "MinimumReplicasUnavailable",
+                                         "not yet", 1), 1);
+    assert_string_equal(skiff_condition_status(d, "Available"), "False");
+    json_t *c = skiff_condition_get(d, "Available");
+    assert_non_null(json_object_get(c, "lastUpdateTime"));
+    json_object_set_new(c, "lastTransitionTime", json_string("2000-01-01T00:00:00Z"));
+    /* same values: nothing changes, the transition time stays */
+    assert_int_equal(skiff_condition_set(d, "Available", "False", "MinimumReplicasUnavailable",
+                                         "not yet", 1), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "lastTransitionTime")),
+                        "2000-01-01T00:00:00Z");
+    /* a new message is a change but not a transition */
+    assert_int_equal(skiff_condition_set(d, "Available", "False", "MinimumReplicasUnavailable",
+                                         "still not", 1), 1);
+    assert_string_equal(json_string_value(json_object_get(c, "lastTransitionTime")),
+                        "2000-01-01T00:00:00Z");
+    assert_int_equal(skiff_condition_set(d, "Available", "True", "MinimumReplicasAvailable",
+                                         NULL, 1), 1);
+    assert_string_not_equal(json_string_value(json_object_get(c, "lastTransitionTime")),
+                            "2000-01-01T00:00:00Z");
+    assert_null(json_object_get(c, "message"));
+    assert_int_equal(skiff_condition_remove(d, "Available"), 1);
+    assert_int_equal(skiff_condition_remove(d, "Available"), 0);
+    json_decref(d);
+}
+
+static void test_time(void **state)
+{
+    (void)state;
+    char buf[32];
+    skiff_time_format(1764158400123LL, buf, sizeof buf);
+    assert_string_equal(buf, "2025-11-26T12:00:00Z");
+    assert_int_equal(skiff_time_parse("2025-11-26T12:00:00Z"), 1764158400000LL);
+    assert_int_equal(skiff_time_parse("2025-11-26T12:00:00.250Z"), 1764158400250LL);
+    assert_int_equal(skiff_time_parse("2025-11-26T13:30:00+01:30"), 1764158400000LL);
+    assert_int_equal(skiff_time_parse("yesterday"), -1);
+    assert_int_equal(skiff_time_parse(NULL), -1);
+    int64_t now = skiff_now_ms();
+    assert_true(now > 1764158400000LL);
+}
+
+static void test_quantities(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int64_t milli;
+    } ok[] = {
+        {"100m", 100},         {"1", 1000},        {"0.5", 500},          {"2", 2000},
+        {"1Ki", 1024000},      {"128Mi", 134217728000LL}, {"1G", 1000000000000LL},
+        {"1e3", 1000000},      {"1.5Gi", 1610612736000LL}, {"250u", 1},  {"0.1", 100},
+        {"1n", 1},             {"+3", 3000},       {"-2", -2000},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        int64_t m = -99;
+        assert_int_equal(skiff_quantity_milli(ok[i].in, &m), 0);
+        if (m != ok[i].milli) fail_msg("%s: %lld, want %lld", ok[i].in, (long long)m,
+                                       (long long)ok[i].milli);
+    }
+    static const char *const bad[] = {"", "m", "1X", "1.2.3", "abc", "9999999Ei", NULL};
+    for (const char *const *b = bad; *b; b++) {
+        int64_t m;
+        if (skiff_quantity_milli(*b, &m) == 0) fail_msg("%s accepted", *b);
+    }
+    int64_t m;
+    json_t *n = json_integer(4);
+    assert_int_equal(skiff_quantity_milli_json(n, &m), 0);
+    assert_int_equal(m, 4000);
+    assert_int_equal(skiff_quantity_milli_json(NULL, &m), 0);
+    assert_int_equal(m, 0);
+    json_decref(n);
+}
+
+static void test_pods(void **state)
+{
+    (void)state;
+    json_t *pod = load(
+        "{\"spec\":{\"containers\":["
+        "{\"name\":\"a\",\"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":\"64Mi\"}}},"
+        "{\"name\":\"b\",\"resources\":{\"limits\":{\"cpu\":\"200m\"}}}],"
+        "\"initContainers\":[{\"name\":\"i\",\"resources\":{\"requests\":{\"cpu\":\"1\"}}}]},"
+        "\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\","
+        "\"status\":\"True\",\"lastTransitionTime\":\"2025-11-26T12:00:00Z\"}]}}");
+    /* init container's 1 CPU beats the 300m of the two containers */
+    assert_int_equal(skiff_pod_request_milli(pod, "cpu"), 1000);
+    assert_int_equal(skiff_pod_request_milli(pod, "memory"), 67108864000LL);
+    assert_int_equal(skiff_pod_request_milli(pod, "nvidia.com/gpu"), 0);
+    assert_true(skiff_pod_is_ready(pod));
+    assert_true(skiff_pod_is_active(pod));
+    assert_true(skiff_pod_is_available(pod, 10, 1764158410000LL));
+    assert_false(skiff_pod_is_available(pod, 10, 1764158409000LL));
+    json_object_set_new(json_object_get(pod, "status"), "phase", json_string("Succeeded"));
+    assert_false(skiff_pod_is_active(pod));
+    json_decref(pod);
+}
+
+static void test_hash(void **state)
+{
+    (void)state;
+    json_t *a = load("{\"x\":1,\"y\":[1,2]}");
+    json_t *b = load("{\"y\":[1,2],\"x\":1}");
+    json_t *c = load("{\"x\":2,\"y\":[1,2]}");
+    char ha[16], hb[16], hc[16], hd[16];
+    skiff_json_hash(a, 0, ha, sizeof ha);
+    skiff_json_hash(b, 0, hb, sizeof hb);
+    skiff_json_hash(c, 0, hc, sizeof hc);
+    skiff_json_hash(a, 1, hd, sizeof hd);
+    assert_string_equal(ha, hb);
+    assert_string_not_equal(ha, hc);
+    assert_string_not_equal(ha, hd);
+    for (const char *p = ha; *p; p++) assert_non_null(strchr("bcdfghjklmnpqrstvwxz2456789", *p));
+    json_decref(a), json_decref(b), json_decref(c);
+}
+
+/* ---- Events through a real API server ---------------------------------------- */
+
+static uv_loop_t loop;
+static api_fixture_t fx;
+
+typedef struct got {
+    int done, status;
+    json_t *obj;
+} got_t;
+
+static void on_got(void *data, int status, json_t *obj)
+{
+    got_t *g = data;
+    g->status = status;
+    g->obj = json_incref(obj);
+    g->done = 1;
+}
+
+static json_t *list_events(skiff_client_t *c)
+{
+    static const skiff_resource_t ev = {"", "v1", "events", NULL};
+    got_t g = {0};
+    assert_int_equal(skiff_client_list(c, &ev, "default", NULL, on_got, &g), 0);
+    assert_true(api_fixture_wait(&fx, &g.done));
+    assert_int_equal(g.status, 200);
+    return g.obj;
+}
+
+static void test_event_recorder(void **state)
+{
+    (void)state;
+    api_server_opts_t ao = {0};
+    assert_int_equal(api_fixture_start(&fx, &loop, ao, 0), 0);
+    skiff_client_t *c = client_inproc_new(&loop, fx.api);
+    assert_non_null(c);
+    skiff_event_recorder_t *r = skiff_event_recorder_new(c, "test-controller");
+    assert_non_null(r);
+    json_t *cm = load("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
+                      "{\"name\":\"cfg\",\"namespace\":\"default\",\"uid\":\"u-9\"}}");
+    skiff_event_record(r, cm, "Normal", "Synced", "copied %d keys", 3);
+    /* let the first one land so the repeat folds into it */
+    json_t *list = NULL;
+    for (int i = 0; i < 200; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        json_decref(list);
+        list = list_events(c);
+        if (json_array_size(json_object_get(list, "items")) == 1) break;
+        usleep(2000);
+    }
+    skiff_event_record(r, cm, "Normal", "Synced", "copied %d keys", 3);
+    skiff_event_record(r, cm, "Warning", "Failed", "could not copy");
+    json_t *items = NULL;
+    int folded = 0;
+    for (int i = 0; i < 200 && !folded; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        json_decref(list);
+        list = list_events(c);
+        items = json_object_get(list, "items");
+        size_t k;
+        json_t *e;
+        int n_synced = 0, count2 = 0, n_failed = 0;
+        json_array_foreach(items, k, e) {
+            const char *reason = json_string_value(json_object_get(e, "reason"));
+            if (strcmp(reason, "Synced") == 0) {
+                n_synced++;
+                count2 = json_integer_value(json_object_get(e, "count")) == 2;
+            }
+            if (strcmp(reason, "Failed") == 0) n_failed++;
+        }
+        folded = n_synced == 1 && count2 && n_failed == 1;
+        if (!folded) usleep(2000);
+    }
+    assert_true(folded);
+    json_t *e = json_array_get(items, 0);
+    json_t *inv = json_object_get(e, "involvedObject");
+    assert_string_equal(json_string_value(json_object_get(inv, "kind")), "ConfigMap");
+    assert_string_equal(json_string_value(json_object_get(inv, "uid")), "u-9");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(e, "source"),
+                                                          "component")),
+                        "test-controller");
+    json_decref(list);
+    json_decref(cm);
+    skiff_event_recorder_free(r);
+    c->vt->free(c);
+    assert_int_equal(api_fixture_stop(&fx), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_selectors),  cmocka_unit_test(test_owner_refs),
+        cmocka_unit_test(test_conditions), cmocka_unit_test(test_time),
+        cmocka_unit_test(test_quantities), cmocka_unit_test(test_pods),
+        cmocka_unit_test(test_hash),       cmocka_unit_test(test_event_recorder),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
