@@ -69,19 +69,33 @@ static const option_t agent_options[] = {
     {"node-status-interval", OPT_STRING, "DURATION", "1m",
      "how often each node's status (Ready, lastHeartbeatTime) is written again",
      offsetof(agent_settings_t, node_status_interval)},
-    {"max-in-flight", OPT_INT, "N", "64", "writes to the API server waiting for an answer at most",
+    {"max-in-flight", OPT_INT, "N", "64", "writes to the API server waiting for an answer at most (one keep-alive connection "
+     "each, up to 256)",
      offsetof(agent_settings_t, max_in_flight)},
     {"log-level", OPT_STRING, "LEVEL", "info", "error, warn, info or debug",
      offsetof(agent_settings_t, log_level)},
 };
 
+/* Each HTTP client keeps 4 keep-alive connections; writes are spread over
+ * enough of them that every write in flight has a connection. */
+#define CONNECTIONS_PER_CLIENT 4
+#define MAX_WRITERS 64
+
 typedef struct agent_state {
     uv_loop_t *loop;
     skiff_client_t *client;
+    skiff_client_t *writers[MAX_WRITERS];
+    size_t nwriters;
     hollow_t *hollow;
     uv_signal_t sigint, sigterm;
     int signals_init;
 } agent_state_t;
+
+static void free_writers(agent_state_t *st)
+{
+    for (size_t i = 0; i < st->nwriters; i++) st->writers[i]->vt->free(st->writers[i]);
+    st->nwriters = 0;
+}
 
 static void on_hollow_stopped(void *data)
 {
@@ -90,6 +104,7 @@ static void on_hollow_stopped(void *data)
      * them now */
     if (st->client) st->client->vt->free(st->client);
     st->client = NULL;
+    free_writers(st);
     hollow_close(st->hollow);
     if (st->signals_init) {
         uv_close((uv_handle_t *)&st->sigint, NULL);
@@ -190,9 +205,19 @@ int cmd_agent(int argc, char **argv)
         uv_loop_close(st.loop);
         return 1;
     }
-    if (hollow_new(st.loop, st.client, &ho, &st.hollow, err, sizeof err) != 0) {
+    size_t want = ((size_t)set.max_in_flight + CONNECTIONS_PER_CLIENT - 1) / CONNECTIONS_PER_CLIENT;
+    if (want > MAX_WRITERS) want = MAX_WRITERS;
+    while (st.nwriters < want) {
+        skiff_client_t *w = client_from_kubeconfig(st.loop, set.kubeconfig, NULL, 0, err, sizeof err);
+        if (!w) break;
+        st.writers[st.nwriters++] = w;
+    }
+    ho.writers = st.writers;
+    ho.nwriters = st.nwriters;
+    if (st.nwriters < want || hollow_new(st.loop, st.client, &ho, &st.hollow, err, sizeof err) != 0) {
         fprintf(stderr, "skiff agent: %s\n", err);
         st.client->vt->free(st.client);
+        free_writers(&st);
         uv_run(st.loop, UV_RUN_DEFAULT);
         uv_loop_close(st.loop);
         return 2;

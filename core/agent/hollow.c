@@ -55,6 +55,9 @@ int hollow_new(uv_loop_t *loop, skiff_client_t *client, const hollow_opts_t *o, 
     h->loop = loop;
     h->client = client;
     h->o = *o;
+    h->writers = o->writers;
+    h->nwriters = o->nwriters;
+    h->o.writers = NULL;
     h->prefix = dup_or(o->prefix, "hollow-");
     h->cpu = dup_or(o->cpu, "4");
     h->memory = dup_or(o->memory, "16Gi");
@@ -286,7 +289,7 @@ static int send_patch(hollow_t *h, const skiff_resource_t *r, const char *ns, co
     json_decref(patch);
     if (!body) return SKIFF_ENOMEM;
     skiff_write_opts_t wo = {.grace_period_seconds = -1};
-    int rc = skiff_client_patch(h->client, r, ns, name, SKIFF_PATCH_MERGE, body, &wo,
+    int rc = skiff_client_patch(hollow_writer(h), r, ns, name, SKIFF_PATCH_MERGE, body, &wo,
                                 write_queue_client_cb, op);
     free(body);
     return rc;
@@ -303,7 +306,7 @@ static int node_op_start(hollow_t *h, int kind, hnode_t *nd, write_op_t *op)
         nd->since_ms = now;
         json_t *node = hollow_node_new(&h->shape, nd->name, nd->ip, nd->cidr, now);
         if (!node) return SKIFF_ENOMEM;
-        int rc = skiff_client_create(h->client, &NODES, NULL, node, &wo, write_queue_client_cb, op);
+        int rc = skiff_client_create(hollow_writer(h), &NODES, NULL, node, &wo, write_queue_client_cb, op);
         json_decref(node);
         return rc;
     }
@@ -322,7 +325,7 @@ static int node_op_start(hollow_t *h, int kind, hnode_t *nd, write_op_t *op)
         if (h->stopping || !nd->exists) return 1;
         json_t *lease = hollow_lease_new(nd->name, nd->uid, now);
         if (!lease) return SKIFF_ENOMEM;
-        int rc = skiff_client_create(h->client, &LEASES, HOLLOW_LEASE_NS, lease, &wo,
+        int rc = skiff_client_create(hollow_writer(h), &LEASES, HOLLOW_LEASE_NS, lease, &wo,
                                      write_queue_client_cb, op);
         json_decref(lease);
         return rc;
@@ -336,9 +339,9 @@ static int node_op_start(hollow_t *h, int kind, hnode_t *nd, write_op_t *op)
                                     stamp),
                           op);
     case OP_NODE_DELETE:
-        return skiff_client_delete(h->client, &NODES, NULL, nd->name, &wo, write_queue_client_cb, op);
+        return skiff_client_delete(hollow_writer(h), &NODES, NULL, nd->name, &wo, write_queue_client_cb, op);
     case OP_LEASE_DELETE:
-        return skiff_client_delete(h->client, &LEASES, HOLLOW_LEASE_NS, nd->name, &wo,
+        return skiff_client_delete(hollow_writer(h), &LEASES, HOLLOW_LEASE_NS, nd->name, &wo,
                                    write_queue_client_cb, op);
     }
     return 1;

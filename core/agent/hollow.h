@@ -28,6 +28,10 @@ typedef struct hollow_opts {
     int64_t lease_period_ms;        /* Lease renewal; 0: 10 s */
     int64_t status_period_ms;       /* node status refresh; 0: 1 min */
     int max_in_flight;              /* writes waiting for an answer; 0: 64 */
+    /* Clients the writes are spread over (borrowed; they must outlive the
+     * hollow nodes); none: all go through the main client. */
+    skiff_client_t **writers;
+    size_t nwriters;
 } hollow_opts_t;
 
 /* Checks and copies the options (strings included). 0, or -1 with a

@@ -47,7 +47,9 @@ typedef struct hollow_pods hollow_pods_t;
 
 struct hollow {
     uv_loop_t *loop;
-    skiff_client_t *client;
+    skiff_client_t *client;    /* lists and the pod watch */
+    skiff_client_t **writers;  /* writes, round robin (hollow_opts_t) */
+    size_t nwriters, next_writer;
     hollow_opts_t o;
     char *prefix, *cpu, *memory, *pods, *storage;
     hollow_node_shape_t shape;
@@ -73,6 +75,15 @@ struct hollow {
 static inline int64_t hollow_mono_ms(void)
 {
     return (int64_t)(uv_hrtime() / 1000000u);
+}
+
+/* The client for the next write: spreading writes over several clients
+ * (each a few keep-alive connections) keeps enough of them in flight for
+ * the server to commit many at once. */
+static inline skiff_client_t *hollow_writer(hollow_t *h)
+{
+    if (!h->nwriters) return h->client;
+    return h->writers[h->next_writer++ % h->nwriters];
 }
 
 /* hollow_pods.c */
