@@ -96,6 +96,20 @@ is "$(jp pod/done3 '{.status.containerStatuses[0].state.terminated.reason} {.sta
 	"Error 3 False" "its container terminated with Error and exit code 3, not Ready"
 expect_contains "kubectl get pods shows Completed and Error" "Error" k get pod done0 done3
 
+cat <<EOF | k create -f - >/dev/null
+apiVersion: v1
+kind: Pod
+metadata: {name: huge, namespace: default}
+spec:
+  nodeName: hollow-0
+  containers:
+  - name: main
+    image: registry.local/app:1
+    resources: {requests: {cpu: "100", memory: 1Ti}}
+EOF
+ok "a pod requesting more than its node holds runs anyway (placement is the scheduler's)" \
+	k wait --for=condition=Ready pod/huge --timeout=20s
+
 pod stray not-ours >/dev/null
 sleep 1
 is "$(jp pod/stray '{.status.phase}')" "Pending" "a pod bound to a node of no agent stays Pending"
