@@ -350,6 +350,7 @@ static int node_op_start(hollow_t *h, int kind, hnode_t *nd, write_op_t *op)
 static int op_start(void *owner, int kind, const char *key, write_op_t *op)
 {
     hollow_t *h = owner;
+    if (h->stop_done) return 1;
     if (kind == OP_POD_STATUS || kind == OP_POD_DELETE)
         return hollow_pods_op_start(h->podsim, kind, key, op);
     hnode_t *nd = strmap_get(h->by_name, key);
@@ -468,6 +469,8 @@ static void finish_stop(hollow_t *h)
 {
     if (h->stop_done) return;
     h->stop_done = 1;
+    /* the clients go after this: nothing may be sent any more */
+    write_queue_clear(h->wq);
     uv_timer_stop(&h->tick);
     uv_timer_stop(&h->deadline);
     if (h->on_stopped) h->on_stopped(h->on_stopped_data);
