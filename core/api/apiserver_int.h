@@ -111,6 +111,9 @@ int api_service_account_exists(void *data, const char *ns, const char *name, con
 int api_bootstrap_authenticate(void *data, const char *token, token_identity_t *out, char *err,
                                size_t errlen);
 
+/* pods/binding: a scheduler assigns a pod to a node (binding.c) */
+void api_handle_binding(api_call_t *c);
+
 /* review kinds, answered and not stored (reviews.c); obj is the decoded body */
 void api_handle_review(api_call_t *c, json_t *obj);
 

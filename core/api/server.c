@@ -567,7 +567,8 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
         return;
     }
     int token_request = sub && strcmp(sub, "token") == 0 && registry_find_subresource(k, sub);
-    if (sub && !token_request && !((strcmp(sub, "status") == 0 && k->has_status) ||
+    int binding_request = sub && strcmp(sub, "binding") == 0 && registry_find_subresource(k, sub);
+    if (sub && !token_request && !binding_request && !((strcmp(sub, "status") == 0 && k->has_status) ||
                                    (strcmp(sub, "scale") == 0 && k->has_scale))) {
         status_reply(resp, 404, "NotFound", NULL,
                      "the server could not find the requested resource (%s %s)", req->method,
@@ -616,6 +617,16 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
         } else {
             status_reply(resp, 405, "MethodNotAllowed", NULL,
                          "serviceaccounts/token only accepts POST (TokenRequest)");
+            api_call_free(c);
+        }
+        return;
+    }
+    if (binding_request) {
+        if (strcmp(m, "POST") == 0 && c->name) {
+            api_handle_binding(c);
+        } else {
+            status_reply(resp, 405, "MethodNotAllowed", NULL,
+                         "pods/binding only accepts POST (a v1 Binding)");
             api_call_free(c);
         }
         return;

@@ -1241,6 +1241,12 @@ static const kind_column_t binding_columns[] = {
 static const char *const create_only[] = { "create", NULL };
 static const kind_column_t no_columns[] = { { NULL } };
 
+/* pods/binding takes a v1 Binding: how a scheduler assigns a pod to a node. */
+static const kind_subresource_t pod_subresources[] = {
+    { "binding", "", "v1", "Binding", "io.k8s.api.core.v1.Binding", create_only },
+    { NULL },
+};
+
 static const kind_subresource_t serviceaccount_subresources[] = {
     { "token", "authentication.k8s.io", "v1", "TokenRequest",
       "io.k8s.api.authentication.v1.TokenRequest", create_only },
@@ -1280,7 +1286,8 @@ const kind_def_t kinds_builtin[] = {
     { "", "v1", "Namespace", "NamespaceList", "namespaces", "namespace", 0, NAMES("ns"), NULL,
       "io.k8s.api.core.v1.Namespace", NULL, 1, 0, NULL, namespace_columns, defaults_namespace },
     { "", "v1", "Pod", "PodList", "pods", "pod", 1, NAMES("po"), cat_all,
-      "io.k8s.api.core.v1.Pod", NULL, 1, 0, NULL, pod_columns, defaults_pod },
+      "io.k8s.api.core.v1.Pod", NULL, 1, 0, NULL, pod_columns, defaults_pod,
+      .subresources = pod_subresources },
     { "", "v1", "Service", "ServiceList", "services", "service", 1, NAMES("svc"), cat_all,
       "io.k8s.api.core.v1.Service", NULL, 1, 0, NULL, service_columns, defaults_service },
     { "", "v1", "Endpoints", "EndpointsList", "endpoints", "endpoints", 1, NAMES("ep"), NULL,
