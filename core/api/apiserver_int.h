@@ -114,6 +114,13 @@ int api_bootstrap_authenticate(void *data, const char *token, token_identity_t *
 /* pods/binding: a scheduler assigns a pod to a node (binding.c) */
 void api_handle_binding(api_call_t *c);
 
+/* pod priority admission and PriorityClass rules (priority.c); 0, or -1
+ * after answering 403/422 */
+int api_pod_resolve_priority(api_call_t *c, json_t *pod);
+int api_priority_class_check(api_call_t *c, json_t *pc, int create);
+/* system-node-critical and system-cluster-critical, as a new array */
+json_t *api_system_priority_classes_new(void);
+
 /* review kinds, answered and not stored (reviews.c); obj is the decoded body */
 void api_handle_review(api_call_t *c, json_t *obj);
 
