@@ -385,6 +385,7 @@ node_info_t *cache_node_set(sched_cache_t *c, json_t *node)
             return NULL;
         }
         ni->index = c->n_nodes;
+        ni->cache = c;
         c->list[c->n_nodes++] = ni;
         ni->n.name = ni->name;
     }
@@ -394,8 +395,21 @@ node_info_t *cache_node_set(sched_cache_t *c, json_t *node)
     ni->n.obj = node;
     json_t *labels = json_object_get(json_object_get(node, "metadata"), "labels");
     ni->n.labels = json_is_object(labels) ? labels : NULL;
+    json_t *spec = json_object_get(node, "spec");
+    ni->n.unschedulable = json_is_true(json_object_get(spec, "unschedulable"));
+    json_t *taints = json_object_get(spec, "taints");
+    ni->n.taints = json_array_size(taints) ? taints : NULL;
+    ni->n.n_prefer_no_schedule = 0;
+    size_t ti;
+    json_t *t;
+    json_array_foreach(taints, ti, t) {
+        const char *e = json_string_value(json_object_get(t, "effect"));
+        if (e && strcmp(e, "PreferNoSchedule") == 0) ni->n.n_prefer_no_schedule++;
+    }
     resources_free(&ni->n.allocatable);
     json_t *st = json_object_get(node, "status");
+    json_t *images = json_object_get(st, "images");
+    ni->n.images = json_array_size(images) ? images : NULL;
     json_t *alloc = json_object_get(st, "allocatable");
     resources_from_list(&ni->n.allocatable, json_object_size(alloc) ? alloc
                                                                     : json_object_get(st, "capacity"));
@@ -407,6 +421,8 @@ void cache_node_del(sched_cache_t *c, const char *name)
 {
     node_info_t *ni = smap_del(&c->nodes, name);
     if (!ni) return;
+    c->n_anti -= ni->n.n_pods_with_anti_affinity;
+    c->n_aff -= ni->n.n_pods_with_affinity;
     size_t i = ni->index;
     c->list[i] = c->list[--c->n_nodes];
     c->list[i]->index = i;
@@ -430,6 +446,11 @@ void node_add_pod(node_info_t *ni, pod_info_t *pi)
     ni->n.nonzero_cpu += pi->p.nonzero_cpu;
     ni->n.nonzero_memory += pi->p.nonzero_memory;
     if (pi->p.has_anti_affinity) ni->n.n_pods_with_anti_affinity++;
+    if (pi->p.has_affinity) ni->n.n_pods_with_affinity++;
+    if (ni->cache) {
+        ni->cache->n_anti += pi->p.has_anti_affinity;
+        ni->cache->n_aff += pi->p.has_affinity;
+    }
     ni->n.generation++;
 }
 
@@ -444,6 +465,11 @@ void node_remove_pod(pod_info_t *pi)
     ni->n.nonzero_cpu -= pi->p.nonzero_cpu;
     ni->n.nonzero_memory -= pi->p.nonzero_memory;
     if (pi->p.has_anti_affinity) ni->n.n_pods_with_anti_affinity--;
+    if (pi->p.has_affinity) ni->n.n_pods_with_affinity--;
+    if (ni->cache) {
+        ni->cache->n_anti -= pi->p.has_anti_affinity;
+        ni->cache->n_aff -= pi->p.has_affinity;
+    }
     ni->n.generation++;
     pi->node = NULL;
 }
@@ -460,6 +486,8 @@ node_info_t *node_info_copy_without(const node_info_t *ni, pod_info_t *const *sk
     c->n.nonzero_cpu = c->n.nonzero_memory = 0;
     c->n.n_pods = 0;
     c->n.n_pods_with_anti_affinity = 0;
+    c->n.n_pods_with_affinity = 0;
+    c->cache = NULL;
     c->pods = calloc(ni->n.n_pods + 1, sizeof *c->pods);
     c->cap = ni->n.n_pods + 1;
     c->n.pods = (skiff_sched_pod_t *const *)c->pods;
@@ -473,6 +501,7 @@ node_info_t *node_info_copy_without(const node_info_t *ni, pod_info_t *const *sk
         c->n.nonzero_cpu += p->p.nonzero_cpu;
         c->n.nonzero_memory += p->p.nonzero_memory;
         if (p->p.has_anti_affinity) c->n.n_pods_with_anti_affinity++;
+        if (p->p.has_affinity) c->n.n_pods_with_affinity++;
     }
     return c;
 }

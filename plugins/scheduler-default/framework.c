@@ -146,6 +146,8 @@ void cycle_prepare(const sched_profile_t *prof, sched_cache_t *cache, pod_info_t
     pc->cy.pod = &pod->p;
     pc->cy.nodes = cache_nodes(cache);
     pc->cy.n_nodes = cache->n_nodes;
+    pc->cy.n_pods_with_anti_affinity = cache->n_anti;
+    pc->cy.n_pods_with_affinity = cache->n_aff;
     pc->cy.namespace_labels = o ? o->namespace_labels : NULL;
     pc->cy.namespace_data = o ? o->namespace_data : NULL;
     for (size_t i = 0; i < prof->n_filters; i++) {

@@ -66,6 +66,7 @@ struct node_info {
     pod_info_t **pods;
     size_t cap;
     size_t index;              /* in the cache's node array */
+    struct sched_cache *cache; /* NULL for a copy */
 };
 
 typedef struct sched_cache {
@@ -74,6 +75,7 @@ typedef struct sched_cache {
     size_t n_nodes, cap_nodes;
     smap_t pods;               /* "ns/name" -> pod_info_t (bound, assumed or pending) */
     size_t n_orphans;          /* bound pods whose node is not known yet */
+    size_t n_anti, n_aff;      /* placed pods with anti-affinity / affinity terms */
 } sched_cache_t;
 
 /* Parses requests, ports, priority and labels of pod (json_incref'd). NULL on ENOMEM. */

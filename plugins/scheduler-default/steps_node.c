@@ -47,8 +47,7 @@ int tolerates(const json_t *tolerations, const json_t *taint)
 static int unschedulable_filter(void *data, const skiff_sched_cycle_t *cy, void *state,
                                 const skiff_sched_node_t *node, skiff_sched_reasons_t *why)
 {
-    json_t *u = json_object_get(json_object_get(node->obj, "spec"), "unschedulable");
-    if (!json_is_true(u)) return SKIFF_SCHED_OK;
+    if (!node->unschedulable) return SKIFF_SCHED_OK;
     json_t *taint = json_pack("{s:s,s:s}", "key", "node.kubernetes.io/unschedulable", "effect",
                               "NoSchedule");
     int ok = tolerates(json_object_get(pod_spec(cy->pod), "tolerations"), taint);
@@ -86,8 +85,8 @@ const skiff_sched_step_t step_node_name = {.name = "NodeName", .pre_filter = nod
 static int taint_filter(void *data, const skiff_sched_cycle_t *cy, void *state,
                         const skiff_sched_node_t *node, skiff_sched_reasons_t *why)
 {
-    json_t *taints = json_object_get(json_object_get(node->obj, "spec"), "taints");
-    if (!json_array_size(taints)) return SKIFF_SCHED_OK;
+    const json_t *taints = node->taints;
+    if (!taints) return SKIFF_SCHED_OK;
     const json_t *tol = json_object_get(pod_spec(cy->pod), "tolerations");
     size_t i;
     json_t *t;
@@ -109,8 +108,8 @@ static int taint_filter(void *data, const skiff_sched_cycle_t *cy, void *state,
 static int64_t taint_score(void *data, const skiff_sched_cycle_t *cy, void *state,
                            const skiff_sched_node_t *node)
 {
-    json_t *taints = json_object_get(json_object_get(node->obj, "spec"), "taints");
-    if (!json_array_size(taints)) return 0;
+    const json_t *taints = node->taints;
+    if (!node->n_prefer_no_schedule) return 0;
     const json_t *tol = json_object_get(pod_spec(cy->pod), "tolerations");
     json_t *prefer = json_array();
     size_t i;
@@ -253,6 +252,14 @@ static int affinity_filter(void *data, const skiff_sched_cycle_t *cy, void *stat
     return SKIFF_SCHED_UNRESOLVABLE;
 }
 
+static int affinity_pre_score(void *data, const skiff_sched_cycle_t *cy, void **state)
+{
+    const json_t *pref = json_object_get(
+        json_object_get(json_object_get(pod_spec(cy->pod), "affinity"), "nodeAffinity"),
+        "preferredDuringSchedulingIgnoredDuringExecution");
+    return json_array_size(pref) ? SKIFF_SCHED_OK : SKIFF_SCHED_SKIP;
+}
+
 static int64_t affinity_score(void *data, const skiff_sched_cycle_t *cy, void *state,
                               const skiff_sched_node_t *node)
 {
@@ -280,6 +287,7 @@ static void affinity_normalize(void *data, const skiff_sched_cycle_t *cy, void *
 const skiff_sched_step_t step_node_affinity = {.name = "NodeAffinity",
                                                .pre_filter = affinity_pre,
                                                .filter = affinity_filter,
+                                               .pre_score = affinity_pre_score,
                                                .score = affinity_score,
                                                .normalize = affinity_normalize};
 
@@ -335,9 +343,9 @@ static void normalized_image(const char *image, char *buf, size_t len)
 static int64_t image_score(void *data, const skiff_sched_cycle_t *cy, void *state,
                            const skiff_sched_node_t *node)
 {
-    const json_t *images = json_object_get(json_object_get(node->obj, "status"), "images");
+    const json_t *images = node->images;
+    if (!images) return 0;
     const json_t *containers = json_object_get(pod_spec(cy->pod), "containers");
-    if (!json_array_size(images)) return 0;
     int64_t sum = 0;
     size_t i, j, k;
     json_t *c, *img, *nm;

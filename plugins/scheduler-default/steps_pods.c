@@ -114,6 +114,7 @@ static int ipa_pre(void *data, const skiff_sched_cycle_t *cy, void **state,
     const json_t *aff = pod_terms(pod, "podAffinity", REQUIRED);
     const json_t *anti = pod_terms(pod, "podAntiAffinity", REQUIRED);
     int mine = json_array_size(aff) || json_array_size(anti);
+    if (!mine && !cy->n_pods_with_anti_affinity) return SKIFF_SCHED_SKIP;
     ipa_state_t *st = NULL;
     for (size_t i = 0; i < cy->n_nodes; i++) {
         const skiff_sched_node_t *n = cy->nodes[i];
@@ -229,11 +230,14 @@ static int ipa_pre_score(void *data, const skiff_sched_cycle_t *cy, void **state
     const json_t *pa = pod_terms(pod, "podAffinity", PREFERRED);
     const json_t *paa = pod_terms(pod, "podAntiAffinity", PREFERRED);
     int mine = json_array_size(pa) || json_array_size(paa);
+    /* SKIP leaves the filter's state alone; the framework frees it */
+    if (!mine && !cy->n_pods_with_anti_affinity && !cy->n_pods_with_affinity)
+        return SKIFF_SCHED_SKIP;
     smap_t *m = calloc(1, sizeof *m);
     if (!m) return SKIFF_SCHED_OK;
     for (size_t i = 0; i < cy->n_nodes; i++) {
         const skiff_sched_node_t *n = cy->nodes[i];
-        if (!mine && !n->n_pods_with_anti_affinity) continue;
+        if (!mine && !n->n_pods_with_anti_affinity && !n->n_pods_with_affinity) continue;
         for (size_t j = 0; j < n->n_pods; j++) {
             const skiff_sched_pod_t *p = n->pods[j];
             if (p == pod) continue;
@@ -248,7 +252,7 @@ static int ipa_pre_score(void *data, const skiff_sched_cycle_t *cy, void **state
     }
     if (m->n == 0) {
         free(m);
-        return SKIFF_SCHED_OK;
+        return SKIFF_SCHED_SKIP;
     }
     /* the state slot may hold pre_filter's: keep both */
     ipa_state_t *st = *state;
@@ -336,7 +340,7 @@ static void spread_free(void *s)
 
 static int node_taints_tolerated(const skiff_sched_pod_t *pod, const skiff_sched_node_t *n)
 {
-    json_t *taints = json_object_get(json_object_get(n->obj, "spec"), "taints");
+    const json_t *taints = n->taints;
     const json_t *tol = json_object_get(pod_spec(pod), "tolerations");
     size_t i;
     json_t *t;

@@ -7,7 +7,11 @@
  * adds its RSS and CPU time.
  *
  *   sched_bench --port P [--nodes N] [--pods M] [--in-flight K]
- *               [--node-cpu 32] [--pod-cpu 100m] [--skip-nodes] [--timeout S] */
+ *               [--node-cpu 32] [--pod-cpu 100m] [--clients 64] [--skip-nodes]
+ *               [--timeout S]
+ *
+ * Creates are spread over --clients HTTP clients (four keep-alive
+ * connections each), since a connection carries one request at a time. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -22,7 +26,9 @@
 
 typedef struct bench {
     uv_loop_t *loop;
-    skiff_client_t *c;
+    skiff_client_t *c;         /* watches and lists */
+    skiff_client_t **cs;       /* creates, round-robin: each client keeps 4 connections */
+    int n_clients, rr;
     skiff_client_watch_t *w;
     int nodes, pods, in_flight;
     const char *node_cpu, *pod_cpu;
@@ -52,6 +58,7 @@ static void finish(bench_t *b)
     uv_timer_stop(&b->timeout);
     uv_close((uv_handle_t *)&b->timeout, NULL);
     b->c->vt->free(b->c);
+    for (int i = 0; i < b->n_clients; i++) b->cs[i]->vt->free(b->cs[i]);
 }
 
 static void on_node(void *data, int status, json_t *obj)
@@ -80,7 +87,8 @@ static void send_node(bench_t *b)
     json_object_set_new(json_object_get(n, "metadata"), "name", json_string(name));
     json_object_set_new(json_object_get(json_object_get(n, "metadata"), "labels"),
                         "kubernetes.io/hostname", json_string(name));
-    if (skiff_client_create(b->c, &nodes_res, NULL, n, NULL, on_node, b) != 0) {
+    skiff_client_t *c = b->cs[b->rr++ % b->n_clients];
+    if (skiff_client_create(c, &nodes_res, NULL, n, NULL, on_node, b) != 0) {
         b->nodes_done++;
         b->nodes_failed++;
     }
@@ -168,7 +176,8 @@ static void send_pod(bench_t *b)
                           "requests", "cpu", b->pod_cpu, "memory", "64Mi");
     b->sent_ns[i] = uv_hrtime();
     if (!b->first_ns) b->first_ns = b->sent_ns[i];
-    if (skiff_client_create(b->c, &pods_res, "default", p, NULL, on_pod, b) != 0) {
+    skiff_client_t *c = b->cs[b->rr++ % b->n_clients];
+    if (skiff_client_create(c, &pods_res, "default", p, NULL, on_pod, b) != 0) {
         b->pods_done++;
         b->pods_failed++;
     }
@@ -207,7 +216,7 @@ static void on_timeout(uv_timer_t *t)
 int main(int argc, char **argv)
 {
     bench_t b = {.nodes = 5000, .pods = 50000, .in_flight = 256, .node_cpu = "32",
-                 .pod_cpu = "100m", .timeout_s = 600};
+                 .pod_cpu = "100m", .timeout_s = 600, .n_clients = 64};
     int port = 0, skip_nodes = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -218,6 +227,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--node-cpu") == 0 && v) b.node_cpu = argv[++i];
         else if (strcmp(a, "--pod-cpu") == 0 && v) b.pod_cpu = argv[++i];
         else if (strcmp(a, "--timeout") == 0 && v) b.timeout_s = atoi(argv[++i]);
+        else if (strcmp(a, "--clients") == 0 && v) b.n_clients = atoi(argv[++i]);
         else if (strcmp(a, "--skip-nodes") == 0) skip_nodes = 1;
         else {
             fprintf(stderr, "usage: sched_bench --port P [--nodes N] [--pods M] [--in-flight K] "
@@ -231,6 +241,10 @@ int main(int argc, char **argv)
     }
     b.loop = uv_default_loop();
     b.c = client_http_new(b.loop, "127.0.0.1", port, NULL);
+    if (b.n_clients < 1) b.n_clients = 1;
+    b.cs = calloc((size_t)b.n_clients, sizeof *b.cs);
+    for (int i = 0; b.cs && i < b.n_clients; i++)
+        if (!(b.cs[i] = client_http_new(b.loop, "127.0.0.1", port, NULL))) return 1;
     b.sent_ns = calloc((size_t)b.pods, sizeof *b.sent_ns);
     b.bound_ns = calloc((size_t)b.pods, sizeof *b.bound_ns);
     if (!b.c || !b.sent_ns || !b.bound_ns) return 1;
@@ -245,5 +259,6 @@ int main(int argc, char **argv)
     uv_run(b.loop, UV_RUN_DEFAULT);
     free(b.sent_ns);
     free(b.bound_ns);
+    free(b.cs);
     return b.bound == b.pods ? 0 : 1;
 }

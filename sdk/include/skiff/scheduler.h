@@ -90,7 +90,13 @@ typedef struct skiff_sched_node {
     skiff_sched_pod_t *const *pods;       /* pods bound or assumed here */
     size_t n_pods;
     size_t n_pods_with_anti_affinity;     /* among pods: a cheap "none" check */
+    size_t n_pods_with_affinity;          /* pods with podAffinity terms */
     uint64_t generation;                  /* bumped on every change */
+    /* parsed once per node update, so steps need not look them up */
+    int unschedulable;                    /* spec.unschedulable */
+    const json_t *taints;                 /* spec.taints (array) or NULL when none */
+    int n_prefer_no_schedule;             /* taints with effect PreferNoSchedule */
+    const json_t *images;                 /* status.images (array) or NULL when none */
 } skiff_sched_node_t;
 
 /* One scheduling cycle for one pod. */
@@ -98,6 +104,9 @@ typedef struct skiff_sched_cycle {
     const skiff_sched_pod_t *pod;
     skiff_sched_node_t *const *nodes;  /* every node the scheduler knows */
     size_t n_nodes;
+    /* pods with (anti-)affinity terms on any node: steps skip the scan of
+     * every node's pods when both are 0 */
+    size_t n_pods_with_anti_affinity, n_pods_with_affinity;
     /* Namespaces' labels for namespaceSelector: returns metadata.labels of
      * namespace ns (borrowed) or NULL. */
     const json_t *(*namespace_labels)(void *data, const char *ns);
