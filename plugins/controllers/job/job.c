@@ -310,8 +310,10 @@ static void on_pod_deleted(void *data, int status, json_t *obj)
 static void on_released(void *data, int status, json_t *obj)
 {
     sync_t *s = data;
-    /* 404: gone already; 422/409: the finalizers moved, the next sync sees it */
-    if (status != 200 && status != 404 && !s->error) s->error = SKIFF_ECONFLICT;
+    /* 404: gone already. 422/409: the finalizer was already removed or
+     * moved (the cache was behind): look again shortly, no error. */
+    if (status == 409 || status == 422) sync_requeue(s, 500);
+    else if (status != 200 && status != 404 && !s->error) s->error = SKIFF_EIO;
     sync_op_done(s);
 }
 
