@@ -605,7 +605,21 @@ static void job_sync(skiff_reconcile_t *r)
     s->events = json_array();
     json_t *job = s->job;
     if (at(job, "metadata", "deletionTimestamp")) {
-        sync_finish(s);
+        /* being deleted (foreground: the garbage collector waits for the
+         * pods): nothing new runs and no pod waits on us */
+        const char *juid = str_at(job, "metadata", "uid");
+        json_t *pods = skiff_informer_list_owner(jc->pods, juid);
+        size_t i;
+        json_t *p;
+        json_array_foreach(pods, i, p)
+        {
+            int fin = finalizer_index(p);
+            if (fin >= 0 && skiff_is_controlled_by(p, juid))
+                json_array_append_new(s->releases,
+                                      json_pack("[s,i]", str_at(p, "metadata", "name"), fin));
+        }
+        json_decref(pods);
+        sync_act(s);
         return;
     }
     int64_t now = skiff_now_ms();
