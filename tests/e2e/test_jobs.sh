@@ -274,6 +274,30 @@ after=$(k get events --field-selector involvedObject.name=tick,reason=Successful
 is "$after" "$before" "a suspended CronJob creates no Job (3 s = 3 scheduled minutes)"
 expect_output "kubectl get cronjob shows it suspended" "true" jp cronjob/tick '{.spec.suspend}'
 
+expect_fail_with "a schedule Kubernetes refuses is refused" \
+	'spec.schedule: Invalid value: "61 * * * *": end of range (61) above maximum (59)' \
+	k create cronjob bad --image=busybox:1.36 --schedule='61 * * * *'
+expect_fail_with "so is an unknown time zone" 'spec.timeZone: Invalid value: "Mars/Olympus": unknown time zone Mars/Olympus' \
+	k create -f - <<'EOF'
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: mars}
+spec:
+  schedule: "@hourly"
+  timeZone: Mars/Olympus
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: main, image: busybox:1.36}]
+EOF
+ok "a CronJob in Asia/Kolkata" mk_cronjob india 1s "timeZone: Asia/Kolkata"
+ok "runs" wait_for 20 bash -c "[ -n \"\$(kubectl --kubeconfig=$KUBECONFIG get jobs -l cron=india -o name)\" ]"
+like "$(jp "$(k get jobs -l cron=india -o name | head -n 1)" '{.metadata.annotations.batch\.kubernetes\.io/cronjob-scheduled-timestamp}')" \
+	"+05:30" "its scheduled-timestamp annotation is in that zone"
+ok "deleting it" k delete cronjob india
+
 ok "a Forbid CronJob whose Jobs never end" \
 	mk_cronjob hold 1h "concurrencyPolicy: Forbid"
 ok "it starts one Job" wait_for 20 bash -c "[ -n \"\$(kubectl --kubeconfig=$KUBECONFIG get jobs -l cron=hold -o name)\" ]"

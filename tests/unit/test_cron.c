@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "cron.h"
+#include <skiff/cron.h>
 
 /* Seconds since the epoch of a UTC time "YYYY-MM-DDTHH:MM:SS". */
 static int64_t utc(const char *s)
@@ -36,10 +36,10 @@ static void show(int64_t t, char *buf, size_t len)
 /* The next activation after `after` (UTC text) in zone, as UTC text. */
 static void expect_next(const char *spec, const char *zone, const char *after, const char *want)
 {
-    cron_schedule_t s;
+    skiff_cron_schedule_t s;
     char err[256] = "";
-    if (cron_parse(spec, &s, err, sizeof err) != 0) fail_msg("%s: %s", spec, err);
-    int64_t n = cron_next_in_zone(&s, utc(after), zone ? zone : "UTC");
+    if (skiff_cron_parse(spec, &s, err, sizeof err) != 0) fail_msg("%s: %s", spec, err);
+    int64_t n = skiff_cron_next_in_zone(&s, utc(after), zone ? zone : "UTC");
     char got[64] = "never";
     if (n >= 0) show(n, got, sizeof got);
     if (strcmp(got, want) != 0)
@@ -49,9 +49,9 @@ static void expect_next(const char *spec, const char *zone, const char *after, c
 
 static void expect_error(const char *spec, const char *text)
 {
-    cron_schedule_t s;
+    skiff_cron_schedule_t s;
     char err[256] = "";
-    if (cron_parse(spec, &s, err, sizeof err) == 0) fail_msg("\"%s\" was accepted", spec);
+    if (skiff_cron_parse(spec, &s, err, sizeof err) == 0) fail_msg("\"%s\" was accepted", spec);
     if (!strstr(err, text)) fail_msg("\"%s\": error \"%s\" lacks \"%s\"", spec, err, text);
 }
 
@@ -124,12 +124,12 @@ static void test_descriptors(void **state)
 
 static void test_zones(void **state)
 {
-    assert_true(cron_zone_valid("Europe/Paris"));
-    assert_true(cron_zone_valid("UTC"));
-    assert_false(cron_zone_valid("Mars/Olympus"));
-    assert_false(cron_zone_valid("../etc/passwd"));
-    assert_false(cron_zone_valid("/usr/share/zoneinfo/UTC"));
-    assert_false(cron_zone_valid(""));
+    assert_true(skiff_cron_zone_valid("Europe/Paris"));
+    assert_true(skiff_cron_zone_valid("UTC"));
+    assert_false(skiff_cron_zone_valid("Mars/Olympus"));
+    assert_false(skiff_cron_zone_valid("../etc/passwd"));
+    assert_false(skiff_cron_zone_valid("/usr/share/zoneinfo/UTC"));
+    assert_false(skiff_cron_zone_valid(""));
     /* 09:00 in Paris is 07:00 UTC in summer, 08:00 in winter */
     expect_next("0 9 * * *", "Europe/Paris", "2026-07-01T00:00:00", "2026-07-01T07:00:00");
     expect_next("0 9 * * *", "Europe/Paris", "2026-12-01T00:00:00", "2026-12-01T08:00:00");
@@ -142,8 +142,8 @@ static void test_zones(void **state)
     const char *after = getenv("TZ");
     if (tz) assert_string_equal(tz, after);
     else assert_null(after);
-    assert_int_equal(cron_zone_offset("Asia/Kolkata", utc("2026-01-01T00:00:00")), 19800);
-    assert_int_equal(cron_zone_offset("UTC", utc("2026-01-01T00:00:00")), 0);
+    assert_int_equal(skiff_cron_zone_offset("Asia/Kolkata", utc("2026-01-01T00:00:00")), 19800);
+    assert_int_equal(skiff_cron_zone_offset("UTC", utc("2026-01-01T00:00:00")), 0);
 }
 
 int main(void)

@@ -16,7 +16,7 @@
 
 #include <skiff/skiff.h>
 
-#include "cron.h"
+#include <skiff/cron.h>
 
 #define SCHEDULED_KEY "batch.kubernetes.io/cronjob-scheduled-timestamp"
 #define RECENT_MS (30 * 1000)
@@ -100,7 +100,7 @@ static const char *job_finished(const json_t *job)
  * scheduled-timestamp annotation is written. */
 static void format_in_zone(int64_t s, const char *zone, char *buf, size_t len)
 {
-    long off = cron_zone_offset(zone, s);
+    long off = skiff_cron_zone_offset(zone, s);
     time_t t = (time_t)(s + off);
     struct tm tm;
     gmtime_r(&t, &tm);
@@ -309,10 +309,10 @@ static void trim_history(sync_t *s, json_t *finished, const char *limit_field)
     free(v);
 }
 
-static void requeue_for_next(sync_t *s, const cron_schedule_t *sched, const char *zone,
+static void requeue_for_next(sync_t *s, const skiff_cron_schedule_t *sched, const char *zone,
                              int64_t now_ms)
 {
-    int64_t next = cron_next_in_zone(sched, now_ms / 1000, zone);
+    int64_t next = skiff_cron_next_in_zone(sched, now_ms / 1000, zone);
     if (next < 0) return;
     s->requeue_ms = real_delay_ms(s->cc, next * 1000 - now_ms) + 100;
 }
@@ -417,15 +417,15 @@ static void cronjob_sync(skiff_reconcile_t *r)
 
     /* 3. the schedule */
     const char *zone = str_at(spec, "timeZone", NULL);
-    cron_schedule_t sched;
+    skiff_cron_schedule_t sched;
     char err[256];
     int suspended = json_is_true(json_object_get(spec, "suspend"));
     if (suspended) {
         /* nothing new runs; the active list still follows the Jobs */
-    } else if (zone && !cron_zone_valid(zone)) {
+    } else if (zone && !skiff_cron_zone_valid(zone)) {
         record(cc, cj, "Warning", "UnknownTimeZone", "invalid timeZone: %s: unknown time zone %s",
                zone, zone);
-    } else if (cron_parse(str_at(spec, "schedule", NULL), &sched, err, sizeof err) != 0) {
+    } else if (skiff_cron_parse(str_at(spec, "schedule", NULL), &sched, err, sizeof err) != 0) {
         record(cc, cj, "Warning", "UnparseableSchedule", "unparseable schedule: \"%s\" : %s",
                str_at(spec, "schedule", NULL) ? str_at(spec, "schedule", NULL) : "", err);
     } else {
@@ -436,8 +436,8 @@ static void cronjob_sync(skiff_reconcile_t *r)
         json_t *sds = json_object_get(spec, "startingDeadlineSeconds");
         if (json_is_integer(sds) && now_s - (int64_t)json_integer_value(sds) > earliest)
             earliest = now_s - (int64_t)json_integer_value(sds);
-        int64_t t1 = cron_next_in_zone(&sched, earliest, zone);
-        int64_t t2 = t1 >= 0 ? cron_next_in_zone(&sched, t1, zone) : -1;
+        int64_t t1 = skiff_cron_next_in_zone(&sched, earliest, zone);
+        int64_t t2 = t1 >= 0 ? skiff_cron_next_in_zone(&sched, t1, zone) : -1;
         int64_t most_recent = -1;
         if (t1 < 0) {
             record(cc, cj, "Warning", "InvalidSchedule",
@@ -452,8 +452,8 @@ static void cronjob_sync(skiff_reconcile_t *r)
              * warn when there were too many */
             int64_t gap = t2 - t1;
             int64_t missed = (now_s - t1) / gap + 1;
-            int64_t t = cron_next_in_zone(&sched, t1 + (missed - 2) * gap, zone);
-            for (; t >= 0 && t <= now_s; t = cron_next_in_zone(&sched, t, zone)) most_recent = t;
+            int64_t t = skiff_cron_next_in_zone(&sched, t1 + (missed - 2) * gap, zone);
+            for (; t >= 0 && t <= now_s; t = skiff_cron_next_in_zone(&sched, t, zone)) most_recent = t;
             if (most_recent < 0) most_recent = t1;
             if (missed > MAX_MISSED)
                 record(cc, cj, "Warning", "TooManyMissedTimes",
@@ -563,7 +563,7 @@ static int cronjob_start(skiff_plugin_ctx_t *ctx)
     char *end = NULL;
     long long scale = sc ? strtoll(sc, &end, 10) : 1;
     int neg = off && off[0] == '-';
-    int64_t offset = cron_parse_go_duration(off ? off + neg : "0");
+    int64_t offset = skiff_cron_parse_duration(off ? off + neg : "0");
     if (!sc || !end || *end || scale < 1 || scale > 100000 || offset < 0) {
         ctx->log(ctx, SKIFF_LOG_ERROR,
                  "time-scale must be a whole number from 1 to 100000 and clock-offset a "

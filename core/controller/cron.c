@@ -1,11 +1,11 @@
-/* plugins/controllers/cronjob/cron.c - parses CronJob schedules and finds
- * their next activation, with the semantics of the parser Kubernetes uses
- * (robfig/cron v3, standard five-field form with descriptors). The search
- * walks month, day, hour and minute the way that library does, so daylight
- * saving transitions behave the same (a skipped hour is skipped, a
- * repeated one runs once). */
+/* core/controller/cron.c - the schedule language of skiff/cron.h: parses
+ * CronJob schedules and finds their next activation, with the semantics of
+ * the parser Kubernetes uses (robfig/cron v3, standard five-field form with
+ * descriptors). The search walks month, day, hour and minute the way that
+ * library does, so daylight saving transitions behave the same (a skipped
+ * hour is skipped, a repeated one runs once). */
 #define _GNU_SOURCE
-#include "cron.h"
+#include <skiff/cron.h>
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -127,7 +127,7 @@ static int parse_field(const char *s, size_t n, const bounds_t *b, uint64_t *bit
     return 0;
 }
 
-int64_t cron_parse_go_duration(const char *s)
+int64_t skiff_cron_parse_duration(const char *s)
 {
     if (!s || !*s) return -1;
     if (strcmp(s, "0") == 0) return 0;
@@ -154,7 +154,7 @@ int64_t cron_parse_go_duration(const char *s)
     return (int64_t)total;
 }
 
-int cron_parse(const char *spec, cron_schedule_t *out, char *err, size_t errlen)
+int skiff_cron_parse(const char *spec, skiff_cron_schedule_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (!spec) return fail(err, errlen, "empty spec string");
@@ -181,7 +181,7 @@ int cron_parse(const char *spec, cron_schedule_t *out, char *err, size_t errlen)
         if (!fields_text && strncmp(buf, "@every ", 7) == 0) {
             const char *d = buf + 7;
             while (*d == ' ') d++;
-            int64_t ms = cron_parse_go_duration(d);
+            int64_t ms = skiff_cron_parse_duration(d);
             if (ms < 0) return fail(err, errlen, "failed to parse duration %s", buf);
             /* whole seconds, at least one, as robfig/cron's Every */
             out->every_s = ms < 1000 ? 1 : ms / 1000;
@@ -236,14 +236,14 @@ static time_t mk(int year, int mon, int mday, int hour, int min, int sec)
 
 /* Day of month and day of week: both must match when either field is
  * "*", otherwise either may (as in every cron). */
-static int day_matches(const cron_schedule_t *s, const struct tm *tm)
+static int day_matches(const skiff_cron_schedule_t *s, const struct tm *tm)
 {
     int dom = (s->dom >> tm->tm_mday) & 1, dow = (s->dow >> tm->tm_wday) & 1;
     if (s->dom_star || s->dow_star) return dom && dow;
     return dom || dow;
 }
 
-int64_t cron_next(const cron_schedule_t *s, int64_t after)
+int64_t skiff_cron_next(const skiff_cron_schedule_t *s, int64_t after)
 {
     if (s->every_s > 0) return after + s->every_s;
     time_t t = (time_t)after + 1;
@@ -305,7 +305,7 @@ wrap:
     return (int64_t)t;
 }
 
-int cron_zone_valid(const char *zone)
+int skiff_cron_zone_valid(const char *zone)
 {
     if (!zone || !*zone || zone[0] == '/' || strstr(zone, "..") || strlen(zone) > 200) return 0;
     for (const char *p = zone; *p; p++)
@@ -346,16 +346,16 @@ static void tz_leave(tz_saved_t *sv)
     free(sv->old);
 }
 
-int64_t cron_next_in_zone(const cron_schedule_t *s, int64_t after, const char *zone)
+int64_t skiff_cron_next_in_zone(const skiff_cron_schedule_t *s, int64_t after, const char *zone)
 {
     tz_saved_t sv;
     tz_enter(zone, &sv);
-    int64_t r = cron_next(s, after);
+    int64_t r = skiff_cron_next(s, after);
     tz_leave(&sv);
     return r;
 }
 
-long cron_zone_offset(const char *zone, int64_t t)
+long skiff_cron_zone_offset(const char *zone, int64_t t)
 {
     tz_saved_t sv;
     tz_enter(zone, &sv);
