@@ -1551,6 +1551,15 @@ static void check_kind_rules(vctx_t *c, const kind_def_t *k, const json_t *obj)
         check_nonnegative(c, spec, "completions");
         check_nonnegative(c, spec, "backoffLimit");
         check_nonnegative(c, spec, "activeDeadlineSeconds");
+        check_nonnegative(c, spec, "ttlSecondsAfterFinished");
+        const char *mode = json_string_value(json_object_get(spec, "completionMode"));
+        if (mode && strcmp(mode, "Indexed") == 0 &&
+            !json_is_integer(json_object_get(spec, "completions"))) {
+            size_t saved = path_push_field(c, "spec");
+            path_push_field(c, "completions");
+            add_error(c, "FieldValueRequired", "Required value: when completion mode is Indexed");
+            path_pop(c, saved);
+        }
         check_selector(c, spec);
         size_t saved = path_push_field(c, "spec");
         check_template(c, json_object_get(spec, "template"), job_restart_policies, NULL);

@@ -216,6 +216,21 @@ spec:
 EOF
 expect_output "and adds no labels" '{"app":"manual"}' job_field manual '{.spec.template.metadata.labels}'
 
+expect_fail_with "an Indexed Job needs completions" \
+	'spec.completions: Required value: when completion mode is Indexed' \
+	k create -f - <<'EOF'
+apiVersion: batch/v1
+kind: Job
+metadata: {name: noidx}
+spec:
+  completionMode: Indexed
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox:1.36}]
+EOF
+
 # --- CronJob ------------------------------------------------------------------------------------
 # mk_cronjob NAME RUN_FOR [SPEC LINES...]: every minute; the test clock
 # makes that every second.
