@@ -900,6 +900,7 @@ static void job_sync(skiff_reconcile_t *r)
 
     /* pods of a finished Job keep no finalizer; active ones are stopped */
     if (finished) {
+        json_object_del(jc->failures, uid);
         json_array_foreach(active, i, p)
         {
             delete_pod(s, p);
