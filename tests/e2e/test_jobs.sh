@@ -13,56 +13,15 @@
 # one is active, stops when suspended, and `kubectl create job --from`
 # works.
 #
-# Pods finish as the hollow nodes make them finish (annotations
-# hollow.skiff.io/run-for and hollow.skiff.io/exit-code). When this tree
-# has no hollow nodes and scheduler yet, a small loop in this script plays
-# their part by writing pod status through the API.
+# Pods are scheduled by scheduler-default onto two hollow nodes, which end
+# them as their annotations say (hollow.skiff.io/run-for, exit-code).
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-start_server --controllers job,cronjob \
+start_server --controllers job,cronjob --scheduler scheduler-default \
 	--plugin-settings "controller-job.backoff-base=100ms;controller-cronjob.time-scale=60" ||
 	bail_out "server did not start"
-
-# --- the pods' side -------------------------------------------------------------
-if type start_hollow >/dev/null 2>&1 && [ -x "$SKIFF_BUILD_DIR/plugins/.libs/scheduler-default.so" ]; then
-	diag "pods run on hollow nodes"
-	stop_server
-	E2E_SERVER_ARGS="$E2E_SERVER_ARGS --scheduler scheduler-default"
-	_launch_server || bail_out "server did not restart with the scheduler"
-	start_hollow 2 || bail_out "hollow nodes did not start"
-else
-	diag "no hollow nodes in this tree: pod phases are written by the test"
-	# Pending -> Running (Ready) -> Succeeded or Failed on the next pass,
-	# as the pod's annotations say; run-for of an hour means never.
-	fake_kubelet() {
-		local ns name phase del code run
-		while :; do
-			k get pods -A -o jsonpath='{range .items[*]}{.metadata.namespace}|{.metadata.name}|{.status.phase}|{.metadata.deletionTimestamp}|{.metadata.annotations.hollow\.skiff\.io/exit-code}|{.metadata.annotations.hollow\.skiff\.io/run-for}{"\n"}{end}' 2>/dev/null |
-				while IFS='|' read -r ns name phase del code run; do
-					[ -n "$name" ] && [ -z "$del" ] || continue
-					case "$phase" in
-					Pending)
-						k -n "$ns" patch pod "$name" --subresource=status --type=merge -p \
-							'{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}}' >/dev/null 2>&1
-						;;
-					Running)
-						[ "$run" = 1h ] && continue
-						if [ "${code:-0}" = 0 ]; then
-							k -n "$ns" patch pod "$name" --subresource=status --type=merge -p \
-								'{"status":{"phase":"Succeeded","conditions":[{"type":"Ready","status":"False"}]}}' >/dev/null 2>&1
-						else
-							k -n "$ns" patch pod "$name" --subresource=status --type=merge -p \
-								'{"status":{"phase":"Failed","conditions":[{"type":"Ready","status":"False"}]}}' >/dev/null 2>&1
-						fi
-						;;
-					esac
-				done
-			sleep 0.3
-		done
-	}
-	background fake_kubelet
-fi
+start_hollow 2 || bail_out "hollow nodes did not start"
 
 # mk_job NAME EXIT_CODE RUN_FOR [SPEC LINES...]: a Job whose pods end with
 # that exit code after that long.
@@ -121,6 +80,8 @@ expect_output "the completion time is set" 1 \
 	bash -c "[ -n \"\$(kubectl --kubeconfig=$KUBECONFIG get job five -o jsonpath='{.status.completionTime}')\" ] && echo 1"
 expect_output "five pods ran, each labelled with the Job's name and uid" 5 \
 	bash -c "kubectl --kubeconfig=$KUBECONFIG get pods -l batch.kubernetes.io/job-name=five,controller-uid=$(job_field five '{.metadata.uid}') -o name | wc -l"
+expect_output "all five were bound to hollow nodes" 5 bash -c \
+	"kubectl --kubeconfig=$KUBECONFIG get pods -l job-name=five -o jsonpath='{range .items[*]}{.spec.nodeName}{\"\\n\"}{end}' | grep -c '^hollow-'"
 expect_output "no pod keeps the job-tracking finalizer" "" \
 	jp pods '{.items[*].metadata.finalizers}' -l job-name=five
 ev=$(events_of five)
