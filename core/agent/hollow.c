@@ -4,7 +4,8 @@
  *
  * One timer ticks every 100 ms and queues what is due; every write goes
  * through the bounded write queue, so 5,000 nodes cost a steady trickle of
- * requests rather than bursts. */
+ * requests rather than bursts. The nodes' writes go ahead of the pods':
+ * a node whose Lease expires is declared lost with all its pods. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +139,7 @@ static void node_ready(hollow_t *h, hnode_t *nd)
     int64_t now = hollow_mono_ms();
     /* spread over the period: node i renews at (i+1)/n of it, then every period */
     nd->next_status = now + h->o.status_period_ms * (int64_t)(nd->index + 1) / (int64_t)h->n;
-    if (!nd->lease_ok) write_queue_add(h->wq, OP_LEASE_CREATE, nd->name);
+    if (!nd->lease_ok) write_queue_add_urgent(h->wq, OP_LEASE_CREATE, nd->name);
     if (h->ready == h->n && !h->all_ready_logged) {
         h->all_ready_logged = 1;
         log_info("agent", "%zu hollow nodes registered and Ready in %.1f s", h->n,
@@ -154,7 +155,7 @@ static void node_lost(hollow_t *h, hnode_t *nd)
     nd->adopt = 0;
     free(nd->uid);
     nd->uid = NULL;
-    if (!h->stopping) write_queue_add(h->wq, OP_NODE_CREATE, nd->name);
+    if (!h->stopping) write_queue_add_urgent(h->wq, OP_NODE_CREATE, nd->name);
 }
 
 static const char *internal_ip_of(json_t *node)
@@ -230,7 +231,7 @@ static void on_nodes_listed(void *data, int status, json_t *list)
     log_info("agent", "registering %zu hollow nodes %s0..%s%zu (%zu exist already)", h->n,
              h->prefix, h->prefix, h->n - 1, adopted);
     for (i = 0; i < h->n; i++)
-        write_queue_add(h->wq, h->nodes[i].adopt ? OP_NODE_ADOPT : OP_NODE_CREATE,
+        write_queue_add_urgent(h->wq, h->nodes[i].adopt ? OP_NODE_ADOPT : OP_NODE_CREATE,
                         h->nodes[i].name);
     write_queue_pump(h->wq);
     if (hollow_pods_start(h->podsim) != 0) log_error("agent", "cannot watch pods");
@@ -259,12 +260,12 @@ static void on_tick(uv_timer_t *t)
             hnode_t *nd = &h->nodes[i];
             if (!nd->exists) continue;
             if (nd->lease_ok && now >= nd->next_lease) {
-                write_queue_add(h->wq, OP_LEASE_RENEW, nd->name);
+                write_queue_add_urgent(h->wq, OP_LEASE_RENEW, nd->name);
                 nd->next_lease += h->o.lease_period_ms;
                 if (nd->next_lease <= now) nd->next_lease = now + h->o.lease_period_ms;
             }
             if (now >= nd->next_status) {
-                write_queue_add(h->wq, OP_NODE_STATUS, nd->name);
+                write_queue_add_urgent(h->wq, OP_NODE_STATUS, nd->name);
                 nd->next_status += h->o.status_period_ms;
                 if (nd->next_status <= now) nd->next_status = now + h->o.status_period_ms;
             }
@@ -390,7 +391,7 @@ static int64_t node_op_done(hollow_t *h, int kind, hnode_t *nd, int status, json
         }
         if (status == 409) { /* made meanwhile (another agent, a restart): adopt it */
             nd->adopt = 1;
-            write_queue_add(h->wq, OP_NODE_ADOPT, nd->name);
+            write_queue_add_urgent(h->wq, OP_NODE_ADOPT, nd->name);
             return 0;
         }
         if (status != 0) warn_status("creating node", nd->name, status, obj);
@@ -398,7 +399,7 @@ static int64_t node_op_done(hollow_t *h, int kind, hnode_t *nd, int status, json
     case OP_NODE_ADOPT:
         if (ok) {
             set_uid(nd, obj);
-            write_queue_add(h->wq, OP_NODE_STATUS, nd->name);
+            write_queue_add_urgent(h->wq, OP_NODE_STATUS, nd->name);
             return 0;
         }
         if (status == 404) {
@@ -432,7 +433,7 @@ static int64_t node_op_done(hollow_t *h, int kind, hnode_t *nd, int status, json
     case OP_LEASE_RENEW:
         if (status == 404) {
             nd->lease_ok = 0;
-            write_queue_add(h->wq, OP_LEASE_CREATE, nd->name);
+            write_queue_add_urgent(h->wq, OP_LEASE_CREATE, nd->name);
         } else if (!ok && status != 0) {
             warn_status("renewing the lease of node", nd->name, status, obj);
         }
@@ -510,8 +511,8 @@ void hollow_stop(hollow_t *h, void (*done)(void *data), void *data)
         size_t n = 0;
         for (size_t i = 0; i < h->n; i++) {
             if (!h->nodes[i].exists && !h->nodes[i].adopt) continue;
-            write_queue_add(h->wq, OP_NODE_DELETE, h->nodes[i].name);
-            write_queue_add(h->wq, OP_LEASE_DELETE, h->nodes[i].name);
+            write_queue_add_urgent(h->wq, OP_NODE_DELETE, h->nodes[i].name);
+            write_queue_add_urgent(h->wq, OP_LEASE_DELETE, h->nodes[i].name);
             n++;
         }
         log_info("agent", "deleting %zu hollow nodes", n);

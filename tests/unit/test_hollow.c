@@ -316,6 +316,20 @@ static void test_write_queue(void **state)
     write_queue_stats(q, &sent, &retried);
     assert_int_equal(sent, 4);
     assert_int_equal(retried, 1);
+    /* urgent entries overtake the others */
+    write_queue_add(q, 4, "pod1");
+    write_queue_add(q, 4, "pod2");
+    write_queue_add(q, 4, "pod3");
+    write_queue_pump(q); /* pod1 and pod2 take both slots */
+    assert_int_equal(f.started[4], 2);
+    write_queue_add_urgent(q, 5, "lease");
+    answer(&f, 200);
+    assert_int_equal(f.started[5], 1); /* the lease before pod3 */
+    assert_int_equal(f.started[4], 2);
+    answer(&f, 200);
+    answer(&f, 200);
+    assert_int_equal(f.started[4], 3);
+    answer(&f, 200);
     write_queue_add(q, 3, "left");
     write_queue_free(q); /* queued entries go with it */
 }
