@@ -27,8 +27,14 @@ struct write_queue {
     write_op_t *retry;       /* unsorted list of ops waiting for their due time */
     strmap_t *pending;       /* ident -> op, for queued ops only */
     uint64_t sent, retried;
+    unsigned urgent_run; /* urgent entries started in a row while others waited */
     int pumping;
 };
+
+/* While both kinds wait, one start in URGENT_SHARE goes to a non-urgent
+ * entry: urgent writes come first without starving the rest when the
+ * server cannot keep up with them alone. */
+#define URGENT_SHARE 4
 
 static const char *op_key(const write_op_t *op)
 {
@@ -142,6 +148,8 @@ void write_queue_pump(write_queue_t *q)
     q->pumping = 1;
     while ((q->head[1] || q->head[0]) && q->in_flight < q->max_in_flight) {
         int u = q->head[1] ? 1 : 0;
+        if (u && q->head[0] && q->urgent_run + 1 >= URGENT_SHARE) u = 0;
+        q->urgent_run = u && q->head[0] ? q->urgent_run + 1 : 0;
         write_op_t *op = q->head[u];
         q->head[u] = op->next;
         if (!q->head[u]) q->tail[u] = NULL;

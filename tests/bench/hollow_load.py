@@ -95,7 +95,7 @@ while True:
     left = len(obj.get("items", [])) + obj.get("metadata", {}).get("remainingItemCount", 0)
     if left == 0 or time.time() - t0 > 600:
         break
-    time.sleep(0.2)
+    time.sleep(1)  # each poll scans every pod on the server: not too often
 t_running = time.time() - t0
 
 st, body = request(c, "GET", "/api/v1/namespaces/%s/pods" % NS)

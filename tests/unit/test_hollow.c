@@ -260,6 +260,7 @@ static void test_behaviour(void **state)
 
 typedef struct fake {
     int started[16];
+    int order[64], norder; /* kinds in the order they were started */
     write_op_t *pending[64];
     int npending;
     int done_calls;
@@ -270,6 +271,7 @@ static int fake_start(void *owner, int kind, const char *key, write_op_t *op)
 {
     fake_t *f = owner;
     f->started[kind]++;
+    if (f->norder < 64) f->order[f->norder++] = kind;
     f->pending[f->npending++] = op;
     return 0;
 }
@@ -330,6 +332,22 @@ static void test_write_queue(void **state)
     answer(&f, 200);
     assert_int_equal(f.started[4], 3);
     answer(&f, 200);
+    /* but not to the point of starving them: one start in four is theirs */
+    for (int i = 0; i < 12; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "u%d", i);
+        write_queue_add_urgent(q, 6, k);
+    }
+    write_queue_add(q, 7, "patient");
+    int before = f.norder;
+    write_queue_pump(q);
+    while (f.npending) answer(&f, 200);
+    assert_int_equal(f.started[6], 12);
+    assert_int_equal(f.started[7], 1);
+    int pos = -1;
+    for (int i = before; i < f.norder; i++)
+        if (f.order[i] == 7) pos = i - before;
+    assert_true(pos >= 0 && pos <= 3); /* among the first four, not after the twelve */
     write_queue_add(q, 3, "left");
     write_queue_free(q); /* queued entries go with it */
 }
