@@ -23,8 +23,6 @@ struct api_server {
     skiff_store_watch_t *watch;  /* the one store watch feeding every cache */
     uv_timer_t bookmark_timer;
     uv_timer_t compact_timer;
-    uv_timer_t ns_timer;         /* namespace_lifecycle.c */
-    strmap_t *ns_sweeps;         /* namespace -> round in progress */
     int64_t compact_next;
     int64_t last_rev;            /* latest revision delivered by the store watch */        /* revision to compact to at the next tick */
     int closing_handles;
@@ -126,12 +124,6 @@ void api_handle_delete_collection(api_call_t *c);
 enum { API_DELETE_REMOVING = 0, API_DELETE_MARKING = 2, API_DELETE_WAITING = 1 };
 int api_delete_cached(api_server_t *s, const kind_def_t *k, cache_obj_t *o,
                       skiff_store_write_cb cb, void *data);
-
-/* namespace lifecycle (namespace_lifecycle.c) */
-void api_namespace_lifecycle_start(api_server_t *s);
-void api_namespace_sweep_soon(api_server_t *s);
-void api_namespace_lifecycle_stop(api_server_t *s, uv_close_cb cb);
-void api_namespace_lifecycle_free(api_server_t *s);
 
 /* shared helpers (server.c) */
 watch_cache_t *api_cache_for(api_server_t *s, const kind_def_t *k);

@@ -318,6 +318,14 @@ static int ch_remove(skiff_client_t *cl, const skiff_resource_t *r, const char *
     return e;
 }
 
+static int ch_get_path(skiff_client_t *cl, const char *path, skiff_client_cb cb, void *data)
+{
+    if (!path || path[0] != '/')
+        return SKIFF_EINVAL;
+    strbuf_t u = {0};
+    strbuf_add(&u, path);
+    return request((client_rest_t *)cl, "GET", &u, NULL, NULL, cb, data);
+}
 
 static void watch_unlink(skiff_client_watch_t *w)
 {
@@ -501,6 +509,7 @@ static const skiff_client_vtable_t client_rest_vt = {
     .patch = ch_patch,
     .remove = ch_remove,
     .free = ch_free,
+    .get_path = ch_get_path,
 };
 
 skiff_client_t *client_rest_new(rest_transport_t *t)

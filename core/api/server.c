@@ -402,7 +402,6 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
                    (uint64_t)s->bookmark_interval_ms);
     uint64_t every = (uint64_t)(opts->compaction_interval_s ? opts->compaction_interval_s : 300) *
                      1000u;
-    api_namespace_lifecycle_start(s);
     uv_timer_init(s->loop, &s->compact_timer);
     s->compact_timer.data = s;
     uv_timer_start(&s->compact_timer, on_compact_timer, every, every);
@@ -431,7 +430,6 @@ static void maybe_finish_free(api_server_t *s)
 {
     if (s->closing_handles > 0 || s->inflight > 0 || s->freed) return;
     s->freed = 1;
-    api_namespace_lifecycle_free(s);
     rbac_index_free(s->rbac);
     strmap_free(s->caches, free_cache);
     void (*done)(void *) = s->free_done;
@@ -451,10 +449,9 @@ void api_server_free(api_server_t *s, void (*done)(void *), void *data)
     s->watch = NULL;
     uv_timer_stop(&s->bookmark_timer);
     uv_timer_stop(&s->compact_timer);
-    s->closing_handles = 3;
+    s->closing_handles = 2;
     uv_close((uv_handle_t *)&s->bookmark_timer, on_timer_closed);
     uv_close((uv_handle_t *)&s->compact_timer, on_timer_closed);
-    api_namespace_lifecycle_stop(s, on_timer_closed);
     discovery_shutdown();
     openapi_shutdown();
 }
@@ -567,7 +564,9 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
         return;
     }
     int token_request = sub && strcmp(sub, "token") == 0 && registry_find_subresource(k, sub);
-    if (sub && !token_request && !((strcmp(sub, "status") == 0 && k->has_status) ||
+    int finalize_request = sub && strcmp(sub, "finalize") == 0 && registry_find_subresource(k, sub);
+    if (sub && !token_request && !finalize_request &&
+        !((strcmp(sub, "status") == 0 && k->has_status) ||
                                    (strcmp(sub, "scale") == 0 && k->has_scale))) {
         status_reply(resp, 404, "NotFound", NULL,
                      "the server could not find the requested resource (%s %s)", req->method,
@@ -616,6 +615,17 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
         } else {
             status_reply(resp, 405, "MethodNotAllowed", NULL,
                          "serviceaccounts/token only accepts POST (TokenRequest)");
+            api_call_free(c);
+        }
+        return;
+    }
+    if (finalize_request) {
+        if (strcmp(m, "PUT") == 0 && c->name) {
+            api_handle_update(c);
+        } else {
+            status_reply(resp, 405, "MethodNotAllowed", NULL,
+                         "namespaces/finalize only accepts PUT (a v1 Namespace whose "
+                         "spec.finalizers is kept)");
             api_call_free(c);
         }
         return;

@@ -1241,6 +1241,14 @@ static const kind_column_t binding_columns[] = {
 static const char *const create_only[] = { "create", NULL };
 static const kind_column_t no_columns[] = { { NULL } };
 
+/* namespaces/finalize takes the Namespace itself: only its spec.finalizers
+ * is written (what the namespace controller does once it is empty). */
+static const char *const update_only[] = { "update", NULL };
+static const kind_subresource_t namespace_subresources[] = {
+    { "finalize", "", "v1", "Namespace", "io.k8s.api.core.v1.Namespace", update_only },
+    { NULL },
+};
+
 static const kind_subresource_t serviceaccount_subresources[] = {
     { "token", "authentication.k8s.io", "v1", "TokenRequest",
       "io.k8s.api.authentication.v1.TokenRequest", create_only },
@@ -1278,7 +1286,8 @@ static const char *const cat_all[] = { "all", NULL };
 
 const kind_def_t kinds_builtin[] = {
     { "", "v1", "Namespace", "NamespaceList", "namespaces", "namespace", 0, NAMES("ns"), NULL,
-      "io.k8s.api.core.v1.Namespace", NULL, 1, 0, NULL, namespace_columns, defaults_namespace },
+      "io.k8s.api.core.v1.Namespace", NULL, 1, 0, NULL, namespace_columns, defaults_namespace,
+      .subresources = namespace_subresources },
     { "", "v1", "Pod", "PodList", "pods", "pod", 1, NAMES("po"), cat_all,
       "io.k8s.api.core.v1.Pod", NULL, 1, 0, NULL, pod_columns, defaults_pod },
     { "", "v1", "Service", "ServiceList", "services", "service", 1, NAMES("svc"), cat_all,
