@@ -81,9 +81,11 @@ static json_t *decode_protobuf_body(api_call_t *c)
 static json_t *decode_body(api_call_t *c, int patch)
 {
     const char *ct = c->req->content_type;
-    if (c->req->body_len > 0 && (!ct || !*ct)) {
-        /* as Kubernetes: a body must say what it is (this also keeps a web
-         * page from sending "simple" cross-site requests) */
+    /* A POST body must say what it is: this keeps a web page from sending
+     * "simple" cross-site requests. A PUT is never simple (browsers ask
+     * first), and `kubectl replace --raw` sends its JSON without a
+     * Content-Type, which Kubernetes reads as JSON: so is it here. */
+    if (c->req->body_len > 0 && (!ct || !*ct) && strcmp(c->req->method, "PUT") != 0) {
         status_reply(c->resp, 415, "UnsupportedMediaType", NULL,
                      "the request body has no Content-Type: send application/json");
         return NULL;
