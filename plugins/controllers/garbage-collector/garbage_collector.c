@@ -176,21 +176,33 @@ static void enqueue_deleting_owners(gc_t *g, const json_t *obj)
     }
 }
 
+static size_t index_of(gc_t *g, const gc_resource_t *r)
+{
+    size_t idx = 0;
+    while (idx < g->n_res && g->res[idx] != r) idx++;
+    return idx;
+}
+
+static void index_put(gc_t *g, gc_resource_t *r, json_t *obj, const char *uid)
+{
+    json_object_set_new(g->uids, uid, json_pack("[I,O]", (json_int_t)index_of(g, r), obj));
+}
+
 static void on_add(void *data, json_t *obj)
 {
     gc_resource_t *r = data;
     gc_t *g = r->gc;
     const char *uid = meta_str(obj, "uid");
     if (!uid || g->stopping) return;
-    size_t idx = 0;
-    while (idx < g->n_res && g->res[idx] != r) idx++;
-    json_object_set_new(g->uids, uid, json_pack("[I,O]", (json_int_t)idx, obj));
+    index_put(g, r, obj, uid);
     if (json_array_size(json_object_get(meta(obj), "ownerReferences")) || orphaning(obj) ||
         deleting_dependents(obj))
         enqueue(g, uid);
     enqueue_deleting_owners(g, obj);
 }
 
+/* Only what can change a decision queues work: most updates (a pod's
+ * status) change neither ownerReferences nor the deletion state. */
 static void on_update(void *data, json_t *old, json_t *obj)
 {
     gc_resource_t *r = data;
@@ -198,12 +210,19 @@ static void on_update(void *data, json_t *old, json_t *obj)
     if (old == obj || g->stopping) return; /* a resync: nothing new */
     const char *uid = meta_str(obj, "uid");
     if (!uid) return;
-    on_add(data, obj);
-    /* on_add queued what the new state needs; an owner the old state named
-     * and the new one does not may be waiting for this change */
-    if (!json_equal(json_object_get(meta(old), "ownerReferences"),
-                    json_object_get(meta(obj), "ownerReferences")))
-        enqueue_deleting_owners(g, old);
+    index_put(g, r, obj, uid);
+    int refs_changed = !json_equal(json_object_get(meta(old), "ownerReferences"),
+                                   json_object_get(meta(obj), "ownerReferences"));
+    int deletion_changed = being_deleted(old) != being_deleted(obj) ||
+                           !json_equal(json_object_get(meta(old), "finalizers"),
+                                       json_object_get(meta(obj), "finalizers"));
+    if (refs_changed || (deletion_changed && (orphaning(obj) || deleting_dependents(obj))))
+        enqueue(g, uid);
+    if (refs_changed || deletion_changed) {
+        /* owners waiting on this dependent, before and after the change */
+        enqueue_deleting_owners(g, obj);
+        if (refs_changed) enqueue_deleting_owners(g, old);
+    }
 }
 
 static void on_delete(void *data, json_t *obj)
