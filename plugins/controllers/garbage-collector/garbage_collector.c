@@ -32,6 +32,10 @@
 #define GC_WORKERS 16
 #define GC_REDISCOVER_MS 30000
 #define GC_SYNC_POLL_MS 50
+/* How long to wait for every cache's first list before acting anyway: an
+ * owner missing from a cache is looked up with a GET, so a cache that cannot
+ * list (a broken resource) only costs GETs, it must not stop collection. */
+#define GC_SYNC_WAIT_MS 10000
 /* uids seen deleted are remembered as absent owners; past this many the
  * set starts over (a forgotten uid costs one GET) */
 #define GC_ABSENT_MAX 50000
@@ -62,6 +66,8 @@ struct gc {
     int stopping;
     int timer_closed;
     int discovered; /* a first discovery has given the resources */
+    int64_t sync_deadline_ms;
+    int sync_gave_up;
 };
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -313,15 +319,20 @@ static void add_resource(gc_t *g, const json_t *res)
     skiff_informer_start(r->inf);
 }
 
+static void gc_maybe_free(gc_t *g);
+
 static void on_discovered(void *data, json_t *resources, const char *error)
 {
     gc_t *g = data;
     g->calls--;
-    if (g->stopping) return;
+    if (g->stopping) {
+        gc_maybe_free(g);
+        return;
+    }
     if (error)
         g->ctx->log(g->ctx, SKIFF_LOG_WARN, "discovery incomplete: %s; retrying in %d s", error,
                     GC_REDISCOVER_MS / 1000);
-    size_t i;
+    size_t i, before = g->n_res;
     json_t *res;
     json_array_foreach(resources, i, res)
     {
@@ -337,6 +348,11 @@ static void on_discovered(void *data, json_t *resources, const char *error)
                                           json_object_get(res, "version"), "namespaced",
                                           json_object_get(res, "namespaced")));
         if (watched(res)) add_resource(g, res);
+    }
+    if (g->n_res > before) {
+        /* new caches: wait a while for their first list */
+        g->sync_deadline_ms = skiff_now_ms() + GC_SYNC_WAIT_MS;
+        g->sync_gave_up = 0;
     }
     if (json_array_size(resources) > 0 && !g->discovered) {
         g->discovered = 1;
@@ -785,8 +801,17 @@ static void handle(gc_t *g, const char *key)
 static int all_synced(gc_t *g)
 {
     if (!g->discovered) return 0;
-    for (size_t i = 0; i < g->n_res; i++)
-        if (!skiff_informer_has_synced(g->res[i]->inf)) return 0;
+    if (g->sync_gave_up) return 1;
+    for (size_t i = 0; i < g->n_res; i++) {
+        if (skiff_informer_has_synced(g->res[i]->inf)) continue;
+        if (skiff_now_ms() < g->sync_deadline_ms) return 0;
+        g->sync_gave_up = 1;
+        g->ctx->log(g->ctx, SKIFF_LOG_WARN,
+                    "%s%s%s has not listed after %d s; collecting without waiting for it",
+                    g->res[i]->group, g->res[i]->group[0] ? "/" : "", g->res[i]->resource,
+                    GC_SYNC_WAIT_MS / 1000);
+        return 1;
+    }
     return 1;
 }
 
