@@ -438,7 +438,7 @@ static void on_written(void *data, int status, json_t *obj)
     /* 404: already gone, which is what was wanted; 409: changed meanwhile */
     if (status != 0 && (status < 200 || status >= 300) && status != 404) {
         w->failed = 1;
-        if (status != 409)
+        if (status != 409 && !w->g->stopping) /* the key is the queue's: gone after stop */
             w->g->ctx->log(w->g->ctx, SKIFF_LOG_WARN, "write for %s failed with status %d: %s",
                            w->key, status,
                            json_string_value(json_object_get(obj, "message")) ?: "no answer");
