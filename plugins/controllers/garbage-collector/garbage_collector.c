@@ -29,7 +29,7 @@
 
 #include <skiff/skiff.h>
 
-#define GC_WORKERS 16
+#define GC_WORKERS 64
 #define GC_REDISCOVER_MS 30000
 #define GC_SYNC_POLL_MS 50
 /* How long to wait for every cache's first list before acting anyway: an
