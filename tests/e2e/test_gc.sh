@@ -151,6 +151,32 @@ ok "a configmap owned by it" dep ConfigMap role-dep ClusterRole gc-owner "$ROLE"
 ok "delete the ClusterRole" k delete clusterrole gc-owner
 ok "its namespaced dependent is collected" wait_for 10 gone cm role-dep -n gc
 
+# --- pods on a node: the owner waits until the node's agent has removed them ------------
+start_hollow 1 --ready-delay 100ms || bail_out "hollow node did not start"
+ok "owner of pods" mk_cm pod-owner gc
+POD_OWNER=$(uid_of cm pod-owner -n gc)
+for p in p1 p2; do
+	ok "pod $p owned by it (blockOwnerDeletion), on the hollow node" k create -f - <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $p
+  namespace: gc
+  ownerReferences:
+  - {apiVersion: v1, kind: ConfigMap, name: pod-owner, uid: $POD_OWNER, blockOwnerDeletion: true}
+spec:
+  nodeName: hollow-0
+  containers: [{name: c, image: busybox}]
+EOF
+done
+phases_are() { [ "$(k get pods -n "$1" -o 'jsonpath={.items[*].status.phase}')" = "$2" ]; }
+ok "the pods run" wait_for 20 phases_are gc "Running Running"
+ok "delete the owner with --cascade=foreground (waits for the pods)" \
+	k delete cm pod-owner -n gc --cascade=foreground --timeout=30s
+expect_output "the pods were removed by their node before the owner went" "" \
+	k get pods -n gc -o name
+stop_hollow
+
 # --- no garbage collector: dependents wait; a restart with it catches up ------------------
 E2E_SERVER_ARGS="--plain-http --controllers none"
 restart_server || bail_out "server did not restart without controllers"

@@ -95,6 +95,26 @@ ok "the node lets its pod go (what its agent does)" \
 	k delete pod bound -n busy --grace-period=0 --force
 ok "then the namespace goes" wait_for 10 gone ns busy
 
+# --- pods on a node with an agent: the namespace goes once the node removed them ----------
+start_hollow 1 --ready-delay 100ms || bail_out "hollow node did not start"
+ok "namespace apps" mk_ns apps
+for p in a b c; do
+	ok "pod $p, scheduled onto the hollow node" k create -f - <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: $p, namespace: apps}
+spec:
+  terminationGracePeriodSeconds: 30
+  containers: [{name: c, image: busybox}]
+EOF
+done
+phases_are() { [ "$(k get pods -n "$1" -o 'jsonpath={.items[*].status.phase}')" = "$2" ]; }
+ok "the pods run" wait_for 20 phases_are apps "Running Running Running"
+ok "kubectl delete namespace waits while the node stops the pods" \
+	k delete ns apps --timeout=30s
+expect_fail_with "the namespace is gone" "not found" k get ns apps
+stop_hollow
+
 # --- another finalizer in spec.finalizers; namespaces/NAME/finalize -------------------------
 ok "a namespace with a finalizer of its own" k create -f - <<EOF
 apiVersion: v1
