@@ -1099,6 +1099,15 @@ static void on_read_for_delete(void *data, int status, const skiff_kv_t *kv)
     const json_t *meta = json_object_get(c->old, "metadata");
     const json_t *fin = json_object_get(meta, "finalizers");
     const char *kind = c->kind->kind;
+    if (is_core_namespace(c->kind) &&
+        (!strcmp(c->name, "default") || !strcmp(c->name, "kube-system") ||
+         !strcmp(c->name, "kube-public"))) {
+        /* the namespaces the system needs (Kubernetes' NamespaceLifecycle) */
+        status_reply(c->resp, 403, "Forbidden", status_details(c->kind, c->name),
+                     "namespaces \"%s\" is forbidden: this namespace may not be deleted",
+                     c->name);
+        goto fail;
+    }
     if (is_core_namespace(c->kind) && namespace_spec_finalizers(c->old) > 0) {
         /* Terminating until the namespace controller has emptied it and
          * removed its finalizer (namespaces/NAME/finalize). */

@@ -20,6 +20,13 @@ cond() {
 cond_is() { [ "$(cond "$1" "$2")" = "$3" ]; }
 finalizers_are() { [ "$(ns_field "$1" '{.spec.finalizers[*]}')" = "$2" ]; }
 
+# --- namespaces the system needs ------------------------------------------------------------
+for ns in default kube-system kube-public; do
+	expect_fail_with "$ns may not be deleted" \
+		"namespaces \"$ns\" is forbidden: this namespace may not be deleted" k delete ns "$ns"
+done
+expect_output "default is still Active" "Active" ns_field default '{.status.phase}'
+
 # --- an empty namespace ------------------------------------------------------------------
 ok "create an empty namespace" mk_ns empty
 expect_output "a new namespace carries the kubernetes finalizer" "kubernetes" \
