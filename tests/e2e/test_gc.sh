@@ -190,5 +190,60 @@ E2E_SERVER_ARGS="--plain-http"
 restart_server || bail_out "server did not restart"
 ok "after a restart with the garbage collector it is collected" wait_for 15 gone cm later-dep -n gc
 
+# --- Deployment -> ReplicaSet -> Pod, with only the garbage collector running -------------
+# (the objects are written by hand, so no other controller's work is needed)
+E2E_SERVER_ARGS="--plain-http --controllers garbage-collector --scheduler none"
+restart_server || bail_out "server did not restart with the garbage collector alone"
+start_hollow 1 --ready-delay 100ms || bail_out "hollow node did not start"
+# chain NAME: a Deployment, a ReplicaSet it controls, two pods the ReplicaSet controls
+chain() {
+	ok "deployment $1" mk_deploy "$1" gc nginx:1.25 2
+	local d rs
+	d=$(uid_of deployment "$1" -n gc)
+	ok "its replicaset" k create -f - <<EOF
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: $1-rs
+  namespace: gc
+  labels: {app: $1}
+  ownerReferences:
+  - {apiVersion: apps/v1, kind: Deployment, name: $1, uid: $d, controller: true, blockOwnerDeletion: true}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: $1}}
+  template:
+    metadata: {labels: {app: $1}}
+    spec: {containers: [{name: main, image: nginx:1.25}]}
+EOF
+	rs=$(uid_of rs "$1-rs" -n gc)
+	for p in 1 2; do
+		ok "its pod $p, on the hollow node" k create -f - <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $1-pod-$p
+  namespace: gc
+  labels: {app: $1}
+  ownerReferences:
+  - {apiVersion: apps/v1, kind: ReplicaSet, name: $1-rs, uid: $rs, controller: true, blockOwnerDeletion: true}
+spec:
+  nodeName: hollow-0
+  containers: [{name: main, image: nginx:1.25}]
+EOF
+	done
+	ok "the pods of $1 run" wait_for 20 phases_are gc "Running Running"
+}
+chain web
+ok "kubectl delete deployment --cascade=foreground waits for the chain" \
+	k delete deployment web -n gc --cascade=foreground --timeout=30s
+expect_output "its replicaset and pods were gone before it" "" k get rs,pods -n gc -o name
+chain api
+ok "kubectl delete deployment (background)" k delete deployment api -n gc
+ok "its replicaset is collected" wait_for 15 gone rs api-rs -n gc
+no_pods() { local out; out=$(k get pods -n gc -o name) && [ -z "$out" ]; }
+ok "then its pods, once their node removed them" wait_for 15 no_pods
+stop_hollow
+
 stop_server_cleanly
 done_testing
