@@ -9,4 +9,5 @@
 #include <skiff/leader.h>
 #include <skiff/objects.h>
 #include <skiff/discovery.h>
+#include <skiff/cron.h>
 #endif
