@@ -307,6 +307,8 @@ static int ch_remove(skiff_client_t *cl, const skiff_resource_t *r, const char *
         json_object_set_new(opts, "gracePeriodSeconds", json_integer(o->grace_period_seconds));
     if (o && o->dry_run)
         json_object_set_new(opts, "dryRun", json_pack("[s]", "All"));
+    if (o && o->precondition_uid && *o->precondition_uid)
+        json_object_set_new(opts, "preconditions", json_pack("{s:s}", "uid", o->precondition_uid));
     char *body = json_dumps(opts, JSON_COMPACT);
     json_decref(opts);
     if (!body) {

@@ -518,7 +518,9 @@ static gc_resource_t *resource_of(gc_t *g, const char *uid, json_t **obj)
 static void delete_object(gc_work_t *w, const char *policy)
 {
     const char *ns = meta_str(w->obj, "namespace");
-    skiff_write_opts_t o = {.propagation_policy = policy, .grace_period_seconds = -1};
+    /* the uid as a precondition: never a new object that took the name */
+    skiff_write_opts_t o = {.propagation_policy = policy, .grace_period_seconds = -1,
+                            .precondition_uid = meta_str(w->obj, "uid")};
     w->pending++;
     int e = skiff_client_delete(w->g->ctx->client, &w->r->res, w->r->namespaced ? ns : NULL,
                                 meta_str(w->obj, "name"), &o, on_written, w);

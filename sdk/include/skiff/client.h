@@ -48,6 +48,9 @@ typedef struct skiff_write_opts {
     const char *field_manager;
     const char *propagation_policy; /* delete: "Background", "Foreground", "Orphan" */
     int64_t grace_period_seconds; /* delete: -1 = default */
+    /* delete: only the object with this uid (409 Conflict when the name now
+     * belongs to another one), as DeleteOptions.preconditions.uid */
+    const char *precondition_uid;
 } skiff_write_opts_t;
 
 typedef enum skiff_patch_type {
