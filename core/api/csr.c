@@ -30,11 +30,15 @@ static const char *jstr(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
+/* A 422 with the field as its one cause, which kubectl prints. */
 static void invalid(api_call_t *c, const char *name, const char *field, const char *msg)
 {
-    status_reply(c->resp, 422, "Invalid", status_details(c->kind, name),
-                 "CertificateSigningRequest.certificates.k8s.io \"%s\" is invalid: %s: %s", name,
-                 field, msg);
+    const char *reason = !strncmp(msg, "Required", 8)    ? "FieldValueRequired"
+                         : !strncmp(msg, "Forbidden", 9) ? "FieldValueForbidden"
+                                                         : "FieldValueInvalid";
+    validation_error_t e = {.field = (char *)field, .reason = (char *)reason, .message = (char *)msg};
+    validation_result_t res = {.errors = &e, .count = 1};
+    status_send(c->resp, status_invalid(c->kind, name, &res));
 }
 
 static json_t *condition_of(const json_t *obj, const char *type)
