@@ -39,7 +39,9 @@ int agent_join(const join_opts_t *o, char *err, size_t errlen);
 void agent_join_kubeconfig_path(const char *data_dir, const char *node, char *buf, size_t n);
 
 /* The sha256 of the SubjectPublicKeyInfo of the first certificate in
- * ca_pem, "sha256:<hex>", into out (at least 72 bytes). 0 or -1. */
+ * ca_pem, "sha256:<hex>", into out (at least 72 bytes), as kubeadm's
+ * --discovery-token-ca-cert-hash has it; `skiff token create` prints it.
+ * 0 or -1. */
 int agent_ca_cert_hash(const char *ca_pem, char *out, size_t outlen);
 
 #endif
