@@ -36,6 +36,8 @@
 
 #define KUBELET_SIGNER "kubernetes.io/kube-apiserver-client-kubelet"
 #define POLL_MS 300
+/* connections the CSRs of many nodes are spread over */
+#define JOIN_CONNECTIONS 8
 
 void agent_join_kubeconfig_path(const char *data_dir, const char *node, char *buf, size_t n)
 {
@@ -272,7 +274,8 @@ typedef struct node_req {
 
 typedef struct join_run {
     uv_loop_t loop;
-    http_client_t *hc;
+    http_client_t *hc[JOIN_CONNECTIONS];
+    size_t nhc;
     char auth[300];
     node_req_t *reqs;
     size_t n;
@@ -430,7 +433,7 @@ static int send_one(join_run_t *run, node_req_t *r)
         req.path = path;
     }
     r->busy = 1;
-    int rc = http_client_send(run->hc, &req, NULL);
+    int rc = http_client_send(run->hc[(size_t)(r - run->reqs) % run->nhc], &req, NULL);
     free(body);
     if (rc != 0) {
         r->busy = 0;
@@ -470,9 +473,17 @@ static int request_certificates(const char *host, int port, const char *ca_pem, 
     int rc = -1;
     uv_timer_t timer;
     int timer_init = 0;
-    if (!ctx || http_client_new(&run.loop, host, port, &run.hc) != 0 ||
-        http_client_set_tls(run.hc, ctx, host) != 0) {
-        if (!err[0]) snprintf(err, errlen, "cannot set up the connection to the server");
+    if (!ctx) goto out;
+    int setup_ok = 1;
+    while (setup_ok && run.nhc < JOIN_CONNECTIONS && run.nhc < n) {
+        if (http_client_new(&run.loop, host, port, &run.hc[run.nhc]) != 0) {
+            setup_ok = 0;
+            break;
+        }
+        setup_ok = http_client_set_tls(run.hc[run.nhc++], ctx, host) == 0;
+    }
+    if (!setup_ok) {
+        snprintf(err, errlen, "cannot set up the connection to the server");
         goto out;
     }
     uv_timer_init(&run.loop, &timer);
@@ -498,11 +509,12 @@ static int request_certificates(const char *host, int port, const char *ca_pem, 
     run.failed = 1; /* requests cut short below are not errors to report */
 out:
     if (timer_init) uv_close((uv_handle_t *)&timer, NULL);
-    if (run.hc) http_client_free(run.hc);
+    for (size_t i = 0; i < run.nhc; i++) http_client_free(run.hc[i]);
     while (uv_run(&run.loop, UV_RUN_NOWAIT)) {
     }
     uv_loop_close(&run.loop);
     if (ctx) SSL_CTX_free(ctx);
+    OPENSSL_cleanse(run.auth, sizeof run.auth);
     return rc;
 }
 
