@@ -6,8 +6,9 @@
 # message, then joins: its CSRs are auto-approved and issued with the
 # bootstrap token's identity as requestor, the nodes are Ready and run a
 # pod, each saved kubeconfig (0600) authenticates as system:node:NAME and
-# the node authorizer stops it changing another node; a second start
-# reuses the credentials. A user's CSR (made with openssl) for
+# the node authorizer stops it changing another node; a node's renewal CSR
+# is auto-approved (selfnodeclient) but not one for another node's name; a
+# second start reuses the credentials. A user's CSR (made with openssl) for
 # kube-apiserver-client is pending until `kubectl certificate approve`,
 # then its certificate works with kubectl; deny, a forged requestor and a
 # subject the signer refuses are checked too.
@@ -94,6 +95,18 @@ ok "... and its nodes still do their work (a deleted pod is removed)" \
 	wait_for 20 not kubectl --kubeconfig "$KUBECONFIG" get pod on-join
 is "$(k get csr --no-headers | grep -c kube-apiserver-client-kubelet)" 2 "... without new CSRs"
 stop_hollow
+
+# --- renewal: a node's own CSR (selfnodeclient) against one for another node ----------------------
+for n in join-0 join-1; do
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$E2E_TMP/$n.key" \
+		-subj "/O=system:nodes/CN=system:node:$n" -out "$E2E_TMP/$n.csr" 2>/dev/null
+	printf 'apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: renew-%s\nspec:\n  request: %s\n  signerName: kubernetes.io/kube-apiserver-client-kubelet\n  usages: [digital signature, client auth]\n' \
+		"$n" "$(base64 -w0 "$E2E_TMP/$n.csr")" | kubectl --kubeconfig "$KC0" create -f - >/dev/null
+done
+like "$(k get csr renew-join-0 --no-headers)" "system:node:join-0" "a node's renewal CSR has the node as requestor"
+like "$(k get csr renew-join-0 --no-headers)" "Approved,Issued" "... and is approved (selfnodeclient) and issued"
+like "$(k get csr renew-join-1 --no-headers)" "Pending" \
+	"a node's CSR for another node's name stays Pending (nodes lack nodeclient)"
 
 # --- a user's certificate, approved by hand -----------------------------------------------------
 # csr_yaml NAME SIGNER CSRFILE [USAGES] [EXTRA SPEC LINE]
