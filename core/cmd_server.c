@@ -607,6 +607,7 @@ int cmd_server(int argc, char **argv)
     if (st->stopping) goto run; /* boot failed at once */
     SSL_CTX *tls_ctx = NULL;
     if (st->set.tls && setup_tls(st, &tls_ctx) != 0) goto fail;
+    if (st->pki) api_server_set_signer(st->api, st->pki);
     http_server_opts_t ho = {.host = st->set.bind_address,
                              .port = st->set.port,
                              .max_body = 3u * 1024u * 1024u,

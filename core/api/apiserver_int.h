@@ -32,6 +32,7 @@ struct api_server {
     int (*rewrite_unchanged)(void *data, const char *key);
     void *rewrite_unchanged_data;
     api_pipeline_t pipeline;
+    const struct pki *pki;       /* signs approved CSRs (csr.c); NULL without TLS */
     rbac_index_t *rbac;          /* RBAC objects, fed from the store watch */
     int watch_timeout_max_s;
     size_t ring_capacity;
@@ -108,6 +109,16 @@ int api_service_account_exists(void *data, const char *ns, const char *name, con
  * -1 refused (err says why), 1 not shaped like a bootstrap token. */
 int api_bootstrap_authenticate(void *data, const char *token, token_identity_t *out, char *err,
                                size_t errlen);
+
+/* CertificateSigningRequests (csr.c): on create, the requester fills the
+ * spec, the request is validated, auto-approved and signed when due; on
+ * update, what the approval and status subresources may change. 0, or -1
+ * after answering 422. */
+int api_csr_admit_create(api_call_t *c, json_t *obj);
+int api_csr_admit_update(api_call_t *c, json_t *obj, const json_t *old);
+/* certificatesigningrequests/approval: the stored object with the
+ * request's status.conditions, into c->obj. */
+int api_csr_merge_approval(api_call_t *c);
 
 /* pods/binding: a scheduler assigns a pod to a node (binding.c) */
 void api_handle_binding(api_call_t *c);

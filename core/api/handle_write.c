@@ -210,6 +210,12 @@ static void merge_string_data(json_t *obj)
     json_object_del(obj, "stringData");
 }
 
+static int is_csr(const kind_def_t *k)
+{
+    return strcmp(k->group, "certificates.k8s.io") == 0 &&
+           strcmp(k->kind, "CertificateSigningRequest") == 0;
+}
+
 static int default_and_validate(api_call_t *c, json_t *obj)
 {
     if (strcmp(c->kind->kind, "Secret") == 0 && !c->kind->group[0]) merge_string_data(obj);
@@ -582,6 +588,7 @@ void api_handle_create(api_call_t *c)
         job_generate_selector(c, obj) != 0)
         goto done;
     if (default_and_validate(c, obj) != 0) goto done;
+    if (is_csr(c->kind) && api_csr_admit_create(c, obj) != 0) goto done;
     c->created = 1;
     api_key_for(c, c->ns, name);
     if (c->dry_run) {
@@ -705,7 +712,8 @@ static void write_new_state(api_call_t *c)
     } else {
         json_object_del(meta, "generation");
     }
-    if (default_and_validate(c, obj) != 0) {
+    if (default_and_validate(c, obj) != 0 ||
+        (is_csr(c->kind) && api_csr_admit_update(c, obj, old) != 0)) {
         api_call_free(c);
         return;
     }
@@ -767,6 +775,7 @@ static void write_new_state(api_call_t *c)
 static int merge_subresource(api_call_t *c)
 {
     if (!c->sub) return 0;
+    if (strcmp(c->sub, "approval") == 0) return api_csr_merge_approval(c);
     if (strcmp(c->sub, "finalize") == 0) {
         /* namespaces/NAME/finalize: only spec.finalizers is taken (absent
          * means none left); the rest stays as stored */

@@ -590,7 +590,8 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
     int token_request = sub && strcmp(sub, "token") == 0 && registry_find_subresource(k, sub);
     int binding_request = sub && strcmp(sub, "binding") == 0 && registry_find_subresource(k, sub);
     int finalize_request = sub && strcmp(sub, "finalize") == 0 && registry_find_subresource(k, sub);
-    if (sub && !token_request && !binding_request && !finalize_request &&
+    int approval = sub && strcmp(sub, "approval") == 0 && registry_find_subresource(k, sub);
+    if (sub && !token_request && !binding_request && !finalize_request && !approval &&
         !((strcmp(sub, "status") == 0 && k->has_status) ||
                                    (strcmp(sub, "scale") == 0 && k->has_scale))) {
         status_reply(resp, 404, "NotFound", NULL,
@@ -691,6 +692,11 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
                      m, req->path);
         api_call_free(c);
     }
+}
+
+void api_server_set_signer(api_server_t *s, const struct pki *pki)
+{
+    s->pki = pki;
 }
 
 void api_server_handle(api_server_t *s, const api_request_t *req, api_response_t *resp)
