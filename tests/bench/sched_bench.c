@@ -8,10 +8,13 @@
  *
  *   sched_bench --port P [--nodes N] [--pods M] [--in-flight K]
  *               [--node-cpu 32] [--pod-cpu 100m] [--clients 64] [--skip-nodes]
- *               [--timeout S]
+ *               [--rate PODS_PER_S] [--timeout S]
  *
  * Creates are spread over --clients HTTP clients (four keep-alive
- * connections each), since a connection carries one request at a time. */
+ * connections each), since a connection carries one request at a time.
+ * Without --rate pods are created as fast as --in-flight allows (the
+ * scheduler then runs behind and latency measures the backlog); with it,
+ * at a steady rate. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +42,9 @@ typedef struct bench {
     uint64_t first_ns, last_bound_ns, last_created_ns;
     uv_timer_t timeout;
     int timeout_s;
+    int rate;                  /* pods per second; 0: as fast as in_flight allows */
+    uv_timer_t pacer;
+    uint64_t paced_start_ns;
     char rv[64];
 } bench_t;
 
@@ -57,6 +63,8 @@ static void finish(bench_t *b)
     }
     uv_timer_stop(&b->timeout);
     uv_close((uv_handle_t *)&b->timeout, NULL);
+    uv_timer_stop(&b->pacer);
+    uv_close((uv_handle_t *)&b->pacer, NULL);
     b->c->vt->free(b->c);
     for (int i = 0; i < b->n_clients; i++) b->cs[i]->vt->free(b->cs[i]);
 }
@@ -161,7 +169,18 @@ static void on_pod(void *data, int status, json_t *obj)
             fprintf(stderr, "sched_bench: create failed (%d): %s\n", status,
                     json_string_value(json_object_get(obj, "message")));
     }
-    if (b->pods_sent < b->pods) send_pod(b);
+    if (!b->rate && b->pods_sent < b->pods) send_pod(b);
+}
+
+/* --rate: every 5 ms, send what the schedule is owed (in_flight still caps) */
+static void on_pace(uv_timer_t *t)
+{
+    bench_t *b = t->data;
+    uint64_t due = (uv_hrtime() - b->paced_start_ns) * (uint64_t)b->rate / 1000000000u;
+    while ((uint64_t)b->pods_sent < due && b->pods_sent < b->pods &&
+           b->pods_sent - b->pods_done < b->in_flight)
+        send_pod(b);
+    if (b->pods_sent == b->pods) uv_timer_stop(t);
 }
 
 static void send_pod(bench_t *b)
@@ -193,6 +212,11 @@ static void on_list(void *data, int status, json_t *obj)
     if (skiff_client_watch(b->c, &pods_res, NULL, &o, on_pod_event, b, &b->w) != 0) {
         fprintf(stderr, "sched_bench: cannot watch pods\n");
         finish(b);
+        return;
+    }
+    if (b->rate) {
+        b->paced_start_ns = uv_hrtime();
+        uv_timer_start(&b->pacer, on_pace, 0, 5);
         return;
     }
     for (int i = 0; i < b->in_flight && b->pods_sent < b->pods; i++) send_pod(b);
@@ -228,6 +252,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--pod-cpu") == 0 && v) b.pod_cpu = argv[++i];
         else if (strcmp(a, "--timeout") == 0 && v) b.timeout_s = atoi(argv[++i]);
         else if (strcmp(a, "--clients") == 0 && v) b.n_clients = atoi(argv[++i]);
+        else if (strcmp(a, "--rate") == 0 && v) b.rate = atoi(argv[++i]);
         else if (strcmp(a, "--skip-nodes") == 0) skip_nodes = 1;
         else {
             fprintf(stderr, "usage: sched_bench --port P [--nodes N] [--pods M] [--in-flight K] "
@@ -249,6 +274,8 @@ int main(int argc, char **argv)
     b.bound_ns = calloc((size_t)b.pods, sizeof *b.bound_ns);
     if (!b.c || !b.sent_ns || !b.bound_ns) return 1;
     uv_timer_init(b.loop, &b.timeout);
+    uv_timer_init(b.loop, &b.pacer);
+    b.pacer.data = &b;
     b.timeout.data = &b;
     uv_timer_start(&b.timeout, on_timeout, (uint64_t)b.timeout_s * 1000, 0);
     if (skip_nodes || b.nodes == 0) {
