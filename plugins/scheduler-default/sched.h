@@ -40,7 +40,7 @@ typedef struct pod_info {
     skiff_sched_pod_t p;       /* first: the SDK view */
     json_t *obj;               /* owned reference to the Pod */
     char *key;                 /* "ns/name" */
-    char node_buf[256];        /* node_name's storage */
+    char *node_buf;            /* node_name's storage (NULL: "") */
     skiff_sched_port_t *ports;
     node_info_t *node;         /* where it counts, or NULL */
     size_t node_index;         /* its index in node->pods */
@@ -53,7 +53,7 @@ typedef struct pod_info {
     int64_t unschedulable_since_ms;
     int64_t created_ms;
     int preempt_never;         /* spec.preemptionPolicy Never */
-    char nominated[256];       /* status.nominatedNodeName */
+    char *nominated;           /* status.nominatedNodeName, or NULL */
     struct pod_info *wprev, *wnext; /* the waiting list (unschedulable or backing off) */
     uint64_t bind_seq;         /* which binding placed it */
     char *last_message;        /* last PodScheduled=False message written */
@@ -81,6 +81,9 @@ typedef struct sched_cache {
 /* Parses requests, ports, priority and labels of pod (json_incref'd). NULL on ENOMEM. */
 pod_info_t *pod_info_new(json_t *pod);
 void pod_info_free(pod_info_t *pi);
+/* Sets p.node_name / nominated (copied; NULL or "" clears). */
+void pod_info_set_node(pod_info_t *pi, const char *node);
+void pod_info_set_nominated(pod_info_t *pi, const char *node);
 /* Resources of a Node's status.allocatable (capacity when absent). */
 void resources_from_list(skiff_sched_resources_t *r, const json_t *list);
 void resources_free(skiff_sched_resources_t *r);

@@ -310,7 +310,7 @@ static void pod_event(sched_t *s, json_t *pod)
         pi->attempts = old->attempts;
         pi->backoff_until_ms = old->backoff_until_ms;
         pi->unschedulable_since_ms = old->unschedulable_since_ms;
-        if (!pi->nominated[0]) snprintf(pi->nominated, sizeof pi->nominated, "%s", old->nominated);
+        if (!pi->nominated) pod_info_set_nominated(pi, old->nominated);
         if (old->last_message) pi->last_message = strdup(old->last_message);
         changed_spec = !json_equal(json_object_get(old->obj, "spec"), json_object_get(pod, "spec")) ||
                        !json_equal(old->p.labels, pi->p.labels);
@@ -462,7 +462,7 @@ static void on_bound(void *data, int status, json_t *obj)
                 /* forget the assumption; try again after a back-off */
                 node_remove_pod(pi);
                 pi->p.assumed = 0;
-                pi->node_buf[0] = '\0';
+                pod_info_set_node(pi, NULL);
                 pi->q = Q_NONE;
                 if (status != 409 && status != 404) requeue_after_failure(s, pi);
                 cluster_changed(s);
@@ -589,7 +589,7 @@ static void unschedulable(sched_t *s, pod_info_t *pi, cycle_result_t *res, cycle
                                 s->cache.n_nodes, found ? NULL : pr.message);
         if (found) {
             for (size_t i = 0; i < pr.n_victims; i++) evict(s, pr.victims[i], pi, pr.node->name);
-            snprintf(pi->nominated, sizeof pi->nominated, "%s", pr.node->name);
+            pod_info_set_nominated(pi, pr.node->name);
             nominated = pi->nominated;
             s->ctx->log(s->ctx, SKIFF_LOG_INFO, "preempting %zu pod(s) on %s for %s",
                         pr.n_victims, pr.node->name, pi->key);
@@ -629,14 +629,14 @@ static void schedule_one(sched_t *s, pod_info_t *pi)
     if (res.chosen) {
         node_info_t *ni = res.chosen;
         /* assume before the binding answers, so the next cycle counts it */
-        snprintf(pi->node_buf, sizeof pi->node_buf, "%s", ni->name);
+        pod_info_set_node(pi, ni->name);
         pi->p.assumed = 1;
         node_add_pod(ni, pi);
         pi->q = Q_INFLIGHT;
         if (bind_pod(s, pi, ni) != 0) {
             node_remove_pod(pi);
             pi->p.assumed = 0;
-            pi->node_buf[0] = '\0';
+            pod_info_set_node(pi, NULL);
             pi->q = Q_NONE;
             requeue_after_failure(s, pi);
         }

@@ -80,7 +80,7 @@ static pod_info_t *mk_pod(const char *name, const char *cpu, const char *mem, co
 /* A pod placed on a node, as a bound pod is. */
 static pod_info_t *place(sched_cache_t *c, node_info_t *ni, pod_info_t *pi)
 {
-    snprintf(pi->node_buf, sizeof pi->node_buf, "%s", ni->name);
+    pod_info_set_node(pi, ni->name);
     smap_put(&c->pods, pi->key, pi);
     node_add_pod(ni, pi);
     return pi;
@@ -100,7 +100,9 @@ static int run_filter(const skiff_sched_step_t *s, sched_cache_t *c, pod_info_t 
 {
     skiff_sched_cycle_t cy = {.pod = &pi->p,
                               .nodes = (skiff_sched_node_t *const *)(void *)c->list,
-                              .n_nodes = c->n_nodes};
+                              .n_nodes = c->n_nodes,
+                              .n_pods_with_anti_affinity = c->n_anti,
+                              .n_pods_with_affinity = c->n_aff};
     void *state = NULL;
     memset(why, 0, sizeof *why);
     if (s->pre_filter) {
