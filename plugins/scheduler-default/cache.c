@@ -520,6 +520,26 @@ node_info_t *node_info_copy_without(const node_info_t *ni, pod_info_t *const *sk
     return c;
 }
 
+node_info_t *node_info_copy_with(const node_info_t *ni, pod_info_t *const *add, size_t n_add)
+{
+    node_info_t *c = node_info_copy_without(ni, NULL, 0);
+    if (!c) return NULL;
+    pod_info_t **p = realloc(c->pods, (c->n.n_pods + n_add + 1) * sizeof *p);
+    if (!p) {
+        node_info_copy_free(c);
+        return NULL;
+    }
+    c->pods = p;
+    c->n.pods = (skiff_sched_pod_t *const *)p;
+    for (size_t i = 0; i < n_add; i++) {
+        p[c->n.n_pods++] = add[i];
+        resources_add(&c->n.requested, &add[i]->p.requests, 1);
+        c->n.nonzero_cpu += add[i]->p.nonzero_cpu;
+        c->n.nonzero_memory += add[i]->p.nonzero_memory;
+    }
+    return c;
+}
+
 void node_info_copy_free(node_info_t *c)
 {
     if (!c) return;

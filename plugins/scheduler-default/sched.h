@@ -57,6 +57,8 @@ typedef struct pod_info {
     struct pod_info *wprev, *wnext; /* the waiting list (unschedulable or backing off) */
     uint64_t bind_seq;         /* which binding placed it */
     char *last_message;        /* last PodScheduled=False message written */
+    struct pod_info *nnext, *nprev; /* the list of nominated pods */
+    int in_nominated;
 } pod_info_t;
 
 struct node_info {
@@ -102,6 +104,8 @@ void node_remove_pod(pod_info_t *pi);
  * with node_info_copy_free. */
 node_info_t *node_info_copy_without(const node_info_t *ni, pod_info_t *const *skip, size_t n_skip);
 void node_info_copy_free(node_info_t *ni);
+/* A copy of ni with the pods in add placed on it as well. */
+node_info_t *node_info_copy_with(const node_info_t *ni, pod_info_t *const *add, size_t n_add);
 
 /* ---- steps ---------------------------------------------------------------------- */
 
@@ -152,6 +156,11 @@ typedef struct cycle_opts {
     uint64_t *rng;
     const json_t *(*namespace_labels)(void *data, const char *ns);
     void *namespace_data;
+    /* Pods nominated (by preemption) to run on nodes, not bound yet: on
+     * their node they count as if placed, for pods of no higher priority,
+     * so the room preemption made is kept for them. NULL-terminated list
+     * through pod_info_t.nnext, or NULL. */
+    pod_info_t *nominated;
 } cycle_opts_t;
 
 /* Runs pre_filter, filter, score for pod over the cache. */

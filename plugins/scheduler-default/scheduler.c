@@ -56,6 +56,7 @@ typedef struct sched {
     size_t n_heap, cap_heap;
     uint64_t seq;
     pod_info_t *waiting;       /* unschedulable or backing off */
+    pod_info_t *nominated;     /* pending pods with a nominated node */
     uv_idle_t idle;
     uv_timer_t tick;
     int idle_on;
@@ -256,8 +257,29 @@ static int ours(const json_t *pod)
     return !sn || !*sn || strcmp(sn, SCHEDULER_NAME) == 0;
 }
 
+static void nominated_del(sched_t *s, pod_info_t *pi)
+{
+    if (!pi->in_nominated) return;
+    if (pi->nprev) pi->nprev->nnext = pi->nnext;
+    else s->nominated = pi->nnext;
+    if (pi->nnext) pi->nnext->nprev = pi->nprev;
+    pi->nnext = pi->nprev = NULL;
+    pi->in_nominated = 0;
+}
+
+static void nominated_add(sched_t *s, pod_info_t *pi)
+{
+    if (pi->in_nominated || !pi->nominated) return;
+    pi->nprev = NULL;
+    pi->nnext = s->nominated;
+    if (s->nominated) s->nominated->nprev = pi;
+    s->nominated = pi;
+    pi->in_nominated = 1;
+}
+
 static void forget_pod(sched_t *s, pod_info_t *pi)
 {
+    nominated_del(s, pi);
     dequeue(s, pi);
     if (pi->node) node_remove_pod(pi);
     else if (pi->p.node_name[0] && !pi->p.assumed && s->cache.n_orphans) s->cache.n_orphans--;
@@ -326,6 +348,7 @@ static void pod_event(sched_t *s, json_t *pod)
         attach(s, pi);
         return;
     }
+    nominated_add(s, pi);
     if ((was == Q_UNSCHEDULABLE || was == Q_BACKOFF) && !changed_spec) {
         waiting_add(s, pi, was);
         return;
@@ -589,7 +612,9 @@ static void unschedulable(sched_t *s, pod_info_t *pi, cycle_result_t *res, cycle
                                 s->cache.n_nodes, found ? NULL : pr.message);
         if (found) {
             for (size_t i = 0; i < pr.n_victims; i++) evict(s, pr.victims[i], pi, pr.node->name);
+            nominated_del(s, pi);
             pod_info_set_nominated(pi, pr.node->name);
+            nominated_add(s, pi);
             nominated = pi->nominated;
             s->ctx->log(s->ctx, SKIFF_LOG_INFO, "preempting %zu pod(s) on %s for %s",
                         pr.n_victims, pr.node->name, pi->key);
@@ -623,13 +648,15 @@ static void schedule_one(sched_t *s, pod_info_t *pi)
                       .next_start = &s->next_start,
                       .rng = &s->rng,
                       .namespace_labels = namespace_labels,
-                      .namespace_data = s};
+                      .namespace_data = s,
+                      .nominated = s->nominated};
     cycle_result_t res;
     cycle_run(&s->prof, &s->cache, pi, &o, &res);
     if (res.chosen) {
         node_info_t *ni = res.chosen;
         /* assume before the binding answers, so the next cycle counts it */
         pod_info_set_node(pi, ni->name);
+        nominated_del(s, pi);
         pi->p.assumed = 1;
         node_add_pod(ni, pi);
         pi->q = Q_INFLIGHT;
