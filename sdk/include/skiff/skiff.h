@@ -9,4 +9,5 @@
 #include <skiff/leader.h>
 #include <skiff/objects.h>
 #include <skiff/cron.h>
+#include <skiff/scheduler.h>
 #endif
