@@ -8,13 +8,15 @@
  *
  *   sched_bench --port P [--nodes N] [--pods M] [--in-flight K]
  *               [--node-cpu 32] [--pod-cpu 100m] [--clients 64] [--skip-nodes]
- *               [--rate PODS_PER_S] [--timeout S]
+ *               [--rate PODS_PER_S] [--create-only | --bound-only] [--timeout S]
  *
  * Creates are spread over --clients HTTP clients (four keep-alive
  * connections each), since a connection carries one request at a time.
  * Without --rate pods are created as fast as --in-flight allows (the
  * scheduler then runs behind and latency measures the backlog); with it,
- * at a steady rate. */
+ * at a steady rate. --create-only creates and stops (for a server without a
+ * scheduler); --bound-only creates nothing and times how fast the pods
+ * already stored get bound (a backlog, after a restart with a scheduler). */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -43,6 +45,9 @@ typedef struct bench {
     uv_timer_t timeout;
     int timeout_s;
     int rate;                  /* pods per second; 0: as fast as in_flight allows */
+    int create_only;           /* create nodes and pods, then stop */
+    int bound_only;            /* create nothing: time the binding of existing pods */
+    uint64_t first_bound_ns;
     uv_timer_t pacer;
     uint64_t paced_start_ns;
     char rv[64];
@@ -117,6 +122,15 @@ static int cmp_u64(const void *x, const void *y)
 
 static void report(bench_t *b)
 {
+    if (b->bound_only) {
+        printf("pods_bound            %d of %d\n", b->bound, b->pods);
+        printf("bound_per_s           %.0f   (first pod bound to last)\n",
+               b->last_bound_ns > b->first_bound_ns
+                   ? b->bound / ((double)(b->last_bound_ns - b->first_bound_ns) / 1e9) : 0);
+        printf("start_to_last_bound_s %.1f   (watch opened to last pod bound)\n",
+               (double)(b->last_bound_ns - b->first_ns) / 1e9);
+        return;
+    }
     uint64_t *lat = malloc(sizeof *lat * (size_t)(b->pods ? b->pods : 1));
     int n = 0;
     for (int i = 0; i < b->pods; i++)
@@ -152,6 +166,7 @@ static void on_pod_event(void *data, const char *type, json_t *obj)
     int i = index_of(json_string_value(json_object_get(json_object_get(obj, "metadata"), "name")));
     if (i < 0 || i >= b->pods || b->bound_ns[i]) return;
     b->bound_ns[i] = uv_hrtime();
+    if (!b->first_bound_ns) b->first_bound_ns = b->bound_ns[i];
     b->last_bound_ns = b->bound_ns[i];
     if (++b->bound == b->pods) {
         report(b);
@@ -170,6 +185,11 @@ static void on_pod(void *data, int status, json_t *obj)
                     json_string_value(json_object_get(obj, "message")));
     }
     if (!b->rate && b->pods_sent < b->pods) send_pod(b);
+    if (b->create_only && b->pods_done == b->pods) {
+        printf("pods_created          %d (failed %d) in %.1f s\n", b->pods_done - b->pods_failed,
+               b->pods_failed, (double)(b->last_created_ns - b->first_ns) / 1e9);
+        finish(b);
+    }
 }
 
 /* --rate: every 5 ms, send what the schedule is owed (in_flight still caps) */
@@ -209,11 +229,22 @@ static void on_list(void *data, int status, json_t *obj)
     const char *rv = json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
     snprintf(b->rv, sizeof b->rv, "%s", rv ? rv : "");
     skiff_list_opts_t o = {.resource_version = b->rv, .timeout_seconds = 3600};
+    if (b->create_only) {
+        for (int i = 0; i < b->in_flight && b->pods_sent < b->pods; i++) send_pod(b);
+        return;
+    }
+    if (b->bound_only) {
+        /* every existing pod arrives as ADDED, then changes as they happen */
+        o.resource_version = NULL;
+        b->first_ns = uv_hrtime();
+        for (int i = 0; i < b->pods; i++) b->sent_ns[i] = b->first_ns;
+    }
     if (skiff_client_watch(b->c, &pods_res, NULL, &o, on_pod_event, b, &b->w) != 0) {
         fprintf(stderr, "sched_bench: cannot watch pods\n");
         finish(b);
         return;
     }
+    if (b->bound_only) return;
     if (b->rate) {
         b->paced_start_ns = uv_hrtime();
         uv_timer_start(&b->pacer, on_pace, 0, 5);
@@ -253,6 +284,8 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--timeout") == 0 && v) b.timeout_s = atoi(argv[++i]);
         else if (strcmp(a, "--clients") == 0 && v) b.n_clients = atoi(argv[++i]);
         else if (strcmp(a, "--rate") == 0 && v) b.rate = atoi(argv[++i]);
+        else if (strcmp(a, "--create-only") == 0) b.create_only = 1;
+        else if (strcmp(a, "--bound-only") == 0) b.bound_only = 1;
         else if (strcmp(a, "--skip-nodes") == 0) skip_nodes = 1;
         else {
             fprintf(stderr, "usage: sched_bench --port P [--nodes N] [--pods M] [--in-flight K] "
@@ -278,7 +311,7 @@ int main(int argc, char **argv)
     b.pacer.data = &b;
     b.timeout.data = &b;
     uv_timer_start(&b.timeout, on_timeout, (uint64_t)b.timeout_s * 1000, 0);
-    if (skip_nodes || b.nodes == 0) {
+    if (skip_nodes || b.nodes == 0 || b.bound_only) {
         start_pods(&b);
     } else {
         for (int i = 0; i < b.in_flight && b.nodes_sent < b.nodes; i++) send_node(&b);
@@ -287,5 +320,5 @@ int main(int argc, char **argv)
     free(b.sent_ns);
     free(b.bound_ns);
     free(b.cs);
-    return b.bound == b.pods ? 0 : 1;
+    return b.create_only ? (b.pods_failed ? 1 : 0) : b.bound == b.pods ? 0 : 1;
 }

@@ -11,6 +11,10 @@
 # --hollow N` (pods bound to them turn Running, which the server also pays
 # for) instead of Nodes registered by sched_bench; pass --skip-nodes then.
 #
+# With SCHED_BENCH_BACKLOG=1 the pods are first created on a server without
+# a scheduler, which is then restarted with one: the figures are how fast a
+# backlog of pods is bound, without creates competing for the server.
+#
 # Build without sanitizers (./configure CFLAGS=-O2) for meaningful figures.
 # SCHED_BENCH_SERVER_ARGS adds server options, e.g.
 #   SCHED_BENCH_SERVER_ARGS='--plugin-settings scheduler-default.scheduled-events=false'
@@ -25,16 +29,29 @@ LOAD=$BUILD/tests/bench/sched_bench
 }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sched-bench.XXXXXX")
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-# shellcheck disable=SC2086
-"$SKIFF" server --plain-http --port "$PORT" --data-dir "$TMP/data" --controllers none \
-	--log-level warn ${SCHED_BENCH_SERVER_ARGS:-} >"$TMP/server.log" 2>&1 &
-PID=$!
-APID=
+PID= APID=
 trap 'kill -TERM $APID $PID 2>/dev/null; wait $APID $PID 2>/dev/null; rm -rf "$TMP"' EXIT
-for _ in $(seq 100); do
-	curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-	sleep 0.1
-done
+# start_server [ARGS]: the server on $PORT, ready
+start_server() {
+	# shellcheck disable=SC2086
+	"$SKIFF" server --plain-http --port "$PORT" --data-dir "$TMP/data" --controllers none \
+		--log-level warn ${SCHED_BENCH_SERVER_ARGS:-} "$@" >>"$TMP/server.log" 2>&1 &
+	PID=$!
+	for _ in $(seq 600); do
+		curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+}
+if [ -n "${SCHED_BENCH_BACKLOG:-}" ]; then
+	start_server --scheduler none
+	"$LOAD" --port "$PORT" --create-only "$@" || exit 1
+	kill -TERM $PID
+	wait $PID
+	start_server
+	set -- "$@" --bound-only
+else
+	start_server
+fi
 if [ -n "${SCHED_BENCH_HOLLOW:-}" ]; then
 	"$SKIFF" agent --hollow "$SCHED_BENCH_HOLLOW" --kubeconfig "$TMP/data/kubeconfig" \
 		--cpu 32 --memory 256Gi --log-level warn >"$TMP/agent.log" 2>&1 &
