@@ -163,17 +163,12 @@ static void on_pod_event(void *data, const char *type, json_t *obj)
         /* the server may end a watch (timeout, a slow reader): resume
          * from the last revision seen, as an informer would */
         skiff_list_opts_t o = {.resource_version = b->rv[0] ? b->rv : NULL, .timeout_seconds = 3600};
-        if (b->bound_only) {
-            /* pods already counted stay counted: start over */
-            o.resource_version = NULL;
-            o.field_selector = "spec.nodeName!=";
-        }
         if (skiff_client_watch(b->c, &pods_res, NULL, &o, on_pod_event, b, &b->w) != 0)
             fprintf(stderr, "sched_bench: the watch ended and could not be opened again\n");
         return;
     }
     const char *erv = json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
-    if (erv && !b->bound_only) snprintf(b->rv, sizeof b->rv, "%s", erv);
+    if (erv) snprintf(b->rv, sizeof b->rv, "%s", erv);
     if (strcmp(type, "ADDED") != 0 && strcmp(type, "MODIFIED") != 0) return;
     const char *node = json_string_value(json_object_get(json_object_get(obj, "spec"), "nodeName"));
     if (!node || !*node) return;
@@ -248,12 +243,12 @@ static void on_list(void *data, int status, json_t *obj)
         return;
     }
     if (b->bound_only) {
-        /* only bound pods: each arrives as ADDED when it gets its node (a
-         * watch of every pod would start with all 50,000 at once) */
-        o.resource_version = NULL;
-        o.field_selector = "spec.nodeName!=";
-        b->first_ns = uv_hrtime();
-        for (int i = 0; i < b->pods; i++) b->sent_ns[i] = b->first_ns;
+        /* the list held the pods bound already; the watch brings the rest */
+        size_t i;
+        json_t *item;
+        json_array_foreach(json_object_get(obj, "items"), i, item) on_pod_event(b, "ADDED", item);
+        snprintf(b->rv, sizeof b->rv, "%s", rv ? rv : "");
+        if (b->bound == b->pods) return;
     }
     if (skiff_client_watch(b->c, &pods_res, NULL, &o, on_pod_event, b, &b->w) != 0) {
         fprintf(stderr, "sched_bench: cannot watch pods\n");
@@ -272,6 +267,12 @@ static void on_list(void *data, int status, json_t *obj)
 static void start_pods(bench_t *b)
 {
     skiff_list_opts_t o = {.limit = 1};
+    if (b->bound_only) {
+        b->first_ns = uv_hrtime();
+        for (int i = 0; i < b->pods; i++) b->sent_ns[i] = b->first_ns;
+        o.limit = 0;
+        o.field_selector = "spec.nodeName!=";
+    }
     skiff_client_list(b->c, &pods_res, NULL, &o, on_list, b);
 }
 
