@@ -74,6 +74,7 @@ typedef struct sched {
     int scheduled_events;
     /* figures for the log */
     uint64_t n_bound, n_failed;
+    int synced_logged;
 } sched_t;
 
 static const skiff_resource_t pods_res = {"", "v1", "pods", NULL};
@@ -682,6 +683,11 @@ static void on_idle(uv_idle_t *h)
         uv_idle_stop(&s->idle);
         s->idle_on = 0;
         return;
+    }
+    if (!s->synced_logged) {
+        s->synced_logged = 1;
+        s->ctx->log(s->ctx, SKIFF_LOG_INFO, "caches synced: %zu node(s), %zu pod(s) to schedule",
+                    s->cache.n_nodes, s->n_heap);
     }
     uint64_t t0 = uv_hrtime();
     int n = 0;
