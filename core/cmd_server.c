@@ -126,7 +126,7 @@ static const option_t server_options[] = {
      "scheduler plugin to run, or none", offsetof(server_settings_t, scheduler)},
     {"plugin-settings", OPT_STRING, "P.S=V;...", NULL,
      "settings of controller and scheduler plugins, e.g. "
-     "\"scheduler-default.score=MostAllocated:1\" (separate several with ';')",
+     "\"scheduler-default.scoring-strategy=MostAllocated\" (separate several with ';')",
      offsetof(server_settings_t, plugin_settings)},
     {"leader-lease-duration", OPT_INT, "SECONDS", "15",
      "how long another server waits before taking over the controllers and the scheduler "

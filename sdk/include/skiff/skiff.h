@@ -10,4 +10,5 @@
 #include <skiff/objects.h>
 #include <skiff/discovery.h>
 #include <skiff/cron.h>
+#include <skiff/scheduler.h>
 #endif
