@@ -167,6 +167,25 @@ static int skip_annotation(const char *k)
     return 0;
 }
 
+/* Removes null members everywhere in v: Kubernetes decodes a template into
+ * typed structs, where `creationTimestamp: null` (which kubectl sends in
+ * `rollout undo`) and an absent field are the same. */
+static void strip_nulls(json_t *v)
+{
+    const char *k;
+    json_t *m, *tmp;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach_safe(v, tmp, k, m)
+        {
+            if (json_is_null(m)) json_object_del(v, k);
+            else strip_nulls(m);
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, m) strip_nulls(m);
+    }
+}
+
 /* The ReplicaSet's template equals the Deployment's but for the hash label. */
 static int template_matches(const json_t *rs, const json_t *dep)
 {
@@ -174,6 +193,7 @@ static int template_matches(const json_t *rs, const json_t *dep)
     json_t *b = json_deep_copy(json_object_get(spec(dep), "template"));
     json_t *both[2] = {a, b};
     for (int i = 0; i < 2; i++) {
+        strip_nulls(both[i]);
         json_t *m = json_object_get(both[i], "metadata");
         json_t *l = json_object_get(m, "labels");
         json_object_del(l, HASH_LABEL);
@@ -444,6 +464,24 @@ static int scale_rs(dep_run_t *run, json_t *rs, int n)
 }
 
 /* ---- status ------------------------------------------------------------------------------- */
+
+/* Available pods of a ReplicaSet for the rollout arithmetic: at most its
+ * spec.replicas, since a ReplicaSet just scaled down may still count pods
+ * it is about to delete (its status lags its spec). */
+static int rs_available(const json_t *rs)
+{
+    int a = rs_stat(rs, "availableReplicas"), s = rs_spec(rs);
+    return a < s ? a : s;
+}
+
+static int sum_available(const json_t *rss)
+{
+    int s = 0;
+    size_t i;
+    json_t *rs;
+    json_array_foreach(rss, i, rs) s += rs_available(rs);
+    return s;
+}
 
 static int sum_status(const json_t *rss, const char *field)
 {
@@ -840,7 +878,10 @@ static void create_new_rs(dep_run_t *run, int replicas)
     json_int_t collisions = json_integer_value(json_object_get(json_object_get(dep, "status"),
                                                                "collisionCount"));
     char hash[16];
-    skiff_json_hash(tmpl, (uint32_t)collisions, hash, sizeof hash);
+    json_t *canonical = json_deep_copy(tmpl);
+    strip_nulls(canonical);
+    skiff_json_hash(canonical, (uint32_t)collisions, hash, sizeof hash);
+    json_decref(canonical);
     char name[300];
     snprintf(name, sizeof name, "%s-%s", run->r->name, hash);
 
@@ -860,6 +901,7 @@ static void create_new_rs(dep_run_t *run, int replicas)
     }
 
     json_t *t = json_deep_copy(tmpl);
+    strip_nulls(t);
     json_t *tm = json_object_get(t, "metadata");
     if (!json_is_object(tm)) {
         tm = json_object();
@@ -1052,8 +1094,7 @@ static dep_rs_t *old_views(dep_run_t *run, size_t *n)
     size_t i;
     json_t *rs;
     json_array_foreach(run->olds, i, rs)
-        v[i] = (dep_rs_t){name_of(rs), created_of(rs), rs_spec(rs),
-                          rs_stat(rs, "availableReplicas"), -1};
+        v[i] = (dep_rs_t){name_of(rs), created_of(rs), rs_spec(rs), rs_available(rs), -1};
     return v;
 }
 
@@ -1093,11 +1134,11 @@ static void rollout_rolling(dep_run_t *run)
     if (v && old_total > 0) {
         int all = sum_spec(run->rss);
         int min_available = run->replicas - run->max_unavailable;
-        int new_unavailable = rs_spec(nrs) - rs_stat(nrs, "availableReplicas");
+        int new_unavailable = rs_spec(nrs) - rs_available(nrs);
         int max_down = all - min_available - new_unavailable;
         if (max_down > 0) {
             dep_cleanup_unhealthy(v, n, max_down);
-            dep_scale_down_old(v, n, sum_status(run->rss, "availableReplicas"), min_available);
+            dep_scale_down_old(v, n, sum_available(run->rss), min_available);
             if (apply_old_views(run, v, n)) {
                 free(v);
                 finish_rollout(run);
