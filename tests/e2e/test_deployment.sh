@@ -10,9 +10,6 @@
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-start_server --controllers replicaset,deployment --scheduler none ||
-	bail_out "server did not start"
-
 # Pods turn Running and Ready shortly after they are created, as a node's
 # kubelet would report them; a pod annotated hollow.skiff.io/ready: "false"
 # runs but never becomes Ready.
@@ -34,7 +31,20 @@ kubelet_loop() {
 		sleep 0.2
 	done
 }
-background kubelet_loop
+
+PLUGINS=$SKIFF_BUILD_DIR/plugins/.libs
+if declare -F start_hollow >/dev/null && [ -e "$PLUGINS/scheduler-default.so" ]; then
+	# the real path: the scheduler binds pods to hollow nodes, whose
+	# kubelet reports them Running and Ready
+	CONTROLLERS=replicaset,deployment
+	[ -e "$PLUGINS/controller-garbage-collector.so" ] && CONTROLLERS=$CONTROLLERS,garbage-collector
+	start_server --controllers "$CONTROLLERS" || bail_out "server did not start"
+	start_hollow 3 --ready-delay 200ms || bail_out "hollow nodes did not start"
+else
+	start_server --controllers replicaset,deployment --scheduler none ||
+		bail_out "server did not start"
+	background kubelet_loop
+fi
 
 # deploy NS NAME IMAGE REPLICAS [EXTRA SPEC YAML, indented 2]
 deploy() {
@@ -274,6 +284,14 @@ ok "scale the ReplicaSet to 1" k scale rs/kept -n adopt --replicas=1
 ok "the ReplicaSet deletes 2 pods" wait_for 20 pod_count adopt kept 1
 like "$(k get events -n adopt --field-selector involvedObject.name=kept -o jsonpath='{range .items[*]}{.reason}{"\n"}{end}')" \
 	"SuccessfulDelete" "Event: SuccessfulDelete"
+
+# --- deleting a Deployment removes its ReplicaSets and pods (garbage collector) ----
+if [ -e "$PLUGINS/controller-garbage-collector.so" ]; then
+	ok "delete the Deployment" k delete deploy/web -n roll --timeout=30s
+	no_rs() { [ -z "$(k get rs -n roll -l app=web -o name)" ]; }
+	ok "its ReplicaSets are gone" wait_for 20 no_rs
+	ok "its pods are gone" wait_for 20 pod_count roll web 0
+fi
 
 stop_server_cleanly
 done_testing

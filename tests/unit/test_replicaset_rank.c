@@ -86,11 +86,23 @@ static void test_sort(void **state)
     };
     json_t *v[5];
     memcpy(v, p, sizeof v);
-    rs_rank_for_deletion(v, 5, 0);
+    rs_rank_for_deletion(v, 5, NULL);
     const char *want[5] = {"unscheduled", "pending", "doubled", "doubled-too", "ready-old"};
     for (int i = 0; i < 5; i++)
         assert_string_equal(json_string_value(json_object_get(json_object_get(v[i], "metadata"),
                                                               "name")), want[i]);
+    /* pods of a sibling ReplicaSet on n1 make ready-old the doubled-up one */
+    json_t *related = json_array();
+    for (int i = 0; i < 5; i++) json_array_append(related, p[i]);
+    json_array_append_new(related, pod("sib1", "n1", "Running", T0, T0, 0, NULL));
+    json_array_append_new(related, pod("sib2", "n1", "Running", T0, T0, 0, NULL));
+    memcpy(v, p, sizeof v);
+    rs_rank_for_deletion(v, 5, related);
+    const char *want2[5] = {"unscheduled", "pending", "ready-old", "doubled", "doubled-too"};
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(json_string_value(json_object_get(json_object_get(v[i], "metadata"),
+                                                              "name")), want2[i]);
+    json_decref(related);
     for (int i = 0; i < 5; i++) json_decref(p[i]);
 }
 

@@ -107,9 +107,8 @@ static int cmp_ranked(const void *x, const void *y)
     return a->index < b->index ? -1 : a->index > b->index;
 }
 
-void rs_rank_for_deletion(json_t **pods, size_t n, int64_t now_ms)
+void rs_rank_for_deletion(json_t **pods, size_t n, const json_t *related)
 {
-    (void)now_ms;
     if (n < 2) return;
     ranked_t *r = calloc(n, sizeof *r);
     if (!r) return;
@@ -118,8 +117,10 @@ void rs_rank_for_deletion(json_t **pods, size_t n, int64_t now_ms)
         r[i].index = i;
         const char *node = str2(pods[i], "spec", "nodeName");
         if (!node || !*node) continue;
-        for (size_t j = 0; j < n; j++) {
-            const char *other = str2(pods[j], "spec", "nodeName");
+        size_t m = related ? json_array_size(related) : n;
+        for (size_t j = 0; j < m; j++) {
+            const json_t *p = related ? json_array_get(related, j) : pods[j];
+            const char *other = str2(p, "spec", "nodeName");
             if (other && strcmp(node, other) == 0) r[i].same_node++;
         }
     }

@@ -13,10 +13,12 @@
 /* Sorts pods (borrowed json_t *) so that the first ones are the best to
  * delete: unscheduled before scheduled; Pending before Unknown before
  * Running; not ready before ready; lower
- * controller.kubernetes.io/pod-deletion-cost first; more pods of the same
- * owner on the node first (doubled-up pods); ready for less time first;
- * more container restarts first; newer before older. */
-void rs_rank_for_deletion(json_t **pods, size_t n, int64_t now_ms);
+ * controller.kubernetes.io/pod-deletion-cost first; more related pods on
+ * the node first (doubled-up pods); ready for less time first; more
+ * container restarts first; newer before older. related (a JSON array, or
+ * NULL for pods itself) holds the pods counted per node: Kubernetes counts
+ * the active pods of every ReplicaSet with the same controller. */
+void rs_rank_for_deletion(json_t **pods, size_t n, const json_t *related);
 
 /* < 0 when a should be deleted before b, > 0 after, 0 when equal. same_node_a
  * and same_node_b count the pods of the same owner on each pod's node. */

@@ -419,6 +419,33 @@ static void on_pod_deleted(void *data, int status, json_t *obj)
     if (run->pending == 0) write_status(run);
 }
 
+/* The active pods of every ReplicaSet controlled by the same owner as this
+ * one (a Deployment's old and new ReplicaSets), or of this one alone. */
+static json_t *related_pods(rs_run_t *run)
+{
+    json_t *ref = skiff_controller_ref(run->rs);
+    const char *owner = json_string_value(json_object_get(ref, "uid"));
+    if (!owner) return json_incref(run->active);
+    skiff_informer_t *rss = skiff_controller_informer(run->ctl->c);
+    skiff_informer_t *pods = skiff_controller_secondary_informer(run->ctl->c, 0);
+    json_t *out = json_array();
+    json_t *sibs = skiff_informer_list_owner(rss, owner);
+    size_t i, j;
+    json_t *rs, *pod;
+    json_array_foreach(sibs, i, rs)
+    {
+        const char *uid = json_string_value(json_object_get(meta(rs), "uid"));
+        if (!uid || !skiff_is_controlled_by(rs, owner)) continue;
+        json_t *ps = skiff_informer_list_owner(pods, uid);
+        json_array_foreach(ps, j, pod)
+            if (skiff_is_controlled_by(pod, uid) && skiff_pod_is_active(pod))
+                json_array_append(out, pod);
+        json_decref(ps);
+    }
+    json_decref(sibs);
+    return out;
+}
+
 static void delete_pods(rs_run_t *run, int count)
 {
     size_t n = json_array_size(run->active);
@@ -428,7 +455,9 @@ static void delete_pods(rs_run_t *run, int count)
         return;
     }
     for (size_t i = 0; i < n; i++) pods[i] = json_array_get(run->active, i);
-    rs_rank_for_deletion(pods, n, skiff_now_ms());
+    json_t *related = related_pods(run);
+    rs_rank_for_deletion(pods, n, related);
+    json_decref(related);
     run->pending = 1; /* held until every delete is issued */
     for (int i = 0; i < count && (size_t)i < n; i++) {
         del_ctx_t *d = calloc(1, sizeof *d);
