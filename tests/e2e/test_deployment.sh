@@ -285,6 +285,12 @@ ok "the ReplicaSet deletes 2 pods" wait_for 20 pod_count adopt kept 1
 like "$(k get events -n adopt --field-selector involvedObject.name=kept -o jsonpath='{range .items[*]}{.reason}{"\n"}{end}')" \
 	"SuccessfulDelete" "Event: SuccessfulDelete"
 
+# --- a 63-character name: the ReplicaSet's name is longer, as Kubernetes allows ----
+LONG=$(printf 'd%.0s' $(seq 1 63))
+deploy long "$LONG" img:a 1
+ok "a Deployment with a 63-character name rolls out" k rollout status "deploy/$LONG" -n long --timeout=60s
+like "$(k get rs -n long -o name)" "$LONG-" "its ReplicaSet is named <name>-<hash>"
+
 # --- deleting a Deployment removes its ReplicaSets and pods (garbage collector) ----
 if [ -e "$PLUGINS/controller-garbage-collector.so" ]; then
 	ok "delete the Deployment" k delete deploy/web -n roll --timeout=30s

@@ -870,6 +870,53 @@ static int sync_revision(dep_run_t *run)
     return changed || dep_changed;
 }
 
+typedef struct create_ctx {
+    dep_run_t *run;
+    char name[300];
+    int replicas;
+} create_ctx_t;
+
+/* The new ReplicaSet's create answered: the status says so (Kubernetes'
+ * NewReplicaSetCreated, or FailedRSCreate with a Warning Event). */
+static void on_rs_created(void *data, int status, json_t *obj)
+{
+    create_ctx_t *cc = data;
+    dep_run_t *run = cc->run;
+    dep_ctl_t *ctl = run->ctl;
+    char msg[768], wk[320];
+    if (status == 201 || status == 200) {
+        snprintf(wk, sizeof wk, "rs/%s", cc->name);
+        if (!ctl->stopped) {
+            remember_write(ctl, run->r->key, wk, rv_of(obj));
+            if (cc->replicas > 0)
+                skiff_event_record(ctl->events, run->dep, "Normal", "ScalingReplicaSet",
+                                   "Scaled up replica set %s from 0 to %d", cc->name,
+                                   cc->replicas);
+        }
+        if (has_deadline(run->dep)) {
+            snprintf(msg, sizeof msg, "Created new replica set \"%s\"", cc->name);
+            set_cond(run, "Progressing", "True", "NewReplicaSetCreated", msg);
+        }
+    } else if (status == 409) {
+        /* our cache has not seen it yet: the next round finds it */
+        run->conflict = 1;
+    } else {
+        run->failed = 1;
+        const char *why = json_string_value(json_object_get(obj, "message"));
+        snprintf(msg, sizeof msg, "Failed to create new replica set \"%s\": %s", cc->name,
+                 why ? why : "no answer from the API server");
+        if (has_deadline(run->dep))
+            set_cond(run, "Progressing", "False", "FailedRSCreate", msg);
+        if (!ctl->stopped)
+            skiff_event_record(ctl->events, run->dep, "Warning", "FailedRSCreate", "%s", msg);
+    }
+    free(cc);
+    /* the counts include the new ReplicaSet once it is cached */
+    calculate_status(run);
+    write_status(run);
+    run_release(run);
+}
+
 /* Creates the new ReplicaSet with `replicas` pods. */
 static void create_new_rs(dep_run_t *run, int replicas)
 {
@@ -937,23 +984,24 @@ static void create_new_rs(dep_run_t *run, int replicas)
     set_int_annotation(rs, ANN_DESIRED, run->replicas);
     set_int_annotation(rs, ANN_MAX, run->replicas + run->max_surge);
 
-    char msg[512], wk[320];
-    snprintf(msg, sizeof msg, "Scaled up replica set %s from 0 to %d", name, replicas);
-    snprintf(wk, sizeof wk, "rs/%s", name);
-    write_ctx_t *w = write_ctx(run, wk, replicas > 0 ? "ScalingReplicaSet" : NULL, msg);
-    if (w)
-        issued(run, w, skiff_client_create(run->ctl->ctx->client, &rs_res, run->r->ns, rs, NULL,
-                                           on_written, w));
-    else run->failed = 1;
-    json_decref(rs);
-
-    if (has_deadline(dep)) {
-        snprintf(msg, sizeof msg, "Created new replica set \"%s\"", name);
-        set_cond(run, "Progressing", "True", "NewReplicaSetCreated", msg);
+    create_ctx_t *cc = calloc(1, sizeof *cc);
+    if (!cc) {
+        json_decref(rs);
+        run->failed = 1;
+        run_release(run);
+        return;
     }
-    /* the status counts the new ReplicaSet once it is cached */
-    calculate_status(run);
-    write_status(run);
+    cc->run = run;
+    cc->replicas = replicas;
+    snprintf(cc->name, sizeof cc->name, "%s", name);
+    run->pending++;
+    if (skiff_client_create(run->ctl->ctx->client, &rs_res, run->r->ns, rs, NULL, on_rs_created,
+                            cc) < 0) {
+        run->pending--;
+        run->failed = 1;
+        free(cc);
+    }
+    json_decref(rs);
     run_release(run);
 }
 
