@@ -1,50 +1,25 @@
 #!/bin/bash
 # tests/e2e/test_deployment.sh - Deployments and ReplicaSets through the
-# real kubectl against a real `skiff server` running controller-replicaset
-# and controller-deployment: convergence of 10 replicas, a rolling update
-# that keeps replicas - maxUnavailable pods ready (checked from a watch
-# recorded during the rollout), rollout undo/history/restart/pause/resume,
+# real kubectl against a real `skiff server` running controller-replicaset,
+# controller-deployment and scheduler-default, with pods on hollow nodes:
+# convergence of 10 replicas, a rolling update that keeps replicas -
+# maxUnavailable pods ready (checked from a watch recorded during the
+# rollout), rollout undo/history/restart/pause/resume,
 # kubectl scale, a deleted pod replaced, Recreate, a rollout that cannot
 # become ready exceeding its progress deadline, proportional scaling
 # mid-rollout, revisionHistoryLimit, and ReplicaSet adoption and release.
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-# Pods turn Running and Ready shortly after they are created, as a node's
-# kubelet would report them; a pod annotated hollow.skiff.io/ready: "false"
-# runs but never becomes Ready.
-kubelet_loop() {
-	local now ns name rd st
-	while :; do
-		now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-		k get pods -A -o jsonpath='{range .items[?(@.status.phase=="Pending")]}{.metadata.namespace} {.metadata.name} {.metadata.annotations.hollow\.skiff\.io/ready}{"\n"}{end}' 2>/dev/null |
-			{
-				while read -r ns name rd; do
-					[ -n "$name" ] || continue
-					st=True
-					[ "$rd" = "false" ] && st=False
-					k -n "$ns" patch pod "$name" --subresource=status --type=merge \
-						-p "{\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"$st\",\"lastTransitionTime\":\"$now\"}]}}" >/dev/null 2>&1 &
-				done
-				wait
-			}
-		sleep 0.2
-	done
-}
-
+# The scheduler binds pods to three hollow nodes, whose kubelet reports
+# them Running and Ready after 200 ms; a pod annotated
+# hollow.skiff.io/ready: "false" runs but never becomes Ready.
 PLUGINS=$SKIFF_BUILD_DIR/plugins/.libs
-if declare -F start_hollow >/dev/null && [ -e "$PLUGINS/scheduler-default.so" ]; then
-	# the real path: the scheduler binds pods to hollow nodes, whose
-	# kubelet reports them Running and Ready
-	CONTROLLERS=replicaset,deployment
-	[ -e "$PLUGINS/controller-garbage-collector.so" ] && CONTROLLERS=$CONTROLLERS,garbage-collector
-	start_server --controllers "$CONTROLLERS" || bail_out "server did not start"
-	start_hollow 3 --ready-delay 200ms || bail_out "hollow nodes did not start"
-else
-	start_server --controllers replicaset,deployment --scheduler none ||
-		bail_out "server did not start"
-	background kubelet_loop
-fi
+CONTROLLERS=replicaset,deployment
+# deleting a Deployment is checked once the garbage collector is built
+[ -e "$PLUGINS/controller-garbage-collector.so" ] && CONTROLLERS=$CONTROLLERS,garbage-collector
+start_server --controllers "$CONTROLLERS" || bail_out "server did not start"
+start_hollow 3 --ready-delay 200ms || bail_out "hollow nodes did not start"
 
 # deploy NS NAME IMAGE REPLICAS [EXTRA SPEC YAML, indented 2]
 deploy() {
