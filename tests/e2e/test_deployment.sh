@@ -260,6 +260,29 @@ ok "the ReplicaSet deletes 2 pods" wait_for 20 pod_count adopt kept 1
 like "$(k get events -n adopt --field-selector involvedObject.name=kept -o jsonpath='{range .items[*]}{.reason}{"\n"}{end}')" \
 	"SuccessfulDelete" "Event: SuccessfulDelete"
 
+# --- pods that cannot be created: FailedCreate and ReplicaFailure ------------------
+cat <<EOF | k apply -f - >/dev/null
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: nopc, namespace: adopt}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: nopc}}
+  template:
+    metadata: {labels: {app: nopc}}
+    spec: {priorityClassName: late, containers: [{name: main, image: img:a}]}
+EOF
+failure_cond() { [ "$(field rs/nopc '{.status.conditions[?(@.type=="ReplicaFailure")].reason}' -n adopt)" = FailedCreate ]; }
+ok "a pod the API refuses sets ReplicaFailure (FailedCreate)" wait_for 20 failure_cond
+like "$(field rs/nopc '{.status.conditions[?(@.type=="ReplicaFailure")].message}' -n adopt)" \
+	"no PriorityClass with name late" "the condition says why"
+like "$(k get events -n adopt --field-selector involvedObject.name=nopc,reason=FailedCreate -o jsonpath='{range .items[*]}{.type} {.message}{"\n"}{end}')" \
+	"Warning Error creating: pods" "Warning Event FailedCreate: Error creating: ..."
+ok "create the missing PriorityClass" k create priorityclass late --value=1000
+ok "scale the ReplicaSet to 1" k scale rs/nopc -n adopt --replicas=1
+nopc_ok() { [ "$(field rs/nopc '{.status.readyReplicas}' -n adopt)" = 1 ] && ! failure_cond; }
+ok "it creates its pod and drops ReplicaFailure" wait_for 30 nopc_ok
+
 # --- a 63-character name: the ReplicaSet's name is longer, as Kubernetes allows ----
 LONG=$(printf 'd%.0s' $(seq 1 63))
 deploy long "$LONG" img:a 1
