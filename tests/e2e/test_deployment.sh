@@ -259,6 +259,19 @@ ok "scale the ReplicaSet to 1" k scale rs/kept -n adopt --replicas=1
 ok "the ReplicaSet deletes 2 pods" wait_for 20 pod_count adopt kept 1
 like "$(k get events -n adopt --field-selector involvedObject.name=kept -o jsonpath='{range .items[*]}{.reason}{"\n"}{end}')" \
 	"SuccessfulDelete" "Event: SuccessfulDelete"
+cat <<EOF | k apply -f - >/dev/null
+apiVersion: v1
+kind: Pod
+metadata: {name: newcomer, namespace: adopt, labels: {app: kept, extra: x}}
+spec: {containers: [{name: main, image: img:a}]}
+EOF
+adopted_or_gone() {
+	local o
+	o=$(field pod/newcomer '{.metadata.ownerReferences[0].name}' -n adopt) || return 0
+	[ "$o" = kept ]
+}
+ok "an orphan pod created after the ReplicaSet is adopted (or deleted as surplus)" wait_for 20 adopted_or_gone
+ok "the ReplicaSet is back to 1 pod" wait_for 20 pod_count adopt kept 1
 
 # --- pods that cannot be created: FailedCreate and ReplicaFailure ------------------
 cat <<EOF | k apply -f - >/dev/null

@@ -37,6 +37,12 @@ typedef struct rs_ctl {
     skiff_event_recorder_t *events;
     /* "ns/rs" -> {"c": {pod name: true}, "d": {"ns/pod": uid}, "t": ms} */
     json_t *expect;
+    /* bucket -> {"ns/rs": true}: the bucket of a ReplicaSet is
+     * "ns/key=value" of its selector's first matchLabels pair, or "ns/"
+     * and an asterisk without matchLabels; an orphan pod looks only in the
+     * buckets of its labels instead of scanning its namespace */
+    json_t *by_selector;
+    int index_hid;                /* the handler keeping by_selector */
     skiff_controller_desc_t desc; /* borrowed by the controller */
     int runs;                     /* reconciles in flight */
     int stopped;                  /* stop ran: free when the last run ends */
@@ -128,24 +134,77 @@ static int expectations_satisfied(rs_ctl_t *ctl, const char *key, const char *ns
 
 /* ---- mapping pod events to ReplicaSets -------------------------------------------- */
 
+/* The index bucket of a ReplicaSet (written into buf): 1, or 0 when it
+ * has no usable selector (it adopts nothing). */
+static int selector_bucket(const json_t *rs, char *buf, size_t len)
+{
+    const char *ns = str2(rs, "metadata", "namespace");
+    json_t *sel = json_object_get(json_object_get(rs, "spec"), "selector");
+    if (!ns || !json_is_object(sel) || json_object_size(sel) == 0) return 0;
+    json_t *ml = json_object_get(sel, "matchLabels");
+    void *it = json_object_size(ml) ? json_object_iter(ml) : NULL;
+    const char *v = it ? json_string_value(json_object_iter_value(it)) : NULL;
+    int n = it && v ? snprintf(buf, len, "%s/%s=%s", ns, json_object_iter_key(it), v)
+                    : snprintf(buf, len, "%s/*", ns);
+    return n > 0 && (size_t)n < len;
+}
+
+static void index_change(rs_ctl_t *ctl, const json_t *rs, int add)
+{
+    char bucket[640], key[512];
+    if (!rs || !selector_bucket(rs, bucket, sizeof bucket)) return;
+    if (skiff_object_key(key, sizeof key, (json_t *)rs) < 0) return;
+    json_t *b = json_object_get(ctl->by_selector, bucket);
+    if (add) {
+        if (!b) {
+            b = json_object();
+            json_object_set_new(ctl->by_selector, bucket, b);
+        }
+        json_object_set_new(b, key, json_true());
+    } else if (b) {
+        json_object_del(b, key);
+        if (json_object_size(b) == 0) json_object_del(ctl->by_selector, bucket);
+    }
+}
+
+static void index_add(void *data, json_t *rs) { index_change(data, rs, 1); }
+static void index_update(void *data, json_t *old_rs, json_t *new_rs)
+{
+    if (old_rs != new_rs) index_change(data, old_rs, 0);
+    index_change(data, new_rs, 1);
+}
+static void index_delete(void *data, json_t *rs) { index_change(data, rs, 0); }
+
+static void enqueue_bucket(rs_ctl_t *ctl, skiff_controller_t *c, const char *bucket,
+                           const json_t *labels)
+{
+    json_t *b = json_object_get(ctl->by_selector, bucket);
+    const char *key;
+    json_t *v;
+    json_object_foreach(b, key, v)
+    {
+        json_t *rs = skiff_informer_get(skiff_controller_informer(c), key);
+        json_t *sel = json_object_get(json_object_get(rs, "spec"), "selector");
+        if (rs && skiff_label_selector_matches(sel, labels) == 1) skiff_controller_enqueue(c, key);
+    }
+}
+
 static void enqueue_matching(rs_ctl_t *ctl, skiff_controller_t *c, const json_t *pod)
 {
     const char *ns = str2(pod, "metadata", "namespace");
     if (!ns) return;
     json_t *labels = json_object_get(meta(pod), "labels");
-    json_t *list = skiff_informer_list_namespace(skiff_controller_informer(c), ns);
-    size_t i;
-    json_t *rs;
-    json_array_foreach(list, i, rs)
+    char bucket[640];
+    const char *k;
+    json_t *v;
+    json_object_foreach(labels, k, v)
     {
-        json_t *sel = json_object_get(json_object_get(rs, "spec"), "selector");
-        if (!sel || json_object_size(sel) == 0) continue; /* an empty selector adopts nothing */
-        if (skiff_label_selector_matches(sel, labels) != 1) continue;
-        char key[512];
-        snprintf(key, sizeof key, "%s/%s", ns, str2(rs, "metadata", "name"));
-        skiff_controller_enqueue(c, key);
+        if (!json_is_string(v)) continue;
+        snprintf(bucket, sizeof bucket, "%s/%s=%s", ns, k, json_string_value(v));
+        enqueue_bucket(ctl, c, bucket, labels);
     }
-    json_decref(list);
+    snprintf(bucket, sizeof bucket, "%s/*", ns);
+    enqueue_bucket(ctl, c, bucket, labels);
 }
 
 static void map_pod(void *data, skiff_controller_t *c, json_t *pod)
@@ -174,6 +233,7 @@ static void ctl_free(rs_ctl_t *ctl)
 {
     skiff_event_recorder_free(ctl->events);
     json_decref(ctl->expect);
+    json_decref(ctl->by_selector);
     free(ctl);
 }
 
@@ -678,14 +738,19 @@ static int rs_start(skiff_plugin_ctx_t *ctx)
     if (!ctl) return SKIFF_ENOMEM;
     ctl->ctx = ctx;
     ctl->expect = json_object();
+    ctl->by_selector = json_object();
     ctl->events = skiff_event_recorder_new(ctx->client, COMPONENT);
     ctl->desc = rs_desc;
     ctl->desc.data = ctl;
     int rc = SKIFF_ENOMEM;
-    if (!ctl->expect || !ctl->events) goto fail;
+    if (!ctl->expect || !ctl->by_selector || !ctl->events) goto fail;
     rc = skiff_controller_new(ctx, ctx->informers, &ctl->desc, &ctl->c);
     if (rc < 0) goto fail;
     ctx->plugin_data = ctl;
+    skiff_informer_handler_t ih = {index_add, index_update, index_delete, ctl};
+    rc = skiff_informer_add_handler(skiff_controller_informer(ctl->c), &ih);
+    if (rc < 0) return rc;
+    ctl->index_hid = rc;
     rc = skiff_controller_start(ctl->c);
     if (rc < 0) ctx->log(ctx, SKIFF_LOG_ERROR, "cannot start: %s", skiff_strerror(rc));
     return rc;
@@ -700,6 +765,8 @@ static void rs_stop(skiff_plugin_ctx_t *ctx)
     if (!ctl) return;
     ctx->plugin_data = NULL;
     ctl->stopped = 1;
+    if (ctl->index_hid > 0)
+        skiff_informer_remove_handler(skiff_controller_informer(ctl->c), ctl->index_hid);
     skiff_controller_free(ctl->c);
     if (ctl->runs == 0) ctl_free(ctl);
 }
