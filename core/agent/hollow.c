@@ -282,14 +282,14 @@ int hollow_start(hollow_t *h)
 
 /* ---- the writes ----------------------------------------------------------------- */
 
-static int send_patch(hollow_t *h, const skiff_resource_t *r, const char *ns, const char *name,
-                      json_t *patch, write_op_t *op)
+static int send_patch(hollow_t *h, const hnode_t *nd, const skiff_resource_t *r, const char *ns,
+                      const char *name, json_t *patch, write_op_t *op)
 {
     char *body = json_dumps(patch, JSON_COMPACT);
     json_decref(patch);
     if (!body) return SKIFF_ENOMEM;
     skiff_write_opts_t wo = {.grace_period_seconds = -1};
-    int rc = skiff_client_patch(hollow_writer(h), r, ns, name, SKIFF_PATCH_MERGE, body, &wo,
+    int rc = skiff_client_patch(hollow_node_writer(h, nd), r, ns, name, SKIFF_PATCH_MERGE, body, &wo,
                                 write_queue_client_cb, op);
     free(body);
     return rc;
@@ -306,26 +306,26 @@ static int node_op_start(hollow_t *h, int kind, hnode_t *nd, write_op_t *op)
         nd->since_ms = now;
         json_t *node = hollow_node_new(&h->shape, nd->name, nd->ip, nd->cidr, now);
         if (!node) return SKIFF_ENOMEM;
-        int rc = skiff_client_create(hollow_writer(h), &NODES, NULL, node, &wo, write_queue_client_cb, op);
+        int rc = skiff_client_create(hollow_node_writer(h, nd), &NODES, NULL, node, &wo, write_queue_client_cb, op);
         json_decref(node);
         return rc;
     }
     case OP_NODE_ADOPT: {
         if (h->stopping) return 1;
         json_t *labels = hollow_node_labels(&h->shape, nd->name);
-        return send_patch(h, &NODES, NULL, nd->name, json_pack("{s:{s:o}}", "metadata", "labels", labels), op);
+        return send_patch(h, nd, &NODES, NULL, nd->name, json_pack("{s:{s:o}}", "metadata", "labels", labels), op);
     }
     case OP_NODE_STATUS: {
         if (h->stopping) return 1;
         if (!nd->since_ms) nd->since_ms = now;
         json_t *st = hollow_node_status(&h->shape, nd->name, nd->ip, now, nd->since_ms);
-        return send_patch(h, &NODES_STATUS, NULL, nd->name, json_pack("{s:o}", "status", st), op);
+        return send_patch(h, nd, &NODES_STATUS, NULL, nd->name, json_pack("{s:o}", "status", st), op);
     }
     case OP_LEASE_CREATE: {
         if (h->stopping || !nd->exists) return 1;
         json_t *lease = hollow_lease_new(nd->name, nd->uid, now);
         if (!lease) return SKIFF_ENOMEM;
-        int rc = skiff_client_create(hollow_writer(h), &LEASES, HOLLOW_LEASE_NS, lease, &wo,
+        int rc = skiff_client_create(hollow_node_writer(h, nd), &LEASES, HOLLOW_LEASE_NS, lease, &wo,
                                      write_queue_client_cb, op);
         json_decref(lease);
         return rc;
@@ -333,15 +333,15 @@ static int node_op_start(hollow_t *h, int kind, hnode_t *nd, write_op_t *op)
     case OP_LEASE_RENEW:
         if (h->stopping || !nd->exists || !nd->lease_ok) return 1;
         hollow_micro_time(now, stamp, sizeof stamp);
-        return send_patch(h, &LEASES, HOLLOW_LEASE_NS, nd->name,
+        return send_patch(h, nd, &LEASES, HOLLOW_LEASE_NS, nd->name,
                           json_pack("{s:{s:s, s:i, s:s}}", "spec", "holderIdentity", nd->name,
                                     "leaseDurationSeconds", HOLLOW_LEASE_SECONDS, "renewTime",
                                     stamp),
                           op);
     case OP_NODE_DELETE:
-        return skiff_client_delete(hollow_writer(h), &NODES, NULL, nd->name, &wo, write_queue_client_cb, op);
+        return skiff_client_delete(hollow_node_writer(h, nd), &NODES, NULL, nd->name, &wo, write_queue_client_cb, op);
     case OP_LEASE_DELETE:
-        return skiff_client_delete(hollow_writer(h), &LEASES, HOLLOW_LEASE_NS, nd->name, &wo,
+        return skiff_client_delete(hollow_node_writer(h, nd), &LEASES, HOLLOW_LEASE_NS, nd->name, &wo,
                                    write_queue_client_cb, op);
     }
     return 1;

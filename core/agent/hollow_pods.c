@@ -311,7 +311,7 @@ int hollow_pods_op_start(hollow_pods_t *p, int kind, const char *key, write_op_t
     snprintf(ns, sizeof ns, "%.*s", (int)(slash - key), key);
     if (kind == OP_POD_DELETE) {
         skiff_write_opts_t wo = {.grace_period_seconds = 0};
-        return skiff_client_delete(hollow_writer(h), &PODS, ns, slash + 1, &wo, write_queue_client_cb,
+        return skiff_client_delete(hollow_node_writer(h, pod->node), &PODS, ns, slash + 1, &wo, write_queue_client_cb,
                                    op);
     }
     if (pod->stage != PS_RUNNING && pod->stage != PS_TERMINATED) return 1;
@@ -338,7 +338,7 @@ int hollow_pods_op_start(hollow_pods_t *p, int kind, const char *key, write_op_t
     json_decref(patch);
     if (!body) return SKIFF_ENOMEM;
     skiff_write_opts_t wo = {.grace_period_seconds = -1};
-    int rc = skiff_client_patch(hollow_writer(h), &PODS_STATUS, ns, slash + 1, SKIFF_PATCH_MERGE, body,
+    int rc = skiff_client_patch(hollow_node_writer(h, pod->node), &PODS_STATUS, ns, slash + 1, SKIFF_PATCH_MERGE, body,
                                 &wo, write_queue_client_cb, op);
     free(body);
     return rc;

@@ -14,11 +14,8 @@
 # The scheduler binds pods to three hollow nodes, whose kubelet reports
 # them Running and Ready after 200 ms; a pod annotated
 # hollow.skiff.io/ready: "false" runs but never becomes Ready.
-PLUGINS=$SKIFF_BUILD_DIR/plugins/.libs
-CONTROLLERS=replicaset,deployment
-# deleting a Deployment is checked once the garbage collector is built
-[ -e "$PLUGINS/controller-garbage-collector.so" ] && CONTROLLERS=$CONTROLLERS,garbage-collector
-start_server --controllers "$CONTROLLERS" || bail_out "server did not start"
+start_server --controllers replicaset,deployment,garbage-collector ||
+	bail_out "server did not start"
 start_hollow 3 --ready-delay 200ms || bail_out "hollow nodes did not start"
 
 # deploy NS NAME IMAGE REPLICAS [EXTRA SPEC YAML, indented 2]
@@ -303,12 +300,10 @@ ok "a Deployment with a 63-character name rolls out" k rollout status "deploy/$L
 like "$(k get rs -n long -o name)" "$LONG-" "its ReplicaSet is named <name>-<hash>"
 
 # --- deleting a Deployment removes its ReplicaSets and pods (garbage collector) ----
-if [ -e "$PLUGINS/controller-garbage-collector.so" ]; then
-	ok "delete the Deployment" k delete deploy/web -n roll --timeout=30s
-	no_rs() { [ -z "$(k get rs -n roll -l app=web -o name)" ]; }
-	ok "its ReplicaSets are gone" wait_for 20 no_rs
-	ok "its pods are gone" wait_for 20 pod_count roll web 0
-fi
+ok "delete the Deployment" k delete deploy/web -n roll --timeout=30s
+no_rs() { [ -z "$(k get rs -n roll -l app=web -o name)" ]; }
+ok "its ReplicaSets are gone" wait_for 20 no_rs
+ok "its pods are gone" wait_for 20 pod_count roll web 0
 
 stop_server_cleanly
 done_testing
