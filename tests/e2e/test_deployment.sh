@@ -7,7 +7,10 @@
 # rollout), rollout undo/history/restart/pause/resume,
 # kubectl scale, a deleted pod replaced, Recreate, a rollout that cannot
 # become ready exceeding its progress deadline, proportional scaling
-# mid-rollout, revisionHistoryLimit, and ReplicaSet adoption and release.
+# mid-rollout, revisionHistoryLimit, ReplicaSet adoption and release,
+# ReplicaFailure when pods are refused, a 63-character Deployment name, and
+# (with the garbage collector) deleting a Deployment removes its
+# ReplicaSets and pods.
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
