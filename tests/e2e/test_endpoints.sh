@@ -298,4 +298,25 @@ ok "its slices go with it" wait_for 10 eq "" eval 'slices_of web -o name'
 expect_output "the Service without selector still has its user's Endpoints" "192.0.2.10:80" ep_col external
 
 stop_server_cleanly
+
+# --- the size settings, and a restart on the same data -----------------------------------------------
+# Kubernetes caps Endpoints at 1000 addresses; the cap is a setting here so
+# that 120 pods can show the truncation.
+start_server --plugin-settings \
+	"controller-endpointslice.maxEndpointsPerSlice=50;controller-endpoints.maxAddresses=100" ||
+	bail_out "server did not start with maxEndpointsPerSlice=50 and maxAddresses=100"
+bulk_shape() { echo "$(bulk_counts | wc -w) $(bulk_total) $(bulk_counts | awk '{print $NF}')"; }
+ok "with maxEndpointsPerSlice=50 the 120 endpoints are in 3 slices of at most 50" \
+	wait_for 20 eq "3 120 50" bulk_shape
+ok "with maxAddresses=100 the Endpoints stop at 100 addresses" wait_for 20 eq 100 \
+	eval "ep_field bulk '{.subsets[*].addresses[*].ip}' | wc -w"
+expect_output "and say so with endpoints.kubernetes.io/over-capacity" truncated \
+	ep_field bulk '{.metadata.annotations.endpoints\.kubernetes\.io/over-capacity}'
+for i in $(seq 31 50); do api DELETE "/api/v1/namespaces/default/pods/bulk-$i?gracePeriodSeconds=0"; done
+ok "at 100 pods every address is listed" wait_for 20 eq 100 \
+	eval "ep_field bulk '{.subsets[*].addresses[*].ip}' | wc -w"
+ok "and the over-capacity annotation is gone" wait_for 10 eq "" \
+	ep_field bulk '{.metadata.annotations.endpoints\.kubernetes\.io/over-capacity}'
+expect_output "after the restart the other Endpoints are as they were" "10.5.0.1 10.5.0.2" ready_ips dual
+stop_server_cleanly
 done_testing

@@ -16,13 +16,20 @@
 
 #include "service_pods.h"
 
-/* Kubernetes caps an Endpoints object; EndpointSlices carry the rest. */
-#define MAX_ADDRESSES 1000
 #define LABEL_MANAGED_BY "endpoints.kubernetes.io/managed-by"
 #define MANAGED_BY "endpoint-controller"
 #define LABEL_HEADLESS "service.kubernetes.io/headless"
 #define ANN_TRIGGER "endpoints.kubernetes.io/last-change-trigger-time"
 #define ANN_OVER_CAPACITY "endpoints.kubernetes.io/over-capacity"
+
+/* Kubernetes caps an Endpoints object at 1000 addresses; EndpointSlices
+ * carry the rest. */
+static const skiff_setting_t ep_settings[] = {
+    {"maxAddresses", SKIFF_SETTING_INT, "1000",
+     "addresses in one Endpoints object at most; more are truncated and the object "
+     "annotated endpoints.kubernetes.io/over-capacity (Kubernetes: 1000)"},
+    {NULL},
+};
 
 static const skiff_resource_t res_services = {"", "v1", "services", NULL};
 static const skiff_resource_t res_pods = {"", "v1", "pods", NULL};
@@ -188,10 +195,10 @@ static json_t *build_subsets(const json_t *svc, const json_t *pods)
     return subsets;
 }
 
-/* Kubernetes' truncation to MAX_ADDRESSES: not-ready addresses go first;
+/* Kubernetes' truncation to max addresses: not-ready addresses go first;
  * when the ready ones alone are too many, only ready ones are kept. Each
  * subset keeps its share of what is left, rounded up. 1 if truncated. */
-static int truncate_subsets(json_t *subsets)
+static int truncate_subsets(json_t *subsets, size_t max)
 {
     size_t ready = 0, not_ready = 0, i;
     json_t *ss;
@@ -199,9 +206,9 @@ static int truncate_subsets(json_t *subsets)
         ready += json_array_size(json_object_get(ss, "addresses"));
         not_ready += json_array_size(json_object_get(ss, "notReadyAddresses"));
     }
-    if (ready + not_ready <= MAX_ADDRESSES) return 0;
-    int cut_ready = ready > MAX_ADDRESSES;
-    size_t room = cut_ready ? MAX_ADDRESSES : MAX_ADDRESSES - ready;
+    if (ready + not_ready <= max) return 0;
+    int cut_ready = ready > max;
+    size_t room = cut_ready ? max : max - ready;
     size_t total = cut_ready ? ready : not_ready;
     size_t left = room;
     json_array_foreach(subsets, i, ss) {
@@ -281,7 +288,7 @@ static void ep_reconcile(skiff_reconcile_t *r)
     int64_t trigger = trigger_time(&s->tracker, r->key, svc, pods);
     json_t *subsets = build_subsets(svc, pods);
     json_decref(pods);
-    int truncated = truncate_subsets(subsets);
+    int truncated = truncate_subsets(subsets, (size_t)s->max_per_slice);
     json_t *labels = wanted_labels(svc);
 
     json_t *cur_subsets = json_object_get(cur, "subsets");
@@ -328,16 +335,11 @@ static void ep_reconcile(skiff_reconcile_t *r)
 
 /* ---- events to Service keys ------------------------------------------------------- */
 
-static void map_pod(void *data, skiff_controller_t *c, json_t *pod) { svc_enqueue_for_pod(c, pod); }
-
-/* A change to the Endpoints themselves (someone edited or deleted them)
- * sends the Service round again; the reconcile leaves it if unchanged. */
-static void map_endpoints(void *data, skiff_controller_t *c, json_t *ep)
+/* Endpoints belong to the Service of the same name. */
+static int endpoints_service_key(const json_t *ep, char *buf, size_t len)
 {
-    if (!is_managed(ep)) return;
-    char key[512];
-    int n = skiff_object_key(key, sizeof key, ep);
-    if (n > 0 && (size_t)n < sizeof key) skiff_controller_enqueue(c, key);
+    int n = snprintf(buf, len, "%s/%s", obj_ns(ep), obj_name(ep));
+    return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
 /* ---- plugin ------------------------------------------------------------------------ */
@@ -346,8 +348,17 @@ static int ep_start(skiff_plugin_ctx_t *ctx)
 {
     ctl_state_t *s = ctl_state_new(ctx);
     if (!s) return SKIFF_ENOMEM;
-    s->watches[0] = (skiff_controller_watch_t){.resource = res_pods, .map = map_pod};
-    s->watches[1] = (skiff_controller_watch_t){.resource = res_endpoints, .map = map_endpoints};
+    const char *max = ctx->setting ? ctx->setting(ctx, "maxAddresses") : NULL;
+    s->max_per_slice = max ? atoi(max) : 1000;
+    if (s->max_per_slice < 1) {
+        if (ctx->log) ctx->log(ctx, SKIFF_LOG_ERROR, "maxAddresses must be at least 1, not %s", max);
+        ctl_state_unref(s);
+        return SKIFF_EINVAL;
+    }
+    s->service_key = endpoints_service_key;
+    /* pod and Endpoints events are sorted by ctl_watch's handlers */
+    s->watches[0] = (skiff_controller_watch_t){.resource = res_pods, .map = map_nothing};
+    s->watches[1] = (skiff_controller_watch_t){.resource = res_endpoints, .map = map_nothing};
     s->desc = (skiff_controller_desc_t){
         .name = "endpoints",
         .primary = res_services,
@@ -360,8 +371,10 @@ static int ep_start(skiff_plugin_ctx_t *ctx)
         .data = s,
     };
     int rc = skiff_controller_new(ctx, ctx->informers, &s->desc, &s->c);
+    if (rc == 0) rc = ctl_watch(s, 0, 1);
     if (rc == 0) rc = skiff_controller_start(s->c);
     if (rc != 0) {
+        ctl_unwatch(s);
         if (s->c) skiff_controller_free(s->c);
         ctl_state_unref(s);
         return rc;
@@ -376,6 +389,7 @@ static void ep_stop(skiff_plugin_ctx_t *ctx)
     if (!s) return;
     ctx->plugin_data = NULL;
     s->stopped = 1;
+    ctl_unwatch(s);
     skiff_controller_free(s->c);
     ctl_state_unref(s);
 }
@@ -386,6 +400,7 @@ const skiff_plugin_t skiff_plugin = {
     .version = "1.0",
     .kind = SKIFF_PLUGIN_CONTROLLER,
     .description = "Endpoints for every Service with a selector, from the pods it selects",
+    .settings = ep_settings,
     .start = ep_start,
     .stop = ep_stop,
 };

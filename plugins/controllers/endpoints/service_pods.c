@@ -134,6 +134,115 @@ const char *pod_hostname_for(const json_t *pod, const json_t *svc)
 
 int ip_is_v6(const char *ip) { return ip && strchr(ip, ':') != NULL; }
 
+/* ---- events ------------------------------------------------------------------------ */
+
+static int has_ip(const json_t *pod)
+{
+    const char *ip = jstr(pod, "status", "podIP", NULL);
+    return ip && *ip;
+}
+
+/* What of a pod can change its endpoints: labels, deletion, addresses,
+ * readiness, phase, node, hostname and subdomain (container ports cannot
+ * change). */
+static char *pod_signature(const json_t *pod)
+{
+    json_t *meta = json_object_get(pod, "metadata");
+    json_t *spec = json_object_get(pod, "spec");
+    json_t *st = json_object_get(pod, "status");
+    json_t *sig = json_pack("[O?, O?, O?, O?, O?, O?, O?, O?, O?]",
+                            json_object_get(meta, "labels"),
+                            json_object_get(meta, "deletionTimestamp"),
+                            json_object_get(st, "podIP"), json_object_get(st, "podIPs"),
+                            skiff_condition_get(pod, "Ready"), json_object_get(st, "phase"),
+                            json_object_get(spec, "nodeName"), json_object_get(spec, "hostname"),
+                            json_object_get(spec, "subdomain"));
+    char *out = json_dumps(sig, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(sig);
+    return out;
+}
+
+static void pod_added(void *data, json_t *pod)
+{
+    ctl_state_t *s = data;
+    if (has_ip(pod)) svc_enqueue_for_pod(s->c, pod);
+}
+
+static void pod_updated(void *data, json_t *old, json_t *pod)
+{
+    ctl_state_t *s = data;
+    if (old != pod) {
+        char *a = pod_signature(old), *b = pod_signature(pod);
+        int same = a && b && strcmp(a, b) == 0;
+        free(a);
+        free(b);
+        if (same) return;
+        svc_enqueue_for_pod(s->c, old);
+    }
+    svc_enqueue_for_pod(s->c, pod);
+}
+
+static void pod_deleted(void *data, json_t *pod) { pod_added(data, pod); }
+
+static void own_enqueue(ctl_state_t *s, const json_t *obj)
+{
+    char key[512];
+    if (s->service_key(obj, key, sizeof key) == 0) skiff_controller_enqueue(s->c, key);
+}
+
+/* 1 when obj is at the resourceVersion we wrote it with. */
+static int our_write(ctl_state_t *s, const json_t *obj)
+{
+    char key[600];
+    snprintf(key, sizeof key, "%s/%s", obj_ns(obj), obj_name(obj));
+    const char *rv = jstr(obj, "metadata", "resourceVersion", NULL);
+    const char *ours = json_string_value(json_object_get(s->written, key));
+    return rv && ours && strcmp(rv, ours) == 0;
+}
+
+static void own_added(void *data, json_t *obj)
+{
+    ctl_state_t *s = data;
+    if (!our_write(s, obj)) own_enqueue(s, obj);
+}
+
+static void own_updated(void *data, json_t *old, json_t *obj)
+{
+    ctl_state_t *s = data;
+    if (old == obj || our_write(s, obj)) return; /* a resync, or our own write */
+    own_enqueue(s, obj);
+}
+
+static void own_deleted(void *data, json_t *obj)
+{
+    ctl_state_t *s = data;
+    char key[600];
+    snprintf(key, sizeof key, "%s/%s", obj_ns(obj), obj_name(obj));
+    json_object_del(s->written, key);
+    own_enqueue(s, obj);
+}
+
+void map_nothing(void *data, skiff_controller_t *c, json_t *obj) {}
+
+int ctl_watch(ctl_state_t *s, size_t pods_index, size_t own_index)
+{
+    s->pod_inf = skiff_controller_secondary_informer(s->c, pods_index);
+    s->own_inf = skiff_controller_secondary_informer(s->c, own_index);
+    skiff_informer_handler_t ph = {pod_added, pod_updated, pod_deleted, s};
+    skiff_informer_handler_t oh = {own_added, own_updated, own_deleted, s};
+    s->pod_hid = skiff_informer_add_handler(s->pod_inf, &ph);
+    if (s->pod_hid < 0) return s->pod_hid;
+    s->own_hid = skiff_informer_add_handler(s->own_inf, &oh);
+    return s->own_hid < 0 ? s->own_hid : 0;
+}
+
+void ctl_unwatch(ctl_state_t *s)
+{
+    if (s->pod_hid > 0) skiff_informer_remove_handler(s->pod_inf, s->pod_hid);
+    if (s->own_hid > 0) skiff_informer_remove_handler(s->own_inf, s->own_hid);
+    s->pod_hid = s->own_hid = 0;
+}
+
 /* ---- change-trigger times ------------------------------------------------------ */
 
 /* A pod's change that matters to its endpoints is its Ready transition;
@@ -187,6 +296,7 @@ ctl_state_t *ctl_state_new(skiff_plugin_ctx_t *ctx)
     s->ctx = ctx;
     s->tracker.services = json_object();
     s->expect = json_object();
+    s->written = json_object();
     return s;
 }
 
@@ -195,6 +305,7 @@ void ctl_state_unref(ctl_state_t *s)
     if (!s || --s->refs > 0) return;
     json_decref(s->tracker.services);
     json_decref(s->expect);
+    json_decref(s->written);
     free(s->extra);
     free(s);
 }
@@ -284,7 +395,12 @@ static void on_write(void *data, int status, json_t *obj)
         expect(b->s, b->r->key, w->name, -1);
     } else {
         const char *rv = jstr(obj, "metadata", "resourceVersion", NULL);
-        if (rv) expect(b->s, b->r->key, obj_name(obj), strtoll(rv, NULL, 10));
+        if (rv) {
+            expect(b->s, b->r->key, obj_name(obj), strtoll(rv, NULL, 10));
+            char key[600];
+            snprintf(key, sizeof key, "%s/%s", obj_ns(obj), obj_name(obj));
+            json_object_set_new(b->s->written, key, json_string(rv));
+        }
     }
     free(w);
     batch_release(b);

@@ -72,12 +72,30 @@ typedef struct ctl_state {
     /* "ns/svc" -> {object name: {"rv": n (-1: deleted), "at": ms}}: what
      * our last writes left, until the informer has seen it */
     json_t *expect;
-    int max_per_slice;
+    int max_per_slice; /* the most endpoints in one object */
     void *extra;
+    /* Own event handlers on the pods informer and on the informer of the
+     * objects the controller writes, so that changes which cannot move an
+     * endpoint (a pod's other status fields, our own writes coming back)
+     * cost no reconcile. */
+    skiff_informer_t *pod_inf, *own_inf;
+    int pod_hid, own_hid;
+    /* "ns/name" of an object we wrote -> the resourceVersion we wrote */
+    json_t *written;
+    /* The Service key an owned object belongs to, into buf; 0 or -1. */
+    int (*service_key)(const json_t *obj, char *buf, size_t len);
 } ctl_state_t;
 
 ctl_state_t *ctl_state_new(skiff_plugin_ctx_t *ctx);
 void ctl_state_unref(ctl_state_t *s);
+
+/* Registers the handlers on s->c's secondary informers pods_index and
+ * own_index (whose watches map nothing themselves); removed by
+ * ctl_unwatch, which stop must call before freeing the controller. */
+int ctl_watch(ctl_state_t *s, size_t pods_index, size_t own_index);
+void ctl_unwatch(ctl_state_t *s);
+/* A secondary watch mapper for informers whose events ctl_watch handles. */
+void map_nothing(void *data, skiff_controller_t *c, json_t *obj);
 
 typedef struct write_batch {
     skiff_reconcile_t *r;

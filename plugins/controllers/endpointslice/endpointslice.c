@@ -548,15 +548,13 @@ static void eps_reconcile(skiff_reconcile_t *r)
 
 /* ---- events to Service keys ---------------------------------------------------------------- */
 
-static void map_pod(void *data, skiff_controller_t *c, json_t *pod) { svc_enqueue_for_pod(c, pod); }
-
-static void map_slice(void *data, skiff_controller_t *c, json_t *sl)
+/* A slice belongs to the Service its kubernetes.io/service-name names. */
+static int slice_service_key(const json_t *sl, char *buf, size_t len)
 {
     const char *svc = jstr(sl, "metadata", "labels", LABEL_SERVICE_NAME, NULL);
-    if (!svc) return;
-    char key[512];
-    int n = snprintf(key, sizeof key, "%s/%s", obj_ns(sl), svc);
-    if (n > 0 && (size_t)n < sizeof key) skiff_controller_enqueue(c, key);
+    if (!svc) return -1;
+    int n = snprintf(buf, len, "%s/%s", obj_ns(sl), svc);
+    return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
 /* Zones are read from the cache when a Service is synced; a node's
@@ -577,11 +575,13 @@ static int eps_start(skiff_plugin_ctx_t *ctx)
         ctl_state_unref(s);
         return SKIFF_EINVAL;
     }
-    s->watches[0] = (skiff_controller_watch_t){.resource = res_pods, .map = map_pod};
+    s->service_key = slice_service_key;
+    /* pod and slice events are sorted by ctl_watch's handlers */
+    s->watches[0] = (skiff_controller_watch_t){.resource = res_pods, .map = map_nothing};
     s->watches[1] = (skiff_controller_watch_t){
         .resource = res_slices,
         .opts = {.label_selector = LABEL_MANAGED_BY "=" MANAGED_BY},
-        .map = map_slice};
+        .map = map_nothing};
     s->watches[2] = (skiff_controller_watch_t){.resource = res_nodes, .map = map_node};
     s->desc = (skiff_controller_desc_t){
         .name = "endpointslice",
@@ -595,8 +595,10 @@ static int eps_start(skiff_plugin_ctx_t *ctx)
         .data = s,
     };
     int rc = skiff_controller_new(ctx, ctx->informers, &s->desc, &s->c);
+    if (rc == 0) rc = ctl_watch(s, 0, 1);
     if (rc == 0) rc = skiff_controller_start(s->c);
     if (rc != 0) {
+        ctl_unwatch(s);
         if (s->c) skiff_controller_free(s->c);
         ctl_state_unref(s);
         return rc;
@@ -611,6 +613,7 @@ static void eps_stop(skiff_plugin_ctx_t *ctx)
     if (!s) return;
     ctx->plugin_data = NULL;
     s->stopped = 1;
+    ctl_unwatch(s);
     skiff_controller_free(s->c);
     ctl_state_unref(s);
 }
