@@ -28,6 +28,9 @@ static const skiff_setting_t ep_settings[] = {
     {"maxAddresses", SKIFF_SETTING_INT, "1000",
      "addresses in one Endpoints object at most; more are truncated and the object "
      "annotated endpoints.kubernetes.io/over-capacity (Kubernetes: 1000)"},
+    {"batchPeriod", SKIFF_SETTING_DURATION, "100ms",
+     "a Service is recomputed at most once in this period; pod changes in between are "
+     "folded into one write (kube-controller-manager's --endpoint-updates-batch-period)"},
     {NULL},
 };
 
@@ -267,6 +270,11 @@ static void ep_reconcile(skiff_reconcile_t *r)
     }
     json_t *svc = skiff_informer_get(skiff_controller_informer(s->c), r->key);
     json_t *cur = skiff_informer_get(eps_inf(s), r->key);
+    int64_t wait = svc && svc_selector(svc) ? ctl_sync_wait(s, r->key) : 0;
+    if (wait > 0) {
+        skiff_reconcile_done(r, (skiff_reconcile_result_t){SKIFF_RECONCILE_REQUEUE_AFTER, wait});
+        return;
+    }
     write_batch_t *b = batch_new(r, s);
     if (!b) {
         skiff_reconcile_done(r, (skiff_reconcile_result_t){SKIFF_RECONCILE_ERROR, 0, SKIFF_ENOMEM});
@@ -275,12 +283,14 @@ static void ep_reconcile(skiff_reconcile_t *r)
     if (!svc) {
         /* the Service is gone: so are the endpoints this controller wrote */
         trigger_forget(&s->tracker, r->key);
+        ctl_sync_forget(s, r->key);
         if (cur && is_managed(cur)) batch_delete(b, &res_endpoints, r->ns, r->name);
         batch_finish(b);
         return;
     }
     if (!svc_selector(svc)) {
         trigger_forget(&s->tracker, r->key);
+        ctl_sync_forget(s, r->key);
         batch_finish(b);
         return;
     }
@@ -352,6 +362,10 @@ static int ep_start(skiff_plugin_ctx_t *ctx)
     s->max_per_slice = max ? atoi(max) : 1000;
     if (s->max_per_slice < 1) {
         if (ctx->log) ctx->log(ctx, SKIFF_LOG_ERROR, "maxAddresses must be at least 1, not %s", max);
+        ctl_state_unref(s);
+        return SKIFF_EINVAL;
+    }
+    if (ctl_read_batch_period(s) != 0) {
         ctl_state_unref(s);
         return SKIFF_EINVAL;
     }

@@ -286,6 +286,38 @@ void trigger_forget(trigger_tracker_t *t, const char *key)
     if (t->services) json_object_del(t->services, key);
 }
 
+/* ---- batching -------------------------------------------------------------------- */
+
+int ctl_read_batch_period(ctl_state_t *s)
+{
+    const char *v = s->ctx->setting ? s->ctx->setting(s->ctx, "batchPeriod") : NULL;
+    if (!v) v = "0";
+    char *end;
+    double n = strtod(v, &end);
+    double mult = strcmp(end, "ms") == 0 ? 1 : strcmp(end, "s") == 0 ? 1000
+                : strcmp(end, "m") == 0 ? 60000 : (*end == '\0' && n == 0) ? 1 : -1;
+    if (end == v || mult < 0 || n < 0 || n * mult > 3600000) {
+        if (s->ctx->log)
+            s->ctx->log(s->ctx, SKIFF_LOG_ERROR,
+                        "batchPeriod must be a duration such as 100ms or 1s, not \"%s\"", v);
+        return SKIFF_EINVAL;
+    }
+    s->batch_ms = (int64_t)(n * mult);
+    return 0;
+}
+
+int64_t ctl_sync_wait(ctl_state_t *s, const char *key)
+{
+    int64_t now = skiff_now_ms();
+    int64_t last = json_integer_value(json_object_get(s->last_sync, key));
+    if (s->batch_ms > 0 && last > 0 && now - last < s->batch_ms && now >= last)
+        return s->batch_ms - (now - last);
+    json_object_set_new(s->last_sync, key, json_integer(now));
+    return 0;
+}
+
+void ctl_sync_forget(ctl_state_t *s, const char *key) { json_object_del(s->last_sync, key); }
+
 /* ---- plugin state and write batches -------------------------------------------- */
 
 ctl_state_t *ctl_state_new(skiff_plugin_ctx_t *ctx)
@@ -297,6 +329,7 @@ ctl_state_t *ctl_state_new(skiff_plugin_ctx_t *ctx)
     s->tracker.services = json_object();
     s->expect = json_object();
     s->written = json_object();
+    s->last_sync = json_object();
     return s;
 }
 
@@ -306,6 +339,7 @@ void ctl_state_unref(ctl_state_t *s)
     json_decref(s->tracker.services);
     json_decref(s->expect);
     json_decref(s->written);
+    json_decref(s->last_sync);
     free(s->extra);
     free(s);
 }

@@ -73,6 +73,8 @@ typedef struct ctl_state {
      * our last writes left, until the informer has seen it */
     json_t *expect;
     int max_per_slice; /* the most endpoints in one object */
+    int64_t batch_ms;  /* a Service is synced at most once in this long */
+    json_t *last_sync; /* "ns/name" -> ms of its last sync */
     void *extra;
     /* Own event handlers on the pods informer and on the informer of the
      * objects the controller writes, so that changes which cannot move an
@@ -88,6 +90,16 @@ typedef struct ctl_state {
 
 ctl_state_t *ctl_state_new(skiff_plugin_ctx_t *ctx);
 void ctl_state_unref(ctl_state_t *s);
+
+/* Reads the plugin's batchPeriod setting ("100ms", "1s", "0") into
+ * s->batch_ms; SKIFF_EINVAL (logged) when malformed. */
+int ctl_read_batch_period(ctl_state_t *s);
+/* 0 when the Service key may be synced now (and records the sync), or the
+ * milliseconds to wait: events that come faster than the batch period fold
+ * into one sync, as kube-controller-manager's endpoint update batching
+ * does, so a Service with many pods is not recomputed for every pod. */
+int64_t ctl_sync_wait(ctl_state_t *s, const char *key);
+void ctl_sync_forget(ctl_state_t *s, const char *key);
 
 /* Registers the handlers on s->c's secondary informers pods_index and
  * own_index (whose watches map nothing themselves); removed by

@@ -35,6 +35,9 @@ static const skiff_setting_t eps_settings[] = {
     {"maxEndpointsPerSlice", SKIFF_SETTING_INT, "100",
      "endpoints in one EndpointSlice at most (1 to 1000), as kube-controller-manager's "
      "--max-endpoints-per-slice"},
+    {"batchPeriod", SKIFF_SETTING_DURATION, "100ms",
+     "a Service is recomputed at most once in this period; pod changes in between are "
+     "folded into one write (kube-controller-manager's --endpointslice-updates-batch-period)"},
     {NULL},
 };
 
@@ -481,15 +484,21 @@ static void eps_reconcile(skiff_reconcile_t *r)
         skiff_reconcile_done(r, (skiff_reconcile_result_t){SKIFF_RECONCILE_REQUEUE_AFTER, 50});
         return;
     }
+    json_t *svc = skiff_informer_get(skiff_controller_informer(s->c), r->key);
+    int64_t wait = svc && svc_selector(svc) ? ctl_sync_wait(s, r->key) : 0;
+    if (wait > 0) {
+        skiff_reconcile_done(r, (skiff_reconcile_result_t){SKIFF_RECONCILE_REQUEUE_AFTER, wait});
+        return;
+    }
     write_batch_t *b = batch_new(r, s);
     if (!b) {
         skiff_reconcile_done(r, (skiff_reconcile_result_t){SKIFF_RECONCILE_ERROR, 0, SKIFF_ENOMEM});
         return;
     }
-    json_t *svc = skiff_informer_get(skiff_controller_informer(s->c), r->key);
     json_t *existing = service_slices(s, r->ns, r->name);
     if (!svc || !svc_selector(svc)) {
         trigger_forget(&s->tracker, r->key);
+        ctl_sync_forget(s, r->key);
         /* a deleted Service's slices go (the garbage collector would take
          * them through their owner too); a Service without selector keeps
          * whatever it has */
@@ -572,6 +581,10 @@ static int eps_start(skiff_plugin_ctx_t *ctx)
     if (s->max_per_slice < 1 || s->max_per_slice > 1000) {
         if (ctx->log)
             ctx->log(ctx, SKIFF_LOG_ERROR, "maxEndpointsPerSlice must be 1 to 1000, not %s", max);
+        ctl_state_unref(s);
+        return SKIFF_EINVAL;
+    }
+    if (ctl_read_batch_period(s) != 0) {
         ctl_state_unref(s);
         return SKIFF_EINVAL;
     }
