@@ -278,6 +278,52 @@ ok "an IPv6-only Service gets only IPv6 slices" wait_for 10 eq "IPv6=fd00::1 fd0
 	eval 'slices_of six -o jsonpath="{range .items[*]}{.addressType}={.endpoints[*].addresses[0]}{\"\\n\"}{end}"'
 expect_output "and IPv6 Endpoints" "fd00::1 fd00::2" ready_ips six
 
+# --- pods placed by the scheduler on hollow nodes ------------------------------------------------
+if start_hollow 2 --labels topology.kubernetes.io/zone=zone-h --ready-delay 100ms; then
+	pass "two hollow nodes in zone-h"
+else
+	fail "two hollow nodes in zone-h"
+fi
+k create -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: app}
+spec:
+  selector: {app: app}
+  ports: [{name: web, port: 80, targetPort: http}]
+EOF
+for p in app-1 app-2 app-3; do
+	ann=
+	[ $p = app-3 ] && ann='  annotations: {hollow.skiff.io/ready: "false"}'
+	k create -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $p
+  labels: {app: app}
+$ann
+spec:
+  containers:
+  - name: main
+    image: nginx
+    ports: [{name: http, containerPort: 8080}]
+EOF
+done
+pod_ip() { jp "pod/$1" '{.status.podIP}'; }
+ok "the scheduler places the pods and the hollow kubelet gives them IPs" \
+	wait_for 20 eval '[ -n "$(pod_ip app-1)" ] && [ -n "$(pod_ip app-2)" ] && [ -n "$(pod_ip app-3)" ]'
+ip1=$(pod_ip app-1) ip2=$(pod_ip app-2) ip3=$(pod_ip app-3)
+ok "Endpoints list the two Ready pods" wait_for 20 eq "$(printf '%s\n' "$ip1" "$ip2" | sort | xargs)" ready_ips app
+expect_output "the pod that never turns Ready is under notReadyAddresses" "$ip3" not_ready_ips app
+like "$(ep_col app)" "$ip1:8080" "kubectl get endpoints shows IP:8080 from the named port"
+expect_output "slice endpoints carry the hollow node and its zone" \
+	"$(jp pod/app-1 '{.spec.nodeName}') zone-h" \
+	eval "slices_of app -o jsonpath='{range .items[*].endpoints[*]}{.targetRef.name} {.nodeName} {.zone}{\"\\n\"}{end}' | grep '^app-1 ' | cut -d' ' -f2-"
+ok "delete app-1; its hollow node stops it" k delete pod app-1 --wait=false
+ok "the deleted pod leaves the Endpoints" wait_for 20 eq "$ip2" ready_ips app
+ok "and the slices once its node removed it" wait_for 20 eq "$(printf '%s false false false\n%s true true false' "$ip3" "$ip2" | sort)" slice_eps app
+stop_hollow
+
 # --- a Service with no pods; deleting a Service ------------------------------------------------------
 k create -f - >/dev/null <<EOF
 apiVersion: v1
