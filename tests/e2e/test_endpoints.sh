@@ -85,6 +85,14 @@ metadata: {name: external}
 subsets:
 - addresses: [{ip: 192.0.2.10}]
   ports: [{port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: alias}
+spec:
+  type: ExternalName
+  externalName: db.example.com
+  selector: {app: web}
 EOF
 
 # --- ready and not-ready pods, named target port ------------------------------------------
@@ -175,6 +183,9 @@ expect_output "a Service without selector keeps its user's Endpoints" "192.0.2.1
 expect_output "its Endpoints get no controller label" "" \
 	ep_field external '{.metadata.labels.endpoints\.kubernetes\.io/managed-by}'
 expect_output "and it gets no EndpointSlices" "" eval 'slices_of external -o name'
+expect_fail_with "an ExternalName Service gets no Endpoints, even with a selector" "NotFound" \
+	k get endpoints alias
+expect_output "nor EndpointSlices" "" eval 'slices_of alias -o name'
 
 # --- headless with hostnames; publishNotReadyAddresses ---------------------------------------------
 cat <<EOF | k create -f - >/dev/null

@@ -35,6 +35,10 @@ int svc_is_headless(const json_t *svc)
 
 json_t *svc_selector(const json_t *svc)
 {
+    /* an ExternalName Service is a DNS name: it gets no endpoints
+     * (kubernetes/kubernetes#105986) */
+    const char *type = jstr(svc, "spec", "type", NULL);
+    if (type && strcmp(type, "ExternalName") == 0) return NULL;
     json_t *sel = json_object_get(json_object_get(svc, "spec"), "selector");
     /* an empty map is dropped on the wire in Kubernetes: it means none */
     return json_is_object(sel) && json_object_size(sel) > 0 ? sel : NULL;

@@ -11,9 +11,9 @@
 #include <skiff/controller.h>
 #include <skiff/objects.h>
 
-/* A Service's spec.selector when it has one with at least one label (a
- * Service without one has its endpoints managed by the user), else NULL.
- * Borrowed. */
+/* A Service's spec.selector when it has one with at least one label and
+ * is not of type ExternalName (a Service without one has its endpoints
+ * managed by the user), else NULL. Borrowed. */
 json_t *svc_selector(const json_t *svc);
 /* 1 when every label of the selector (a map) is on the object. */
 int selector_map_matches(const json_t *selector, const json_t *obj);
