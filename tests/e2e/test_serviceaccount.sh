@@ -46,6 +46,9 @@ expect_output "only the default ServiceAccount is left" "default" sa_names team-
 
 mk_ns team-b >/dev/null
 ok "a namespace made from YAML gets one too" wait_for 5 eq default sa_names team-b
+ok "delete namespace team-b" k delete namespace team-b --wait=false
+ok "the namespace goes away: its default ServiceAccount is not made again meanwhile" \
+	wait_for 20 not k get namespace team-b
 
 stop_server_cleanly
 
