@@ -204,6 +204,7 @@ typedef struct batch_item {
     wl_batch_t *b;
     int res_class;
     int is_delete;
+    int exists_ok;
     wl_batch_item_cb cb;
     void *item;
 } batch_item_t;
@@ -236,7 +237,7 @@ static void on_answer(void *data, int status, json_t *obj)
         const char *rv = wl_str(obj, "metadata", "resourceVersion");
         int64_t v = rv ? strtoll(rv, NULL, 10) : 0;
         if (v > b->max_rv[it->res_class]) b->max_rv[it->res_class] = v;
-    } else if (!(it->is_delete && status == 404)) {
+    } else if (!(it->is_delete && status == 404) && !(it->exists_ok && status == 409)) {
         b->failures++;
         if (status == 409) b->conflicts++;
     }
@@ -255,7 +256,7 @@ static batch_item_t *item_new(wl_batch_t *b, int res_class, wl_batch_item_cb cb,
         free(item);
         return NULL;
     }
-    *it = (batch_item_t){b, res_class, 0, cb, item};
+    *it = (batch_item_t){b, res_class, 0, 0, cb, item};
     b->pending++;
     return it;
 }
@@ -272,6 +273,15 @@ void wl_batch_create(wl_batch_t *b, int res_class, const skiff_resource_t *r, co
 {
     batch_item_t *it = item_new(b, res_class, cb, item);
     if (it) sent(it, skiff_client_create(b->client, r, ns, obj, NULL, on_answer, it));
+}
+
+void wl_batch_ensure(wl_batch_t *b, int res_class, const skiff_resource_t *r, const char *ns,
+                     json_t *obj, wl_batch_item_cb cb, void *item)
+{
+    batch_item_t *it = item_new(b, res_class, cb, item);
+    if (!it) return;
+    it->exists_ok = 1;
+    sent(it, skiff_client_create(b->client, r, ns, obj, NULL, on_answer, it));
 }
 
 void wl_batch_delete(wl_batch_t *b, int res_class, const skiff_resource_t *r, const char *ns,

@@ -82,6 +82,9 @@ wl_batch_t *wl_batch_new(skiff_client_t *client, void (*done)(wl_batch_t *b), vo
  * object is borrowed. res_class is one of WL_RES_*. */
 void wl_batch_create(wl_batch_t *b, int res_class, const skiff_resource_t *r, const char *ns,
                      json_t *obj, wl_batch_item_cb cb, void *item);
+/* A create for which AlreadyExists (409) is no failure. */
+void wl_batch_ensure(wl_batch_t *b, int res_class, const skiff_resource_t *r, const char *ns,
+                     json_t *obj, wl_batch_item_cb cb, void *item);
 /* grace < 0: the pod's own grace period. */
 void wl_batch_delete(wl_batch_t *b, int res_class, const skiff_resource_t *r, const char *ns,
                      const char *name, int64_t grace, wl_batch_item_cb cb, void *item);

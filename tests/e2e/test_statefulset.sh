@@ -1,0 +1,240 @@
+#!/bin/bash
+# tests/e2e/test_statefulset.sh - the StatefulSet controller through
+# kubectl: ordinal pods created one at a time (each after the one before
+# is Ready, seen from a watch) and removed from the highest ordinal; stable
+# hostname, subdomain and labels; PersistentVolumeClaims from
+# volumeClaimTemplates with the retention policy's owners; Parallel
+# management; a rolling update from the highest ordinal down that honours
+# the partition; rollout status/history/undo; kubectl scale; Events.
+#
+# A small loop plays the kubelet (marks pods of app=web Running and
+# Ready); no scheduler runs, so only the StatefulSet controller acts.
+. "$(dirname "$0")/lib.sh"
+command -v python3 >/dev/null 2>&1 || skip_all "python3 is needed to read the watch"
+
+start_server --controllers statefulset --scheduler none || bail_out "server did not start"
+
+make_ready() {
+	local p now
+	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	for p in $(k get pods -l app=web -o jsonpath='{range .items[?(@.status.phase=="Pending")]}{.metadata.name}{" "}{end}' 2>/dev/null); do
+		k patch pod "$p" --subresource=status --type=merge -p \
+			"{\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"lastTransitionTime\":\"$now\"}]}}" >/dev/null 2>&1
+	done
+}
+kubelet_loop() { while true; do make_ready; sleep 0.3; done; }
+
+# watch_pods SELECTOR FILE: pods' watch events (kubectl get -w) until killed
+watch_pods() {
+	timeout 90 "$KUBECTL" --kubeconfig="$KUBECONFIG" get pods -l "$1" -w \
+		--output-watch-events -o json >"$2" 2>/dev/null
+}
+# The watch as lines "TYPE NAME ready=0|1 image"
+watch_lines() {
+	python3 - "$1" <<'PY'
+import json, sys
+text = open(sys.argv[1]).read()
+dec, i = json.JSONDecoder(), 0
+while True:
+    while i < len(text) and text[i].isspace(): i += 1
+    if i >= len(text): break
+    ev, i = dec.raw_decode(text, i)
+    o = ev["object"]
+    ready = any(c["type"] == "Ready" and c["status"] == "True"
+                for c in o.get("status", {}).get("conditions", []))
+    print(ev["type"], o["metadata"]["name"], "ready=%d" % ready, o["spec"]["containers"][0]["image"])
+PY
+}
+# first_line FILE PATTERN: line number of the first line matching (9999 if none)
+first_line() { local n; n=$(grep -n -m1 -E "$2" "$1" | cut -d: -f1); echo "${n:-9999}"; }
+pods_are() { [ "$(k get pods -l "$1" -o jsonpath='{range .items[*]}{.metadata.name} {end}' | sed 's/ $//')" = "$2" ]; }
+images() { k get pods -l app=web -o jsonpath='{range .items[*]}{.metadata.name}={.spec.containers[0].image} {end}' | sed 's/ $//'; }
+images_are() { [ "$(images)" = "$1" ]; }
+sts_status() { jp sts/web '{.status.replicas} {.status.readyReplicas} {.status.availableReplicas} {.status.currentReplicas} {.status.updatedReplicas}'; }
+sts_status_is() { [ "$(sts_status)" = "$1" ]; }
+kc() { timeout 60 "$KUBECTL" --kubeconfig="$KUBECONFIG" "$@"; }
+
+cat >"$E2E_TMP/web.yaml" <<'YAML'
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  replicas: 3
+  serviceName: web
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: main
+        image: web:1
+  volumeClaimTemplates:
+  - metadata:
+      name: data
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources:
+        requests: {storage: 1Gi}
+YAML
+
+# --- ordered creation ---------------------------------------------------------------
+watch_pods app=web "$E2E_TMP/create.json" &
+WATCH_PID=$!
+sleep 1
+expect_contains "create the StatefulSet" "statefulset.apps/web created" k apply -f "$E2E_TMP/web.yaml"
+wait_for 10 pods_are app=web web-0
+sleep 1.5
+expect_output "OrderedReady: while web-0 is not Ready, it is the only pod" "web-0" \
+	k get pods -l app=web -o jsonpath='{range .items[*]}{.metadata.name}{end}'
+background kubelet_loop
+if wait_for 20 pods_are app=web "web-0 web-1 web-2"; then pass "web-0, web-1, web-2 exist once each is Ready"
+else fail "web-0, web-1, web-2 exist once each is Ready"; diag "pods: $(k get pods -l app=web -o name)"; fi
+if wait_for 10 sts_status_is "3 3 3 3 3"; then pass "status: replicas 3, ready 3, available 3, current 3, updated 3"
+else fail "status: replicas 3, ready 3, available 3, current 3, updated 3"; diag "got $(sts_status)"; fi
+sleep 0.5
+kill "$WATCH_PID" 2>/dev/null
+wait "$WATCH_PID" 2>/dev/null
+watch_lines "$E2E_TMP/create.json" >"$E2E_TMP/create.txt"
+r0=$(first_line "$E2E_TMP/create.txt" '^[A-Z]+ web-0 ready=1')
+a1=$(first_line "$E2E_TMP/create.txt" '^ADDED web-1 ')
+r1=$(first_line "$E2E_TMP/create.txt" '^[A-Z]+ web-1 ready=1')
+a2=$(first_line "$E2E_TMP/create.txt" '^ADDED web-2 ')
+ok "the watch saw web-1 created only after web-0 was Ready" test "$r0" -lt "$a1" -a "$a1" -lt 9999 || diag_file "$E2E_TMP/create.txt" 20
+ok "the watch saw web-2 created only after web-1 was Ready" test "$r1" -lt "$a2" -a "$a2" -lt 9999 || diag_file "$E2E_TMP/create.txt" 20
+expect_contains "kubectl get sts shows 3/3" "web    3/3" k get sts web
+
+# --- identity and storage ---------------------------------------------------------------
+expect_output "web-1 has hostname web-1 and subdomain web (serviceName)" "web-1 web" \
+	jp pod/web-1 '{.spec.hostname} {.spec.subdomain}'
+expect_output "web-1 is labelled with its name and index" "web-1 1" \
+	jp pod/web-1 '{.metadata.labels.statefulset\.kubernetes\.io/pod-name} {.metadata.labels.apps\.kubernetes\.io/pod-index}'
+expect_output "web-1 mounts its claim data-web-1" "data data-web-1" \
+	jp pod/web-1 '{.spec.volumes[0].name} {.spec.volumes[0].persistentVolumeClaim.claimName}'
+expect_output "claims data-web-0..2 exist, labelled with the selector" "data-web-0=web data-web-1=web data-web-2=web" \
+	sh -c "timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' get pvc -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.labels.app} {end}' | sed 's/ \$//'"
+expect_output "Retain policy: the claims have no owner" "" jp pvc/data-web-0 '{.metadata.ownerReferences}'
+rev1=$(jp sts/web '{.status.updateRevision}')
+expect_output "pods carry controller-revision-hash = the revision's name" "$rev1" jp pod/web-2 '{.metadata.labels.controller-revision-hash}'
+expect_output "currentRevision = updateRevision = a ControllerRevision at revision 1" "$rev1 1" \
+	sh -c "timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' get controllerrevision \$(timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' get sts web -o jsonpath='{.status.currentRevision}') -o jsonpath='{.metadata.name} {.revision}'"
+ok "rollout status sts/web" kc rollout status sts/web --timeout=20s
+
+# --- rolling update with a partition ---------------------------------------------------------
+ok "partition 1" k patch sts web --type=merge -p '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":1}}}}'
+watch_pods app=web "$E2E_TMP/update.json" &
+WATCH_PID=$!
+sleep 1
+ok "set image web:2" k set image sts/web main=web:2
+if wait_for 20 images_are "web-0=web:1 web-1=web:2 web-2=web:2"; then pass "pods from the partition up get web:2; web-0 keeps web:1"
+else fail "pods from the partition up get web:2; web-0 keeps web:1"; diag "images: $(images)"; fi
+expect_contains "rollout status reports the partitioned roll out" "partitioned roll out complete: 2 new pods have been updated" \
+	kc rollout status sts/web --timeout=20s
+sleep 1
+expect_output "web-0 stays at web:1" "web-0=web:1 web-1=web:2 web-2=web:2" images
+rev2=$(jp sts/web '{.status.updateRevision}')
+expect_output "currentRevision stays, updateRevision is new" "$rev1 $rev2" jp sts/web '{.status.currentRevision} {.status.updateRevision}'
+ok "the two revisions differ" test "$rev1" != "$rev2"
+ok "partition 0" k patch sts web --type=merge -p '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}'
+if wait_for 20 images_are "web-0=web:2 web-1=web:2 web-2=web:2"; then pass "then web-0 is updated too"
+else fail "then web-0 is updated too"; diag "images: $(images)"; fi
+ok "rollout status" kc rollout status sts/web --timeout=20s
+if wait_for 10 sh -c "[ \"\$(timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' get sts web -o jsonpath='{.status.currentRevision}')\" = '$rev2' ]"; then
+	pass "when all are updated, currentRevision becomes the update revision"
+else fail "when all are updated, currentRevision becomes the update revision"; diag "status: $(jp sts/web '{.status}')"; fi
+sleep 0.5
+kill "$WATCH_PID" 2>/dev/null
+wait "$WATCH_PID" 2>/dev/null
+watch_lines "$E2E_TMP/update.json" >"$E2E_TMP/update.txt"
+d2=$(first_line "$E2E_TMP/update.txt" '^DELETED web-2 ')
+d1=$(first_line "$E2E_TMP/update.txt" '^DELETED web-1 ')
+d0=$(first_line "$E2E_TMP/update.txt" '^DELETED web-0 ')
+r2=$(first_line "$E2E_TMP/update.txt" '^[A-Z]+ web-2 ready=1 web:2')
+ok "the update replaced web-2, then web-1, then web-0 (from the watch)" test "$d2" -lt "$d1" -a "$d1" -lt "$d0" -a "$d0" -lt 9999 || diag_file "$E2E_TMP/update.txt" 30
+ok "web-1 went only after the new web-2 was Ready" test "$r2" -lt "$d1" || diag_file "$E2E_TMP/update.txt" 30
+
+# --- history and undo ---------------------------------------------------------------------
+expect_output "rollout history lists revisions 1 and 2" "1 2" \
+	sh -c "timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' rollout history sts/web | awk '/^[0-9]/ {print \$1}' | tr '\n' ' ' | sed 's/ \$//'"
+expect_contains "rollout history --revision=1 shows web:1" "web:1" kc rollout history sts/web --revision=1
+expect_contains "rollout undo" "statefulset.apps/web rolled back" kc rollout undo sts/web
+expect_output "the template has web:1 again" web:1 jp sts/web '{.spec.template.spec.containers[0].image}'
+if wait_for 20 images_are "web-0=web:1 web-1=web:1 web-2=web:1"; then pass "all pods run web:1 again"
+else fail "all pods run web:1 again"; diag "images: $(images)"; fi
+expect_output "the first revision was renumbered 3 and is the update revision" "3 $rev1" \
+	sh -c "timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' get controllerrevision $rev1 -o jsonpath='{.revision}'; printf ' '; timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' get sts web -o jsonpath='{.status.updateRevision}'"
+
+# --- scale down in reverse order ------------------------------------------------------------
+ok "rollout status before scaling" kc rollout status sts/web --timeout=20s
+watch_pods app=web "$E2E_TMP/scale.json" &
+WATCH_PID=$!
+sleep 1
+expect_contains "kubectl scale sts web --replicas=1" "statefulset.apps/web scaled" kc scale sts web --replicas=1
+if wait_for 20 pods_are app=web web-0; then pass "scaled down to web-0"
+else fail "scaled down to web-0"; diag "pods: $(k get pods -l app=web -o name)"; fi
+if wait_for 10 sts_status_is "1 1 1 1 1"; then pass "status follows: 1 replica"
+else fail "status follows: 1 replica"; diag "got $(sts_status)"; fi
+sleep 0.5
+kill "$WATCH_PID" 2>/dev/null
+wait "$WATCH_PID" 2>/dev/null
+watch_lines "$E2E_TMP/scale.json" >"$E2E_TMP/scale.txt"
+d2=$(first_line "$E2E_TMP/scale.txt" '^DELETED web-2 ')
+d1=$(first_line "$E2E_TMP/scale.txt" '^DELETED web-1 ')
+ok "web-2 went before web-1 (from the watch)" test "$d2" -lt "$d1" -a "$d1" -lt 9999 || diag_file "$E2E_TMP/scale.txt" 20
+expect_output "the claims stay (whenScaled: Retain)" "data-web-0 data-web-1 data-web-2" \
+	sh -c "timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' get pvc -o jsonpath='{range .items[*]}{.metadata.name} {end}' | sed 's/ \$//'"
+ok "scale back to 2" kc scale sts web --replicas=2
+if wait_for 20 pods_are app=web "web-0 web-1"; then pass "web-1 comes back"
+else fail "web-1 comes back"; fi
+expect_output "and mounts its old claim" "data-web-1" jp pod/web-1 '{.spec.volumes[0].persistentVolumeClaim.claimName}'
+
+# --- Events ----------------------------------------------------------------------------------
+expect_contains "describe shows SuccessfulCreate from statefulset-controller" "statefulset-controller  create Pod web-0 in StatefulSet web successful" \
+	k describe sts web
+expect_contains "describe shows the claim's creation" "create Claim data-web-0 Pod web-0 in StatefulSet web success" \
+	k describe sts web
+expect_contains "describe shows SuccessfulDelete" "delete Pod web-2 in StatefulSet web successful" k describe sts web
+
+# --- Parallel, retention policy Delete -----------------------------------------------------------
+cat >"$E2E_TMP/par.yaml" <<'YAML'
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: par
+spec:
+  replicas: 3
+  podManagementPolicy: Parallel
+  serviceName: par
+  persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete, whenScaled: Delete}
+  selector:
+    matchLabels: {app: par}
+  template:
+    metadata:
+      labels: {app: par}
+    spec:
+      containers:
+      - name: main
+        image: par:1
+  volumeClaimTemplates:
+  - metadata:
+      name: data
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources:
+        requests: {storage: 1Gi}
+YAML
+ok "create a Parallel StatefulSet (its pods never become Ready)" k apply -f "$E2E_TMP/par.yaml"
+if wait_for 10 pods_are app=par "par-0 par-1 par-2"; then pass "Parallel: all three pods are created at once, without waiting for readiness"
+else fail "Parallel: all three pods are created at once, without waiting for readiness"; diag "pods: $(k get pods -l app=par -o name)"; fi
+expect_output "whenDeleted: Delete: the claim is owned by the StatefulSet" "StatefulSet/par true" \
+	jp pvc/data-par-2 '{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name} {.metadata.ownerReferences[0].controller}'
+ok "scale par to 2" kc scale sts par --replicas=2
+if wait_for 10 pods_are app=par "par-0 par-1"; then pass "Parallel: par-2 is removed although no pod is Ready"
+else fail "Parallel: par-2 is removed although no pod is Ready"; fi
+expect_output "whenScaled: Delete: the scaled-away pod's claim is handed to that pod (the garbage collector removes it with the pod)" "Pod/par-2" \
+	jp pvc/data-par-2 '{.metadata.ownerReferences[*].kind}/{.metadata.ownerReferences[*].name}'
+
+stop_server_cleanly
+done_testing
