@@ -248,7 +248,9 @@ static int updated_pods_on_node(json_t *pods, const char *hash, json_t **newp, j
     return 1;
 }
 
-/* The part of RollingUpdate that replaces old pods (Kubernetes' rollingUpdate). */
+/* The part of RollingUpdate that replaces old pods (Kubernetes'
+ * rollingUpdate). node_pods: node name -> {"pods": [...], "run": bool} for
+ * every node that has pods or should run one. */
 static void rolling_update(const json_t *ds, json_t *node_pods, const char *hash, int desired,
                            int64_t min_ready, int64_t now, plan_t *p)
 {
@@ -257,14 +259,16 @@ static void rolling_update(const json_t *ds, json_t *node_pods, const char *hash
     int max_unavail = wl_int_or_percent(json_object_get(ru, "maxUnavailable"), desired, 1, 1);
     if (desired > 0 && max_surge == 0 && max_unavail == 0) max_unavail = 1;
     const char *node;
-    json_t *pods;
+    json_t *e;
     if (max_surge == 0) {
+        /* delete just enough old pods to stay within maxUnavailable; the
+         * node's new pod follows on the next pass */
         int unavailable = 0;
         json_t *candidates = json_array();
-        json_object_foreach(node_pods, node, pods)
+        json_object_foreach(node_pods, node, e)
         {
             json_t *np, *op;
-            if (!updated_pods_on_node(pods, hash, &np, &op)) {
+            if (!updated_pods_on_node(json_object_get(e, "pods"), hash, &np, &op)) {
                 unavailable++;
                 continue;
             }
@@ -275,7 +279,8 @@ static void rolling_update(const json_t *ds, json_t *node_pods, const char *hash
                 if (!skiff_pod_is_available(np, min_ready, now)) unavailable++;
             } else if (!skiff_pod_is_available(op, min_ready, now)) {
                 plan_delete(p, op, -1); /* not serving anyway: replace now */
-            } else {
+                unavailable++;
+            } else if (unavailable < max_unavail) {
                 json_array_append(candidates, op);
             }
         }
@@ -285,32 +290,46 @@ static void rolling_update(const json_t *ds, json_t *node_pods, const char *hash
         json_decref(candidates);
         return;
     }
-    /* surge: start the new pod first, remove the old one once the new is available */
-    int surging = 0;
-    json_t *candidates = json_array();
-    json_object_foreach(node_pods, node, pods)
+    /* surge: start the new pod first, remove the old one once the new is
+     * available; pods on nodes that no longer qualify go only while enough
+     * others are available */
+    int surging = 0, available = 0;
+    json_t *candidates = json_array(), *sunset = json_array();
+    json_object_foreach(node_pods, node, e)
     {
         json_t *np, *op;
-        if (!updated_pods_on_node(pods, hash, &np, &op)) {
+        int run = json_is_true(json_object_get(e, "run"));
+        if (!updated_pods_on_node(json_object_get(e, "pods"), hash, &np, &op)) {
             surging++;
             continue;
         }
+        if (op ? skiff_pod_is_available(op, min_ready, now)
+               : np && skiff_pod_is_available(np, min_ready, now))
+            available++;
         if (!op) continue;
         if (!np) {
-            if (!skiff_pod_is_available(op, min_ready, now))
-                json_array_append_new(p->create_on, json_string(node));
-            else
+            if (!skiff_pod_is_available(op, min_ready, now)) {
+                if (!run) plan_delete(p, op, -1);
+                else json_array_append_new(p->create_on, json_string(node));
+            } else if (!run) {
+                json_array_append(sunset, op);
+            } else if (surging < max_surge) {
                 json_array_append_new(candidates, json_string(node));
+            }
         } else if (!skiff_pod_is_available(np, min_ready, now)) {
             surging++;
         } else {
             plan_delete(p, op, -1);
         }
     }
+    int spare = available - desired;
+    for (size_t i = 0; spare > 0 && i < json_array_size(sunset); i++, spare--)
+        plan_delete(p, json_array_get(sunset, i), -1);
     int budget = max_surge - surging;
     for (size_t i = 0; budget > 0 && i < json_array_size(candidates); i++, budget--)
         json_array_append(p->create_on, json_array_get(candidates, i));
     json_decref(candidates);
+    json_decref(sunset);
 }
 
 /* What one node needs (podsShouldBeOnNode), and its share of the status. */
@@ -437,7 +456,7 @@ static void ds_sync(ds_run_t *run, const json_t *ds, const char *hash, json_t *r
         desired_total += sr;
     }
     int surge = rolling && wl_int_or_percent(json_object_get(ru, "maxSurge"), desired_total, 1, 0) > 0;
-    json_t *eligible_pods = json_object(); /* nodes that should run: their pods */
+    json_t *update_nodes = json_object(); /* see rolling_update */
     json_array_foreach(nodes, i, node)
     {
         const char *name = wl_str(node, "metadata", "name");
@@ -447,7 +466,8 @@ static void ds_sync(ds_run_t *run, const json_t *ds, const char *hash, json_t *r
         plan_node(run, ds, spec, node, on, hash, surge, min_ready, now, &p);
         int sr, sc;
         ds_node_should_run(spec, node, &sr, &sc);
-        if (sr) json_object_set(eligible_pods, name, on);
+        if (sr || json_array_size(on))
+            json_object_set_new(update_nodes, name, json_pack("{s:O, s:b}", "pods", on, "run", sr));
         json_decref(empty);
         json_object_del(by_node, name);
     }
@@ -466,7 +486,7 @@ static void ds_sync(ds_run_t *run, const json_t *ds, const char *hash, json_t *r
             else plan_delete(&p, pod, -1);
         }
     }
-    if (rolling) rolling_update(ds, eligible_pods, hash, p.desired, min_ready, now, &p);
+    if (rolling) rolling_update(ds, update_nodes, hash, p.desired, min_ready, now, &p);
 
     /* writes */
     json_array_foreach(p.create_on, i, node)
@@ -484,7 +504,8 @@ static void ds_sync(ds_run_t *run, const json_t *ds, const char *hash, json_t *r
                         on_pod_deleted, item_new(run, pname, NULL));
     }
 
-    /* history: keep revisionHistoryLimit old revisions that no pod uses */
+    /* history (cleanupHistory): beyond revisionHistoryLimit old revisions,
+     * the oldest that no pod uses go */
     int64_t limit = wl_int(json_object_get(ds, "spec"), "revisionHistoryLimit", NULL, 10);
     json_t *live = json_object();
     json_array_foreach(pods, i, pod)
@@ -493,23 +514,17 @@ static void ds_sync(ds_run_t *run, const json_t *ds, const char *hash, json_t *r
                                                           "controller-revision-hash"));
         if (h) json_object_set_new(live, h, json_true());
     }
-    int64_t old = 0;
+    int64_t to_kill = (int64_t)json_array_size(revs) - 1 - limit;
     json_t *cr;
     json_array_foreach(revs, i, cr)
     {
-        const char *h = json_string_value(json_object_get(wl_get(cr, "metadata", "labels"),
-                                                          "controller-revision-hash"));
-        if (cr != cur_rev && !(h && json_object_get(live, h))) old++;
-    }
-    json_array_foreach(revs, i, cr)
-    {
-        if (old <= limit) break;
+        if (to_kill <= 0) break;
         const char *h = json_string_value(json_object_get(wl_get(cr, "metadata", "labels"),
                                                           "controller-revision-hash"));
         if (cr == cur_rev || (h && json_object_get(live, h))) continue;
         wl_batch_delete(b, WL_RES_REVISIONS, &wl_revisions, ns, wl_str(cr, "metadata", "name"), -1,
                         NULL, NULL);
-        old--;
+        to_kill--;
     }
 
     /* status */
@@ -537,7 +552,7 @@ static void ds_sync(ds_run_t *run, const json_t *ds, const char *hash, json_t *r
     if (min_ready > 0 && p.waiting_available) run->requeue_ms = min_ready * 1000 / 2 + 100;
 
     json_decref(live);
-    json_decref(eligible_pods);
+    json_decref(update_nodes);
     json_decref(p.create_on);
     json_decref(p.delete);
     json_decref(by_node);
