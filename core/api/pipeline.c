@@ -195,6 +195,47 @@ static void refuse(piped_t *p, int code, const char *ct, const char *body, size_
     px_send(&p->proxy, code, ct, body, len);
 }
 
+/* Refuses a request that failed authentication with 401, and records it in
+ * the audit log as Kubernetes does for failed authentication: an event
+ * without a user, its responseStatus the 401. */
+static void unauthorized(const api_pipeline_t *pl, const api_request_t *req,
+                         const api_path_t *path, api_response_t *resp, const char *message)
+{
+    json_t *st = status_new(401, "Unauthorized", NULL, "%s", message);
+    if (pl && pl->audit && st) {
+        int watch = query_flag(req->query, "watch");
+        audit_attrs_t attrs = {.username = "",
+                               .verb = api_path_verb(path, req->method, watch),
+                               .resource_request = path->resource_request,
+                               .path = req->path,
+                               .api_group = path->group,
+                               .api_version = path->version,
+                               .resource = path->resource,
+                               .subresource = path->sub,
+                               .namespace_ = path->ns,
+                               .name = path->name};
+        char uri[2300];
+        snprintf(uri, sizeof uri, "%s%s%s", req->path, req->query ? "?" : "",
+                 req->query ? req->query : "");
+        const char *ips[1] = {req->remote_addr};
+        audit_request_info_t info = {.attrs = &attrs,
+                                     .request_uri = uri,
+                                     .source_ips = ips,
+                                     .n_source_ips =
+                                         req->remote_addr && *req->remote_addr ? 1 : 0,
+                                     .user_agent = req->user_agent};
+        audit_event_t *ev = audit_event_begin(pl->audit, &info);
+        if (ev) {
+            char *body = json_dumps(st, JSON_COMPACT);
+            audit_event_annotate(ev, "authentication.k8s.io/failed", "true");
+            audit_event_end(pl->audit, ev, 401, body, body ? strlen(body) : 0);
+            free(body);
+        }
+    }
+    if (st) status_send(resp, st);
+    else status_reply(resp, 401, "Unauthorized", NULL, "%s", message);
+}
+
 api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t *req,
                                    const api_path_t *path, api_response_t *resp)
 {
@@ -227,7 +268,7 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
              * check failed would help it probe for valid tokens */
             log_info("authn", "bearer token refused (%s): %s",
                      req->remote_addr && *req->remote_addr ? req->remote_addr : "in-process", why);
-            status_reply(resp, 401, "Unauthorized", NULL, "Unauthorized");
+            unauthorized(pl, req, path, resp, "Unauthorized");
             return NULL;
         }
         have_token = 1;
@@ -245,7 +286,7 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
     if (req->secure && !req->tls_user && !have_token) {
         /* anonymous requests are not accepted (health checks are answered
          * before this point) */
-        status_reply(resp, 401, "Unauthorized", NULL,
+        unauthorized(pl, req, path, resp,
                      "Unauthorized: present a client certificate signed by the cluster CA "
                      "(see `skiff user create`) or a bearer token");
         return NULL;

@@ -54,6 +54,8 @@ enum {
     SLOT_N
 };
 #define HTTP_MAX_IMP_GROUPS 16
+/* err_status values of header errors answered with 400 */
+enum { ERR_TOO_MANY_GROUPS = 1, ERR_TWO_HOSTS = 2 };
 enum { HS_NONE, HS_URL, HS_FIELD, HS_VALUE };
 
 typedef struct http_conn http_conn_t;
@@ -587,11 +589,17 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         c->hstate = HS_VALUE;
         c->cur_slot = slot_of_field(c->field);
         if (c->cur_slot == SLOT_IMP_GROUP) {
-            /* a header that may repeat: keep every value */
-            if (c->n_imp_groups == HTTP_MAX_IMP_GROUPS)
-                c->cur_slot = -1;
-            else
-                c->imp_group_off[c->n_imp_groups++] = c->hdr_len;
+            /* a header that may repeat: keep every value; more than we
+             * hold is refused rather than silently cut short */
+            if (c->n_imp_groups == HTTP_MAX_IMP_GROUPS) {
+                c->err_status = ERR_TOO_MANY_GROUPS;
+                return -1;
+            }
+            c->imp_group_off[c->n_imp_groups++] = c->hdr_len;
+        } else if (c->cur_slot == SLOT_HOST && c->off[SLOT_HOST] != SIZE_MAX) {
+            /* two Host headers: which one names the server is ambiguous */
+            c->err_status = ERR_TWO_HOSTS;
+            return -1;
         }
         if (c->cur_slot >= 0)
             c->off[c->cur_slot] = c->hdr_len;
@@ -723,6 +731,12 @@ static void conn_parse_error(http_conn_t *c)
         snprintf(msg, sizeof(msg), "the request headers are larger than %zu bytes",
                  c->srv->max_header);
         conn_send_error(c, 431, "BadRequest", msg);
+    } else if (c->err_status == ERR_TOO_MANY_GROUPS) {
+        snprintf(msg, sizeof(msg), "more than %d Impersonate-Group headers",
+                 HTTP_MAX_IMP_GROUPS);
+        conn_send_error(c, 400, "BadRequest", msg);
+    } else if (c->err_status == ERR_TWO_HOSTS) {
+        conn_send_error(c, 400, "BadRequest", "more than one Host header");
     } else {
         snprintf(msg, sizeof(msg), "malformed HTTP request: %s",
                  http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));

@@ -391,6 +391,35 @@ static void test_header_too_large(void **state)
     fixture_stop(f);
 }
 
+/* Headers we cannot honour whole are refused, not cut short or guessed. */
+static void test_ambiguous_headers_refused(void **state)
+{
+    fixture_t *f = fixture_start(1024, 65536, 0, 0);
+    char req[8192];
+    size_t used = (size_t)snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: t\r\n"
+                                                      "Impersonate-User: u\r\n");
+    for (int i = 0; i < 17; i++)
+        used += (size_t)snprintf(req + used, sizeof(req) - used, "Impersonate-Group: g%d\r\n", i);
+    snprintf(req + used, sizeof(req) - used, "\r\n");
+    int fd = dial(f->port);
+    send_str(fd, req);
+    response_t r;
+    assert_int_equal(read_response(fd, &r, 0), 0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "Impersonate-Group"));
+    free(r.body);
+    close(fd);
+
+    fd = dial(f->port);
+    send_str(fd, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n");
+    assert_int_equal(read_response(fd, &r, 0), 0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "more than one Host header"));
+    free(r.body);
+    close(fd);
+    fixture_stop(f);
+}
+
 static void test_bad_request_closes(void **state)
 {
     fixture_t *f = fixture_start(1024, 8192, 0, 0);
@@ -716,6 +745,7 @@ int main(void)
         cmocka_unit_test(test_client_requests_and_streams),
         cmocka_unit_test(test_client_connection_refused),
         cmocka_unit_test(test_ipv6_loopback),
+        cmocka_unit_test(test_ambiguous_headers_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
