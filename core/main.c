@@ -4,6 +4,7 @@
 
 #include <skiff/plugin.h>
 
+#include "cmd_agent.h"
 #include "cmd_server.h"
 #include "cmd_token.h"
 #include "cmd_user.h"
@@ -15,6 +16,7 @@ static void usage(FILE *f)
             "Skiff: a small Kubernetes-compatible orchestrator.\n\n"
             "Commands:\n"
             "  server     run the control plane (API server on the embedded store)\n"
+            "  agent      run a node agent (for now: --hollow N simulated nodes)\n"
             "  user       create a user (client certificate and kubeconfig)\n"
             "  token      create a bootstrap token for joining agents\n"
             "  version    print the version\n\n"
@@ -37,6 +39,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "server")) return cmd_server(argc - 2, argv + 2);
+    if (!strcmp(cmd, "agent")) return cmd_agent(argc - 2, argv + 2);
     if (!strcmp(cmd, "user")) return cmd_user(argc - 2, argv + 2);
     if (!strcmp(cmd, "token")) return cmd_token(argc - 2, argv + 2);
     fprintf(stderr, "skiff: unknown command \"%s\"\n\n", cmd);

@@ -111,6 +111,16 @@ int api_service_account_exists(void *data, const char *ns, const char *name, con
 int api_bootstrap_authenticate(void *data, const char *token, token_identity_t *out, char *err,
                                size_t errlen);
 
+/* pods/binding: a scheduler assigns a pod to a node (binding.c) */
+void api_handle_binding(api_call_t *c);
+
+/* pod priority admission and PriorityClass rules (priority.c); 0, or -1
+ * after answering 403/422 */
+int api_pod_resolve_priority(api_call_t *c, json_t *pod);
+int api_priority_class_check(api_call_t *c, json_t *pc, int create);
+/* system-node-critical and system-cluster-critical, as a new array */
+json_t *api_system_priority_classes_new(void);
+
 /* review kinds, answered and not stored (reviews.c); obj is the decoded body */
 void api_handle_review(api_call_t *c, json_t *obj);
 

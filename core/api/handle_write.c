@@ -444,6 +444,14 @@ void api_handle_create(api_call_t *c)
     generate_name(meta);
     const char *name = json_string_value(json_object_get(meta, "name"));
     if (check_name(c, name) != 0) goto done;
+    /* admission: priority of pods, rules of PriorityClasses (priority.c) */
+    {
+        if (strcmp(c->kind->kind, "Pod") == 0 && !*c->kind->group &&
+            api_pod_resolve_priority(c, obj) != 0)
+            goto done;
+        if (strcmp(c->kind->kind, "PriorityClass") == 0 && api_priority_class_check(c, obj, 1) != 0)
+            goto done;
+    }
     const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
     if (rv && *rv) {
         status_reply(c->resp, 422, "Invalid", status_details(c->kind, name),

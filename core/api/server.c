@@ -245,6 +245,29 @@ static void ensure_default_rbac(api_server_t *s)
     json_decref(objs);
 }
 
+/* The system PriorityClasses exist from the start, as in Kubernetes. */
+static void ensure_system_priority_classes(api_server_t *s)
+{
+    const kind_def_t *k = registry_find_resource("scheduling.k8s.io", "v1", "priorityclasses");
+    watch_cache_t *c = k ? api_cache_for(s, k) : NULL;
+    json_t *objs = c ? api_system_priority_classes_new() : NULL;
+    size_t i;
+    json_t *o;
+    json_array_foreach(objs, i, o) {
+        const char *name = api_meta_str(o, "name");
+        if (watch_cache_get(c, name)) continue;
+        char uid[40], ts[32], key[512];
+        api_new_uid(uid);
+        api_now_rfc3339(ts, sizeof ts);
+        json_t *meta = json_object_get(o, "metadata");
+        json_object_set_new(meta, "uid", json_string(uid));
+        json_object_set_new(meta, "creationTimestamp", json_string(ts));
+        api_object_key(key, sizeof key, k->group, k->resource, NULL, name);
+        boot_create(s, key, o);
+    }
+    json_decref(objs);
+}
+
 static void ensure_system_namespaces(api_server_t *s)
 {
     const kind_def_t *nsk = registry_find_resource("", "v1", "namespaces");
@@ -259,6 +282,7 @@ static void ensure_system_namespaces(api_server_t *s)
         json_decref(ns);
     }
     ensure_default_rbac(s);
+    ensure_system_priority_classes(s);
     if (--s->pending_boot == 0) boot_finish(s, 0);
 }
 
@@ -567,7 +591,8 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
         return;
     }
     int token_request = sub && strcmp(sub, "token") == 0 && registry_find_subresource(k, sub);
-    if (sub && !token_request && !((strcmp(sub, "status") == 0 && k->has_status) ||
+    int binding_request = sub && strcmp(sub, "binding") == 0 && registry_find_subresource(k, sub);
+    if (sub && !token_request && !binding_request && !((strcmp(sub, "status") == 0 && k->has_status) ||
                                    (strcmp(sub, "scale") == 0 && k->has_scale))) {
         status_reply(resp, 404, "NotFound", NULL,
                      "the server could not find the requested resource (%s %s)", req->method,
@@ -616,6 +641,16 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
         } else {
             status_reply(resp, 405, "MethodNotAllowed", NULL,
                          "serviceaccounts/token only accepts POST (TokenRequest)");
+            api_call_free(c);
+        }
+        return;
+    }
+    if (binding_request) {
+        if (strcmp(m, "POST") == 0 && c->name) {
+            api_handle_binding(c);
+        } else {
+            status_reply(resp, 405, "MethodNotAllowed", NULL,
+                         "pods/binding only accepts POST (a v1 Binding)");
             api_call_free(c);
         }
         return;

@@ -35,6 +35,11 @@ struct skiff_informer {
     json_t *idx_label; /* "k=v" -> {key -> object} */
     json_t *idx_owner; /* owner uid -> {key -> object} */
     char rv[64];
+    /* a paged list in progress: the items so far, the first page's
+     * version, and whether paging is off (after an expired continue) */
+    json_t *pages;
+    char page_rv[64];
+    int no_paging;
     int started, synced, stopping;
     int need_relist;
     int retry_ms;
@@ -299,6 +304,12 @@ static int next_backoff(skiff_informer_t *inf)
 
 static void maybe_free(skiff_informer_t *inf);
 
+/* Objects per list page: a large collection comes in pieces, so neither
+ * side builds one huge answer (client-go's reflector pages by 500 too). */
+#define LIST_PAGE 500
+
+static void request_page(skiff_informer_t *inf, const char *continue_token);
+
 static void on_list(void *data, int status, json_t *obj)
 {
     skiff_informer_t *inf = data;
@@ -307,28 +318,67 @@ static void on_list(void *data, int status, json_t *obj)
         maybe_free(inf);
         return;
     }
-    if (status != 200 || !json_is_array(json_object_get(obj, "items"))) {
+    if (status == 410 && inf->pages) {
+        /* the continue token expired: list everything in one go */
+        json_decref(inf->pages);
+        inf->pages = NULL;
+        inf->no_paging = 1;
+        request_page(inf, NULL);
+        return;
+    }
+    json_t *items = json_object_get(obj, "items");
+    if (status != 200 || !json_is_array(items)) {
+        json_decref(inf->pages);
+        inf->pages = NULL;
         retry_after(inf, next_backoff(inf));
         return;
     }
-    inf->need_relist = 0;
     const char *rv = json_string_value(json_object_get(meta(obj), "resourceVersion"));
-    snprintf(inf->rv, sizeof inf->rv, "%s", rv ? rv : "");
-    cache_replace(inf, json_object_get(obj, "items"));
+    const char *cont = json_string_value(json_object_get(meta(obj), "continue"));
+    if (!inf->pages) snprintf(inf->page_rv, sizeof inf->page_rv, "%s", rv ? rv : "");
+    if (cont && *cont) {
+        /* more to come: keep this page and ask for the next */
+        if (!inf->pages) inf->pages = json_array();
+        if (inf->pages) json_array_extend(inf->pages, items);
+        request_page(inf, cont);
+        return;
+    }
+    if (inf->pages) {
+        json_array_extend(inf->pages, items);
+        items = inf->pages;
+    }
+    inf->need_relist = 0;
+    inf->no_paging = 0;
+    snprintf(inf->rv, sizeof inf->rv, "%s", inf->page_rv);
+    cache_replace(inf, items);
+    json_decref(inf->pages);
+    inf->pages = NULL;
     inf->synced = 1;
     if (!inf->stopping) start_watch(inf);
 }
 
-static void start_list(skiff_informer_t *inf)
+static void request_page(skiff_informer_t *inf, const char *continue_token)
 {
-    skiff_list_opts_t o = {.label_selector = inf->ls, .field_selector = inf->fs};
+    skiff_list_opts_t o = {.label_selector = inf->ls,
+                           .field_selector = inf->fs,
+                           .limit = inf->no_paging ? 0 : LIST_PAGE,
+                           .continue_token = continue_token};
     inf->list_pending = 1;
-    inf->lists++;
     int e = skiff_client_list(inf->client, &inf->res, inf->ns, &o, on_list, inf);
     if (e < 0) {
         inf->list_pending = 0;
+        json_decref(inf->pages);
+        inf->pages = NULL;
         retry_after(inf, next_backoff(inf));
     }
+}
+
+static void start_list(skiff_informer_t *inf)
+{
+    inf->lists++;
+    json_decref(inf->pages);
+    inf->pages = NULL;
+    request_page(inf, NULL);
 }
 
 static void on_watch(void *data, const char *type, json_t *obj)
@@ -467,6 +517,7 @@ static void maybe_free(skiff_informer_t *inf)
 {
     if (!inf->stopping || inf->closed_handles < 2 || inf->list_pending) return;
     json_decref(inf->cache);
+    json_decref(inf->pages);
     json_decref(inf->idx_ns);
     json_decref(inf->idx_label);
     json_decref(inf->idx_owner);

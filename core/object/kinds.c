@@ -1241,6 +1241,31 @@ static const kind_column_t binding_columns[] = {
 static const char *const create_only[] = { "create", NULL };
 static const kind_column_t no_columns[] = { { NULL } };
 
+/* ---- scheduling.k8s.io/v1 PriorityClass ------------------------------------------ */
+
+static json_t *priorityclass_global_default(const json_t *o)
+{
+    return json_boolean(json_is_true(json_object_get(o, "globalDefault")));
+}
+
+static const kind_column_t priorityclass_columns[] = {
+    { "VALUE", "integer", 0, ".value", NULL },
+    { "GLOBAL-DEFAULT", "boolean", 0, NULL, priorityclass_global_default },
+    { NULL },
+};
+
+static void defaults_priorityclass(json_t *obj)
+{
+    if (!json_object_get(obj, "preemptionPolicy"))
+        json_object_set_new(obj, "preemptionPolicy", json_string("PreemptLowerPriority"));
+}
+
+/* pods/binding takes a v1 Binding: how a scheduler assigns a pod to a node. */
+static const kind_subresource_t pod_subresources[] = {
+    { "binding", "", "v1", "Binding", "io.k8s.api.core.v1.Binding", create_only },
+    { NULL },
+};
+
 static const kind_subresource_t serviceaccount_subresources[] = {
     { "token", "authentication.k8s.io", "v1", "TokenRequest",
       "io.k8s.api.authentication.v1.TokenRequest", create_only },
@@ -1280,7 +1305,8 @@ const kind_def_t kinds_builtin[] = {
     { "", "v1", "Namespace", "NamespaceList", "namespaces", "namespace", 0, NAMES("ns"), NULL,
       "io.k8s.api.core.v1.Namespace", NULL, 1, 0, NULL, namespace_columns, defaults_namespace },
     { "", "v1", "Pod", "PodList", "pods", "pod", 1, NAMES("po"), cat_all,
-      "io.k8s.api.core.v1.Pod", NULL, 1, 0, NULL, pod_columns, defaults_pod },
+      "io.k8s.api.core.v1.Pod", NULL, 1, 0, NULL, pod_columns, defaults_pod,
+      .subresources = pod_subresources },
     { "", "v1", "Service", "ServiceList", "services", "service", 1, NAMES("svc"), cat_all,
       "io.k8s.api.core.v1.Service", NULL, 1, 0, NULL, service_columns, defaults_service },
     { "", "v1", "Endpoints", "EndpointsList", "endpoints", "endpoints", 1, NAMES("ep"), NULL,
@@ -1321,6 +1347,9 @@ const kind_def_t kinds_builtin[] = {
       "io.k8s.api.batch.v1.Job", NULL, 1, 0, NULL, job_columns, defaults_job },
     { "batch", "v1", "CronJob", "CronJobList", "cronjobs", "cronjob", 1, NAMES("cj"), cat_all,
       "io.k8s.api.batch.v1.CronJob", NULL, 1, 0, NULL, cronjob_columns, defaults_cronjob },
+    { "scheduling.k8s.io", "v1", "PriorityClass", "PriorityClassList", "priorityclasses",
+      "priorityclass", 0, NAMES("pc"), NULL, "io.k8s.api.scheduling.v1.PriorityClass", NULL, 0, 0,
+      NULL, priorityclass_columns, defaults_priorityclass },
     { "coordination.k8s.io", "v1", "Lease", "LeaseList", "leases", "lease", 1, NULL, NULL,
       "io.k8s.api.coordination.v1.Lease", NULL, 0, 0, NULL, lease_columns, NULL },
     { "discovery.k8s.io", "v1", "EndpointSlice", "EndpointSliceList", "endpointslices",

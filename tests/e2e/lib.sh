@@ -28,6 +28,9 @@ E2E_URL=
 SERVER_PID=
 E2E_BG_PIDS=()
 E2E_WATCHDOG_PID=
+HOLLOW_PIDS=()
+HOLLOW_PID=
+HOLLOW_LOG=
 
 # --- TAP ---------------------------------------------------------------------
 _tap_count=0
@@ -484,12 +487,95 @@ background() {
 	E2E_BG_PIDS+=("$BG_PID")
 }
 
+# --- hollow nodes (skiff agent --hollow) ---------------------------------------
+# _hollow_ready PREFIX N: N nodes named PREFIX<number> report Ready=True.
+_hollow_ready() {
+	local got
+	got=$(k get nodes -o 'jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null |
+		awk -v p="$1" '$2 == "True" && substr($1, 1, length(p)) == p && substr($1, length(p) + 1) ~ /^[0-9]+$/ { n++ } END { print n + 0 }')
+	[ "$got" -ge "$2" ]
+}
+
+# start_hollow N [ARGS]: an agent with N hollow nodes (extra ARGS go to
+# `skiff agent`, e.g. --node-prefix edge- --cpu 8) against the test's
+# server; returns once its N nodes are Ready. Sets HOLLOW_PID and
+# HOLLOW_LOG (its log in $E2E_TMP); several agents may run at once with
+# different prefixes. The EXIT trap stops those still running.
+start_hollow() {
+	local n=$1 prefix=hollow- prev= a i=0
+	shift
+	for a in "$@"; do
+		[ "$prev" = --node-prefix ] && prefix=$a
+		case $a in --node-prefix=*) prefix=${a#--node-prefix=} ;; esac
+		prev=$a
+	done
+	HOLLOW_LOG=$E2E_TMP/hollow-${prefix}${#HOLLOW_PIDS[@]}.log
+	"$SKIFF_BIN" agent --hollow "$n" --kubeconfig "$KUBECONFIG" --log-level "$E2E_LOG_LEVEL" \
+		"$@" >>"$HOLLOW_LOG" 2>&1 &
+	HOLLOW_PID=$!
+	HOLLOW_PIDS+=("$HOLLOW_PID")
+	while ! _hollow_ready "$prefix" "$n"; do
+		if ! kill -0 "$HOLLOW_PID" 2>/dev/null; then
+			wait "$HOLLOW_PID"
+			diag "skiff agent exited with status $? before its nodes were Ready; its log:"
+			diag_file "$HOLLOW_LOG" 30
+			return 1
+		fi
+		i=$((i + 1))
+		if [ $i -gt $((E2E_START_TIMEOUT * 5)) ]; then
+			diag "$n hollow nodes ${prefix}* not Ready after ${E2E_START_TIMEOUT}s; agent log:"
+			diag_file "$HOLLOW_LOG" 30
+			return 1
+		fi
+		sleep 0.2
+	done
+	return 0
+}
+
+# stop_hollow [PID]: SIGTERM to an agent (default: the last one started),
+# SIGKILL after 25 s. Returns its exit status (137 when it had to be killed).
+stop_hollow() {
+	local pid=${1:-$HOLLOW_PID} i=0 rc p keep=()
+	[ -n "$pid" ] || return 0
+	for p in "${HOLLOW_PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+	HOLLOW_PIDS=("${keep[@]}")
+	[ "$pid" = "$HOLLOW_PID" ] && HOLLOW_PID=
+	kill -TERM "$pid" 2>/dev/null
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt 250 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		diag "skiff agent $pid did not stop within 25 s of SIGTERM; killing it"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+	rc=$?
+	return $rc
+}
+
 # --- cleanup -------------------------------------------------------------------
 _e2e_cleanup() {
-	local pid
+	local pid f
 	for pid in "${E2E_BG_PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null
 	done
+	# agents before the server, so they can still say goodbye to it
+	for pid in "${HOLLOW_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${HOLLOW_PIDS[@]}"; do
+		timeout 5 tail --pid="$pid" -f /dev/null 2>/dev/null
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	if [ "$_tap_failed" -gt 0 ]; then
+		for f in "$E2E_TMP"/hollow-*.log; do
+			[ -f "$f" ] || continue
+			diag "end of $(basename "$f"):"
+			diag_file "$f" 20
+		done
+	fi
 	if [ -n "$SERVER_PID" ]; then
 		kill -TERM "$SERVER_PID" 2>/dev/null
 		sleep 0.5

@@ -453,6 +453,47 @@ static void test_list_then_watch_inproc(void **state)
     uv_run(&loop, UV_RUN_NOWAIT);
 }
 
+/* A large collection is listed in pages of 500 and assembled whole. */
+static void test_paged_list(void **state)
+{
+    skiff_client_t *c = client_inproc_new(&loop, api);
+    writer = c;
+    make_ns("paged");
+    char name[32];
+    for (int i = 0; i < 1234; i++) {
+        snprintf(name, sizeof name, "cm-%04d", i);
+        cm_create("paged", name, NULL, NULL, "v1", NULL);
+    }
+    wrap_t *w = wrap_new(c);
+    skiff_informer_opts_t o = {.namespace_ = "paged"};
+    skiff_informer_t *inf;
+    assert_int_equal(skiff_informer_new(&loop, &w->base, &configmaps, &o, &inf), 0);
+    assert_int_equal(skiff_informer_start(inf), 0);
+    wait_synced(inf);
+    json_t *all = skiff_informer_list(inf);
+    assert_int_equal(json_array_size(all), 1234);
+    json_decref(all);
+    assert_non_null(skiff_informer_get(inf, "paged/cm-0000"));
+    assert_non_null(skiff_informer_get(inf, "paged/cm-1233"));
+    /* three requests (500 + 500 + 234), one list as the informer counts */
+    assert_int_equal(w->lists, 3);
+    int lists = 0, watches = 0;
+    skiff_informer_stats(inf, &lists, &watches);
+    assert_int_equal(lists, 1);
+    /* the watch starts from the list's version: a change is seen once */
+    seen_t s = {0};
+    skiff_informer_handler_t h = {NULL, h_update, NULL, &s};
+    assert_true(skiff_informer_add_handler(inf, &h) > 0);
+    cm_patch("paged", "cm-0700", "{\"data\":{\"k\":\"v2\"}}");
+    wait_seen(&s, 1);
+    assert_string_equal(s.log[0], "update cm-0700 v1->v2");
+    skiff_informer_free(inf);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    w_free(&w->base);
+    c->vt->free(c);
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
 static void test_list_then_watch_http(void **state)
 {
     skiff_client_t *c = client_http_new(&loop, "127.0.0.1", http_server_port(http), NULL);
@@ -730,6 +771,8 @@ int main(void)
         cmocka_unit_test(test_watch_timeout_resumes),
         cmocka_unit_test(test_expired_relists),
         cmocka_unit_test(test_resync_and_bookmarks),
+        /* last: its 1,234 objects would crowd the cluster-wide informers above */
+        cmocka_unit_test(test_paged_list),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
