@@ -6,32 +6,13 @@
 # maxUnavailable (checked from a watch), maxSurge, OnDelete; rollout
 # status/history/undo over ControllerRevisions; Events.
 #
-# Nodes are Node objects made with kubectl and a small loop plays their
-# kubelet (marks the DaemonSet's pods Running and Ready), so only the
-# DaemonSet controller acts; no scheduler runs.
+# The nodes are hollow nodes (`skiff agent --hollow`, several agents with
+# their own labels and taints) and the default scheduler binds the pods,
+# so the test sees what a cluster does.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null 2>&1 || skip_all "python3 is needed to read the watch"
 
-start_server --controllers daemonset --scheduler none || bail_out "server did not start"
-
-# mk_node NAME LABELS(k=v,..) [TAINT k=v:Effect]
-mk_node() {
-	{
-		printf 'apiVersion: v1\nkind: Node\nmetadata:\n  name: %s\n  labels: {' "$1"
-		local IFS=, kv first=1
-		for kv in $2; do
-			[ $first = 1 ] || printf ', '
-			first=0
-			printf '"%s": "%s"' "${kv%%=*}" "${kv#*=}"
-		done
-		printf '}\n'
-		if [ -n "$3" ]; then
-			local k=${3%%=*} rest=${3#*=}
-			printf 'spec:\n  taints:\n  - {key: "%s", value: "%s", effect: "%s"}\n' \
-				"$k" "${rest%%:*}" "${rest#*:}"
-		fi
-	} | k create -f -
-}
+start_server --controllers daemonset || bail_out "server did not start"
 
 # The nodes the DaemonSet's pods are for, sorted, one line.
 pod_nodes() {
@@ -40,26 +21,20 @@ pod_nodes() {
 }
 pod_nodes_are() { [ "$(pod_nodes)" = "$1" ]; }
 
-# The kubelet's part: every pod of the DaemonSet not yet Ready becomes
-# Running and Ready.
-make_ready() {
-	local p now
-	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-	for p in $(k get pods -l app=agent -o jsonpath='{range .items[?(@.status.phase=="Pending")]}{.metadata.name}{" "}{end}' 2>/dev/null); do
-		k patch pod "$p" --subresource=status --type=merge -p \
-			"{\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"lastTransitionTime\":\"$now\"}]}}" >/dev/null 2>&1
-	done
+# The nodes the scheduler bound the pods to, sorted, one line.
+bound_nodes() {
+	k get pods -l app=agent -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' |
+		sort | tr '\n' ' ' | sed 's/ $//'
 }
-kubelet_loop() { while true; do make_ready; sleep 0.3; done; }
-
+bound_nodes_are() { [ "$(bound_nodes)" = "$1" ]; }
 images_sorted() { k get pods -l app=agent -o jsonpath='{range .items[*]}{.spec.containers[0].image}{"\n"}{end}' | sort | tr '\n' ' ' | sed 's/ $//'; }
 ds_status() { jp ds/agent '{.status.desiredNumberScheduled} {.status.currentNumberScheduled} {.status.numberReady} {.status.numberAvailable} {.status.updatedNumberScheduled} {.status.numberMisscheduled}'; }
 ds_status_is() { [ "$(ds_status)" = "$1" ]; }
 
-ok "node n1 (disk=ssd)" mk_node n1 disk=ssd
-ok "node n2 (disk=ssd)" mk_node n2 disk=ssd
-ok "node n3 (disk=hdd)" mk_node n3 disk=hdd
-ok "node n4 (disk=ssd, tainted dedicated=db:NoSchedule)" mk_node n4 disk=ssd dedicated=db:NoSchedule
+ok "an agent with hollow nodes ssd-0, ssd-1 (disk=ssd)" start_hollow 2 --node-prefix ssd- --labels disk=ssd
+ok "an agent with hollow node hdd-0 (disk=hdd)" start_hollow 1 --node-prefix hdd- --labels disk=hdd
+ok "an agent with hollow node db-0 (disk=ssd, tainted dedicated=db:NoSchedule)" \
+	start_hollow 1 --node-prefix db- --labels disk=ssd --taints dedicated=db:NoSchedule
 
 cat >"$E2E_TMP/ds.yaml" <<'YAML'
 apiVersion: apps/v1
@@ -84,11 +59,13 @@ YAML
 expect_contains "create the DaemonSet" "daemonset.apps/agent created" k apply -f "$E2E_TMP/ds.yaml"
 
 # --- placement ----------------------------------------------------------------------
-if wait_for 10 pod_nodes_are "n1 n2"; then pass "one pod for each node with disk=ssd and no untolerated taint (n1 n2)"
-else fail "one pod for each node with disk=ssd and no untolerated taint (n1 n2)"; diag "pods are for: $(pod_nodes)"; fi
+if wait_for 10 pod_nodes_are "ssd-0 ssd-1"; then pass "one pod for each node with disk=ssd and no untolerated taint"
+else fail "one pod for each node with disk=ssd and no untolerated taint"; diag "pods are for: $(pod_nodes)"; fi
 p1=$(k get pods -l app=agent -o jsonpath='{.items[0].metadata.name}')
-expect_output "the pod is placed by required node affinity on metadata.name, not nodeName" \
-	"metadata.name In :" jp "pod/$p1" '{.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].key} {.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].operator} :{.spec.nodeName}'
+expect_output "the pod is placed by required node affinity on metadata.name" \
+	"metadata.name In" jp "pod/$p1" '{.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].key} {.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].operator}'
+if wait_for 10 bound_nodes_are "ssd-0 ssd-1"; then pass "the scheduler bound each pod to the node its affinity names"
+else fail "the scheduler bound each pod to the node its affinity names"; diag "bound to: $(bound_nodes)"; fi
 expect_output "the pod carries the daemon tolerations" \
 	"node.kubernetes.io/not-ready:NoExecute node.kubernetes.io/unreachable:NoExecute node.kubernetes.io/disk-pressure:NoSchedule node.kubernetes.io/memory-pressure:NoSchedule node.kubernetes.io/pid-pressure:NoSchedule node.kubernetes.io/unschedulable:NoSchedule" \
 	sh -c "timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' get pod/$p1 -o jsonpath='{range .spec.tolerations[*]}{.key}:{.effect} {end}' | sed 's/ \$//'"
@@ -98,7 +75,6 @@ expect_output "the pod is owned by the DaemonSet" "DaemonSet/agent true" \
 expect_output "a ControllerRevision agent-<hash> holds revision 1" "agent-$hash1 1" \
 	jp controllerrevisions '{range .items[*]}{.metadata.name} {.revision}{end}'
 
-background kubelet_loop
 if wait_for 10 ds_status_is "2 2 2 2 2 0"; then pass "status: desired 2, current 2, ready 2, available 2, up-to-date 2, misscheduled 0"
 else fail "status: desired 2, current 2, ready 2, available 2, up-to-date 2, misscheduled 0"; diag "got $(ds_status)"; fi
 expect_output "observedGeneration follows the generation" "$(jp ds/agent '{.metadata.generation}')" \
@@ -106,26 +82,32 @@ expect_output "observedGeneration follows the generation" "$(jp ds/agent '{.meta
 expect_contains "kubectl get ds shows the counts" "agent   2         2         2       2            2           disk=ssd" k get ds agent
 
 # --- nodes joining and leaving, labels and taints changing ----------------------------
-ok "node n5 (disk=ssd) joins" mk_node n5 disk=ssd
-if wait_for 10 pod_nodes_are "n1 n2 n5"; then pass "a pod appears for the new node"
-else fail "a pod appears for the new node"; diag "pods are for: $(pod_nodes)"; fi
-ok "node n5 leaves" k delete node n5
-if wait_for 10 pod_nodes_are "n1 n2"; then pass "its pod goes with it"
-else fail "its pod goes with it"; diag "pods are for: $(pod_nodes)"; fi
-ok "label n3 disk=ssd" k label node n3 disk=ssd --overwrite
-if wait_for 10 pod_nodes_are "n1 n2 n3"; then pass "a node that starts matching the nodeSelector gets a pod"
-else fail "a node that starts matching the nodeSelector gets a pod"; diag "pods are for: $(pod_nodes)"; fi
-ok "taint n2 with NoExecute" k taint node n2 evict=yes:NoExecute
-if wait_for 10 pod_nodes_are "n1 n3"; then pass "an untolerated NoExecute taint removes the node's pod"
+ok "a second agent joins with edge-0, edge-1 (disk=ssd)" \
+	start_hollow 2 --node-prefix edge- --labels disk=ssd --delete-nodes-on-exit
+EDGE_PID=$HOLLOW_PID
+if wait_for 10 bound_nodes_are "edge-0 edge-1 ssd-0 ssd-1"; then pass "pods appear on its nodes"
+else fail "pods appear on its nodes"; diag "bound to: $(bound_nodes)"; fi
+if wait_for 10 ds_status_is "4 4 4 4 4 0"; then pass "status counts four nodes, all Ready"
+else fail "status counts four nodes, all Ready"; diag "got $(ds_status)"; fi
+ok "the second agent stops and deletes its nodes" stop_hollow "$EDGE_PID"
+if wait_for 10 pod_nodes_are "ssd-0 ssd-1"; then pass "the pods of its nodes go"
+else fail "the pods of its nodes go"; diag "pods are for: $(pod_nodes)"; fi
+if wait_for 10 ds_status_is "2 2 2 2 2 0"; then pass "status is back to two nodes"
+else fail "status is back to two nodes"; diag "got $(ds_status)"; fi
+ok "label hdd-0 disk=ssd" k label node hdd-0 disk=ssd --overwrite
+if wait_for 10 bound_nodes_are "hdd-0 ssd-0 ssd-1"; then pass "a node that starts matching the nodeSelector gets a pod"
+else fail "a node that starts matching the nodeSelector gets a pod"; diag "bound to: $(bound_nodes)"; fi
+ok "taint ssd-1 with NoExecute" k taint node ssd-1 evict=yes:NoExecute
+if wait_for 10 pod_nodes_are "hdd-0 ssd-0"; then pass "an untolerated NoExecute taint removes the node's pod"
 else fail "an untolerated NoExecute taint removes the node's pod"; diag "pods are for: $(pod_nodes)"; fi
-ok "remove the taint" k taint node n2 evict=yes:NoExecute-
-if wait_for 10 pod_nodes_are "n1 n2 n3"; then pass "the pod comes back once the taint is gone"
-else fail "the pod comes back once the taint is gone"; diag "pods are for: $(pod_nodes)"; fi
-ok "taint n3 with NoSchedule" k taint node n3 other=x:NoSchedule
+ok "remove the taint" k taint node ssd-1 evict=yes:NoExecute-
+if wait_for 10 bound_nodes_are "hdd-0 ssd-0 ssd-1"; then pass "the pod comes back once the taint is gone"
+else fail "the pod comes back once the taint is gone"; diag "bound to: $(bound_nodes)"; fi
+ok "taint hdd-0 with NoSchedule" k taint node hdd-0 other=x:NoSchedule
 if wait_for 10 ds_status_is "2 2 2 2 2 1"; then pass "status: the node no longer counts as desired; its pod is misscheduled"
 else fail "status: the node no longer counts as desired; its pod is misscheduled"; diag "got $(ds_status)"; fi
-expect_output "a NoSchedule taint leaves a running pod alone" "n1 n2 n3" pod_nodes
-ok "remove the NoSchedule taint" k taint node n3 other=x:NoSchedule-
+expect_output "a NoSchedule taint leaves a running pod alone" "hdd-0 ssd-0 ssd-1" bound_nodes
+ok "remove the NoSchedule taint" k taint node hdd-0 other=x:NoSchedule-
 if wait_for 10 ds_status_is "3 3 3 3 3 0"; then pass "status counts three nodes"
 else fail "status counts three nodes"; diag "got $(ds_status)"; fi
 

@@ -7,22 +7,13 @@
 # management; a rolling update from the highest ordinal down that honours
 # the partition; rollout status/history/undo; kubectl scale; Events.
 #
-# A small loop plays the kubelet (marks pods of app=web Running and
-# Ready); no scheduler runs, so only the StatefulSet controller acts.
+# Pods run on hollow nodes (`skiff agent --hollow`), bound by the default
+# scheduler; pods become Ready 0.5 s after they are bound.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null 2>&1 || skip_all "python3 is needed to read the watch"
 
-start_server --controllers statefulset --scheduler none || bail_out "server did not start"
-
-make_ready() {
-	local p now
-	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-	for p in $(k get pods -l app=web -o jsonpath='{range .items[?(@.status.phase=="Pending")]}{.metadata.name}{" "}{end}' 2>/dev/null); do
-		k patch pod "$p" --subresource=status --type=merge -p \
-			"{\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"lastTransitionTime\":\"$now\"}]}}" >/dev/null 2>&1
-	done
-}
-kubelet_loop() { while true; do make_ready; sleep 0.3; done; }
+start_server --controllers statefulset || bail_out "server did not start"
+start_hollow 3 --ready-delay 500ms || bail_out "hollow nodes did not start"
 
 # watch_pods SELECTOR FILE: pods' watch events (kubectl get -w) until killed
 watch_pods() {
@@ -42,7 +33,9 @@ while True:
     o = ev["object"]
     ready = any(c["type"] == "Ready" and c["status"] == "True"
                 for c in o.get("status", {}).get("conditions", []))
-    print(ev["type"], o["metadata"]["name"], "ready=%d" % ready, o["spec"]["containers"][0]["image"])
+    term = 1 if o["metadata"].get("deletionTimestamp") else 0
+    print(ev["type"], o["metadata"]["name"], "ready=%d" % ready, o["spec"]["containers"][0]["image"],
+          "term=%d" % term)
 PY
 }
 # first_line FILE PATTERN: line number of the first line matching (9999 if none)
@@ -85,11 +78,6 @@ watch_pods app=web "$E2E_TMP/create.json" &
 WATCH_PID=$!
 sleep 1
 expect_contains "create the StatefulSet" "statefulset.apps/web created" k apply -f "$E2E_TMP/web.yaml"
-wait_for 10 pods_are app=web web-0
-sleep 1.5
-expect_output "OrderedReady: while web-0 is not Ready, it is the only pod" "web-0" \
-	k get pods -l app=web -o jsonpath='{range .items[*]}{.metadata.name}{end}'
-background kubelet_loop
 if wait_for 20 pods_are app=web "web-0 web-1 web-2"; then pass "web-0, web-1, web-2 exist once each is Ready"
 else fail "web-0, web-1, web-2 exist once each is Ready"; diag "pods: $(k get pods -l app=web -o name)"; fi
 if wait_for 10 sts_status_is "3 3 3 3 3"; then pass "status: replicas 3, ready 3, available 3, current 3, updated 3"
@@ -148,12 +136,15 @@ sleep 0.5
 kill "$WATCH_PID" 2>/dev/null
 wait "$WATCH_PID" 2>/dev/null
 watch_lines "$E2E_TMP/update.json" >"$E2E_TMP/update.txt"
-d2=$(first_line "$E2E_TMP/update.txt" '^DELETED web-2 ')
-d1=$(first_line "$E2E_TMP/update.txt" '^DELETED web-1 ')
-d0=$(first_line "$E2E_TMP/update.txt" '^DELETED web-0 ')
+# the first sign of each pod's replacement: it is marked for deletion
+t2=$(first_line "$E2E_TMP/update.txt" '^[A-Z]+ web-2 .*term=1|^DELETED web-2 ')
+t1=$(first_line "$E2E_TMP/update.txt" '^[A-Z]+ web-1 .*term=1|^DELETED web-1 ')
+t0=$(first_line "$E2E_TMP/update.txt" '^[A-Z]+ web-0 .*term=1|^DELETED web-0 ')
 r2=$(first_line "$E2E_TMP/update.txt" '^[A-Z]+ web-2 ready=1 web:2')
-ok "the update replaced web-2, then web-1, then web-0 (from the watch)" test "$d2" -lt "$d1" -a "$d1" -lt "$d0" -a "$d0" -lt 9999 || diag_file "$E2E_TMP/update.txt" 30
-ok "web-1 went only after the new web-2 was Ready" test "$r2" -lt "$d1" || diag_file "$E2E_TMP/update.txt" 30
+r1=$(first_line "$E2E_TMP/update.txt" '^[A-Z]+ web-1 ready=1 web:2')
+ok "the update replaced web-2, then web-1, then web-0 (from the watch)" test "$t2" -lt "$t1" -a "$t1" -lt "$t0" -a "$t0" -lt 9999 || diag_file "$E2E_TMP/update.txt" 40
+ok "web-1 went only after the new web-2 was Ready" test "$r2" -lt "$t1" || diag_file "$E2E_TMP/update.txt" 40
+ok "web-0 went only after the partition moved and the new web-1 was Ready" test "$r1" -lt "$t0" || diag_file "$E2E_TMP/update.txt" 40
 
 # --- history and undo ---------------------------------------------------------------------
 expect_output "rollout history lists revisions 1 and 2" "1 2" \
@@ -181,8 +172,8 @@ kill "$WATCH_PID" 2>/dev/null
 wait "$WATCH_PID" 2>/dev/null
 watch_lines "$E2E_TMP/scale.json" >"$E2E_TMP/scale.txt"
 d2=$(first_line "$E2E_TMP/scale.txt" '^DELETED web-2 ')
-d1=$(first_line "$E2E_TMP/scale.txt" '^DELETED web-1 ')
-ok "web-2 went before web-1 (from the watch)" test "$d2" -lt "$d1" -a "$d1" -lt 9999 || diag_file "$E2E_TMP/scale.txt" 20
+t1=$(first_line "$E2E_TMP/scale.txt" '^[A-Z]+ web-1 .*term=1|^DELETED web-1 ')
+ok "web-1 was marked for deletion only after web-2 was gone (from the watch)" test "$d2" -lt "$t1" -a "$t1" -lt 9999 || diag_file "$E2E_TMP/scale.txt" 20
 expect_output "the claims stay (whenScaled: Retain)" "data-web-0 data-web-1 data-web-2" \
 	sh -c "timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' get pvc -o jsonpath='{range .items[*]}{.metadata.name} {end}' | sed 's/ \$//'"
 ok "scale back to 2" kc scale sts web --replicas=2
@@ -213,6 +204,7 @@ spec:
   template:
     metadata:
       labels: {app: par}
+      annotations: {hollow.skiff.io/ready: "false"}
     spec:
       containers:
       - name: main
