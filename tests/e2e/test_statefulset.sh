@@ -181,6 +181,27 @@ if wait_for 20 pods_are app=web "web-0 web-1"; then pass "web-1 comes back"
 else fail "web-1 comes back"; fi
 expect_output "and mounts its old claim" "data-web-1" jp pod/web-1 '{.spec.volumes[0].persistentVolumeClaim.claimName}'
 
+# --- maxUnavailable: two pods replaced at once ---------------------------------------------
+ok "scale to 3" kc scale sts web --replicas=3
+ok "rollout status at 3" kc rollout status sts/web --timeout=30s
+ok "maxUnavailable 2" k patch sts web --type=merge -p '{"spec":{"updateStrategy":{"rollingUpdate":{"maxUnavailable":2}}}}'
+watch_pods app=web "$E2E_TMP/mu.json" &
+WATCH_PID=$!
+sleep 1
+ok "set image web:3" k set image sts/web main=web:3
+if wait_for 30 images_are "web-0=web:3 web-1=web:3 web-2=web:3"; then pass "all pods updated to web:3"
+else fail "all pods updated to web:3"; diag "images: $(images)"; fi
+sleep 0.5
+kill "$WATCH_PID" 2>/dev/null
+wait "$WATCH_PID" 2>/dev/null
+watch_lines "$E2E_TMP/mu.json" >"$E2E_TMP/mu.txt"
+t1=$(first_line "$E2E_TMP/mu.txt" '^[A-Z]+ web-1 .*term=1|^DELETED web-1 ')
+t0=$(first_line "$E2E_TMP/mu.txt" '^[A-Z]+ web-0 .*term=1|^DELETED web-0 ')
+r2=$(first_line "$E2E_TMP/mu.txt" '^[A-Z]+ web-2 ready=1 web:3')
+r1=$(first_line "$E2E_TMP/mu.txt" '^[A-Z]+ web-1 ready=1 web:3')
+ok "maxUnavailable 2: web-1 was replaced without waiting for the new web-2 (from the watch)" test "$t1" -lt "$r2" || diag_file "$E2E_TMP/mu.txt" 40
+ok "but web-0 waited until one of them was Ready again" test "$t0" -gt "$r2" -o "$t0" -gt "$r1" || diag_file "$E2E_TMP/mu.txt" 40
+
 # --- Events ----------------------------------------------------------------------------------
 expect_contains "describe shows SuccessfulCreate from statefulset-controller" "statefulset-controller  create Pod web-0 in StatefulSet web successful" \
 	k describe sts web
@@ -227,6 +248,17 @@ if wait_for 10 pods_are app=par "par-0 par-1"; then pass "Parallel: par-2 is rem
 else fail "Parallel: par-2 is removed although no pod is Ready"; fi
 expect_output "whenScaled: Delete: the scaled-away pod's claim is handed to that pod (the garbage collector removes it with the pod)" "Pod/par-2" \
 	jp pvc/data-par-2 '{.metadata.ownerReferences[*].kind}/{.metadata.ownerReferences[*].name}'
+
+# --- OnDelete -------------------------------------------------------------------------------------
+ok "par: OnDelete" k patch sts par --type=merge -p '{"spec":{"updateStrategy":{"type":"OnDelete","rollingUpdate":null}}}'
+ok "par: set image par:2" k set image sts/par main=par:2
+sleep 1.5
+par_images() { k get pods -l app=par -o jsonpath='{range .items[*]}{.metadata.name}={.spec.containers[0].image} {end}' | sed 's/ $//'; }
+par_images_are() { [ "$(par_images)" = "$1" ]; }
+expect_output "OnDelete: the pods are not replaced" "par-0=par:1 par-1=par:1" par_images
+ok "delete par-0 by hand" k delete pod par-0 --wait=false
+if wait_for 20 par_images_are "par-0=par:2 par-1=par:1"; then pass "OnDelete: par-0 comes back with the new template"
+else fail "OnDelete: par-0 comes back with the new template"; diag "images: $(par_images)"; fi
 
 stop_server_cleanly
 done_testing
