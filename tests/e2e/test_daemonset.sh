@@ -111,6 +111,24 @@ ok "remove the NoSchedule taint" k taint node hdd-0 other=x:NoSchedule-
 if wait_for 10 ds_status_is "3 3 3 3 3 0"; then pass "status counts three nodes"
 else fail "status counts three nodes"; diag "got $(ds_status)"; fi
 
+# --- release and adoption -------------------------------------------------------------------
+orig=$(k get pods -l app=agent --field-selector spec.nodeName=ssd-0 -o jsonpath='{.items[0].metadata.name}')
+ok "relabel the pod on ssd-0 so the selector no longer matches it" k label pod "$orig" app=gone --overwrite
+owned_by() { [ "$(jp "pod/$1" '{.metadata.ownerReferences[*].name}')" = "$2" ]; }
+if wait_for 10 owned_by "$orig" ""; then pass "the DaemonSet releases it (no owner left)"
+else fail "the DaemonSet releases it (no owner left)"; diag "owners: $(jp "pod/$orig" '{.metadata.ownerReferences}')"; fi
+if wait_for 10 bound_nodes_are "hdd-0 ssd-0 ssd-1"; then pass "and starts a new pod on ssd-0"
+else fail "and starts a new pod on ssd-0"; diag "bound to: $(bound_nodes)"; fi
+ok "label the old pod back" k label pod "$orig" app=agent --overwrite
+if wait_for 10 owned_by "$orig" agent; then pass "the DaemonSet adopts it again"
+else fail "the DaemonSet adopts it again"; diag "owners: $(jp "pod/$orig" '{.metadata.ownerReferences}')"; fi
+ssd0_pods() { k get pods -l app=agent --field-selector spec.nodeName=ssd-0 -o jsonpath='{range .items[*]}{.metadata.name} {end}' | sed 's/ $//'; }
+ssd0_pods_are() { [ "$(ssd0_pods)" = "$1" ]; }
+if wait_for 10 ssd0_pods_are "$orig"; then pass "two pods on ssd-0: the newer one goes, the oldest stays"
+else fail "two pods on ssd-0: the newer one goes, the oldest stays"; diag "pods on ssd-0: $(ssd0_pods)"; fi
+if wait_for 10 ds_status_is "3 3 3 3 3 0"; then pass "status counts three nodes again"
+else fail "status counts three nodes again"; diag "got $(ds_status)"; fi
+
 # --- rolling update, watched -----------------------------------------------------------------
 # From the watch: the fewest pods Ready at once, the most pods at once.
 watch_pods() {

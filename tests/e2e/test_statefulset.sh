@@ -260,5 +260,27 @@ ok "delete par-0 by hand" k delete pod par-0 --wait=false
 if wait_for 20 par_images_are "par-0=par:2 par-1=par:1"; then pass "OnDelete: par-0 comes back with the new template"
 else fail "OnDelete: par-0 comes back with the new template"; diag "images: $(par_images)"; fi
 
+# --- adoption -----------------------------------------------------------------------------------
+cat <<'YAML' | k create -f - >/dev/null
+apiVersion: v1
+kind: Pod
+metadata:
+  name: par-2
+  labels: {app: par}
+spec:
+  containers:
+  - name: main
+    image: bare:1
+YAML
+ok "a bare pod par-2 matching par's selector exists" k get pod par-2
+ok "scale par to 3" kc scale sts par --replicas=3
+if wait_for 10 sh -c "[ \"\$(timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' get pod par-2 -o jsonpath='{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}')\" = StatefulSet/par ]"; then
+	pass "the StatefulSet adopts par-2 instead of creating it"
+else fail "the StatefulSet adopts par-2 instead of creating it"; diag "owners: $(jp pod/par-2 '{.metadata.ownerReferences}')"; fi
+if wait_for 10 sh -c "[ \"\$(timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' get pod par-2 -o jsonpath='{.metadata.labels.statefulset\.kubernetes\.io/pod-name}')\" = par-2 ]"; then
+	pass "and gives it its identity labels"
+else fail "and gives it its identity labels"; diag "labels: $(jp pod/par-2 '{.metadata.labels}')"; fi
+expect_output "the adopted pod is the same (its image stays bare:1)" bare:1 jp pod/par-2 '{.spec.containers[0].image}'
+
 stop_server_cleanly
 done_testing

@@ -310,6 +310,63 @@ void wl_batch_seal(wl_batch_t *b)
 
 void wl_batch_free(wl_batch_t *b) { free(b); }
 
+/* ---- adoption and release ------------------------------------------------------------ */
+
+static void patch_refs(wl_batch_t *b, const char *ns, const json_t *pod, json_t *refs)
+{
+    json_t *patch = json_pack("{s:{s:O, s:s?}}", "metadata", "ownerReferences", refs, "uid",
+                              wl_str(pod, "metadata", "uid"));
+    char *text = json_dumps(patch, JSON_COMPACT);
+    if (text)
+        wl_batch_patch(b, WL_RES_PODS, &wl_pods, ns, wl_str(pod, "metadata", "name"),
+                       SKIFF_PATCH_MERGE, text, NULL, NULL);
+    free(text);
+    json_decref(patch);
+}
+
+int wl_claim_pods(wl_batch_t *b, skiff_informer_t *pods, const json_t *owner,
+                  const char *api_version, const char *kind,
+                  int (*accept)(const json_t *pod, void *data), void *data)
+{
+    const char *ns = wl_str(owner, "metadata", "namespace");
+    const char *uid = wl_str(owner, "metadata", "uid");
+    const json_t *sel = wl_get(owner, "spec", "selector");
+    if (!ns || !uid || !json_is_object(sel)) return 0;
+    json_t *all = skiff_informer_list_namespace(pods, ns);
+    int n = 0;
+    size_t i;
+    json_t *pod;
+    json_array_foreach(all, i, pod)
+    {
+        const json_t *labels = wl_get(pod, "metadata", "labels");
+        int matches = skiff_label_selector_matches(sel, labels) == 1;
+        json_t *ctl = skiff_controller_ref(pod);
+        json_t *refs = wl_get(pod, "metadata", "ownerReferences");
+        if (!ctl && matches && !wl_terminating(pod) && (!accept || accept(pod, data))) {
+            json_t *nrefs = json_is_array(refs) ? json_copy(refs) : json_array();
+            json_array_append_new(nrefs, wl_controller_ref(owner, api_version, kind));
+            patch_refs(b, ns, pod, nrefs);
+            json_decref(nrefs);
+            n++;
+        } else if (ctl && !matches && !wl_terminating(pod) &&
+                   strcmp(wl_str(ctl, "uid", NULL) ? wl_str(ctl, "uid", NULL) : "", uid) == 0) {
+            json_t *nrefs = json_array();
+            size_t j;
+            json_t *r;
+            json_array_foreach(refs, j, r)
+            {
+                const char *ru = wl_str(r, "uid", NULL);
+                if (!ru || strcmp(ru, uid) != 0) json_array_append(nrefs, r);
+            }
+            patch_refs(b, ns, pod, nrefs);
+            json_decref(nrefs);
+            n++;
+        }
+    }
+    json_decref(all);
+    return n;
+}
+
 /* ---- cache barriers ------------------------------------------------------------------ */
 
 #define BARRIER_MAX_AGE_MS 30000

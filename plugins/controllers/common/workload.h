@@ -96,6 +96,18 @@ void wl_batch_seal(wl_batch_t *b);
 /* Frees the batch (call from done, or after it). */
 void wl_batch_free(wl_batch_t *b);
 
+/* ---- adoption and release ------------------------------------------------------------ */
+
+/* Kubernetes' ClaimPods: pods of owner's namespace that match its
+ * selector, have no controller and are not being deleted are adopted (a
+ * controller reference is added) when accept(pod, data) agrees (NULL:
+ * any); pods it controls whose labels no longer match are released (the
+ * reference is removed). The patches go into b (class WL_RES_PODS);
+ * returns how many were queued. */
+int wl_claim_pods(wl_batch_t *b, skiff_informer_t *pods, const json_t *owner,
+                  const char *api_version, const char *kind,
+                  int (*accept)(const json_t *pod, void *data), void *data);
+
 /* ---- cache barriers ------------------------------------------------------------------ */
 
 /* Per primary key, the resourceVersions our last writes produced. A

@@ -611,6 +611,14 @@ static void ds_reconcile(skiff_reconcile_t *r)
         return;
     }
 
+    /* pods that match the selector but have no controller are adopted,
+     * ours that stopped matching are released; the rest of the work waits
+     * until the cache shows that */
+    if (wl_claim_pods(b, infs[WL_RES_PODS], ds, "apps/v1", "DaemonSet", NULL, NULL) > 0) {
+        wl_batch_seal(b);
+        return;
+    }
+
     /* the revision of the current template: found, renumbered or created */
     const char *uid = wl_str(ds, "metadata", "uid");
     const char *ns = wl_str(ds, "metadata", "namespace");

@@ -659,6 +659,11 @@ static void on_claims_written(wl_batch_t *b)
     else write_pods(run);
 }
 
+static int is_member(const json_t *pod, void *set)
+{
+    return pod_ordinal(pod, set) >= 0;
+}
+
 static void sts_reconcile(skiff_reconcile_t *r)
 {
     sts_state_t *st = r->data;
@@ -698,6 +703,14 @@ static void sts_reconcile(skiff_reconcile_t *r)
     if (!b) {
         run->failures++;
         run_finish(run);
+        return;
+    }
+    /* pods named <set>-<ordinal> that match the selector and have no
+     * controller are adopted, ours that stopped matching are released;
+     * the rest waits until the cache shows that */
+    if (wl_claim_pods(b, infs[WL_RES_PODS], set, "apps/v1", "StatefulSet", is_member,
+                      (void *)set_name(run)) > 0) {
+        wl_batch_seal(b);
         return;
     }
     const char *uid = wl_str(set, "metadata", "uid");
