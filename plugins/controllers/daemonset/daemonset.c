@@ -153,8 +153,9 @@ static json_t *new_pod(const json_t *ds, const char *hash, const char *node)
     json_object_set_new(labels, "controller-revision-hash", json_string(hash));
     const char *gen = json_string_value(json_object_get(
         wl_get(ds, "metadata", "annotations"), "deprecated.daemonset.template.generation"));
-    json_object_set_new(labels, "pod-template-generation",
-                        json_string(gen ? gen : "1"));
+    /* the API server keeps this annotation in Kubernetes; without it the
+     * label would only mislead */
+    if (gen) json_object_set_new(labels, "pod-template-generation", json_string(gen));
     char prefix[256];
     snprintf(prefix, sizeof prefix, "%.200s-", wl_str(ds, "metadata", "name"));
     json_object_del(meta, "name");
