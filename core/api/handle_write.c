@@ -422,6 +422,63 @@ static void generate_name(json_t *meta)
     json_object_set_new(meta, "name", json_string(full));
 }
 
+/* Jobs get a generated selector, as the Kubernetes API server gives them
+ * (the batch Job strategy): unless spec.manualSelector is true, the pod
+ * template is labelled with the Job's name and uid (current and legacy
+ * keys) and spec.selector becomes {matchLabels: {controller-uid: uid}}.
+ * A selector the user wrote is then refused as not auto-generated. 0, or
+ * -1 when a 422 was sent. */
+static int job_generate_selector(api_call_t *c, json_t *obj)
+{
+    json_t *spec = json_object_get(obj, "spec");
+    if (!json_is_object(spec)) return 0; /* the schema walk reports it */
+    const char *name = api_meta_str(obj, "name");
+    const char *uid = api_meta_str(obj, "uid");
+    json_t *sel = json_object_get(spec, "selector");
+    int have_sel = json_is_object(sel);
+    validation_error_t e = {0};
+    if (json_is_true(json_object_get(spec, "manualSelector"))) {
+        if (have_sel) return 0;
+        e = (validation_error_t){"spec.selector", "FieldValueRequired", "Required value"};
+    } else {
+        json_t *tmpl = json_object_get(spec, "template");
+        if (!json_is_object(tmpl)) return 0;
+        json_t *tm = json_object_get(tmpl, "metadata");
+        if (!json_is_object(tm)) {
+            tm = json_object();
+            json_object_set_new(tmpl, "metadata", tm);
+        }
+        json_t *labels = json_object_get(tm, "labels");
+        if (!json_is_object(labels)) {
+            labels = json_object();
+            json_object_set_new(tm, "labels", labels);
+        }
+        static const char *const name_keys[] = {"job-name", "batch.kubernetes.io/job-name"};
+        static const char *const uid_keys[] = {"controller-uid",
+                                               "batch.kubernetes.io/controller-uid"};
+        for (int i = 0; i < 2; i++) {
+            if (!json_object_get(labels, name_keys[i]))
+                json_object_set_new(labels, name_keys[i], json_string(name));
+            if (!json_object_get(labels, uid_keys[i]))
+                json_object_set_new(labels, uid_keys[i], json_string(uid));
+        }
+        json_t *want = json_pack("{s:{s:s}}", "matchLabels", "batch.kubernetes.io/controller-uid",
+                                 uid);
+        if (!have_sel) {
+            json_object_set_new(spec, "selector", want);
+            return 0;
+        }
+        int same = json_equal(sel, want);
+        json_decref(want);
+        if (same) return 0;
+        e = (validation_error_t){"spec.selector", "FieldValueInvalid",
+                                 "Invalid value: `selector` not auto-generated"};
+    }
+    validation_result_t res = {&e, 1, 0};
+    status_send(c->resp, status_invalid(c->kind, name, &res));
+    return -1;
+}
+
 void api_handle_create(api_call_t *c)
 {
     if (c->sub) {
@@ -481,6 +538,9 @@ void api_handle_create(api_call_t *c)
         json_object_set_new(labels, "kubernetes.io/metadata.name", json_string(name));
     }
     api_reset_status_for_create(c->kind, obj);
+    if (strcmp(c->kind->group, "batch") == 0 && strcmp(c->kind->kind, "Job") == 0 &&
+        job_generate_selector(c, obj) != 0)
+        goto done;
     if (default_and_validate(c, obj) != 0) goto done;
     c->created = 1;
     api_key_for(c, c->ns, name);

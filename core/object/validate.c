@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include <skiff/cron.h>
 #include <skiff/errors.h>
 
 #include "object/registry.h"
@@ -1025,6 +1027,40 @@ static void check_selector(vctx_t *c, const json_t *spec)
     }
 }
 
+/* A CronJob's schedule and time zone, checked with the parser the
+ * controller uses, as Kubernetes checks them on create and update. */
+static void check_cron(vctx_t *c, const json_t *spec)
+{
+    const json_t *sched = json_object_get(spec, "schedule");
+    const json_t *tz = json_object_get(spec, "timeZone");
+    char err[256];
+    skiff_cron_schedule_t cs;
+    if (json_is_string(sched) &&
+        skiff_cron_parse(json_string_value(sched), &cs, err, sizeof err) != 0) {
+        size_t saved = path_push_field(c, "spec");
+        path_push_field(c, "schedule");
+        invalid(c, sched, err);
+        path_pop(c, saved);
+    }
+    if (json_is_string(tz)) {
+        const char *zone = json_string_value(tz);
+        const char *why = NULL;
+        if (strcasecmp(zone, "Local") == 0)
+            why = "timeZone must be an explicit time zone as defined in "
+                  "https://www.iana.org/time-zones";
+        else if (!skiff_cron_zone_valid(zone)) {
+            snprintf(err, sizeof err, "unknown time zone %s", zone);
+            why = err;
+        }
+        if (why) {
+            size_t saved = path_push_field(c, "spec");
+            path_push_field(c, "timeZone");
+            invalid(c, tz, why);
+            path_pop(c, saved);
+        }
+    }
+}
+
 static void check_nonnegative(vctx_t *c, const json_t *spec, const char *field)
 {
     const json_t *v = json_object_get(spec, field);
@@ -1515,6 +1551,15 @@ static void check_kind_rules(vctx_t *c, const kind_def_t *k, const json_t *obj)
         check_nonnegative(c, spec, "completions");
         check_nonnegative(c, spec, "backoffLimit");
         check_nonnegative(c, spec, "activeDeadlineSeconds");
+        check_nonnegative(c, spec, "ttlSecondsAfterFinished");
+        const char *mode = json_string_value(json_object_get(spec, "completionMode"));
+        if (mode && strcmp(mode, "Indexed") == 0 &&
+            !json_is_integer(json_object_get(spec, "completions"))) {
+            size_t saved = path_push_field(c, "spec");
+            path_push_field(c, "completions");
+            add_error(c, "FieldValueRequired", "Required value: when completion mode is Indexed");
+            path_pop(c, saved);
+        }
         check_selector(c, spec);
         size_t saved = path_push_field(c, "spec");
         check_template(c, json_object_get(spec, "template"), job_restart_policies, NULL);
@@ -1531,6 +1576,8 @@ static void check_kind_rules(vctx_t *c, const kind_def_t *k, const json_t *obj)
         }
         check_nonnegative(c, spec, "successfulJobsHistoryLimit");
         check_nonnegative(c, spec, "failedJobsHistoryLimit");
+        check_nonnegative(c, spec, "startingDeadlineSeconds");
+        check_cron(c, spec);
     }
 }
 

@@ -8,4 +8,5 @@
 #include <skiff/controller.h>
 #include <skiff/leader.h>
 #include <skiff/objects.h>
+#include <skiff/cron.h>
 #endif
