@@ -261,26 +261,40 @@ if wait_for 20 par_images_are "par-0=par:2 par-1=par:1"; then pass "OnDelete: pa
 else fail "OnDelete: par-0 comes back with the new template"; diag "images: $(par_images)"; fi
 
 # --- adoption -----------------------------------------------------------------------------------
-cat <<'YAML' | k create -f - >/dev/null
-apiVersion: v1
-kind: Pod
+# bare_pod NAME APP
+bare_pod() {
+	printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  labels: {app: %s}\nspec:\n  containers:\n  - {name: main, image: "bare:1"}\n' "$1" "$2" |
+		k create -f -
+}
+ok "a bare pod par-5 matching par's selector" bare_pod par-5 par
+gone() { not k get pod "$1"; }
+if wait_for 10 gone par-5; then pass "par adopts it and, as ordinal 5 is beyond its replicas, removes it"
+else fail "par adopts it and, as ordinal 5 is beyond its replicas, removes it"; diag "owners: $(jp pod/par-5 '{.metadata.ownerReferences}')"; fi
+ok "a bare pod adopt-0 (app=adopt)" bare_pod adopt-0 adopt
+cat <<'YAML' >"$E2E_TMP/adopt.yaml"
+apiVersion: apps/v1
+kind: StatefulSet
 metadata:
-  name: par-2
-  labels: {app: par}
+  name: adopt
 spec:
-  containers:
-  - name: main
-    image: bare:1
+  replicas: 1
+  serviceName: adopt
+  updateStrategy: {type: OnDelete}
+  selector:
+    matchLabels: {app: adopt}
+  template:
+    metadata:
+      labels: {app: adopt}
+    spec:
+      containers:
+      - name: main
+        image: adopt:1
 YAML
-ok "a bare pod par-2 matching par's selector exists" k get pod par-2
-ok "scale par to 3" kc scale sts par --replicas=3
-if wait_for 10 sh -c "[ \"\$(timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' get pod par-2 -o jsonpath='{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}')\" = StatefulSet/par ]"; then
-	pass "the StatefulSet adopts par-2 instead of creating it"
-else fail "the StatefulSet adopts par-2 instead of creating it"; diag "owners: $(jp pod/par-2 '{.metadata.ownerReferences}')"; fi
-if wait_for 10 sh -c "[ \"\$(timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' get pod par-2 -o jsonpath='{.metadata.labels.statefulset\.kubernetes\.io/pod-name}')\" = par-2 ]"; then
-	pass "and gives it its identity labels"
-else fail "and gives it its identity labels"; diag "labels: $(jp pod/par-2 '{.metadata.labels}')"; fi
-expect_output "the adopted pod is the same (its image stays bare:1)" bare:1 jp pod/par-2 '{.spec.containers[0].image}'
+ok "a StatefulSet adopt of 1 replica (OnDelete, so an adopted pod is not rolled)" k apply -f "$E2E_TMP/adopt.yaml"
+adopted() { [ "$(jp pod/adopt-0 '{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name} {.metadata.labels.statefulset\.kubernetes\.io/pod-name}')" = "StatefulSet/adopt adopt-0" ]; }
+if wait_for 10 adopted; then pass "it adopts adopt-0 instead of creating it, and gives it its identity labels"
+else fail "it adopts adopt-0 instead of creating it, and gives it its identity labels"; diag "pod: $(jp pod/adopt-0 '{.metadata}')"; fi
+expect_output "the adopted pod is the same (its image stays bare:1)" bare:1 jp pod/adopt-0 '{.spec.containers[0].image}'
 
 stop_server_cleanly
 done_testing

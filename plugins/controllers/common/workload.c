@@ -367,6 +367,36 @@ int wl_claim_pods(wl_batch_t *b, skiff_informer_t *pods, const json_t *owner,
     return n;
 }
 
+static void enqueue_key(skiff_controller_t *c, const char *ns, const char *name)
+{
+    char key[512];
+    int n = snprintf(key, sizeof key, "%s/%s", ns ? ns : "", name ? name : "");
+    if (n > 0 && (size_t)n < sizeof key && name) skiff_controller_enqueue(c, key);
+}
+
+void wl_map_pod(skiff_controller_t *c, json_t *pod, const char *kind)
+{
+    const char *ns = wl_str(pod, "metadata", "namespace");
+    json_t *ctl = skiff_controller_ref(pod);
+    if (ctl) {
+        const char *k = wl_str(ctl, "kind", NULL);
+        if (k && strcmp(k, kind) == 0) enqueue_key(c, ns, wl_str(ctl, "name", NULL));
+        return;
+    }
+    if (wl_terminating(pod)) return;
+    json_t *owners = skiff_informer_list_namespace(skiff_controller_informer(c), ns ? ns : "");
+    size_t i;
+    json_t *o;
+    json_array_foreach(owners, i, o)
+    {
+        const json_t *sel = wl_get(o, "spec", "selector");
+        if (json_is_object(sel) &&
+            skiff_label_selector_matches(sel, wl_get(pod, "metadata", "labels")) == 1)
+            enqueue_key(c, ns, wl_str(o, "metadata", "name"));
+    }
+    json_decref(owners);
+}
+
 /* ---- cache barriers ------------------------------------------------------------------ */
 
 #define BARRIER_MAX_AGE_MS 30000

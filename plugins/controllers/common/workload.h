@@ -108,6 +108,12 @@ int wl_claim_pods(wl_batch_t *b, skiff_informer_t *pods, const json_t *owner,
                   const char *api_version, const char *kind,
                   int (*accept)(const json_t *pod, void *data), void *data);
 
+/* Maps a pod event to owner keys, as Kubernetes' pod handlers do: the
+ * owner its controller reference names (when of this kind), or, for a pod
+ * without a controller, every owner in its namespace whose selector
+ * matches it (so that one of them can adopt it). */
+void wl_map_pod(skiff_controller_t *c, json_t *pod, const char *kind);
+
 /* ---- cache barriers ------------------------------------------------------------------ */
 
 /* Per primary key, the resourceVersions our last writes produced. A

@@ -334,13 +334,11 @@ static void rolling_update(const json_t *ds, json_t *node_pods, const char *hash
 }
 
 /* What one node needs (podsShouldBeOnNode), and its share of the status. */
-static void plan_node(ds_run_t *run, const json_t *ds, const json_t *spec, const json_t *node,
+static void plan_node(ds_run_t *run, const json_t *node, int should_run, int should_continue,
                       json_t *pods, const char *hash, int surge, int64_t min_ready, int64_t now,
                       plan_t *p)
 {
     const char *name = wl_str(node, "metadata", "name");
-    int should_run, should_continue;
-    ds_node_should_run(spec, node, &should_run, &should_continue);
     size_t n = json_array_size(pods);
     json_t *sorted = sorted_by_age(pods);
     if (should_run) {
@@ -449,11 +447,26 @@ static void ds_sync(ds_run_t *run, const json_t *ds, const char *hash, json_t *r
         json_array_append(arr, pod);
     }
     plan_t p = {.create_on = json_array(), .delete = json_object()};
+    /* each node's eligibility, computed once: (should run) | (may continue) << 1 */
+    size_t nn = json_array_size(nodes);
+    unsigned char *elig = calloc(nn ? nn : 1, 1);
+    if (!elig) {
+        /* no memory: decide nothing now (a missing answer could delete pods) */
+        b->failures++;
+        json_decref(p.create_on);
+        json_decref(p.delete);
+        json_decref(by_node);
+        json_decref(pods);
+        json_decref(nodes);
+        json_decref(spec);
+        return;
+    }
     int desired_total = 0;
     json_array_foreach(nodes, i, node)
     {
         int sr, sc;
         ds_node_should_run(spec, node, &sr, &sc);
+        elig[i] = (unsigned char)(sr | sc << 1);
         desired_total += sr;
     }
     int surge = rolling && wl_int_or_percent(json_object_get(ru, "maxSurge"), desired_total, 1, 0) > 0;
@@ -464,9 +477,8 @@ static void ds_sync(ds_run_t *run, const json_t *ds, const char *hash, json_t *r
         json_t *on = json_object_get(by_node, name);
         json_t *empty = NULL;
         if (!on) on = empty = json_array();
-        plan_node(run, ds, spec, node, on, hash, surge, min_ready, now, &p);
-        int sr, sc;
-        ds_node_should_run(spec, node, &sr, &sc);
+        int sr = elig[i] & 1, sc = elig[i] >> 1;
+        plan_node(run, node, sr, sc, on, hash, surge, min_ready, now, &p);
         if (sr || json_array_size(on))
             json_object_set_new(update_nodes, name, json_pack("{s:O, s:b}", "pods", on, "run", sr));
         json_decref(empty);
@@ -554,6 +566,7 @@ static void ds_sync(ds_run_t *run, const json_t *ds, const char *hash, json_t *r
 
     json_decref(live);
     json_decref(update_nodes);
+    free(elig);
     json_decref(p.create_on);
     json_decref(p.delete);
     json_decref(by_node);
@@ -687,6 +700,11 @@ static void map_nothing(void *data, skiff_controller_t *c, json_t *obj) {}
 
 /* ---- plugin life cycle ------------------------------------------------------------- */
 
+static void map_pod(void *data, skiff_controller_t *c, json_t *pod)
+{
+    wl_map_pod(c, pod, "DaemonSet");
+}
+
 static int ds_start(skiff_plugin_ctx_t *ctx)
 {
     ds_state_t *st = calloc(1, sizeof *st);
@@ -695,8 +713,7 @@ static int ds_start(skiff_plugin_ctx_t *ctx)
     st->refs = 1;
     st->events = skiff_event_recorder_new(ctx->client, COMPONENT);
     st->barriers = wl_barriers_new();
-    st->watches[SEC_PODS] = (skiff_controller_watch_t){.resource = wl_pods, .by_owner = 1,
-                                                       .controller_only = 1};
+    st->watches[SEC_PODS] = (skiff_controller_watch_t){.resource = wl_pods, .map = map_pod};
     st->watches[SEC_REVISIONS] = (skiff_controller_watch_t){.resource = wl_revisions,
                                                             .by_owner = 1, .controller_only = 1};
     st->watches[SEC_NODES] = (skiff_controller_watch_t){.resource = wl_nodes, .map = map_nothing};

@@ -751,6 +751,11 @@ static void sts_reconcile(skiff_reconcile_t *r)
 
 /* ---- plugin life cycle ------------------------------------------------------------- */
 
+static void map_pod(void *data, skiff_controller_t *c, json_t *pod)
+{
+    wl_map_pod(c, pod, "StatefulSet");
+}
+
 static int sts_start(skiff_plugin_ctx_t *ctx)
 {
     sts_state_t *st = calloc(1, sizeof *st);
@@ -759,8 +764,7 @@ static int sts_start(skiff_plugin_ctx_t *ctx)
     st->refs = 1;
     st->events = skiff_event_recorder_new(ctx->client, COMPONENT);
     st->barriers = wl_barriers_new();
-    st->watches[SEC_PODS] = (skiff_controller_watch_t){.resource = wl_pods, .by_owner = 1,
-                                                       .controller_only = 1};
+    st->watches[SEC_PODS] = (skiff_controller_watch_t){.resource = wl_pods, .map = map_pod};
     st->watches[SEC_REVISIONS] = (skiff_controller_watch_t){.resource = wl_revisions,
                                                             .by_owner = 1, .controller_only = 1};
     st->watches[SEC_CLAIMS] = (skiff_controller_watch_t){.resource = wl_claims, .by_owner = 1};
