@@ -1,8 +1,8 @@
 /* core/cmd_agent.c - `skiff agent`: a node's agent. Only hollow mode
  * (--hollow N: simulated nodes, core/agent/hollow.c) exists so far; the
  * agent that runs containers is not built yet. This file parses the
- * options, connects through the kubeconfig, and stops cleanly on SIGINT
- * or SIGTERM. */
+ * options, connects through the kubeconfig or joins with a bootstrap
+ * token (core/agent/join.c), and stops cleanly on SIGINT or SIGTERM. */
 #include "cmd_agent.h"
 
 #include <signal.h>
@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "agent/hollow.h"
+#include "agent/join.h"
 #include "cli/options.h"
 #include "client_config.h"
 #include "util/duration.h"
@@ -31,6 +32,7 @@ typedef struct agent_settings {
     const char *heartbeat_interval, *node_status_interval;
     int max_in_flight;
     const char *log_level;
+    const char *server, *token, *ca_cert_hash, *data_dir;
 } agent_settings_t;
 
 static const option_t agent_options[] = {
@@ -41,6 +43,21 @@ static const option_t agent_options[] = {
     {"kubeconfig", OPT_STRING, "FILE", NULL,
      "how to reach the API server (server URL, CA, client certificate or token)",
      offsetof(agent_settings_t, kubeconfig)},
+    {"server", OPT_STRING, "URL", NULL,
+     "join the cluster at https://IP:PORT with --token (instead of --kubeconfig): each node "
+     "gets its own client certificate through a CertificateSigningRequest",
+     offsetof(agent_settings_t, server)},
+    {"token", OPT_STRING, "TOKEN", NULL,
+     "bootstrap token from `skiff token create`; needed only while nodes have no saved "
+     "credentials",
+     offsetof(agent_settings_t, token)},
+    {"ca-cert-hash", OPT_STRING, "sha256:HEX", NULL,
+     "hash of the cluster CA's public key (printed by `skiff token create`): the server must "
+     "prove it holds that CA before the token is sent",
+     offsetof(agent_settings_t, ca_cert_hash)},
+    {"data-dir", OPT_STRING, "DIR", "$HOME/.local/share/skiff-agent",
+     "where joined nodes keep their credentials (DIR/nodes/NAME/kubeconfig, 0600)",
+     offsetof(agent_settings_t, data_dir)},
     {"node-prefix", OPT_STRING, "PREFIX", "hollow-",
      "node names are PREFIX0 .. PREFIX{N-1}; an existing node of that name is adopted",
      offsetof(agent_settings_t, node_prefix)},
@@ -87,6 +104,8 @@ typedef struct agent_state {
     skiff_client_t *writers[MAX_WRITERS];
     size_t nwriters;
     hollow_t *hollow;
+    skiff_client_t **node_clients; /* joined: one per node, its own credentials */
+    size_t nnode_clients;
     uv_signal_t sigint, sigterm;
     int signals_init;
 } agent_state_t;
@@ -95,6 +114,11 @@ static void free_writers(agent_state_t *st)
 {
     for (size_t i = 0; i < st->nwriters; i++) st->writers[i]->vt->free(st->writers[i]);
     st->nwriters = 0;
+    for (size_t i = 0; i < st->nnode_clients; i++)
+        if (st->node_clients[i]) st->node_clients[i]->vt->free(st->node_clients[i]);
+    free(st->node_clients);
+    st->node_clients = NULL;
+    st->nnode_clients = 0;
 }
 
 static void on_hollow_stopped(void *data)
@@ -140,6 +164,51 @@ static int duration_opt(const char *name, const char *v, int64_t min_ms, int64_t
     return 0;
 }
 
+/* --server/--token: credentials for every node (joining for those that
+ * have none), a client per node, and the kubeconfig of the first node for
+ * the shared list and watch (a node may read nodes and pods). */
+static int join_and_connect(const agent_settings_t *set, agent_state_t *st, char *main_kc,
+                            size_t kclen, char *err, size_t errlen)
+{
+    char dir[1100];
+    const char *home = getenv("HOME");
+    if (set->data_dir) snprintf(dir, sizeof dir, "%s", set->data_dir);
+    else snprintf(dir, sizeof dir, "%s/.local/share/skiff-agent", home ? home : ".");
+    size_t n = (size_t)set->hollow;
+    char **names = calloc(n, sizeof *names);
+    st->node_clients = calloc(n, sizeof *st->node_clients);
+    int rc = -1;
+    if (!names || !st->node_clients) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char name[300];
+        snprintf(name, sizeof name, "%s%zu", set->node_prefix, i);
+        if (!(names[i] = strdup(name))) goto out;
+    }
+    join_opts_t jo = {.server = set->server,
+                      .token = set->token,
+                      .ca_cert_hash = set->ca_cert_hash,
+                      .data_dir = dir,
+                      .nodes = (const char *const *)names,
+                      .nnodes = n};
+    if (agent_join(&jo, err, errlen) != 0) goto out;
+    for (size_t i = 0; i < n; i++) {
+        char kc[1300];
+        agent_join_kubeconfig_path(dir, names[i], kc, sizeof kc);
+        st->node_clients[i] = client_from_kubeconfig(st->loop, kc, NULL, 0, err, errlen);
+        st->nnode_clients = i + 1;
+        if (!st->node_clients[i]) goto out;
+    }
+    agent_join_kubeconfig_path(dir, names[0], main_kc, kclen);
+    rc = 0;
+out:
+    for (size_t i = 0; names && i < n; i++) free(names[i]);
+    free(names);
+    return rc;
+}
+
 int cmd_agent(int argc, char **argv)
 {
     agent_settings_t set = {.node_prefix = "hollow-",
@@ -164,9 +233,9 @@ int cmd_agent(int argc, char **argv)
                 "mode is available: skiff agent --hollow N --kubeconfig FILE (see --help)\n");
         return 2;
     }
-    if (!set.kubeconfig) {
-        fprintf(stderr, "skiff agent: --kubeconfig FILE is required (the server writes one in "
-                        "its data directory)\n");
+    if (!set.kubeconfig == !set.server) {
+        fprintf(stderr, "skiff agent: give either --kubeconfig FILE (the server writes one in its "
+                        "data directory) or --server URL --token TOKEN --ca-cert-hash HASH\n");
         return 2;
     }
     int level = parse_log_level(set.log_level);
@@ -197,15 +266,31 @@ int cmd_agent(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     agent_state_t st = {.loop = uv_default_loop()};
-    char err[512] = "", server[300] = "";
+    char err[1024] = "", server[300] = "", main_kc[1300];
+    if (set.server) {
+        if (join_and_connect(&set, &st, main_kc, sizeof main_kc, err, sizeof err) != 0) {
+            fprintf(stderr, "skiff agent: %s\n", err);
+            free_writers(&st);
+            uv_run(st.loop, UV_RUN_DEFAULT);
+            uv_loop_close(st.loop);
+            return 1;
+        }
+        set.kubeconfig = main_kc;
+        ho.node_writers = st.node_clients;
+    }
     st.client = client_from_kubeconfig(st.loop, set.kubeconfig, server, sizeof server, err,
                                        sizeof err);
     if (!st.client) {
         fprintf(stderr, "skiff agent: %s\n", err);
+        free_writers(&st);
+        uv_run(st.loop, UV_RUN_DEFAULT);
         uv_loop_close(st.loop);
         return 1;
     }
-    size_t want = ((size_t)set.max_in_flight + CONNECTIONS_PER_CLIENT - 1) / CONNECTIONS_PER_CLIENT;
+    /* joined nodes write through their own clients: no shared writers */
+    size_t want = set.server ? 0
+                             : ((size_t)set.max_in_flight + CONNECTIONS_PER_CLIENT - 1) /
+                                   CONNECTIONS_PER_CLIENT;
     if (want > MAX_WRITERS) want = MAX_WRITERS;
     while (st.nwriters < want) {
         skiff_client_t *w = client_from_kubeconfig(st.loop, set.kubeconfig, NULL, 0, err, sizeof err);

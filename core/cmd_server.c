@@ -126,7 +126,7 @@ static const option_t server_options[] = {
      "scheduler plugin to run, or none", offsetof(server_settings_t, scheduler)},
     {"plugin-settings", OPT_STRING, "P.S=V;...", NULL,
      "settings of controller and scheduler plugins, e.g. "
-     "\"scheduler-default.score=MostAllocated:1\" (separate several with ';')",
+     "\"scheduler-default.scoring-strategy=MostAllocated\" (separate several with ';')",
      offsetof(server_settings_t, plugin_settings)},
     {"leader-lease-duration", OPT_INT, "SECONDS", "15",
      "how long another server waits before taking over the controllers and the scheduler "
@@ -607,6 +607,7 @@ int cmd_server(int argc, char **argv)
     if (st->stopping) goto run; /* boot failed at once */
     SSL_CTX *tls_ctx = NULL;
     if (st->set.tls && setup_tls(st, &tls_ctx) != 0) goto fail;
+    if (st->pki) api_server_set_signer(st->api, st->pki);
     http_server_opts_t ho = {.host = st->set.bind_address,
                              .port = st->set.port,
                              .max_body = 3u * 1024u * 1024u,

@@ -19,6 +19,7 @@
 #include <openssl/x509.h>
 #include <uv.h>
 
+#include "agent/join.h"
 #include "cli/options.h"
 #include "http/client.h"
 #include "http/tls.h"
@@ -72,27 +73,6 @@ static char *unbase64(const char *b)
 {
     size_t n;
     return b ? (char *)base64_decode(b, strlen(b), 0, &n) : NULL;
-}
-
-/* sha256 of the CA certificate's SubjectPublicKeyInfo, as kubeadm's
- * --discovery-token-ca-cert-hash has it */
-static int ca_hash(const char *ca_pem, char *out, size_t outlen)
-{
-    BIO *bio = BIO_new_mem_buf(ca_pem, -1);
-    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-    BIO_free(bio);
-    if (!x) return -1;
-    unsigned char *der = NULL;
-    int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
-    X509_free(x);
-    if (n <= 0) return -1;
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256(der, (size_t)n, d);
-    OPENSSL_free(der);
-    size_t o = (size_t)snprintf(out, outlen, "sha256:");
-    for (int i = 0; i < SHA256_DIGEST_LENGTH && o + 2 < outlen; i++)
-        o += (size_t)snprintf(out + o, outlen - o, "%02x", d[i]);
-    return 0;
 }
 
 typedef struct answer {
@@ -220,7 +200,7 @@ int cmd_token(int argc, char **argv)
         goto out;
     }
     char hash[100] = "";
-    if (ca) ca_hash(ca, hash, sizeof hash);
+    if (ca) agent_ca_cert_hash(ca, hash, sizeof hash);
     printf("%s\n", token);
     if (hash[0]) fprintf(stderr, "CA certificate hash: %s\n", hash);
     if (expiration[0]) fprintf(stderr, "expires: %s\n", expiration);

@@ -4,7 +4,8 @@
  *
  * One timer ticks every 100 ms and queues what is due; every write goes
  * through the bounded write queue, so 5,000 nodes cost a steady trickle of
- * requests rather than bursts. */
+ * requests rather than bursts. The nodes' writes go ahead of the pods':
+ * a node whose Lease expires is declared lost with all its pods. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +139,7 @@ static void node_ready(hollow_t *h, hnode_t *nd)
     int64_t now = hollow_mono_ms();
     /* spread over the period: node i renews at (i+1)/n of it, then every period */
     nd->next_status = now + h->o.status_period_ms * (int64_t)(nd->index + 1) / (int64_t)h->n;
-    if (!nd->lease_ok) write_queue_add(h->wq, OP_LEASE_CREATE, nd->name);
+    if (!nd->lease_ok) write_queue_add_urgent(h->wq, OP_LEASE_CREATE, nd->name);
     if (h->ready == h->n && !h->all_ready_logged) {
         h->all_ready_logged = 1;
         log_info("agent", "%zu hollow nodes registered and Ready in %.1f s", h->n,
@@ -154,7 +155,7 @@ static void node_lost(hollow_t *h, hnode_t *nd)
     nd->adopt = 0;
     free(nd->uid);
     nd->uid = NULL;
-    if (!h->stopping) write_queue_add(h->wq, OP_NODE_CREATE, nd->name);
+    if (!h->stopping) write_queue_add_urgent(h->wq, OP_NODE_CREATE, nd->name);
 }
 
 static const char *internal_ip_of(json_t *node)
@@ -230,7 +231,7 @@ static void on_nodes_listed(void *data, int status, json_t *list)
     log_info("agent", "registering %zu hollow nodes %s0..%s%zu (%zu exist already)", h->n,
              h->prefix, h->prefix, h->n - 1, adopted);
     for (i = 0; i < h->n; i++)
-        write_queue_add(h->wq, h->nodes[i].adopt ? OP_NODE_ADOPT : OP_NODE_CREATE,
+        write_queue_add_urgent(h->wq, h->nodes[i].adopt ? OP_NODE_ADOPT : OP_NODE_CREATE,
                         h->nodes[i].name);
     write_queue_pump(h->wq);
     if (hollow_pods_start(h->podsim) != 0) log_error("agent", "cannot watch pods");
@@ -259,12 +260,12 @@ static void on_tick(uv_timer_t *t)
             hnode_t *nd = &h->nodes[i];
             if (!nd->exists) continue;
             if (nd->lease_ok && now >= nd->next_lease) {
-                write_queue_add(h->wq, OP_LEASE_RENEW, nd->name);
+                write_queue_add_urgent(h->wq, OP_LEASE_RENEW, nd->name);
                 nd->next_lease += h->o.lease_period_ms;
                 if (nd->next_lease <= now) nd->next_lease = now + h->o.lease_period_ms;
             }
             if (now >= nd->next_status) {
-                write_queue_add(h->wq, OP_NODE_STATUS, nd->name);
+                write_queue_add_urgent(h->wq, OP_NODE_STATUS, nd->name);
                 nd->next_status += h->o.status_period_ms;
                 if (nd->next_status <= now) nd->next_status = now + h->o.status_period_ms;
             }
@@ -282,14 +283,14 @@ int hollow_start(hollow_t *h)
 
 /* ---- the writes ----------------------------------------------------------------- */
 
-static int send_patch(hollow_t *h, const skiff_resource_t *r, const char *ns, const char *name,
-                      json_t *patch, write_op_t *op)
+static int send_patch(hollow_t *h, const hnode_t *nd, const skiff_resource_t *r, const char *ns,
+                      const char *name, json_t *patch, write_op_t *op)
 {
     char *body = json_dumps(patch, JSON_COMPACT);
     json_decref(patch);
     if (!body) return SKIFF_ENOMEM;
     skiff_write_opts_t wo = {.grace_period_seconds = -1};
-    int rc = skiff_client_patch(hollow_writer(h), r, ns, name, SKIFF_PATCH_MERGE, body, &wo,
+    int rc = skiff_client_patch(hollow_node_writer(h, nd), r, ns, name, SKIFF_PATCH_MERGE, body, &wo,
                                 write_queue_client_cb, op);
     free(body);
     return rc;
@@ -306,26 +307,26 @@ static int node_op_start(hollow_t *h, int kind, hnode_t *nd, write_op_t *op)
         nd->since_ms = now;
         json_t *node = hollow_node_new(&h->shape, nd->name, nd->ip, nd->cidr, now);
         if (!node) return SKIFF_ENOMEM;
-        int rc = skiff_client_create(hollow_writer(h), &NODES, NULL, node, &wo, write_queue_client_cb, op);
+        int rc = skiff_client_create(hollow_node_writer(h, nd), &NODES, NULL, node, &wo, write_queue_client_cb, op);
         json_decref(node);
         return rc;
     }
     case OP_NODE_ADOPT: {
         if (h->stopping) return 1;
         json_t *labels = hollow_node_labels(&h->shape, nd->name);
-        return send_patch(h, &NODES, NULL, nd->name, json_pack("{s:{s:o}}", "metadata", "labels", labels), op);
+        return send_patch(h, nd, &NODES, NULL, nd->name, json_pack("{s:{s:o}}", "metadata", "labels", labels), op);
     }
     case OP_NODE_STATUS: {
         if (h->stopping) return 1;
         if (!nd->since_ms) nd->since_ms = now;
         json_t *st = hollow_node_status(&h->shape, nd->name, nd->ip, now, nd->since_ms);
-        return send_patch(h, &NODES_STATUS, NULL, nd->name, json_pack("{s:o}", "status", st), op);
+        return send_patch(h, nd, &NODES_STATUS, NULL, nd->name, json_pack("{s:o}", "status", st), op);
     }
     case OP_LEASE_CREATE: {
         if (h->stopping || !nd->exists) return 1;
         json_t *lease = hollow_lease_new(nd->name, nd->uid, now);
         if (!lease) return SKIFF_ENOMEM;
-        int rc = skiff_client_create(hollow_writer(h), &LEASES, HOLLOW_LEASE_NS, lease, &wo,
+        int rc = skiff_client_create(hollow_node_writer(h, nd), &LEASES, HOLLOW_LEASE_NS, lease, &wo,
                                      write_queue_client_cb, op);
         json_decref(lease);
         return rc;
@@ -333,15 +334,15 @@ static int node_op_start(hollow_t *h, int kind, hnode_t *nd, write_op_t *op)
     case OP_LEASE_RENEW:
         if (h->stopping || !nd->exists || !nd->lease_ok) return 1;
         hollow_micro_time(now, stamp, sizeof stamp);
-        return send_patch(h, &LEASES, HOLLOW_LEASE_NS, nd->name,
+        return send_patch(h, nd, &LEASES, HOLLOW_LEASE_NS, nd->name,
                           json_pack("{s:{s:s, s:i, s:s}}", "spec", "holderIdentity", nd->name,
                                     "leaseDurationSeconds", HOLLOW_LEASE_SECONDS, "renewTime",
                                     stamp),
                           op);
     case OP_NODE_DELETE:
-        return skiff_client_delete(hollow_writer(h), &NODES, NULL, nd->name, &wo, write_queue_client_cb, op);
+        return skiff_client_delete(hollow_node_writer(h, nd), &NODES, NULL, nd->name, &wo, write_queue_client_cb, op);
     case OP_LEASE_DELETE:
-        return skiff_client_delete(hollow_writer(h), &LEASES, HOLLOW_LEASE_NS, nd->name, &wo,
+        return skiff_client_delete(hollow_node_writer(h, nd), &LEASES, HOLLOW_LEASE_NS, nd->name, &wo,
                                    write_queue_client_cb, op);
     }
     return 1;
@@ -350,6 +351,7 @@ static int node_op_start(hollow_t *h, int kind, hnode_t *nd, write_op_t *op)
 static int op_start(void *owner, int kind, const char *key, write_op_t *op)
 {
     hollow_t *h = owner;
+    if (h->stop_done) return 1;
     if (kind == OP_POD_STATUS || kind == OP_POD_DELETE)
         return hollow_pods_op_start(h->podsim, kind, key, op);
     hnode_t *nd = strmap_get(h->by_name, key);
@@ -389,7 +391,7 @@ static int64_t node_op_done(hollow_t *h, int kind, hnode_t *nd, int status, json
         }
         if (status == 409) { /* made meanwhile (another agent, a restart): adopt it */
             nd->adopt = 1;
-            write_queue_add(h->wq, OP_NODE_ADOPT, nd->name);
+            write_queue_add_urgent(h->wq, OP_NODE_ADOPT, nd->name);
             return 0;
         }
         if (status != 0) warn_status("creating node", nd->name, status, obj);
@@ -397,7 +399,7 @@ static int64_t node_op_done(hollow_t *h, int kind, hnode_t *nd, int status, json
     case OP_NODE_ADOPT:
         if (ok) {
             set_uid(nd, obj);
-            write_queue_add(h->wq, OP_NODE_STATUS, nd->name);
+            write_queue_add_urgent(h->wq, OP_NODE_STATUS, nd->name);
             return 0;
         }
         if (status == 404) {
@@ -431,7 +433,7 @@ static int64_t node_op_done(hollow_t *h, int kind, hnode_t *nd, int status, json
     case OP_LEASE_RENEW:
         if (status == 404) {
             nd->lease_ok = 0;
-            write_queue_add(h->wq, OP_LEASE_CREATE, nd->name);
+            write_queue_add_urgent(h->wq, OP_LEASE_CREATE, nd->name);
         } else if (!ok && status != 0) {
             warn_status("renewing the lease of node", nd->name, status, obj);
         }
@@ -468,6 +470,8 @@ static void finish_stop(hollow_t *h)
 {
     if (h->stop_done) return;
     h->stop_done = 1;
+    /* the clients go after this: nothing may be sent any more */
+    write_queue_clear(h->wq);
     uv_timer_stop(&h->tick);
     uv_timer_stop(&h->deadline);
     if (h->on_stopped) h->on_stopped(h->on_stopped_data);
@@ -507,8 +511,8 @@ void hollow_stop(hollow_t *h, void (*done)(void *data), void *data)
         size_t n = 0;
         for (size_t i = 0; i < h->n; i++) {
             if (!h->nodes[i].exists && !h->nodes[i].adopt) continue;
-            write_queue_add(h->wq, OP_NODE_DELETE, h->nodes[i].name);
-            write_queue_add(h->wq, OP_LEASE_DELETE, h->nodes[i].name);
+            write_queue_add_urgent(h->wq, OP_NODE_DELETE, h->nodes[i].name);
+            write_queue_add_urgent(h->wq, OP_LEASE_DELETE, h->nodes[i].name);
             n++;
         }
         log_info("agent", "deleting %zu hollow nodes", n);

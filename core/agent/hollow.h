@@ -32,6 +32,11 @@ typedef struct hollow_opts {
      * hollow nodes); none: all go through the main client. */
     skiff_client_t **writers;
     size_t nwriters;
+    /* One client per node (index i: node PREFIX<i>, count entries,
+     * borrowed), each with that node's own credentials: a node's writes
+     * (its Node, Lease, and its pods' status) go through its client, so
+     * the node authorizer sees who writes. NULL: the writers above. */
+    skiff_client_t **node_writers;
 } hollow_opts_t;
 
 /* Checks and copies the options (strings included). 0, or -1 with a

@@ -86,6 +86,14 @@ static inline skiff_client_t *hollow_writer(hollow_t *h)
     return h->writers[h->next_writer++ % h->nwriters];
 }
 
+/* The client for a write on behalf of node nd: its own when each node
+ * has credentials of its own (hollow_opts_t.node_writers). */
+static inline skiff_client_t *hollow_node_writer(hollow_t *h, const hnode_t *nd)
+{
+    if (h->o.node_writers && nd) return h->o.node_writers[nd->index];
+    return hollow_writer(h);
+}
+
 /* hollow_pods.c */
 hollow_pods_t *hollow_pods_new(hollow_t *h);
 int hollow_pods_start(hollow_pods_t *p);

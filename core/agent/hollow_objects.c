@@ -273,6 +273,40 @@ static void unready_message(const json_t *containers, char *buf, size_t len)
     if (off < len) snprintf(buf + off, len - off, "]");
 }
 
+static json_t *names_and_images(const json_t *containers)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(containers, i, c) {
+        json_t *e = json_object();
+        json_t *n = json_object_get(c, "name"), *img = json_object_get(c, "image");
+        if (n) json_object_set(e, "name", n);
+        if (img) json_object_set(e, "image", img);
+        json_array_append_new(out, e);
+    }
+    return out;
+}
+
+json_t *hollow_pod_skeleton(const json_t *pod)
+{
+    const json_t *spec = json_object_get(pod, "spec");
+    json_t *sk = json_pack("{s:{}, s:{s:o}, s:{}}", "metadata", "spec", "containers",
+                           names_and_images(json_object_get(spec, "containers")), "status");
+    if (!sk) return NULL;
+    json_t *uid = json_object_get(json_object_get(pod, "metadata"), "uid");
+    if (uid) json_object_set(json_object_get(sk, "metadata"), "uid", uid);
+    if (json_array_size(json_object_get(spec, "initContainers")) > 0)
+        json_object_set_new(json_object_get(sk, "spec"), "initContainers",
+                            names_and_images(json_object_get(spec, "initContainers")));
+    json_t *qos = json_object_get(json_object_get(pod, "status"), "qosClass");
+    if (qos) json_object_set(json_object_get(sk, "status"), "qosClass", qos);
+    json_t *sched = skiff_condition_get(pod, "PodScheduled");
+    if (sched)
+        json_object_set_new(json_object_get(sk, "status"), "conditions", json_pack("[O]", sched));
+    return sk;
+}
+
 json_t *hollow_pod_status(const json_t *pod, const hollow_pod_view_t *v)
 {
     const json_t *spec = json_object_get(pod, "spec");

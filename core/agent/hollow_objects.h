@@ -61,6 +61,11 @@ typedef struct hollow_pod_view {
     int64_t finished_ms; /* terminated */
 } hollow_pod_view_t;
 
+/* A new object with only the parts of pod that hollow_pod_status reads
+ * (uid, container names and images, qosClass, the PodScheduled
+ * condition): what the agent keeps of each of its pods. */
+json_t *hollow_pod_skeleton(const json_t *pod);
+
 /* A new status object for pod as the kubelet would write it. */
 json_t *hollow_pod_status(const json_t *pod, const hollow_pod_view_t *v);
 

@@ -1,6 +1,7 @@
 /* core/agent/hollow_pods.c - the simulated kubelet of the hollow nodes:
- * one watch on every bound pod (fieldSelector spec.nodeName!=), kept only
- * for pods on our nodes, and a single timer over a heap of deadlines.
+ * one watch on every bound pod (fieldSelector spec.nodeName!=, pod_watch.c)
+ * of which only pods on our nodes are kept, and of those only a small
+ * record, and a single timer over a heap of deadlines.
  *
  * A pod bound to one of our nodes turns Running (with an address from its
  * node's range) after the ready delay, Ready unless annotated
@@ -16,6 +17,8 @@
 
 #include <skiff/controller.h>
 #include <skiff/errors.h>
+
+#include "agent/pod_watch.h"
 #include <skiff/objects.h>
 
 #include "agent/hollow_int.h"
@@ -39,13 +42,16 @@ typedef struct hpod {
     int64_t accepted_ms, started_ms, finished_ms; /* wall clock */
     int64_t due;                                  /* monotonic; in the heap when heap_idx != NONE */
     size_t heap_idx;
+    char *skel;   /* hollow_pod_skeleton(), serialised: what a status write needs */
+    unsigned gen; /* the list generation it was last seen in */
 } hpod_t;
 
 #define NONE SIZE_MAX
 
 struct hollow_pods {
     hollow_t *h;
-    skiff_informer_t *inf;
+    pod_watch_t *watch;
+    unsigned gen;   /* bumped at each (re)list */
     strmap_t *pods; /* "ns/name" -> hpod_t */
     hpod_t **heap;
     size_t heap_len, heap_cap;
@@ -136,6 +142,7 @@ static void pod_free(hollow_pods_t *p, hpod_t *pod)
     if (pod->has_ip) pod_range_release(&pod->node->range, pod->ip);
     free(pod->key);
     free(pod->uid);
+    free(pod->skel);
     free(pod);
 }
 
@@ -144,6 +151,7 @@ static void free_value(void *v)
     hpod_t *pod = v;
     free(pod->key);
     free(pod->uid);
+    free(pod->skel);
     free(pod);
 }
 
@@ -243,6 +251,14 @@ static void observe(hollow_pods_t *p, json_t *obj)
         strmap_put(p->pods, key, pod);
         if (pod->rewrite) write_status(p, pod);
     }
+    pod->gen = p->gen;
+    json_t *sk = hollow_pod_skeleton(obj);
+    char *skel = sk ? json_dumps(sk, JSON_COMPACT) : NULL;
+    json_decref(sk);
+    if (skel) {
+        free(pod->skel);
+        pod->skel = skel;
+    }
     if (meta_str(obj, "deletionTimestamp") && pod->stage != PS_DELETING) {
         pod->stage = PS_DELETING;
         heap_remove(p, pod);
@@ -251,14 +267,43 @@ static void observe(hollow_pods_t *p, json_t *obj)
     }
 }
 
-static void on_add(void *data, json_t *obj)
+static void on_upsert(void *data, json_t *obj)
 {
     observe(data, obj);
 }
 
-static void on_update(void *data, json_t *old_obj, json_t *new_obj)
+static void on_relist_begin(void *data)
 {
-    observe(data, new_obj);
+    hollow_pods_t *p = data;
+    p->gen++;
+}
+
+typedef struct stale {
+    hollow_pods_t *p;
+    char **keys;
+    size_t n;
+} stale_t;
+
+static void collect_stale(const char *key, void *value, void *data)
+{
+    stale_t *s = data;
+    hpod_t *pod = value;
+    if (pod->gen != s->p->gen) s->keys[s->n++] = strdup(key);
+}
+
+/* After a list that followed a lost watch: pods it no longer has are gone. */
+static void on_relist_end(void *data)
+{
+    hollow_pods_t *p = data;
+    stale_t s = {p, calloc(strmap_size(p->pods) + 1, sizeof(char *)), 0};
+    if (!s.keys) return;
+    strmap_each(p->pods, collect_stale, &s);
+    for (size_t i = 0; i < s.n; i++) {
+        hpod_t *pod = s.keys[i] ? strmap_remove(p->pods, s.keys[i]) : NULL;
+        if (pod) pod_free(p, pod);
+        free(s.keys[i]);
+    }
+    free(s.keys);
 }
 
 static void on_delete(void *data, json_t *obj)
@@ -311,12 +356,12 @@ int hollow_pods_op_start(hollow_pods_t *p, int kind, const char *key, write_op_t
     snprintf(ns, sizeof ns, "%.*s", (int)(slash - key), key);
     if (kind == OP_POD_DELETE) {
         skiff_write_opts_t wo = {.grace_period_seconds = 0};
-        return skiff_client_delete(hollow_writer(h), &PODS, ns, slash + 1, &wo, write_queue_client_cb,
+        return skiff_client_delete(hollow_node_writer(h, pod->node), &PODS, ns, slash + 1, &wo, write_queue_client_cb,
                                    op);
     }
     if (pod->stage != PS_RUNNING && pod->stage != PS_TERMINATED) return 1;
-    json_t *obj = skiff_informer_get(p->inf, key);
-    if (!obj || strcmp(meta_str(obj, "uid") ? meta_str(obj, "uid") : "", pod->uid) != 0) return 1;
+    json_t *obj = pod->skel ? json_loads(pod->skel, 0, NULL) : NULL;
+    if (!obj) return SKIFF_ENOMEM;
     char pod_ip[20], host_ip[20];
     ipam_format(pod->ip, pod_ip, sizeof pod_ip);
     snprintf(host_ip, sizeof host_ip, "%s", pod->node->ip);
@@ -330,6 +375,7 @@ int hollow_pods_op_start(hollow_pods_t *p, int kind, const char *key, write_op_t
                            .started_ms = pod->started_ms ? pod->started_ms : pod->accepted_ms,
                            .finished_ms = pod->finished_ms};
     json_t *st = hollow_pod_status(obj, &v);
+    json_decref(obj);
     if (!st) return SKIFF_ENOMEM;
     /* the uid makes the write a precondition: a new pod of the same name
      * is not given the old one's status */
@@ -338,7 +384,7 @@ int hollow_pods_op_start(hollow_pods_t *p, int kind, const char *key, write_op_t
     json_decref(patch);
     if (!body) return SKIFF_ENOMEM;
     skiff_write_opts_t wo = {.grace_period_seconds = -1};
-    int rc = skiff_client_patch(hollow_writer(h), &PODS_STATUS, ns, slash + 1, SKIFF_PATCH_MERGE, body,
+    int rc = skiff_client_patch(hollow_node_writer(h, pod->node), &PODS_STATUS, ns, slash + 1, SKIFF_PATCH_MERGE, body,
                                 &wo, write_queue_client_cb, op);
     free(body);
     return rc;
@@ -376,23 +422,19 @@ hollow_pods_t *hollow_pods_new(hollow_t *h)
 
 int hollow_pods_start(hollow_pods_t *p)
 {
-    if (p->inf || p->stopped) return 0;
+    if (p->watch || p->stopped) return 0;
     /* one watch for every node: all bound pods, filtered here by node */
-    skiff_informer_opts_t io = {.field_selector = "spec.nodeName!="};
-    int rc = skiff_informer_new(p->h->loop, p->h->client, &PODS, &io, &p->inf);
-    if (rc != 0) return rc;
-    skiff_informer_handler_t hd = {on_add, on_update, on_delete, p};
-    rc = skiff_informer_add_handler(p->inf, &hd);
-    if (rc < 0) return rc;
-    return skiff_informer_start(p->inf);
+    pod_watch_handler_t hd = {on_relist_begin, on_upsert, on_delete, on_relist_end, p};
+    p->watch = pod_watch_start(p->h->loop, p->h->client, "spec.nodeName!=", &hd);
+    return p->watch ? 0 : SKIFF_ENOMEM;
 }
 
 void hollow_pods_stop(hollow_pods_t *p)
 {
     if (p->stopped) return;
     p->stopped = 1;
-    if (p->inf) skiff_informer_free(p->inf);
-    p->inf = NULL;
+    pod_watch_stop(p->watch); /* frees itself once the loop has run */
+    p->watch = NULL;
     uv_timer_stop(&p->timer);
 }
 
@@ -406,7 +448,7 @@ void hollow_pods_close(hollow_pods_t *p)
 void hollow_pods_free(hollow_pods_t *p)
 {
     if (!p) return;
-    if (p->inf) skiff_informer_free(p->inf);
+    pod_watch_stop(p->watch);
     strmap_free(p->pods, free_value);
     free(p->heap);
     free(p);

@@ -13,6 +13,7 @@ struct write_op {
     write_queue_t *q;
     write_op_t *next;
     int kind;
+    int urgent;
     int in_flight;
     int64_t due_ms; /* retries: when to queue again */
     char ident[];   /* "kind\x1fkey": the de-duplication key; the key follows the separator */
@@ -22,12 +23,18 @@ struct write_queue {
     const write_queue_ops_t *ops;
     void *owner;
     size_t max_in_flight, in_flight, queued, retrying;
-    write_op_t *head, *tail; /* FIFO of queued ops */
+    write_op_t *head[2], *tail[2]; /* FIFOs of queued ops: [1] urgent, [0] the rest */
     write_op_t *retry;       /* unsorted list of ops waiting for their due time */
     strmap_t *pending;       /* ident -> op, for queued ops only */
     uint64_t sent, retried;
+    unsigned urgent_run; /* urgent entries started in a row while others waited */
     int pumping;
 };
+
+/* While both kinds wait, one start in URGENT_SHARE goes to a non-urgent
+ * entry: urgent writes come first without starving the rest when the
+ * server cannot keep up with them alone. */
+#define URGENT_SHARE 4
 
 static const char *op_key(const write_op_t *op)
 {
@@ -65,9 +72,12 @@ static void free_list(write_op_t *op)
 
 void write_queue_clear(write_queue_t *q)
 {
-    free_list(q->head);
+    for (int u = 0; u < 2; u++) {
+        free_list(q->head[u]);
+        q->head[u] = q->tail[u] = NULL;
+    }
     free_list(q->retry);
-    q->head = q->tail = q->retry = NULL;
+    q->retry = NULL;
     q->queued = q->retrying = 0;
     strmap_free(q->pending, NULL);
     q->pending = strmap_new();
@@ -83,15 +93,16 @@ void write_queue_free(write_queue_t *q)
 
 static void enqueue(write_queue_t *q, write_op_t *op)
 {
+    int u = op->urgent;
     op->next = NULL;
-    if (q->tail) q->tail->next = op;
-    else q->head = op;
-    q->tail = op;
+    if (q->tail[u]) q->tail[u]->next = op;
+    else q->head[u] = op;
+    q->tail[u] = op;
     q->queued++;
     strmap_put(q->pending, op->ident, op);
 }
 
-int write_queue_add(write_queue_t *q, int kind, const char *key)
+static int add(write_queue_t *q, int kind, const char *key, int urgent)
 {
     char ident[512];
     int n = snprintf(ident, sizeof ident, "%d\x1f%s", kind, key);
@@ -101,9 +112,20 @@ int write_queue_add(write_queue_t *q, int kind, const char *key)
     if (!op) return SKIFF_ENOMEM;
     op->q = q;
     op->kind = kind;
+    op->urgent = urgent;
     memcpy(op->ident, ident, (size_t)n + 1);
     enqueue(q, op);
     return 0;
+}
+
+int write_queue_add(write_queue_t *q, int kind, const char *key)
+{
+    return add(q, kind, key, 0);
+}
+
+int write_queue_add_urgent(write_queue_t *q, int kind, const char *key)
+{
+    return add(q, kind, key, 1);
 }
 
 static void retry_later(write_queue_t *q, write_op_t *op, int64_t delay_ms)
@@ -124,10 +146,13 @@ void write_queue_pump(write_queue_t *q)
 {
     if (q->pumping) return; /* start() may complete at once and call back in */
     q->pumping = 1;
-    while (q->head && q->in_flight < q->max_in_flight) {
-        write_op_t *op = q->head;
-        q->head = op->next;
-        if (!q->head) q->tail = NULL;
+    while ((q->head[1] || q->head[0]) && q->in_flight < q->max_in_flight) {
+        int u = q->head[1] ? 1 : 0;
+        if (u && q->head[0] && q->urgent_run + 1 >= URGENT_SHARE) u = 0;
+        q->urgent_run = u && q->head[0] ? q->urgent_run + 1 : 0;
+        write_op_t *op = q->head[u];
+        q->head[u] = op->next;
+        if (!q->head[u]) q->tail[u] = NULL;
         q->queued--;
         strmap_remove(q->pending, op->ident);
         op->in_flight = 1;

@@ -36,6 +36,10 @@ void write_queue_free(write_queue_t *q);
 
 /* Queues (kind, key) unless it is queued already. 0 or SKIFF_ENOMEM. */
 int write_queue_add(write_queue_t *q, int kind, const char *key);
+/* The same ahead of entries added with write_queue_add (heartbeats must
+ * not wait behind a backlog of pod status writes); while both wait, one
+ * start in four still goes to the others, so they are never starved. */
+int write_queue_add_urgent(write_queue_t *q, int kind, const char *key);
 /* Starts what the free slots allow. */
 void write_queue_pump(write_queue_t *q);
 /* Moves retries whose time has come (now_ms, monotonic) back into the

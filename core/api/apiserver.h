@@ -44,6 +44,10 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *data, i
                    void *data, api_server_t **out);
 int api_server_is_ready(const api_server_t *s);
 void api_server_handle(api_server_t *s, const api_request_t *req, api_response_t *resp);
+/* The cluster CA that signs approved CertificateSigningRequests of the
+ * kube-apiserver-client(-kubelet) signers (borrowed; NULL: none). */
+struct pki;
+void api_server_set_signer(api_server_t *s, const struct pki *pki);
 /* Ends watches (their streams end), stops timers; done runs when closed. */
 void api_server_free(api_server_t *s, void (*done)(void *data), void *data);
 

@@ -23,8 +23,6 @@ struct api_server {
     skiff_store_watch_t *watch;  /* the one store watch feeding every cache */
     uv_timer_t bookmark_timer;
     uv_timer_t compact_timer;
-    uv_timer_t ns_timer;         /* namespace_lifecycle.c */
-    strmap_t *ns_sweeps;         /* namespace -> round in progress */
     int64_t compact_next;
     int64_t last_rev;            /* latest revision delivered by the store watch */        /* revision to compact to at the next tick */
     int closing_handles;
@@ -34,6 +32,7 @@ struct api_server {
     int (*rewrite_unchanged)(void *data, const char *key);
     void *rewrite_unchanged_data;
     api_pipeline_t pipeline;
+    const struct pki *pki;       /* signs approved CSRs (csr.c); NULL without TLS */
     rbac_index_t *rbac;          /* RBAC objects, fed from the store watch */
     int watch_timeout_max_s;
     size_t ring_capacity;
@@ -111,6 +110,16 @@ int api_service_account_exists(void *data, const char *ns, const char *name, con
 int api_bootstrap_authenticate(void *data, const char *token, token_identity_t *out, char *err,
                                size_t errlen);
 
+/* CertificateSigningRequests (csr.c): on create, the requester fills the
+ * spec, the request is validated, auto-approved and signed when due; on
+ * update, what the approval and status subresources may change. 0, or -1
+ * after answering 422. */
+int api_csr_admit_create(api_call_t *c, json_t *obj);
+int api_csr_admit_update(api_call_t *c, json_t *obj, const json_t *old);
+/* certificatesigningrequests/approval: the stored object with the
+ * request's status.conditions, into c->obj. */
+int api_csr_merge_approval(api_call_t *c);
+
 /* pods/binding: a scheduler assigns a pod to a node (binding.c) */
 void api_handle_binding(api_call_t *c);
 
@@ -136,12 +145,6 @@ void api_handle_delete_collection(api_call_t *c);
 enum { API_DELETE_REMOVING = 0, API_DELETE_MARKING = 2, API_DELETE_WAITING = 1 };
 int api_delete_cached(api_server_t *s, const kind_def_t *k, cache_obj_t *o,
                       skiff_store_write_cb cb, void *data);
-
-/* namespace lifecycle (namespace_lifecycle.c) */
-void api_namespace_lifecycle_start(api_server_t *s);
-void api_namespace_sweep_soon(api_server_t *s);
-void api_namespace_lifecycle_stop(api_server_t *s, uv_close_cb cb);
-void api_namespace_lifecycle_free(api_server_t *s);
 
 /* shared helpers (server.c) */
 watch_cache_t *api_cache_for(api_server_t *s, const kind_def_t *k);

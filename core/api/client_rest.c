@@ -307,6 +307,8 @@ static int ch_remove(skiff_client_t *cl, const skiff_resource_t *r, const char *
         json_object_set_new(opts, "gracePeriodSeconds", json_integer(o->grace_period_seconds));
     if (o && o->dry_run)
         json_object_set_new(opts, "dryRun", json_pack("[s]", "All"));
+    if (o && o->precondition_uid && *o->precondition_uid)
+        json_object_set_new(opts, "preconditions", json_pack("{s:s}", "uid", o->precondition_uid));
     char *body = json_dumps(opts, JSON_COMPACT);
     json_decref(opts);
     if (!body) {
@@ -318,6 +320,14 @@ static int ch_remove(skiff_client_t *cl, const skiff_resource_t *r, const char *
     return e;
 }
 
+static int ch_get_path(skiff_client_t *cl, const char *path, skiff_client_cb cb, void *data)
+{
+    if (!path || path[0] != '/')
+        return SKIFF_EINVAL;
+    strbuf_t u = {0};
+    strbuf_add(&u, path);
+    return request((client_rest_t *)cl, "GET", &u, NULL, NULL, cb, data);
+}
 
 static void watch_unlink(skiff_client_watch_t *w)
 {
@@ -501,6 +511,7 @@ static const skiff_client_vtable_t client_rest_vt = {
     .patch = ch_patch,
     .remove = ch_remove,
     .free = ch_free,
+    .get_path = ch_get_path,
 };
 
 skiff_client_t *client_rest_new(rest_transport_t *t)

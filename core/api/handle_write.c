@@ -51,6 +51,11 @@ static void store_error_reply(api_call_t *c, int rc)
                  skiff_strerror(rc));
 }
 
+static int is_core_namespace(const kind_def_t *k)
+{
+    return !k->group[0] && strcmp(k->kind, "Namespace") == 0;
+}
+
 static int media_is(const char *ct, const char *want)
 {
     if (!ct) return 0;
@@ -76,9 +81,11 @@ static json_t *decode_protobuf_body(api_call_t *c)
 static json_t *decode_body(api_call_t *c, int patch)
 {
     const char *ct = c->req->content_type;
-    if (c->req->body_len > 0 && (!ct || !*ct)) {
-        /* as Kubernetes: a body must say what it is (this also keeps a web
-         * page from sending "simple" cross-site requests) */
+    /* A POST body must say what it is: this keeps a web page from sending
+     * "simple" cross-site requests. A PUT is never simple (browsers ask
+     * first), and `kubectl replace --raw` sends its JSON without a
+     * Content-Type, which Kubernetes reads as JSON: so is it here. */
+    if (c->req->body_len > 0 && (!ct || !*ct) && strcmp(c->req->method, "PUT") != 0) {
         status_reply(c->resp, 415, "UnsupportedMediaType", NULL,
                      "the request body has no Content-Type: send application/json");
         return NULL;
@@ -201,6 +208,12 @@ static void merge_string_data(json_t *obj)
         free(b64);
     }
     json_object_del(obj, "stringData");
+}
+
+static int is_csr(const kind_def_t *k)
+{
+    return strcmp(k->group, "certificates.k8s.io") == 0 &&
+           strcmp(k->kind, "CertificateSigningRequest") == 0;
 }
 
 static int default_and_validate(api_call_t *c, json_t *obj)
@@ -333,10 +346,13 @@ int api_check_namespace(api_call_t *c, const char *ns, int for_create)
         const json_t *p = cache_obj_parsed(o);
         const json_t *dt = json_object_get(json_object_get(p, "metadata"), "deletionTimestamp");
         if (dt && !json_is_null(dt)) {
-            status_reply(c->resp, 403, "Forbidden", NULL,
-                         "unable to create new content in namespace %s because it is being "
-                         "terminated",
-                         ns);
+            char rn[256];
+            const char *name = api_meta_str(c->obj, "name");
+            status_resource_name(c->kind, rn, sizeof rn);
+            status_reply(c->resp, 403, "Forbidden", status_details(c->kind, name ? name : ""),
+                         "%s \"%s\" is forbidden: unable to create new content in namespace %s "
+                         "because it is being terminated",
+                         rn, name ? name : "", ns);
             return -1;
         }
     }
@@ -420,6 +436,35 @@ static void generate_name(json_t *meta)
     char full[320];
     snprintf(full, sizeof full, "%.58s%s", gen, suffix);
     json_object_set_new(meta, "name", json_string(full));
+}
+
+/* A namespace is created with the "kubernetes" finalizer in
+ * spec.finalizers, whatever the request says (Kubernetes' namespace
+ * strategy): the namespace controller removes it once the namespace is
+ * empty, through namespaces/NAME/finalize. */
+static void require_kubernetes_finalizer(json_t *ns)
+{
+    json_t *spec = json_object_get(ns, "spec");
+    if (!json_is_object(spec)) {
+        spec = json_object();
+        json_object_set_new(ns, "spec", spec);
+    }
+    json_t *fin = json_object_get(spec, "finalizers");
+    if (!json_is_array(fin)) {
+        fin = json_array();
+        json_object_set_new(spec, "finalizers", fin);
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(fin, i, v) if (json_string_value(v) && !strcmp(json_string_value(v), "kubernetes")) return;
+    json_array_append_new(fin, json_string("kubernetes"));
+}
+
+/* The finalizers a terminating namespace waits for in spec.finalizers
+ * (metadata.finalizers count as for any object). */
+static size_t namespace_spec_finalizers(const json_t *obj)
+{
+    return json_array_size(json_object_get(json_object_get(obj, "spec"), "finalizers"));
 }
 
 /* Jobs get a generated selector, as the Kubernetes API server gives them
@@ -536,12 +581,14 @@ void api_handle_create(api_call_t *c)
             json_object_set_new(meta, "labels", labels);
         }
         json_object_set_new(labels, "kubernetes.io/metadata.name", json_string(name));
+        require_kubernetes_finalizer(obj);
     }
     api_reset_status_for_create(c->kind, obj);
     if (strcmp(c->kind->group, "batch") == 0 && strcmp(c->kind->kind, "Job") == 0 &&
         job_generate_selector(c, obj) != 0)
         goto done;
     if (default_and_validate(c, obj) != 0) goto done;
+    if (is_csr(c->kind) && api_csr_admit_create(c, obj) != 0) goto done;
     c->created = 1;
     api_key_for(c, c->ns, name);
     if (c->dry_run) {
@@ -576,8 +623,6 @@ static void on_updated(void *data, int status, const skiff_kv_t *kv)
 {
     api_call_t *c = data;
     if (status == 0) {
-        if (strcmp(c->req->method, "DELETE") == 0 && strcmp(c->kind->kind, "Namespace") == 0)
-            api_namespace_sweep_soon(c->srv);
         reply_written(c, kv);
     } else if (status == SKIFF_ECONFLICT || status == SKIFF_ENOENT) {
         int is_patch = strcmp(c->req->method, "PATCH") == 0;
@@ -644,6 +689,17 @@ static void write_new_state(api_call_t *c)
         if (st) json_object_set(obj, "status", st);
         else json_object_del(obj, "status");
     }
+    if (is_core_namespace(c->kind) && !c->sub) {
+        /* a namespace's spec.finalizers change only through namespaces/NAME/finalize */
+        json_t *ofin = json_object_get(json_object_get(old, "spec"), "finalizers");
+        json_t *spec = json_object_get(obj, "spec");
+        if (!json_is_object(spec)) {
+            spec = json_object();
+            json_object_set_new(obj, "spec", spec);
+        }
+        if (ofin) json_object_set(spec, "finalizers", ofin);
+        else json_object_del(spec, "finalizers");
+    }
     /* Compare defaulted forms: a re-applied manifest that leaves out
      * defaulted fields is not a spec change. */
     drop_empty_metadata(obj);
@@ -656,7 +712,8 @@ static void write_new_state(api_call_t *c)
     } else {
         json_object_del(meta, "generation");
     }
-    if (default_and_validate(c, obj) != 0) {
+    if (default_and_validate(c, obj) != 0 ||
+        (is_csr(c->kind) && api_csr_admit_update(c, obj, old) != 0)) {
         api_call_free(c);
         return;
     }
@@ -680,10 +737,12 @@ static void write_new_state(api_call_t *c)
         api_call_free(c);
         return;
     }
-    /* A terminating object whose last finalizer is removed is deleted. */
+    /* A terminating object whose last finalizer is removed is deleted; a
+     * namespace also waits for its spec.finalizers. */
     json_t *dt = json_object_get(meta, "deletionTimestamp");
     json_t *fin = json_object_get(meta, "finalizers");
-    if (dt && !json_is_null(dt) && json_array_size(fin) == 0) {
+    if (dt && !json_is_null(dt) && json_array_size(fin) == 0 &&
+        (!is_core_namespace(c->kind) || namespace_spec_finalizers(obj) == 0)) {
         finish_delete(c);
         return;
     }
@@ -716,6 +775,22 @@ static void write_new_state(api_call_t *c)
 static int merge_subresource(api_call_t *c)
 {
     if (!c->sub) return 0;
+    if (strcmp(c->sub, "approval") == 0) return api_csr_merge_approval(c);
+    if (strcmp(c->sub, "finalize") == 0) {
+        /* namespaces/NAME/finalize: only spec.finalizers is taken (absent
+         * means none left); the rest stays as stored */
+        json_t *whole = json_deep_copy(c->old);
+        json_t *fin = json_object_get(json_object_get(c->obj, "spec"), "finalizers");
+        json_t *spec = json_object_get(whole, "spec");
+        if (!json_is_object(spec)) {
+            spec = json_object();
+            json_object_set_new(whole, "spec", spec);
+        }
+        json_object_set_new(spec, "finalizers", json_is_array(fin) ? json_deep_copy(fin) : json_array());
+        json_decref(c->obj);
+        c->obj = whole;
+        return 0;
+    }
     if (strcmp(c->sub, "status") == 0) {
         json_t *whole = json_deep_copy(c->old);
         json_t *st = json_object_get(c->obj, "status");
@@ -1049,13 +1124,6 @@ static void mark_terminating(api_call_t *c, long long grace, const char *finaliz
     }
 }
 
-static int in_namespace(cache_obj_t *o, void *data) { return strcmp(o->ns, data) == 0; }
-
-static int namespace_has_objects(api_server_t *s, const char *ns)
-{
-    return api_any_object(s, 1, in_namespace, (void *)ns);
-}
-
 static void on_read_for_delete(void *data, int status, const skiff_kv_t *kv)
 {
     api_call_t *c = data;
@@ -1064,6 +1132,9 @@ static void on_read_for_delete(void *data, int status, const skiff_kv_t *kv)
     const json_t *opts = c->opts;
     const char *policy = json_string_value(json_object_get(opts, "propagationPolicy"));
     if (!policy) policy = api_query_get(c, "propagationPolicy");
+    /* the deprecated DeleteOptions.orphanDependents */
+    const json_t *orphan = json_object_get(opts, "orphanDependents");
+    if (!policy && json_is_boolean(orphan)) policy = json_is_true(orphan) ? "Orphan" : "Background";
     const json_t *gp = json_object_get(opts, "gracePeriodSeconds");
     long long grace = -1;
     if (json_is_integer(gp)) grace = json_integer_value(gp);
@@ -1097,8 +1168,28 @@ static void on_read_for_delete(void *data, int status, const skiff_kv_t *kv)
     const json_t *meta = json_object_get(c->old, "metadata");
     const json_t *fin = json_object_get(meta, "finalizers");
     const char *kind = c->kind->kind;
-    if (strcmp(kind, "Namespace") == 0 && namespace_has_objects(c->srv, c->name)) {
-        /* the namespace controller empties it, then removes it */
+    if (is_core_namespace(c->kind) &&
+        (!strcmp(c->name, "default") || !strcmp(c->name, "kube-system") ||
+         !strcmp(c->name, "kube-public"))) {
+        /* the namespaces the system needs (Kubernetes' NamespaceLifecycle) */
+        status_reply(c->resp, 403, "Forbidden", status_details(c->kind, c->name),
+                     "namespaces \"%s\" is forbidden: this namespace may not be deleted",
+                     c->name);
+        goto fail;
+    }
+    if (is_core_namespace(c->kind) && namespace_spec_finalizers(c->old) > 0) {
+        /* Terminating until the namespace controller has emptied it and
+         * removed its finalizer (namespaces/NAME/finalize). */
+        if (api_meta_str(c->old, "deletionTimestamp")) {
+            char rn[256];
+            status_resource_name(c->kind, rn, sizeof rn);
+            status_reply(c->resp, 409, "Conflict", status_details(c->kind, c->name),
+                         "Operation cannot be fulfilled on %s \"%s\": The system is ensuring all "
+                         "content is removed from this namespace.  Upon completion, this "
+                         "namespace will automatically be purged by the system.",
+                         rn, c->name);
+            goto fail;
+        }
         mark_terminating(c, 0, NULL);
         return;
     }

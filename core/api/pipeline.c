@@ -430,6 +430,7 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
         json_t *pod = NULL;
         const rbac_node_inputs_t *nip = NULL;
         char *fs = NULL;
+        json_t *created = NULL;
         if (pl->node_inputs && rbac_node_name(&u)) {
             pod = pl->node_inputs(pl->node_inputs_data, path, &ni);
             nip = &ni;
@@ -438,13 +439,24 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
             fs = api_query_value(req->query, "fieldSelector");
             if (!a.name && fs && strncmp(fs, "metadata.name=", 14) == 0 && !strchr(fs, ','))
                 a.name = fs + 14;
+            /* a create names its object in the body: a node registers its
+             * own Node and Lease (what NodeRestriction checks) */
+            if (!a.name && !strcmp(verb, "create") && req->body && req->content_type &&
+                strstr(req->content_type, "json")) {
+                created = json_loadb(req->body, req->body_len, 0, NULL);
+                const char *n = json_string_value(
+                    json_object_get(json_object_get(created, "metadata"), "name"));
+                if (n && *n) a.name = n;
+            }
         }
         int rc = rbac_authorize_request(pl->rbac, &u, &a, nip, &d);
+        char msg[1024] = "";
+        if (rc != 0 || d.verdict != RBAC_ALLOW)
+            rbac_forbidden_message(&u, &a, d.reason, msg, sizeof msg);
+        json_decref(created);
         json_decref(pod);
         free(fs);
         if (rc != 0 || d.verdict != RBAC_ALLOW) {
-            char msg[1024];
-            rbac_forbidden_message(&u, &a, d.reason, msg, sizeof msg);
             json_t *details = json_object();
             if (path->name) json_object_set_new(details, "name", json_string(path->name));
             if (path->resource_request) {

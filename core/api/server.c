@@ -426,7 +426,6 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
                    (uint64_t)s->bookmark_interval_ms);
     uint64_t every = (uint64_t)(opts->compaction_interval_s ? opts->compaction_interval_s : 300) *
                      1000u;
-    api_namespace_lifecycle_start(s);
     uv_timer_init(s->loop, &s->compact_timer);
     s->compact_timer.data = s;
     uv_timer_start(&s->compact_timer, on_compact_timer, every, every);
@@ -455,7 +454,6 @@ static void maybe_finish_free(api_server_t *s)
 {
     if (s->closing_handles > 0 || s->inflight > 0 || s->freed) return;
     s->freed = 1;
-    api_namespace_lifecycle_free(s);
     rbac_index_free(s->rbac);
     strmap_free(s->caches, free_cache);
     void (*done)(void *) = s->free_done;
@@ -475,10 +473,9 @@ void api_server_free(api_server_t *s, void (*done)(void *), void *data)
     s->watch = NULL;
     uv_timer_stop(&s->bookmark_timer);
     uv_timer_stop(&s->compact_timer);
-    s->closing_handles = 3;
+    s->closing_handles = 2;
     uv_close((uv_handle_t *)&s->bookmark_timer, on_timer_closed);
     uv_close((uv_handle_t *)&s->compact_timer, on_timer_closed);
-    api_namespace_lifecycle_stop(s, on_timer_closed);
     discovery_shutdown();
     openapi_shutdown();
 }
@@ -592,7 +589,10 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
     }
     int token_request = sub && strcmp(sub, "token") == 0 && registry_find_subresource(k, sub);
     int binding_request = sub && strcmp(sub, "binding") == 0 && registry_find_subresource(k, sub);
-    if (sub && !token_request && !binding_request && !((strcmp(sub, "status") == 0 && k->has_status) ||
+    int finalize_request = sub && strcmp(sub, "finalize") == 0 && registry_find_subresource(k, sub);
+    int approval = sub && strcmp(sub, "approval") == 0 && registry_find_subresource(k, sub);
+    if (sub && !token_request && !binding_request && !finalize_request && !approval &&
+        !((strcmp(sub, "status") == 0 && k->has_status) ||
                                    (strcmp(sub, "scale") == 0 && k->has_scale))) {
         status_reply(resp, 404, "NotFound", NULL,
                      "the server could not find the requested resource (%s %s)", req->method,
@@ -655,6 +655,17 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
         }
         return;
     }
+    if (finalize_request) {
+        if (strcmp(m, "PUT") == 0 && c->name) {
+            api_handle_update(c);
+        } else {
+            status_reply(resp, 405, "MethodNotAllowed", NULL,
+                         "namespaces/finalize only accepts PUT (a v1 Namespace whose "
+                         "spec.finalizers is kept)");
+            api_call_free(c);
+        }
+        return;
+    }
     if (!registry_verb_allowed(k, api_path_verb(p, m, is_watch))) {
         status_reply(resp, 405, "MethodNotAllowed", NULL,
                      "the server does not allow %s on %s (it supports: %s)", m, k->resource,
@@ -681,6 +692,11 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
                      m, req->path);
         api_call_free(c);
     }
+}
+
+void api_server_set_signer(api_server_t *s, const struct pki *pki)
+{
+    s->pki = pki;
 }
 
 void api_server_handle(api_server_t *s, const api_request_t *req, api_response_t *resp)

@@ -1241,6 +1241,59 @@ static const kind_column_t binding_columns[] = {
 static const char *const create_only[] = { "create", NULL };
 static const kind_column_t no_columns[] = { { NULL } };
 
+/* ---- certificates.k8s.io/v1 CertificateSigningRequest ---------------------------- */
+
+/* REQUESTEDDURATION: spec.expirationSeconds as a human duration, or <none> */
+static json_t *csr_requested_duration(const json_t *o)
+{
+    json_t *es = json_object_get(json_object_get(o, "spec"), "expirationSeconds");
+    if (!json_is_integer(es)) return json_string("<none>");
+    char buf[32];
+    human_duration((long long)json_integer_value(es), buf, sizeof buf);
+    return json_string(buf);
+}
+
+/* CONDITION as kubectl's printer words it: Denied, else Approved, else
+ * Pending; then ",Failed" and ",Issued" when they apply. */
+static json_t *csr_condition(const json_t *o)
+{
+    const json_t *st = json_object_get(o, "status");
+    int approved = 0, denied = 0, failed = 0;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(st, "conditions"), i, c) {
+        const char *t = json_string_value(json_object_get(c, "type"));
+        if (!t) continue;
+        if (strcmp(t, "Approved") == 0) approved = 1;
+        else if (strcmp(t, "Denied") == 0) denied = 1;
+        else if (strcmp(t, "Failed") == 0) failed = 1;
+    }
+    const char *cert = json_string_value(json_object_get(st, "certificate"));
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s%s%s", denied ? "Denied" : approved ? "Approved" : "Pending",
+             failed ? ",Failed" : "", cert && *cert ? ",Issued" : "");
+    return json_string(buf);
+}
+
+/* kubectl shows AGE second for CSRs */
+static const kind_column_t csr_columns[] = {
+    { "AGE", "date", 0, ".metadata.creationTimestamp", NULL },
+    { "SIGNERNAME", "string", 0, ".spec.signerName", NULL },
+    { "REQUESTOR", "string", 0, ".spec.username", NULL },
+    { "REQUESTEDDURATION", "string", 0, NULL, csr_requested_duration },
+    { "CONDITION", "string", 0, NULL, csr_condition },
+    { NULL },
+};
+
+/* certificatesigningrequests/approval takes the whole CSR; only its
+ * Approved and Denied conditions are written through it. */
+static const char *const approval_verbs[] = { "get", "patch", "update", NULL };
+static const kind_subresource_t csr_subresources[] = {
+    { "approval", "certificates.k8s.io", "v1", "CertificateSigningRequest",
+      "io.k8s.api.certificates.v1.CertificateSigningRequest", approval_verbs },
+    { NULL },
+};
+
 /* ---- scheduling.k8s.io/v1 PriorityClass ------------------------------------------ */
 
 static json_t *priorityclass_global_default(const json_t *o)
@@ -1263,6 +1316,14 @@ static void defaults_priorityclass(json_t *obj)
 /* pods/binding takes a v1 Binding: how a scheduler assigns a pod to a node. */
 static const kind_subresource_t pod_subresources[] = {
     { "binding", "", "v1", "Binding", "io.k8s.api.core.v1.Binding", create_only },
+    { NULL },
+};
+
+/* namespaces/finalize takes the Namespace itself: only its spec.finalizers
+ * is written (what the namespace controller does once it is empty). */
+static const char *const update_only[] = { "update", NULL };
+static const kind_subresource_t namespace_subresources[] = {
+    { "finalize", "", "v1", "Namespace", "io.k8s.api.core.v1.Namespace", update_only },
     { NULL },
 };
 
@@ -1303,7 +1364,8 @@ static const char *const cat_all[] = { "all", NULL };
 
 const kind_def_t kinds_builtin[] = {
     { "", "v1", "Namespace", "NamespaceList", "namespaces", "namespace", 0, NAMES("ns"), NULL,
-      "io.k8s.api.core.v1.Namespace", NULL, 1, 0, NULL, namespace_columns, defaults_namespace },
+      "io.k8s.api.core.v1.Namespace", NULL, 1, 0, NULL, namespace_columns, defaults_namespace,
+      .subresources = namespace_subresources },
     { "", "v1", "Pod", "PodList", "pods", "pod", 1, NAMES("po"), cat_all,
       "io.k8s.api.core.v1.Pod", NULL, 1, 0, NULL, pod_columns, defaults_pod,
       .subresources = pod_subresources },
@@ -1387,6 +1449,10 @@ const kind_def_t kinds_builtin[] = {
     { "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "ClusterRoleBindingList",
       "clusterrolebindings", "clusterrolebinding", 0, NULL, NULL,
       "io.k8s.api.rbac.v1.ClusterRoleBinding", NULL, 0, 0, NULL, binding_columns, NULL },
+    { "certificates.k8s.io", "v1", "CertificateSigningRequest", "CertificateSigningRequestList",
+      "certificatesigningrequests", "certificatesigningrequest", 0, NAMES("csr"), NULL,
+      "io.k8s.api.certificates.v1.CertificateSigningRequest", NULL, 1, 0, NULL, csr_columns,
+      NULL, .subresources = csr_subresources },
     { "authorization.k8s.io", "v1", "SelfSubjectAccessReview", "SelfSubjectAccessReviewList",
       "selfsubjectaccessreviews", "selfsubjectaccessreview", 0, NULL, NULL,
       "io.k8s.api.authorization.v1.SelfSubjectAccessReview",

@@ -42,6 +42,10 @@ static const role_row_t roles[] = {
     { "system:kube-scheduler", NULL, NULL },
     { "system:kube-controller-manager", NULL, NULL },
     { "system:node", NULL, NULL },
+    /* joining nodes (TLS bootstrapping, as kubeadm sets it up) */
+    { "system:node-bootstrapper", NULL, NULL },
+    { "system:certificates.k8s.io:certificatesigningrequests:nodeclient", NULL, NULL },
+    { "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", NULL, NULL },
 };
 
 /* One PolicyRule. group: one API group ("" core, "*" all); resources,
@@ -154,12 +158,25 @@ static const rule_row_t rules[] = {
     { "system:node", "discovery.k8s.io", "endpointslices", READ, NULL },
     { "system:node", "authentication.k8s.io", "tokenreviews", "create", NULL },
     { "system:node", "authorization.k8s.io", "subjectaccessreviews", "create", NULL },
+    /* a node renews its client certificate with a new CSR */
+    { "system:node", "certificates.k8s.io", "certificatesigningrequests", "create get list watch",
+      NULL },
+    /* A bootstrap token asks for a node's client certificate and waits for
+     * it; the two approval roles are what csrapproving checks (create on
+     * the nodeclient / selfnodeclient subresources). */
+    { "system:node-bootstrapper", "certificates.k8s.io", "certificatesigningrequests",
+      "create get list watch", NULL },
+    { "system:certificates.k8s.io:certificatesigningrequests:nodeclient", "certificates.k8s.io",
+      "certificatesigningrequests/nodeclient", "create", NULL },
+    { "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+      "certificates.k8s.io", "certificatesigningrequests/selfnodeclient", "create", NULL },
 };
 
 typedef struct binding_row {
-    const char *name; /* also the ClusterRole it grants */
+    const char *name; /* also the ClusterRole it grants, unless role is set */
     const char *kind; /* subject kind: "User" or "Group" */
     const char *subject;
+    const char *role; /* the ClusterRole, when it is not named like the binding */
 } binding_row_t;
 
 static const binding_row_t bindings[] = {
@@ -171,6 +188,12 @@ static const binding_row_t bindings[] = {
     { "system:kube-scheduler", "User", "system:kube-scheduler" },
     { "system:kube-controller-manager", "User", "system:kube-controller-manager" },
     { "system:node", "Group", "system:nodes" },
+    /* the bindings kubeadm makes for TLS bootstrapping */
+    { "skiff:kubelet-bootstrap", "Group", "system:bootstrappers", "system:node-bootstrapper" },
+    { "skiff:node-autoapprove-bootstrap", "Group", "system:bootstrappers",
+      "system:certificates.k8s.io:certificatesigningrequests:nodeclient" },
+    { "skiff:node-autoapprove-certificate-rotation", "Group", "system:nodes",
+      "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient" },
 };
 
 /* ---- building the objects ----------------------------------------------------- */
@@ -252,10 +275,12 @@ static json_t *cluster_role(const role_row_t *row)
 
 static json_t *cluster_role_binding(const char *name)
 {
+    const char *role = name;
     json_t *subjects = json_array();
     for (size_t i = 0; subjects && i < sizeof(bindings) / sizeof(bindings[0]); i++) {
         if (strcmp(bindings[i].name, name) != 0)
             continue;
+        if (bindings[i].role) role = bindings[i].role;
         if (json_array_append_new(subjects,
                                   json_pack("{s:s, s:s, s:s}", "apiGroup", RBAC_GROUP, "kind",
                                             bindings[i].kind, "name", bindings[i].subject)) < 0) {
@@ -265,7 +290,7 @@ static json_t *cluster_role_binding(const char *name)
     }
     return json_pack("{s:s, s:s, s:o, s:{s:s, s:s, s:s}, s:o}", "apiVersion", RBAC_API, "kind",
                      "ClusterRoleBinding", "metadata", metadata(name, NULL), "roleRef",
-                     "apiGroup", RBAC_GROUP, "kind", "ClusterRole", "name", name, "subjects",
+                     "apiGroup", RBAC_GROUP, "kind", "ClusterRole", "name", role, "subjects",
                      subjects);
 }
 

@@ -783,7 +783,24 @@ SSL_CTX *pki_server_ctx_new(const pki_t *p, char *err, size_t errlen)
 {
     if (!p)
         return NULL;
-    return tls_server_ctx_new(p->server_cert_pem, p->server_key_pem, p->ca_pem, err, errlen);
+    SSL_CTX *ctx = tls_server_ctx_new(p->server_cert_pem, p->server_key_pem, p->ca_pem, err,
+                                      errlen);
+    if (ctx && SSL_CTX_add1_chain_cert(ctx, p->ca) != 1) {
+        snprintf(err, errlen, "cannot add the CA to the served certificate chain");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+struct x509_st *pki_ca_cert(const pki_t *p)
+{
+    return p ? p->ca : NULL;
+}
+
+struct evp_pkey_st *pki_ca_key(const pki_t *p)
+{
+    return p ? p->ca_key : NULL;
 }
 
 char *pki_base64_new(const char *text)

@@ -50,6 +50,10 @@ const char *pki_server_cert_pem(const pki_t *p);
 const char *pki_server_key_pem(const pki_t *p);
 const char *pki_admin_cert_pem(const pki_t *p);
 const char *pki_admin_key_pem(const pki_t *p);
+/* The CA certificate and key (borrowed, owned by p), for the API server's
+ * certificate signer (core/api/csr.c). */
+struct x509_st *pki_ca_cert(const pki_t *p);
+struct evp_pkey_st *pki_ca_key(const pki_t *p);
 /* Set by pki_ensure: which files it (re)wrote this time (bit per file). */
 enum { PKI_WROTE_CA = 1, PKI_WROTE_SERVER = 2, PKI_WROTE_ADMIN = 4 };
 int pki_written(const pki_t *p);
@@ -61,7 +65,9 @@ int pki_issue_client(const pki_t *p, const char *user, const char *const *groups
                      char **cert_pem, char **key_pem);
 
 /* The API server's TLS context: serving certificate, client certificates
- * requested and checked against the CA. NULL with a message in err. */
+ * requested and checked against the CA. The CA certificate is sent with
+ * the serving certificate, so a joining agent that trusts nothing yet can
+ * take it from the handshake and check it against the hash it was given. NULL with a message in err. */
 SSL_CTX *pki_server_ctx_new(const pki_t *p, char *err, size_t errlen);
 
 /* Base64 (one line, as kubeconfig *-data fields want) of a NUL-terminated

@@ -966,7 +966,7 @@ int rbac_node_authorize(const rbac_user_t *user, const rbac_attrs_t *a,
         if (verb_in(a->verb, READS))
             decide(out, RBAC_ALLOW, "node '%s' may read nodes", node);
         else if (!empty(a->name) && strcmp(a->name, node) == 0 &&
-                 verb_in(a->verb, OWN_WRITES))
+                 (verb_in(a->verb, OWN_WRITES) || (!*sub && strcmp(a->verb, "delete") == 0)))
             decide(out, RBAC_ALLOW, "node '%s' may change its own Node", node);
         else
             decide(out, RBAC_DENY, NULL, node); /* the standard message says it all */

@@ -33,6 +33,7 @@ int duration_parse_ms(const char *s, int64_t *ms)
         }
         if (!digits) return -1;
         if (scale) v /= scale;
+        /* the longest unit that matches: "ms" is not "m" then "s" */
         size_t best = 0, best_len = 0;
         for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
             size_t n = strlen(units[i].unit);
@@ -41,7 +42,6 @@ int duration_parse_ms(const char *s, int64_t *ms)
                 best_len = n;
             }
         }
-        /* "m" must not swallow the "m" of "ms" */
         if (!best_len) return -1;
         total += v * units[best].ms;
         p += best_len;

@@ -283,13 +283,12 @@ pod_info_t *pod_info_new(json_t *pod)
     pi->p.labels = json_is_object(labels) ? labels : NULL;
     const json_t *spec = json_object_get(pod, "spec");
     const char *node = json_string_value(json_object_get(spec, "nodeName"));
-    snprintf(pi->node_buf, sizeof pi->node_buf, "%s", node ? node : "");
-    pi->p.node_name = pi->node_buf;
+    pod_info_set_node(pi, node);
     pi->p.priority = (int32_t)json_integer_value(json_object_get(spec, "priority"));
     const char *pp = json_string_value(json_object_get(spec, "preemptionPolicy"));
     pi->preempt_never = pp && strcmp(pp, "Never") == 0;
     const char *nom = json_string_value(json_object_get(json_object_get(pod, "status"), "nominatedNodeName"));
-    snprintf(pi->nominated, sizeof pi->nominated, "%s", nom ? nom : "");
+    pod_info_set_nominated(pi, nom);
     json_t *dt = json_object_get(meta, "deletionTimestamp");
     pi->p.terminating = dt && !json_is_null(dt);
     pi->created_ms = skiff_time_parse(json_string_value(json_object_get(meta, "creationTimestamp")));
@@ -316,6 +315,19 @@ pod_info_t *pod_info_new(json_t *pod)
     return pi;
 }
 
+void pod_info_set_node(pod_info_t *pi, const char *node)
+{
+    free(pi->node_buf);
+    pi->node_buf = node && *node ? strdup(node) : NULL;
+    pi->p.node_name = pi->node_buf ? pi->node_buf : "";
+}
+
+void pod_info_set_nominated(pod_info_t *pi, const char *node)
+{
+    free(pi->nominated);
+    pi->nominated = node && *node ? strdup(node) : NULL;
+}
+
 void pod_info_free(pod_info_t *pi)
 {
     if (!pi) return;
@@ -324,6 +336,8 @@ void pod_info_free(pod_info_t *pi)
     free(pi->ports);
     free(pi->key);
     free(pi->last_message);
+    free(pi->node_buf);
+    free(pi->nominated);
     free(pi);
 }
 
@@ -502,6 +516,26 @@ node_info_t *node_info_copy_without(const node_info_t *ni, pod_info_t *const *sk
         c->n.nonzero_memory += p->p.nonzero_memory;
         if (p->p.has_anti_affinity) c->n.n_pods_with_anti_affinity++;
         if (p->p.has_affinity) c->n.n_pods_with_affinity++;
+    }
+    return c;
+}
+
+node_info_t *node_info_copy_with(const node_info_t *ni, pod_info_t *const *add, size_t n_add)
+{
+    node_info_t *c = node_info_copy_without(ni, NULL, 0);
+    if (!c) return NULL;
+    pod_info_t **p = realloc(c->pods, (c->n.n_pods + n_add + 1) * sizeof *p);
+    if (!p) {
+        node_info_copy_free(c);
+        return NULL;
+    }
+    c->pods = p;
+    c->n.pods = (skiff_sched_pod_t *const *)p;
+    for (size_t i = 0; i < n_add; i++) {
+        p[c->n.n_pods++] = add[i];
+        resources_add(&c->n.requested, &add[i]->p.requests, 1);
+        c->n.nonzero_cpu += add[i]->p.nonzero_cpu;
+        c->n.nonzero_memory += add[i]->p.nonzero_memory;
     }
     return c;
 }

@@ -203,6 +203,24 @@ static size_t nodes_to_find(size_t n, int pct)
     return k < 100 ? 100 : k;
 }
 
+/* Filters ni as kube-scheduler's RunFilterPluginsWithNominatedPods does:
+ * pods nominated to ni with at least pod's priority count as placed. */
+static int filter_with_nominated(prepared_cycle_t *pc, const cycle_opts_t *o, node_info_t *ni,
+                                 pod_info_t *pod, skiff_sched_reasons_t *why)
+{
+    pod_info_t *add[16];
+    size_t n = 0;
+    for (pod_info_t *q = o ? o->nominated : NULL; q && n < 16; q = q->nnext)
+        if (q != pod && q->nominated && q->p.priority >= pod->p.priority &&
+            strcmp(q->nominated, ni->name) == 0)
+            add[n++] = q;
+    if (!n) return cycle_filter_node(pc, &ni->n, why);
+    node_info_t *c = node_info_copy_with(ni, add, n);
+    int code = c ? cycle_filter_node(pc, &c->n, why) : cycle_filter_node(pc, &ni->n, why);
+    node_info_copy_free(c);
+    return code;
+}
+
 static uint64_t next_rand(uint64_t *s)
 {
     *s ^= *s << 13;
@@ -240,7 +258,7 @@ void cycle_run(const sched_profile_t *prof, sched_cache_t *cache, pod_info_t *po
         node_info_t *ni = cache->list[(start + evaluated) % n];
         skiff_sched_reasons_t why;
         why.n = 0;
-        if (cycle_filter_node(&pc, &ni->n, &why) == SKIFF_SCHED_OK) feasible[nf++] = ni;
+        if (filter_with_nominated(&pc, o, ni, pod, &why) == SKIFF_SCHED_OK) feasible[nf++] = ni;
     }
     if (o && o->next_start) *o->next_start = (start + evaluated) % n;
     res->n_feasible = nf;
@@ -249,7 +267,8 @@ void cycle_run(const sched_profile_t *prof, sched_cache_t *cache, pod_info_t *po
         /* the rare path: evaluate again, keeping every node's reasons */
         res->verdicts = calloc(n, sizeof *res->verdicts);
         for (size_t i = 0; res->verdicts && i < n; i++)
-            res->verdicts[i].code = cycle_filter_node(&pc, &cache->list[i]->n, &res->verdicts[i].why);
+            res->verdicts[i].code =
+                filter_with_nominated(&pc, o, cache->list[i], pod, &res->verdicts[i].why);
         free(feasible);
         cycle_prepared_free(&pc);
         return;

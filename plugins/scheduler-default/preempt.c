@@ -86,7 +86,7 @@ int preempt_find(const sched_profile_t *prof, sched_cache_t *cache, pod_info_t *
         return -1;
     }
     /* a pod already waiting for its victims to go does not preempt again */
-    node_info_t *nom = pod->nominated[0] ? cache_node_get(cache, pod->nominated) : NULL;
+    node_info_t *nom = pod->nominated ? cache_node_get(cache, pod->nominated) : NULL;
     for (size_t i = 0; nom && i < nom->n.n_pods; i++)
         if (nom->pods[i]->p.terminating && nom->pods[i]->p.priority < pod->p.priority) {
             snprintf(out->message, sizeof out->message,

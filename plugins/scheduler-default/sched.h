@@ -40,7 +40,7 @@ typedef struct pod_info {
     skiff_sched_pod_t p;       /* first: the SDK view */
     json_t *obj;               /* owned reference to the Pod */
     char *key;                 /* "ns/name" */
-    char node_buf[256];        /* node_name's storage */
+    char *node_buf;            /* node_name's storage (NULL: "") */
     skiff_sched_port_t *ports;
     node_info_t *node;         /* where it counts, or NULL */
     size_t node_index;         /* its index in node->pods */
@@ -53,10 +53,12 @@ typedef struct pod_info {
     int64_t unschedulable_since_ms;
     int64_t created_ms;
     int preempt_never;         /* spec.preemptionPolicy Never */
-    char nominated[256];       /* status.nominatedNodeName */
+    char *nominated;           /* status.nominatedNodeName, or NULL */
     struct pod_info *wprev, *wnext; /* the waiting list (unschedulable or backing off) */
     uint64_t bind_seq;         /* which binding placed it */
     char *last_message;        /* last PodScheduled=False message written */
+    struct pod_info *nnext, *nprev; /* the list of nominated pods */
+    int in_nominated;
 } pod_info_t;
 
 struct node_info {
@@ -81,6 +83,9 @@ typedef struct sched_cache {
 /* Parses requests, ports, priority and labels of pod (json_incref'd). NULL on ENOMEM. */
 pod_info_t *pod_info_new(json_t *pod);
 void pod_info_free(pod_info_t *pi);
+/* Sets p.node_name / nominated (copied; NULL or "" clears). */
+void pod_info_set_node(pod_info_t *pi, const char *node);
+void pod_info_set_nominated(pod_info_t *pi, const char *node);
 /* Resources of a Node's status.allocatable (capacity when absent). */
 void resources_from_list(skiff_sched_resources_t *r, const json_t *list);
 void resources_free(skiff_sched_resources_t *r);
@@ -99,6 +104,8 @@ void node_remove_pod(pod_info_t *pi);
  * with node_info_copy_free. */
 node_info_t *node_info_copy_without(const node_info_t *ni, pod_info_t *const *skip, size_t n_skip);
 void node_info_copy_free(node_info_t *ni);
+/* A copy of ni with the pods in add placed on it as well. */
+node_info_t *node_info_copy_with(const node_info_t *ni, pod_info_t *const *add, size_t n_add);
 
 /* ---- steps ---------------------------------------------------------------------- */
 
@@ -149,6 +156,11 @@ typedef struct cycle_opts {
     uint64_t *rng;
     const json_t *(*namespace_labels)(void *data, const char *ns);
     void *namespace_data;
+    /* Pods nominated (by preemption) to run on nodes, not bound yet: on
+     * their node they count as if placed, for pods of no higher priority,
+     * so the room preemption made is kept for them. NULL-terminated list
+     * through pod_info_t.nnext, or NULL. */
+    pod_info_t *nominated;
 } cycle_opts_t;
 
 /* Runs pre_filter, filter, score for pod over the cache. */

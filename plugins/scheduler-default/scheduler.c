@@ -56,6 +56,7 @@ typedef struct sched {
     size_t n_heap, cap_heap;
     uint64_t seq;
     pod_info_t *waiting;       /* unschedulable or backing off */
+    pod_info_t *nominated;     /* pending pods with a nominated node */
     uv_idle_t idle;
     uv_timer_t tick;
     int idle_on;
@@ -73,6 +74,7 @@ typedef struct sched {
     int scheduled_events;
     /* figures for the log */
     uint64_t n_bound, n_failed;
+    int synced_logged;
 } sched_t;
 
 static const skiff_resource_t pods_res = {"", "v1", "pods", NULL};
@@ -256,8 +258,29 @@ static int ours(const json_t *pod)
     return !sn || !*sn || strcmp(sn, SCHEDULER_NAME) == 0;
 }
 
+static void nominated_del(sched_t *s, pod_info_t *pi)
+{
+    if (!pi->in_nominated) return;
+    if (pi->nprev) pi->nprev->nnext = pi->nnext;
+    else s->nominated = pi->nnext;
+    if (pi->nnext) pi->nnext->nprev = pi->nprev;
+    pi->nnext = pi->nprev = NULL;
+    pi->in_nominated = 0;
+}
+
+static void nominated_add(sched_t *s, pod_info_t *pi)
+{
+    if (pi->in_nominated || !pi->nominated) return;
+    pi->nprev = NULL;
+    pi->nnext = s->nominated;
+    if (s->nominated) s->nominated->nprev = pi;
+    s->nominated = pi;
+    pi->in_nominated = 1;
+}
+
 static void forget_pod(sched_t *s, pod_info_t *pi)
 {
+    nominated_del(s, pi);
     dequeue(s, pi);
     if (pi->node) node_remove_pod(pi);
     else if (pi->p.node_name[0] && !pi->p.assumed && s->cache.n_orphans) s->cache.n_orphans--;
@@ -310,7 +333,7 @@ static void pod_event(sched_t *s, json_t *pod)
         pi->attempts = old->attempts;
         pi->backoff_until_ms = old->backoff_until_ms;
         pi->unschedulable_since_ms = old->unschedulable_since_ms;
-        if (!pi->nominated[0]) snprintf(pi->nominated, sizeof pi->nominated, "%s", old->nominated);
+        if (!pi->nominated) pod_info_set_nominated(pi, old->nominated);
         if (old->last_message) pi->last_message = strdup(old->last_message);
         changed_spec = !json_equal(json_object_get(old->obj, "spec"), json_object_get(pod, "spec")) ||
                        !json_equal(old->p.labels, pi->p.labels);
@@ -326,6 +349,7 @@ static void pod_event(sched_t *s, json_t *pod)
         attach(s, pi);
         return;
     }
+    nominated_add(s, pi);
     if ((was == Q_UNSCHEDULABLE || was == Q_BACKOFF) && !changed_spec) {
         waiting_add(s, pi, was);
         return;
@@ -462,7 +486,7 @@ static void on_bound(void *data, int status, json_t *obj)
                 /* forget the assumption; try again after a back-off */
                 node_remove_pod(pi);
                 pi->p.assumed = 0;
-                pi->node_buf[0] = '\0';
+                pod_info_set_node(pi, NULL);
                 pi->q = Q_NONE;
                 if (status != 409 && status != 404) requeue_after_failure(s, pi);
                 cluster_changed(s);
@@ -589,7 +613,9 @@ static void unschedulable(sched_t *s, pod_info_t *pi, cycle_result_t *res, cycle
                                 s->cache.n_nodes, found ? NULL : pr.message);
         if (found) {
             for (size_t i = 0; i < pr.n_victims; i++) evict(s, pr.victims[i], pi, pr.node->name);
-            snprintf(pi->nominated, sizeof pi->nominated, "%s", pr.node->name);
+            nominated_del(s, pi);
+            pod_info_set_nominated(pi, pr.node->name);
+            nominated_add(s, pi);
             nominated = pi->nominated;
             s->ctx->log(s->ctx, SKIFF_LOG_INFO, "preempting %zu pod(s) on %s for %s",
                         pr.n_victims, pr.node->name, pi->key);
@@ -623,20 +649,22 @@ static void schedule_one(sched_t *s, pod_info_t *pi)
                       .next_start = &s->next_start,
                       .rng = &s->rng,
                       .namespace_labels = namespace_labels,
-                      .namespace_data = s};
+                      .namespace_data = s,
+                      .nominated = s->nominated};
     cycle_result_t res;
     cycle_run(&s->prof, &s->cache, pi, &o, &res);
     if (res.chosen) {
         node_info_t *ni = res.chosen;
         /* assume before the binding answers, so the next cycle counts it */
-        snprintf(pi->node_buf, sizeof pi->node_buf, "%s", ni->name);
+        pod_info_set_node(pi, ni->name);
+        nominated_del(s, pi);
         pi->p.assumed = 1;
         node_add_pod(ni, pi);
         pi->q = Q_INFLIGHT;
         if (bind_pod(s, pi, ni) != 0) {
             node_remove_pod(pi);
             pi->p.assumed = 0;
-            pi->node_buf[0] = '\0';
+            pod_info_set_node(pi, NULL);
             pi->q = Q_NONE;
             requeue_after_failure(s, pi);
         }
@@ -655,6 +683,11 @@ static void on_idle(uv_idle_t *h)
         uv_idle_stop(&s->idle);
         s->idle_on = 0;
         return;
+    }
+    if (!s->synced_logged) {
+        s->synced_logged = 1;
+        s->ctx->log(s->ctx, SKIFF_LOG_INFO, "caches synced: %zu node(s), %zu pod(s) to schedule",
+                    s->cache.n_nodes, s->n_heap);
     }
     uint64_t t0 = uv_hrtime();
     int n = 0;

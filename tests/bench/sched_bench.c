@@ -8,10 +8,15 @@
  *
  *   sched_bench --port P [--nodes N] [--pods M] [--in-flight K]
  *               [--node-cpu 32] [--pod-cpu 100m] [--clients 64] [--skip-nodes]
- *               [--timeout S]
+ *               [--rate PODS_PER_S] [--create-only | --bound-only] [--timeout S]
  *
  * Creates are spread over --clients HTTP clients (four keep-alive
- * connections each), since a connection carries one request at a time. */
+ * connections each), since a connection carries one request at a time.
+ * Without --rate pods are created as fast as --in-flight allows (the
+ * scheduler then runs behind and latency measures the backlog); with it,
+ * at a steady rate. --create-only creates and stops (for a server without a
+ * scheduler); --bound-only creates nothing and times how fast the pods
+ * already stored get bound (a backlog, after a restart with a scheduler). */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +44,13 @@ typedef struct bench {
     uint64_t first_ns, last_bound_ns, last_created_ns;
     uv_timer_t timeout;
     int timeout_s;
+    int rate;                  /* pods per second; 0: as fast as in_flight allows */
+    int create_only;           /* create nodes and pods, then stop */
+    int bound_only;            /* create nothing: time the binding of existing pods */
+    uint64_t first_bound_ns;
+    int done;
+    uv_timer_t pacer;
+    uint64_t paced_start_ns;
     char rv[64];
 } bench_t;
 
@@ -51,12 +63,15 @@ static void start_pods(bench_t *b);
 
 static void finish(bench_t *b)
 {
+    b->done = 1;
     if (b->w) {
         b->c->vt->watch_cancel(b->w);
         b->w = NULL;
     }
     uv_timer_stop(&b->timeout);
     uv_close((uv_handle_t *)&b->timeout, NULL);
+    uv_timer_stop(&b->pacer);
+    uv_close((uv_handle_t *)&b->pacer, NULL);
     b->c->vt->free(b->c);
     for (int i = 0; i < b->n_clients; i++) b->cs[i]->vt->free(b->cs[i]);
 }
@@ -109,6 +124,15 @@ static int cmp_u64(const void *x, const void *y)
 
 static void report(bench_t *b)
 {
+    if (b->bound_only) {
+        printf("pods_bound            %d of %d\n", b->bound, b->pods);
+        printf("bound_per_s           %.0f   (first pod bound to last)\n",
+               b->last_bound_ns > b->first_bound_ns
+                   ? b->bound / ((double)(b->last_bound_ns - b->first_bound_ns) / 1e9) : 0);
+        printf("start_to_last_bound_s %.1f   (watch opened to last pod bound)\n",
+               (double)(b->last_bound_ns - b->first_ns) / 1e9);
+        return;
+    }
     uint64_t *lat = malloc(sizeof *lat * (size_t)(b->pods ? b->pods : 1));
     int n = 0;
     for (int i = 0; i < b->pods; i++)
@@ -135,15 +159,23 @@ static void on_pod_event(void *data, const char *type, json_t *obj)
     bench_t *b = data;
     if (!type) {
         b->w = NULL;
-        if (b->bound < b->pods) fprintf(stderr, "sched_bench: the watch ended early\n");
+        if (b->bound >= b->pods || b->done) return;
+        /* the server may end a watch (timeout, a slow reader): resume
+         * from the last revision seen, as an informer would */
+        skiff_list_opts_t o = {.resource_version = b->rv[0] ? b->rv : NULL, .timeout_seconds = 3600};
+        if (skiff_client_watch(b->c, &pods_res, NULL, &o, on_pod_event, b, &b->w) != 0)
+            fprintf(stderr, "sched_bench: the watch ended and could not be opened again\n");
         return;
     }
+    const char *erv = json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+    if (erv) snprintf(b->rv, sizeof b->rv, "%s", erv);
     if (strcmp(type, "ADDED") != 0 && strcmp(type, "MODIFIED") != 0) return;
     const char *node = json_string_value(json_object_get(json_object_get(obj, "spec"), "nodeName"));
     if (!node || !*node) return;
     int i = index_of(json_string_value(json_object_get(json_object_get(obj, "metadata"), "name")));
     if (i < 0 || i >= b->pods || b->bound_ns[i]) return;
     b->bound_ns[i] = uv_hrtime();
+    if (!b->first_bound_ns) b->first_bound_ns = b->bound_ns[i];
     b->last_bound_ns = b->bound_ns[i];
     if (++b->bound == b->pods) {
         report(b);
@@ -161,7 +193,23 @@ static void on_pod(void *data, int status, json_t *obj)
             fprintf(stderr, "sched_bench: create failed (%d): %s\n", status,
                     json_string_value(json_object_get(obj, "message")));
     }
-    if (b->pods_sent < b->pods) send_pod(b);
+    if (!b->rate && b->pods_sent < b->pods) send_pod(b);
+    if (b->create_only && b->pods_done == b->pods) {
+        printf("pods_created          %d (failed %d) in %.1f s\n", b->pods_done - b->pods_failed,
+               b->pods_failed, (double)(b->last_created_ns - b->first_ns) / 1e9);
+        finish(b);
+    }
+}
+
+/* --rate: every 5 ms, send what the schedule is owed (in_flight still caps) */
+static void on_pace(uv_timer_t *t)
+{
+    bench_t *b = t->data;
+    uint64_t due = (uv_hrtime() - b->paced_start_ns) * (uint64_t)b->rate / 1000000000u;
+    while ((uint64_t)b->pods_sent < due && b->pods_sent < b->pods &&
+           b->pods_sent - b->pods_done < b->in_flight)
+        send_pod(b);
+    if (b->pods_sent == b->pods) uv_timer_stop(t);
 }
 
 static void send_pod(bench_t *b)
@@ -190,9 +238,27 @@ static void on_list(void *data, int status, json_t *obj)
     const char *rv = json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
     snprintf(b->rv, sizeof b->rv, "%s", rv ? rv : "");
     skiff_list_opts_t o = {.resource_version = b->rv, .timeout_seconds = 3600};
+    if (b->create_only) {
+        for (int i = 0; i < b->in_flight && b->pods_sent < b->pods; i++) send_pod(b);
+        return;
+    }
+    if (b->bound_only) {
+        /* the list held the pods bound already; the watch brings the rest */
+        size_t i;
+        json_t *item;
+        json_array_foreach(json_object_get(obj, "items"), i, item) on_pod_event(b, "ADDED", item);
+        snprintf(b->rv, sizeof b->rv, "%s", rv ? rv : "");
+        if (b->bound == b->pods) return;
+    }
     if (skiff_client_watch(b->c, &pods_res, NULL, &o, on_pod_event, b, &b->w) != 0) {
         fprintf(stderr, "sched_bench: cannot watch pods\n");
         finish(b);
+        return;
+    }
+    if (b->bound_only) return;
+    if (b->rate) {
+        b->paced_start_ns = uv_hrtime();
+        uv_timer_start(&b->pacer, on_pace, 0, 5);
         return;
     }
     for (int i = 0; i < b->in_flight && b->pods_sent < b->pods; i++) send_pod(b);
@@ -201,6 +267,12 @@ static void on_list(void *data, int status, json_t *obj)
 static void start_pods(bench_t *b)
 {
     skiff_list_opts_t o = {.limit = 1};
+    if (b->bound_only) {
+        b->first_ns = uv_hrtime();
+        for (int i = 0; i < b->pods; i++) b->sent_ns[i] = b->first_ns;
+        o.limit = 0;
+        o.field_selector = "spec.nodeName!=";
+    }
     skiff_client_list(b->c, &pods_res, NULL, &o, on_list, b);
 }
 
@@ -228,6 +300,9 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--pod-cpu") == 0 && v) b.pod_cpu = argv[++i];
         else if (strcmp(a, "--timeout") == 0 && v) b.timeout_s = atoi(argv[++i]);
         else if (strcmp(a, "--clients") == 0 && v) b.n_clients = atoi(argv[++i]);
+        else if (strcmp(a, "--rate") == 0 && v) b.rate = atoi(argv[++i]);
+        else if (strcmp(a, "--create-only") == 0) b.create_only = 1;
+        else if (strcmp(a, "--bound-only") == 0) b.bound_only = 1;
         else if (strcmp(a, "--skip-nodes") == 0) skip_nodes = 1;
         else {
             fprintf(stderr, "usage: sched_bench --port P [--nodes N] [--pods M] [--in-flight K] "
@@ -249,9 +324,11 @@ int main(int argc, char **argv)
     b.bound_ns = calloc((size_t)b.pods, sizeof *b.bound_ns);
     if (!b.c || !b.sent_ns || !b.bound_ns) return 1;
     uv_timer_init(b.loop, &b.timeout);
+    uv_timer_init(b.loop, &b.pacer);
+    b.pacer.data = &b;
     b.timeout.data = &b;
     uv_timer_start(&b.timeout, on_timeout, (uint64_t)b.timeout_s * 1000, 0);
-    if (skip_nodes || b.nodes == 0) {
+    if (skip_nodes || b.nodes == 0 || b.bound_only) {
         start_pods(&b);
     } else {
         for (int i = 0; i < b.in_flight && b.nodes_sent < b.nodes; i++) send_node(&b);
@@ -260,5 +337,5 @@ int main(int argc, char **argv)
     free(b.sent_ns);
     free(b.bound_ns);
     free(b.cs);
-    return b.bound == b.pods ? 0 : 1;
+    return b.create_only ? (b.pods_failed ? 1 : 0) : b.bound == b.pods ? 0 : 1;
 }

@@ -7,6 +7,14 @@
 #
 #   tests/bench/sched_bench.sh [BUILD_DIR] [sched_bench options...]
 #
+# With SCHED_BENCH_HOLLOW=N the nodes are N hollow nodes of `skiff agent
+# --hollow N` (pods bound to them turn Running, which the server also pays
+# for) instead of Nodes registered by sched_bench; pass --skip-nodes then.
+#
+# With SCHED_BENCH_BACKLOG=1 the pods are first created on a server without
+# a scheduler, which is then restarted with one: the figures are how fast a
+# backlog of pods is bound, without creates competing for the server.
+#
 # Build without sanitizers (./configure CFLAGS=-O2) for meaningful figures.
 # SCHED_BENCH_SERVER_ARGS adds server options, e.g.
 #   SCHED_BENCH_SERVER_ARGS='--plugin-settings scheduler-default.scheduled-events=false'
@@ -21,21 +29,52 @@ LOAD=$BUILD/tests/bench/sched_bench
 }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sched-bench.XXXXXX")
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-# shellcheck disable=SC2086
-"$SKIFF" server --plain-http --port "$PORT" --data-dir "$TMP/data" --controllers none \
-	--log-level warn ${SCHED_BENCH_SERVER_ARGS:-} >"$TMP/server.log" 2>&1 &
-PID=$!
-trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$TMP"' EXIT
-for _ in $(seq 100); do
-	curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
-	sleep 0.1
-done
+PID= APID=
+trap 'kill -TERM $APID $PID 2>/dev/null; wait $APID $PID 2>/dev/null; rm -rf "$TMP"' EXIT
+# start_server [ARGS]: the server on $PORT, ready
+start_server() {
+	# shellcheck disable=SC2086
+	"$SKIFF" server --plain-http --port "$PORT" --data-dir "$TMP/data" --controllers none \
+		--log-level warn ${SCHED_BENCH_SERVER_ARGS:-} "$@" >>"$TMP/server.log" 2>&1 &
+	PID=$!
+	for _ in $(seq 600); do
+		curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+}
+if [ -n "${SCHED_BENCH_BACKLOG:-}" ]; then
+	start_server --scheduler none
+	"$LOAD" --port "$PORT" --create-only "$@" || exit 1
+	kill -TERM $PID
+	wait $PID
+	start_server
+	set -- "$@" --bound-only
+else
+	start_server
+fi
+if [ -n "${SCHED_BENCH_HOLLOW:-}" ]; then
+	"$SKIFF" agent --hollow "$SCHED_BENCH_HOLLOW" --kubeconfig "$TMP/data/kubeconfig" \
+		--cpu 32 --memory 256Gi --log-level warn >"$TMP/agent.log" 2>&1 &
+	APID=$!
+	t0=$(date +%s)
+	until [ "$(KUBECONFIG=$TMP/data/kubeconfig kubectl get nodes --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l)" -ge "$SCHED_BENCH_HOLLOW" ]; do
+		kill -0 "$APID" 2>/dev/null || { echo "the agent exited"; cat "$TMP/agent.log"; exit 1; }
+		[ $(($(date +%s) - t0)) -lt 600 ] || { echo "hollow nodes not Ready after 10 min"; exit 1; }
+		sleep 1
+	done
+	echo "hollow nodes Ready   $SCHED_BENCH_HOLLOW in $(($(date +%s) - t0)) s"
+fi
 ticks=$(getconf CLK_TCK)
-cpu() { awk -v t="$ticks" '{printf "%.1f", ($14 + $15) / t}' "/proc/$PID/stat"; }
+cpu() { awk -v t="$ticks" '{printf "%.1f", ($14 + $15) / t}' "/proc/${1:-$PID}/stat"; }
 cpu0=$(cpu)
+[ -n "$APID" ] && acpu0=$(cpu "$APID")
 "$LOAD" --port "$PORT" "$@"
 rc=$?
 echo "server_cpu_s          $(awk -v a="$(cpu)" -v b="$cpu0" 'BEGIN{printf "%.1f", a - b}')"
 echo "server_rss_mb         $(awk '/VmRSS/{printf "%.0f", $2/1024}' "/proc/$PID/status")"
 echo "server_peak_rss_mb    $(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$PID/status")"
+if [ -n "$APID" ]; then
+	echo "agent_cpu_s           $(awk -v a="$(cpu "$APID")" -v b="$acpu0" 'BEGIN{printf "%.1f", a - b}')"
+	echo "agent_rss_mb          $(awk '/VmRSS/{printf "%.0f", $2/1024}' "/proc/$APID/status")"
+fi
 exit $rc

@@ -110,6 +110,13 @@ EOF
 ok "a pod requesting more than its node holds runs anyway (placement is the scheduler's)" \
 	k wait --for=condition=Ready pod/huge --timeout=20s
 
+# bound by the scheduler (pods/binding) rather than created bound
+printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: sched, namespace: default}\nspec:\n  containers: [{name: main, image: registry.local/app:1}]\n' |
+	k create -f - >/dev/null
+ok "a pod placed by the scheduler turns Ready on its hollow node" \
+	k wait --for=condition=Ready pod/sched --timeout=30s
+like "$(jp pod/sched '{.spec.nodeName}')" "hollow-" "it is on one of the hollow nodes"
+
 pod stray not-ours >/dev/null
 sleep 1
 is "$(jp pod/stray '{.status.phase}')" "Pending" "a pod bound to a node of no agent stays Pending"

@@ -5,8 +5,10 @@
 # and its scheduling once a node that fits appears; taints and
 # tolerations, nodeSelector, node affinity, pod anti-affinity and topology
 # spread honoured; pods/binding refusing a second binding; preemption of a
-# lower-priority pod. Nodes are registered with kubectl (no kubelet: a
-# preemption victim is removed by hand, as a node's agent would).
+# lower-priority pod. Most nodes are registered with kubectl (no kubelet: a
+# preemption victim is removed by hand, as a node's agent would); the last
+# part runs on hollow nodes (skiff agent --hollow), where pods turn Running
+# and the agent removes the victim itself.
 . "$(dirname "$0")/lib.sh"
 
 # mk_node NAME CPU [LABELS-JSON] [SPEC-JSON]
@@ -141,6 +143,25 @@ is "$(node_of high)" "e" "the preemptor is scheduled where the victim was"
 expect_fail_with "an unknown PriorityClass is refused" \
 	'pods "ghost" is forbidden: no PriorityClass with name nope was found' \
 	mk_pod ghost 1 '"priorityClassName": "nope"'
+
+# --- on hollow nodes: pods run, and a preemption victim really goes ------------------------
+start_hollow 2 --node-prefix h- --cpu 2 --labels pool=hollow --ready-delay 100ms ||
+	bail_out "hollow nodes did not start"
+running() { [ "$(jp "pod/$1" '{.status.phase}')" = Running ]; }
+mk_pod h-low1 1500m '"nodeSelector": {"pool": "hollow"}' >/dev/null
+mk_pod h-low2 1500m '"nodeSelector": {"pool": "hollow"}' >/dev/null
+wait_for 20 running h-low1 && wait_for 20 running h-low2
+ok "pods scheduled on hollow nodes run" running h-low2
+apart() { [ "$(node_of h-low1)" != "$(node_of h-low2)" ]; }
+ok "they are on the two hollow nodes" apart
+mk_pod h-high 1 '"priorityClassName": "high", "nodeSelector": {"pool": "hollow"}' >/dev/null
+wait_for 30 running h-high
+ok "a higher-priority pod preempts one of them and runs" running h-high
+gone() { ! k get pod "$1" >/dev/null 2>&1; }
+victims=0
+for p in h-low1 h-low2; do gone $p && victims=$((victims + 1)); done
+is "$victims" "1" "exactly one victim was evicted, and its node removed it"
+stop_hollow
 stop_server_cleanly
 
 # --- MostAllocated packs ------------------------------------------------------------------------

@@ -172,7 +172,20 @@ static void scenario(skiff_client_t *c, const char *ns)
     CALL(a, skiff_client_get(c, &configmaps, ns, "watched", on_answer, &a));
     assert_int_equal(a.status, 200);
     json_decref(a.obj);
-    skiff_write_opts_t del = {.propagation_policy = "Background", .grace_period_seconds = -1};
+    /* a uid precondition that does not match: 409, nothing deleted */
+    skiff_write_opts_t other = {.grace_period_seconds = -1,
+                                .precondition_uid = "00000000-0000-4000-8000-000000000000"};
+    CALL(a, skiff_client_delete(c, &configmaps, ns, "watched", &other, on_answer, &a));
+    assert_int_equal(a.status, 409);
+    json_decref(a.obj);
+    CALL(a, skiff_client_get(c, &configmaps, ns, "watched", on_answer, &a));
+    assert_int_equal(a.status, 200);
+    char cm_uid[64];
+    snprintf(cm_uid, sizeof cm_uid, "%s",
+             json_string_value(json_object_get(json_object_get(a.obj, "metadata"), "uid")));
+    json_decref(a.obj);
+    skiff_write_opts_t del = {.propagation_policy = "Background", .grace_period_seconds = -1,
+                              .precondition_uid = cm_uid};
     CALL(a, skiff_client_delete(c, &configmaps, ns, "watched", &del, on_answer, &a));
     assert_int_equal(a.status, 200);
     json_decref(a.obj);

@@ -1,8 +1,9 @@
 /* tests/unit/test_hollow.c - the parts of hollow nodes that need no
  * server: durations, node and pod address ranges, the objects a hollow
  * kubelet writes (Node, Lease, pod status for running, never-ready and
- * finished pods), the hollow.skiff.io annotations, and the write queue's
- * bound and de-duplication. The whole agent is tested end to end in
+ * finished pods), the hollow.skiff.io annotations, the write queue's
+ * bound and de-duplication, and the pod watch's pages, resumption and
+ * relist after 410 (against a scripted client). The whole agent is tested end to end in
  * tests/e2e/test_hollow.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 
 #include "agent/hollow_objects.h"
 #include "agent/ipam.h"
+#include "agent/pod_watch.h"
 #include "agent/write_queue.h"
 #include "util/duration.h"
 
@@ -258,6 +260,7 @@ static void test_behaviour(void **state)
 
 typedef struct fake {
     int started[16];
+    int order[64], norder; /* kinds in the order they were started */
     write_op_t *pending[64];
     int npending;
     int done_calls;
@@ -268,6 +271,7 @@ static int fake_start(void *owner, int kind, const char *key, write_op_t *op)
 {
     fake_t *f = owner;
     f->started[kind]++;
+    if (f->norder < 64) f->order[f->norder++] = kind;
     f->pending[f->npending++] = op;
     return 0;
 }
@@ -314,8 +318,177 @@ static void test_write_queue(void **state)
     write_queue_stats(q, &sent, &retried);
     assert_int_equal(sent, 4);
     assert_int_equal(retried, 1);
+    /* urgent entries overtake the others */
+    write_queue_add(q, 4, "pod1");
+    write_queue_add(q, 4, "pod2");
+    write_queue_add(q, 4, "pod3");
+    write_queue_pump(q); /* pod1 and pod2 take both slots */
+    assert_int_equal(f.started[4], 2);
+    write_queue_add_urgent(q, 5, "lease");
+    answer(&f, 200);
+    assert_int_equal(f.started[5], 1); /* the lease before pod3 */
+    assert_int_equal(f.started[4], 2);
+    answer(&f, 200);
+    answer(&f, 200);
+    assert_int_equal(f.started[4], 3);
+    answer(&f, 200);
+    /* but not to the point of starving them: one start in four is theirs */
+    for (int i = 0; i < 12; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "u%d", i);
+        write_queue_add_urgent(q, 6, k);
+    }
+    write_queue_add(q, 7, "patient");
+    int before = f.norder;
+    write_queue_pump(q);
+    while (f.npending) answer(&f, 200);
+    assert_int_equal(f.started[6], 12);
+    assert_int_equal(f.started[7], 1);
+    int pos = -1;
+    for (int i = before; i < f.norder; i++)
+        if (f.order[i] == 7) pos = i - before;
+    assert_true(pos >= 0 && pos <= 3); /* among the first four, not after the twelve */
     write_queue_add(q, 3, "left");
     write_queue_free(q); /* queued entries go with it */
+}
+
+/* ---- pod watch against a scripted client ------------------------------------ */
+
+typedef struct script {
+    skiff_client_t base;
+    int lists, watches, cancels;
+    char last_continue[64], last_rv[64];
+    int64_t last_limit;
+    skiff_client_cb list_cb;
+    void *list_data;
+    skiff_client_watch_cb watch_cb;
+    void *watch_data;
+    /* what the owner saw */
+    int begins, ends, upserts, deletes;
+} script_t;
+
+static script_t *S;
+
+static int s_list(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
+                  const skiff_list_opts_t *o, skiff_client_cb cb, void *data)
+{
+    S->lists++;
+    snprintf(S->last_continue, sizeof S->last_continue, "%s",
+             o->continue_token ? o->continue_token : "");
+    S->last_limit = o->limit;
+    assert_string_equal(o->field_selector, "spec.nodeName!=");
+    S->list_cb = cb;
+    S->list_data = data;
+    return 0;
+}
+
+static int s_watch(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
+                   const skiff_list_opts_t *o, skiff_client_watch_cb cb, void *data,
+                   skiff_client_watch_t **out)
+{
+    S->watches++;
+    snprintf(S->last_rv, sizeof S->last_rv, "%s", o->resource_version ? o->resource_version : "");
+    assert_true(o->allow_bookmarks);
+    S->watch_cb = cb;
+    S->watch_data = data;
+    *out = (skiff_client_watch_t *)S;
+    return 0;
+}
+
+static void s_cancel(skiff_client_watch_t *w)
+{
+    S->cancels++;
+    S->watch_cb = NULL;
+}
+
+static const skiff_client_vtable_t script_vt = {.list = s_list, .watch = s_watch,
+                                                .watch_cancel = s_cancel};
+
+static void pw_begin(void *d) { S->begins++; }
+static void pw_upsert(void *d, json_t *pod) { S->upserts++; }
+static void pw_delete(void *d, json_t *pod) { S->deletes++; }
+static void pw_end(void *d) { S->ends++; }
+
+static void answer_list(int status, const char *json)
+{
+    json_t *obj = json_loads(json, 0, NULL);
+    skiff_client_cb cb = S->list_cb;
+    S->list_cb = NULL;
+    cb(S->list_data, status, obj);
+    json_decref(obj);
+}
+
+static void event(const char *type, const char *json)
+{
+    json_t *obj = json ? json_loads(json, 0, NULL) : NULL;
+    S->watch_cb(S->watch_data, type, obj);
+    json_decref(obj);
+}
+
+static void test_pod_watch(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    script_t s = {.base = {.vt = &script_vt}};
+    S = &s;
+    pod_watch_handler_t h = {pw_begin, pw_upsert, pw_delete, pw_end, NULL};
+    pod_watch_t *w = pod_watch_start(&loop, &s.base, "spec.nodeName!=", &h);
+    assert_non_null(w);
+    assert_int_equal(s.lists, 1);
+    assert_true(s.last_limit > 0); /* paginated */
+    answer_list(200, "{\"metadata\":{\"resourceVersion\":\"10\",\"continue\":\"c1\"},"
+                     "\"items\":[{\"metadata\":{\"name\":\"a\"}},{\"metadata\":{\"name\":\"b\"}}]}");
+    assert_int_equal(s.begins, 1);
+    assert_int_equal(s.lists, 2); /* the next page */
+    assert_string_equal(s.last_continue, "c1");
+    assert_int_equal(s.ends, 0);
+    answer_list(200, "{\"metadata\":{\"resourceVersion\":\"12\"},"
+                     "\"items\":[{\"metadata\":{\"name\":\"c\"}}]}");
+    assert_int_equal(s.upserts, 3);
+    assert_int_equal(s.ends, 1);
+    assert_int_equal(s.watches, 1);
+    assert_string_equal(s.last_rv, "10"); /* the first page's version is the list's */
+
+    event("ADDED", "{\"metadata\":{\"name\":\"d\",\"resourceVersion\":\"15\"}}");
+    event("DELETED", "{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"16\"}}");
+    event("BOOKMARK", "{\"metadata\":{\"resourceVersion\":\"20\"}}");
+    assert_int_equal(s.upserts, 4);
+    assert_int_equal(s.deletes, 1);
+    event(NULL, NULL); /* the server ended it: resumed from the last version */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(s.watches, 2);
+    assert_string_equal(s.last_rv, "20");
+
+    /* 410: too old; a new list, between begin and end */
+    event("ERROR", "{\"kind\":\"Status\",\"code\":410,\"reason\":\"Expired\"}");
+    assert_int_equal(s.cancels, 1);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(s.lists, 3);
+    assert_string_equal(s.last_continue, "");
+    answer_list(200, "{\"metadata\":{\"resourceVersion\":\"30\"},\"items\":[]}");
+    assert_int_equal(s.begins, 2);
+    assert_int_equal(s.ends, 2);
+    assert_int_equal(s.watches, 3);
+    assert_string_equal(s.last_rv, "30");
+
+    int lists, watches;
+    pod_watch_stats(w, &lists, &watches);
+    assert_int_equal(lists, 2); /* pages do not count */
+    assert_int_equal(watches, 3);
+    pod_watch_stop(w);
+    assert_int_equal(s.cancels, 2);
+    uv_run(&loop, UV_RUN_DEFAULT); /* the timer closes, the memory goes */
+
+    /* stopped while a list is in flight: gone once it is answered, and
+     * no handler runs for it */
+    w = pod_watch_start(&loop, &s.base, "spec.nodeName!=", &h);
+    pod_watch_stop(w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    answer_list(200, "{\"metadata\":{\"resourceVersion\":\"40\"},"
+                     "\"items\":[{\"metadata\":{\"name\":\"z\"}}]}");
+    assert_int_equal(s.upserts, 4);
+    assert_int_equal(s.begins, 2);
+    assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 int main(void)
@@ -324,7 +497,7 @@ int main(void)
         cmocka_unit_test(test_duration),       cmocka_unit_test(test_ipam),
         cmocka_unit_test(test_parse_labels_taints), cmocka_unit_test(test_node_and_lease),
         cmocka_unit_test(test_pod_status),     cmocka_unit_test(test_behaviour),
-        cmocka_unit_test(test_write_queue),
+        cmocka_unit_test(test_write_queue),    cmocka_unit_test(test_pod_watch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -80,7 +80,7 @@ static pod_info_t *mk_pod(const char *name, const char *cpu, const char *mem, co
 /* A pod placed on a node, as a bound pod is. */
 static pod_info_t *place(sched_cache_t *c, node_info_t *ni, pod_info_t *pi)
 {
-    snprintf(pi->node_buf, sizeof pi->node_buf, "%s", ni->name);
+    pod_info_set_node(pi, ni->name);
     smap_put(&c->pods, pi->key, pi);
     node_add_pod(ni, pi);
     return pi;
@@ -100,7 +100,9 @@ static int run_filter(const skiff_sched_step_t *s, sched_cache_t *c, pod_info_t 
 {
     skiff_sched_cycle_t cy = {.pod = &pi->p,
                               .nodes = (skiff_sched_node_t *const *)(void *)c->list,
-                              .n_nodes = c->n_nodes};
+                              .n_nodes = c->n_nodes,
+                              .n_pods_with_anti_affinity = c->n_anti,
+                              .n_pods_with_affinity = c->n_aff};
     void *state = NULL;
     memset(why, 0, sizeof *why);
     if (s->pre_filter) {
@@ -451,6 +453,35 @@ static void test_preemption_victims(void **st)
     cache_free(&c);
 }
 
+/* Room made by preemption is kept for the nominated pod. */
+static void test_nominated_reservation(void **st)
+{
+    sched_cache_t c;
+    cache_init(&c);
+    add_node(&c, "a", "2", "8Gi", NULL);
+    sched_profile_t prof = profile(NULL, NULL, NULL);
+    pod_info_t *nom = mk_pod("preemptor", "1500m", NULL, "{\"priority\":100}", NULL);
+    pod_info_set_nominated(nom, "a");
+    pod_info_t *low = mk_pod("low", "1", NULL, NULL, NULL);
+    pod_info_t *higher = mk_pod("higher", "1", NULL, "{\"priority\":200}", NULL);
+    cycle_opts_t o = {.nominated = nom};
+    cycle_result_t res;
+    cycle_run(&prof, &c, low, &o, &res);
+    assert_null(res.chosen);
+    assert_string_equal(res.verdicts[0].why.text[0], "Insufficient cpu");
+    cycle_result_free(&res);
+    cycle_run(&prof, &c, higher, &o, &res);
+    assert_non_null(res.chosen);
+    cycle_result_free(&res);
+    cycle_run(&prof, &c, nom, &o, &res);
+    assert_non_null(res.chosen);
+    cycle_result_free(&res);
+    pod_info_free(nom);
+    pod_info_free(low);
+    pod_info_free(higher);
+    cache_free(&c);
+}
+
 static void test_profile_settings(void **st)
 {
     sched_profile_t p;
@@ -501,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_preferred_scores),
         cmocka_unit_test(test_message_format),
         cmocka_unit_test(test_preemption_victims),
+        cmocka_unit_test(test_nominated_reservation),
         cmocka_unit_test(test_profile_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

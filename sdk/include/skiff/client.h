@@ -48,6 +48,9 @@ typedef struct skiff_write_opts {
     const char *field_manager;
     const char *propagation_policy; /* delete: "Background", "Foreground", "Orphan" */
     int64_t grace_period_seconds; /* delete: -1 = default */
+    /* delete: only the object with this uid (409 Conflict when the name now
+     * belongs to another one), as DeleteOptions.preconditions.uid */
+    const char *precondition_uid;
 } skiff_write_opts_t;
 
 typedef enum skiff_patch_type {
@@ -86,6 +89,10 @@ typedef struct skiff_client_vtable {
     int (*remove)(skiff_client_t *c, const skiff_resource_t *r, const char *ns, const char *name,
                   const skiff_write_opts_t *opts, skiff_client_cb cb, void *data);
     void (*free)(skiff_client_t *c);
+    /* GET of a path that is not a resource: the discovery documents
+     * ("/api", "/api/v1", "/apis", "/apis/apps/v1"), "/version". path
+     * starts with '/' and is sent as it is (percent-encoded by the caller). */
+    int (*get_path)(skiff_client_t *c, const char *path, skiff_client_cb cb, void *data);
 } skiff_client_vtable_t;
 
 struct skiff_client {
@@ -131,6 +138,11 @@ static inline int skiff_client_delete(skiff_client_t *c, const skiff_resource_t 
                                       skiff_client_cb cb, void *data)
 {
     return c->vt->remove(c, r, ns, name, o, cb, data);
+}
+static inline int skiff_client_get_path(skiff_client_t *c, const char *path, skiff_client_cb cb,
+                                        void *data)
+{
+    return c->vt->get_path ? c->vt->get_path(c, path, cb, data) : SKIFF_ENOTSUP;
 }
 
 #ifdef __cplusplus

@@ -8,5 +8,7 @@
 #include <skiff/controller.h>
 #include <skiff/leader.h>
 #include <skiff/objects.h>
+#include <skiff/discovery.h>
 #include <skiff/cron.h>
+#include <skiff/scheduler.h>
 #endif
