@@ -4,7 +4,8 @@
 # placed with a required node affinity on the node's name; nodes joining
 # and leaving; the status kubectl shows; a rolling update that keeps
 # maxUnavailable (checked from a watch), maxSurge, OnDelete; rollout
-# status/history/undo over ControllerRevisions; Events.
+# status/history/undo over ControllerRevisions; Events; deleting the
+# DaemonSet removes its pods and revisions (garbage collector).
 #
 # The nodes are hollow nodes (`skiff agent --hollow`, several agents with
 # their own labels and taints) and the default scheduler binds the pods,
@@ -12,7 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null 2>&1 || skip_all "python3 is needed to read the watch"
 
-start_server --controllers daemonset || bail_out "server did not start"
+start_server --controllers daemonset,garbage-collector || bail_out "server did not start"
 
 # The nodes the DaemonSet's pods are for, sorted, one line.
 pod_nodes() {
@@ -233,6 +234,15 @@ expect_fail_with "rollout status needs RollingUpdate" "only available for Rollin
 expect_contains "describe shows SuccessfulCreate from daemonset-controller" "daemonset-controller  Created pod: agent-" \
 	k describe ds agent
 expect_contains "describe shows SuccessfulDelete" "SuccessfulDelete" k describe ds agent
+
+# --- deletion ---------------------------------------------------------------------------------
+ok "kubectl delete ds agent" k delete ds agent --wait=true --timeout=30s
+no_pods() { [ -z "$(k get pods -l app=agent -o name)" ]; }
+if wait_for 20 no_pods; then pass "its pods are gone (garbage collector, through their owner references)"
+else fail "its pods are gone (garbage collector, through their owner references)"; diag "pods: $(k get pods -l app=agent -o name)"; fi
+no_revisions() { [ -z "$(k get controllerrevisions -o name)" ]; }
+if wait_for 20 no_revisions; then pass "and its ControllerRevisions"
+else fail "and its ControllerRevisions"; diag "revisions: $(k get controllerrevisions -o name)"; fi
 
 stop_server_cleanly
 done_testing

@@ -5,14 +5,16 @@
 # hostname, subdomain and labels; PersistentVolumeClaims from
 # volumeClaimTemplates with the retention policy's owners; Parallel
 # management; a rolling update from the highest ordinal down that honours
-# the partition; rollout status/history/undo; kubectl scale; Events.
+# the partition; rollout status/history/undo; kubectl scale; adoption;
+# Events; deletion through the garbage collector (claims kept or not by
+# the retention policy).
 #
 # Pods run on hollow nodes (`skiff agent --hollow`), bound by the default
 # scheduler; pods become Ready 0.5 s after they are bound.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null 2>&1 || skip_all "python3 is needed to read the watch"
 
-start_server --controllers statefulset || bail_out "server did not start"
+start_server --controllers statefulset,garbage-collector || bail_out "server did not start"
 start_hollow 3 --ready-delay 500ms || bail_out "hollow nodes did not start"
 
 # watch_pods SELECTOR FILE: pods' watch events (kubectl get -w) until killed
@@ -246,8 +248,11 @@ expect_output "whenDeleted: Delete: the claim is owned by the StatefulSet" "Stat
 ok "scale par to 2" kc scale sts par --replicas=2
 if wait_for 10 pods_are app=par "par-0 par-1"; then pass "Parallel: par-2 is removed although no pod is Ready"
 else fail "Parallel: par-2 is removed although no pod is Ready"; fi
-expect_output "whenScaled: Delete: the scaled-away pod's claim is handed to that pod (the garbage collector removes it with the pod)" "Pod/par-2" \
-	jp pvc/data-par-2 '{.metadata.ownerReferences[*].kind}/{.metadata.ownerReferences[*].name}'
+claim_gone() { not k get pvc data-par-2; }
+if wait_for 20 claim_gone; then pass "whenScaled: Delete: the scaled-away pod's claim goes with it (handed to the pod, removed by the garbage collector)"
+else fail "whenScaled: Delete: the scaled-away pod's claim goes with it (handed to the pod, removed by the garbage collector)"; diag "claim: $(jp pvc/data-par-2 '{.metadata.ownerReferences}')"; fi
+expect_output "the claims of the pods that stay are kept" "data-par-0 data-par-1" \
+	sh -c "timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' get pvc -o jsonpath='{range .items[*]}{.metadata.name} {end}' | tr ' ' '\n' | grep par | tr '\n' ' ' | sed 's/ \$//'"
 
 # --- OnDelete -------------------------------------------------------------------------------------
 ok "par: OnDelete" k patch sts par --type=merge -p '{"spec":{"updateStrategy":{"type":"OnDelete","rollingUpdate":null}}}'
@@ -295,6 +300,18 @@ adopted() { [ "$(jp pod/adopt-0 '{.metadata.ownerReferences[0].kind}/{.metadata.
 if wait_for 10 adopted; then pass "it adopts adopt-0 instead of creating it, and gives it its identity labels"
 else fail "it adopts adopt-0 instead of creating it, and gives it its identity labels"; diag "pod: $(jp pod/adopt-0 '{.metadata}')"; fi
 expect_output "the adopted pod is the same (its image stays bare:1)" bare:1 jp pod/adopt-0 '{.spec.containers[0].image}'
+
+# --- deletion ---------------------------------------------------------------------------------
+ok "kubectl delete sts par" k delete sts par --wait=true --timeout=30s
+no_par() { [ -z "$(k get pods -l app=par -o name)" ] && ! k get pvc data-par-0 >/dev/null 2>&1; }
+if wait_for 20 no_par; then pass "its pods go, and its claims with them (whenDeleted: Delete)"
+else fail "its pods go, and its claims with them (whenDeleted: Delete)"; diag "left: $(k get pods,pvc -o name | grep par)"; fi
+ok "kubectl delete sts web" k delete sts web --wait=true --timeout=30s
+no_web() { [ -z "$(k get pods -l app=web -o name)" ]; }
+if wait_for 20 no_web; then pass "web's pods go"
+else fail "web's pods go"; diag "left: $(k get pods -l app=web -o name)"; fi
+expect_output "web's claims stay (whenDeleted: Retain)" "data-web-0 data-web-1 data-web-2" \
+	sh -c "timeout 20 '$KUBECTL' --kubeconfig='$KUBECONFIG' get pvc -o jsonpath='{range .items[*]}{.metadata.name} {end}' | tr ' ' '\n' | grep web | tr '\n' ' ' | sed 's/ \$//'"
 
 stop_server_cleanly
 done_testing
