@@ -754,8 +754,10 @@ static void test_stalled_disk_drops_never_blocks(void **state)
         if (i % 500 == 0) uv_run(&loop, UV_RUN_NOWAIT);
     }
     double took = now_s() - t0;
-    /* ~20000 small events: far below a second even with sanitizers, unless a write blocks */
-    if (took > 5.0) fail_msg("burst took %.2f s", took);
+    /* ~20000 small events: far below a second even with sanitizers; a
+     * write that blocked would never return (nobody reads the pipe), so
+     * the bound only has to survive a busy machine */
+    if (took > 30.0) fail_msg("burst took %.2f s", took);
     audit_stats_t s;
     audit_get_stats(a, &s);
     assert_true(s.dropped > 0);

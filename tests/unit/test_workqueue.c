@@ -96,10 +96,11 @@ static void test_add_after(void **state)
     assert_int_equal(skiff_workqueue_new(&loop, NULL, on_ready, &r, &q), 0);
     uv_update_time(&loop);
     uint64_t t0 = uv_now(&loop);
-    assert_int_equal(skiff_workqueue_add_after(q, "late", 40), 0);
-    /* a later delay for the same key does not postpone it; an earlier one wins */
-    assert_int_equal(skiff_workqueue_add_after(q, "late", 500), 0);
-    assert_int_equal(skiff_workqueue_add_after(q, "soon", 300), 0);
+    assert_int_equal(skiff_workqueue_add_after(q, "late", 400), 0);
+    /* a later delay for the same key does not postpone it; an earlier one
+     * wins (delays far apart, so a busy machine cannot blur their order) */
+    assert_int_equal(skiff_workqueue_add_after(q, "late", 600), 0);
+    assert_int_equal(skiff_workqueue_add_after(q, "soon", 900), 0);
     assert_int_equal(skiff_workqueue_add_after(q, "soon", 20), 0);
     assert_int_equal(skiff_workqueue_len(q), 0);
     run_until_len(q, 1, 1000);
@@ -110,12 +111,12 @@ static void test_add_after(void **state)
     assert_string_equal(k, "soon");
     skiff_workqueue_done(q, k);
     run_until_len(q, 1, 1000);
-    assert_true(uv_now(&loop) - t0 >= 40);
+    assert_true(uv_now(&loop) - t0 >= 400);
     assert_int_equal(skiff_workqueue_get(q, &k), 0);
     assert_string_equal(k, "late");
     skiff_workqueue_done(q, k);
-    /* the replaced delays (500 ms, 300 ms) do not bring the keys back */
-    run_until_len(q, 1, 700);
+    /* the replaced delays (600 ms, 900 ms) do not bring the keys back */
+    run_until_len(q, 1, 1100);
     assert_int_equal(skiff_workqueue_len(q), 0);
     skiff_workqueue_free(q);
     uv_run(&loop, UV_RUN_DEFAULT);
