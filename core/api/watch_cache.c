@@ -56,8 +56,16 @@ void cache_obj_unref(cache_obj_t *o)
 
 json_t *cache_obj_decode(cache_obj_t *o)
 {
-    if (o->parsed) return json_incref(o->parsed);
+    /* a copy: callers change what they decode, and the parsed tree is
+     * shared (watchers in this process hold it) */
+    if (o->parsed) return json_deep_copy(o->parsed);
     return json_loadb(o->json, o->len, 0, NULL);
+}
+
+void cache_obj_drop_parsed(cache_obj_t *o)
+{
+    json_decref(o->parsed);
+    o->parsed = NULL;
 }
 
 const json_t *cache_obj_parsed(cache_obj_t *o)

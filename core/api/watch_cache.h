@@ -39,8 +39,11 @@ const json_t *cache_obj_labels(cache_obj_t *o);
 /* The object decoded, as a new reference the caller releases; the cache
  * keeps only bytes, so a one-off reader does not pin a tree in memory. */
 json_t *cache_obj_decode(cache_obj_t *o);
-/* Parsed object (parsed once, kept with the snapshot; borrowed). */
+/* Parsed object (parsed once, kept with the snapshot; borrowed). Shared:
+ * never modified; cache_obj_decode gives a copy to change. */
 const json_t *cache_obj_parsed(cache_obj_t *o);
+/* Forgets the parsed object (holders of a reference keep theirs). */
+void cache_obj_drop_parsed(cache_obj_t *o);
 
 /* Builds a snapshot from stored bytes: sets metadata.resourceVersion = rev. NULL on bad JSON. */
 cache_obj_t *cache_obj_from_store(const char *key, int namespaced, const char *value, size_t len,

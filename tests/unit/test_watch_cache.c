@@ -77,6 +77,33 @@ static void test_snapshot_has_resource_version(void **state)
     watch_cache_free(c);
 }
 
+/* The parsed tree is shared (in-process watchers hold it): decoding gives
+ * a copy that can be changed without touching it. */
+static void test_decode_copies_the_shared_tree(void **state)
+{
+    watch_cache_t *c = watch_cache_new(cm_kind, 16);
+    watch_cache_progress(c, 1);
+    put(c, "default", "a", "web", 7);
+    cache_obj_t *o = watch_cache_get(c, "default/a");
+    assert_non_null(o);
+    json_t *shared = json_incref((json_t *)cache_obj_parsed(o));
+    assert_non_null(shared);
+    json_t *mine = cache_obj_decode(o);
+    assert_non_null(mine);
+    assert_ptr_not_equal(mine, shared);
+    json_object_set_new(json_object_get(mine, "data"), "k", json_string("changed"));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(shared, "data"), "k")),
+                        "v");
+    json_decref(mine);
+    cache_obj_drop_parsed(o);
+    assert_null(o->parsed);
+    /* the holder's reference outlives the cache's */
+    assert_string_equal(json_string_value(json_object_get(json_object_get(shared, "data"), "k")),
+                        "v");
+    json_decref(shared);
+    watch_cache_free(c);
+}
+
 static void test_list_sorted_and_selected(void **state)
 {
     watch_cache_t *c = watch_cache_new(cm_kind, 16);
@@ -222,6 +249,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snapshot_has_resource_version),
+        cmocka_unit_test(test_decode_copies_the_shared_tree),
         cmocka_unit_test(test_list_sorted_and_selected),
         cmocka_unit_test(test_replay_and_selector_transitions),
         cmocka_unit_test(test_initial_adds_without_revision),
