@@ -587,6 +587,7 @@ void api_handle_watch(api_call_t *c)
     }
     if (st->watcher) {
         watch_cache_watcher_want_bookmarks(st->watcher, want_bookmarks);
+        if (st->objects) watch_cache_watcher_want_objects(st->watcher);
         return;
     }
     if (!too_old) {
