@@ -491,6 +491,19 @@ static int is_dns_label(const char *s, size_t n, int dns1035)
     return 1;
 }
 
+/* Kubernetes' IsDNS1123Subdomain: only the whole name is limited (253);
+ * a part between dots may be longer than a label's 63, so that a
+ * Deployment of a 63-character name can own "<name>-<hash>" ReplicaSets. */
+static int is_subdomain_part(const char *s, size_t n)
+{
+    if (n == 0 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_lower_alnum(s[i]) && s[i] != '-')
+            return 0;
+    return 1;
+}
+
 static int is_dns_subdomain(const char *s)
 {
     size_t n = strlen(s);
@@ -500,7 +513,7 @@ static int is_dns_subdomain(const char *s)
     while (1) {
         const char *dot = strchr(p, '.');
         size_t len = dot ? (size_t)(dot - p) : strlen(p);
-        if (!is_dns_label(p, len, 0))
+        if (!is_subdomain_part(p, len))
             return 0;
         if (!dot)
             return 1;

@@ -322,6 +322,14 @@ static void test_names(void **state)
     expect_one("", "Service", "{\"metadata\":{\"name\":\"1web\"},\"spec\":{\"ports\":[{\"port\":80}]}}",
                VALIDATE_STRICT, "metadata.name", "FieldValueInvalid", "a DNS-1035 label must consist");
     expect_clean("", "ConfigMap", "{\"metadata\":{\"name\":\"1web\"}}");
+    /* a subdomain has no 63-character limit per part (a Deployment of 63
+     * characters owns "<name>-<hash>" ReplicaSets) */
+    char part[120];
+    memset(part, 'b', 100);
+    part[100] = '\0';
+    char part_text[200];
+    snprintf(part_text, sizeof(part_text), "{\"metadata\":{\"name\":\"%s\"}}", part);
+    expect_clean("", "ConfigMap", part_text);
     char long_name[300];
     memset(long_name, 'a', 254);
     long_name[254] = '\0';
