@@ -207,8 +207,10 @@ static void deliver(ipcall_t *c)
         if (d->done) {
             c->client_done = 1;
             c->on_done(c->data, d->status, d->data, d->len);
-        } else if (d->obj && c->on_event && d->status >= 200 && d->status < 300) {
-            c->on_event(c->data, d->data, d->obj);
+        } else if (d->obj) {
+            /* queued only for a call with on_event (the sink's probe) */
+            if (c->on_event && d->status >= 200 && d->status < 300)
+                c->on_event(c->data, d->data, d->obj);
         } else if (c->on_chunk && d->status >= 200 && d->status < 300) {
             c->on_chunk(c->data, d->data, d->len);
         }
