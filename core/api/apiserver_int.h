@@ -20,6 +20,7 @@ struct api_server {
     uv_loop_t *loop;
     skiff_store_t *store;
     strmap_t *caches;            /* "<group>/<resource>" -> watch_cache_t* */
+    strmap_t *fresh;             /* store key -> api_fresh_t*: trees just written */
     skiff_store_watch_t *watch;  /* the one store watch feeding every cache */
     uv_timer_t bookmark_timer;
     uv_timer_t compact_timer;
@@ -82,6 +83,15 @@ typedef struct api_call {
 
 const char *api_query_get(const api_call_t *c, const char *key);
 void api_call_free(api_call_t *c);
+
+/* A tree just written to the store under key (as bytes), kept until the
+ * store's event for key reaches the watch cache, which then hands it to
+ * in-process watchers instead of decoding the bytes again. Only when the
+ * cache c has such watchers; tree (a reference is taken) must not change
+ * afterwards. api_fresh_forget after a write that was not made. */
+void api_fresh_put(api_server_t *s, watch_cache_t *c, const char *key, json_t *tree,
+                   const char *bytes, size_t len);
+void api_fresh_forget(api_server_t *s, const char *key);
 
 /* the labelSelector and fieldSelector of a call (handle_read.c) */
 typedef struct api_selectors {

@@ -138,6 +138,8 @@ static void bind_pod(binding_call_t *b, json_t *pod, int64_t rev)
     json_t *ordered = api_canonical_order(pod);
     json_object_del(json_object_get(ordered, "metadata"), "resourceVersion");
     char *body = json_dumps(ordered, JSON_COMPACT);
+    /* in-process watchers (the scheduler's informer) get this tree */
+    if (body) api_fresh_put(c->srv, c->cache, c->key, ordered, body, strlen(body));
     json_decref(ordered);
     if (!body) {
         status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
@@ -148,6 +150,7 @@ static void bind_pod(binding_call_t *b, json_t *pod, int64_t rev)
     free(body);
     json_decref(pod);
     if (rc != 0) {
+        api_fresh_forget(c->srv, c->key);
         status_reply(c->resp, 500, "InternalError", NULL, "writing to the store failed: %s",
                      skiff_strerror(rc));
         binding_free(b);

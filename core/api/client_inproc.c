@@ -4,7 +4,9 @@
  * The request is built as the HTTP server would build it (decoded path, raw
  * query, Content-Type, body); the answer is caught by a response sink and
  * delivered from a uv_async callback, so SDK callbacks never run inside the
- * server's own code (a controller may call the client from any callback). */
+ * server's own code (a controller may call the client from any callback).
+ * Watch events come over as the watch cache's parsed objects (shared and
+ * read-only), not as text to parse again. */
 #include "api/client_inproc.h"
 
 #include <stdlib.h>
@@ -22,6 +24,7 @@ typedef struct delivery {
     struct delivery *next;
     int done;       /* 0: a chunk; 1: the end */
     int status;
+    json_t *obj;    /* a watch event as an object (type in data), or NULL */
     size_t len;
     char data[];
 } delivery_t;
@@ -43,6 +46,7 @@ typedef struct ipcall {
     delivery_t *head, *tail;
     void (*on_chunk)(void *data, const char *chunk, size_t len);
     void (*on_done)(void *data, int status, const char *body, size_t len);
+    void (*on_event)(void *data, const char *type, json_t *obj);
     void *data;
 } ipcall_t;
 
@@ -62,6 +66,12 @@ static void transport_maybe_free(inproc_transport_t *t)
     if (t->closed && t->async_closed && !t->live) free(t);
 }
 
+static void delivery_free(delivery_t *d)
+{
+    json_decref(d->obj);
+    free(d);
+}
+
 static void call_free(ipcall_t *c)
 {
     inproc_transport_t *t = c->t;
@@ -71,7 +81,7 @@ static void call_free(ipcall_t *c)
     while (c->head) {
         delivery_t *d = c->head;
         c->head = d->next;
-        free(d);
+        delivery_free(d);
     }
     free(c->method);
     free(c->path);
@@ -102,6 +112,7 @@ static void make_ready(ipcall_t *c)
 static void queue_delivery(ipcall_t *c, int done, int status, const char *data, size_t len)
 {
     delivery_t *d = malloc(sizeof *d + len + 1);
+    if (d) d->obj = NULL;
     if (!d) {
         /* the end must still be told: as a lost connection */
         if (done) {
@@ -153,6 +164,22 @@ static int sink_stream_write(api_response_t *r, const char *data, size_t len)
     return 0;
 }
 
+static int sink_stream_write_event(api_response_t *r, const char *type, json_t *obj)
+{
+    ipcall_t *c = (ipcall_t *)r;
+    if (!type) return c->on_event ? 0 : SKIFF_ENOTSUP;
+    if (c->client_done || c->lost) return SKIFF_ECLOSED;
+    delivery_t *tail = c->tail;
+    queue_delivery(c, 0, c->status, type, strlen(type));
+    if (c->tail == tail) {
+        c->lost = 1;
+        make_ready(c);
+        return SKIFF_ENOMEM;
+    }
+    c->tail->obj = json_incref(obj);
+    return 0;
+}
+
 static void sink_stream_end(api_response_t *r)
 {
     ipcall_t *c = (ipcall_t *)r;
@@ -166,6 +193,7 @@ static const api_response_ops_t sink_ops = {
     .stream_begin = sink_stream_begin,
     .stream_write = sink_stream_write,
     .stream_end = sink_stream_end,
+    .stream_write_event = sink_stream_write_event,
 };
 
 /* ---- delivery --------------------------------------------------------------- */
@@ -179,10 +207,14 @@ static void deliver(ipcall_t *c)
         if (d->done) {
             c->client_done = 1;
             c->on_done(c->data, d->status, d->data, d->len);
+        } else if (d->obj) {
+            /* queued only for a call with on_event (the sink's probe) */
+            if (c->on_event && d->status >= 200 && d->status < 300)
+                c->on_event(c->data, d->data, d->obj);
         } else if (c->on_chunk && d->status >= 200 && d->status < 300) {
             c->on_chunk(c->data, d->data, d->len);
         }
-        free(d);
+        delivery_free(d);
     }
     if (c->lost && !c->client_done) {
         c->client_done = 1;
@@ -227,6 +259,7 @@ static int ip_send(rest_transport_t *base, const rest_request_t *r, void **handl
     c->stream = r->stream;
     c->on_chunk = r->on_chunk;
     c->on_done = r->on_done;
+    c->on_event = r->stream ? r->on_event : NULL;
     c->data = r->data;
     const char *q = strchr(r->path, '?');
     c->method = strdup(r->method);
@@ -271,7 +304,7 @@ static void end_call(ipcall_t *c)
     while (c->head) {
         delivery_t *d = c->head;
         c->head = d->next;
-        free(d);
+        delivery_free(d);
     }
     c->tail = NULL;
     if (!c->server_done && c->resp.on_abort) {

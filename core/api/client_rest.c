@@ -3,7 +3,9 @@
  * Each verb becomes its Kubernetes REST call (URL, query, body,
  * Content-Type); answers come back as the SDK's callbacks with a borrowed
  * json_t. Watch answers are newline-delimited JSON events that a transport
- * may cut anywhere; they are reassembled line by line. */
+ * may cut anywhere; they are reassembled line by line. The in-process
+ * transport hands over watch events as the server's objects instead, shared
+ * and read-only, as the callbacks' borrowed objects are. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,6 +402,19 @@ static void watch_chunk(void *data, const char *chunk, size_t len)
     w->line_len -= start;
 }
 
+/* An event the transport had as an object already (in process). */
+static void watch_obj_event(void *data, const char *type, json_t *obj)
+{
+    skiff_client_watch_t *w = data;
+    if (w->cancelled)
+        return;
+    w->depth++;
+    w->cb(w->data, type, obj);
+    w->depth--;
+    if (w->cancelled)
+        watch_release(w);
+}
+
 static void watch_done(void *data, int status, const char *body, size_t len)
 {
     skiff_client_watch_t *w = data;
@@ -460,6 +475,7 @@ static int ch_watch(skiff_client_t *cl, const skiff_resource_t *r, const char *n
         .stream = 1,
         .on_chunk = watch_chunk,
         .on_done = watch_done,
+        .on_event = watch_obj_event,
         .data = w,
     };
     w->depth++;

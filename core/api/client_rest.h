@@ -27,6 +27,10 @@ typedef struct rest_request {
     /* once at the end (unless cancelled): status 0 when no answer came;
      * body is the whole body (empty after a 2xx stream) */
     void (*on_done)(void *data, int status, const char *body, size_t len);
+    /* stream mode, optional: a watch event the transport has as an object
+     * already (in process); obj is borrowed and shared, not to be changed.
+     * Without it such a transport hands over the event as text. */
+    void (*on_event)(void *data, const char *type, json_t *obj);
     void *data;
 } rest_request_t;
 

@@ -325,6 +325,7 @@ typedef struct api_stream {
     const char *table_ct;
     int ended;
     int sent_headers_row;
+    int objects; /* the sink takes events as objects (in-process client) */
 } api_stream_t;
 
 static void stream_unlink(api_stream_t *st)
@@ -379,8 +380,21 @@ static void stream_write_line(api_stream_t *st, const char *type, const char *ob
     if (rc < 0) stream_end(st);
 }
 
+/* An event as an object to a sink in the same process: no text to build
+ * and parse again. */
+static void stream_write_event(api_stream_t *st, const char *type, json_t *obj)
+{
+    if (st->ended) return;
+    int rc = st->call->resp->ops->stream_write_event(st->call->resp, type, obj);
+    if (rc < 0) stream_end(st);
+}
+
 static void stream_send_json(api_stream_t *st, const char *type, const json_t *obj)
 {
+    if (st->objects) {
+        stream_write_event(st, type, (json_t *)obj);
+        return;
+    }
     char *s = json_dumps(obj, JSON_COMPACT);
     if (s) stream_write_line(st, type, s, strlen(s));
     free(s);
@@ -394,6 +408,12 @@ static void stream_send_obj(api_stream_t *st, int type, cache_obj_t *o, int64_t 
                          "{\"kind\":\"%s\",\"apiVersion\":\"%s\",\"metadata\":"
                          "{\"resourceVersion\":\"%lld\"}}",
                          st->call->kind->kind, registry_api_version(st->call->kind), (long long)rev);
+        if (st->objects) {
+            json_t *j = json_loadb(buf, (size_t)n, 0, NULL);
+            if (j) stream_write_event(st, "BOOKMARK", j);
+            json_decref(j);
+            return;
+        }
         stream_write_line(st, "BOOKMARK", buf, (size_t)n);
         return;
     }
@@ -417,6 +437,16 @@ static void stream_send_obj(api_stream_t *st, int type, cache_obj_t *o, int64_t 
         st->sent_headers_row = 1;
         if (t) stream_send_json(st, cache_event_names[type], t);
         json_decref(t);
+        return;
+    }
+    if (st->objects) {
+        /* the tree is shared with the cache while it dispatches (a field
+         * selector may have decoded it already) and with other watchers;
+         * the cache keeps it no longer than it did before */
+        int had = o->parsed != NULL;
+        json_t *j = (json_t *)cache_obj_parsed(o);
+        if (j) stream_write_event(st, cache_event_names[type], j);
+        if (!had) cache_obj_drop_parsed(o);
         return;
     }
     stream_write_line(st, cache_event_names[type], o->json, o->len);
@@ -540,6 +570,8 @@ void api_handle_watch(api_call_t *c)
     c->resp->on_abort = on_stream_abort;
     c->resp->abort_data = st;
     c->resp->ops->stream_begin(c->resp, 200, st->table ? st->table_ct : "application/json");
+    st->objects = !st->table && c->resp->ops->stream_write_event &&
+                  c->resp->ops->stream_write_event(c->resp, NULL, NULL) == 0;
     uv_timer_start(&st->timer, on_stream_timeout, (uint64_t)timeout * 1000, 0);
 
     const char *bm = api_query_get(c, "allowWatchBookmarks");
@@ -555,6 +587,7 @@ void api_handle_watch(api_call_t *c)
     }
     if (st->watcher) {
         watch_cache_watcher_want_bookmarks(st->watcher, want_bookmarks);
+        if (st->objects) watch_cache_watcher_want_objects(st->watcher);
         return;
     }
     if (!too_old) {

@@ -35,6 +35,18 @@ static char *store_dump(json_t *obj)
     return s;
 }
 
+/* store_dump for a write of c->key: in-process watchers of the resource
+ * will get the tree itself (obj must not change after this). */
+static char *store_dump_fresh(api_call_t *c, json_t *obj)
+{
+    json_t *ordered = api_canonical_order(obj);
+    json_object_del(json_object_get(ordered, "metadata"), "resourceVersion");
+    char *s = json_dumps(ordered, JSON_COMPACT);
+    if (s) api_fresh_put(c->srv, c->cache, c->key, ordered, s, strlen(s));
+    json_decref(ordered);
+    return s;
+}
+
 static void conflict_reply(api_call_t *c, const char *name)
 {
     char rn[256];
@@ -598,7 +610,7 @@ void api_handle_create(api_call_t *c)
         api_reply_object(c, 201, obj);
         goto done;
     }
-    char *body = store_dump(obj);
+    char *body = store_dump_fresh(c, obj);
     if (!body) {
         status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
         goto done;
@@ -606,6 +618,7 @@ void api_handle_create(api_call_t *c)
     int rc = c->srv->store->vt->create(c->srv->store, c->key, body, strlen(body), on_created, c);
     free(body);
     if (rc == 0) return;
+    api_fresh_forget(c->srv, c->key);
     store_error_reply(c, rc);
 done:
     api_call_free(c);
@@ -754,7 +767,7 @@ static void write_new_state(api_call_t *c)
         api_call_free(c);
         return;
     }
-    char *body = store_dump(obj);
+    char *body = store_dump_fresh(c, obj);
     if (!body) {
         status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
         api_call_free(c);
@@ -764,6 +777,7 @@ static void write_new_state(api_call_t *c)
                                        on_updated, c);
     free(body);
     if (rc != 0) {
+        api_fresh_forget(c->srv, c->key);
         store_error_reply(c, rc);
         api_call_free(c);
     }

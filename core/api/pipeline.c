@@ -5,6 +5,8 @@
  * event and gives the limits ticket back. */
 #include "api/pipeline.h"
 
+#include <skiff/errors.h>
+
 #include "api/status.h"
 #include "util/log.h"
 
@@ -61,6 +63,13 @@ static int px_stream_write(api_response_t *r, const char *data, size_t len)
     return p->real->ops->stream_write(p->real, data, len);
 }
 
+static int px_stream_write_event(api_response_t *r, const char *type, json_t *obj)
+{
+    piped_t *p = (piped_t *)r;
+    if (!p->real->ops->stream_write_event) return SKIFF_ENOTSUP;
+    return p->real->ops->stream_write_event(p->real, type, obj);
+}
+
 static void px_stream_end(api_response_t *r)
 {
     piped_t *p = (piped_t *)r;
@@ -74,6 +83,7 @@ static const api_response_ops_t proxy_ops = {
     .stream_begin = px_stream_begin,
     .stream_write = px_stream_write,
     .stream_end = px_stream_end,
+    .stream_write_event = px_stream_write_event,
 };
 
 /* The peer went away: tell the handler through the proxy. */

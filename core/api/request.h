@@ -9,6 +9,7 @@
 #define SKIFF_API_REQUEST_H
 
 #include <stddef.h>
+#include <jansson.h>
 
 typedef struct api_request {
     const char *method;       /* "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD" */
@@ -47,6 +48,12 @@ typedef struct api_response_ops {
     /* Returns 0, or a negative code when the peer is gone (stop writing; end() still due). */
     int (*stream_write)(api_response_t *r, const char *data, size_t len);
     void (*stream_end)(api_response_t *r);
+    /* Optional (NULL: text only): one watch event as an object, for sinks in
+     * the same process that would parse the text again. obj is borrowed and
+     * shared (the sink takes its own reference and must not modify it).
+     * type NULL probes: 0 when the sink takes objects, else a negative code.
+     * Returns as stream_write does. */
+    int (*stream_write_event)(api_response_t *r, const char *type, json_t *obj);
 } api_response_ops_t;
 
 /* The sink. Its owner (HTTP connection, in-process client) keeps the request

@@ -8,6 +8,7 @@
 #include "api/apiserver_int.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,60 @@ static int op_end(api_server_t *s)
     return 0;
 }
 
+/* ---- trees just written -------------------------------------------------- */
+
+typedef struct api_fresh {
+    json_t *tree;
+    size_t len;
+    uint64_t hash;
+} api_fresh_t;
+
+static uint64_t fnv1a(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static void fresh_free(void *v)
+{
+    api_fresh_t *f = v;
+    if (!f) return;
+    json_decref(f->tree);
+    free(f);
+}
+
+void api_fresh_put(api_server_t *s, watch_cache_t *c, const char *key, json_t *tree,
+                   const char *bytes, size_t len)
+{
+    if (!s->fresh || !c || !tree || !watch_cache_wants_objects(c)) return;
+    api_fresh_t *f = malloc(sizeof *f);
+    if (!f) return;
+    f->tree = json_incref(tree);
+    f->len = len;
+    f->hash = fnv1a(bytes, len);
+    fresh_free(strmap_put(s->fresh, key, f));
+}
+
+void api_fresh_forget(api_server_t *s, const char *key)
+{
+    if (s->fresh) fresh_free(strmap_remove(s->fresh, key));
+}
+
+/* The tree written as value under key, if that is what was written last. */
+static json_t *fresh_take(api_server_t *s, const char *key, const char *value, size_t len)
+{
+    api_fresh_t *f = s->fresh && strmap_size(s->fresh) ? strmap_remove(s->fresh, key) : NULL;
+    if (!f) return NULL;
+    json_t *tree = NULL;
+    if (f->len == len && f->hash == fnv1a(value, len)) {
+        tree = f->tree;
+        f->tree = NULL;
+    }
+    fresh_free(f);
+    return tree;
+}
+
 static void on_store_events(void *data, int status, const skiff_store_event_t *ev, size_t n)
 {
     api_server_t *s = data;
@@ -171,9 +226,12 @@ static void on_store_events(void *data, int status, const skiff_store_event_t *e
         watch_cache_t *c = cache_for_key(s, ev[i].kv.key, &rest);
         if (!c) continue;
         if (ev[i].type == SKIFF_EVENT_PUT) {
-            watch_cache_put(c, rest, ev[i].kv.value, ev[i].kv.value_len, ev[i].kv.mod_revision);
+            json_t *tree = fresh_take(s, ev[i].kv.key, ev[i].kv.value, ev[i].kv.value_len);
+            watch_cache_put_parsed(c, rest, ev[i].kv.value, ev[i].kv.value_len,
+                                   ev[i].kv.mod_revision, tree);
             rbac_feed(s, ev[i].kv.key, "MODIFIED", ev[i].kv.value, ev[i].kv.value_len);
         } else {
+            api_fresh_forget(s, ev[i].kv.key);
             watch_cache_delete(c, rest, ev[i].kv.mod_revision);
             rbac_feed(s, ev[i].kv.key, "DELETED", ev[i].prev.value, ev[i].prev.value_len);
         }
@@ -403,7 +461,10 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
     s->pipeline.node_inputs_data = s;
     s->rewrite_unchanged_data = opts->rewrite_unchanged_data;
     s->caches = strmap_new();
-    if (!s->caches) {
+    s->fresh = strmap_new();
+    if (!s->caches || !s->fresh) {
+        strmap_free(s->caches, NULL);
+        strmap_free(s->fresh, NULL);
         free(s);
         return SKIFF_ENOMEM;
     }
@@ -415,6 +476,7 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
         watch_cache_t *c = watch_cache_new(k, s->ring_capacity);
         if (!c) {
             strmap_free(s->caches, free_cache);
+            strmap_free(s->fresh, NULL);
             free(s);
             return SKIFF_ENOMEM;
         }
@@ -456,6 +518,7 @@ static void maybe_finish_free(api_server_t *s)
     s->freed = 1;
     rbac_index_free(s->rbac);
     strmap_free(s->caches, free_cache);
+    strmap_free(s->fresh, fresh_free);
     void (*done)(void *) = s->free_done;
     void *dd = s->free_done_data;
     free(s);

@@ -26,6 +26,7 @@ struct cache_watcher {
     void *data;
     int dead;
     int bookmarks;
+    int objects; /* takes parsed objects (an in-process watch) */
 };
 
 struct watch_cache {
@@ -39,6 +40,7 @@ struct watch_cache {
     size_t nwatchers;
     int dispatching;
     int has_dead;
+    size_t object_watchers;
 };
 
 void cache_obj_ref(cache_obj_t *o) { o->refs++; }
@@ -56,8 +58,16 @@ void cache_obj_unref(cache_obj_t *o)
 
 json_t *cache_obj_decode(cache_obj_t *o)
 {
-    if (o->parsed) return json_incref(o->parsed);
+    /* a copy: callers change what they decode, and the parsed tree is
+     * shared (watchers in this process hold it) */
+    if (o->parsed) return json_deep_copy(o->parsed);
     return json_loadb(o->json, o->len, 0, NULL);
+}
+
+void cache_obj_drop_parsed(cache_obj_t *o)
+{
+    json_decref(o->parsed);
+    o->parsed = NULL;
 }
 
 const json_t *cache_obj_parsed(cache_obj_t *o)
@@ -311,6 +321,39 @@ void watch_cache_put(watch_cache_t *c, const char *key, const char *value, size_
     cache_obj_unref(prev);
 }
 
+void watch_cache_put_parsed(watch_cache_t *c, const char *key, const char *value, size_t len,
+                            int64_t rev, json_t *tree)
+{
+    cache_obj_t *o = cache_obj_from_store(key, c->kind->namespaced, value, len, rev);
+    if (!o) {
+        json_decref(tree);
+        return;
+    }
+    if (tree) {
+        json_t *meta = json_object_get(tree, "metadata");
+        char rvs[32];
+        snprintf(rvs, sizeof rvs, "%lld", (long long)rev);
+        if (json_is_object(meta) && json_object_set_new(meta, "resourceVersion", json_string(rvs)) == 0)
+            o->parsed = tree;
+        else
+            json_decref(tree);
+    }
+    cache_obj_t *prev = strmap_put(c->objects, key, o);
+    record(c, prev ? CACHE_MODIFIED : CACHE_ADDED, o, prev, rev);
+    /* kept while dispatching only, as a tree decoded for matching is */
+    if (tree && o->parsed == tree) cache_obj_drop_parsed(o);
+    cache_obj_unref(prev);
+}
+
+int watch_cache_wants_objects(const watch_cache_t *c) { return c->object_watchers > 0; }
+
+void watch_cache_watcher_want_objects(cache_watcher_t *w)
+{
+    if (w->objects) return;
+    w->objects = 1;
+    w->cache->object_watchers++;
+}
+
 void watch_cache_load(watch_cache_t *c, const char *key, const char *value, size_t len,
                       int64_t rev)
 {
@@ -474,6 +517,10 @@ cache_watcher_t *watch_cache_watch(watch_cache_t *c, const char *ns, const label
 void watch_cache_unwatch(cache_watcher_t *w)
 {
     if (!w) return;
+    if (w->objects) {
+        w->objects = 0;
+        w->cache->object_watchers--;
+    }
     w->dead = 1;
     w->cache->has_dead = 1;
     reap_dead(w->cache);

@@ -39,8 +39,11 @@ const json_t *cache_obj_labels(cache_obj_t *o);
 /* The object decoded, as a new reference the caller releases; the cache
  * keeps only bytes, so a one-off reader does not pin a tree in memory. */
 json_t *cache_obj_decode(cache_obj_t *o);
-/* Parsed object (parsed once, kept with the snapshot; borrowed). */
+/* Parsed object (parsed once, kept with the snapshot; borrowed). Shared:
+ * never modified; cache_obj_decode gives a copy to change. */
 const json_t *cache_obj_parsed(cache_obj_t *o);
+/* Forgets the parsed object (holders of a reference keep theirs). */
+void cache_obj_drop_parsed(cache_obj_t *o);
 
 /* Builds a snapshot from stored bytes: sets metadata.resourceVersion = rev. NULL on bad JSON. */
 cache_obj_t *cache_obj_from_store(const char *key, int namespaced, const char *value, size_t len,
@@ -63,6 +66,11 @@ const kind_def_t *watch_cache_kind(const watch_cache_t *c);
 /* Feed: an object put or deleted at rev. key is "ns/name" or "name". */
 void watch_cache_put(watch_cache_t *c, const char *key, const char *value, size_t len,
                      int64_t rev);
+/* The same, with tree (owned, may be NULL): the object the writer stored as
+ * value, without resourceVersion; it serves as the parsed object while the
+ * event is dispatched instead of decoding value again. */
+void watch_cache_put_parsed(watch_cache_t *c, const char *key, const char *value, size_t len,
+                            int64_t rev, json_t *tree);
 void watch_cache_delete(watch_cache_t *c, const char *key, int64_t rev);
 /* Initial load: insert without recording an event (call before any watcher). */
 void watch_cache_load(watch_cache_t *c, const char *key, const char *value, size_t len,
@@ -96,6 +104,10 @@ cache_watcher_t *watch_cache_watch(watch_cache_t *c, const char *ns, const label
                                    const field_selector_t *fs, int64_t after_rev,
                                    cache_watch_fn fn, void *data, int *too_old);
 void watch_cache_unwatch(cache_watcher_t *w);
+/* The watcher takes parsed objects (cache_obj_parsed): writers may then
+ * hand over the trees they wrote (watch_cache_put_parsed). */
+void watch_cache_watcher_want_objects(cache_watcher_t *w);
+int watch_cache_wants_objects(const watch_cache_t *c);
 /* Send a BOOKMARK with the cache's current revision to every watcher that wants one. */
 void watch_cache_bookmark_all(watch_cache_t *c, int64_t rev);
 void watch_cache_watcher_want_bookmarks(cache_watcher_t *w, int on);

@@ -77,6 +77,71 @@ static void test_snapshot_has_resource_version(void **state)
     watch_cache_free(c);
 }
 
+/* The parsed tree is shared (in-process watchers hold it): decoding gives
+ * a copy that can be changed without touching it. */
+static void test_decode_copies_the_shared_tree(void **state)
+{
+    watch_cache_t *c = watch_cache_new(cm_kind, 16);
+    watch_cache_progress(c, 1);
+    put(c, "default", "a", "web", 7);
+    cache_obj_t *o = watch_cache_get(c, "default/a");
+    assert_non_null(o);
+    json_t *shared = json_incref((json_t *)cache_obj_parsed(o));
+    assert_non_null(shared);
+    json_t *mine = cache_obj_decode(o);
+    assert_non_null(mine);
+    assert_ptr_not_equal(mine, shared);
+    json_object_set_new(json_object_get(mine, "data"), "k", json_string("changed"));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(shared, "data"), "k")),
+                        "v");
+    json_decref(mine);
+    cache_obj_drop_parsed(o);
+    assert_null(o->parsed);
+    /* the holder's reference outlives the cache's */
+    assert_string_equal(json_string_value(json_object_get(json_object_get(shared, "data"), "k")),
+                        "v");
+    json_decref(shared);
+    watch_cache_free(c);
+}
+
+static json_t *seen_tree;
+
+static void on_event_tree(void *data, int type, cache_obj_t *o, int64_t rev)
+{
+    if (o && o->parsed) seen_tree = json_incref(o->parsed);
+}
+
+/* A writer's tree serves as the parsed object while its event is
+ * dispatched (resourceVersion set); the cache keeps only bytes after. */
+static void test_put_parsed_hands_over_the_tree(void **state)
+{
+    watch_cache_t *c = watch_cache_new(cm_kind, 16);
+    watch_cache_progress(c, 1);
+    int too_old = 0;
+    cache_watcher_t *w = watch_cache_watch(c, NULL, NULL, NULL, 1, on_event_tree, NULL, &too_old);
+    assert_non_null(w);
+    assert_int_equal(watch_cache_wants_objects(c), 0);
+    watch_cache_watcher_want_objects(w);
+    assert_int_equal(watch_cache_wants_objects(c), 1);
+    const char *val = "{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"metadata\":"
+                      "{\"name\":\"a\",\"namespace\":\"default\"},\"data\":{\"k\":\"v\"}}";
+    json_t *tree = json_loads(val, 0, NULL);
+    json_t *mine = tree;
+    seen_tree = NULL;
+    watch_cache_put_parsed(c, "default/a", val, strlen(val), 9, tree);
+    assert_ptr_equal(seen_tree, mine);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(seen_tree, "metadata"), "resourceVersion")),
+        "9");
+    cache_obj_t *o = watch_cache_get(c, "default/a");
+    assert_non_null(o);
+    assert_null(o->parsed);
+    json_decref(seen_tree);
+    watch_cache_unwatch(w);
+    assert_int_equal(watch_cache_wants_objects(c), 0);
+    watch_cache_free(c);
+}
+
 static void test_list_sorted_and_selected(void **state)
 {
     watch_cache_t *c = watch_cache_new(cm_kind, 16);
@@ -222,6 +287,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snapshot_has_resource_version),
+        cmocka_unit_test(test_decode_copies_the_shared_tree),
+        cmocka_unit_test(test_put_parsed_hands_over_the_tree),
         cmocka_unit_test(test_list_sorted_and_selected),
         cmocka_unit_test(test_replay_and_selector_transitions),
         cmocka_unit_test(test_initial_adds_without_revision),

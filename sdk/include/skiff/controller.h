@@ -8,7 +8,9 @@
  * resyncs periodically, as client-go's informers and workqueue do.
  *
  * Objects handed to callbacks are borrowed: json_incref() what must outlive
- * the callback. Functions return 0 or a negative SKIFF_E* code.
+ * the callback. They are read-only: an informer's objects are shared with
+ * every handler and, in the server, with the API server's watch cache;
+ * json_deep_copy() one before changing it. Functions return 0 or a negative SKIFF_E* code.
  * Freeing (informer factory, work queue, controller) closes libuv handles:
  * the loop must run afterwards for the memory to be released. */
 #ifndef SKIFF_CONTROLLER_H
