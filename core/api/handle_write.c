@@ -751,10 +751,13 @@ static void write_new_state(api_call_t *c)
         return;
     }
     /* A terminating object whose last finalizer is removed is deleted; a
-     * namespace also waits for its spec.finalizers. */
+     * namespace also waits for its spec.finalizers, and a pod still within
+     * its grace period for its node to stop it (the node's delete with
+     * grace 0 ends it), as in Kubernetes. */
     json_t *dt = json_object_get(meta, "deletionTimestamp");
     json_t *fin = json_object_get(meta, "finalizers");
     if (dt && !json_is_null(dt) && json_array_size(fin) == 0 &&
+        json_integer_value(json_object_get(meta, "deletionGracePeriodSeconds")) == 0 &&
         (!is_core_namespace(c->kind) || namespace_spec_finalizers(obj) == 0)) {
         finish_delete(c);
         return;
@@ -1098,7 +1101,13 @@ static int has_finalizer(const json_t *obj, const char *f)
 
 static void mark_terminating(api_call_t *c, long long grace, const char *finalizer)
 {
-    if (api_meta_str(c->old, "deletionTimestamp") && (!finalizer || has_finalizer(c->old, finalizer))) {
+    const char *terminating = api_meta_str(c->old, "deletionTimestamp");
+    long long current = json_integer_value(
+        json_object_get(json_object_get(c->old, "metadata"), "deletionGracePeriodSeconds"));
+    /* a second delete may only shorten the grace period (a node's delete
+     * with grace 0 ends a pod's) */
+    int shorten = terminating && grace >= 0 && grace < current;
+    if (terminating && !shorten && (!finalizer || has_finalizer(c->old, finalizer))) {
         /* already terminating: deleting again changes nothing */
         api_reply_object(c, 200, c->old);
         api_call_free(c);
@@ -1108,7 +1117,7 @@ static void mark_terminating(api_call_t *c, long long grace, const char *finaliz
     json_t *meta = api_meta(c->obj);
     char ts[32];
     api_rfc3339(time(NULL) + (grace > 0 ? grace : 0), ts, sizeof ts);
-    if (!json_object_get(meta, "deletionTimestamp")) {
+    if (!json_object_get(meta, "deletionTimestamp") || shorten) {
         json_object_set_new(meta, "deletionTimestamp", json_string(ts));
         json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(grace > 0 ? grace : 0));
     }
@@ -1207,20 +1216,10 @@ static void on_read_for_delete(void *data, int status, const skiff_kv_t *kv)
         mark_terminating(c, 0, NULL);
         return;
     }
-    if (strcmp(policy_buf, "Foreground") == 0 && has_dependents(c->srv, uid)) {
-        mark_terminating(c, 0, "foregroundDeletion");
-        return;
-    }
-    if (strcmp(policy_buf, "Orphan") == 0 && has_dependents(c->srv, uid)) {
-        mark_terminating(c, 0, "orphan");
-        return;
-    }
-    if (json_array_size(fin) > 0) {
-        mark_terminating(c, 0, NULL);
-        return;
-    }
+    /* A pod on a node stops gracefully: its node removes it once stopped
+     * (with finalizers or a propagation policy too, as in Kubernetes). */
+    long long pod_grace = 0;
     if (strcmp(kind, "Pod") == 0) {
-        /* A pod on a node stops gracefully: its node removes it once stopped. */
         const json_t *spec = json_object_get(c->old, "spec");
         const char *node = json_string_value(json_object_get(spec, "nodeName"));
         const char *phase = json_string_value(json_object_get(json_object_get(c->old, "status"), "phase"));
@@ -1229,10 +1228,19 @@ static void on_read_for_delete(void *data, int status, const skiff_kv_t *kv)
             const json_t *t = json_object_get(spec, "terminationGracePeriodSeconds");
             grace = json_is_integer(t) ? json_integer_value(t) : 30;
         }
-        if (node && *node && grace > 0 && !finished) {
-            mark_terminating(c, grace, NULL);
-            return;
-        }
+        if (node && *node && grace > 0 && !finished) pod_grace = grace;
+    }
+    if (strcmp(policy_buf, "Foreground") == 0 && has_dependents(c->srv, uid)) {
+        mark_terminating(c, pod_grace, "foregroundDeletion");
+        return;
+    }
+    if (strcmp(policy_buf, "Orphan") == 0 && has_dependents(c->srv, uid)) {
+        mark_terminating(c, pod_grace, "orphan");
+        return;
+    }
+    if (json_array_size(fin) > 0 || pod_grace > 0) {
+        mark_terminating(c, pod_grace, NULL);
+        return;
     }
     finish_delete(c);
     return;

@@ -85,5 +85,40 @@ ok "the second generated name differs" test -n "$name2" -a "$name1" != "$name2"
 expect_output "the generated object can be read back" "$name1" meta "configmap/$name1" '{.metadata.name}'
 expect_output "generateName is kept in metadata" gen- meta "configmap/$name1" '{.metadata.generateName}'
 
+# A pod on a node is deleted gracefully: removing its last finalizer does
+# not end it while its node has not stopped it (the node's delete with grace
+# period 0 does), as in Kubernetes.
+cat >"$E2E_TMP/held-pod.yaml" <<'EOF2'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: held
+  finalizers: [example.com/hold]
+spec:
+  nodeName: ghost-node
+  containers:
+    - name: c
+      image: busybox
+EOF2
+ok "a pod bound to a node, with a finalizer" k apply -f "$E2E_TMP/held-pod.yaml"
+ok "deleting it returns at once" k delete pod held --wait=false
+like "$(k get pod held -o jsonpath='{.metadata.deletionTimestamp}')" "20" "it is terminating"
+ok "its finalizer is removed" k patch pod held --type=json \
+	-p '[{"op":"remove","path":"/metadata/finalizers"}]'
+expect_output "the pod remains while its node has not stopped it" held \
+	k get pod held -o jsonpath='{.metadata.name}'
+ok "the node's delete with grace period 0 ends it" k delete pod held --grace-period=0 --force
+expect_fail_with "then it is gone" NotFound k get pod held
+# The other order: the node's delete with grace 0 comes first, while a
+# finalizer holds the pod; removing the finalizer then ends it at once.
+ok "the held pod again" k apply -f "$E2E_TMP/held-pod.yaml"
+ok "deleted gracefully" k delete pod held --wait=false
+ok "the node's delete with grace period 0" k delete pod held --grace-period=0 --force --wait=false
+expect_output "shortens its grace period to 0 while the finalizer holds it" 0 \
+	k get pod held -o jsonpath='{.metadata.deletionGracePeriodSeconds}'
+ok "its finalizer is removed" k patch pod held --type=json \
+	-p '[{"op":"remove","path":"/metadata/finalizers"}]'
+expect_fail_with "and it is gone" NotFound k get pod held
+
 stop_server_cleanly
 done_testing
