@@ -9,6 +9,7 @@
  *   sched_bench --port P [--nodes N] [--pods M] [--in-flight K]
  *               [--node-cpu 32] [--pod-cpu 100m] [--clients 64] [--skip-nodes]
  *               [--rate PODS_PER_S] [--create-only | --bound-only] [--timeout S]
+ *               [--deployments D]
  *
  * Creates are spread over --clients HTTP clients (four keep-alive
  * connections each), since a connection carries one request at a time.
@@ -16,7 +17,10 @@
  * scheduler then runs behind and latency measures the backlog); with it,
  * at a steady rate. --create-only creates and stops (for a server without a
  * scheduler); --bound-only creates nothing and times how fast the pods
- * already stored get bound (a backlog, after a restart with a scheduler). */
+ * already stored get bound (a backlog, after a restart with a scheduler).
+ * --deployments D creates D Deployments of M/D replicas instead of bare
+ * pods (the server must run the deployment and replicaset controllers) and
+ * times each pod from its Deployment's create to its binding. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +32,7 @@
 #include <skiff/client.h>
 
 #include "api/client_http.h"
+#include "util/strmap.h"
 
 typedef struct bench {
     uv_loop_t *loop;
@@ -52,10 +57,19 @@ typedef struct bench {
     uv_timer_t pacer;
     uint64_t paced_start_ns;
     char rv[64];
+    /* --deployments: per Deployment its create time; per pod seen bound
+     * its latency (pods have generated names) */
+    int deployments, deploys_sent, deploys_done, deploys_failed;
+    uint64_t *deploy_sent_ns;
+    uint64_t *lat_ns;
+    strmap_t *seen;
 } bench_t;
 
 static const skiff_resource_t nodes_res = {"", "v1", "nodes", NULL};
 static const skiff_resource_t pods_res = {"", "v1", "pods", NULL};
+static const skiff_resource_t deploys_res = {"apps", "v1", "deployments", NULL};
+#define DEPLOY_PREFIX "bench-deploy-"
+
 
 static void send_node(bench_t *b);
 static void send_pod(bench_t *b);
@@ -135,15 +149,25 @@ static void report(bench_t *b)
     }
     uint64_t *lat = malloc(sizeof *lat * (size_t)(b->pods ? b->pods : 1));
     int n = 0;
-    for (int i = 0; i < b->pods; i++)
-        if (b->bound_ns[i] && b->sent_ns[i]) lat[n++] = b->bound_ns[i] - b->sent_ns[i];
+    if (b->deployments) {
+        for (int i = 0; i < b->bound; i++) lat[n++] = b->lat_ns[i];
+    } else {
+        for (int i = 0; i < b->pods; i++)
+            if (b->bound_ns[i] && b->sent_ns[i]) lat[n++] = b->bound_ns[i] - b->sent_ns[i];
+    }
     qsort(lat, (size_t)n, sizeof *lat, cmp_u64);
     double span = (double)(b->last_bound_ns - b->first_ns) / 1e9;
     double create_span = (double)(b->last_created_ns - b->first_ns) / 1e9;
     printf("nodes                 %d\n", b->nodes);
-    printf("pods_created          %d (failed %d)\n", b->pods_done - b->pods_failed, b->pods_failed);
+    if (b->deployments)
+        printf("deployments_created   %d (failed %d), %d replicas each\n",
+               b->deploys_done - b->deploys_failed, b->deploys_failed, b->pods / b->deployments);
+    else
+        printf("pods_created          %d (failed %d)\n", b->pods_done - b->pods_failed, b->pods_failed);
     printf("pods_bound            %d\n", b->bound);
-    printf("creates_per_s         %.0f\n", create_span > 0 ? (b->pods_done - b->pods_failed) / create_span : 0);
+    if (!b->deployments)
+        printf("creates_per_s         %.0f\n",
+               create_span > 0 ? (b->pods_done - b->pods_failed) / create_span : 0);
     printf("bound_per_s           %.0f   (first create sent to last pod bound)\n",
            span > 0 ? b->bound / span : 0);
     if (n) {
@@ -172,7 +196,26 @@ static void on_pod_event(void *data, const char *type, json_t *obj)
     if (strcmp(type, "ADDED") != 0 && strcmp(type, "MODIFIED") != 0) return;
     const char *node = json_string_value(json_object_get(json_object_get(obj, "spec"), "nodeName"));
     if (!node || !*node) return;
-    int i = index_of(json_string_value(json_object_get(json_object_get(obj, "metadata"), "name")));
+    const char *pname = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+    if (b->deployments) {
+        /* "bench-deploy-0007-<hash>-<suffix>": timed from Deployment 7's create */
+        if (!pname || strncmp(pname, DEPLOY_PREFIX, strlen(DEPLOY_PREFIX)) != 0) return;
+        int d = atoi(pname + strlen(DEPLOY_PREFIX));
+        if (d < 0 || d >= b->deployments || !b->deploy_sent_ns[d] || strmap_get(b->seen, pname) ||
+            b->bound >= b->pods)
+            return;
+        strmap_put(b->seen, pname, b);
+        uint64_t now = uv_hrtime();
+        b->lat_ns[b->bound] = now - b->deploy_sent_ns[d];
+        if (!b->first_bound_ns) b->first_bound_ns = now;
+        b->last_bound_ns = now;
+        if (++b->bound == b->pods) {
+            report(b);
+            finish(b);
+        }
+        return;
+    }
+    int i = index_of(pname);
     if (i < 0 || i >= b->pods || b->bound_ns[i]) return;
     b->bound_ns[i] = uv_hrtime();
     if (!b->first_bound_ns) b->first_bound_ns = b->bound_ns[i];
@@ -232,6 +275,42 @@ static void send_pod(bench_t *b)
     json_decref(p);
 }
 
+static void send_deploy(bench_t *b);
+
+static void on_deploy(void *data, int status, json_t *obj)
+{
+    bench_t *b = data;
+    b->deploys_done++;
+    b->last_created_ns = uv_hrtime();
+    if (status != 201 && b->deploys_failed++ < 5)
+        fprintf(stderr, "sched_bench: deployment create failed (%d): %s\n", status,
+                json_string_value(json_object_get(obj, "message")));
+    if (b->deploys_sent < b->deployments) send_deploy(b);
+}
+
+static void send_deploy(bench_t *b)
+{
+    int i = b->deploys_sent++;
+    char name[64];
+    snprintf(name, sizeof name, DEPLOY_PREFIX "%04d", i);
+    json_t *d = json_pack(
+        "{s:s,s:s,s:{s:s,s:s},s:{s:i,s:{s:{s:s}},s:{s:{s:{s:s}},"
+        "s:{s:[{s:s,s:s,s:{s:{s:s,s:s}}}]}}}}",
+        "apiVersion", "apps/v1", "kind", "Deployment", "metadata", "name", name, "namespace",
+        "default", "spec", "replicas", b->pods / b->deployments, "selector", "matchLabels",
+        "app", name, "template", "metadata", "labels", "app", name, "spec", "containers", "name",
+        "c", "image", "registry.k8s.io/pause:3.9", "resources", "requests", "cpu", b->pod_cpu,
+        "memory", "64Mi");
+    b->deploy_sent_ns[i] = uv_hrtime();
+    if (!b->first_ns) b->first_ns = b->deploy_sent_ns[i];
+    skiff_client_t *c = b->cs[b->rr++ % b->n_clients];
+    if (!d || skiff_client_create(c, &deploys_res, "default", d, NULL, on_deploy, b) != 0) {
+        b->deploys_done++;
+        b->deploys_failed++;
+    }
+    json_decref(d);
+}
+
 static void on_list(void *data, int status, json_t *obj)
 {
     bench_t *b = data;
@@ -256,6 +335,10 @@ static void on_list(void *data, int status, json_t *obj)
         return;
     }
     if (b->bound_only) return;
+    if (b->deployments) {
+        for (int i = 0; i < b->in_flight && b->deploys_sent < b->deployments; i++) send_deploy(b);
+        return;
+    }
     if (b->rate) {
         b->paced_start_ns = uv_hrtime();
         uv_timer_start(&b->pacer, on_pace, 0, 5);
@@ -304,9 +387,11 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--create-only") == 0) b.create_only = 1;
         else if (strcmp(a, "--bound-only") == 0) b.bound_only = 1;
         else if (strcmp(a, "--skip-nodes") == 0) skip_nodes = 1;
+        else if (strcmp(a, "--deployments") == 0 && v) b.deployments = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: sched_bench --port P [--nodes N] [--pods M] [--in-flight K] "
-                            "[--node-cpu Q] [--pod-cpu Q] [--skip-nodes] [--timeout S]\n");
+                            "[--node-cpu Q] [--pod-cpu Q] [--skip-nodes] [--timeout S] "
+                            "[--rate R] [--clients C] [--deployments D]\n");
             return 2;
         }
     }
@@ -323,6 +408,15 @@ int main(int argc, char **argv)
     b.sent_ns = calloc((size_t)b.pods, sizeof *b.sent_ns);
     b.bound_ns = calloc((size_t)b.pods, sizeof *b.bound_ns);
     if (!b.c || !b.sent_ns || !b.bound_ns) return 1;
+    if (b.deployments > 0) {
+        /* replicas per Deployment; the pods timed are that many times D */
+        if (b.deployments > b.pods) b.deployments = b.pods;
+        b.pods = b.pods / b.deployments * b.deployments;
+        b.deploy_sent_ns = calloc((size_t)b.deployments, sizeof *b.deploy_sent_ns);
+        b.lat_ns = calloc((size_t)b.pods, sizeof *b.lat_ns);
+        b.seen = strmap_new();
+        if (!b.deploy_sent_ns || !b.lat_ns || !b.seen) return 1;
+    }
     uv_timer_init(b.loop, &b.timeout);
     uv_timer_init(b.loop, &b.pacer);
     b.pacer.data = &b;
@@ -336,6 +430,9 @@ int main(int argc, char **argv)
     uv_run(b.loop, UV_RUN_DEFAULT);
     free(b.sent_ns);
     free(b.bound_ns);
+    free(b.deploy_sent_ns);
+    free(b.lat_ns);
+    if (b.seen) strmap_free(b.seen, NULL);
     free(b.cs);
     return b.create_only ? (b.pods_failed ? 1 : 0) : b.bound == b.pods ? 0 : 1;
 }
