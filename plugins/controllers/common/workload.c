@@ -310,6 +310,66 @@ void wl_batch_seal(wl_batch_t *b)
 
 void wl_batch_free(wl_batch_t *b) { free(b); }
 
+/* ---- the revision of the current template ----------------------------------------- */
+
+/* What a revision create needs should its name be taken (freed by the batch). */
+typedef struct revision_item {
+    const skiff_resource_t *status_res;
+    int64_t collision_count;
+    char *name;
+    char ns[]; /* then the name */
+} revision_item_t;
+
+static void on_revision_created(wl_batch_t *b, void *data, int status, json_t *obj)
+{
+    (void)obj;
+    revision_item_t *it = data;
+    if (status != 409) return;
+    /* the name is taken by other data (no equal revision is ours): the
+     * next name mixes in a bigger collisionCount */
+    char patch[96];
+    snprintf(patch, sizeof patch, "{\"status\":{\"collisionCount\":%lld}}",
+             (long long)it->collision_count + 1);
+    wl_batch_patch(b, WL_RES_OTHER, it->status_res, it->ns, it->name, SKIFF_PATCH_MERGE, patch,
+                   NULL, NULL);
+}
+
+json_t *wl_revision_ensure(wl_batch_t *b, const json_t *owner, const char *kind,
+                           const skiff_resource_t *status_res, const json_t *tmpl,
+                           const json_t *data, const json_t *revs)
+{
+    const char *ns = wl_str(owner, "metadata", "namespace");
+    json_t *cur = wl_revision_find_equal(revs, data);
+    int64_t next = wl_revision_next(revs);
+    if (cur && json_integer_value(json_object_get(cur, "revision")) >= next - 1) return cur;
+    if (cur) {
+        /* an older template came back (rollout undo): it becomes the newest */
+        char patch[64];
+        snprintf(patch, sizeof patch, "{\"revision\":%lld}", (long long)next);
+        wl_batch_patch(b, WL_RES_REVISIONS, &wl_revisions, ns, wl_str(cur, "metadata", "name"),
+                       SKIFF_PATCH_MERGE, patch, NULL, NULL);
+        return NULL;
+    }
+    int64_t cc = wl_int(json_object_get(owner, "status"), "collisionCount", NULL, 0);
+    char hash[16];
+    skiff_json_hash(data, (uint32_t)cc, hash, sizeof hash);
+    json_t *cr = wl_revision_new(owner, "apps/v1", kind, tmpl, data, next, hash);
+    const char *name = wl_str(owner, "metadata", "name");
+    size_t nl = strlen(ns ? ns : "") + 1, ml = strlen(name ? name : "") + 1;
+    revision_item_t *it = malloc(sizeof *it + nl + ml);
+    if (it) {
+        it->status_res = status_res;
+        it->collision_count = cc;
+        memcpy(it->ns, ns ? ns : "", nl);
+        it->name = it->ns + nl;
+        memcpy(it->name, name ? name : "", ml);
+    }
+    wl_batch_create(b, WL_RES_REVISIONS, &wl_revisions, ns, cr, it ? on_revision_created : NULL,
+                    it);
+    json_decref(cr);
+    return NULL;
+}
+
 /* ---- adoption and release ------------------------------------------------------------ */
 
 static void patch_refs(wl_batch_t *b, const char *ns, const json_t *pod, json_t *refs)

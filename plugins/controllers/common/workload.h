@@ -96,6 +96,17 @@ void wl_batch_seal(wl_batch_t *b);
 /* Frees the batch (call from done, or after it). */
 void wl_batch_free(wl_batch_t *b);
 
+/* The owner's ControllerRevision for data (from tmpl), given its sorted
+ * revisions: when the newest one already holds data, that one (borrowed
+ * from revs). Otherwise queues on b the write that makes it so and returns
+ * NULL: a new revision "<owner>-<hash>" numbered next (a name taken by
+ * other data bumps the owner's status.collisionCount through status_res,
+ * so the next name differs, as Kubernetes does), or, for an older equal
+ * revision (rollout undo), its renumbering as the newest. */
+json_t *wl_revision_ensure(wl_batch_t *b, const json_t *owner, const char *kind,
+                           const skiff_resource_t *status_res, const json_t *tmpl,
+                           const json_t *data, const json_t *revs);
+
 /* ---- adoption and release ------------------------------------------------------------ */
 
 /* Kubernetes' ClaimPods: pods of owner's namespace that match its

@@ -118,21 +118,6 @@ static void on_pod_deleted(wl_batch_t *b, void *data, int status, json_t *obj)
                            "Error deleting: %s", status_message(obj));
 }
 
-static void on_revision_created(wl_batch_t *b, void *data, int status, json_t *obj)
-{
-    item_t *it = data;
-    if (status != 409) return;
-    /* A revision of that name exists with other data (we only get here
-     * when no equal one is ours): bump collisionCount so the next name
-     * differs, as Kubernetes does. */
-    int64_t cc = wl_int(wl_get(it->run->ds, "status", NULL), "collisionCount", NULL, 0) + 1;
-    char patch[96];
-    snprintf(patch, sizeof patch, "{\"status\":{\"collisionCount\":%lld}}", (long long)cc);
-    static const skiff_resource_t ds_status = {"apps", "v1", "daemonsets", "status"};
-    wl_batch_patch(b, WL_RES_OTHER, &ds_status, wl_str(it->run->ds, "metadata", "namespace"),
-                   wl_str(it->run->ds, "metadata", "name"), SKIFF_PATCH_MERGE, patch, NULL, NULL);
-}
-
 /* ---- pods ---------------------------------------------------------------------------- */
 
 /* The pod this DaemonSet runs on node: the template with the daemon
@@ -634,29 +619,12 @@ static void ds_reconcile(skiff_reconcile_t *r)
     }
 
     /* the revision of the current template: found, renumbered or created */
-    const char *uid = wl_str(ds, "metadata", "uid");
-    const char *ns = wl_str(ds, "metadata", "namespace");
+    static const skiff_resource_t ds_status = {"apps", "v1", "daemonsets", "status"};
     json_t *tmpl = wl_get(ds, "spec", "template");
     json_t *data = wl_revision_data(tmpl);
-    json_t *revs = wl_revisions_of(infs[WL_RES_REVISIONS], uid);
-    json_t *cur = wl_revision_find_equal(revs, data);
-    int64_t next = wl_revision_next(revs);
-    if (!cur) {
-        char hash[16];
-        skiff_json_hash(data, (uint32_t)wl_int(json_object_get(ds, "status"), "collisionCount",
-                                               NULL, 0),
-                        hash, sizeof hash);
-        json_t *cr = wl_revision_new(ds, "apps/v1", "DaemonSet", tmpl, data, next, hash);
-        wl_batch_create(b, WL_RES_REVISIONS, &wl_revisions, ns, cr, on_revision_created,
-                        item_new(run, NULL, NULL));
-        json_decref(cr);
-    } else if (json_integer_value(json_object_get(cur, "revision")) < next - 1) {
-        /* an older template came back (rollout undo): it becomes the newest */
-        char patch[64];
-        snprintf(patch, sizeof patch, "{\"revision\":%lld}", (long long)next);
-        wl_batch_patch(b, WL_RES_REVISIONS, &wl_revisions, ns, wl_str(cur, "metadata", "name"),
-                       SKIFF_PATCH_MERGE, patch, NULL, NULL);
-    } else {
+    json_t *revs = wl_revisions_of(infs[WL_RES_REVISIONS], wl_str(ds, "metadata", "uid"));
+    json_t *cur = wl_revision_ensure(b, ds, "DaemonSet", &ds_status, tmpl, data, revs);
+    if (cur) {
         const char *hash = json_string_value(
             json_object_get(wl_get(cur, "metadata", "labels"), "controller-revision-hash"));
         ds_sync(run, ds, hash ? hash : "", revs, cur, b);

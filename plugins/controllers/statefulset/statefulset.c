@@ -131,20 +131,6 @@ static void on_pod_created(wl_batch_t *b, void *d, int s, json_t *o) { on_pod_wr
 static void on_pod_deleted(wl_batch_t *b, void *d, int s, json_t *o) { on_pod_written(b, d, s, o, "delete"); }
 static void on_pod_updated(wl_batch_t *b, void *d, int s, json_t *o) { on_pod_written(b, d, s, o, "update"); }
 
-static void on_revision_created(wl_batch_t *b, void *data, int status, json_t *obj)
-{
-    item_t *it = data;
-    if (status != 409) return;
-    /* the name is taken by other data: the next name mixes in a bigger
-     * collisionCount, as Kubernetes does */
-    int64_t cc = wl_int(wl_get(it->run->set, "status", NULL), "collisionCount", NULL, 0) + 1;
-    char patch[96];
-    snprintf(patch, sizeof patch, "{\"status\":{\"collisionCount\":%lld}}", (long long)cc);
-    static const skiff_resource_t sts_status = {"apps", "v1", "statefulsets", "status"};
-    wl_batch_patch(b, WL_RES_OTHER, &sts_status, set_ns(it->run), set_name(it->run),
-                   SKIFF_PATCH_MERGE, patch, NULL, NULL);
-}
-
 /* ---- pods and claims ---------------------------------------------------------------- */
 
 /* The ordinal of a pod of this set ("web-3" -> 3), or -1. */
@@ -713,29 +699,12 @@ static void sts_reconcile(skiff_reconcile_t *r)
         wl_batch_seal(b);
         return;
     }
-    const char *uid = wl_str(set, "metadata", "uid");
-    const char *ns = wl_str(set, "metadata", "namespace");
+    static const skiff_resource_t sts_status = {"apps", "v1", "statefulsets", "status"};
     json_t *tmpl = wl_get(set, "spec", "template");
     json_t *data = wl_revision_data(tmpl);
-    json_t *revs = wl_revisions_of(infs[WL_RES_REVISIONS], uid);
-    json_t *upd = wl_revision_find_equal(revs, data);
-    int64_t next = wl_revision_next(revs);
-    if (!upd) {
-        char hash[16];
-        skiff_json_hash(data, (uint32_t)wl_int(json_object_get(set, "status"), "collisionCount",
-                                               NULL, 0),
-                        hash, sizeof hash);
-        json_t *cr = wl_revision_new(set, "apps/v1", "StatefulSet", tmpl, data, next, hash);
-        wl_batch_create(b, WL_RES_REVISIONS, &wl_revisions, ns, cr, on_revision_created,
-                        item_new(run, NULL, NULL));
-        json_decref(cr);
-    } else if (json_integer_value(json_object_get(upd, "revision")) < next - 1) {
-        /* an older template came back (rollout undo): it becomes the newest */
-        char patch[64];
-        snprintf(patch, sizeof patch, "{\"revision\":%lld}", (long long)next);
-        wl_batch_patch(b, WL_RES_REVISIONS, &wl_revisions, ns, wl_str(upd, "metadata", "name"),
-                       SKIFF_PATCH_MERGE, patch, NULL, NULL);
-    } else {
+    json_t *revs = wl_revisions_of(infs[WL_RES_REVISIONS], wl_str(set, "metadata", "uid"));
+    json_t *upd = wl_revision_ensure(b, set, "StatefulSet", &sts_status, tmpl, data, revs);
+    if (upd) {
         const char *cur_name = wl_str(wl_get(set, "status", NULL), "currentRevision", NULL);
         json_t *cur = NULL;
         size_t i;
