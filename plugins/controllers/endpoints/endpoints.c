@@ -384,28 +384,7 @@ static int ep_start(skiff_plugin_ctx_t *ctx)
         .workers = 5,
         .data = s,
     };
-    int rc = skiff_controller_new(ctx, ctx->informers, &s->desc, &s->c);
-    if (rc == 0) rc = ctl_watch(s, 0, 1);
-    if (rc == 0) rc = skiff_controller_start(s->c);
-    if (rc != 0) {
-        ctl_unwatch(s);
-        if (s->c) skiff_controller_free(s->c);
-        ctl_state_unref(s);
-        return rc;
-    }
-    ctx->plugin_data = s;
-    return 0;
-}
-
-static void ep_stop(skiff_plugin_ctx_t *ctx)
-{
-    ctl_state_t *s = ctx->plugin_data;
-    if (!s) return;
-    ctx->plugin_data = NULL;
-    s->stopped = 1;
-    ctl_unwatch(s);
-    skiff_controller_free(s->c);
-    ctl_state_unref(s);
+    return ctl_start(s, ctx);
 }
 
 const skiff_plugin_t skiff_plugin = {
@@ -416,5 +395,5 @@ const skiff_plugin_t skiff_plugin = {
     .description = "Endpoints for every Service with a selector, from the pods it selects",
     .settings = ep_settings,
     .start = ep_start,
-    .stop = ep_stop,
+    .stop = ctl_stop,
 };

@@ -247,6 +247,32 @@ void ctl_unwatch(ctl_state_t *s)
     s->pod_hid = s->own_hid = 0;
 }
 
+int ctl_start(ctl_state_t *s, skiff_plugin_ctx_t *ctx)
+{
+    int rc = skiff_controller_new(ctx, ctx->informers, &s->desc, &s->c);
+    if (rc == 0) rc = ctl_watch(s, 0, 1);
+    if (rc == 0) rc = skiff_controller_start(s->c);
+    if (rc != 0) {
+        ctl_unwatch(s);
+        if (s->c) skiff_controller_free(s->c);
+        ctl_state_unref(s);
+        return rc;
+    }
+    ctx->plugin_data = s;
+    return 0;
+}
+
+void ctl_stop(skiff_plugin_ctx_t *ctx)
+{
+    ctl_state_t *s = ctx->plugin_data;
+    if (!s) return;
+    ctx->plugin_data = NULL;
+    s->stopped = 1;
+    ctl_unwatch(s);
+    skiff_controller_free(s->c);
+    ctl_state_unref(s);
+}
+
 /* ---- change-trigger times ------------------------------------------------------ */
 
 /* A pod's change that matters to its endpoints is its Ready transition;

@@ -106,6 +106,12 @@ void ctl_sync_forget(ctl_state_t *s, const char *key);
  * ctl_unwatch, which stop must call before freeing the controller. */
 int ctl_watch(ctl_state_t *s, size_t pods_index, size_t own_index);
 void ctl_unwatch(ctl_state_t *s);
+/* Builds s->c from s->desc (secondary 0 the pods, 1 the controller's own
+ * objects), registers the handlers and starts it; on failure undoes all
+ * of it, s included. 0 or SKIFF_E*. The plugin's start hook. */
+int ctl_start(ctl_state_t *s, skiff_plugin_ctx_t *ctx);
+/* The plugin's stop hook for a state ctl_start started. */
+void ctl_stop(skiff_plugin_ctx_t *ctx);
 /* A secondary watch mapper for informers whose events ctl_watch handles. */
 void map_nothing(void *data, skiff_controller_t *c, json_t *obj);
 
