@@ -205,6 +205,41 @@ static void refuse(piped_t *p, int code, const char *ct, const char *body, size_
     px_send(&p->proxy, code, ct, body, len);
 }
 
+/* Begins the audit event of a request made by user (and groups), acting as
+ * iuser (and igroups) when impersonating; NULL when the policy says None. */
+static audit_event_t *audit_begin(const api_pipeline_t *pl, const api_request_t *req,
+                                  const api_path_t *path, const char *verb, const char *user,
+                                  const char *const *groups, size_t ngroups, const char *iuser,
+                                  const char *const *igroups, size_t n_igroups)
+{
+    audit_attrs_t attrs = {
+        .username = user,
+        .groups = groups,
+        .n_groups = ngroups,
+        .verb = verb,
+        .resource_request = path->resource_request,
+        .path = req->path,
+        .api_group = path->group,
+        .api_version = path->version,
+        .resource = path->resource,
+        .subresource = path->sub,
+        .namespace_ = path->ns,
+        .name = path->name,
+    };
+    char uri[2300];
+    snprintf(uri, sizeof uri, "%s%s%s", req->path, req->query ? "?" : "",
+             req->query ? req->query : "");
+    const char *ips[1] = {req->remote_addr};
+    audit_request_info_t info = {.attrs = &attrs, .request_uri = uri,
+                                 .source_ips = ips,
+                                 .n_source_ips = req->remote_addr && *req->remote_addr ? 1 : 0,
+                                 .user_agent = req->user_agent,
+                                 .impersonated_username = iuser,
+                                 .impersonated_groups = iuser ? igroups : NULL,
+                                 .n_impersonated_groups = iuser ? n_igroups : 0};
+    return audit_event_begin(pl->audit, &info);
+}
+
 /* Refuses a request that failed authentication with 401, and records it in
  * the audit log as Kubernetes does for failed authentication: an event
  * without a user, its responseStatus the 401. */
@@ -213,28 +248,8 @@ static void unauthorized(const api_pipeline_t *pl, const api_request_t *req,
 {
     json_t *st = status_new(401, "Unauthorized", NULL, "%s", message);
     if (pl && pl->audit && st) {
-        int watch = query_flag(req->query, "watch");
-        audit_attrs_t attrs = {.username = "",
-                               .verb = api_path_verb(path, req->method, watch),
-                               .resource_request = path->resource_request,
-                               .path = req->path,
-                               .api_group = path->group,
-                               .api_version = path->version,
-                               .resource = path->resource,
-                               .subresource = path->sub,
-                               .namespace_ = path->ns,
-                               .name = path->name};
-        char uri[2300];
-        snprintf(uri, sizeof uri, "%s%s%s", req->path, req->query ? "?" : "",
-                 req->query ? req->query : "");
-        const char *ips[1] = {req->remote_addr};
-        audit_request_info_t info = {.attrs = &attrs,
-                                     .request_uri = uri,
-                                     .source_ips = ips,
-                                     .n_source_ips =
-                                         req->remote_addr && *req->remote_addr ? 1 : 0,
-                                     .user_agent = req->user_agent};
-        audit_event_t *ev = audit_event_begin(pl->audit, &info);
+        const char *verb = api_path_verb(path, req->method, query_flag(req->query, "watch"));
+        audit_event_t *ev = audit_begin(pl, req, path, verb, "", NULL, 0, NULL, NULL, 0);
         if (ev) {
             char *body = json_dumps(st, JSON_COMPACT);
             audit_event_annotate(ev, "authentication.k8s.io/failed", "true");
@@ -333,32 +348,7 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
 
     /* 1. audit: every request from here on is recorded, refusals included */
     if (pl->audit) {
-        audit_attrs_t attrs = {
-            .username = user,
-            .groups = groups,
-            .n_groups = ngroups,
-            .verb = verb,
-            .resource_request = path->resource_request,
-            .path = req->path,
-            .api_group = path->group,
-            .api_version = path->version,
-            .resource = path->resource,
-            .subresource = path->sub,
-            .namespace_ = path->ns,
-            .name = path->name,
-        };
-        char uri[2300];
-        snprintf(uri, sizeof uri, "%s%s%s", req->path, req->query ? "?" : "",
-                 req->query ? req->query : "");
-        const char *ips[1] = {req->remote_addr};
-        audit_request_info_t info = {.attrs = &attrs, .request_uri = uri,
-                                     .source_ips = ips,
-                                     .n_source_ips = req->remote_addr && *req->remote_addr ? 1 : 0,
-                                     .user_agent = req->user_agent,
-                                     .impersonated_username = iuser,
-                                     .impersonated_groups = iuser ? igroups : NULL,
-                                     .n_impersonated_groups = iuser ? n_igroups : 0};
-        p->ev = audit_event_begin(pl->audit, &info);
+        p->ev = audit_begin(pl, req, path, verb, user, groups, ngroups, iuser, igroups, n_igroups);
         /* levels Request and RequestResponse record the request body (the
          * audit module leaves Secrets and tokens out whatever the level) */
         if (p->ev && audit_event_level(p->ev) >= AUDIT_LEVEL_REQUEST && req->body &&
