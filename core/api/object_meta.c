@@ -3,6 +3,8 @@
  * change. Shared by every write verb. */
 #include "api/object_meta.h"
 
+#include <skiff/objects.h>
+
 #include <stdlib.h>
 
 #include "api/selector.h"
@@ -30,9 +32,8 @@ void api_new_uid(char *buf)
 
 void api_rfc3339(time_t t, char *buf, size_t len)
 {
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* one formatter for the server and the SDK (skiff/objects.h) */
+    skiff_time_format((int64_t)t * 1000, buf, len);
 }
 
 void api_now_rfc3339(char *buf, size_t len) { api_rfc3339(time(NULL), buf, len); }
