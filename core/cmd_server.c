@@ -30,7 +30,7 @@
 #include "http/server.h"
 #include "object/registry.h"
 #include "plugin/loader.h"
-#include "plugin/registry.h"
+#include "plugin/loaded.h"
 #include "http/limits.h"
 #include "security/audit.h"
 #include "security/encrypting_store.h"
@@ -645,7 +645,7 @@ fail:
 run:
     uv_run(st->loop, UV_RUN_DEFAULT);
     controller_host_free(st->host);
-    plugin_registry_unload_owned(); /* plugins loaded by name for another one */
+    plugin_loaded_unload_owned(); /* plugins loaded by name for another one */
     if (st->store_plugin) plugin_unload(st->store_plugin);
     encryption_free(st->enc);
     limits_free(st->limits);

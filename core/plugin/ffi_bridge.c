@@ -16,7 +16,7 @@
 
 #include <skiff/errors.h>
 
-#include "plugin/registry.h"
+#include "plugin/loaded.h"
 #include "util/log.h"
 
 typedef struct ffib_arg {
@@ -504,8 +504,20 @@ void ffib_forget(const void *p)
     }
 }
 
+static int is_script(const char *path)
+{
+    size_t n = path ? strlen(path) : 0;
+    return n > 4 && strcmp(path + n - 4, ".lua") == 0;
+}
+
 static ffib_module_t *module_parse(loaded_plugin_t *p, char *err, size_t errlen)
 {
+    /* a script's handle is no shared object: nothing to look up in it */
+    if (is_script(p->path)) {
+        snprintf(err, errlen, "plugin %s is a Lua plugin: only C plugins export functions to call "
+                 "through skiff.ffi", p->name);
+        return NULL;
+    }
     dlerror();
     const skiff_ffi_table_t *t = dlsym(p->handle, SKIFF_FFI_SYMBOL);
     if (!t) {
@@ -563,7 +575,7 @@ ffib_module_t *ffib_module_get(const char *plugin, uv_loop_t *loop, const char *
         err = scratch;
         errlen = sizeof scratch;
     }
-    loaded_plugin_t *p = plugin_registry_require(plugin, loop, data_dir, err, errlen);
+    loaded_plugin_t *p = plugin_loaded_require(plugin, loop, data_dir, err, errlen);
     if (!p) return NULL;
     for (ffib_module_t *m = modules; m; m = m->next)
         if (m->owner == p) return m;

@@ -89,7 +89,7 @@ void ffib_result_free(ffib_value_t *ret);
 typedef struct ffib_module ffib_module_t;
 
 /* The parsed exports of plugin `plugin` (found among loaded plugins, or
- * loaded now: see plugin_registry_require), parsed on first use and kept
+ * loaded now: see plugin_loaded_require), parsed on first use and kept
  * while the plugin stays loaded. Exports with a bad declaration are left
  * out and logged. NULL with a message when the plugin cannot be loaded
  * or exports no table. */

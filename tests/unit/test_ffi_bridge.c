@@ -1,7 +1,7 @@
 /* tests/unit/test_ffi_bridge.c - the libffi bridge: signature parsing,
  * calls with every supported type, the checks that refuse a bad call
  * before it happens (and the messages they give), a plugin's export table
- * read through the registry of loaded plugins, and skiff_plugin_find. */
+ * read through the list of loaded plugins, and skiff_plugin_find. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,7 +19,7 @@
 #include <skiff/plugin.h>
 
 #include "plugin/ffi_bridge.h"
-#include "plugin/registry.h"
+#include "plugin/loaded.h"
 
 static char test_plugins[1200];
 static uv_loop_t loop;
@@ -34,7 +34,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-    plugin_registry_unload_owned();
+    plugin_loaded_unload_owned();
     plugin_loader_reset_dirs();
     return uv_loop_close(&loop);
 }
@@ -345,8 +345,8 @@ static void test_unload_forgets(void **state)
     assert_non_null(m);
     call_export(m, "touch", NULL, 0);
     assert_true(call_export(m, "calls_made", NULL, 0).u.i >= 1);
-    plugin_registry_unload_owned();
-    assert_null(plugin_registry_find("ffi-exports"));
+    plugin_loaded_unload_owned();
+    assert_null(plugin_loaded_find("ffi-exports"));
     /* by the descriptor name it is no longer known; by its file it loads */
     assert_null(ffib_module_get("ffi-exports", &loop, NULL, err, sizeof err));
     m = ffib_module_get("ffi_exports", &loop, NULL, err, sizeof err);
@@ -369,7 +369,7 @@ static void test_plugin_find(void **state)
     assert_null(skiff_plugin_find(NULL, "init_fails", err, sizeof err));
     assert_non_null(strstr(err, "plugin init-fails ("));
     assert_non_null(strstr(err, "): init failed: "));
-    assert_null(plugin_registry_find("init-fails"));
+    assert_null(plugin_loaded_find("init-fails"));
     skiff_plugin_ctx_t ctx = {.loop = &loop};
     const skiff_plugin_t *d = skiff_plugin_find(&ctx, "counting_controller", err, sizeof err);
     assert_non_null(d);

@@ -1,9 +1,9 @@
-/* core/plugin/registry.c - the list of loaded plugins and the lookup by
+/* core/plugin/loaded.c - the list of loaded plugins and the lookup by
  * name behind skiff_plugin_find. It loads a plugin only when one is asked
  * for by name and not loaded yet; it never starts one (starting belongs to
  * whoever runs plugins of that kind). */
 #define _GNU_SOURCE
-#include "plugin/registry.h"
+#include "plugin/loaded.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,13 +16,13 @@
 
 typedef struct entry {
     loaded_plugin_t *p;
-    int owned; /* loaded by plugin_registry_require */
+    int owned; /* loaded by plugin_loaded_require */
     struct entry *next;
 } entry_t;
 
 static entry_t *entries;
 
-void plugin_registry_add(loaded_plugin_t *p)
+void plugin_loaded_add(loaded_plugin_t *p)
 {
     entry_t *e = calloc(1, sizeof *e);
     if (!e) return;
@@ -31,7 +31,7 @@ void plugin_registry_add(loaded_plugin_t *p)
     entries = e;
 }
 
-void plugin_registry_remove(loaded_plugin_t *p)
+void plugin_loaded_remove(loaded_plugin_t *p)
 {
     /* the bridge holds pointers into the plugin's code: drop them first */
     ffib_forget(p);
@@ -49,10 +49,11 @@ static int file_is(const char *path, const char *name)
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     size_t n = strlen(name);
-    return strncmp(base, name, n) == 0 && strcmp(base + n, ".so") == 0;
+    /* "name" for name.so; a script is named with its extension (x.lua) */
+    return strncmp(base, name, n) == 0 && (strcmp(base + n, ".so") == 0 || !base[n]);
 }
 
-loaded_plugin_t *plugin_registry_find(const char *name)
+loaded_plugin_t *plugin_loaded_find(const char *name)
 {
     if (!name) return NULL;
     for (entry_t *e = entries; e; e = e->next)
@@ -62,10 +63,10 @@ loaded_plugin_t *plugin_registry_find(const char *name)
     return NULL;
 }
 
-loaded_plugin_t *plugin_registry_require(const char *name, uv_loop_t *loop, const char *data_dir,
+loaded_plugin_t *plugin_loaded_require(const char *name, uv_loop_t *loop, const char *data_dir,
                                          char *err, size_t errlen)
 {
-    loaded_plugin_t *p = plugin_registry_find(name);
+    loaded_plugin_t *p = plugin_loaded_find(name);
     if (p) {
         if (p->state == PLUGIN_FAILED) {
             snprintf(err, errlen, "plugin %s (%s) failed to start and cannot be used", p->name,
@@ -88,7 +89,7 @@ loaded_plugin_t *plugin_registry_require(const char *name, uv_loop_t *loop, cons
     return p;
 }
 
-void plugin_registry_unload_owned(void)
+void plugin_loaded_unload_owned(void)
 {
     for (;;) {
         entry_t *e = entries;
@@ -111,7 +112,7 @@ const skiff_plugin_t *skiff_plugin_find(skiff_plugin_ctx_t *ctx, const char *nam
         snprintf(err, errlen, "no plugin name given");
         return NULL;
     }
-    loaded_plugin_t *p = plugin_registry_require(name, ctx ? ctx->loop : NULL,
+    loaded_plugin_t *p = plugin_loaded_require(name, ctx ? ctx->loop : NULL,
                                                  ctx ? ctx->data_dir : NULL, err, errlen);
     return p ? p->desc : NULL;
 }
