@@ -8,9 +8,9 @@
 # plugin does not lend is refused with a message naming what it lends.
 . "$(dirname "$0")/lib.sh"
 
-SETTINGS="scheduler-default.filters=all,node-weight/NotDraining"
-SETTINGS="$SETTINGS;scheduler-default.scores=default,node-weight/NodeWeight:10"
-start_server --plugin-settings "$SETTINGS" || bail_out "server did not start"
+# (these commands are the ones docs/plugins.md shows)
+start_server --plugin-settings "scheduler-default.filters=all,node-weight/NotDraining;scheduler-default.scores=default,node-weight/NodeWeight:10" ||
+	bail_out "server did not start"
 start_hollow 3 --node-prefix w- --cpu 8 --ready-delay 100ms || bail_out "hollow nodes did not start"
 steps_logged() { grep -q 'scheduler-default: scheduling with 9 filter(s) and 8 score(s)' "$E2E_TMP/server.log"; }
 wait_for 10 steps_logged
