@@ -8,8 +8,9 @@
  *                            the heaviest feasible node scores 100;
  *   node-weight/NotDraining  filter: keeps new pods off nodes annotated
  *                            skiff.dev/draining=true.
- * and one C function for Lua (skiff/ffi.h), the same score as a call:
+ * and two C functions for Lua (skiff/ffi.h), the same score as calls:
  *   int64 label_weight(json labels, string key)
+ *   int64 parse_weight(string? value)
  * which a Lua score step calls through skiff.ffi. */
 #include <errno.h>
 #include <stdint.h>
@@ -25,17 +26,22 @@
 #define DRAINING_ANNOTATION "skiff.dev/draining"
 #define MAX_WEIGHT 1000000
 
-/* The integer value of labels[key], 0..MAX_WEIGHT; 0 when absent or not
- * a non-negative integer. */
-static int64_t label_weight(const json_t *labels, const char *key)
+/* A label value as a weight, 0..MAX_WEIGHT; 0 when it is not a
+ * non-negative integer. */
+static int64_t parse_weight(const char *v)
 {
-    const char *v = json_string_value(json_object_get(labels, key));
     if (!v || !*v) return 0;
     char *end;
     errno = 0;
     long long w = strtoll(v, &end, 10);
     if (*end || errno || w < 0) return 0;
     return w > MAX_WEIGHT ? MAX_WEIGHT : w;
+}
+
+/* The weight in labels[key]; 0 when absent. */
+static int64_t label_weight(const json_t *labels, const char *key)
+{
+    return parse_weight(json_string_value(json_object_get(labels, key)));
 }
 
 static int64_t weight_score(void *data, const skiff_sched_cycle_t *cy, void *state,
@@ -79,6 +85,8 @@ static const skiff_sched_step_table_t step_table = {
 static const skiff_ffi_export_t exports[] = {
     {"label_weight", "int64(json labels, string key)", SKIFF_FFI_FN(label_weight),
      "the integer in labels[key], 0 when absent"},
+    {"parse_weight", "int64(string? value)", SKIFF_FFI_FN(parse_weight),
+     "a label value as a weight"},
     {NULL},
 };
 
