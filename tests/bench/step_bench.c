@@ -6,7 +6,8 @@
  *   lua      a Lua step doing the same in Lua
  *   lua+ffi  a Lua step calling node-weight's C label_weight through skiff.ffi
  * and a baseline with no score step (the cycle's own cost), subtracted to
- * give the step's cost. Also the raw cost of one skiff.ffi.call, of a call
+ * give the step's cost; `empty`, a C score returning 0, is what scoring
+ * itself costs (calling a step per node, normalizing, summing). Also the raw cost of one skiff.ffi.call, of a call
  * through a loaded module, and of a plain Lua function call.
  * Prints figures (medians of several runs); asserts nothing.
  *
@@ -26,6 +27,15 @@
 #include "plugin/loaded.h"
 #include "sched.h"
 #include "step_bench_lua.h"
+
+/* A score that reads nothing: what the framework's scoring costs per node. */
+static int64_t zero_score(void *data, const skiff_sched_cycle_t *cy, void *state,
+                          const skiff_sched_node_t *node)
+{
+    return 0;
+}
+
+static const skiff_sched_step_t empty_step = {.name = "Empty", .score = zero_score};
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -127,6 +137,7 @@ int main(int argc, char **argv)
         const skiff_sched_step_t *step;
     } variants[] = {
         {"none", NULL},
+        {"empty", &empty_step},
         {"c", c_step},
         {"lua", lua.lua_step},
         {"lua+ffi", lua.ffi_step},
