@@ -599,6 +599,7 @@ void api_call_free(api_call_t *c)
     json_decref(c->body);
     json_decref(c->obj);
     json_decref(c->old);
+    json_decref(c->written);
     free(c);
 }
 
