@@ -47,6 +47,11 @@ void plugin_loader_reset_dirs(void)
     search_ndirs = 0;
 }
 
+const char *plugin_loader_dir(size_t i)
+{
+    return i < search_ndirs ? search_dirs[i] : NULL;
+}
+
 static const skiff_setting_t *find_declared(const skiff_plugin_t *desc, const char *name)
 {
     if (desc->settings == NULL || name == NULL) return NULL;
@@ -137,6 +142,10 @@ loaded_plugin_t *plugin_load(const char *name_or_path, uv_loop_t *loop, const ch
     char *path = NULL;
     if (resolve_path(name_or_path, &path, err, errlen) != 0) return NULL;
 
+    /* a plugin named by its path is called by its file name in messages,
+     * which show the path as well */
+    const char *slash = strrchr(name_or_path, '/');
+    if (slash && slash[1]) name_or_path = slash + 1;
     void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (handle == NULL) {
         const char *why = dlerror();
