@@ -30,6 +30,7 @@
 #include "http/server.h"
 #include "object/registry.h"
 #include "plugin/loader.h"
+#include "plugin/loaded.h"
 #include "plugin/registry.h"
 #include "plugin/sources.h"
 #include "http/limits.h"
@@ -687,6 +688,7 @@ run:
     plugin_registry_clear();
     controller_host_free(st->host);
     plugin_sources_free(st->sources);
+    plugin_loaded_unload_owned(); /* plugins loaded by name for another one */
     if (st->store_plugin) plugin_unload(st->store_plugin);
     plugin_loader_reset_dirs();
     for (int i = 0; i < OPTION_LIST_MAX; i++) free(st->plugin_dir_bufs[i]);

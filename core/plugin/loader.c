@@ -16,6 +16,7 @@
 
 #include <skiff/errors.h>
 
+#include "plugin/loaded.h"
 #include "util/log.h"
 
 /* The public struct plus what only the loader needs. */
@@ -207,6 +208,7 @@ loaded_plugin_t *plugin_load(const char *name_or_path, uv_loop_t *loop, const ch
     lp->pub.ctx.setting = ctx_setting;
     lp->pub.ctx.log = ctx_log;
     lp->pub.ctx.core_private = lp;
+    plugin_loaded_add(&lp->pub);
     return &lp->pub;
 
 fail:
@@ -311,6 +313,7 @@ void plugin_unload(loaded_plugin_t *p)
     if (p == NULL) return;
     loader_plugin_t *lp = (loader_plugin_t *)p;
     if (p->state == PLUGIN_STARTED && p->desc->stop) p->desc->stop(&p->ctx);
+    plugin_loaded_remove(p);
     if (p->settings)
         for (size_t i = 0; i < 2 * lp->nsettings; i++) free(p->settings[i]);
     free(p->settings);
