@@ -246,16 +246,18 @@ static void task_run(lua_task_t *t, int nargs)
     snprintf(first, sizeof first, "%.*s", nl ? (int)(nl - tb) : (int)sizeof first - 1, tb ? tb : "?");
     if (tb && nl) lua_plugin_log(p, SKIFF_LOG_DEBUG, "%s: %s", t->what, tb);
     int over_time = p->over_time, over_memory = p->over_memory;
+    char what[sizeof t->what];
+    memcpy(what, t->what, sizeof what);
     task_end(t, TASK_ERROR, 0, first);
     lua_pop(p->L, 1);
     if (over_time || over_memory) {
         char d[32];
         fmt_duration(p->time_limit_ns, d, sizeof d);
         if (over_time)
-            lua_plugin_fail(p, "time limit of %s per callback exceeded in %s", d, t->what);
+            lua_plugin_fail(p, "time limit of %s per callback exceeded in %s", d, what);
         else
             lua_plugin_fail(p, "memory limit of %zu MiB exceeded in %s", p->mem_limit >> 20,
-                            t->what);
+                            what);
     }
 }
 
