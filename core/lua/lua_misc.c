@@ -33,9 +33,9 @@ static int l_log(lua_State *L)
                 : !strcmp(lv, "debug") ? SKIFF_LOG_DEBUG
                 : -1;
     if (level < 0) return luaL_error(L, "skiff.log: level \"%s\"; use error, warn, info or debug", lv);
+    int n = lua_gettop(L);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    int n = lua_gettop(L);
     for (int i = 2; i <= n; i++) {
         if (i > 2) luaL_addchar(&b, ' ');
         luaL_tolstring(L, i, NULL);
