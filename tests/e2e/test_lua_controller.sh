@@ -24,7 +24,7 @@ doc_block() {
 		grab && /^```/ { if (inblock) exit; inblock = 1; next }
 		grab && inblock { print }' "$DOC"
 }
-for f in greeter/greeter.lua website/website-crd.yaml website/website.yaml; do
+for f in greeter/greeter.lua website/website-crd.yaml website/website.yaml website/website.lua; do
 	if [ "$(doc_block "$f")" = "$(cat "$EXAMPLES/$f")" ]; then
 		pass "docs/plugins.md shows plugins/examples/$f as it is"
 	else
