@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "api/crd.h"
+#include "object/crd_schema.h"
 #include "object/registry.h"
 #include "object/schema.h"
 #include "skiff/errors.h"
@@ -721,7 +722,11 @@ static void fix_patch_consumes(gen_t *g)
         const kind_def_t *k = registry_find_kind(json_string_value(json_object_get(gvk, "group")),
                                                  json_string_value(json_object_get(gvk, "version")),
                                                  json_string_value(json_object_get(gvk, "kind")));
-        const char *const *types = k && k->crd ? k_cr_patch_types : k_patch_types;
+        /* nor does the CRD kind here: its schema is not detailed enough
+         * for kubectl to compute one */
+        int no_smp = k && (k->crd || (strcmp(k->group, crd_definition_kind.group) == 0 &&
+                                      strcmp(k->kind, crd_definition_kind.kind) == 0));
+        const char *const *types = no_smp ? k_cr_patch_types : k_patch_types;
         if (g->v3) {
             json_t *rb = json_object_get(op, "requestBody");
             json_t *content = json_object();

@@ -96,22 +96,6 @@ static void crd_set_defaults(json_t *obj)
     }
     if (json_is_object(spec) && !json_object_get(spec, "conversion"))
         json_object_set_new(spec, "conversion", json_pack("{s:s}", "strategy", "None"));
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(spec, "versions"), i, v)
-    {
-        json_t *sc = json_object_get(json_object_get(v, "subresources"), "scale");
-        (void)sc;
-        json_t *cols = json_object_get(v, "additionalPrinterColumns");
-        size_t j;
-        json_t *col;
-        json_array_foreach(cols, j, col)
-        {
-            /* the printer column's priority is 0 unless given */
-            if (json_is_object(col) && !json_object_get(col, "priority"))
-                json_object_set_new(col, "priority", json_integer(0));
-        }
-    }
 }
 
 /* ---- validation ------------------------------------------------------------ */
