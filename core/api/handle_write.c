@@ -7,6 +7,7 @@
  * that was read (optimistic concurrency), and answer with the stored object.
  * Patches re-read and retry when another writer got there first. */
 #include "api/apiserver_int.h"
+#include "api/crd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,7 +415,7 @@ static void reply_written(api_call_t *c, const skiff_kv_t *kv)
         return;
     }
     if (c->sub && strcmp(c->sub, "scale") == 0) {
-        json_t *scale = api_scale_view(obj);
+        json_t *scale = api_scale_view_of(c->kind, obj);
         json_decref(obj);
         obj = scale;
     }
@@ -763,7 +764,7 @@ static void write_new_state(api_call_t *c)
     if (old_meta_rv) json_object_set_new(ometa, "resourceVersion", old_meta_rv);
     if (unchanged) {
         if (c->sub && strcmp(c->sub, "scale") == 0) {
-            json_t *scale = api_scale_view(old);
+            json_t *scale = api_scale_view_of(c->kind, old);
             reply_json(c->resp, 200, scale);
             json_decref(scale);
         } else {
@@ -857,6 +858,12 @@ static int merge_subresource(api_call_t *c)
         return -1;
     }
     json_t *whole = json_deep_copy(c->old);
+    if (c->kind->crd) {
+        crd_scale_set(c->kind, whole, n); /* at the CRD's specReplicasPath */
+        json_decref(c->obj);
+        c->obj = whole;
+        return 0;
+    }
     json_t *spec = json_object_get(whole, "spec");
     if (!json_is_object(spec)) {
         spec = json_object();
@@ -942,7 +949,7 @@ static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
         char err[1024];
         int scale = c->sub && strcmp(c->sub, "scale") == 0;
         /* The patch is written against the version of the request. */
-        json_t *target = scale ? api_scale_view(c->old)
+        json_t *target = scale ? api_scale_view_of(c->kind, c->old)
                                : registry_convert_from_storage(c->kind, c->old);
         if (!target) {
             status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
@@ -1036,6 +1043,16 @@ void api_handle_patch(api_call_t *c)
         status_reply(c->resp, 415, "UnsupportedMediaType", NULL,
                      "server-side apply is not supported by this server yet: use client-side "
                      "`kubectl apply` (without --server-side)");
+        api_call_free(c);
+        return;
+    }
+    if (c->kind->crd && patch_type_of(ct) == SKIFF_PATCH_STRATEGIC &&
+        !(c->sub && strcmp(c->sub, "scale") == 0)) {
+        /* custom resources have no patch strategies, as in Kubernetes */
+        status_reply(c->resp, 415, "UnsupportedMediaType", NULL,
+                     "the body of the request was in an unknown format - accepted media types "
+                     "include: application/json-patch+json, application/merge-patch+json, "
+                     "application/apply-patch+yaml");
         api_call_free(c);
         return;
     }

@@ -2,6 +2,7 @@
  * uid, creationTimestamp, generation, and what a create or update may
  * change. Shared by every write verb. */
 #include "api/object_meta.h"
+#include "api/crd.h"
 
 #include <skiff/objects.h>
 
@@ -70,6 +71,7 @@ const char *api_meta_str(const json_t *obj, const char *field)
 
 int api_kind_has_generation(const kind_def_t *k)
 {
+    if (k->crd) return 1; /* custom resources always count generations */
     if (strcmp(k->kind, "Pod") == 0 || strcmp(k->kind, "Namespace") == 0) return 0;
     return k->schema && schema_field(k->schema, "spec") != NULL;
 }
@@ -126,6 +128,11 @@ static const char *pod_qos(const json_t *pod)
 void api_reset_status_for_create(const kind_def_t *k, json_t *obj)
 {
     if (!k->has_status) return;
+    if (k->crd) {
+        /* a custom resource's status is written through /status only */
+        json_object_del(obj, "status");
+        return;
+    }
     if (strcmp(k->kind, "Node") == 0) return; /* the node agent registers with its status */
     if (strcmp(k->kind, "Pod") == 0) {
         json_object_set_new(obj, "status",
@@ -140,6 +147,11 @@ void api_reset_status_for_create(const kind_def_t *k, json_t *obj)
     } else {
         json_object_set_new(obj, "status", json_object());
     }
+}
+
+json_t *api_scale_view_of(const kind_def_t *k, const json_t *obj)
+{
+    return k && k->crd ? crd_scale_view(k, obj) : api_scale_view(obj);
 }
 
 /* The autoscaling/v1 Scale view of a scalable object (scale subresource). */

@@ -219,6 +219,7 @@ void watch_cache_free(watch_cache_t *c)
 }
 
 const kind_def_t *watch_cache_kind(const watch_cache_t *c) { return c->kind; }
+void watch_cache_set_kind(watch_cache_t *c, const kind_def_t *k) { c->kind = k; }
 int64_t watch_cache_revision(const watch_cache_t *c) { return c->rev; }
 size_t watch_cache_size(const watch_cache_t *c) { return strmap_size(c->objects); }
 size_t watch_cache_watcher_count(const watch_cache_t *c) { return c->nwatchers; }

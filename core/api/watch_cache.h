@@ -65,6 +65,8 @@ watch_cache_t *watch_cache_new(const kind_def_t *k, size_t ring_capacity);
 /* Ends every watcher (callback not called) and frees. */
 void watch_cache_free(watch_cache_t *c);
 const kind_def_t *watch_cache_kind(const watch_cache_t *c);
+/* A served kind replaced by a new entry of the same resource (a CRD changed). */
+void watch_cache_set_kind(watch_cache_t *c, const kind_def_t *k);
 
 /* Feed: an object put or deleted at rev. key is "ns/name" or "name". */
 void watch_cache_put(watch_cache_t *c, const char *key, const char *value, size_t len,
