@@ -147,10 +147,21 @@ static char *read_text(const char *path, char *err, size_t errlen)
 
 /* ---- status: kube-system/skiff-addons and Events --------------------------------- */
 
-static const char *file_key(const addon_file_t *f, char *buf, size_t len)
+static const char *base_name(const char *path)
 {
-    /* ConfigMap keys are [-._a-zA-Z0-9]+: the path with other bytes as '_' */
-    const char *p = f->path;
+    const char *slash = strrchr(path, '/');
+    if (slash) return slash + 1;
+    return strncmp(path, "builtin:", 8) == 0 ? path + 8 : path;
+}
+
+/* The file's entry in skiff-addons: its base name, or its whole path when
+ * two files share one. ConfigMap keys are [-._a-zA-Z0-9]+: other bytes
+ * become '_'. */
+static const char *file_key(const addons_t *a, const addon_file_t *f, char *buf, size_t len)
+{
+    const char *p = base_name(f->path);
+    for (const addon_file_t *o = a->files; o; o = o->next)
+        if (o != f && strcmp(base_name(o->path), p) == 0) p = f->path;
     if (strncmp(p, "builtin:", 8) == 0) p += 8;
     while (*p == '/') p++;
     size_t i = 0;
@@ -245,7 +256,7 @@ static void on_status_created(void *data, int status, json_t *obj)
 static void set_status_entry(addons_t *a, addon_file_t *f, const char *text)
 {
     char key[256];
-    json_object_set_new(a->status_data, file_key(f, key, sizeof key), json_string(text));
+    json_object_set_new(a->status_data, file_key(a, f, key, sizeof key), json_string(text));
 }
 
 static void report_error(addons_t *a, addon_file_t *f, int doc, const char *fmt, ...)
@@ -658,7 +669,7 @@ static void scan(addons_t *a)
         }
         char key[256];
         log_info("addons", "%s was removed; the objects it created stay", f->path);
-        json_object_del(a->status_data, file_key(f, key, sizeof key));
+        json_object_del(a->status_data, file_key(a, f, key, sizeof key));
         *pp = f->next;
         free(f->path);
         free(f->first_error);
