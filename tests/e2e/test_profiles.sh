@@ -60,6 +60,13 @@ is "$?" 0 "the example JSON profile loads"
 like "$(json_str plugin-settings "$OUT")" "scoring-strategy=MostAllocated" \
 	"the example JSON profile sets the scoring strategy"
 
+# the user guide's example profile is one that loads
+awk '/^### Writing a profile/ {on = 1} on && /^```json/ {grab = 1; next} grab && /^```/ {exit} grab' \
+	"$SKIFF_SRC_DIR/docs/user-guide.md" >"$E2E_TMP/guide.json"
+_run timeout 10 "$SKIFF_BIN" server --profile "$E2E_TMP/guide.json" --print-profile
+is "$?" 0 "the user guide's example profile loads"
+is "$(json_str controllers "$OUT")" "namespace,garbage-collector,serviceaccount,replicaset,deployment,job" \
+	"the user guide's example sets the controllers"
 # --- a broken profile names the file, the line and the setting ------------------------------------
 _run timeout 10 "$SKIFF_BIN" server --profile ha --data-dir "$E2E_TMP/ha"
 rc=$? said=$ERR
