@@ -17,6 +17,7 @@
 
 #include <lualib.h>
 
+#include "lua/lua_ffi.h"
 #include "lua/lua_int.h"
 #include "plugin/loader.h"
 #include "util/duration.h"
@@ -557,6 +558,7 @@ static int open_skiff(lua_plugin_t *p, char *err, size_t errlen)
     lua_client_open(L);
     lua_watch_open(L);
     lua_misc_open(L);
+    lua_ffi_install(L); /* skiff.ffi: C functions of plugins (lua_ffi.c) */
     for (size_t i = 0; i < nmodules; i++) {
         lua_pushcfunction(L, modules[i].open);
         if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
