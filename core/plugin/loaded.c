@@ -13,6 +13,7 @@
 #include <skiff/plugin.h>
 
 #include "plugin/ffi_bridge.h"
+#include "plugin/registry.h"
 
 typedef struct entry {
     loaded_plugin_t *p;
@@ -86,6 +87,9 @@ loaded_plugin_t *plugin_loaded_require(const char *name, uv_loop_t *loop, const 
     }
     for (entry_t *e = entries; e; e = e->next)
         if (e->p == p) e->owned = 1;
+    /* `skiff plugins list` shows it, and why it is there */
+    plugin_registry_add(p->name, p->path, p, plugin_registry_origin_of(p->path), PLUGIN_REC_LOADED,
+                        "loaded by name for another plugin");
     return p;
 }
 
@@ -95,6 +99,7 @@ void plugin_loaded_unload_owned(void)
         entry_t *e = entries;
         while (e && !e->owned) e = e->next;
         if (!e) return;
+        plugin_registry_forget(e->p);
         plugin_unload(e->p); /* removes e */
     }
 }

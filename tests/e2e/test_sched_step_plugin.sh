@@ -4,8 +4,10 @@
 # as "plugin/Step": on hollow nodes, pods go to the node whose
 # skiff.dev/weight label is highest (NodeWeight score), stay off a node
 # annotated skiff.dev/draining=true (NotDraining filter, whose reason
-# `kubectl describe` shows when no node is left), and a step name the
-# plugin does not lend is refused with a message naming what it lends.
+# `kubectl describe` shows when no node is left); `skiff plugins list`
+# shows the plugin the scheduler loaded; a plugin given with --plugins is
+# used as it is; and a step name the plugin does not lend is refused with
+# a message naming what it lends.
 . "$(dirname "$0")/lib.sh"
 
 # (these commands are the ones docs/plugins.md shows)
@@ -15,6 +17,10 @@ start_hollow 3 --node-prefix w- --cpu 8 --ready-delay 100ms || bail_out "hollow 
 steps_logged() { grep -q 'scheduler-default: scheduling with 9 filter(s) and 8 score(s)' "$E2E_TMP/server.log"; }
 wait_for 10 steps_logged
 ok "the scheduler runs the default steps and the plugin's two" steps_logged
+
+plugins_row() { "$SKIFF_BIN" plugins list --data-dir "$E2E_DATA" | awk '$1 == "node-weight"'; }
+like "$(plugins_row)" "loaded by name for another plugin" \
+	"skiff plugins list shows the step plugin the scheduler loaded, and why"
 
 k label node w-0 skiff.dev/weight=1 >/dev/null
 k label node w-1 skiff.dev/weight=50 >/dev/null
@@ -53,6 +59,14 @@ bound_to() { [ "$(jp pod/stuck '{.spec.nodeName}')" = "$1" ]; }
 wait_for 30 bound_to w-0
 ok "once a node stops draining, the pending pod lands there" bound_to w-0
 stop_hollow
+stop_server_cleanly
+
+# the step plugin loaded with --plugins: the scheduler takes the loaded one
+start_server --plugins node-weight --plugin-settings "scheduler-default.scores=default,node-weight/NodeWeight:10" ||
+	bail_out "server did not start"
+wait_for 10 grep -q 'scheduling with 8 filter(s) and 8 score(s)' "$E2E_TMP/server.log"
+is "$(plugins_row | awk '{print $5}')" started "a step plugin given with --plugins runs in the scheduler's group"
+unlike "$(plugins_row)" "loaded by name" "... and is not loaded a second time"
 stop_server_cleanly
 
 # a step the plugin does not lend: the scheduler refuses its settings
