@@ -20,11 +20,10 @@
 #endif
 
 typedef struct priv {
-    loaded_plugin_t *ffi_plugin, *plain_plugin;
+    loaded_plugin_t *ffi_plugin, *plain_plugin, *calls_plugin;
 } priv_t;
 
-static loaded_plugin_t *load_step(const char *rel, uv_loop_t *loop,
-                                  const skiff_sched_step_t **step, char *err, size_t errlen)
+static loaded_plugin_t *load_lua(const char *rel, uv_loop_t *loop, char *err, size_t errlen)
 {
     char path[1200];
     const char *src = getenv("SKIFF_SRC_DIR");
@@ -37,9 +36,17 @@ static loaded_plugin_t *load_step(const char *rel, uv_loop_t *loop,
         plugin_unload(p);
         return NULL;
     }
+    return p;
+}
+
+static loaded_plugin_t *load_step(const char *rel, uv_loop_t *loop,
+                                  const skiff_sched_step_t **step, char *err, size_t errlen)
+{
+    loaded_plugin_t *p = load_lua(rel, loop, err, errlen);
+    if (!p) return NULL;
     const skiff_sched_step_table_t *t = p->desc->vtable;
     if (!t || t->n_steps < 1) {
-        snprintf(err, errlen, "%s lends no step", path);
+        snprintf(err, errlen, "%s lends no step", rel);
         plugin_unload(p);
         return NULL;
     }
@@ -52,14 +59,15 @@ int step_bench_lua_open(step_bench_lua_t *b, uv_loop_t *loop, char *err, size_t 
     priv_t *pv = calloc(1, sizeof *pv);
     if (!pv) return -1;
     b->priv = pv;
+    pv->calls_plugin = load_lua("tests/bench/ffi_calls.lua", loop, err, errlen);
+    if (!pv->calls_plugin) return -1;
+    b->L = ((lua_plugin_t *)pv->calls_plugin->handle)->L;
     pv->ffi_plugin = load_step("plugins/examples/weight-score/weight_score.lua", loop,
                                &b->ffi_step, err, errlen);
     if (!pv->ffi_plugin) return -1;
     pv->plain_plugin = load_step("tests/bench/weight_score_plain.lua", loop, &b->lua_step, err,
                                  errlen);
-    if (!pv->plain_plugin) return -1;
-    b->L = ((lua_plugin_t *)pv->ffi_plugin->handle)->L;
-    return 0;
+    return pv->plain_plugin ? 0 : -1;
 }
 
 /* Runs `kind` n times inside the plugin's state; nanoseconds. */
@@ -131,6 +139,7 @@ void step_bench_lua_close(step_bench_lua_t *b)
     if (!pv) return;
     if (pv->ffi_plugin) plugin_unload(pv->ffi_plugin);
     if (pv->plain_plugin) plugin_unload(pv->plain_plugin);
+    if (pv->calls_plugin) plugin_unload(pv->calls_plugin);
     free(pv);
     b->priv = NULL;
 }
