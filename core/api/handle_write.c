@@ -721,13 +721,19 @@ static void write_new_state(api_call_t *c)
     if (api_kind_has_generation(c->kind)) {
         json_int_t gen = json_integer_value(json_object_get(ometa, "generation"));
         if (gen <= 0) gen = 1;
-        if (api_spec_changed(old, obj)) gen++;
+        /* a custom resource without the status subresource counts status
+         * changes too, as Kubernetes does */
+        if (api_spec_changed(old, obj) ||
+            (c->kind->crd && !c->kind->has_status &&
+             !json_equal(json_object_get(old, "status"), json_object_get(obj, "status"))))
+            gen++;
         json_object_set_new(meta, "generation", json_integer(gen));
     } else {
         json_object_del(meta, "generation");
     }
     if (default_and_validate(c, obj) != 0 ||
-        (is_csr(c->kind) && api_csr_admit_update(c, obj, old) != 0)) {
+        (is_csr(c->kind) && api_csr_admit_update(c, obj, old) != 0) ||
+        crd_admit_update(c, obj, old) != 0) {
         api_call_free(c);
         return;
     }
