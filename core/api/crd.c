@@ -117,6 +117,15 @@ static const char **string_list(const json_t *arr)
 /* A served version of crd (a copy it may keep) as a registry kind. */
 static crd_served_t *served_new(json_t *crd, const json_t *version, const char *storage)
 {
+    const json_t *sp = json_object_get(crd, "spec"), *nm = json_object_get(sp, "names");
+    /* what validation guarantees, checked again for objects written
+     * before these rules (the store is not trusted blindly) */
+    if (!json_string_value(json_object_get(sp, "group")) ||
+        !json_string_value(json_object_get(version, "name")) ||
+        !json_string_value(json_object_get(nm, "kind")) ||
+        !json_string_value(json_object_get(nm, "listKind")) ||
+        !json_string_value(json_object_get(nm, "plural")))
+        return NULL;
     crd_served_t *b = calloc(1, sizeof *b);
     if (!b) return NULL;
     b->hold = crd;

@@ -564,7 +564,8 @@ void api_handle_create(api_call_t *c)
         if (strcmp(c->kind->kind, "Pod") == 0 && !*c->kind->group &&
             api_pod_resolve_priority(c, obj) != 0)
             goto done;
-        if (strcmp(c->kind->kind, "PriorityClass") == 0 && api_priority_class_check(c, obj, 1) != 0)
+        if (!c->kind->crd && strcmp(c->kind->kind, "PriorityClass") == 0 &&
+            api_priority_class_check(c, obj, 1) != 0)
             goto done;
     }
     const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
@@ -587,7 +588,7 @@ void api_handle_create(api_call_t *c)
     json_object_del(meta, "selfLink");
     if (api_kind_has_generation(c->kind)) json_object_set_new(meta, "generation", json_integer(1));
     else json_object_del(meta, "generation");
-    if (strcmp(c->kind->kind, "Namespace") == 0) {
+    if (is_core_namespace(c->kind)) {
         json_t *labels = json_object_get(meta, "labels");
         if (!json_is_object(labels)) {
             labels = json_object();
@@ -1146,7 +1147,7 @@ static void mark_terminating(api_call_t *c, long long grace, const char *finaliz
     }
     if (finalizer) add_finalizer(meta, finalizer);
     json_object_del(meta, "resourceVersion");
-    if (strcmp(c->kind->kind, "Namespace") == 0) {
+    if (is_core_namespace(c->kind)) {
         json_t *st = json_object_get(c->obj, "status");
         if (!json_is_object(st)) {
             st = json_object();
