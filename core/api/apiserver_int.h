@@ -78,6 +78,10 @@ typedef struct api_call {
     json_t *body;      /* an update's object as sent, to start again after a race */
     int unconditional; /* an update without resourceVersion */
     int preconditions; /* a delete with uid/resourceVersion preconditions */
+    /* the tree last encoded for the store and the length of its bytes: an
+     * in-process caller is answered with a copy of it, not with text */
+    json_t *written;
+    size_t written_len;
     char key[1024];
 } api_call_t;
 

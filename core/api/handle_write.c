@@ -45,6 +45,9 @@ static char *store_dump_fresh(api_call_t *c, json_t *obj)
     char *s = json_dumps(ordered, JSON_COMPACT);
     if (s) api_fresh_put(c->srv, c->cache, c->key, ordered, s, strlen(s));
     json_decref(ordered);
+    json_decref(c->written);
+    c->written = s ? json_incref(obj) : NULL;
+    c->written_len = s ? strlen(s) : 0;
     return s;
 }
 
@@ -94,6 +97,12 @@ static json_t *decode_protobuf_body(api_call_t *c)
 static json_t *decode_body(api_call_t *c, int patch)
 {
     const char *ct = c->req->content_type;
+    if (!patch && c->req->body_obj) {
+        /* in process: the object itself (the request's, ours to change) */
+        if (json_is_object(c->req->body_obj)) return json_incref(c->req->body_obj);
+        status_reply(c->resp, 400, "BadRequest", NULL, "the request body must be a JSON object");
+        return NULL;
+    }
     /* A POST body must say what it is: this keeps a web page from sending
      * "simple" cross-site requests. A PUT is never simple (browsers ask
      * first), and `kubectl replace --raw` sends its JSON without a
@@ -377,6 +386,19 @@ int api_check_namespace(api_call_t *c, const char *ns, int for_create)
 static void reply_written(api_call_t *c, const skiff_kv_t *kv)
 {
     int code = c->created ? 201 : 200;
+    if (!c->sub && !c->table && registry_storage_kind(c->kind) == c->kind && c->written &&
+        c->written_len == kv->value_len && c->resp->ops->send_object) {
+        /* in process: a copy of the tree just stored (the tree itself is
+         * shared with the watch cache), not text to parse again */
+        json_t *ans = json_deep_copy(c->written);
+        if (ans) {
+            char rv[32];
+            snprintf(rv, sizeof rv, "%lld", (long long)kv->mod_revision);
+            json_object_set_new(api_meta(ans), "resourceVersion", json_string(rv));
+            c->resp->ops->send_object(c->resp, code, ans);
+            return;
+        }
+    }
     if (!c->sub && !c->table && registry_storage_kind(c->kind) == c->kind) {
         /* the common case: answer with the stored bytes, no re-encoding */
         size_t n;

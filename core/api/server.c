@@ -18,6 +18,7 @@
 #include "api/object_meta.h"
 #include "api/openapi.h"
 #include "api/path.h"
+#include "api/plugins_api.h"
 #include "security/tokens.h"
 #include "api/table.h"
 #include "util/log.h"
@@ -624,6 +625,7 @@ void api_call_free(api_call_t *c)
     json_decref(c->body);
     json_decref(c->obj);
     json_decref(c->old);
+    json_decref(c->written);
     free(c);
 }
 
@@ -842,6 +844,7 @@ void api_server_handle(api_server_t *s, const api_request_t *req, api_response_t
                         empty_v2, sizeof empty_v2 - 1);
         return;
     }
+    if (plugins_api_handle(req, resp)) return;
     if (discovery_handle(req, &doc) || openapi_handle(req, &doc)) {
         reply_doc(resp, &doc);
         return;

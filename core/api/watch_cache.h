@@ -29,6 +29,9 @@ typedef struct cache_obj {
     json_t *labels;     /* metadata.labels or NULL, once labels_known */
     int labels_known;
     json_t *parsed;     /* lazily parsed whole object (for field selectors); may be NULL */
+    /* parsed is the tree a write handed over, kept while the object is among
+     * the cache's newest events (a pod just created is bound next) */
+    int parsed_recent;
     char *nsbuf;
 } cache_obj_t;
 
