@@ -164,6 +164,7 @@ static crd_served_t *served_new(json_t *crd, const json_t *version, const char *
     v->crd_name = (char *)json_string_value(json_object_get(json_object_get(crd, "metadata"), "name"));
     v->schema = json_object_get(json_object_get(version, "schema"), "openAPIV3Schema");
     v->has_defaults = crd_schema_has_defaults(v->schema);
+    v->selectable_fields = json_object_get(version, "selectableFields");
     if (scale) {
         d->has_scale = 1;
         v->spec_replicas_path = (char *)json_string_value(json_object_get(scale, "specReplicasPath"));

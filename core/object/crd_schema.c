@@ -481,6 +481,19 @@ void crd_schema_default(const json_t *schema, json_t *obj)
     default_walk(schema, obj, 1);
 }
 
+int crd_field_selectable(const crd_version_t *v, const char *path)
+{
+    if (strcmp(path, "metadata.name") == 0 || strcmp(path, "metadata.namespace") == 0) return 1;
+    size_t i;
+    json_t *f;
+    json_array_foreach(v ? v->selectable_fields : NULL, i, f)
+    {
+        const char *jp = json_string_value(json_object_get(f, "jsonPath"));
+        if (jp && jp[0] == '.' && strcmp(jp + 1, path) == 0) return 1;
+    }
+    return 0;
+}
+
 int crd_schema_has_defaults(const json_t *schema)
 {
     if (!json_is_object(schema)) return 0;

@@ -28,6 +28,8 @@ expect_output "the cleanup finalizer is set" "customresourcecleanup.apiextension
 expect_contains "kubectl get crd lists it with CREATED AT" "CREATED AT" k get crd
 expect_contains "short name crd works" "$CRD" k get crds
 expect_contains "kubectl apply twice leaves the CRD unchanged" "unchanged" k apply -f "$M/crontab-crd.yaml"
+api GET "/apis/apiextensions.k8s.io/v1/customresourcedefinitions?watch=true&timeoutSeconds=1"
+like "$BODY" '{"type":"ADDED","object":{"kind":"CustomResourceDefinition"' "CRDs can be watched"
 
 # --- discovery and OpenAPI -------------------------------------------------------
 api GET /apis/stable.example.com/v1
@@ -141,6 +143,10 @@ ok "a label" k label ct my-new-cron-object tier=batch
 expect_output "label selector" my-new-cron-object k get ct -l tier=batch -o 'jsonpath={.items[*].metadata.name}'
 expect_output "field selector metadata.name" unknown-field \
 	k get ct --field-selector metadata.name=unknown-field -o 'jsonpath={.items[*].metadata.name}'
+expect_output "field selector on a selectableField" my-new-cron-object \
+	k get ct --field-selector spec.image=edited -o 'jsonpath={.items[*].metadata.name}'
+expect_fail_with "a field the CRD does not make selectable is refused" \
+	"field label not supported: spec.cronSpec" k get ct --field-selector spec.cronSpec=x
 background sh -c "exec $KUBECTL --kubeconfig=$KUBECONFIG get ct -w --output-watch-events >$E2E_TMP/watch.out 2>&1"
 WATCH_PID=$BG_PID
 sleep 1
