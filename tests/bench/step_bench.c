@@ -5,6 +5,8 @@
  *   c        node-weight/NodeWeight, a C step plugin
  *   lua      a Lua step doing the same in Lua
  *   lua+ffi  a Lua step calling node-weight's C label_weight through skiff.ffi
+ *            (the worked example: the node's labels table crosses as JSON)
+ *   lua+ffi-s the same calling parse_weight with the label's string
  * and a baseline with no score step (the cycle's own cost), subtracted to
  * give the step's cost; `empty`, a C score returning 0, is what scoring
  * itself costs (calling a step per node, normalizing, summing). Also the raw cost of one skiff.ffi.call, of a call
@@ -153,13 +155,14 @@ int main(int argc, char **argv)
         {"c", c_step},
         {"lua", lua.lua_step},
         {"lua+ffi", lua.ffi_step},
+        {"lua+ffi-s", lua.scalar_step},
     };
     printf("# step_bench: %d nodes, one score step, %d pods a run, median of %d runs\n", nodes,
            pods, runs);
     uint64_t base = 0;
     for (size_t v = 0; v < sizeof variants / sizeof *variants; v++) {
         if (v && !variants[v].step) {
-            printf("step=%-8s unavailable\n", variants[v].name);
+            printf("step=%-9s unavailable\n", variants[v].name);
             continue;
         }
         sched_profile_t prof = {0};
@@ -168,12 +171,12 @@ int main(int argc, char **argv)
         uint64_t ns = time_cycles(&prof, &cache, pod, pods, runs, &ok);
         if (v == 0) {
             base = ns;
-            printf("step=%-8s per_pod_us=%.1f (the cycle without a score step)\n", "none",
+            printf("step=%-9s per_pod_us=%.1f (the cycle without a score step)\n", "none",
                    ns / 1000.0);
             continue;
         }
         uint64_t cost = ns > base ? ns - base : 0;
-        printf("step=%-8s per_pod_us=%.1f step_per_pod_us=%.1f step_per_node_ns=%.0f%s\n",
+        printf("step=%-9s per_pod_us=%.1f step_per_pod_us=%.1f step_per_node_ns=%.0f%s\n",
                variants[v].name, ns / 1000.0, cost / 1000.0, (double)cost / nodes,
                ok ? "" : " (some cycles chose no node)");
     }

@@ -1,7 +1,9 @@
 /* tests/bench/step_bench_lua.c - the Lua half of step_bench: loads the
  * worked example plugins/examples/weight-score (a Lua score step calling
- * node-weight's C label_weight through skiff.ffi) and its plain Lua twin
- * tests/bench/weight_score_plain.lua through the real plugin loader and
+ * node-weight's C label_weight through skiff.ffi), its plain Lua twin
+ * tests/bench/weight_score_plain.lua and tests/bench/weight_score_scalar.lua
+ * (the label's string, not the labels table, crossing into C) through the
+ * real plugin loader and
  * Lua host, and times raw calls inside a Lua plugin's state. */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -30,7 +32,7 @@ static uint64_t cpu_ns(void)
 #endif
 
 typedef struct priv {
-    loaded_plugin_t *ffi_plugin, *plain_plugin, *calls_plugin;
+    loaded_plugin_t *ffi_plugin, *plain_plugin, *scalar_plugin, *calls_plugin;
 } priv_t;
 
 static loaded_plugin_t *load_lua(const char *rel, uv_loop_t *loop, char *err, size_t errlen)
@@ -77,7 +79,10 @@ int step_bench_lua_open(step_bench_lua_t *b, uv_loop_t *loop, char *err, size_t 
     if (!pv->ffi_plugin) return -1;
     pv->plain_plugin = load_step("tests/bench/weight_score_plain.lua", loop, &b->lua_step, err,
                                  errlen);
-    return pv->plain_plugin ? 0 : -1;
+    if (!pv->plain_plugin) return -1;
+    pv->scalar_plugin = load_step("tests/bench/weight_score_scalar.lua", loop, &b->scalar_step,
+                                  err, errlen);
+    return pv->scalar_plugin ? 0 : -1;
 }
 
 /* Runs `kind` n times inside the plugin's state; nanoseconds. */
@@ -149,6 +154,7 @@ void step_bench_lua_close(step_bench_lua_t *b)
     if (!pv) return;
     if (pv->ffi_plugin) plugin_unload(pv->ffi_plugin);
     if (pv->plain_plugin) plugin_unload(pv->plain_plugin);
+    if (pv->scalar_plugin) plugin_unload(pv->scalar_plugin);
     if (pv->calls_plugin) plugin_unload(pv->calls_plugin);
     free(pv);
     b->priv = NULL;

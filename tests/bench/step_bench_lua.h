@@ -12,7 +12,8 @@
 typedef struct step_bench_lua {
     void *L;                             /* a lua_State once open */
     const skiff_sched_step_t *lua_step;  /* NULL when unavailable */
-    const skiff_sched_step_t *ffi_step;
+    const skiff_sched_step_t *ffi_step;     /* labels table -> JSON -> C */
+    const skiff_sched_step_t *scalar_step;  /* label string -> C */
     void *priv;
 } step_bench_lua_t;
 
