@@ -54,11 +54,11 @@ static int hold(plugin_sources_t *s, loaded_plugin_t *p)
     return 0;
 }
 
-static void load_lua(plugin_sources_t *s, const char *path)
+static void load_lua(plugin_sources_t *s, const char *path, int from_dir)
 {
     char name[256], err[1024] = "";
     base_name(path, name, sizeof name);
-    plugin_origin_t origin = plugin_registry_origin_of(path);
+    plugin_origin_t origin = from_dir ? PLUGIN_ORIGIN_DIR : plugin_registry_origin_of(path);
     if (!lua_loader) {
         plugin_registry_add(name, path, NULL, origin, PLUGIN_REC_FAILED,
                             "Lua plugins need the Lua host, which this skiff does not have");
@@ -81,7 +81,7 @@ static void load_lua(plugin_sources_t *s, const char *path)
 static int load_one(plugin_sources_t *s, const char *what, int from_dir)
 {
     if (ends_with(what, ".lua")) {
-        load_lua(s, what);
+        load_lua(s, what, from_dir);
         return 0;
     }
     char err[1024] = "";
@@ -91,8 +91,9 @@ static int load_one(plugin_sources_t *s, const char *what, int from_dir)
     if (!p) {
         /* the path it was found at is in the message; a name not found has none */
         plugin_registry_add(name, strchr(what, '/') ? what : NULL, NULL,
-                            strchr(what, '/') ? plugin_registry_origin_of(what)
-                                              : PLUGIN_ORIGIN_FILE,
+                            from_dir             ? PLUGIN_ORIGIN_DIR
+                            : strchr(what, '/') ? plugin_registry_origin_of(what)
+                                                : PLUGIN_ORIGIN_FILE,
                             PLUGIN_REC_FAILED, err);
         log_error("plugins", "%s; the rest of the cluster keeps running", err);
         return 0;
@@ -111,7 +112,7 @@ static int load_one(plugin_sources_t *s, const char *what, int from_dir)
         plugin_unload(p);
         return 0;
     }
-    plugin_origin_t origin = plugin_registry_origin_of(p->path);
+    plugin_origin_t origin = from_dir ? PLUGIN_ORIGIN_DIR : plugin_registry_origin_of(p->path);
     if (s->o.dry_run) {
         plugin_registry_add(p->name, p->path, p, origin,
                             from_dir ? PLUGIN_REC_WOULD_LOAD : PLUGIN_REC_AVAILABLE,
