@@ -171,7 +171,9 @@ static int load_controllers(controller_host_t *h)
         while (*t == ' ') t++;
         if (!*t || *t == '-' || strcmp(t, "all") == 0) continue;
         char file[300];
-        snprintf(file, sizeof file, strchr(t, '/') ? "%s" : "controller-%s", t);
+        /* a path, or a Lua script ("website.lua"), is taken as it is */
+        int as_is = strchr(t, '/') || (strlen(t) > 4 && !strcmp(t + strlen(t) - 4, ".lua"));
+        snprintf(file, sizeof file, as_is ? "%s" : "controller-%s", t);
         if (load_one(h, &h->controllers, file, 1) != 0) return -1;
     }
     if (!all) return 0;
