@@ -8,9 +8,10 @@
  * kind, which takes it with plugin_sources_take: the controller host takes
  * controllers and schedulers, the admission chain takes admission plugins.
  * A plugin that fails to load is recorded as failed with the reason and
- * logged; it never stops the server. Lua files (*.lua) go to the Lua
- * loader set with plugin_sources_set_lua_loader; without one they are
- * recorded as failed. */
+ * logged; it never stops the server. Lua scripts (*.lua) load the same
+ * way (plugin_load runs them in the Lua host) and go to the host of the
+ * kind their skiff.plugin{} declares.
+ */
 #ifndef SKIFF_PLUGIN_SOURCES_H
 #define SKIFF_PLUGIN_SOURCES_H
 
@@ -54,10 +55,5 @@ void plugin_sources_free(plugin_sources_t *s);
  * (a copy the caller frees). */
 size_t plugin_sources_split_dirs(const char *value, char **buf, const char **dirs, size_t n,
                                  size_t max);
-
-/* The Lua host's entry: load the script at path; 0, or a SKIFF_E* code
- * with a message for the user in err. */
-typedef int (*plugin_lua_loader_fn)(void *data, const char *path, char *err, size_t errlen);
-void plugin_sources_set_lua_loader(plugin_lua_loader_fn fn, void *data);
 
 #endif

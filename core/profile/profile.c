@@ -673,6 +673,23 @@ static int set_option(applier_t *a, const char *name, const json_t *v, const cha
                         type_name(v));
         *(int *)field = json_is_true(v);
         break;
+    case OPT_LIST: {
+        /* a repeatable option: each string is one occurrence */
+        if (!is_string_list(v))
+            return fail(a->p, a->err, a->errlen, path,
+                        "expected a string (%s) or a list of strings, got %s", o->metavar,
+                        type_name(v));
+        option_list_t *l = (option_list_t *)(void *)field;
+        size_t i, n = json_is_string(v) ? 1 : json_array_size(v);
+        for (i = 0; i < n; i++) {
+            const json_t *e = json_is_string(v) ? v : json_array_get(v, i);
+            if (l->n >= OPTION_LIST_MAX)
+                return fail(a->p, a->err, a->errlen, path, "more than %d values for --%s",
+                            OPTION_LIST_MAX, name);
+            l->v[l->n++] = keep(a, json_string_value(e));
+        }
+        break;
+    }
     }
     a->set_by[idx] = path;
     return 0;
@@ -911,6 +928,12 @@ json_t *profile_resolved(const profile_t *p, const option_t *opts, size_t nopts,
             break;
         }
         case OPT_INT: v = json_integer(*(const int *)field); break;
+        case OPT_LIST: {
+            const option_list_t *l = (const option_list_t *)(const void *)field;
+            v = json_array();
+            for (int k = 0; k < l->n; k++) json_array_append_new(v, json_string(l->v[k]));
+            break;
+        }
         default: v = json_boolean(*(const int *)field); break;
         }
         json_object_set_new(server, opts[i].name, v);

@@ -1,6 +1,6 @@
 /* tests/unit/test_plugin_sources.c - which plugins load from --plugin-dir
  * folders and --plugins, and what the plugin table says of each: states,
- * origins, reasons, duplicates, hand-over to hosts by kind, the Lua hook
+ * origins, reasons, duplicates, hand-over to hosts by kind, Lua scripts
  * and the offline listing.
  *
  * Uses the small plugins built from tests/unit/plugins/ and the real
@@ -59,7 +59,6 @@ static int test_teardown(void **state)
 {
     plugin_registry_clear();
     plugin_loader_reset_dirs();
-    plugin_sources_set_lua_loader(NULL, NULL);
     nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     return 0;
 }
@@ -124,15 +123,14 @@ static void test_folder_loads_everything_and_records_each(void **state)
     put("d", "storage-sqlite.so", sqlite_so);
     put("d", "notes.txt", "no_symbol");
     put("d", ".hidden.so", "no_symbol");
-    put("d", "hello.lua", "no_symbol");
     const char *dirs[] = {dir};
     plugin_sources_opts_t o = {.loop = &loop, .data_dir = tmpdir, .dirs = dirs, .ndirs = 1};
     plugin_sources_t *s = NULL;
     assert_int_equal(plugin_sources_load(&o, &s), 0);
     json_t *doc = plugin_registry_json();
     assert_string_equal(json_string_value(json_object_get(doc, "kind")), "PluginList");
-    /* counting, bad_abi, runtime, storage, hello.lua: not the .txt nor the hidden file */
-    assert_int_equal(count(doc), 5);
+    /* counting, bad_abi, runtime, storage: not the .txt nor the hidden file */
+    assert_int_equal(count(doc), 4);
     assert_string_equal(get(doc, "counting-controller", "state"), "loaded");
     assert_string_equal(get(doc, "counting-controller", "origin"), "plugin-dir");
     assert_string_equal(get(doc, "counting-controller", "kind"), "controller");
@@ -141,8 +139,6 @@ static void test_folder_loads_everything_and_records_each(void **state)
     assert_non_null(strstr(get(doc, "bad_abi", "reason"), "built for SDK ABI 44"));
     assert_string_equal(get(doc, "storage-sqlite", "state"), "stopped");
     assert_non_null(strstr(get(doc, "storage-sqlite", "reason"), "--store"));
-    assert_string_equal(get(doc, "hello", "state"), "failed");
-    assert_non_null(strstr(get(doc, "hello", "reason"), "Lua host"));
     json_decref(doc);
 
     /* hand-over by kind: the controller once, nothing for admission */
@@ -206,32 +202,45 @@ static void test_names_and_duplicates(void **state)
     plugin_sources_free(s); /* unloads what nobody took */
 }
 
-static int lua_calls;
-static char lua_path[700];
-static int fake_lua_loader(void *data, const char *path, char *err, size_t errlen)
+/* <tmpdir>/<sub>/<name>: a file holding text. */
+static void write_file(const char *sub, const char *name, const char *text)
 {
-    lua_calls++;
-    snprintf(lua_path, sizeof lua_path, "%s", path);
-    snprintf(err, errlen, "%s: line 3: attempt to call a nil value", path);
-    return SKIFF_EINVAL;
+    char path[800];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, sub);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/%s/%s", tmpdir, sub, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
 }
 
-static void test_lua_files_go_to_the_lua_loader(void **state)
+static void test_lua_scripts_load_like_shared_objects(void **state)
 {
+    write_file("d", "hello.lua",
+               "return skiff.plugin{ name = \"hello\", kind = \"controller\",\n"
+               "  start = function() end }\n");
+    write_file("d", "broken.lua", "return skiff.plugin{ name = \"broken\",\n  start = function( end }\n");
     char dir[512];
-    snprintf(dir, sizeof dir, "%s", put("d", "web.lua", "no_symbol"));
-    plugin_sources_set_lua_loader(fake_lua_loader, NULL);
+    snprintf(dir, sizeof dir, "%s/d", tmpdir);
     const char *dirs[] = {dir};
-    plugin_sources_opts_t o = {.loop = &loop, .dirs = dirs, .ndirs = 1};
+    plugin_sources_opts_t o = {.loop = &loop, .data_dir = tmpdir, .dirs = dirs, .ndirs = 1};
     plugin_sources_t *s = NULL;
     assert_int_equal(plugin_sources_load(&o, &s), 0);
-    assert_int_equal(lua_calls, 1);
-    assert_non_null(strstr(lua_path, "/d/web.lua"));
     json_t *doc = plugin_registry_json();
-    assert_string_equal(get(doc, "web", "state"), "failed");
-    assert_non_null(strstr(get(doc, "web", "reason"), "line 3"));
+    assert_string_equal(get(doc, "hello", "state"), "loaded");
+    assert_string_equal(get(doc, "hello", "kind"), "controller");
+    assert_string_equal(get(doc, "broken", "state"), "failed");
+    assert_non_null(strstr(get(doc, "broken", "reason"), "broken.lua:2:"));
     json_decref(doc);
+    size_t n = 0;
+    loaded_plugin_t **c = plugin_sources_take(s, SKIFF_PLUGIN_CONTROLLER, &n);
+    assert_int_equal(n, 1);
+    plugin_registry_forget(c[0]);
+    plugin_unload(c[0]);
+    free(c);
     plugin_sources_free(s);
+    uv_run(&loop, UV_RUN_DEFAULT);
 }
 
 static void test_offline_listing(void **state)
@@ -264,7 +273,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_folder_loads_everything_and_records_each, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_names_and_duplicates, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_lua_files_go_to_the_lua_loader, test_setup,
+        cmocka_unit_test_setup_teardown(test_lua_scripts_load_like_shared_objects, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_offline_listing, test_setup, test_teardown),
     };
