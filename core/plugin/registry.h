@@ -47,7 +47,10 @@ int plugin_registry_has(const char *name, const char **path);
 plugin_origin_t plugin_registry_origin_of(const char *path);
 /* The table as a new JSON document (the caller json_decref()s it):
  *   {"kind": "PluginList", "apiVersion": "skiff/v1", "items": [
- *     {"name", "kind", "version", "origin", "path", "state", "reason"}]} */
+ *     {"name", "kind", "version", "origin", "path", "state", "reason",
+ *      "settings": [{"name", "type", "default", "help"}]}]}
+ * (reason and path absent when there is none; settings absent when no
+ * descriptor could be read) */
 json_t *plugin_registry_json(void);
 /* Forgets every record. */
 void plugin_registry_clear(void);

@@ -135,6 +135,11 @@ static void test_folder_loads_everything_and_records_each(void **state)
     assert_string_equal(get(doc, "counting-controller", "origin"), "plugin-dir");
     assert_string_equal(get(doc, "counting-controller", "kind"), "controller");
     assert_string_equal(get(doc, "counting-controller", "version"), "0.0.1");
+    /* its declared settings, as --output json shows them */
+    json_t *st = json_array_get(json_object_get(entry(doc, "counting-controller"), "settings"), 0);
+    assert_string_equal(json_string_value(json_object_get(st, "name")), "marker");
+    assert_string_equal(json_string_value(json_object_get(st, "type")), "string");
+    assert_string_equal(json_string_value(json_object_get(st, "default")), "x");
     assert_string_equal(get(doc, "bad_abi", "state"), "failed");
     assert_non_null(strstr(get(doc, "bad_abi", "reason"), "built for SDK ABI 44"));
     assert_string_equal(get(doc, "storage-sqlite", "state"), "stopped");

@@ -19,4 +19,5 @@
 #include <skiff/runtime.h>
 #include <skiff/proxy.h>
 #include <skiff/cloud.h>
+#include <skiff/ffi.h>
 #endif
