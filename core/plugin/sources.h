@@ -8,10 +8,8 @@
  * kind, which takes it with plugin_sources_take: the controller host takes
  * controllers and schedulers, the admission chain takes admission plugins.
  * A plugin that fails to load is recorded as failed with the reason and
- * logged; it never stops the server. Lua scripts (*.lua) load the same
- * way (plugin_load runs them in the Lua host) and go to the host of the
- * kind their skiff.plugin{} declares.
- */
+ * logged; it never stops the server. Lua files (*.lua) load the same
+ * way: the loader hands them to the Lua host (core/lua). */
 #ifndef SKIFF_PLUGIN_SOURCES_H
 #define SKIFF_PLUGIN_SOURCES_H
 
@@ -55,5 +53,6 @@ void plugin_sources_free(plugin_sources_t *s);
  * (a copy the caller frees). */
 size_t plugin_sources_split_dirs(const char *value, char **buf, const char **dirs, size_t n,
                                  size_t max);
+
 
 #endif

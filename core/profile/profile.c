@@ -674,19 +674,22 @@ static int set_option(applier_t *a, const char *name, const json_t *v, const cha
         *(int *)field = json_is_true(v);
         break;
     case OPT_LIST: {
-        /* a repeatable option: each string is one occurrence */
+        /* a repeatable option (--plugin-dir): one value or a list of them */
         if (!is_string_list(v))
             return fail(a->p, a->err, a->errlen, path,
                         "expected a string (%s) or a list of strings, got %s", o->metavar,
                         type_name(v));
-        option_list_t *l = (option_list_t *)(void *)field;
-        size_t i, n = json_is_string(v) ? 1 : json_array_size(v);
-        for (i = 0; i < n; i++) {
-            const json_t *e = json_is_string(v) ? v : json_array_get(v, i);
-            if (l->n >= OPTION_LIST_MAX)
-                return fail(a->p, a->err, a->errlen, path, "more than %d values for --%s",
-                            OPTION_LIST_MAX, name);
-            l->v[l->n++] = keep(a, json_string_value(e));
+        option_list_t *l = (option_list_t *)field;
+        l->n = 0;
+        size_t n = json_is_array(v) ? json_array_size(v) : json_is_string(v) ? 1 : 0;
+        if (n > OPTION_LIST_MAX)
+            return fail(a->p, a->err, a->errlen, path, "at most %d values, got %zu",
+                        OPTION_LIST_MAX, n);
+        for (size_t i = 0; i < n; i++) {
+            const json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
+            const char *s = keep(a, json_string_value(e));
+            if (!s) return fail(a->p, a->err, a->errlen, path, "out of memory");
+            l->v[l->n++] = s;
         }
         break;
     }
@@ -929,6 +932,7 @@ json_t *profile_resolved(const profile_t *p, const option_t *opts, size_t nopts,
         }
         case OPT_INT: v = json_integer(*(const int *)field); break;
         case OPT_LIST: {
+            /* every value of a repeatable option, in order */
             const option_list_t *l = (const option_list_t *)(const void *)field;
             v = json_array();
             for (int k = 0; k < l->n; k++) json_array_append_new(v, json_string(l->v[k]));
