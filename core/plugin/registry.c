@@ -120,6 +120,18 @@ int plugin_registry_add(const char *name, const char *path, const loaded_plugin_
     return 0;
 }
 
+int plugin_registry_add_builtin(const char *name, int kind, const char *reason)
+{
+    if (plugin_registry_add(name, NULL, NULL, PLUGIN_ORIGIN_BUILTIN, PLUGIN_REC_STARTED, reason))
+        return -1;
+    record_t *r = &records[nrecords - 1];
+    char *k = strdup(plugin_kind_name(kind));
+    if (!k) return -1;
+    free(r->kind);
+    r->kind = k;
+    return 0;
+}
+
 void plugin_registry_note(const loaded_plugin_t *p, plugin_rec_state_t state, const char *reason)
 {
     for (size_t i = 0; i < nrecords; i++) {

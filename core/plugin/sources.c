@@ -46,6 +46,15 @@ static int hold(plugin_sources_t *s, loaded_plugin_t *p)
     return 0;
 }
 
+/* 1 when both paths name one file (a folder given twice, relative and
+ * absolute, or a symbolic link). */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return strcmp(a, b) == 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* Loads one file or name; failures are recorded and logged. */
 static int load_one(plugin_sources_t *s, const char *what, int from_dir)
 {
@@ -66,7 +75,7 @@ static int load_one(plugin_sources_t *s, const char *what, int from_dir)
     const char *other = NULL;
     if (plugin_registry_has(p->name, &other)) {
         /* the same file named twice (--plugins and its folder) is no news */
-        if (other && strcmp(other, p->path) != 0) {
+        if (other && !same_file(other, p->path)) {
             char why[1200];
             snprintf(why, sizeof why, "another plugin named %s is already loaded from %s",
                      p->name, other);
@@ -215,8 +224,14 @@ void plugin_sources_settle(plugin_sources_t *s)
         loaded_plugin_t *p = s->held[i];
         if (!p) continue;
         char why[160];
-        snprintf(why, sizeof why, "nothing in this server runs %s plugins yet",
-                 plugin_kind_name(p->desc->kind));
+        if (p->desc->kind == SKIFF_PLUGIN_ADMISSION)
+            /* the chain's order is the user's to choose: admission plugins
+             * from folders run when named */
+            snprintf(why, sizeof why, "admission plugins run when named by "
+                                      "--enable-admission-plugins");
+        else
+            snprintf(why, sizeof why, "nothing in this server runs %s plugins yet",
+                     plugin_kind_name(p->desc->kind));
         plugin_registry_note(p, PLUGIN_REC_LOADED, why);
         log_warn("plugins", "%s (%s): %s", p->name, p->path, why);
     }

@@ -21,6 +21,9 @@ for f in counting_controller bad_abi no_symbol missing_sdk_symbol init_fails sta
 	cp "$built/$f.so" "$dir/"
 done
 cp "$built/runtime_stub.so" "$more/"
+# an admission plugin in a folder runs only when named; this one is not
+adm=$SKIFF_BUILD_DIR/plugins/.libs/admission-require-labels.so
+[ -f "$adm" ] && cp "$adm" "$more/"
 echo "not a shared object" >"$dir/garbage.so"
 # a Lua controller whose timer callback never returns: stopped by its time limit
 cat >"$dir/spin.lua" <<'LUA'
@@ -89,6 +92,12 @@ like "$(row no-such-plugin)" "plugin no-such-plugin not found" "list: a --plugin
 is "$(field storage-sqlite 5)" started "list: the store plugin is started"
 is "$(field scheduler-default 4)" built-in "list: the scheduler is built-in"
 unlike "$OUT" "README" "list: files that are not .so or .lua are ignored"
+is "$(field NamespaceLifecycle 2) $(field NamespaceLifecycle 4) $(field NamespaceLifecycle 5)" \
+	"admission built-in started" "list: the admission chain's built-in modules are listed"
+if [ -f "$adm" ]; then
+	like "$(row admission-require-labels)" "admission plugins run when named by --enable-admission-plugins" \
+		"list: an admission plugin only in a folder is loaded, out of the chain, and says why"
+fi
 log=$(cat "$E2E_TMP/server.log")
 like "$log" "plugin bad_abi.so ($dir/bad_abi.so) was built for SDK ABI 44" \
 	"the server's log names the bad plugin and the reason"

@@ -20,4 +20,5 @@
 #include <skiff/proxy.h>
 #include <skiff/cloud.h>
 #include <skiff/ffi.h>
+#include <skiff/admission.h>
 #endif
