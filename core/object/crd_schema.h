@@ -26,6 +26,7 @@ typedef struct crd_version {
     char *label_selector_path;  /* may be NULL with scale */
     int has_columns;            /* additionalPrinterColumns were given */
     int has_defaults;           /* the schema has a `default:` somewhere */
+    int64_t schema_rev;         /* store revision of the CRD this version was served from */
     const json_t *selectable_fields; /* selectableFields: [{"jsonPath": ".spec.x"}] or NULL */
 } crd_version_t;
 
