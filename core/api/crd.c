@@ -42,6 +42,7 @@ typedef struct crd_served {
     const char **short_names;
     const char **categories;
     char schema_name[256];     /* "com.example.stable.v1.CronTab" */
+    char warning[768];         /* Warning header of a deprecated version */
     const kind_def_t *registered; /* the registry's copy, or NULL once retired */
     struct crd_served *next;     /* every block ever made, freed at the end */
 } crd_served_t;
@@ -189,6 +190,48 @@ static crd_served_t *served_new(json_t *crd, const json_t *version, const char *
             v->has_columns = 1;
             d->columns = b->columns;
         }
+    }
+    if (json_is_true(json_object_get(version, "deprecated"))) {
+        /* Kubernetes' words: "<group>/<version> <Kind> is deprecated; use
+         * <group>/<newest served, not deprecated, newer version> <Kind>" */
+        const char *text = json_string_value(json_object_get(version, "deprecationWarning"));
+        char dflt[512];
+        if (!text) {
+            int n = snprintf(dflt, sizeof dflt, "%s/%s %s is deprecated", d->group, d->version,
+                             d->kind);
+            const char *best = NULL;
+            size_t i;
+            json_t *o;
+            json_array_foreach(json_object_get(spec, "versions"), i, o)
+            {
+                const char *on = json_string_value(json_object_get(o, "name"));
+                if (!on || !json_is_true(json_object_get(o, "served")) ||
+                    json_is_true(json_object_get(o, "deprecated")) ||
+                    !discovery_version_newer(on, d->version))
+                    continue;
+                if (!best || discovery_version_newer(on, best)) best = on;
+            }
+            if (best && n > 0 && (size_t)n < sizeof dflt)
+                snprintf(dflt + n, sizeof dflt - (size_t)n, "; use %s/%s %s", d->group, best, d->kind);
+            text = dflt;
+        }
+        char *o = b->warning;
+        size_t left = sizeof b->warning;
+        int n = snprintf(o, left, "Warning: 299 - \"");
+        o += n;
+        left -= (size_t)n;
+        /* header-safe: printable ASCII, quotes escaped */
+        for (const char *t = text; *t && left > 8; t++) {
+            unsigned char ch = (unsigned char)*t;
+            if (ch == '"' || ch == '\\') {
+                *o++ = '\\';
+                left--;
+            }
+            *o++ = (ch < 0x20 || ch > 0x7e) ? '?' : (char)ch;
+            left--;
+        }
+        snprintf(o, left, "\"\r\n");
+        v->warning = b->warning;
     }
     d->storage_version = storage;
     d->crd = v;
@@ -628,8 +671,17 @@ void crd_server_free(api_server_t *s)
         free(b->categories);
         free(b);
     }
+    crd_schema_cache_clear();
     discovery_invalidate();
     openapi_invalidate();
+}
+
+void crd_request_warning(api_call_t *c)
+{
+    const char *w = c->kind->crd ? c->kind->crd->warning : NULL;
+    if (!w || c->warnings) return;
+    c->warnings = strdup(w);
+    c->resp->extra_headers = c->warnings;
 }
 
 /* ---- updates of CRDs ----------------------------------------------------------- */

@@ -152,7 +152,7 @@ static void pop(vctx_t *c, size_t saved)
 
 /* JSON Schema patterns are ECMA 262; POSIX extended covers what CRDs use
  * once the Perl classes are spelled out. */
-static int pattern_match(const char *pattern, const char *s, int *bad)
+static int pattern_compile(const char *pattern, regex_t *re)
 {
     char conv[2048];
     size_t o = 0;
@@ -181,14 +181,49 @@ static int pattern_match(const char *pattern, const char *s, int *bad)
         conv[o++] = *p;
     }
     conv[o] = '\0';
+    return regcomp(re, conv, REG_EXTENDED | REG_NOSUB);
+}
+
+/* Compiled patterns, kept: the same few patterns are checked on every
+ * write, and compiling costs more than matching. Starts over when full. */
+#define PATTERN_CACHE 64
+static struct {
+    char *pattern;
     regex_t re;
-    if (regcomp(&re, conv, REG_EXTENDED | REG_NOSUB) != 0) {
+    int ok;
+} g_patterns[PATTERN_CACHE];
+static size_t g_npatterns;
+
+void crd_schema_cache_clear(void)
+{
+    for (size_t i = 0; i < g_npatterns; i++) {
+        if (g_patterns[i].ok) regfree(&g_patterns[i].re);
+        free(g_patterns[i].pattern);
+    }
+    g_npatterns = 0;
+}
+
+static int pattern_match(const char *pattern, const char *s, int *bad)
+{
+    size_t i;
+    for (i = 0; i < g_npatterns; i++)
+        if (strcmp(g_patterns[i].pattern, pattern) == 0) break;
+    if (i == g_npatterns) {
+        if (g_npatterns == PATTERN_CACHE) crd_schema_cache_clear();
+        i = g_npatterns;
+        g_patterns[i].pattern = strdup(pattern);
+        if (!g_patterns[i].pattern) {
+            *bad = 1;
+            return 1;
+        }
+        g_patterns[i].ok = pattern_compile(pattern, &g_patterns[i].re) == 0;
+        g_npatterns++;
+    }
+    if (!g_patterns[i].ok) {
         *bad = 1;
         return 1;
     }
-    int ok = regexec(&re, s, 0, NULL, 0) == 0;
-    regfree(&re);
-    return ok;
+    return regexec(&g_patterns[i].re, s, 0, NULL, 0) == 0;
 }
 
 static int type_ok(const json_t *s, const json_t *v)

@@ -139,6 +139,8 @@ expect_fail_with "the scope of a CRD is immutable" \
 # --- versions, selectors, watch -------------------------------------------------------------
 expect_output "the object reads in v1beta1 with apiVersion rewritten" "stable.example.com/v1beta1 5" \
 	k get crontabs.v1beta1.stable.example.com my-new-cron-object -o 'jsonpath={.apiVersion} {.spec.replicas}'
+like "$ERR" "Warning: stable.example.com/v1beta1 CronTab is deprecated; use stable.example.com/v1 CronTab" \
+	"the deprecated version warns as Kubernetes does"
 ok "a label" k label ct my-new-cron-object tier=batch
 expect_output "label selector" my-new-cron-object k get ct -l tier=batch -o 'jsonpath={.items[*].metadata.name}'
 expect_output "field selector metadata.name" unknown-field \

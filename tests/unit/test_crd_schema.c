@@ -249,5 +249,7 @@ int main(void)
         cmocka_unit_test(test_crd_validation), cmocka_unit_test(test_paths),
         cmocka_unit_test(test_printer_columns),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    crd_schema_cache_clear();
+    return rc;
 }
