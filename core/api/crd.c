@@ -280,9 +280,6 @@ static int serve(api_server_t *s, crd_entry_t *e, json_t *crd, int64_t rev)
     const json_t *versions = json_object_get(spec, "versions");
     size_t nv = json_array_size(versions), i;
     json_t *v;
-    const char *storage = NULL;
-    json_array_foreach(versions, i, v) if (json_is_true(json_object_get(v, "storage")))
-        storage = json_string_value(json_object_get(v, "name"));
     json_t **order = calloc(nv ? nv : 1, sizeof *order);
     e->kinds = calloc(nv ? nv : 1, sizeof *e->kinds);
     if (!order || !e->kinds) {
@@ -304,7 +301,6 @@ static int serve(api_server_t *s, crd_entry_t *e, json_t *crd, int64_t rev)
         json_array_foreach(json_object_get(json_object_get(copy, "spec"), "versions"), j, it)
             if (json_is_true(json_object_get(it, "storage")))
                 cstorage = json_string_value(json_object_get(it, "name"));
-        (void)storage;
         crd_served_t *b = served_new(copy, cv, cstorage, rev);
         if (!b || registry_add(&b->def) != 0) {
             log_error("crd", "%s: could not serve version %s", e->name, vn);

@@ -12,7 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 
 start_server || bail_out "server did not start"
-M=$SKIFF_SRC_DIR/tests/e2e/manifests
+M=$SKIFF_SRC_DIR/tests/e2e/crd
 CRD=crontabs.stable.example.com
 
 # --- the CRD itself ------------------------------------------------------------

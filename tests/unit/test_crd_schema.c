@@ -17,6 +17,7 @@
 #include "api/table.h"
 #include "object/crd_schema.h"
 #include "object/registry.h"
+#include "skiff/errors.h"
 
 static const char k_schema[] =
     "{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":\"object\",\"required\":[\"cronSpec\"],"
@@ -241,13 +242,54 @@ static void test_printer_columns(void **state)
     json_decref(obj);
 }
 
+/* Run-time kinds: added, found, converted between versions (strategy
+ * None: only apiVersion changes), removed while their pointers stay valid. */
+static void test_registry_add_remove(void **state)
+{
+    (void)state;
+    assert_int_equal(registry_init(), 0);
+    crd_version_t ver = {.schema = NULL};
+    kind_def_t v1 = {.group = "x.io", .version = "v1", .kind = "W", .list_kind = "WList",
+                     .resource = "ws", .namespaced = 1, .storage_version = "v1", .crd = &ver};
+    kind_def_t v2 = v1;
+    v2.version = "v2";
+    assert_int_equal(registry_add(&v1), 0);
+    assert_int_equal(registry_add(&v2), 0);
+    assert_int_equal(registry_add(&v1), SKIFF_EEXIST);
+    const kind_def_t *k1 = registry_find_resource("x.io", "v1", "ws");
+    const kind_def_t *k2 = registry_find_resource("x.io", "v2", "ws");
+    assert_non_null(k1);
+    assert_non_null(k2);
+    assert_ptr_equal(registry_storage_kind(k2), k1);
+    assert_ptr_equal(registry_find_name("ws.x.io"), k1);
+    json_t *obj = load("{\"apiVersion\":\"x.io/v1\",\"kind\":\"W\",\"spec\":{\"a\":1}}");
+    json_t *read = registry_convert_from_storage(k2, obj);
+    assert_string_equal(json_string_value(json_object_get(read, "apiVersion")), "x.io/v2");
+    assert_true(json_equal(json_object_get(read, "spec"), json_object_get(obj, "spec")));
+    json_t *back = registry_convert_to_storage(k2, read);
+    assert_string_equal(json_string_value(json_object_get(back, "apiVersion")), "x.io/v1");
+    json_decref(back);
+    json_decref(read);
+    json_decref(obj);
+    assert_int_equal(registry_remove(k2), 0);
+    assert_null(registry_find_resource("x.io", "v2", "ws"));
+    assert_string_equal(registry_api_version(k2), "x.io/v2"); /* retired, still readable */
+    assert_int_equal(registry_remove(k2), SKIFF_ENOENT);
+    assert_int_equal(registry_remove(k1), 0);
+    assert_null(registry_find_name("ws"));
+    /* the same resource can be served again */
+    assert_int_equal(registry_add(&v1), 0);
+    assert_non_null(registry_find_resource("x.io", "v1", "ws"));
+    registry_shutdown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_object), cmocka_unit_test(test_messages),
         cmocka_unit_test(test_unknown_fields), cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_crd_validation), cmocka_unit_test(test_paths),
-        cmocka_unit_test(test_printer_columns),
+        cmocka_unit_test(test_printer_columns), cmocka_unit_test(test_registry_add_remove),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     crd_schema_cache_clear();
