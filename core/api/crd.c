@@ -553,6 +553,9 @@ static void follow(api_server_t *s, const char *name, const char *value, size_t 
     if (!value) {
         if (e) {
             log_info("crd", "%s deleted: its resource is no longer served", name);
+            /* watches of the resource end, as they do in Kubernetes */
+            if (e->nkinds)
+                api_streams_close_resource(s, e->kinds[0]->group, e->kinds[0]->resource);
             entry_drop(e);
             discovery_invalidate();
             openapi_invalidate();

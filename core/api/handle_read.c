@@ -365,6 +365,15 @@ void api_streams_close_all(api_server_t *s)
     while (s->streams) stream_end(s->streams);
 }
 
+void api_streams_close_resource(api_server_t *s, const char *group, const char *resource)
+{
+    for (api_stream_t *st = s->streams, *next; st; st = next) {
+        next = st->next;
+        const kind_def_t *k = st->call->kind;
+        if (strcmp(k->group, group) == 0 && strcmp(k->resource, resource) == 0) stream_end(st);
+    }
+}
+
 static void stream_write_line(api_stream_t *st, const char *type, const char *obj, size_t len)
 {
     if (st->ended) return;

@@ -238,8 +238,13 @@ ok "deleting the CRD does not wait" k delete crd "$CRD" --wait=false
 ok "the CRD is Terminating while an object is left" wait_for 5 sh -c "$KUBECTL --kubeconfig=$KUBECONFIG get crd $CRD -o 'jsonpath={.status.conditions[?(@.type==\"Terminating\")].status}' | grep -q True"
 ok "creating a CronTab meanwhile is refused" not k apply -f "$E2E_TMP/unknown.yaml"
 like "$ERR" "create not allowed while custom resource definition is terminating" "... with Kubernetes' message"
+background sh -c "exec $KUBECTL --kubeconfig=$KUBECONFIG get ct -w >$E2E_TMP/watch2.out 2>&1"
+WATCH_PID=$BG_PID
+sleep 1
 ok "the finalizer is removed" k patch ct my-new-cron-object --type merge -p '{"metadata":{"finalizers":null}}'
 ok "then the CRD is gone" wait_for 10 not k get crd "$CRD"
+watch_ended() { ! kill -0 "$WATCH_PID" 2>/dev/null; }
+ok "a watch on its resource ends" wait_for 10 watch_ended
 api GET /apis/stable.example.com/v1/namespaces/default/crontabs
 is "$HTTP_CODE" 404 "crontabs are no longer served"
 expect_fail_with "kubectl gets NotFound" "the server could not find the requested resource" k get ct
