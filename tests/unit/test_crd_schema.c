@@ -205,6 +205,62 @@ static void test_paths(void **state)
     json_decref(obj);
 }
 
+/* Messages for a value against one property schema `prop` (JSON text). */
+static char *check_prop(const char *prop, const char *value)
+{
+    char schema[2048], obj[1024];
+    snprintf(schema, sizeof schema,
+             "{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":\"object\","
+             "\"properties\":{\"x\":%s}}}}", prop);
+    snprintf(obj, sizeof obj, "{\"spec\":{\"x\":%s}}", value);
+    json_t *sj = load(schema), *oj = load(obj);
+    validation_result_t res;
+    memset(&res, 0, sizeof res);
+    crd_schema_validate(sj, oj, VALIDATE_STRICT, &res);
+    static char out[2048];
+    out[0] = '\0';
+    for (size_t i = 0; i < res.count; i++) {
+        strncat(out, i ? " | " : "", sizeof out - strlen(out) - 1);
+        strncat(out, res.errors[i].message, sizeof out - strlen(out) - 1);
+    }
+    validation_result_free(&res);
+    json_decref(sj);
+    json_decref(oj);
+    return out;
+}
+
+static void test_formats_and_combinators(void **state)
+{
+    (void)state;
+    const char *dt = "{\"type\":\"string\",\"format\":\"date-time\"}";
+    assert_string_equal(check_prop(dt, "\"2024-05-01T10:00:00Z\""), "");
+    assert_string_equal(check_prop(dt, "\"2024-05-01T10:00:00.5+02:00\""), "");
+    assert_string_equal(check_prop(dt, "\"yesterday\""),
+                        "Invalid value: \"yesterday\": spec.x in body must be of type date-time: "
+                        "\"yesterday\"");
+    assert_string_equal(check_prop("{\"type\":\"string\",\"format\":\"ipv4\"}", "\"10.0.0.1\""), "");
+    assert_string_equal(check_prop("{\"type\":\"string\",\"format\":\"ipv4\"}", "\"10.0.0\""),
+                        "Invalid value: \"10.0.0\": spec.x in body must be of type ipv4: \"10.0.0\"");
+    assert_string_equal(check_prop("{\"type\":\"string\",\"format\":\"cidr\"}", "\"fd00::/64\""), "");
+    assert_string_equal(check_prop("{\"type\":\"string\",\"format\":\"uuid\"}",
+                                   "\"3f2504e0-4f89-11d3-9a0c-0305e82c3301\""), "");
+    assert_string_equal(check_prop("{\"type\":\"string\",\"format\":\"no-such-format\"}", "\"x\""), "");
+    const char *any = "{\"x-kubernetes-int-or-string\":true,\"anyOf\":[{\"type\":\"integer\"},"
+                      "{\"type\":\"string\",\"pattern\":\"^[0-9]+%$\"}]}";
+    assert_string_equal(check_prop(any, "5"), "");
+    assert_string_equal(check_prop(any, "\"50%\""), "");
+    assert_string_equal(check_prop(any, "\"half\""),
+                        "Invalid value: \"half\": spec.x in body must validate at least one schema (anyOf)");
+    const char *one = "{\"type\":\"integer\",\"oneOf\":[{\"minimum\":5},{\"maximum\":10}]}";
+    assert_string_equal(check_prop(one, "20"), "");
+    assert_string_equal(check_prop(one, "7"),
+                        "Invalid value: 7: spec.x in body must validate one and only one schema (oneOf)");
+    assert_string_equal(check_prop("{\"type\":\"string\",\"not\":{\"enum\":[\"root\"]}}", "\"root\""),
+                        "Invalid value: \"root\": spec.x in body must not validate the schema (not)");
+    assert_string_equal(check_prop("{\"type\":\"integer\",\"allOf\":[{\"minimum\":1},{\"maximum\":3}]}", "4"),
+                        "Invalid value: 4: spec.x in body should be less than or equal to 3");
+}
+
 /* A CRD's printer columns: the whole table after NAME (no AGE added when
  * columns are given), JSONPath filters on lists of conditions. */
 static void test_printer_columns(void **state)
@@ -290,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_unknown_fields), cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_crd_validation), cmocka_unit_test(test_paths),
         cmocka_unit_test(test_printer_columns), cmocka_unit_test(test_registry_add_remove),
+        cmocka_unit_test(test_formats_and_combinators),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     crd_schema_cache_clear();
