@@ -232,6 +232,15 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 diag "gadgets served ${ms} ms after the CRD was posted"
 ok "its resource is served within a second" test "$ms" -lt 1000
 
+# a custom resource as a dependent: the new resource is watched by the
+# garbage collector without a restart
+ok "an owner ConfigMap" mk_cm gadget-owner default
+cm_uid=$(k get configmap gadget-owner -o 'jsonpath={.metadata.uid}')
+printf 'apiVersion: stable.example.com/v1\nkind: Gadget\nmetadata:\n  name: owned-gadget\n  ownerReferences:\n  - apiVersion: v1\n    kind: ConfigMap\n    name: gadget-owner\n    uid: %s\nspec:\n  cronSpec: "* * * * *"\n' "$cm_uid" >"$E2E_TMP/owned-gadget.yaml"
+ok "a Gadget owned by it" k create -f "$E2E_TMP/owned-gadget.yaml"
+ok "deleting the ConfigMap" k delete configmap gadget-owner
+ok "the garbage collector deletes the Gadget" wait_for 20 not k get gadget owned-gadget
+
 # --- deleting the CRD ------------------------------------------------------------------------------
 ok "a CronTab with a finalizer" k patch ct my-new-cron-object --type merge -p '{"metadata":{"finalizers":["example.com/hold"]}}'
 ok "deleting the CRD does not wait" k delete crd "$CRD" --wait=false
