@@ -45,6 +45,10 @@ local function run()
          "a missing plugin is an error")
   t.like(err_of(skiff.ffi.load, "storage-sqlite"),
          "plugin storage-sqlite exports no C functions", "so is a plugin without exports")
+  local src = os.getenv("SKIFF_SRC_DIR") or "."
+  t.like(err_of(skiff.ffi.load, src .. "/tests/bench/ffi_calls.lua"),
+         "plugin ffi-calls is a Lua plugin: only C plugins export functions",
+         "a Lua plugin exports no C functions")
 
   -- every type, through the test plugin
   local dir = os.getenv("SKIFF_BUILD_DIR")
