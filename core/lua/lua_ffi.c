@@ -45,8 +45,8 @@ static int call_fn(lua_State *L, const ffib_fn_t *f, int first)
             char why[256] = "";
             json_t *j = lua_json_to(L, idx, why, sizeof why);
             if (!j) {
-                snprintf(err, sizeof err, "%s: argument %zu is not a JSON value: %s",
-                         ffib_fn_name(f), i + 1, why);
+                snprintf(err, sizeof err, "%s.%s: argument %zu is not a JSON value: %s",
+                         ffib_fn_plugin(f), ffib_fn_name(f), i + 1, why);
                 rc = -1;
                 break;
             }

@@ -233,6 +233,7 @@ void ffib_fn_free(ffib_fn_t *f)
 }
 
 const char *ffib_fn_name(const ffib_fn_t *f) { return f->name; }
+const char *ffib_fn_plugin(const ffib_fn_t *f) { return f->plugin; }
 const char *ffib_fn_signature(const ffib_fn_t *f) { return f->signature; }
 size_t ffib_fn_nargs(const ffib_fn_t *f) { return f->nargs; }
 ffib_type_t ffib_fn_arg(const ffib_fn_t *f, size_t i) { return i < f->nargs ? f->args[i].type : FFIB_VOID; }

@@ -69,6 +69,7 @@ ffib_fn_t *ffib_fn_new(const char *plugin, const char *name, const char *signatu
 void ffib_fn_free(ffib_fn_t *f);
 
 const char *ffib_fn_name(const ffib_fn_t *f);
+const char *ffib_fn_plugin(const ffib_fn_t *f);
 const char *ffib_fn_signature(const ffib_fn_t *f);
 size_t ffib_fn_nargs(const ffib_fn_t *f);
 ffib_type_t ffib_fn_arg(const ffib_fn_t *f, size_t i);

@@ -35,7 +35,7 @@ local function run()
          "node-weight.parse_weight: argument 1 (value) must be string or nil, got integer",
          "a wrong type is an error naming the argument")
   t.like(err_of(nw.label_weight, { f = print }, "k"),
-         "label_weight: argument 1 is not a JSON value", "a json argument must be JSON")
+         "node-weight.label_weight: argument 1 is not a JSON value", "a json argument must be JSON")
   t.like(err_of(function() return nw.nope() end),
          'plugin node-weight exports no function "nope" (it exports: label_weight, parse_weight)',
          "a missing function names what the plugin exports")
