@@ -24,6 +24,7 @@
 #include <skiff/store.h>
 #include <uv.h>
 
+#include "agent/local_nodes.h"
 #include "api/apiserver.h"
 #include "cli/options.h"
 #include "controller/host.h"
@@ -71,6 +72,7 @@ typedef struct server_settings {
     int print_profile;
     const char *service_cluster_ip_range;
     const char *cluster_cidr;
+    int hollow_nodes;
 } server_settings_t;
 
 static const option_t server_options[] = {
@@ -156,6 +158,9 @@ static const option_t server_options[] = {
     {"cluster-cidr", OPT_STRING, "CIDR[,CIDR]", NULL,
      "pod address range(s), one per family; recorded and shown, no allocator uses it yet",
      offsetof(server_settings_t, cluster_cidr)},
+    {"hollow-nodes", OPT_INT, "N", "0",
+     "run N simulated nodes (hollow-0...) inside the server, as skiff agent --hollow N does, "
+     "for benchmarks", offsetof(server_settings_t, hollow_nodes)},
     {"log-level", OPT_STRING, "LEVEL", "info", "error, warn, info or debug",
      offsetof(server_settings_t, log_level)},
     {"tls", OPT_FLAG, NULL, NULL,
@@ -188,6 +193,7 @@ typedef struct server_state {
     controller_host_t *host;      /* controller and scheduler plugins */
     profile_t *profile;
     addons_t *addons;             /* the profile's manifests */
+    local_nodes_t *nodes;         /* --hollow-nodes */
     http_server_t *http;
     pki_t *pki; /* with --tls */
     uv_signal_t sigint, sigterm;
@@ -371,11 +377,17 @@ static void on_host_stopped(void *data)
 /* Stop everything in order: controllers (their Leases released), listener,
  * API server, store, then the signal handles, after which the loop has
  * nothing left and uv_run returns. */
+static void on_nodes_stopped(void *data)
+{
+    server_state_t *st = data;
+    controller_host_stop(st->host, on_host_stopped, st);
+}
+
 static void on_addons_stopped(void *data)
 {
     server_state_t *st = data;
     st->addons = NULL;
-    controller_host_stop(st->host, on_host_stopped, st);
+    local_nodes_stop(st->nodes, on_nodes_stopped, st);
 }
 
 static void begin_shutdown(server_state_t *st)
@@ -426,6 +438,7 @@ static void on_api_ready(void *data, int status)
     rc = addons_start(&ad, &st->addons);
     json_decref(vars);
     if (rc != 0) log_error("server", "addons: out of memory; none applied");
+    local_nodes_start(st->loop, st->api, st->set.hollow_nodes, &st->nodes);
     double ms = (double)(uv_hrtime() - st->start_ns) / 1e6;
     log_info("server", "controllers: %s", controller_host_summary(st->host));
     log_info("server", "ready in %.1f ms; point kubectl at it with: export KUBECONFIG=%s", ms,
@@ -720,6 +733,7 @@ fail:
 run:
     uv_run(st->loop, UV_RUN_DEFAULT);
     controller_host_free(st->host);
+    local_nodes_free(st->nodes);
     if (st->store_plugin) plugin_unload(st->store_plugin);
     encryption_free(st->enc);
     limits_free(st->limits);

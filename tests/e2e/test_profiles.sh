@@ -130,6 +130,18 @@ ok "with all controllers a Deployment gets a ReplicaSet" wait_for 10 \
 	sh -c "[ -n \"\$(timeout 20 $KUBECTL --kubeconfig=$KUBECONFIG get rs -l app=web -o name)\" ]"
 stop_server_cleanly
 
+# --- bench: hollow nodes in the server, bin packing -------------------------------------------
+rm -rf "$E2E_DATA"
+start_server --profile bench || bail_out "server did not start with the bench profile"
+ok "bench starts 10 hollow nodes in the server" wait_for 15 \
+	sh -c "[ \"\$(timeout 20 $KUBECTL --kubeconfig=$KUBECONFIG get nodes --no-headers | grep -c ' Ready ')\" = 10 ]"
+k create deployment packed --image=busybox --replicas=4 >/dev/null
+ok "the Deployment's pods run on the hollow nodes" wait_for 15 \
+	sh -c "[ \"\$(timeout 20 $KUBECTL --kubeconfig=$KUBECONFIG get pods -l app=packed --field-selector status.phase=Running --no-headers | wc -l)\" = 4 ]"
+is "$(k get pods -l app=packed -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' | sort -u | wc -l)" 1 \
+	"bench's MostAllocated scoring packs the pods onto one node"
+stop_server_cleanly
+
 # --- a Lua profile: no workload controllers ------------------------------------------------
 rm -rf "$E2E_DATA"
 start_server --profile "$EX/no-workloads.lua" || bail_out "server did not start with the Lua profile"
