@@ -42,6 +42,12 @@
 #include "util/log.h"
 
 typedef struct server_settings {
+    /* profile.h: a profile fills the rest of these through the table */
+    const char *profile;
+    int print_profile;
+    const char *service_cluster_ip_range;
+    const char *cluster_cidr;
+    int hollow_nodes;
     const char *data_dir;
     int port;
     const char *bind_address;
@@ -68,11 +74,6 @@ typedef struct server_settings {
     const char *scheduler;
     const char *plugin_settings;
     int leader_lease_duration;
-    const char *profile;
-    int print_profile;
-    const char *service_cluster_ip_range;
-    const char *cluster_cidr;
-    int hollow_nodes;
 } server_settings_t;
 
 static const option_t server_options[] = {
@@ -151,16 +152,6 @@ static const option_t server_options[] = {
      "how long another server waits before taking over the controllers and the scheduler "
      "from a leader that stopped renewing its Lease",
      offsetof(server_settings_t, leader_lease_duration)},
-    {"service-cluster-ip-range", OPT_STRING, "CIDR[,CIDR]", NULL,
-     "Service address range(s), one per family; recorded and shown (profile, cluster-info "
-     "addon), no allocator uses it yet",
-     offsetof(server_settings_t, service_cluster_ip_range)},
-    {"cluster-cidr", OPT_STRING, "CIDR[,CIDR]", NULL,
-     "pod address range(s), one per family; recorded and shown, no allocator uses it yet",
-     offsetof(server_settings_t, cluster_cidr)},
-    {"hollow-nodes", OPT_INT, "N", "0",
-     "run N simulated nodes (hollow-0...) inside the server, as skiff agent --hollow N does, "
-     "for benchmarks", offsetof(server_settings_t, hollow_nodes)},
     {"log-level", OPT_STRING, "LEVEL", "info", "error, warn, info or debug",
      offsetof(server_settings_t, log_level)},
     {"tls", OPT_FLAG, NULL, NULL,
@@ -175,6 +166,16 @@ static const option_t server_options[] = {
     {"tls-san", OPT_STRING, "NAME,...", NULL,
      "extra DNS names and IP addresses for the serving certificate (with --tls)",
      offsetof(server_settings_t, tls_san)},
+    {"service-cluster-ip-range", OPT_STRING, "CIDR[,CIDR]", NULL,
+     "Service address range(s), one per family; recorded and shown (profile, cluster-info "
+     "addon), no allocator uses it yet",
+     offsetof(server_settings_t, service_cluster_ip_range)},
+    {"cluster-cidr", OPT_STRING, "CIDR[,CIDR]", NULL,
+     "pod address range(s), one per family; recorded and shown, no allocator uses it yet",
+     offsetof(server_settings_t, cluster_cidr)},
+    {"hollow-nodes", OPT_INT, "N", "0",
+     "run N simulated nodes (hollow-0...) inside the server, as skiff agent --hollow N does, "
+     "for benchmarks", offsetof(server_settings_t, hollow_nodes)},
 };
 
 typedef struct server_state {
@@ -374,9 +375,6 @@ static void on_host_stopped(void *data)
     else on_http_stopped(st);
 }
 
-/* Stop everything in order: controllers (their Leases released), listener,
- * API server, store, then the signal handles, after which the loop has
- * nothing left and uv_run returns. */
 static void on_nodes_stopped(void *data)
 {
     server_state_t *st = data;
@@ -390,6 +388,9 @@ static void on_addons_stopped(void *data)
     local_nodes_stop(st->nodes, on_nodes_stopped, st);
 }
 
+/* Stop everything in order: addons, in-server nodes, controllers (their Leases released), listener,
+ * API server, store, then the signal handles, after which the loop has
+ * nothing left and uv_run returns. */
 static void begin_shutdown(server_state_t *st)
 {
     if (st->stopping) return;

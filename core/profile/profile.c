@@ -28,8 +28,10 @@ struct profile {
     json_t *doc;     /* merged document (extends resolved) */
     json_t *addons;  /* resolved addon paths */
     json_t *owned;   /* strings built for settings, kept alive here */
-    const char *plugin_settings; /* what the profile set, for the merge */
-    char *merged_settings;
+    /* values the profile gave options that accumulate (*plugin-settings),
+     * by option index, for the merge with the command line */
+    const char **accumulated;
+    size_t naccumulated;
 };
 
 /* ---- errors with file, line and setting ------------------------------------ */
@@ -309,6 +311,7 @@ static int check_scheduler(const profile_t *p, const json_t *v, const char *path
 static const section_t admission_keys[] = {
     {"enable", check_list, NULL},
     {"disable", check_list, NULL},
+    {"settings", check_settings_by_plugin, NULL},
     {NULL, NULL, NULL},
 };
 
@@ -569,7 +572,7 @@ void profile_free(profile_t *p)
     free(p->origin);
     free(p->name);
     free(p->text);
-    free(p->merged_settings);
+    free(p->accumulated);
     free(p);
 }
 
@@ -680,7 +683,7 @@ static int set_option(applier_t *a, const char *name, const json_t *v, const cha
 
 /* One plugin setting as --plugin-settings text: lists "a,b", tables
  * "name:weight,...", plain values as written. */
-static int add_plugin_setting(applier_t *a, const char *plugin, const char *key,
+static int add_plugin_setting(applier_t *a, strbuf_t *out, const char *plugin, const char *key,
                               const json_t *v, const char *path)
 {
     strbuf_t val = {0};
@@ -736,26 +739,26 @@ static int add_plugin_setting(applier_t *a, const char *plugin, const char *key,
                   "a plugin setting may not contain ';' (nor '.' in the plugin's name or '=' in "
                   "the setting's)");
     if (rc == 0) {
-        if (a->plugin_settings.len) strbuf_add(&a->plugin_settings, ";");
-        strbuf_add(&a->plugin_settings, plugin);
-        strbuf_add(&a->plugin_settings, ".");
-        strbuf_add(&a->plugin_settings, key);
-        strbuf_add(&a->plugin_settings, "=");
-        strbuf_add(&a->plugin_settings, val.p);
-        if (!a->plugin_settings_path) a->plugin_settings_path = path;
+        if (out->len) strbuf_add(out, ";");
+        strbuf_add(out, plugin);
+        strbuf_add(out, ".");
+        strbuf_add(out, key);
+        strbuf_add(out, "=");
+        strbuf_add(out, val.p);
+        if (out == &a->plugin_settings && !a->plugin_settings_path) a->plugin_settings_path = path;
     }
     strbuf_free(&val);
     return rc;
 }
 
-static int add_plugin_settings(applier_t *a, const char *plugin, const json_t *settings,
-                               const char *path)
+static int add_plugin_settings(applier_t *a, strbuf_t *out, const char *plugin,
+                               const json_t *settings, const char *path)
 {
     const char *k;
     json_t *e;
     json_object_foreach((json_t *)settings, k, e) {
         const char *sub = keep(a, path);
-        if (!sub || add_plugin_setting(a, plugin, k, e, sub) != 0) return -1;
+        if (!sub || add_plugin_setting(a, out, plugin, k, e, sub) != 0) return -1;
     }
     return 0;
 }
@@ -785,7 +788,9 @@ static int apply_sections(applier_t *a)
             if (strcmp(name, "none") == 0)
                 return fail(a->p, a->err, a->errlen, "scheduler.settings",
                             "settings for scheduler \"none\"");
-            if (add_plugin_settings(a, name, settings, "scheduler.settings") != 0) return -1;
+            if (add_plugin_settings(a, &a->plugin_settings, name, settings,
+                                    "scheduler.settings") != 0)
+                return -1;
         }
     }
     if ((v = json_object_get(doc, "admission"))) {
@@ -796,6 +801,23 @@ static int apply_sections(applier_t *a)
         if ((e = json_object_get(v, "disable")) &&
             set_option(a, "disable-admission-plugins", e, "admission.disable") != 0)
             return -1;
+        if ((e = json_object_get(v, "settings"))) {
+            strbuf_t b = {0};
+            const char *k;
+            json_t *s;
+            int rc = 0;
+            json_object_foreach(e, k, s) {
+                char path[256];
+                snprintf(path, sizeof path, "admission.settings.%s", k);
+                if ((rc = add_plugin_settings(a, &b, k, s, keep(a, path))) != 0) break;
+            }
+            json_t *j = rc == 0 && b.len && !b.failed ? json_string(b.p) : NULL;
+            strbuf_free(&b);
+            if (rc != 0) return -1;
+            if (j && json_array_append_new(a->p->owned, j) == 0 &&
+                set_option(a, "admission-plugin-settings", j, "admission.settings") != 0)
+                return -1;
+        }
     }
     if ((v = json_object_get(doc, "plugins"))) {
         json_t *e;
@@ -807,7 +829,8 @@ static int apply_sections(applier_t *a)
             json_object_foreach(e, k, s) {
                 char path[256];
                 snprintf(path, sizeof path, "plugins.settings.%s", k);
-                if (add_plugin_settings(a, k, s, keep(a, path)) != 0) return -1;
+                if (add_plugin_settings(a, &a->plugin_settings, k, s, keep(a, path)) != 0)
+                    return -1;
             }
         }
     }
@@ -855,10 +878,15 @@ static int apply_sections(applier_t *a)
         if (!s || json_array_append_new(a->p->owned, s) != 0)
             return fail(a->p, a->err, a->errlen, "plugins.settings", "out of memory");
         if (set_option(a, "plugin-settings", s, a->plugin_settings_path) != 0) return -1;
-        const option_t *o = find_option(a, "plugin-settings");
-        a->p->plugin_settings = *(const char **)((char *)a->settings + o->offset);
     }
     return 0;
+}
+
+/* Options whose values add up: plugin settings "P.S=V;..." */
+static int accumulates(const option_t *o)
+{
+    size_t n = strlen(o->name);
+    return o->type == OPT_STRING && n >= 15 && strcmp(o->name + n - 15, "plugin-settings") == 0;
 }
 
 int profile_apply(profile_t *p, const option_t *opts, size_t nopts, void *settings, char *err,
@@ -872,6 +900,12 @@ int profile_apply(profile_t *p, const option_t *opts, size_t nopts, void *settin
         return -1;
     }
     int rc = apply_sections(&a);
+    free(p->accumulated);
+    p->accumulated = calloc(nopts ? nopts : 1, sizeof *p->accumulated);
+    p->naccumulated = p->accumulated ? nopts : 0;
+    for (size_t i = 0; rc == 0 && i < p->naccumulated; i++)
+        if (a.set_by[i] && accumulates(&opts[i]))
+            p->accumulated[i] = *(const char **)((char *)settings + opts[i].offset);
     free(a.set_by);
     strbuf_free(&a.plugin_settings);
     return rc;
@@ -879,18 +913,18 @@ int profile_apply(profile_t *p, const option_t *opts, size_t nopts, void *settin
 
 int profile_merge_cli(profile_t *p, const option_t *opts, size_t nopts, void *settings)
 {
-    if (!p->plugin_settings) return 0;
-    for (size_t i = 0; i < nopts; i++) {
-        if (strcmp(opts[i].name, "plugin-settings") != 0) continue;
+    for (size_t i = 0; i < nopts && i < p->naccumulated; i++) {
+        const char *mine = p->accumulated[i];
         const char **field = (const char **)((char *)settings + opts[i].offset);
-        if (!*field || *field == p->plugin_settings) return 0;
-        size_t n = strlen(p->plugin_settings) + strlen(*field) + 2;
+        if (!mine || !*field || *field == mine) continue;
+        size_t n = strlen(mine) + strlen(*field) + 2;
         char *m = malloc(n);
         if (!m) return -1;
-        snprintf(m, n, "%s;%s", p->plugin_settings, *field);
-        free(p->merged_settings);
-        p->merged_settings = m;
-        *field = m;
+        snprintf(m, n, "%s;%s", mine, *field);
+        json_t *j = json_string(m);
+        free(m);
+        if (!j || json_array_append_new(p->owned, j) != 0) return -1;
+        *field = json_string_value(j);
     }
     return 0;
 }
