@@ -24,13 +24,13 @@
 #include <skiff/store.h>
 #include <uv.h>
 
-#include "agent/local_nodes.h"
 #include "api/apiserver.h"
 #include "cli/options.h"
 #include "controller/host.h"
 #include "http/server.h"
 #include "object/registry.h"
 #include "plugin/loader.h"
+#include "agent/local_nodes.h"
 #include "profile/addons.h"
 #include "profile/profile.h"
 #include "http/limits.h"
@@ -734,11 +734,11 @@ fail:
 run:
     uv_run(st->loop, UV_RUN_DEFAULT);
     controller_host_free(st->host);
-    local_nodes_free(st->nodes);
     if (st->store_plugin) plugin_unload(st->store_plugin);
     encryption_free(st->enc);
     limits_free(st->limits);
     tokens_free(st->tokens);
+    local_nodes_free(st->nodes);
     pki_free(st->pki);
     uv_loop_close(st->loop);
     registry_shutdown();
