@@ -28,11 +28,14 @@
 #include "cli/options.h"
 #include "controller/host.h"
 #include "http/server.h"
+#include "object/registry.h"
+#include "plugin/loader.h"
+#include "plugin/loaded.h"
+#include "plugin/registry.h"
+#include "plugin/sources.h"
 #include "agent/local_nodes.h"
 #include "profile/addons.h"
 #include "profile/profile.h"
-#include "object/registry.h"
-#include "plugin/loader.h"
 #include "http/limits.h"
 #include "security/audit.h"
 #include "security/encrypting_store.h"
@@ -53,7 +56,8 @@ typedef struct server_settings {
     const char *bind_address;
     int insecure_allow_remote;
     const char *kubeconfig;
-    const char *plugin_dir;
+    option_list_t plugin_dir;
+    const char *plugins;
     const char *store;
     const char *log_level;
     int compaction_interval;
@@ -99,9 +103,13 @@ static const option_t server_options[] = {
      offsetof(server_settings_t, insecure_allow_remote)},
     {"kubeconfig", OPT_STRING, "FILE", "DATA_DIR/kubeconfig",
      "where to write the admin kubeconfig", offsetof(server_settings_t, kubeconfig)},
-    {"plugin-dir", OPT_STRING, "DIR", NULL,
-     "extra directory searched first for plugins (name.so)",
+    {"plugin-dir", OPT_LIST, "DIR", NULL,
+     "folder of plugins: every .so (and .lua) in it loads at start, and it is searched first "
+     "for plugins named elsewhere; repeat it or separate folders with ':'",
      offsetof(server_settings_t, plugin_dir)},
+    {"plugins", OPT_STRING, "NAME,...", NULL,
+     "more plugins to load, by name (looked up in the plugin folders) or path; a profile sets "
+     "this list", offsetof(server_settings_t, plugins)},
     {"store", OPT_STRING, "sqlite:PATH", "sqlite:DATA_DIR/store.db",
      "the store backend and its location", offsetof(server_settings_t, store)},
     {"compaction-interval", OPT_INT, "SECONDS", "300",
@@ -192,6 +200,10 @@ typedef struct server_state {
     tokens_t *tokens;
     api_server_t *api;
     controller_host_t *host;      /* controller and scheduler plugins */
+    plugin_sources_t *sources;    /* plugins of --plugins and --plugin-dir */
+    const char *plugin_dirs[64];
+    size_t n_plugin_dirs;
+    char *plugin_dir_bufs[OPTION_LIST_MAX];
     profile_t *profile;
     addons_t *addons;             /* the profile's manifests */
     local_nodes_t *nodes;         /* --hollow-nodes */
@@ -417,7 +429,29 @@ static void on_api_ready(void *data, int status)
         return;
     }
     if (st->stopping) return;
+    /* --plugins and --plugin-dir: failures are recorded, never fatal */
+    plugin_sources_opts_t so = {.loop = st->loop, .data_dir = st->data_dir,
+                                .names = st->set.plugins, .dirs = st->plugin_dirs,
+                                .ndirs = st->n_plugin_dirs};
+    if (plugin_sources_load(&so, &st->sources) != 0) {
+        log_error("server", "out of memory loading plugins");
+        st->exit_code = 1;
+        begin_shutdown(st);
+        return;
+    }
+    size_t nc = 0, ns = 0;
+    loaded_plugin_t **ctl = plugin_sources_take(st->sources, SKIFF_PLUGIN_CONTROLLER, &nc);
+    loaded_plugin_t **sch = plugin_sources_take(st->sources, SKIFF_PLUGIN_SCHEDULER, &ns);
+    loaded_plugin_t *extra[nc + ns + 1];
+    for (size_t i = 0; i < nc; i++) extra[i] = ctl[i];
+    for (size_t i = 0; i < ns; i++) extra[nc + i] = sch[i];
+    free(ctl);
+    free(sch);
+    /* Admission plugins go to the admission chain here:
+     * plugin_sources_take(st->sources, SKIFF_PLUGIN_ADMISSION, &n). */
     controller_host_opts_t co = {.loop = st->loop,
+                                 .extra = extra,
+                                 .n_extra = nc + ns,
                                  .api = st->api,
                                  .data_dir = st->data_dir,
                                  .controllers = st->set.controllers,
@@ -431,6 +465,7 @@ static void on_api_ready(void *data, int status)
         begin_shutdown(st);
         return;
     }
+    plugin_sources_settle(st->sources);
     int rc;
     json_t *vars = profile_addon_vars(st->profile, server_options,
                                       sizeof server_options / sizeof *server_options, &st->set);
@@ -485,6 +520,9 @@ static int open_store(server_state_t *st)
         log_error("server", "%s", err);
         return -1;
     }
+    plugin_registry_add(d->name, st->store_plugin->path, st->store_plugin,
+                        plugin_registry_origin_of(st->store_plugin->path), PLUGIN_REC_STARTED,
+                        NULL);
     const skiff_store_vtable_t *vt = d->vtable;
     if (!vt->open || !vt->close || !vt->create || !vt->update || !vt->remove || !vt->get ||
         !vt->range || !vt->watch || !vt->watch_cancel || !vt->compact || !vt->revision ||
@@ -691,7 +729,11 @@ int cmd_server(int argc, char **argv)
     st->sigint.data = st->sigterm.data = st;
     uv_signal_start(&st->sigint, on_signal, SIGINT);
     uv_signal_start(&st->sigterm, on_signal, SIGTERM);
-    if (st->set.plugin_dir) plugin_loader_add_dir(st->set.plugin_dir);
+    for (int i = 0; i < st->set.plugin_dir.n; i++)
+        st->n_plugin_dirs = plugin_sources_split_dirs(
+            st->set.plugin_dir.v[i], &st->plugin_dir_bufs[i], st->plugin_dirs, st->n_plugin_dirs,
+            sizeof st->plugin_dirs / sizeof *st->plugin_dirs);
+    for (size_t i = 0; i < st->n_plugin_dirs; i++) plugin_loader_add_dir(st->plugin_dirs[i]);
     if (open_store(st) != 0) goto fail;
     if (open_audit_and_limits(st) != 0) goto fail;
     api_server_opts_t ao = {.loop = st->loop,
@@ -733,8 +775,13 @@ fail:
     begin_shutdown(st);
 run:
     uv_run(st->loop, UV_RUN_DEFAULT);
+    plugin_registry_clear();
     controller_host_free(st->host);
+    plugin_sources_free(st->sources);
+    plugin_loaded_unload_owned(); /* plugins loaded by name for another one */
     if (st->store_plugin) plugin_unload(st->store_plugin);
+    plugin_loader_reset_dirs();
+    for (int i = 0; i < OPTION_LIST_MAX; i++) free(st->plugin_dir_bufs[i]);
     encryption_free(st->enc);
     limits_free(st->limits);
     tokens_free(st->tokens);

@@ -676,6 +676,26 @@ static int set_option(applier_t *a, const char *name, const json_t *v, const cha
                         type_name(v));
         *(int *)field = json_is_true(v);
         break;
+    case OPT_LIST: {
+        /* a repeatable option (--plugin-dir): one value or a list of them */
+        if (!is_string_list(v))
+            return fail(a->p, a->err, a->errlen, path,
+                        "expected a string (%s) or a list of strings, got %s", o->metavar,
+                        type_name(v));
+        option_list_t *l = (option_list_t *)field;
+        l->n = 0;
+        size_t n = json_is_array(v) ? json_array_size(v) : json_is_string(v) ? 1 : 0;
+        if (n > OPTION_LIST_MAX)
+            return fail(a->p, a->err, a->errlen, path, "at most %d values, got %zu",
+                        OPTION_LIST_MAX, n);
+        for (size_t i = 0; i < n; i++) {
+            const json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
+            const char *s = keep(a, json_string_value(e));
+            if (!s) return fail(a->p, a->err, a->errlen, path, "out of memory");
+            l->v[l->n++] = s;
+        }
+        break;
+    }
     }
     a->set_by[idx] = path;
     return 0;
@@ -945,6 +965,12 @@ json_t *profile_resolved(const profile_t *p, const option_t *opts, size_t nopts,
             break;
         }
         case OPT_INT: v = json_integer(*(const int *)field); break;
+        case OPT_LIST: {
+            const option_list_t *l = (const option_list_t *)(const void *)field;
+            v = json_array();
+            for (int j = 0; j < l->n; j++) json_array_append_new(v, json_string(l->v[j]));
+            break;
+        }
         default: v = json_boolean(*(const int *)field); break;
         }
         json_object_set_new(server, opts[i].name, v);
@@ -1000,7 +1026,18 @@ json_t *profile_addon_vars(const profile_t *p, const option_t *opts, size_t nopt
         for (; k[i] && i + 1 < sizeof name; i++)
             name[i] = k[i] == '-' ? '_' : (char)toupper((unsigned char)k[i]);
         name[i] = '\0';
-        if (json_is_string(v)) json_object_set(vars, name, v);
+        if (json_is_array(v)) { /* a repeatable option: its values, comma-separated */
+            strbuf_t b = {0};
+            size_t j;
+            json_t *e;
+            strbuf_add(&b, "");
+            json_array_foreach(v, j, e) {
+                if (j) strbuf_add(&b, ",");
+                strbuf_add(&b, json_string_value(e));
+            }
+            if (!b.failed) json_object_set_new(vars, name, json_string(b.p));
+            strbuf_free(&b);
+        } else if (json_is_string(v)) json_object_set(vars, name, v);
         else if (json_is_integer(v)) {
             char num[32];
             snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
