@@ -169,6 +169,7 @@ cat >"$P/mine.json" <<'EOF'
   "description": "deployments yes, jobs no, and our own addons",
   "controllers": ["namespace", "garbage-collector", "serviceaccount", "replicaset", "deployment"],
   "network": {"service-cluster-ip-range": "10.96.0.0/12", "cluster-cidr": "10.244.0.0/16"},
+  "admission": {"disable": ["ServiceAccount"]},
   "addons": ["addons"]
 }
 EOF
@@ -191,6 +192,9 @@ apiVersion: v1
 kind: ConfigMap
 metadata:
   name: ranges
+  # as exported by kubectl get -o yaml: dropped before the create
+  resourceVersion: "999"
+  uid: 0b4a3c9e-0000-4000-8000-000000000000
 data:
   services: "%{SERVICE_CLUSTER_IP_RANGE}%"
 EOF
@@ -219,6 +223,13 @@ matches "$(k -n kube-system get configmap skiff-addons -o json)" '"20-bad.yaml":
 like "$(k -n kube-system get events --field-selector reason=AddonFailed -o jsonpath='{.items[*].message}')" \
 	"document 2: no kind NoSuchKind" "a Warning Event AddonFailed says what failed"
 is "$(curl -s --max-time 5 "$E2E_URL/readyz")" ok "the server keeps serving after a bad addon"
+
+# the JSON profile's admission chain: no ServiceAccount module
+unlike "$(grep 'admission plugins:' "$E2E_TMP/server.log" | tail -1)" ServiceAccount \
+	"the profile took ServiceAccount out of the admission chain"
+k run bare --image=busybox >/dev/null
+is "$(k get pod bare -o jsonpath='{.spec.serviceAccountName}')" "" \
+	"so a pod gets no service account filled in"
 
 # the JSON profile's controllers: Deployments yes, Jobs no
 mk_deploy web default busybox >/dev/null
