@@ -428,6 +428,30 @@ static int resolve_addons(profile_t *p, json_t *doc, const char *dir, char *err,
     return rc;
 }
 
+/* plugins.load: a relative path (with a '/') is relative to the file's
+ * folder, as addons are; a plain name is looked up in the plugin folders. */
+static void resolve_plugin_paths(json_t *doc, const char *dir)
+{
+    json_t *load = json_object_get(json_object_get(doc, "plugins"), "load");
+    if (!dir || !load) return;
+    json_t *list = json_is_string(load) ? json_pack("[O]", load) : json_incref(load);
+    json_t *out = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e) {
+        const char *s = json_string_value(e);
+        if (s && s[0] != '/' && strchr(s, '/')) {
+            char buf[2048];
+            snprintf(buf, sizeof buf, "%s/%s", dir, s);
+            json_array_append_new(out, json_string(buf));
+        } else {
+            json_array_append(out, e);
+        }
+    }
+    json_object_set_new(json_object_get(doc, "plugins"), "load", out);
+    json_decref(list);
+}
+
 static profile_t *load_depth(const char *spec, const char *base_dir, int depth, char *err,
                              size_t errlen);
 
@@ -457,6 +481,7 @@ static profile_t *load_doc(char *origin, char *name, char *text, size_t len, int
     }
     if (check_keys(p, doc, "", top_keys, err, errlen) != 0) goto fail;
     if (resolve_addons(p, doc, dir, err, errlen) != 0) goto fail;
+    resolve_plugin_paths(doc, dir);
     const char *n = json_string_value(json_object_get(doc, "name"));
     if (n) {
         free(p->name);

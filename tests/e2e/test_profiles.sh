@@ -160,6 +160,25 @@ ok "--controllers all over the Lua profile: the Deployment gets its ReplicaSet" 
 	sh -c "[ -n \"\$(timeout 20 $KUBECTL --kubeconfig=$KUBECONFIG get rs -l app=web -o name)\" ]"
 stop_server_cleanly
 
+# a Lua profile that loads a Lua controller plugin and gives it a setting
+mkdir -p "$E2E_TMP/lp/plugins"
+cp "$SKIFF_SRC_DIR/plugins/examples/greeter/greeter.lua" "$E2E_TMP/lp/plugins/"
+cat >"$E2E_TMP/lp/greet.lua" <<'EOF'
+return {
+  extends = "single-node",
+  plugins = {
+    load = { "plugins/greeter.lua" },   -- relative to this file
+    settings = { greeter = { greeting = "hi" } },
+  },
+}
+EOF
+start_server --profile "$E2E_TMP/lp/greet.lua" || bail_out "server did not start with the plugin profile"
+mk_cm hello default >/dev/null
+k label configmap hello greet=yes >/dev/null
+ok "the profile's plugin runs with the profile's setting" wait_for 10 \
+	sh -c "[ \"\$(timeout 20 $KUBECTL --kubeconfig=$KUBECONFIG get configmap hello -o jsonpath='{.data.greeting}')\" = 'hi, hello' ]"
+stop_server_cleanly
+
 # --- a JSON profile with addons -------------------------------------------------------------
 rm -rf "$E2E_DATA"
 P=$E2E_TMP/mine
