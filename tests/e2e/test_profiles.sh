@@ -142,6 +142,30 @@ is "$(k get pods -l app=packed -o jsonpath='{range .items[*]}{.spec.nodeName}{"\
 	"bench's MostAllocated scoring packs the pods onto one node"
 stop_server_cleanly
 
+# --- edge: a short list of controllers ------------------------------------------------------
+rm -rf "$E2E_DATA"
+start_server --profile edge || bail_out "server did not start with the edge profile"
+matches "$(cat "$E2E_TMP/server.log")" "controllers: controller-namespace, controller-garbage-collector, controller-serviceaccount, controller-replicaset, controller-deployment, controller-daemonset, controller-job, controller-endpoints, scheduler-default" \
+	"edge starts its eight controllers and the scheduler"
+mk_deploy small default busybox >/dev/null
+ok "under edge a Deployment gets its ReplicaSet" wait_for 10 \
+	sh -c "[ -n \"\$(timeout 20 $KUBECTL --kubeconfig=$KUBECONFIG get rs -l app=small -o name)\" ]"
+cat <<'EOF' | k create -f - >/dev/null
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: main, image: busybox}]}
+EOF
+sleep 2
+is "$(k get pods -l app=db -o name | wc -l)" 0 "under edge a StatefulSet gets no pods (its controller is left out)"
+stop_server_cleanly
+
 # --- a Lua profile: no workload controllers ------------------------------------------------
 rm -rf "$E2E_DATA"
 start_server --profile "$EX/no-workloads.lua" || bail_out "server did not start with the Lua profile"
