@@ -416,9 +416,9 @@ static void on_addons_stopped(void *data)
     local_nodes_stop(st->nodes, on_nodes_stopped, st);
 }
 
-/* Stop everything in order: addons, in-server nodes, controllers (their Leases released), listener,
- * API server, store, then the signal handles, after which the loop has
- * nothing left and uv_run returns. */
+/* Stop everything in order: addons, in-server hollow nodes, controllers
+ * (their Leases released), listener, API server, store, then the signal
+ * handles, after which the loop has nothing left and uv_run returns. */
 static void begin_shutdown(server_state_t *st)
 {
     if (st->stopping) return;
