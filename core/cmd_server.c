@@ -87,7 +87,7 @@ typedef struct server_settings {
 static const option_t server_options[] = {
     {"profile", OPT_STRING, "NAME|FILE", PROFILE_DEFAULT,
      "cluster profile: a built-in one (single-node, edge, bench) or a JSON or Lua file; "
-     "options given here override it",
+     "options given here override it (--no-FLAG turns off a flag it sets)",
      offsetof(server_settings_t, profile)},
     {"print-profile", OPT_FLAG, NULL, NULL,
      "print the resolved configuration (profile and command line) as JSON and exit",

@@ -55,6 +55,13 @@ is "$(json_num max-requests-inflight "$OUT")" 77 "the command line overrides the
 is "$(json_num max-watches-per-client "$OUT")" 100 "the profile's other settings stay"
 matches "$(json_str plugin-settings "$OUT")" "max-inflight-bindings=100;.*max-inflight-bindings=7$" \
 	"--plugin-settings add to the profile's, after them (they win)"
+printf '{"server": {"anonymous-auth": true}}\n' >"$E2E_TMP/anon.json"
+_run timeout 10 "$SKIFF_BIN" server --profile "$E2E_TMP/anon.json" --print-profile
+like "$OUT" '"anonymous-auth": true' "a profile turns a flag on"
+_run timeout 10 "$SKIFF_BIN" server --profile "$E2E_TMP/anon.json" --no-anonymous-auth --print-profile
+like "$OUT" '"anonymous-auth": false' "--no-FLAG on the command line turns it off again"
+_run timeout 10 "$SKIFF_BIN" server --no-port 1 --print-profile
+like "$ERR" 'unknown option "--no-port"' "--no- works for flags only"
 _run timeout 10 "$SKIFF_BIN" server --profile "$EX/bin-packing.json" --print-profile
 is "$?" 0 "the example JSON profile loads"
 like "$(json_str plugin-settings "$OUT")" "scoring-strategy=MostAllocated" \
