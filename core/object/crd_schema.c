@@ -430,6 +430,43 @@ static void check_array(vctx_t *c, const json_t *s, const json_t *v)
                     pop(c, saved);
                 }
     }
+    const json_t *keys = json_object_get(s, "x-kubernetes-list-map-keys");
+    if (lt && strcmp(lt, "map") == 0 && json_array_size(keys)) {
+        /* entries of a list map are told apart by their keys */
+        for (size_t i = 0; i < n; i++) {
+            const json_t *a = json_array_get(v, i);
+            for (size_t j = 0; j < i; j++) {
+                const json_t *b = json_array_get(v, j);
+                int same = 1;
+                size_t k;
+                json_t *key;
+                json_array_foreach(keys, k, key)
+                {
+                    const char *kn = json_string_value(key);
+                    const json_t *x = kn ? json_object_get(a, kn) : NULL;
+                    const json_t *y = kn ? json_object_get(b, kn) : NULL;
+                    if (!(x == y || (x && y && json_equal((json_t *)x, (json_t *)y)))) same = 0;
+                }
+                if (!same) continue;
+                /* Go's rendering of the key map, as Kubernetes prints it */
+                char val[512];
+                size_t off = (size_t)snprintf(val, sizeof val, "map[string]interface {}{");
+                json_array_foreach(keys, k, key)
+                {
+                    char one[256];
+                    value_repr(json_object_get(a, json_string_value(key) ?: ""), one, sizeof one);
+                    int m = snprintf(val + off, sizeof val - off, "%s\"%s\":%s", k ? ", " : "",
+                                     json_string_value(key) ?: "", one);
+                    if (m > 0 && off + (size_t)m < sizeof val) off += (size_t)m;
+                }
+                snprintf(val + off, sizeof val - off, "}");
+                size_t saved = push_index(c, i);
+                ERR(c, "FieldValueDuplicate", "Duplicate value: %s", val);
+                pop(c, saved);
+                break;
+            }
+        }
+    }
     const json_t *items = json_object_get(s, "items");
     if (!json_is_object(items)) return;
     size_t i;
