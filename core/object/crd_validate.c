@@ -387,4 +387,21 @@ void crd_definition_validate_update(const json_t *obj, const json_t *old, valida
     if (o && !json_equal(s, o))
         crd_result_add(res, "spec.scope", "FieldValueInvalid",
                        "Invalid value: \"%s\": field is immutable", json_string_value(s) ? json_string_value(s) : "");
+    /* a version objects may still be stored in cannot go */
+    const json_t *stored = json_object_get(json_object_get(old, "status"), "storedVersions");
+    const json_t *versions = json_object_get(json_object_get(obj, "spec"), "versions");
+    size_t i;
+    json_t *sv;
+    json_array_foreach(stored, i, sv)
+    {
+        int found = 0;
+        size_t j;
+        json_t *v;
+        json_array_foreach(versions, j, v) found |= json_equal(json_object_get(v, "name"), sv);
+        if (found || !json_is_string(sv)) continue;
+        char path[64];
+        snprintf(path, sizeof path, "status.storedVersions[%zu]", i);
+        crd_result_add(res, path, "FieldValueInvalid",
+                       "Invalid value: \"%s\": must appear in spec.versions", json_string_value(sv));
+    }
 }

@@ -132,6 +132,9 @@ ok "a default added to the schema" k patch crd "$CRD" --type json -p \
 	'[{"op":"add","path":"/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/timezone","value":{"type":"string","default":"UTC"}}]'
 tz() { [ "$(k get ct my-new-cron-object -o 'jsonpath={.spec.timezone}')" = UTC ]; }
 ok "... applies on read to objects stored before" wait_for 5 tz
+expect_fail_with "a stored version cannot be removed from the CRD" \
+	'status.storedVersions[0]: Invalid value: "v1": must appear in spec.versions' \
+	k patch crd "$CRD" --type json -p '[{"op":"remove","path":"/spec/versions/0"},{"op":"replace","path":"/spec/versions/0/storage","value":true}]'
 expect_fail_with "the scope of a CRD is immutable" \
 	'spec.scope: Invalid value: "Cluster": field is immutable' \
 	k patch crd "$CRD" --type merge -p '{"spec":{"scope":"Cluster"}}'
