@@ -193,6 +193,11 @@ spec:
   versions:
   - {name: v1, served: true, storage: false, schema: {openAPIV3Schema: {type: object}}}
 EOF
+sed 's/^  scope: Namespaced/  scop: Namespaced/' "$M/crontab-crd.yaml" >"$E2E_TMP/typo-crd.yaml"
+expect_fail_with "a misspelt CRD field is refused by strict field validation" \
+	'strict decoding error: unknown field "spec.scop"' k apply -f "$E2E_TMP/typo-crd.yaml"
+expect_contains "kubectl explain reads the CRD's own schema" "specReplicasPath" \
+	k explain crd.spec.versions.subresources.scale
 ok "an invalid CRD is refused" not k apply -f "$E2E_TMP/bad-crd.yaml"
 like "$ERR" 'spec.group: Invalid value: "example": should be a domain with at least one dot' "... naming the group rule"
 like "$ERR" 'spec.scope: Unsupported value: "Somewhere": supported values: "Cluster", "Namespaced"' "... the scope"
