@@ -7,6 +7,7 @@
  * that was read (optimistic concurrency), and answer with the stored object.
  * Patches re-read and retry when another writer got there first. */
 #include "api/apiserver_int.h"
+#include "api/crd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,9 @@ static char *store_dump_fresh(api_call_t *c, json_t *obj)
     char *s = json_dumps(ordered, JSON_COMPACT);
     if (s) api_fresh_put(c->srv, c->cache, c->key, ordered, s, strlen(s));
     json_decref(ordered);
+    json_decref(c->written);
+    c->written = s ? json_incref(obj) : NULL;
+    c->written_len = s ? strlen(s) : 0;
     return s;
 }
 
@@ -94,6 +98,12 @@ static json_t *decode_protobuf_body(api_call_t *c)
 static json_t *decode_body(api_call_t *c, int patch)
 {
     const char *ct = c->req->content_type;
+    if (!patch && c->req->body_obj) {
+        /* in process: the object itself (the request's, ours to change) */
+        if (json_is_object(c->req->body_obj)) return json_incref(c->req->body_obj);
+        status_reply(c->resp, 400, "BadRequest", NULL, "the request body must be a JSON object");
+        return NULL;
+    }
     /* A POST body must say what it is: this keeps a web page from sending
      * "simple" cross-site requests. A PUT is never simple (browsers ask
      * first), and `kubectl replace --raw` sends its JSON without a
@@ -361,6 +371,19 @@ static int check_object_namespace(api_call_t *c, json_t *obj)
 static void reply_written(api_call_t *c, const skiff_kv_t *kv)
 {
     int code = c->created ? 201 : 200;
+    if (!c->sub && !c->table && registry_storage_kind(c->kind) == c->kind && c->written &&
+        c->written_len == kv->value_len && c->resp->ops->send_object) {
+        /* in process: a copy of the tree just stored (the tree itself is
+         * shared with the watch cache), not text to parse again */
+        json_t *ans = json_deep_copy(c->written);
+        if (ans) {
+            char rv[32];
+            snprintf(rv, sizeof rv, "%lld", (long long)kv->mod_revision);
+            json_object_set_new(api_meta(ans), "resourceVersion", json_string(rv));
+            c->resp->ops->send_object(c->resp, code, ans);
+            return;
+        }
+    }
     if (!c->sub && !c->table && registry_storage_kind(c->kind) == c->kind) {
         /* the common case: answer with the stored bytes, no re-encoding */
         size_t n;
@@ -377,7 +400,7 @@ static void reply_written(api_call_t *c, const skiff_kv_t *kv)
         return;
     }
     if (c->sub && strcmp(c->sub, "scale") == 0) {
-        json_t *scale = api_scale_view(obj);
+        json_t *scale = api_scale_view_of(c->kind, obj);
         json_decref(obj);
         obj = scale;
     }
@@ -565,7 +588,7 @@ void api_handle_create(api_call_t *c)
     json_object_del(meta, "selfLink");
     if (api_kind_has_generation(c->kind)) json_object_set_new(meta, "generation", json_integer(1));
     else json_object_del(meta, "generation");
-    if (strcmp(c->kind->kind, "Namespace") == 0) {
+    if (is_core_namespace(c->kind)) {
         json_t *labels = json_object_get(meta, "labels");
         if (!json_is_object(labels)) {
             labels = json_object();
@@ -705,13 +728,19 @@ static void write_new_state(api_call_t *c)
     if (api_kind_has_generation(c->kind)) {
         json_int_t gen = json_integer_value(json_object_get(ometa, "generation"));
         if (gen <= 0) gen = 1;
-        if (api_spec_changed(old, obj)) gen++;
+        /* a custom resource without the status subresource counts status
+         * changes too, as Kubernetes does */
+        if (api_spec_changed(old, obj) ||
+            (c->kind->crd && !c->kind->has_status &&
+             !json_equal(json_object_get(old, "status"), json_object_get(obj, "status"))))
+            gen++;
         json_object_set_new(meta, "generation", json_integer(gen));
     } else {
         json_object_del(meta, "generation");
     }
     if (default_and_validate(c, obj) != 0 ||
         (is_csr(c->kind) && api_csr_admit_update(c, obj, old) != 0) ||
+        crd_admit_update(c, obj, old) != 0 ||
         admission_run(c->srv->admission, c, ADMISSION_VALIDATE, SKIFF_ADMISSION_UPDATE, obj, old) != 0) {
         api_call_free(c);
         return;
@@ -727,7 +756,7 @@ static void write_new_state(api_call_t *c)
     if (old_meta_rv) json_object_set_new(ometa, "resourceVersion", old_meta_rv);
     if (unchanged) {
         if (c->sub && strcmp(c->sub, "scale") == 0) {
-            json_t *scale = api_scale_view(old);
+            json_t *scale = api_scale_view_of(c->kind, old);
             reply_json(c->resp, 200, scale);
             json_decref(scale);
         } else {
@@ -821,6 +850,12 @@ static int merge_subresource(api_call_t *c)
         return -1;
     }
     json_t *whole = json_deep_copy(c->old);
+    if (c->kind->crd) {
+        crd_scale_set(c->kind, whole, n); /* at the CRD's specReplicasPath */
+        json_decref(c->obj);
+        c->obj = whole;
+        return 0;
+    }
     json_t *spec = json_object_get(whole, "spec");
     if (!json_is_object(spec)) {
         spec = json_object();
@@ -906,7 +941,7 @@ static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
         char err[1024];
         int scale = c->sub && strcmp(c->sub, "scale") == 0;
         /* The patch is written against the version of the request. */
-        json_t *target = scale ? api_scale_view(c->old)
+        json_t *target = scale ? api_scale_view_of(c->kind, c->old)
                                : registry_convert_from_storage(c->kind, c->old);
         if (!target) {
             status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
@@ -1000,6 +1035,16 @@ void api_handle_patch(api_call_t *c)
         status_reply(c->resp, 415, "UnsupportedMediaType", NULL,
                      "server-side apply is not supported by this server yet: use client-side "
                      "`kubectl apply` (without --server-side)");
+        api_call_free(c);
+        return;
+    }
+    if (c->kind->crd && patch_type_of(ct) == SKIFF_PATCH_STRATEGIC &&
+        !(c->sub && strcmp(c->sub, "scale") == 0)) {
+        /* custom resources have no patch strategies, as in Kubernetes */
+        status_reply(c->resp, 415, "UnsupportedMediaType", NULL,
+                     "the body of the request was in an unknown format - accepted media types "
+                     "include: application/json-patch+json, application/merge-patch+json, "
+                     "application/apply-patch+yaml");
         api_call_free(c);
         return;
     }
@@ -1109,7 +1154,7 @@ static void mark_terminating(api_call_t *c, long long grace, const char *finaliz
     }
     if (finalizer) add_finalizer(meta, finalizer);
     json_object_del(meta, "resourceVersion");
-    if (strcmp(c->kind->kind, "Namespace") == 0) {
+    if (is_core_namespace(c->kind)) {
         json_t *st = json_object_get(c->obj, "status");
         if (!json_is_object(st)) {
             st = json_object();

@@ -16,6 +16,8 @@
 
 #include <skiff/errors.h>
 
+#include "lua/lua_host.h"
+#include "plugin/loaded.h"
 #include "util/log.h"
 
 /* The public struct plus what only the loader needs. */
@@ -23,6 +25,7 @@ typedef struct loader_plugin {
     loaded_plugin_t pub;
     char *data_dir;
     size_t nsettings; /* pairs stored in pub.settings */
+    int is_lua;       /* handle is a lua_plugin_t (core/lua), not a dlopen handle */
 } loader_plugin_t;
 
 static char **search_dirs;
@@ -45,6 +48,11 @@ void plugin_loader_reset_dirs(void)
     free(search_dirs);
     search_dirs = NULL;
     search_ndirs = 0;
+}
+
+const char *plugin_loader_dir(size_t i)
+{
+    return i < search_ndirs ? search_dirs[i] : NULL;
 }
 
 static const skiff_setting_t *find_declared(const skiff_plugin_t *desc, const char *name)
@@ -105,7 +113,9 @@ static int resolve_path(const char *name, char **out, char *err, size_t errlen)
     for (size_t i = 0; i < total; i++) {
         const char *dir = i < search_ndirs ? search_dirs[i] : fallback[i - search_ndirs];
         char *path = NULL;
-        if (asprintf(&path, "%s/%s.so", dir, name) < 0) return SKIFF_ENOMEM;
+        /* a Lua plugin is named with its extension: "website.lua" */
+        if (asprintf(&path, lua_host_is_script(name) ? "%s/%s" : "%s/%s.so", dir, name) < 0)
+            return SKIFF_ENOMEM;
         if (access(path, F_OK) == 0) {
             *out = path;
             return 0;
@@ -137,7 +147,23 @@ loaded_plugin_t *plugin_load(const char *name_or_path, uv_loop_t *loop, const ch
     char *path = NULL;
     if (resolve_path(name_or_path, &path, err, errlen) != 0) return NULL;
 
-    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* a plugin named by its path is called by its file name in messages,
+     * which show the path as well */
+    const char *slash = strrchr(name_or_path, '/');
+    if (slash && slash[1]) name_or_path = slash + 1;
+    const skiff_plugin_t *desc = NULL;
+    int is_lua = lua_host_is_script(path);
+    void *handle = NULL;
+    if (is_lua) {
+        lua_plugin_t *lh = NULL;
+        if (lua_plugin_open(path, loop, &desc, &lh, err, errlen) != 0) {
+            free(path);
+            return NULL;
+        }
+        handle = lh;
+        goto checked;
+    }
+    handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (handle == NULL) {
         const char *why = dlerror();
         snprintf(err, errlen, "cannot load plugin %s (%s): %s", name_or_path, path,
@@ -146,7 +172,7 @@ loaded_plugin_t *plugin_load(const char *name_or_path, uv_loop_t *loop, const ch
         return NULL;
     }
     dlerror();
-    const skiff_plugin_t *desc = dlsym(handle, SKIFF_PLUGIN_SYMBOL);
+    desc = dlsym(handle, SKIFF_PLUGIN_SYMBOL);
     if (desc == NULL) {
         const char *why = dlerror();
         snprintf(err, errlen,
@@ -172,6 +198,7 @@ loaded_plugin_t *plugin_load(const char *name_or_path, uv_loop_t *loop, const ch
         goto fail;
     }
 
+checked:;
     loader_plugin_t *lp = calloc(1, sizeof *lp);
     if (lp == NULL) {
         snprintf(err, errlen, "out of memory loading plugin %s", name_or_path);
@@ -198,10 +225,14 @@ loaded_plugin_t *plugin_load(const char *name_or_path, uv_loop_t *loop, const ch
     lp->pub.ctx.setting = ctx_setting;
     lp->pub.ctx.log = ctx_log;
     lp->pub.ctx.core_private = lp;
+    lp->is_lua = is_lua;
+    if (is_lua) lua_plugin_bind(handle, &lp->pub.ctx);
+    plugin_loaded_add(&lp->pub);
     return &lp->pub;
 
 fail:
-    dlclose(handle);
+    if (is_lua) lua_plugin_close(handle);
+    else dlclose(handle);
     free(path);
     return NULL;
 }
@@ -302,10 +333,12 @@ void plugin_unload(loaded_plugin_t *p)
     if (p == NULL) return;
     loader_plugin_t *lp = (loader_plugin_t *)p;
     if (p->state == PLUGIN_STARTED && p->desc->stop) p->desc->stop(&p->ctx);
+    plugin_loaded_remove(p);
     if (p->settings)
         for (size_t i = 0; i < 2 * lp->nsettings; i++) free(p->settings[i]);
     free(p->settings);
-    dlclose(p->handle);
+    if (lp->is_lua) lua_plugin_close(p->handle);
+    else dlclose(p->handle);
     free(p->path);
     free(p->name);
     free(lp->data_dir);
