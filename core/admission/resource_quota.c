@@ -349,8 +349,8 @@ static void recount_ns(quota_state_t *st, watch_cache_t *rqc, const char *ns)
 {
     cache_obj_t **items;
     size_t n = watch_cache_list(rqc, ns, NULL, NULL, &items);
-    if (n) strmap_put(st->quota_ns, ns, st);
-    else strmap_remove(st->quota_ns, ns);
+    if (st->quota_ns && n) strmap_put(st->quota_ns, ns, st);
+    else if (st->quota_ns) strmap_remove(st->quota_ns, ns);
     for (size_t i = 0; i < n; i++) recount_quota(st, items[i]);
     watch_cache_list_free(items, n);
 }
@@ -416,7 +416,10 @@ static void store_event(skiff_plugin_ctx_t *ctx, const char *key)
     if (sscanf(key, "/registry/%127[^/]/%127[^/]/%255[^/]/%255[^/]", group, resource, ns, name) != 4)
         return;
     int is_quota = !strcmp(group, "core") && !strcmp(resource, "resourcequotas");
-    if (!is_quota && st->known && !strmap_get(st->quota_ns, ns)) return;
+    /* a new quota applies to the next create at once, not after the recount
+     * (which also forgets namespaces whose last quota went) */
+    if (is_quota && st->quota_ns) strmap_put(st->quota_ns, ns, st);
+    else if (st->known && !strmap_get(st->quota_ns, ns)) return;
     for (size_t i = 0; i < st->npending;) {
         pending_t *p = &st->pending[i];
         if (!strcmp(p->ns, ns) && !strcmp(p->name, name) && !strcmp(p->resource, resource))
