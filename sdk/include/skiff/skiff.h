@@ -15,6 +15,7 @@
 #include <skiff/discovery.h>
 #include <skiff/cron.h>
 #include <skiff/scheduler.h>
+#include <skiff/admission.h>
 #include <skiff/loop.h>
 #include <skiff/runtime.h>
 #include <skiff/proxy.h>
