@@ -209,7 +209,6 @@ typedef struct server_state {
     limits_t *limits;
     tokens_t *tokens;
     api_server_t *api;
-    struct admission_chain *admission; /* the API server's (it owns it) */
     controller_host_t *host;      /* controller and scheduler plugins */
     plugin_sources_t *sources;    /* plugins of --plugins and --plugin-dir */
     const char *plugin_dirs[64];
@@ -451,10 +450,9 @@ static void on_api_ready(void *data, int status)
     for (size_t i = 0; i < ns; i++) extra[nc + i] = sch[i];
     free(ctl);
     free(sch);
-    size_t na = 0;
-    loaded_plugin_t **adm = plugin_sources_take(st->sources, SKIFF_PLUGIN_ADMISSION, &na);
-    admission_chain_adopt(st->admission, adm, na);
-    free(adm);
+    /* Admission plugins found in folders stay loaded but out of the chain
+     * (the chain, built at start, runs those --enable-admission-plugins
+     * names, in that order); plugin_sources_settle says so in the list. */
     controller_host_opts_t co = {.loop = st->loop,
                                  .extra = extra,
                                  .n_extra = nc + ns,
@@ -750,7 +748,6 @@ int cmd_server(int argc, char **argv)
         goto fail;
     }
     log_info("server", "admission plugins: %s", admission_chain_summary(admission));
-    st->admission = admission;
     api_server_opts_t ao = {.loop = st->loop,
                             .store = st->store,
                             .compaction_interval_s = st->set.compaction_interval,

@@ -49,13 +49,6 @@ extern const admission_builtin_t *const admission_builtin_list[];
 int admission_chain_new(uv_loop_t *loop, const char *data_dir, const char *enable,
                         const char *disable, const char *settings, admission_chain_t **out,
                         char *err, size_t errlen);
-/* Admission plugins a --plugin-dir folder loaded (plugin/sources.h),
- * handed over with their ownership: those the chain runs (it loaded its
- * own copy at start, named by --enable-admission-plugins) are recorded as
- * started in the plugin table, the others as not in the chain; all are
- * unloaded. */
-struct loaded_plugin;
-void admission_chain_adopt(admission_chain_t *ch, struct loaded_plugin **plugins, size_t n);
 /* "NamespaceLifecycle,LimitRanger,..." (borrowed) */
 const char *admission_chain_summary(const admission_chain_t *ch);
 /* The server the chain serves (its caches, its store). */

@@ -30,7 +30,6 @@ typedef struct chain_entry {
     const char *name;
     const admission_builtin_t *builtin; /* NULL for a loaded plugin */
     loaded_plugin_t *plugin;            /* NULL for a built-in */
-    int registered;                     /* recorded in the plugin registry by the chain */
     const skiff_admission_vtable_t *vt;
     skiff_plugin_ctx_t own_ctx;         /* a built-in's context */
     skiff_plugin_ctx_t *ctx;
@@ -203,41 +202,10 @@ static int load_plugin(admission_chain_t *ch, const char *name, const char *data
         plugin_unload(p);
         return rc;
     }
-    /* A plugin from a --plugin-dir folder is recorded by the folder's
-     * loader, which hands its copy over (admission_chain_adopt); one found
-     * elsewhere (build tree, install prefix, a path) is recorded here. */
-    plugin_origin_t origin = plugin_registry_origin_of(p->path);
-    chain_entry_t e = {.name = p->name, .plugin = p, .vt = p->desc->vtable,
-                       .registered = origin != PLUGIN_ORIGIN_DIR};
+    chain_entry_t e = {.name = p->name, .plugin = p, .vt = p->desc->vtable};
     rc = add_entry(ch, &e, err, errlen);
-    if (rc != 0) {
-        plugin_unload(p);
-        return rc;
-    }
-    if (e.registered) plugin_registry_add(p->name, p->path, p, origin, PLUGIN_REC_STARTED, NULL);
-    return 0;
-}
-
-void admission_chain_adopt(admission_chain_t *ch, loaded_plugin_t **plugins, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        loaded_plugin_t *p = plugins[i];
-        int running = 0;
-        for (size_t j = 0; ch && j < ch->n; j++)
-            if (ch->e[j].plugin && strcmp(ch->e[j].name, p->name) == 0) running = 1;
-        /* the chain loaded its own copy before the first request; this one
-         * only stands for it in the plugin table */
-        if (running)
-            plugin_registry_note(p, PLUGIN_REC_STARTED, "in the admission chain");
-        else
-            plugin_registry_note(p, PLUGIN_REC_LOADED,
-                                 "not in the admission chain: name it in --enable-admission-plugins");
-        if (!running)
-            log_info("admission", "%s (%s) is not in the admission chain: name it in "
-                     "--enable-admission-plugins to run it", p->name, p->path);
-        plugin_registry_forget(p);
-        plugin_unload(p);
-    }
+    if (rc != 0) plugin_unload(p);
+    return rc;
 }
 
 int admission_chain_new(uv_loop_t *loop, const char *data_dir, const char *enable,
@@ -275,6 +243,14 @@ int admission_chain_new(uv_loop_t *loop, const char *data_dir, const char *enabl
     for (size_t i = 0; i < ch->n; i++) {
         if (i) strbuf_add(&s, ",");
         strbuf_add(&s, ch->e[i].name);
+        /* the chain, in order, in `skiff plugins list` */
+        if (ch->e[i].plugin)
+            plugin_registry_add(ch->e[i].plugin->name, ch->e[i].plugin->path, ch->e[i].plugin,
+                                plugin_registry_origin_of(ch->e[i].plugin->path),
+                                PLUGIN_REC_STARTED, NULL);
+        else
+            plugin_registry_add_builtin(ch->e[i].name, SKIFF_PLUGIN_ADMISSION,
+                                        "compiled into skiff");
     }
     ch->summary = s.p ? s.p : strdup("");
     *out = ch;
@@ -319,11 +295,8 @@ void admission_chain_detach(admission_chain_t *ch)
 void admission_chain_free(admission_chain_t *ch)
 {
     if (!ch) return;
-    for (size_t i = 0; i < ch->n; i++) {
-        if (!ch->e[i].plugin) continue;
-        if (ch->e[i].registered) plugin_registry_forget(ch->e[i].plugin);
-        plugin_unload(ch->e[i].plugin);
-    }
+    for (size_t i = 0; i < ch->n; i++)
+        if (ch->e[i].plugin) plugin_unload(ch->e[i].plugin);
     free(ch->summary);
     free(ch);
 }

@@ -15,9 +15,10 @@
 #include <skiff/discovery.h>
 #include <skiff/cron.h>
 #include <skiff/scheduler.h>
-#include <skiff/admission.h>
 #include <skiff/loop.h>
 #include <skiff/runtime.h>
 #include <skiff/proxy.h>
 #include <skiff/cloud.h>
+#include <skiff/ffi.h>
+#include <skiff/admission.h>
 #endif
