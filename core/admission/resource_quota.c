@@ -39,7 +39,7 @@
 #include "util/strbuf.h"
 #include "util/strmap.h"
 
-#define DEBOUNCE_MS 30
+#define DEBOUNCE_MS 200
 #define RESYNC_MS 10000
 #define PENDING_MS 5000
 #define MAX_PENDING 256
@@ -227,6 +227,7 @@ static tracker_t *tracker_build(quota_state_t *st, const char *ns, const char *n
         watch_cache_list_free(items, m);
     }
     t->dirty = 1;
+    log_debug("ResourceQuota", "counted quota %s/%s from the cache", ns, name);
     return t;
 }
 
