@@ -22,6 +22,11 @@ for ns in default kube-system kube-public kube-node-lease; do
 		"Error from server (Forbidden): namespaces \"$ns\" is forbidden: this namespace may not be deleted" \
 		k delete namespace "$ns"
 done
+api DELETE /api/v1/namespaces
+is "$HTTP_CODE $(json_str message)" \
+	'403 namespaces "default" is forbidden: this namespace may not be deleted' \
+	"deleting the collection of namespaces is refused for the system ones (403)"
+unlike "$(k get namespaces --no-headers)" "Terminating" "and no namespace of it is being deleted"
 mk_ns ending >/dev/null
 cat <<'EOF' | k create -f - >/dev/null
 apiVersion: v1
