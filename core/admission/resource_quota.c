@@ -1,8 +1,8 @@
 /* core/admission/resource_quota.c - ResourceQuota: admission and the
  * quota's status.
  *
- * Admission (validate, on create): for every quota of the namespace whose
- * scopes select the new object, a pod under a cpu/memory quota must state
+ * Admission (validate, on create and update): for every quota of the
+ * namespace whose scopes select the new object, a pod under a cpu/memory quota must state
  * its requests or limits (`failed quota: NAME: must specify ...`), and
  * what the object uses plus what is used already must stay within
  * spec.hard (`exceeded quota: NAME, requested: pods=1, used: pods=2,
@@ -21,8 +21,8 @@
  * Status: status.hard (a copy of spec.hard) and status.used are written
  * shortly after usage changes; that is what `kubectl describe quota`
  * shows as Used and Hard. The accounting rules are in quota_usage.c.
- * Updates are not refused (a pod's resources cannot change; a grown claim
- * or a service changing type is counted, but not refused). */
+ * An update is charged what it adds to what the object is already counted
+ * for (a claim that grows, a Service that becomes a NodePort). */
 #define _GNU_SOURCE
 #include "admission/admission.h"
 
@@ -369,7 +369,15 @@ static int check_quota(quota_state_t *st, const skiff_admission_request_t *req, 
     const json_t *hard = json_object_get(json_object_get(t->quota, "spec"), "hard");
     if (!t->nkeys || !quota_scopes_match(t->quota, req->group, req->resource, req->object))
         return 0;
-    if (!req->group[0] && !strcmp(req->resource, "pods")) {
+    int update = req->operation == SKIFF_ADMISSION_UPDATE;
+    /* an update is charged what it adds to what the object is counted for */
+    const int64_t *counted = NULL;
+    if (update) {
+        char ck[700];
+        snprintf(ck, sizeof ck, "%s/%s/%s", req->group, req->resource, req->name);
+        counted = strmap_get(t->contrib, ck);
+    }
+    if (!update && !req->group[0] && !strcmp(req->resource, "pods")) {
         char *why = quota_pod_constraints(hard, req->object);
         if (why) {
             int rc = admission_forbid(req, "failed quota: %s: %s", t->name, why);
@@ -382,6 +390,7 @@ static int check_quota(quota_state_t *st, const skiff_admission_request_t *req, 
     size_t nover = 0;
     for (size_t i = 0; i < t->nkeys; i++) {
         int64_t amount = quota_object_usage(t->keys[i], req->group, req->resource, req->object);
+        if (counted) amount -= counted[i];
         if (amount <= 0) continue;
         int64_t u = t->total[i] + pending_usage(st, t, i);
         int64_t h = milli_of(json_object_get(hard, t->keys[i]));
@@ -408,8 +417,8 @@ static int check_quota(quota_state_t *st, const skiff_admission_request_t *req, 
 static int validate(skiff_plugin_ctx_t *ctx, const skiff_admission_request_t *req)
 {
     quota_state_t *st = ctx->plugin_data;
-    if (!st || req->operation != SKIFF_ADMISSION_CREATE || req->subresource[0] || !req->ns[0] ||
-        !req->object)
+    if (!st || req->subresource[0] || !req->ns[0] || !req->object) return 0;
+    if (req->operation != SKIFF_ADMISSION_CREATE && req->operation != SKIFF_ADMISSION_UPDATE)
         return 0;
     if (!st->known) rebuild_all(st);
     /* this namespace's quotas, by name as Kubernetes evaluates them */
@@ -431,7 +440,8 @@ static int validate(skiff_plugin_ctx_t *ctx, const skiff_admission_request_t *re
         rc = check_quota(st, req, mine[i]);
         counted |= relevant(mine[i], req->group, req->resource);
     }
-    if (rc == 0 && counted && !req->dry_run) remember(st, req);
+    if (rc == 0 && counted && !req->dry_run && req->operation == SKIFF_ADMISSION_CREATE)
+        remember(st, req);
     return rc;
 }
 

@@ -105,6 +105,36 @@ expect_fail_with "a second best-effort pod exceeds the scoped quota" \
 ok "a pod with requests is outside the scope" k run burstable --image=busybox -n scoped \
 	--overrides='{"spec":{"containers":[{"name":"burstable","image":"busybox","resources":{"requests":{"cpu":"10m"}}}]}}'
 
+# updates are charged what they add
+mk_ns grow >/dev/null
+cat <<'EOF' | k create -f - >/dev/null
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: caps, namespace: grow}
+spec: {hard: {requests.storage: 2Gi, services.nodeports: "1"}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: grow}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: grow}
+spec: {ports: [{name: a, port: 80}, {name: b, port: 443}]}
+EOF
+storage_used() { k describe quota caps -n grow | awk '$1 == "requests.storage" { print $2 }'; }
+ok "Used counts the claim" wait_for 5 eq 1Gi storage_used
+expect_fail_with "growing a claim past the quota is refused, charged what it adds" \
+	'persistentvolumeclaims "data" is forbidden: exceeded quota: caps, requested: requests.storage=2Gi, used: requests.storage=1Gi, limited: requests.storage=2Gi' \
+	k patch pvc data -n grow -p '{"spec":{"resources":{"requests":{"storage":"3Gi"}}}}'
+ok "growing it within the quota is allowed" \
+	k patch pvc data -n grow -p '{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}'
+ok "Used follows the update" wait_for 5 eq 2Gi storage_used
+expect_fail_with "a Service that would become a NodePort with two ports exceeds services.nodeports" \
+	'services "web" is forbidden: exceeded quota: caps, requested: services.nodeports=2, used: services.nodeports=0, limited: services.nodeports=1' \
+	k patch service web -n grow -p '{"spec":{"type":"NodePort"}}'
+ok "other updates of it go through" k label service web -n grow tier=front
 stop_server_cleanly
 
 # Used survives a restart and is recounted from what is stored
