@@ -30,6 +30,11 @@
 #include "http/server.h"
 #include "object/registry.h"
 #include "plugin/loader.h"
+#include "plugin/loaded.h"
+#include "plugin/registry.h"
+#include "plugin/sources.h"
+#include "profile/addons.h"
+#include "profile/profile.h"
 #include "http/limits.h"
 #include "security/audit.h"
 #include "security/encrypting_store.h"
@@ -44,7 +49,8 @@ typedef struct server_settings {
     const char *bind_address;
     int insecure_allow_remote;
     const char *kubeconfig;
-    const char *plugin_dir;
+    option_list_t plugin_dir;
+    const char *plugins;
     const char *store;
     const char *log_level;
     int compaction_interval;
@@ -65,9 +71,20 @@ typedef struct server_settings {
     const char *scheduler;
     const char *plugin_settings;
     int leader_lease_duration;
+    const char *profile;
+    int print_profile;
+    const char *service_cluster_ip_range;
+    const char *cluster_cidr;
 } server_settings_t;
 
 static const option_t server_options[] = {
+    {"profile", OPT_STRING, "NAME|FILE", PROFILE_DEFAULT,
+     "cluster profile: a built-in one (single-node, edge, bench) or a JSON or Lua file; "
+     "options given here override it",
+     offsetof(server_settings_t, profile)},
+    {"print-profile", OPT_FLAG, NULL, NULL,
+     "print the resolved configuration (profile and command line) as JSON and exit",
+     offsetof(server_settings_t, print_profile)},
     {"data-dir", OPT_STRING, "DIR", "$HOME/.local/share/skiff",
      "where the store, the kubeconfig and other state live",
      offsetof(server_settings_t, data_dir)},
@@ -83,9 +100,13 @@ static const option_t server_options[] = {
      offsetof(server_settings_t, insecure_allow_remote)},
     {"kubeconfig", OPT_STRING, "FILE", "DATA_DIR/kubeconfig",
      "where to write the admin kubeconfig", offsetof(server_settings_t, kubeconfig)},
-    {"plugin-dir", OPT_STRING, "DIR", NULL,
-     "extra directory searched first for plugins (name.so)",
+    {"plugin-dir", OPT_LIST, "DIR", NULL,
+     "folder of plugins: every .so (and .lua) in it loads at start, and it is searched first "
+     "for plugins named elsewhere; repeat it or separate folders with ':'",
      offsetof(server_settings_t, plugin_dir)},
+    {"plugins", OPT_STRING, "NAME,...", NULL,
+     "more plugins to load, by name (looked up in the plugin folders) or path; a profile sets "
+     "this list", offsetof(server_settings_t, plugins)},
     {"store", OPT_STRING, "sqlite:PATH", "sqlite:DATA_DIR/store.db",
      "the store backend and its location", offsetof(server_settings_t, store)},
     {"compaction-interval", OPT_INT, "SECONDS", "300",
@@ -136,6 +157,13 @@ static const option_t server_options[] = {
      "how long another server waits before taking over the controllers and the scheduler "
      "from a leader that stopped renewing its Lease",
      offsetof(server_settings_t, leader_lease_duration)},
+    {"service-cluster-ip-range", OPT_STRING, "CIDR[,CIDR]", NULL,
+     "Service address range(s), one per family; recorded and shown (profile, cluster-info "
+     "addon), no allocator uses it yet",
+     offsetof(server_settings_t, service_cluster_ip_range)},
+    {"cluster-cidr", OPT_STRING, "CIDR[,CIDR]", NULL,
+     "pod address range(s), one per family; recorded and shown, no allocator uses it yet",
+     offsetof(server_settings_t, cluster_cidr)},
     {"log-level", OPT_STRING, "LEVEL", "info", "error, warn, info or debug",
      offsetof(server_settings_t, log_level)},
     {"tls", OPT_FLAG, NULL, NULL,
@@ -166,6 +194,12 @@ typedef struct server_state {
     tokens_t *tokens;
     api_server_t *api;
     controller_host_t *host;      /* controller and scheduler plugins */
+    plugin_sources_t *sources;    /* plugins of --plugins and --plugin-dir */
+    const char *plugin_dirs[64];
+    size_t n_plugin_dirs;
+    char *plugin_dir_bufs[OPTION_LIST_MAX];
+    profile_t *profile;
+    addons_t *addons;             /* the profile's manifests */
     http_server_t *http;
     pki_t *pki; /* with --tls */
     uv_signal_t sigint, sigterm;
@@ -349,13 +383,20 @@ static void on_host_stopped(void *data)
 /* Stop everything in order: controllers (their Leases released), listener,
  * API server, store, then the signal handles, after which the loop has
  * nothing left and uv_run returns. */
+static void on_addons_stopped(void *data)
+{
+    server_state_t *st = data;
+    st->addons = NULL;
+    controller_host_stop(st->host, on_host_stopped, st);
+}
+
 static void begin_shutdown(server_state_t *st)
 {
     if (st->stopping) return;
     st->stopping = 1;
     uv_signal_stop(&st->sigint);
     uv_signal_stop(&st->sigterm);
-    controller_host_stop(st->host, on_host_stopped, st);
+    addons_stop(st->addons, on_addons_stopped, st);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -375,7 +416,29 @@ static void on_api_ready(void *data, int status)
         return;
     }
     if (st->stopping) return;
+    /* --plugins and --plugin-dir: failures are recorded, never fatal */
+    plugin_sources_opts_t so = {.loop = st->loop, .data_dir = st->data_dir,
+                                .names = st->set.plugins, .dirs = st->plugin_dirs,
+                                .ndirs = st->n_plugin_dirs};
+    if (plugin_sources_load(&so, &st->sources) != 0) {
+        log_error("server", "out of memory loading plugins");
+        st->exit_code = 1;
+        begin_shutdown(st);
+        return;
+    }
+    size_t nc = 0, ns = 0;
+    loaded_plugin_t **ctl = plugin_sources_take(st->sources, SKIFF_PLUGIN_CONTROLLER, &nc);
+    loaded_plugin_t **sch = plugin_sources_take(st->sources, SKIFF_PLUGIN_SCHEDULER, &ns);
+    loaded_plugin_t *extra[nc + ns + 1];
+    for (size_t i = 0; i < nc; i++) extra[i] = ctl[i];
+    for (size_t i = 0; i < ns; i++) extra[nc + i] = sch[i];
+    free(ctl);
+    free(sch);
+    /* Admission plugins go to the admission chain here:
+     * plugin_sources_take(st->sources, SKIFF_PLUGIN_ADMISSION, &n). */
     controller_host_opts_t co = {.loop = st->loop,
+                                 .extra = extra,
+                                 .n_extra = nc + ns,
                                  .api = st->api,
                                  .data_dir = st->data_dir,
                                  .controllers = st->set.controllers,
@@ -389,6 +452,15 @@ static void on_api_ready(void *data, int status)
         begin_shutdown(st);
         return;
     }
+    plugin_sources_settle(st->sources);
+    int rc;
+    json_t *vars = profile_addon_vars(st->profile, server_options,
+                                      sizeof server_options / sizeof *server_options, &st->set);
+    addons_opts_t ad = {.loop = st->loop, .api = st->api,
+                        .paths = profile_addons(st->profile), .vars = vars};
+    rc = addons_start(&ad, &st->addons);
+    json_decref(vars);
+    if (rc != 0) log_error("server", "addons: out of memory; none applied");
     double ms = (double)(uv_hrtime() - st->start_ns) / 1e6;
     log_info("server", "controllers: %s", controller_host_summary(st->host));
     log_info("server", "ready in %.1f ms; point kubectl at it with: export KUBECONFIG=%s", ms,
@@ -434,6 +506,9 @@ static int open_store(server_state_t *st)
         log_error("server", "%s", err);
         return -1;
     }
+    plugin_registry_add(d->name, st->store_plugin->path, st->store_plugin,
+                        plugin_registry_origin_of(st->store_plugin->path), PLUGIN_REC_STARTED,
+                        NULL);
     const skiff_store_vtable_t *vt = d->vtable;
     if (!vt->open || !vt->close || !vt->create || !vt->update || !vt->remove || !vt->get ||
         !vt->range || !vt->watch || !vt->watch_cancel || !vt->compact || !vt->revision ||
@@ -509,6 +584,19 @@ static int setup_tls(server_state_t *st, SSL_CTX **ctx)
     return 0;
 }
 
+/* What the options table cannot check by type alone. */
+static int server_check_profile(server_state_t *st)
+{
+    char err[512];
+    if (profile_check_ranges("service-cluster-ip-range", st->set.service_cluster_ip_range, err,
+                             sizeof err) != 0 ||
+        profile_check_ranges("cluster-cidr", st->set.cluster_cidr, err, sizeof err) != 0) {
+        fprintf(stderr, "skiff server: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 int cmd_server(int argc, char **argv)
 {
 #if defined(__GLIBC__) && defined(M_MXFAST)
@@ -530,29 +618,42 @@ int cmd_server(int argc, char **argv)
     st->set.controllers = "all";
     st->set.scheduler = "scheduler-default";
     st->set.leader_lease_duration = 15;
+    st->set.compaction_interval = 300;
     st->set.bind_address = "127.0.0.1";
     st->set.log_level = "info";
-    int rc = options_parse("skiff server", "Runs the control plane: API server on the embedded store.",
-                           server_options, sizeof server_options / sizeof *server_options, argc,
-                           argv, &st->set);
+    /* built-in defaults < profile < command line */
+    int rc = profile_parse_args("skiff server",
+                                "Runs the control plane: API server on the embedded store.",
+                                server_options, sizeof server_options / sizeof *server_options,
+                                argc, argv, &st->set, sizeof st->set, &st->profile);
     if (rc != 0) {
+        profile_free(st->profile);
         free(st);
         return rc > 0 ? 0 : 2;
     }
+    if (server_check_profile(st) != 0) {
+        profile_free(st->profile);
+        free(st);
+        return 2;
+    }
     if (st->set.leader_lease_duration < 1) {
         fprintf(stderr, "skiff server: --leader-lease-duration must be at least 1 second\n");
+        profile_free(st->profile);
         free(st);
         return 2;
     }
     int level = parse_log_level(st->set.log_level);
     if (level < 0) {
         fprintf(stderr, "skiff server: --log-level must be error, warn, info or debug\n");
+        profile_free(st->profile);
         free(st);
         return 2;
     }
     log_set_level(level);
+    log_info("server", "profile %s (%s)", profile_name(st->profile), profile_origin(st->profile));
     if (st->set.tls && st->set.plain_http) {
         fprintf(stderr, "skiff server: --tls and --plain-http exclude each other\n");
+        profile_free(st->profile);
         free(st);
         return 2;
     }
@@ -564,8 +665,19 @@ int cmd_server(int argc, char **argv)
                 "authentication; use a loopback address, drop --plain-http (HTTPS is the "
                 "default), or pass --insecure-allow-remote\n",
                 st->set.bind_address);
+        profile_free(st->profile);
         free(st);
         return 2;
+    }
+    if (st->set.print_profile) {
+        json_t *r = profile_resolved(st->profile, server_options,
+                                     sizeof server_options / sizeof *server_options, &st->set);
+        json_dumpf(r, stdout, JSON_INDENT(2));
+        printf("\n");
+        json_decref(r);
+        profile_free(st->profile);
+        free(st);
+        return 0;
     }
     if (st->set.data_dir) {
         snprintf(st->data_dir, sizeof st->data_dir, "%s", st->set.data_dir);
@@ -576,6 +688,7 @@ int cmd_server(int argc, char **argv)
     if (mkdir_p(st->data_dir) != 0) {
         fprintf(stderr, "skiff server: cannot create the data directory %s: %s\n", st->data_dir,
                 strerror(errno));
+        profile_free(st->profile);
         free(st);
         return 1;
     }
@@ -592,6 +705,7 @@ int cmd_server(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (registry_init() != 0) {
         log_error("server", "the built-in kind registry failed to load");
+        profile_free(st->profile);
         free(st);
         return 1;
     }
@@ -601,7 +715,11 @@ int cmd_server(int argc, char **argv)
     st->sigint.data = st->sigterm.data = st;
     uv_signal_start(&st->sigint, on_signal, SIGINT);
     uv_signal_start(&st->sigterm, on_signal, SIGTERM);
-    if (st->set.plugin_dir) plugin_loader_add_dir(st->set.plugin_dir);
+    for (int i = 0; i < st->set.plugin_dir.n; i++)
+        st->n_plugin_dirs = plugin_sources_split_dirs(
+            st->set.plugin_dir.v[i], &st->plugin_dir_bufs[i], st->plugin_dirs, st->n_plugin_dirs,
+            sizeof st->plugin_dirs / sizeof *st->plugin_dirs);
+    for (size_t i = 0; i < st->n_plugin_dirs; i++) plugin_loader_add_dir(st->plugin_dirs[i]);
     if (open_store(st) != 0) goto fail;
     if (open_audit_and_limits(st) != 0) goto fail;
     api_server_opts_t ao = {.loop = st->loop,
@@ -643,8 +761,13 @@ fail:
     begin_shutdown(st);
 run:
     uv_run(st->loop, UV_RUN_DEFAULT);
+    plugin_registry_clear();
     controller_host_free(st->host);
+    plugin_sources_free(st->sources);
+    plugin_loaded_unload_owned(); /* plugins loaded by name for another one */
     if (st->store_plugin) plugin_unload(st->store_plugin);
+    plugin_loader_reset_dirs();
+    for (int i = 0; i < OPTION_LIST_MAX; i++) free(st->plugin_dir_bufs[i]);
     encryption_free(st->enc);
     limits_free(st->limits);
     tokens_free(st->tokens);
@@ -652,6 +775,7 @@ run:
     uv_loop_close(st->loop);
     registry_shutdown();
     int code = st->exit_code;
+    profile_free(st->profile);
     free(st);
     return code;
 }

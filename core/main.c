@@ -5,6 +5,7 @@
 #include <skiff/plugin.h>
 
 #include "cmd_agent.h"
+#include "cmd_plugins.h"
 #include "cmd_server.h"
 #include "cmd_token.h"
 #include "cmd_user.h"
@@ -19,6 +20,7 @@ static void usage(FILE *f)
             "  agent      run a node agent (for now: --hollow N simulated nodes)\n"
             "  user       create a user (client certificate and kubeconfig)\n"
             "  token      create a bootstrap token for joining agents\n"
+            "  plugins    list plugins with their kind, version, origin and state\n"
             "  version    print the version\n\n"
             "Run 'skiff COMMAND --help' for the options of a command.\n");
 }
@@ -42,6 +44,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "agent")) return cmd_agent(argc - 2, argv + 2);
     if (!strcmp(cmd, "user")) return cmd_user(argc - 2, argv + 2);
     if (!strcmp(cmd, "token")) return cmd_token(argc - 2, argv + 2);
+    if (!strcmp(cmd, "plugins")) return cmd_plugins(argc - 2, argv + 2);
     fprintf(stderr, "skiff: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

@@ -78,6 +78,10 @@ typedef struct api_call {
     json_t *body;      /* an update's object as sent, to start again after a race */
     int unconditional; /* an update without resourceVersion */
     int preconditions; /* a delete with uid/resourceVersion preconditions */
+    /* the tree last encoded for the store and the length of its bytes: an
+     * in-process caller is answered with a copy of it, not with text */
+    json_t *written;
+    size_t written_len;
     char key[1024];
 } api_call_t;
 
@@ -158,6 +162,12 @@ int api_delete_cached(api_server_t *s, const kind_def_t *k, cache_obj_t *o,
 
 /* shared helpers (server.c) */
 watch_cache_t *api_cache_for(api_server_t *s, const kind_def_t *k);
+/* k's cache, made (complete up to the last revision) if the resource has
+ * none yet; an existing one takes k as its kind. NULL when memory runs out. */
+watch_cache_t *api_cache_ensure(api_server_t *s, const kind_def_t *k);
+/* The end of one of the server's own store operations begun with
+ * s->inflight++; 1 when the server is closing (do nothing more). */
+int api_op_end(api_server_t *s);
 void api_key_for(api_call_t *c, const char *ns, const char *name);
 /* Respond with an object (or a Table of it when asked). */
 void api_reply_object(api_call_t *c, int code, const json_t *obj);

@@ -193,6 +193,11 @@ static void read_from_store(binding_call_t *b)
 static json_t *decode(api_call_t *c)
 {
     const char *ct = c->req->content_type;
+    if (c->req->body_obj) { /* in process */
+        if (json_is_object(c->req->body_obj)) return json_incref(c->req->body_obj);
+        status_reply(c->resp, 400, "BadRequest", NULL, "the request body is not a JSON object");
+        return NULL;
+    }
     if (!c->req->body || c->req->body_len == 0) {
         status_reply(c->resp, 400, "BadRequest", NULL, "the request body is empty: send a Binding");
         return NULL;

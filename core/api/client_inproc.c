@@ -39,6 +39,7 @@ typedef struct ipcall {
     int busy;                   /* frames of ours using it: do not free */
     int lost;                   /* the final answer could not be queued */
     char *method, *path, *query, *content_type, *body;
+    json_t *body_obj;
     int stream;
     int status;
     int server_done;            /* the server finished the response */
@@ -47,6 +48,7 @@ typedef struct ipcall {
     void (*on_chunk)(void *data, const char *chunk, size_t len);
     void (*on_done)(void *data, int status, const char *body, size_t len);
     void (*on_event)(void *data, const char *type, json_t *obj);
+    void (*on_done_object)(void *data, int status, json_t *obj);
     void *data;
 } ipcall_t;
 
@@ -88,6 +90,7 @@ static void call_free(ipcall_t *c)
     free(c->query);
     free(c->content_type);
     free(c->body);
+    json_decref(c->body_obj);
     free(c);
     transport_maybe_free(t);
 }
@@ -144,6 +147,27 @@ static void sink_send(api_response_t *r, int status, const char *ct, const char 
     call_maybe_free(c);
 }
 
+static void sink_send_object(api_response_t *r, int status, json_t *obj)
+{
+    ipcall_t *c = (ipcall_t *)r;
+    c->server_done = 1;
+    if (!c->client_done && c->on_done_object) {
+        delivery_t *tail = c->tail;
+        queue_delivery(c, 1, status, "", 0);
+        if (c->tail != tail) c->tail->obj = obj;
+        else json_decref(obj);
+    } else if (!c->client_done) {
+        /* a caller without on_done_object gets the text */
+        char *text = json_dumps(obj, JSON_COMPACT);
+        json_decref(obj);
+        queue_delivery(c, 1, status, text ? text : "", text ? strlen(text) : 0);
+        free(text);
+    } else {
+        json_decref(obj);
+    }
+    call_maybe_free(c);
+}
+
 static void sink_stream_begin(api_response_t *r, int status, const char *ct)
 {
     ((ipcall_t *)r)->status = status;
@@ -194,6 +218,7 @@ static const api_response_ops_t sink_ops = {
     .stream_write = sink_stream_write,
     .stream_end = sink_stream_end,
     .stream_write_event = sink_stream_write_event,
+    .send_object = sink_send_object,
 };
 
 /* ---- delivery --------------------------------------------------------------- */
@@ -206,7 +231,13 @@ static void deliver(ipcall_t *c)
         if (!c->head) c->tail = NULL;
         if (d->done) {
             c->client_done = 1;
-            c->on_done(c->data, d->status, d->data, d->len);
+            if (d->obj && c->on_done_object) {
+                json_t *obj = d->obj;
+                d->obj = NULL;
+                c->on_done_object(c->data, d->status, obj);
+            } else {
+                c->on_done(c->data, d->status, d->data, d->len);
+            }
         } else if (d->obj) {
             /* queued only for a call with on_event (the sink's probe) */
             if (c->on_event && d->status >= 200 && d->status < 300)
@@ -251,15 +282,23 @@ static void on_async(uv_async_t *h)
 static int ip_send(rest_transport_t *base, const rest_request_t *r, void **handle)
 {
     inproc_transport_t *t = (inproc_transport_t *)base;
-    if (t->closed) return SKIFF_ECLOSED;
+    if (t->closed) {
+        json_decref(r->body_obj);
+        return SKIFF_ECLOSED;
+    }
     ipcall_t *c = calloc(1, sizeof *c);
-    if (!c) return SKIFF_ENOMEM;
+    if (!c) {
+        json_decref(r->body_obj);
+        return SKIFF_ENOMEM;
+    }
     c->resp.ops = &sink_ops;
     c->t = t;
     c->stream = r->stream;
     c->on_chunk = r->on_chunk;
     c->on_done = r->on_done;
     c->on_event = r->stream ? r->on_event : NULL;
+    c->on_done_object = r->stream ? NULL : r->on_done_object;
+    c->body_obj = r->body_obj; /* handed over */
     c->data = r->data;
     const char *q = strchr(r->path, '?');
     c->method = strdup(r->method);
@@ -289,6 +328,7 @@ static int ip_send(rest_transport_t *base, const rest_request_t *r, void **handl
     c->req.content_type = c->content_type;
     c->req.body = c->body;
     c->req.body_len = r->body ? r->body_len : 0;
+    c->req.body_obj = c->body_obj;
     c->next = t->live;
     if (t->live) t->live->prev = c;
     t->live = c;
@@ -366,6 +406,7 @@ static const rest_transport_ops_t inproc_ops = {
     .send = ip_send,
     .cancel = ip_cancel,
     .free = ip_free,
+    .objects = 1,
 };
 
 skiff_client_t *client_inproc_new(uv_loop_t *loop, api_server_t *srv)

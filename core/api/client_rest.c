@@ -162,16 +162,27 @@ static void call_done(void *data, int status, const char *body, size_t len)
     free(c);
 }
 
-static int request(client_rest_t *h, const char *method, strbuf_t *url, const char *ct,
-                   const char *body, skiff_client_cb cb, void *data)
+static void call_done_object(void *data, int status, json_t *obj)
+{
+    call_t *c = data;
+    if (c->cb) c->cb(c->data, status, obj);
+    json_decref(obj);
+    free(c);
+}
+
+/* body_obj (a reference handed over) replaces body for transports taking objects. */
+static int request_obj(client_rest_t *h, const char *method, strbuf_t *url, const char *ct,
+                       const char *body, json_t *body_obj, skiff_client_cb cb, void *data)
 {
     if (url->failed) {
         free(url->p);
+        json_decref(body_obj);
         return SKIFF_ENOMEM;
     }
     call_t *c = malloc(sizeof(*c));
     if (!c) {
         free(url->p);
+        json_decref(body_obj);
         return SKIFF_ENOMEM;
     }
     c->cb = cb;
@@ -179,10 +190,12 @@ static int request(client_rest_t *h, const char *method, strbuf_t *url, const ch
     rest_request_t r = {
         .method = method,
         .path = url->p,
-        .content_type = body ? ct : NULL,
+        .content_type = body || body_obj ? ct : NULL,
         .body = body,
         .body_len = body ? strlen(body) : 0,
+        .body_obj = body_obj,
         .on_done = call_done,
+        .on_done_object = call_done_object,
         .data = c,
     };
     void *handle;
@@ -190,6 +203,12 @@ static int request(client_rest_t *h, const char *method, strbuf_t *url, const ch
     free(url->p);
     if (e < 0) free(c);
     return e;
+}
+
+static int request(client_rest_t *h, const char *method, strbuf_t *url, const char *ct,
+                   const char *body, skiff_client_cb cb, void *data)
+{
+    return request_obj(h, method, url, ct, body, NULL, cb, data);
 }
 
 static int ch_get(skiff_client_t *cl, const skiff_resource_t *r, const char *ns, const char *name,
@@ -243,6 +262,15 @@ static int write_object(client_rest_t *h, const char *method, const skiff_resour
         return e;
     }
     add_write_opts(&u, o);
+    if (h->t->ops->objects) {
+        /* in process: the server gets a copy of the object, no text */
+        json_t *copy = json_deep_copy(obj);
+        if (!copy) {
+            free(u.p);
+            return SKIFF_ENOMEM;
+        }
+        return request_obj(h, method, &u, "application/json", NULL, copy, cb, data);
+    }
     char *body = json_dumps(obj, JSON_COMPACT);
     if (!body) {
         free(u.p);

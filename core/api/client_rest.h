@@ -21,6 +21,9 @@ typedef struct rest_request {
     const char *content_type; /* of the body, or NULL */
     const char *body;         /* or NULL */
     size_t body_len;
+    /* For a transport with `objects` set: the body as an object instead of
+     * text (body NULL); the transport takes this reference. */
+    json_t *body_obj;
     int stream;               /* a watch: answered piece by piece, may last long */
     /* stream mode: each piece of a 2xx body as it arrives */
     void (*on_chunk)(void *data, const char *chunk, size_t len);
@@ -31,6 +34,9 @@ typedef struct rest_request {
      * already (in process); obj is borrowed and shared, not to be changed.
      * Without it such a transport hands over the event as text. */
     void (*on_event)(void *data, const char *type, json_t *obj);
+    /* optional, plain requests: the answer as an object the transport has
+     * already (in process) instead of on_done; obj is handed over. */
+    void (*on_done_object)(void *data, int status, json_t *obj);
     void *data;
 } rest_request_t;
 
@@ -41,6 +47,8 @@ typedef struct rest_transport_ops {
     void (*cancel)(rest_transport_t *t, void *handle);
     /* Pending plain requests complete with status 0; open streams end. */
     void (*free)(rest_transport_t *t);
+    /* 1: takes request bodies as objects (rest_request_t.body_obj) */
+    int objects;
 } rest_transport_ops_t;
 
 struct rest_transport {

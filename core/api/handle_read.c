@@ -126,7 +126,7 @@ static void on_get(void *data, int status, const skiff_kv_t *kv)
         if (!obj) {
             status_reply(c->resp, 500, "InternalError", NULL, "stored object is not valid JSON");
         } else if (c->sub && strcmp(c->sub, "scale") == 0) {
-            json_t *scale = api_scale_view(obj);
+            json_t *scale = api_scale_view_of(c->kind, obj);
             reply_json(c->resp, 200, scale);
             json_decref(scale);
         } else {

@@ -7,6 +7,7 @@
  * that was read (optimistic concurrency), and answer with the stored object.
  * Patches re-read and retry when another writer got there first. */
 #include "api/apiserver_int.h"
+#include "api/crd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,9 @@ static char *store_dump_fresh(api_call_t *c, json_t *obj)
     char *s = json_dumps(ordered, JSON_COMPACT);
     if (s) api_fresh_put(c->srv, c->cache, c->key, ordered, s, strlen(s));
     json_decref(ordered);
+    json_decref(c->written);
+    c->written = s ? json_incref(obj) : NULL;
+    c->written_len = s ? strlen(s) : 0;
     return s;
 }
 
@@ -93,6 +97,12 @@ static json_t *decode_protobuf_body(api_call_t *c)
 static json_t *decode_body(api_call_t *c, int patch)
 {
     const char *ct = c->req->content_type;
+    if (!patch && c->req->body_obj) {
+        /* in process: the object itself (the request's, ours to change) */
+        if (json_is_object(c->req->body_obj)) return json_incref(c->req->body_obj);
+        status_reply(c->resp, 400, "BadRequest", NULL, "the request body must be a JSON object");
+        return NULL;
+    }
     /* A POST body must say what it is: this keeps a web page from sending
      * "simple" cross-site requests. A PUT is never simple (browsers ask
      * first), and `kubectl replace --raw` sends its JSON without a
@@ -376,6 +386,19 @@ int api_check_namespace(api_call_t *c, const char *ns, int for_create)
 static void reply_written(api_call_t *c, const skiff_kv_t *kv)
 {
     int code = c->created ? 201 : 200;
+    if (!c->sub && !c->table && registry_storage_kind(c->kind) == c->kind && c->written &&
+        c->written_len == kv->value_len && c->resp->ops->send_object) {
+        /* in process: a copy of the tree just stored (the tree itself is
+         * shared with the watch cache), not text to parse again */
+        json_t *ans = json_deep_copy(c->written);
+        if (ans) {
+            char rv[32];
+            snprintf(rv, sizeof rv, "%lld", (long long)kv->mod_revision);
+            json_object_set_new(api_meta(ans), "resourceVersion", json_string(rv));
+            c->resp->ops->send_object(c->resp, code, ans);
+            return;
+        }
+    }
     if (!c->sub && !c->table && registry_storage_kind(c->kind) == c->kind) {
         /* the common case: answer with the stored bytes, no re-encoding */
         size_t n;
@@ -392,7 +415,7 @@ static void reply_written(api_call_t *c, const skiff_kv_t *kv)
         return;
     }
     if (c->sub && strcmp(c->sub, "scale") == 0) {
-        json_t *scale = api_scale_view(obj);
+        json_t *scale = api_scale_view_of(c->kind, obj);
         json_decref(obj);
         obj = scale;
     }
@@ -741,7 +764,7 @@ static void write_new_state(api_call_t *c)
     if (old_meta_rv) json_object_set_new(ometa, "resourceVersion", old_meta_rv);
     if (unchanged) {
         if (c->sub && strcmp(c->sub, "scale") == 0) {
-            json_t *scale = api_scale_view(old);
+            json_t *scale = api_scale_view_of(c->kind, old);
             reply_json(c->resp, 200, scale);
             json_decref(scale);
         } else {
@@ -835,6 +858,12 @@ static int merge_subresource(api_call_t *c)
         return -1;
     }
     json_t *whole = json_deep_copy(c->old);
+    if (c->kind->crd) {
+        crd_scale_set(c->kind, whole, n); /* at the CRD's specReplicasPath */
+        json_decref(c->obj);
+        c->obj = whole;
+        return 0;
+    }
     json_t *spec = json_object_get(whole, "spec");
     if (!json_is_object(spec)) {
         spec = json_object();
@@ -920,7 +949,7 @@ static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
         char err[1024];
         int scale = c->sub && strcmp(c->sub, "scale") == 0;
         /* The patch is written against the version of the request. */
-        json_t *target = scale ? api_scale_view(c->old)
+        json_t *target = scale ? api_scale_view_of(c->kind, c->old)
                                : registry_convert_from_storage(c->kind, c->old);
         if (!target) {
             status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
@@ -1014,6 +1043,16 @@ void api_handle_patch(api_call_t *c)
         status_reply(c->resp, 415, "UnsupportedMediaType", NULL,
                      "server-side apply is not supported by this server yet: use client-side "
                      "`kubectl apply` (without --server-side)");
+        api_call_free(c);
+        return;
+    }
+    if (c->kind->crd && patch_type_of(ct) == SKIFF_PATCH_STRATEGIC &&
+        !(c->sub && strcmp(c->sub, "scale") == 0)) {
+        /* custom resources have no patch strategies, as in Kubernetes */
+        status_reply(c->resp, 415, "UnsupportedMediaType", NULL,
+                     "the body of the request was in an unknown format - accepted media types "
+                     "include: application/json-patch+json, application/merge-patch+json, "
+                     "application/apply-patch+yaml");
         api_call_free(c);
         return;
     }

@@ -2,6 +2,7 @@
  * uid, creationTimestamp, generation, and what a create or update may
  * change. Shared by every write verb. */
 #include "api/object_meta.h"
+#include "api/crd.h"
 
 #include <skiff/objects.h>
 
@@ -16,18 +17,33 @@
 
 void api_new_uid(char *buf)
 {
+    /* random bytes fetched in batches: one RAND_bytes call per 256 uids */
+    static __thread unsigned char pool[4096];
+    static __thread size_t used = sizeof pool;
     unsigned char b[16];
-    if (RAND_bytes(b, sizeof b) != 1) {
-        /* RAND_bytes only fails when the system has no entropy at all. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)(ts.tv_nsec >> (i % 8));
+    if (used + sizeof b > sizeof pool) {
+        if (RAND_bytes(pool, sizeof pool) != 1) {
+            /* RAND_bytes only fails when the system has no entropy at all. */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            for (size_t i = 0; i < sizeof pool; i++)
+                pool[i] = (unsigned char)((ts.tv_nsec >> (i % 8)) ^ (i * 131));
+        }
+        used = 0;
     }
+    memcpy(b, pool + used, sizeof b);
+    memset(pool + used, 0, sizeof b);
+    used += sizeof b;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
+    static const char hex[] = "0123456789abcdef";
+    char *o = buf;
+    for (size_t i = 0; i < sizeof b; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o = '\0';
 }
 
 void api_rfc3339(time_t t, char *buf, size_t len)
@@ -55,6 +71,7 @@ const char *api_meta_str(const json_t *obj, const char *field)
 
 int api_kind_has_generation(const kind_def_t *k)
 {
+    if (k->crd) return 1; /* custom resources always count generations */
     if (strcmp(k->kind, "Pod") == 0 || strcmp(k->kind, "Namespace") == 0) return 0;
     return k->schema && schema_field(k->schema, "spec") != NULL;
 }
@@ -111,6 +128,11 @@ static const char *pod_qos(const json_t *pod)
 void api_reset_status_for_create(const kind_def_t *k, json_t *obj)
 {
     if (!k->has_status) return;
+    if (k->crd) {
+        /* a custom resource's status is written through /status only */
+        json_object_del(obj, "status");
+        return;
+    }
     if (strcmp(k->kind, "Node") == 0) return; /* the node agent registers with its status */
     if (strcmp(k->kind, "Pod") == 0) {
         json_object_set_new(obj, "status",
@@ -125,6 +147,11 @@ void api_reset_status_for_create(const kind_def_t *k, json_t *obj)
     } else {
         json_object_set_new(obj, "status", json_object());
     }
+}
+
+json_t *api_scale_view_of(const kind_def_t *k, const json_t *obj)
+{
+    return k && k->crd ? crd_scale_view(k, obj) : api_scale_view(obj);
 }
 
 /* The autoscaling/v1 Scale view of a scalable object (scale subresource). */

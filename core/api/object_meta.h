@@ -23,6 +23,9 @@ void api_reset_status_for_create(const kind_def_t *k, json_t *obj);
 
 /* autoscaling/v1 Scale for an object with spec.replicas (new reference). */
 json_t *api_scale_view(const json_t *obj);
+/* The Scale of an object of kind k: custom resources read the paths
+ * their CRD names. New reference. */
+json_t *api_scale_view_of(const kind_def_t *k, const json_t *obj);
 
 /* A shallow copy of obj with kind, apiVersion and metadata first: the form
  * the server stores, which api_splice_rv() relies on. */

@@ -17,6 +17,8 @@
 
 #include <openssl/evp.h>
 
+#include "api/crd.h"
+#include "object/crd_schema.h"
 #include "object/registry.h"
 #include "object/schema.h"
 #include "skiff/errors.h"
@@ -316,6 +318,11 @@ static void add_kind_definitions(gen_t *g, const kind_def_t *k)
 {
     if (!k->schema_name)
         return;
+    if (k->crd && !json_object_get(g->defs, k->schema_name)) {
+        json_t *d = crd_openapi_definition(k, g->ref_prefix, g->v3);
+        if (d)
+            json_object_set_new(g->defs, k->schema_name, d);
+    }
     if (k->schema)
         add_definition(g, k->schema, k->schema_name);
     char lname[512];
@@ -427,6 +434,9 @@ static const char *const k_watch_types[] = {
 static const char *const k_patch_types[] = {
     "application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json",
     "application/strategic-merge-patch+json", NULL};
+static const char *const k_cr_patch_types[] = {
+    "application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json",
+    NULL};
 static const char *const k_any_type[] = {"*/*", NULL};
 
 typedef struct op_spec {
@@ -706,15 +716,26 @@ static void fix_patch_consumes(gen_t *g)
         json_t *op = json_object_get(item, "patch");
         if (!op)
             continue;
+        /* custom resources take no strategic merge patch (kubectl then
+         * sends a JSON merge patch, as against Kubernetes) */
+        json_t *gvk = json_object_get(op, "x-kubernetes-group-version-kind");
+        const kind_def_t *k = registry_find_kind(json_string_value(json_object_get(gvk, "group")),
+                                                 json_string_value(json_object_get(gvk, "version")),
+                                                 json_string_value(json_object_get(gvk, "kind")));
+        /* nor does the CRD kind here: its schema is not detailed enough
+         * for kubectl to compute one */
+        int no_smp = k && (k->crd || (strcmp(k->group, crd_definition_kind.group) == 0 &&
+                                      strcmp(k->kind, crd_definition_kind.kind) == 0));
+        const char *const *types = no_smp ? k_cr_patch_types : k_patch_types;
         if (g->v3) {
             json_t *rb = json_object_get(op, "requestBody");
             json_t *content = json_object();
-            for (size_t i = 0; k_patch_types[i]; i++)
-                json_object_set_new(content, k_patch_types[i],
+            for (size_t i = 0; types[i]; i++)
+                json_object_set_new(content, types[i],
                                     json_pack("{s:o}", "schema", ref_to(g, PATCH_DEF)));
             json_object_set_new(rb, "content", content);
         } else {
-            json_object_set_new(op, "consumes", string_array(k_patch_types));
+            json_object_set_new(op, "consumes", string_array(types));
         }
     }
 }

@@ -78,12 +78,33 @@ static void px_stream_end(api_response_t *r)
     piped_finish(p, NULL, 0);
 }
 
+static void px_send_object(api_response_t *r, int status, json_t *obj)
+{
+    piped_t *p = (piped_t *)r;
+    p->code = status;
+    p->real->on_abort = NULL;
+    p->real->extra_headers = r->extra_headers;
+    p->real->ops->send_object(p->real, status, obj);
+    piped_finish(p, NULL, 0);
+}
+
 static const api_response_ops_t proxy_ops = {
     .send = px_send,
     .stream_begin = px_stream_begin,
     .stream_write = px_stream_write,
     .stream_end = px_stream_end,
     .stream_write_event = px_stream_write_event,
+};
+
+/* For a sink that takes whole answers as objects (in process), when the
+ * audit log does not need the answer's text. */
+static const api_response_ops_t proxy_ops_objects = {
+    .send = px_send,
+    .stream_begin = px_stream_begin,
+    .stream_write = px_stream_write,
+    .stream_end = px_stream_end,
+    .stream_write_event = px_stream_write_event,
+    .send_object = px_send_object,
 };
 
 /* The peer went away: tell the handler through the proxy. */
@@ -356,8 +377,16 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
             json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
             if (body) audit_event_set_request_object(p->ev, body);
             json_decref(body);
+        } else if (p->ev && audit_event_level(p->ev) >= AUDIT_LEVEL_REQUEST && req->body_obj) {
+            /* a copy: the handler changes the object it is handed */
+            json_t *body = json_deep_copy(req->body_obj);
+            if (body) audit_event_set_request_object(p->ev, body);
+            json_decref(body);
         }
     }
+    if (resp->ops->send_object &&
+        (!p->ev || audit_event_level(p->ev) < AUDIT_LEVEL_REQUEST_RESPONSE))
+        p->proxy.ops = &proxy_ops_objects;
 
     /* impersonation: the requester needs the impersonate verb on the user
      * and on each group */

@@ -20,6 +20,11 @@ typedef struct api_request {
     const char *user_agent;   /* User-Agent header, or NULL */
     const char *body;         /* NUL-terminated body (may contain NULs before body_len), or NULL */
     size_t body_len;
+    /* A create or update from the in-process client carries its object
+     * instead of text (body is NULL then): owned by the request's owner and
+     * kept as long as the request; a handler may take a reference and
+     * change it, nobody else reads it. */
+    json_t *body_obj;
     /* Who the verified TLS client certificate names (CN = user, each O a
      * group; groups NULL-terminated), or NULL for none or plain HTTP. */
     const char *tls_user;
@@ -54,6 +59,10 @@ typedef struct api_response_ops {
      * type NULL probes: 0 when the sink takes objects, else a negative code.
      * Returns as stream_write does. */
     int (*stream_write_event)(api_response_t *r, const char *type, json_t *obj);
+    /* Optional (NULL: text only): the whole answer as an object, for sinks
+     * in the same process. obj is handed over (the sink owns the reference
+     * and may change it); the response is finished after this. */
+    void (*send_object)(api_response_t *r, int status, json_t *obj);
 } api_response_ops_t;
 
 /* The sink. Its owner (HTTP connection, in-process client) keeps the request

@@ -13,10 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/crd.h"
 #include "api/discovery.h"
 #include "api/object_meta.h"
 #include "api/openapi.h"
 #include "api/path.h"
+#include "api/plugins_api.h"
 #include "security/tokens.h"
 #include "api/table.h"
 #include "util/log.h"
@@ -152,6 +154,25 @@ static int op_end(api_server_t *s)
     return 0;
 }
 
+int api_op_end(api_server_t *s) { return op_end(s); }
+
+watch_cache_t *api_cache_ensure(api_server_t *s, const kind_def_t *k)
+{
+    if (!k) return NULL;
+    char mk[256];
+    cache_map_key(mk, sizeof mk, k->group, k->resource);
+    watch_cache_t *c = strmap_get(s->caches, mk);
+    if (c) {
+        watch_cache_set_kind(c, k);
+        return c;
+    }
+    c = watch_cache_new(k, s->ring_capacity);
+    if (!c) return NULL;
+    strmap_put(s->caches, mk, c);
+    watch_cache_progress(c, s->last_rev);
+    return c;
+}
+
 /* ---- trees just written -------------------------------------------------- */
 
 typedef struct api_fresh {
@@ -235,7 +256,9 @@ static void on_store_events(void *data, int status, const skiff_store_event_t *e
             watch_cache_delete(c, rest, ev[i].kv.mod_revision);
             rbac_feed(s, ev[i].kv.key, "DELETED", ev[i].prev.value, ev[i].prev.value_len);
         }
+        crd_on_event(s, &ev[i]);
     }
+    crd_after_events(s);
     /* Every cache has now seen everything up to this revision, changed or
      * not: lists of quiet resources report it, and bookmarks never run
      * ahead of delivered events. */
@@ -355,6 +378,7 @@ static void on_initial_range(void *data, int status, const skiff_kv_t *kvs, size
         boot_finish(s, status);
         return;
     }
+    crd_boot(s, kvs, n);
     for (size_t i = 0; i < n; i++) {
         const char *rest;
         watch_cache_t *c = cache_for_key(s, kvs[i].key, &rest);
@@ -372,6 +396,7 @@ static void on_initial_range(void *data, int status, const skiff_kv_t *kvs, size
         boot_finish(s, rc);
         return;
     }
+    crd_boot_done(s);
     ensure_system_namespaces(s);
 }
 
@@ -516,6 +541,7 @@ static void maybe_finish_free(api_server_t *s)
 {
     if (s->closing_handles > 0 || s->inflight > 0 || s->freed) return;
     s->freed = 1;
+    crd_server_free(s);
     rbac_index_free(s->rbac);
     strmap_free(s->caches, free_cache);
     strmap_free(s->fresh, fresh_free);
@@ -599,6 +625,7 @@ void api_call_free(api_call_t *c)
     json_decref(c->body);
     json_decref(c->obj);
     json_decref(c->old);
+    json_decref(c->written);
     free(c);
 }
 
@@ -665,6 +692,11 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
     if (!s->ready) {
         status_reply(resp, 503, "ServiceUnavailable", NULL,
                      "the server is starting up; try again shortly");
+        return;
+    }
+    if (strcmp(req->method, "POST") == 0 && !sub && crd_terminating(k)) {
+        status_reply(resp, 405, "MethodNotAllowed", NULL,
+                     "create not allowed while custom resource definition is terminating");
         return;
     }
     api_call_t *c = calloc(1, sizeof *c);
@@ -812,6 +844,7 @@ void api_server_handle(api_server_t *s, const api_request_t *req, api_response_t
                         empty_v2, sizeof empty_v2 - 1);
         return;
     }
+    if (plugins_api_handle(req, resp)) return;
     if (discovery_handle(req, &doc) || openapi_handle(req, &doc)) {
         reply_doc(resp, &doc);
         return;

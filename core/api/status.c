@@ -68,6 +68,13 @@ json_t *status_details(const kind_def_t *k, const char *name)
 
 void reply_json(api_response_t *resp, int code, const json_t *obj)
 {
+    if (resp->ops->send_object) { /* in process: no text to parse again */
+        json_t *copy = json_deep_copy(obj);
+        if (copy) {
+            resp->ops->send_object(resp, code, copy);
+            return;
+        }
+    }
     char *body = json_dumps(obj, JSON_COMPACT);
     if (!body) {
         static const char fallback[] =

@@ -322,6 +322,9 @@ static size_t plan_columns(const kind_def_t *k, col_plan_t *plan, size_t max)
         own_age |= is_age_column(&cols[ncols]);
         own_name |= is_name_column(&cols[ncols]);
     }
+    /* a CRD's additionalPrinterColumns are the whole table after NAME */
+    if (k && k->crd && ncols)
+        own_age = 1;
     if (!own_name)
         plan[n++] = (col_plan_t){NULL, 1};
     if (own_age || own_name) {

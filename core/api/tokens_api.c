@@ -49,6 +49,8 @@ void api_handle_token_request(api_call_t *c)
     }
     if (strstr(c->req->content_type, "protobuf"))
         req = k8s_protobuf_decode(c->req->body, c->req->body_len, err, sizeof err);
+    else if (c->req->body_obj)
+        req = json_incref(c->req->body_obj);
     else if (c->req->body)
         req = json_loadb(c->req->body, c->req->body_len, 0, NULL);
     if (!json_is_object(req)) {

@@ -219,6 +219,7 @@ void watch_cache_free(watch_cache_t *c)
 }
 
 const kind_def_t *watch_cache_kind(const watch_cache_t *c) { return c->kind; }
+void watch_cache_set_kind(watch_cache_t *c, const kind_def_t *k) { c->kind = k; }
 int64_t watch_cache_revision(const watch_cache_t *c) { return c->rev; }
 size_t watch_cache_size(const watch_cache_t *c) { return strmap_size(c->objects); }
 size_t watch_cache_watcher_count(const watch_cache_t *c) { return c->nwatchers; }
@@ -284,6 +285,21 @@ static void drop_parsed_unless(cache_obj_t *o, int had)
     }
 }
 
+/* Objects of the newest RECENT_TREES events keep the tree their write
+ * handed over: the next write of a recently written object (a binding after
+ * a create, a status update) then copies the tree instead of decoding. */
+#define RECENT_TREES 512
+
+static void forget_old_tree(watch_cache_t *c)
+{
+    if (c->count <= RECENT_TREES) return;
+    cache_event_t *e = &c->ring[(c->head + c->count - 1 - RECENT_TREES) % c->cap];
+    if (e->obj && e->obj->parsed_recent) {
+        e->obj->parsed_recent = 0;
+        cache_obj_drop_parsed(e->obj);
+    }
+}
+
 static void record(watch_cache_t *c, int type, cache_obj_t *obj, cache_obj_t *prev, int64_t rev)
 {
     if (c->count == c->cap) {
@@ -308,6 +324,7 @@ static void record(watch_cache_t *c, int type, cache_obj_t *obj, cache_obj_t *pr
     c->dispatching--;
     drop_parsed_unless(obj, had_obj);
     drop_parsed_unless(prev, had_prev);
+    forget_old_tree(c);
     reap_dead(c);
 }
 
@@ -338,10 +355,14 @@ void watch_cache_put_parsed(watch_cache_t *c, const char *key, const char *value
         else
             json_decref(tree);
     }
+    if (o->parsed) o->parsed_recent = 1;
     cache_obj_t *prev = strmap_put(c->objects, key, o);
     record(c, prev ? CACHE_MODIFIED : CACHE_ADDED, o, prev, rev);
-    /* kept while dispatching only, as a tree decoded for matching is */
-    if (tree && o->parsed == tree) cache_obj_drop_parsed(o);
+    if (c->cap <= RECENT_TREES && o->parsed == tree) {
+        /* a small ring: kept while dispatching only */
+        o->parsed_recent = 0;
+        cache_obj_drop_parsed(o);
+    }
     cache_obj_unref(prev);
 }
 

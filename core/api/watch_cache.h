@@ -29,6 +29,9 @@ typedef struct cache_obj {
     json_t *labels;     /* metadata.labels or NULL, once labels_known */
     int labels_known;
     json_t *parsed;     /* lazily parsed whole object (for field selectors); may be NULL */
+    /* parsed is the tree a write handed over, kept while the object is among
+     * the cache's newest events (a pod just created is bound next) */
+    int parsed_recent;
     char *nsbuf;
 } cache_obj_t;
 
@@ -62,6 +65,8 @@ watch_cache_t *watch_cache_new(const kind_def_t *k, size_t ring_capacity);
 /* Ends every watcher (callback not called) and frees. */
 void watch_cache_free(watch_cache_t *c);
 const kind_def_t *watch_cache_kind(const watch_cache_t *c);
+/* A served kind replaced by a new entry of the same resource (a CRD changed). */
+void watch_cache_set_kind(watch_cache_t *c, const kind_def_t *k);
 
 /* Feed: an object put or deleted at rev. key is "ns/name" or "name". */
 void watch_cache_put(watch_cache_t *c, const char *key, const char *value, size_t len,

@@ -66,6 +66,14 @@ int options_parse(const char *prog, const char *usage, const option_t *opts, siz
         }
         if (o->type == OPT_STRING) {
             *(const char **)field = val;
+        } else if (o->type == OPT_LIST) {
+            option_list_t *l = (option_list_t *)(void *)field;
+            if (l->n >= OPTION_LIST_MAX) {
+                fprintf(stderr, "%s: --%s given more than %d times\n", prog, o->name,
+                        OPTION_LIST_MAX);
+                return -1;
+            }
+            l->v[l->n++] = val;
         } else {
             char *end;
             errno = 0;

@@ -8,7 +8,15 @@
 
 #include <stddef.h>
 
-typedef enum { OPT_STRING = 1, OPT_INT, OPT_FLAG } option_type_t;
+typedef enum { OPT_STRING = 1, OPT_INT, OPT_FLAG, OPT_LIST } option_type_t;
+
+/* Field of an OPT_LIST option: every value of a repeated flag, in order
+ * (pointers into argv). */
+#define OPTION_LIST_MAX 16
+typedef struct option_list {
+    const char *v[OPTION_LIST_MAX];
+    int n;
+} option_list_t;
 
 typedef struct option {
     const char *name;          /* "data-dir" for --data-dir */
@@ -16,7 +24,8 @@ typedef struct option {
     const char *metavar;       /* "DIR" */
     const char *default_text;  /* shown in --help; NULL: none */
     const char *help;
-    size_t offset;             /* where in the settings struct: char*, int or int (flag) */
+    size_t offset;             /* where in the settings struct: char*, int, int (flag) or
+                                * option_list_t (list) */
 } option_t;
 
 /* Parse argv (after the subcommand) into settings. Returns 0, 1 when --help

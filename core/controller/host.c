@@ -14,6 +14,7 @@
 
 #include "api/client_inproc.h"
 #include "plugin/loader.h"
+#include "plugin/registry.h"
 #include "util/log.h"
 
 /* The controllers "all" stands for, each the plugin controller-NAME. */
@@ -45,6 +46,8 @@ struct controller_host {
     void *done_data;
 };
 
+#define STANDBY_REASON "another server holds the Lease, or it is being taken"
+
 static void start_group(void *data)
 {
     group_t *g = data;
@@ -53,8 +56,12 @@ static void start_group(void *data)
     for (size_t i = 0; i < g->n; i++) {
         char err[1024];
         if (g->plugins[i]->state == PLUGIN_FAILED) continue;
-        if (plugin_start(g->plugins[i], err, sizeof err) != 0)
+        if (plugin_start(g->plugins[i], err, sizeof err) != 0) {
             log_error("controllers", "%s; the rest of the cluster keeps running", err);
+            plugin_registry_note(g->plugins[i], PLUGIN_REC_FAILED, err);
+        } else {
+            plugin_registry_note(g->plugins[i], PLUGIN_REC_STARTED, NULL);
+        }
     }
 }
 
@@ -64,8 +71,15 @@ static void stop_group(void *data)
     if (!g->leading) return;
     g->leading = 0;
     if (g->n) log_info("controllers", "no longer leading %s: stopping its plugins", g->lease);
-    for (size_t i = g->n; i-- > 0;) plugin_stop(g->plugins[i]);
+    for (size_t i = g->n; i-- > 0;) {
+        if (g->plugins[i]->state == PLUGIN_FAILED) continue;
+        plugin_stop(g->plugins[i]);
+        plugin_registry_note(g->plugins[i], PLUGIN_REC_STANDBY, STANDBY_REASON);
+    }
 }
+
+static void attach(controller_host_t *h, group_t *g, loaded_plugin_t *p);
+static loaded_plugin_t *find_loaded(controller_host_t *h, const char *name);
 
 static int load_one(controller_host_t *h, group_t *g, const char *file, int required)
 {
@@ -74,7 +88,16 @@ static int load_one(controller_host_t *h, group_t *g, const char *file, int requ
     if (!p) {
         if (required) log_error("controllers", "%s", err);
         else log_warn("controllers", "%s; skipped", err);
+        plugin_registry_add(file, NULL, NULL, PLUGIN_ORIGIN_BUILTIN, PLUGIN_REC_FAILED, err);
         return required ? -1 : 0;
+    }
+    loaded_plugin_t *first = find_loaded(h, p->name);
+    if (first) {
+        /* a plugin folder (or --plugins) brought a plugin of this name first */
+        log_info("controllers", "%s: using the plugin %s loaded from %s", file, p->name,
+                 first->path);
+        plugin_unload(p);
+        return 0;
     }
     skiff_plugin_kind_t want = g == &h->scheduler ? SKIFF_PLUGIN_SCHEDULER : SKIFF_PLUGIN_CONTROLLER;
     if (p->desc->kind != want) {
@@ -90,12 +113,37 @@ static int load_one(controller_host_t *h, group_t *g, const char *file, int requ
     }
     g->plugins = n;
     g->plugins[g->n++] = p;
+    plugin_registry_add(p->name, p->path, p, plugin_registry_origin_of(p->path),
+                        PLUGIN_REC_STANDBY, STANDBY_REASON);
+    attach(h, g, p);
+    return 0;
+}
+
+/* A plugin loaded by core/plugin/sources.c: the host owns it from here. */
+static int adopt(controller_host_t *h, loaded_plugin_t *p)
+{
+    group_t *g = p->desc->kind == SKIFF_PLUGIN_SCHEDULER ? &h->scheduler : &h->controllers;
+    loaded_plugin_t **n = realloc(g->plugins, (g->n + 1) * sizeof *n);
+    if (!n) {
+        plugin_registry_note(p, PLUGIN_REC_FAILED, "out of memory");
+        plugin_registry_forget(p);
+        plugin_unload(p);
+        return -1;
+    }
+    g->plugins = n;
+    g->plugins[g->n++] = p;
+    plugin_registry_note(p, PLUGIN_REC_STANDBY, STANDBY_REASON);
+    attach(h, g, p);
+    return 0;
+}
+
+static void attach(controller_host_t *h, group_t *g, loaded_plugin_t *p)
+{
     p->ctx.client = h->client;
     p->ctx.informers = h->informers;
     p->ctx.component = g->component;
     size_t used = strlen(h->summary);
     snprintf(h->summary + used, sizeof h->summary - used, "%s%s", used ? ", " : "", p->name);
-    return 0;
 }
 
 static int listed(const char *list, const char *name, int negated)
@@ -224,6 +272,8 @@ int controller_host_start(const controller_host_opts_t *o, controller_host_t **o
         log_error("controllers", "out of memory");
         return -1;
     }
+    /* plugins from folders and --plugins first: they take their names */
+    for (size_t i = 0; i < o->n_extra; i++) adopt(h, o->extra[i]);
     if (load_controllers(h) != 0) return -1;
     const char *sched = o->scheduler ? o->scheduler : "scheduler-default";
     if (strcmp(sched, "none") != 0 && *sched &&

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "api/apiserver.h"
+#include "plugin/loader.h"
 
 typedef struct controller_host controller_host_t;
 
@@ -28,6 +29,11 @@ typedef struct controller_host_opts {
      * the loaded controller and scheduler plugins of that name (until
      * profiles carry them); an unknown plugin or setting fails the start. */
     const char *settings;
+    /* Controller and scheduler plugins loaded elsewhere (plugin
+     * directories, --plugins: core/plugin/sources.h), run in their group
+     * like the named ones. The host owns them from controller_host_start. */
+    loaded_plugin_t **extra;
+    size_t n_extra;
     /* Identity in the Leases; NULL: host name and a hash of data_dir, so a
      * restarted server resumes its own Lease at once. */
     const char *identity;

@@ -19,6 +19,7 @@
 
 #include "lua/lua_int.h"
 #include "plugin/loader.h"
+#include "plugin/registry.h"
 #include "util/duration.h"
 #include "util/log.h"
 
@@ -165,7 +166,13 @@ void lua_plugin_fail(lua_plugin_t *p, const char *fmt, ...)
               p->name ? p->name : "?", p->path, p->failure);
     /* The loader's record: a loader_plugin_t begins with the public
      * loaded_plugin_t, and host.c does not start a failed plugin again. */
-    if (p->ctx && p->ctx->core_private) ((loaded_plugin_t *)p->ctx->core_private)->state = PLUGIN_FAILED;
+    if (p->ctx && p->ctx->core_private) {
+        loaded_plugin_t *lp = p->ctx->core_private;
+        lp->state = PLUGIN_FAILED;
+        char why[600];
+        snprintf(why, sizeof why, "stopped: %s", p->failure);
+        plugin_registry_note(lp, PLUGIN_REC_FAILED, why); /* `skiff plugins list` */
+    }
     /* What is running now (a reconcile, an informer's handler) must
      * return before its controller goes: stop on the next loop turn. */
     deferred_t *d = calloc(1, sizeof *d);

@@ -14,6 +14,7 @@
 
 #include <skiff/errors.h>
 
+#include "object/crd_schema.h"
 #include "object/registry.h"
 
 typedef struct reg_entry {
@@ -25,6 +26,8 @@ typedef struct reg_entry {
 
 static struct {
     int ready;
+    reg_entry_t **removed; /* entries no longer served, freed at shutdown */
+    size_t nremoved;
     reg_entry_t **entries; /* each entry allocated once: pointers handed out stay valid */
     size_t count, cap;
     int *res_index;  /* heads of chains, -1 empty */
@@ -129,6 +132,23 @@ int registry_add(const kind_def_t *k)
     return rc;
 }
 
+int registry_remove(const kind_def_t *k)
+{
+    for (size_t i = 0; i < R.count; i++) {
+        if (&R.entries[i]->def != k)
+            continue;
+        reg_entry_t **nr = realloc(R.removed, (R.nremoved + 1) * sizeof(*nr));
+        if (!nr)
+            return SKIFF_ENOMEM;
+        R.removed = nr;
+        R.removed[R.nremoved++] = R.entries[i];
+        memmove(&R.entries[i], &R.entries[i + 1], (R.count - i - 1) * sizeof(*R.entries));
+        R.count--;
+        return rebuild_index();
+    }
+    return SKIFF_ENOENT;
+}
+
 int registry_init(void)
 {
     if (R.ready)
@@ -157,6 +177,10 @@ int registry_init(void)
         if (rc < 0)
             goto fail;
     }
+    /* CustomResourceDefinition: its schema is not in the generated set */
+    rc = add_entry(crd_definition_kind_get());
+    if (rc < 0)
+        goto fail;
     rc = rebuild_index();
     if (rc < 0)
         goto fail;
@@ -172,6 +196,9 @@ void registry_shutdown(void)
     for (size_t i = 0; i < R.count; i++)
         free(R.entries[i]);
     free(R.entries);
+    for (size_t i = 0; i < R.nremoved; i++)
+        free(R.removed[i]);
+    free(R.removed);
     free(R.res_index);
     free(R.kind_index);
     memset(&R, 0, sizeof(R));
@@ -287,6 +314,9 @@ const char *registry_api_version(const kind_def_t *k)
     for (size_t i = 0; i < R.count; i++)
         if (&R.entries[i]->def == k)
             return R.entries[i]->api_version;
+    for (size_t i = 0; i < R.nremoved; i++)
+        if (&R.removed[i]->def == k)
+            return R.removed[i]->api_version;
     /* A kind not in the registry (a caller's own definition): compute into a
      * per-thread buffer rather than failing. */
     static __thread char buf[128];
@@ -299,6 +329,8 @@ const char *registry_api_version(const kind_def_t *k)
 
 void registry_set_defaults(const kind_def_t *k, json_t *obj)
 {
+    if (k && k->crd && k->crd->schema && json_is_object(obj))
+        crd_schema_default(k->crd->schema, obj);
     if (k && k->set_defaults && json_is_object(obj))
         k->set_defaults(obj);
 }
@@ -322,11 +354,25 @@ static int object_is(const json_t *obj, const char *kind, const char *api_versio
            (!av || strcmp(av, api_version) == 0);
 }
 
+/* Custom resources are converted with the strategy None: the object stays
+ * as it is, only apiVersion names the other version. */
+static json_t *crd_convert(const kind_def_t *from, const kind_def_t *to, const json_t *obj)
+{
+    if (!object_is(obj, from->kind, registry_api_version(from)) || from == to)
+        return json_incref((json_t *)obj);
+    json_t *c = json_copy((json_t *)obj);
+    if (c && json_object_get(c, "apiVersion"))
+        json_object_set_new(c, "apiVersion", json_string(registry_api_version(to)));
+    return c;
+}
+
 json_t *registry_convert_to_storage(const kind_def_t *k, const json_t *obj)
 {
     const kind_def_t *s = registry_storage_kind(k);
     if (!obj)
         return NULL;
+    if (k->crd)
+        return crd_convert(k, s, obj);
     if (s == k || !k->to_storage || !object_is(obj, k->kind, registry_api_version(k)))
         return json_incref((json_t *)obj);
     return k->to_storage(obj);
@@ -337,7 +383,7 @@ json_t *registry_convert_from_storage(const kind_def_t *k, const json_t *obj)
     const kind_def_t *s = registry_storage_kind(k);
     if (!obj)
         return NULL;
-    if (s == k || !k->from_storage || !json_is_object(obj))
+    if (s == k || (!k->from_storage && !k->crd) || !json_is_object(obj))
         return json_incref((json_t *)obj);
     const json_t *items = json_object_get(obj, "items");
     if (json_is_array(items)) {
@@ -369,5 +415,7 @@ json_t *registry_convert_from_storage(const kind_def_t *k, const json_t *obj)
     const char *av = json_string_value(json_object_get(obj, "apiVersion"));
     if (!ok || !av || strcmp(ok, s->kind) != 0 || strcmp(av, registry_api_version(s)) != 0)
         return json_incref((json_t *)obj);
+    if (k->crd)
+        return crd_convert(s, k, obj);
     return k->from_storage(obj);
 }

@@ -71,6 +71,10 @@ typedef struct kind_def {
     /* Extra subresources with a body kind of their own, {NULL}-terminated,
      * or NULL. */
     const kind_subresource_t *subresources;
+    /* Custom resources (core/api/crd.c): the CRD version's schema, scale
+     * paths and columns; validation, defaulting and conversion follow it.
+     * NULL for built-in kinds. */
+    const struct crd_version *crd;
 } kind_def_t;
 
 /* Load schemas and resolve every built-in kind. 0 or SKIFF_E*. */
@@ -134,6 +138,11 @@ json_t *registry_convert_from_storage(const kind_def_t *k, const json_t *obj);
  * group, version and resource), SKIFF_EINVAL or SKIFF_ENOMEM. Pointers
  * returned by earlier lookups stay valid. */
 int registry_add(const kind_def_t *k);
+
+/* Stop serving a kind added with registry_add (a deleted CRD version).
+ * The entry's memory is kept until registry_shutdown, so pointers held by
+ * requests in flight stay valid. 0 or SKIFF_ENOENT. */
+int registry_remove(const kind_def_t *k);
 
 /* The verbs k serves (k->verbs or the standard set), NULL-terminated. */
 const char *const *registry_verbs(const kind_def_t *k);

@@ -18,6 +18,7 @@
 #include <skiff/cron.h>
 #include <skiff/errors.h>
 
+#include "object/crd_schema.h"
 #include "object/registry.h"
 
 #define PATH_MAX_LEN 1024
@@ -1616,6 +1617,11 @@ size_t registry_validate(const kind_def_t *k, const json_t *obj, int mode,
     if (k->schema)
         walk(&c, k->schema, obj);
     check_kind_rules(&c, k, obj);
+    if (k->crd)
+        crd_schema_validate(k->crd->schema, obj, mode, res);
+    else if (strcmp(k->kind, crd_definition_kind.kind) == 0 &&
+             strcmp(k->group, crd_definition_kind.group) == 0)
+        crd_definition_validate(obj, res);
     return res->count;
 }
 

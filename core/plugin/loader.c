@@ -17,6 +17,7 @@
 #include <skiff/errors.h>
 
 #include "lua/lua_host.h"
+#include "plugin/loaded.h"
 #include "util/log.h"
 
 /* The public struct plus what only the loader needs. */
@@ -47,6 +48,11 @@ void plugin_loader_reset_dirs(void)
     free(search_dirs);
     search_dirs = NULL;
     search_ndirs = 0;
+}
+
+const char *plugin_loader_dir(size_t i)
+{
+    return i < search_ndirs ? search_dirs[i] : NULL;
 }
 
 static const skiff_setting_t *find_declared(const skiff_plugin_t *desc, const char *name)
@@ -141,6 +147,10 @@ loaded_plugin_t *plugin_load(const char *name_or_path, uv_loop_t *loop, const ch
     char *path = NULL;
     if (resolve_path(name_or_path, &path, err, errlen) != 0) return NULL;
 
+    /* a plugin named by its path is called by its file name in messages,
+     * which show the path as well */
+    const char *slash = strrchr(name_or_path, '/');
+    if (slash && slash[1]) name_or_path = slash + 1;
     const skiff_plugin_t *desc = NULL;
     int is_lua = lua_host_is_script(path);
     void *handle = NULL;
@@ -217,6 +227,7 @@ checked:;
     lp->pub.ctx.core_private = lp;
     lp->is_lua = is_lua;
     if (is_lua) lua_plugin_bind(handle, &lp->pub.ctx);
+    plugin_loaded_add(&lp->pub);
     return &lp->pub;
 
 fail:
@@ -322,6 +333,7 @@ void plugin_unload(loaded_plugin_t *p)
     if (p == NULL) return;
     loader_plugin_t *lp = (loader_plugin_t *)p;
     if (p->state == PLUGIN_STARTED && p->desc->stop) p->desc->stop(&p->ctx);
+    plugin_loaded_remove(p);
     if (p->settings)
         for (size_t i = 0; i < 2 * lp->nsettings; i++) free(p->settings[i]);
     free(p->settings);

@@ -24,6 +24,8 @@ enum { PLUGIN_LOADED = 1, PLUGIN_STARTED = 2, PLUGIN_FAILED = 3, PLUGIN_STOPPED 
 /* Add a directory to search (searched in the order added). */
 void plugin_loader_add_dir(const char *dir);
 void plugin_loader_reset_dirs(void);
+/* The i-th directory added, or NULL past the last. */
+const char *plugin_loader_dir(size_t i);
 
 /* Load `name_or_path` (a name like "storage-sqlite" looked up as
  * "<dir>/storage-sqlite.so", or a path containing '/'). On failure returns

@@ -3,6 +3,7 @@
  * sampling, pre_score, score, normalize, weights), parses the profile
  * from the plugin's settings, and words the FailedScheduling message the
  * way kube-scheduler does. No API calls here. */
+#define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +46,45 @@ static void trim(char **s)
     while (e > *s && e[-1] == ' ') *--e = '\0';
 }
 
+/* A step of another plugin, "plugin/Step", checked for the hook its
+ * list needs. */
+static const skiff_sched_step_t *plugin_step(const char *what, const char *name, int scoring,
+                                             step_resolver_t resolve, void *data, char *err,
+                                             size_t errlen)
+{
+    const char *slash = strchr(name, '/');
+    if (!slash || slash == name || !slash[1]) return NULL;
+    if (!resolve) {
+        snprintf(err, errlen, "%s: \"%s\": steps of other plugins are not available here", what,
+                 name);
+        return NULL;
+    }
+    char plugin[256], why[512] = "";
+    snprintf(plugin, sizeof plugin, "%.*s", (int)(slash - name), name);
+    const skiff_sched_step_t *s = resolve(data, plugin, slash + 1, why, sizeof why);
+    if (!s) {
+        snprintf(err, errlen, "%s: \"%s\": %s", what, name, why[0] ? why : "not found");
+        return NULL;
+    }
+    if (scoring ? !s->score : !s->filter && !s->pre_filter) {
+        snprintf(err, errlen, "%s: step %s has no %s hook", what, name,
+                 scoring ? "score" : "filter");
+        return NULL;
+    }
+    return s;
+}
+
 int profile_parse(sched_profile_t *p, const char *filters, const char *scores,
                   const char *strategy, char *err, size_t errlen)
 {
+    return profile_parse_with(p, filters, scores, strategy, NULL, NULL, err, errlen);
+}
+
+int profile_parse_with(sched_profile_t *p, const char *filters, const char *scores,
+                       const char *strategy, step_resolver_t resolve, void *resolve_data,
+                       char *err, size_t errlen)
+{
+    err[0] = '\0';
     memset(p, 0, sizeof *p);
     const skiff_sched_step_t *fit_score = &step_least_allocated;
     if (strategy && *strategy) {
@@ -72,7 +109,20 @@ int profile_parse(sched_profile_t *p, const char *filters, const char *scores,
             trim(&t);
             if (!*t) continue;
             int neg = t[0] == '-';
+            if (!neg && !removing && strcmp(t, "all") == 0) {
+                /* "all,plugin/Step": the defaults and more */
+                for (size_t i = 0; i < nf && p->n_filters < 16; i++)
+                    p->filters[p->n_filters++] = all_filters[i];
+                continue;
+            }
             const skiff_sched_step_t *s = find_step(all_filters, nf, t + neg);
+            if (!s && !neg && strchr(t, '/')) {
+                s = plugin_step("filters", t, 0, resolve, resolve_data, err, errlen);
+                if (!s) {
+                    free(buf);
+                    return -1;
+                }
+            }
             if (!s || neg != removing) {
                 snprintf(err, errlen,
                          s ? "filters: mix of \"-Name\" and \"Name\" in \"%s\""
@@ -97,7 +147,13 @@ int profile_parse(sched_profile_t *p, const char *filters, const char *scores,
     }
     const char *sc = scores && *scores ? scores : DEFAULT_SCORES;
     if (strcmp(sc, "none") == 0) return 0;
-    char *buf = strdup(sc), *save = NULL;
+    /* "default,plugin/Step:2": kube-scheduler's weights and more */
+    char *buf = NULL, *save = NULL;
+    if (strncmp(sc, "default", 7) == 0 && (sc[7] == ',' || !sc[7])) {
+        if (asprintf(&buf, "%s%s", DEFAULT_SCORES, sc + 7) < 0) buf = NULL;
+    } else {
+        buf = strdup(sc);
+    }
     if (!buf) return -1;
     size_t ns = sizeof all_scores / sizeof *all_scores;
     for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -119,6 +175,13 @@ int profile_parse(sched_profile_t *p, const char *filters, const char *scores,
         if (strcmp(t, "NodeResourcesFit") == 0) s = fit_score;
         else if (strcmp(t, "NodeResourcesBalancedAllocation") == 0) s = &step_balanced_allocation;
         else s = find_step(all_scores, ns, t);
+        if (!s && strchr(t, '/')) {
+            s = plugin_step("scores", t, 1, resolve, resolve_data, err, errlen);
+            if (!s) {
+                free(buf);
+                return -1;
+            }
+        }
         if (!s) {
             snprintf(err, errlen, "scores: no score step named \"%s\"", t);
             free(buf);

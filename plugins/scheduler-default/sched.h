@@ -131,6 +131,14 @@ typedef struct sched_profile {
  * with err set (an unknown step name, a bad weight). */
 int profile_parse(sched_profile_t *p, const char *filters, const char *scores,
                   const char *strategy, char *err, size_t errlen);
+/* Finds step `step` of another plugin (settings name it "plugin/Step");
+ * NULL with err set when there is none. */
+typedef const skiff_sched_step_t *(*step_resolver_t)(void *data, const char *plugin,
+                                                     const char *step, char *err, size_t errlen);
+/* profile_parse, with names holding a '/' looked up through resolve. */
+int profile_parse_with(sched_profile_t *p, const char *filters, const char *scores,
+                       const char *strategy, step_resolver_t resolve, void *resolve_data,
+                       char *err, size_t errlen);
 
 /* ---- one cycle ------------------------------------------------------------------- */
 

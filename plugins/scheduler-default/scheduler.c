@@ -23,12 +23,15 @@
 static const skiff_setting_t settings[] = {
     {"filters", SKIFF_SETTING_STRING, "all",
      "filter steps to run: all, none, a list (NodeResourcesFit,TaintToleration,...) or removals "
-     "from all (-NodePorts,-InterPodAffinity)"},
+     "from all (-NodePorts,-InterPodAffinity); plugin/Step names another plugin's step, "
+     "all,plugin/Step adds it to the defaults"},
     {"scores", SKIFF_SETTING_STRING,
      "NodeResourcesFit:1,BalancedAllocation:1,ImageLocality:1,InterPodAffinity:2,"
      "NodeAffinity:2,PodTopologySpread:2,TaintToleration:3",
      "score steps with weights (Name:weight,...); NodeResourcesFit is the scoring-strategy's step; "
-     "LeastAllocated and MostAllocated may be named directly; none disables scoring"},
+     "LeastAllocated and MostAllocated may be named directly; none disables scoring; "
+     "plugin/Step:weight names another plugin's step, default,plugin/Step:weight adds it to "
+     "the defaults"},
     {"scoring-strategy", SKIFF_SETTING_STRING, "LeastAllocated",
      "what NodeResourcesFit scores: LeastAllocated (spread) or MostAllocated (bin packing)"},
     {"percentage-of-nodes-to-score", SKIFF_SETTING_INT, "0",
@@ -375,12 +378,15 @@ static void on_pod_delete(void *data, json_t *obj)
 }
 
 /* Nodes: a new node or a change to what scheduling reads moves
- * unschedulable pods; heartbeats alone do not. */
+ * unschedulable pods; heartbeats alone do not. Annotations count, as
+ * kube-scheduler's UpdateNodeAnnotation event: step plugins may filter on
+ * them. */
 static int node_relevant_change(const json_t *a, const json_t *b)
 {
     const json_t *sa = json_object_get(a, "status"), *sb = json_object_get(b, "status");
-    return !json_equal(json_object_get(json_object_get(a, "metadata"), "labels"),
-                       json_object_get(json_object_get(b, "metadata"), "labels")) ||
+    const json_t *ma = json_object_get(a, "metadata"), *mb = json_object_get(b, "metadata");
+    return !json_equal(json_object_get(ma, "labels"), json_object_get(mb, "labels")) ||
+           !json_equal(json_object_get(ma, "annotations"), json_object_get(mb, "annotations")) ||
            !json_equal(json_object_get(a, "spec"), json_object_get(b, "spec")) ||
            !json_equal(json_object_get(sa, "allocatable"), json_object_get(sb, "allocatable")) ||
            !json_equal(json_object_get(sa, "images"), json_object_get(sb, "images"));
@@ -717,6 +723,40 @@ static void on_tick_kick(uv_timer_t *t)
 
 /* ---- plugin hooks ----------------------------------------------------------------------- */
 
+/* "plugin/Step" in the settings: a step another plugin lends through a
+ * skiff_sched_step_table_t (skiff/scheduler.h), loaded by name if no one
+ * loaded it yet. */
+static const skiff_sched_step_t *resolve_step(void *data, const char *plugin, const char *step,
+                                              char *err, size_t errlen)
+{
+    skiff_plugin_ctx_t *ctx = data;
+    const skiff_plugin_t *d = skiff_plugin_find(ctx, plugin, err, errlen);
+    if (!d) return NULL;
+    const skiff_sched_step_table_t *t = d->vtable;
+    if (d->kind != SKIFF_PLUGIN_SCHEDULER || !t) {
+        snprintf(err, errlen, "plugin %s lends no scheduler steps (it is not a scheduler plugin "
+                 "with a step table)", d->name);
+        return NULL;
+    }
+    if (t->abi_version != SKIFF_SCHED_STEP_ABI) {
+        snprintf(err, errlen, "plugin %s's step table is for step ABI %u, this scheduler speaks %u; "
+                 "rebuild it against this SDK", d->name, (unsigned)t->abi_version,
+                 (unsigned)SKIFF_SCHED_STEP_ABI);
+        return NULL;
+    }
+    size_t used = 0;
+    char known[256] = "";
+    for (size_t i = 0; i < t->n_steps; i++) {
+        if (t->steps[i].name && strcmp(t->steps[i].name, step) == 0) return &t->steps[i];
+        if (used < sizeof known)
+            used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "",
+                                     t->steps[i].name ? t->steps[i].name : "?");
+    }
+    snprintf(err, errlen, "plugin %s has no step %s (its steps: %s)", d->name, step,
+             used ? known : "none");
+    return NULL;
+}
+
 static void sched_free(sched_t *s)
 {
     cache_free(&s->cache);
@@ -737,8 +777,9 @@ static int sched_start(skiff_plugin_ctx_t *ctx)
     if (!s) return SKIFF_ENOMEM;
     s->ctx = ctx;
     char err[256] = "";
-    if (profile_parse(&s->prof, ctx->setting(ctx, "filters"), ctx->setting(ctx, "scores"),
-                      ctx->setting(ctx, "scoring-strategy"), err, sizeof err) != 0) {
+    if (profile_parse_with(&s->prof, ctx->setting(ctx, "filters"), ctx->setting(ctx, "scores"),
+                           ctx->setting(ctx, "scoring-strategy"), resolve_step, ctx, err,
+                           sizeof err) != 0) {
         ctx->log(ctx, SKIFF_LOG_ERROR, "%s", err[0] ? err : "out of memory");
         free(s);
         return SKIFF_EINVAL;

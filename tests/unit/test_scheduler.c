@@ -482,6 +482,72 @@ static void test_nominated_reservation(void **st)
     cache_free(&c);
 }
 
+/* ---- steps of other plugins ("plugin/Step") ---------------------------------------- */
+
+static int64_t fake_score(void *d, const skiff_sched_cycle_t *cy, void *state,
+                          const skiff_sched_node_t *n)
+{
+    return 1;
+}
+
+static int fake_filter(void *d, const skiff_sched_cycle_t *cy, void *state,
+                       const skiff_sched_node_t *n, skiff_sched_reasons_t *why)
+{
+    return SKIFF_SCHED_OK;
+}
+
+static const skiff_sched_step_t fake_steps[] = {
+    {.name = "Both", .filter = fake_filter, .score = fake_score},
+    {.name = "OnlyScore", .score = fake_score},
+};
+
+static const skiff_sched_step_t *fake_resolve(void *data, const char *plugin, const char *step,
+                                              char *err, size_t errlen)
+{
+    (*(int *)data)++;
+    if (strcmp(plugin, "ext") != 0) {
+        snprintf(err, errlen, "plugin %s not found", plugin);
+        return NULL;
+    }
+    for (size_t i = 0; i < 2; i++)
+        if (strcmp(fake_steps[i].name, step) == 0) return &fake_steps[i];
+    snprintf(err, errlen, "plugin ext has no step %s", step);
+    return NULL;
+}
+
+static void test_profile_plugin_steps(void **st)
+{
+    sched_profile_t p;
+    char err[512] = "";
+    int asked = 0;
+    assert_int_equal(profile_parse_with(&p, "all,ext/Both", "default,ext/OnlyScore:7,ext/Both:2",
+                                        NULL, fake_resolve, &asked, err, sizeof err), 0);
+    assert_int_equal(asked, 3);
+    assert_int_equal(p.n_filters, 9); /* the eight defaults, then ext/Both */
+    assert_ptr_equal(p.filters[8], &fake_steps[0]);
+    assert_int_equal(p.n_scores, 9);  /* seven defaults (NodeResourcesFit, ...) and two */
+    assert_ptr_equal(p.scores[7].step, &fake_steps[1]);
+    assert_int_equal(p.scores[7].weight, 7);
+    assert_ptr_equal(p.scores[8].step, &fake_steps[0]);
+    assert_int_equal(profile_parse_with(&p, "NodeName,ext/Both", "ext/Both", NULL, fake_resolve,
+                                        &asked, err, sizeof err), 0);
+    assert_int_equal(p.n_filters, 2);
+    assert_int_equal(p.n_scores, 1);
+
+    assert_int_equal(profile_parse_with(&p, "ext/OnlyScore", NULL, NULL, fake_resolve, &asked, err,
+                                        sizeof err), -1);
+    assert_string_equal(err, "filters: step ext/OnlyScore has no filter hook");
+    assert_int_equal(profile_parse_with(&p, NULL, "ext/Nope:1", NULL, fake_resolve, &asked, err,
+                                        sizeof err), -1);
+    assert_string_equal(err, "scores: \"ext/Nope\": plugin ext has no step Nope");
+    assert_int_equal(profile_parse_with(&p, "gone/X", NULL, NULL, fake_resolve, &asked, err,
+                                        sizeof err), -1);
+    assert_string_equal(err, "filters: \"gone/X\": plugin gone not found");
+    /* without a resolver (profile_parse) a plugin's step is refused by name */
+    assert_int_equal(profile_parse(&p, NULL, "ext/Both:1", NULL, err, sizeof err), -1);
+    assert_string_equal(err, "scores: \"ext/Both\": steps of other plugins are not available here");
+}
+
 static void test_profile_settings(void **st)
 {
     sched_profile_t p;
@@ -534,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_preemption_victims),
         cmocka_unit_test(test_nominated_reservation),
         cmocka_unit_test(test_profile_settings),
+        cmocka_unit_test(test_profile_plugin_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,6 +63,7 @@ struct gc {
     uv_timer_t timer;
     int inflight;   /* items being handled */
     int calls;      /* discovery runs in flight */
+    int rediscover; /* a CRD changed while discovery ran: run it again */
     int stopping;
     int timer_closed;
     int discovered; /* a first discovery has given the resources */
@@ -194,12 +195,28 @@ static void index_put(gc_t *g, gc_resource_t *r, json_t *obj, const char *uid)
     json_object_set_new(g->uids, uid, json_pack("[I,O]", (json_int_t)index_of(g, r), obj));
 }
 
+static void discover(gc_t *g);
+
+/* A CustomResourceDefinition written: its resource is served (or no longer
+ * is) as soon as the server has taken it, so discovery runs again now
+ * rather than at the next periodic run. */
+static void crd_changed(gc_resource_t *r)
+{
+    gc_t *g = r->gc;
+    if (strcmp(r->group, "apiextensions.k8s.io") != 0 ||
+        strcmp(r->resource, "customresourcedefinitions") != 0)
+        return;
+    if (g->calls) g->rediscover = 1;
+    else discover(g);
+}
+
 static void on_add(void *data, json_t *obj)
 {
     gc_resource_t *r = data;
     gc_t *g = r->gc;
     const char *uid = meta_str(obj, "uid");
     if (!uid || g->stopping) return;
+    crd_changed(r);
     index_put(g, r, obj, uid);
     if (json_array_size(json_object_get(meta(obj), "ownerReferences")) || orphaning(obj) ||
         deleting_dependents(obj))
@@ -216,6 +233,7 @@ static void on_update(void *data, json_t *old, json_t *obj)
     if (old == obj || g->stopping) return; /* a resync: nothing new */
     const char *uid = meta_str(obj, "uid");
     if (!uid) return;
+    crd_changed(r);
     index_put(g, r, obj, uid);
     int refs_changed = !json_equal(json_object_get(meta(old), "ownerReferences"),
                                    json_object_get(meta(obj), "ownerReferences"));
@@ -360,6 +378,10 @@ static void on_discovered(void *data, json_t *resources, const char *error)
                     g->n_res);
     }
     skiff_workqueue_kick(g->q);
+    if (g->rediscover) {
+        g->rediscover = 0;
+        discover(g);
+    }
 }
 
 static void discover(gc_t *g)

@@ -9,6 +9,7 @@
 #define SKIFF_PLUGIN_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -91,6 +92,16 @@ typedef struct skiff_plugin {
     void (*stop)(skiff_plugin_ctx_t *ctx); /* optional */
     const void *vtable;        /* kind-specific: skiff_store_vtable_t for storage */
 } skiff_plugin_t;
+
+/* Another plugin's descriptor, by its name (or its file's, "<name>.so"):
+ * how a plugin reaches what another one lends, such as the scheduler
+ * taking a step plugin's steps (skiff/scheduler.h). A plugin not loaded
+ * yet is loaded now from the plugin directories, with its init hook run
+ * (not start: a plugin loaded this way gets no client nor informers), and
+ * stays loaded until the server exits. NULL when it cannot be found or
+ * loaded; err (may be NULL) then says why. Call it from the loop's thread. */
+const skiff_plugin_t *skiff_plugin_find(skiff_plugin_ctx_t *ctx, const char *name, char *err,
+                                        size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,8 @@
-/* skiff/skiff.h - everything a plugin may use, in one include. */
+/* skiff/skiff.h - everything a plugin may use, in one include.
+ *
+ * Each header below also compiles on its own; include the one you need
+ * (<skiff/controller.h>, ...) or this one. runtime.h, proxy.h and cloud.h
+ * are contracts for plugins that no core code calls yet (see each). */
 #ifndef SKIFF_SKIFF_H
 #define SKIFF_SKIFF_H
 #include <skiff/errors.h>
@@ -11,4 +15,8 @@
 #include <skiff/discovery.h>
 #include <skiff/cron.h>
 #include <skiff/scheduler.h>
+#include <skiff/loop.h>
+#include <skiff/runtime.h>
+#include <skiff/proxy.h>
+#include <skiff/cloud.h>
 #endif

@@ -1,0 +1,214 @@
+/* tests/unit/test_crd_schema.c - a custom resource's openAPIV3Schema
+ * without a server: validation messages as Kubernetes words them (types,
+ * required, enum, pattern, bounds, lengths, items, nullable,
+ * int-or-string), unknown fields reported for pruning unless preserved,
+ * defaulting, the CRD object's own validation, and the scale paths. The
+ * API side is tested end to end in tests/e2e/test_crd.sh. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "object/crd_schema.h"
+#include "object/registry.h"
+
+static const char k_schema[] =
+    "{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":\"object\",\"required\":[\"cronSpec\"],"
+    "\"properties\":{"
+    "\"cronSpec\":{\"type\":\"string\",\"pattern\":\"^(\\\\d+|\\\\*)(/\\\\d+)?(\\\\s+(\\\\d+|\\\\*)(/\\\\d+)?){4}$\"},"
+    "\"image\":{\"type\":\"string\",\"minLength\":2,\"maxLength\":10},"
+    "\"replicas\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":10,\"default\":1},"
+    "\"mode\":{\"type\":\"string\",\"enum\":[\"a\",\"b\"]},"
+    "\"port\":{\"x-kubernetes-int-or-string\":true},"
+    "\"note\":{\"type\":\"string\",\"nullable\":true},"
+    "\"tags\":{\"type\":\"array\",\"maxItems\":2,\"items\":{\"type\":\"string\"}},"
+    "\"extra\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true},"
+    "\"labels\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}},"
+    "\"nested\":{\"type\":\"object\",\"default\":{},\"properties\":{\"size\":{\"type\":\"string\",\"default\":\"small\"}}}"
+    "}},\"status\":{\"type\":\"object\",\"properties\":{\"replicas\":{\"type\":\"integer\"}}}}}";
+
+static json_t *load(const char *s)
+{
+    json_error_t e;
+    json_t *j = json_loads(s, 0, &e);
+    if (!j) fail_msg("bad JSON in test: %s (%s)", e.text, s);
+    return j;
+}
+
+/* Validate obj; return the messages as "field: message" joined by " | ". */
+static char *check(const char *obj_json, int mode)
+{
+    json_t *schema = load(k_schema), *obj = load(obj_json);
+    validation_result_t res;
+    memset(&res, 0, sizeof res);
+    crd_schema_validate(schema, obj, mode, &res);
+    static char out[4096];
+    out[0] = '\0';
+    for (size_t i = 0; i < res.count; i++) {
+        strncat(out, i ? " | " : "", sizeof out - strlen(out) - 1);
+        strncat(out, res.errors[i].field, sizeof out - strlen(out) - 1);
+        strncat(out, ": ", sizeof out - strlen(out) - 1);
+        strncat(out, res.errors[i].message, sizeof out - strlen(out) - 1);
+    }
+    validation_result_free(&res);
+    json_decref(schema);
+    json_decref(obj);
+    return out;
+}
+
+static void test_valid_object(void **state)
+{
+    (void)state;
+    assert_string_equal(check("{\"apiVersion\":\"x/v1\",\"kind\":\"K\",\"metadata\":{\"name\":\"a\"},"
+                              "\"spec\":{\"cronSpec\":\"* * * * */5\",\"replicas\":3,\"port\":\"http\","
+                              "\"note\":null,\"extra\":{\"anything\":[1]},\"labels\":{\"a\":\"b\"}}}",
+                              VALIDATE_STRICT),
+                        "");
+}
+
+static void test_messages(void **state)
+{
+    (void)state;
+    assert_string_equal(check("{\"spec\":{\"cronSpec\":\"* * * * *\",\"replicas\":0}}", VALIDATE_STRICT),
+                        "spec.replicas: Invalid value: 0: spec.replicas in body should be greater "
+                        "than or equal to 1");
+    assert_string_equal(check("{\"spec\":{\"cronSpec\":\"* * * * *\",\"replicas\":11}}", VALIDATE_STRICT),
+                        "spec.replicas: Invalid value: 11: spec.replicas in body should be less "
+                        "than or equal to 10");
+    assert_string_equal(check("{\"spec\":{\"cronSpec\":\"* * * * *\",\"replicas\":\"x\"}}", VALIDATE_STRICT),
+                        "spec.replicas: Invalid value: \"string\": spec.replicas in body must be of "
+                        "type integer: \"string\"");
+    assert_string_equal(check("{\"spec\":{}}", VALIDATE_STRICT), "spec.cronSpec: Required value");
+    assert_string_equal(check("{\"spec\":{\"cronSpec\":\"nope\"}}", VALIDATE_STRICT),
+                        "spec.cronSpec: Invalid value: \"nope\": spec.cronSpec in body should match "
+                        "'^(\\d+|\\*)(/\\d+)?(\\s+(\\d+|\\*)(/\\d+)?){4}$'");
+    assert_string_equal(check("{\"spec\":{\"cronSpec\":\"* * * * *\",\"mode\":\"c\"}}", VALIDATE_STRICT),
+                        "spec.mode: Unsupported value: \"c\": supported values: \"a\", \"b\"");
+    assert_string_equal(check("{\"spec\":{\"cronSpec\":\"* * * * *\",\"image\":\"x\"}}", VALIDATE_STRICT),
+                        "spec.image: Invalid value: \"x\": spec.image in body should be at least 2 "
+                        "chars long");
+    assert_string_equal(check("{\"spec\":{\"cronSpec\":\"* * * * *\",\"image\":\"abcdefghijk\"}}",
+                              VALIDATE_STRICT),
+                        "spec.image: Too long: may not be more than 10 bytes");
+    assert_string_equal(check("{\"spec\":{\"cronSpec\":\"* * * * *\",\"tags\":[\"a\",\"b\",\"c\"]}}",
+                              VALIDATE_STRICT),
+                        "spec.tags: Too many: 3: must have at most 2 items");
+    assert_string_equal(check("{\"spec\":{\"cronSpec\":\"* * * * *\",\"tags\":[1]}}", VALIDATE_STRICT),
+                        "spec.tags[0]: Invalid value: \"integer\": spec.tags[0] in body must be of "
+                        "type string: \"integer\"");
+    assert_string_equal(check("{\"spec\":{\"cronSpec\":\"* * * * *\",\"port\":true}}", VALIDATE_STRICT),
+                        "spec.port: Invalid value: \"boolean\": spec.port in body must be of type "
+                        "integer,string: \"boolean\"");
+    assert_string_equal(check("{\"spec\":{\"cronSpec\":\"* * * * *\",\"labels\":{\"a\":1}}}", VALIDATE_STRICT),
+                        "spec.labels[a]: Invalid value: \"integer\": spec.labels[a] in body must be "
+                        "of type string: \"integer\"");
+}
+
+static void test_unknown_fields(void **state)
+{
+    (void)state;
+    assert_string_equal(check("{\"spec\":{\"cronSpec\":\"* * * * *\",\"bogus\":1},\"top\":2}",
+                              VALIDATE_WARN_UNKNOWN),
+                        "spec.bogus: unknown field \"spec.bogus\" | top: unknown field \"top\"");
+    assert_string_equal(check("{\"spec\":{\"cronSpec\":\"* * * * *\",\"bogus\":1}}",
+                              VALIDATE_IGNORE_UNKNOWN),
+                        "");
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    json_t *schema = load(k_schema);
+    json_t *obj = load("{\"spec\":{\"cronSpec\":\"x\",\"image\":null,\"note\":null}}");
+    crd_schema_default(schema, obj);
+    json_t *spec = json_object_get(obj, "spec");
+    assert_int_equal(json_integer_value(json_object_get(spec, "replicas")), 1);
+    /* non-nullable null without default: pruned; nullable null: kept */
+    assert_null(json_object_get(spec, "image"));
+    assert_true(json_is_null(json_object_get(spec, "note")));
+    /* a defaulted object gets its own fields' defaults */
+    assert_string_equal(json_string_value(json_object_get(json_object_get(spec, "nested"), "size")),
+                        "small");
+    json_decref(obj);
+    json_decref(schema);
+}
+
+static char *check_crd(const char *crd_json)
+{
+    json_t *obj = load(crd_json);
+    validation_result_t res;
+    memset(&res, 0, sizeof res);
+    crd_definition_validate(obj, &res);
+    static char out[4096];
+    out[0] = '\0';
+    for (size_t i = 0; i < res.count; i++) {
+        strncat(out, i ? " | " : "", sizeof out - strlen(out) - 1);
+        strncat(out, res.errors[i].field, sizeof out - strlen(out) - 1);
+        strncat(out, ": ", sizeof out - strlen(out) - 1);
+        strncat(out, res.errors[i].message, sizeof out - strlen(out) - 1);
+    }
+    validation_result_free(&res);
+    json_decref(obj);
+    return out;
+}
+
+static void test_crd_validation(void **state)
+{
+    (void)state;
+    const char *good =
+        "{\"metadata\":{\"name\":\"crontabs.stable.example.com\"},\"spec\":{\"group\":\"stable.example.com\","
+        "\"scope\":\"Namespaced\",\"names\":{\"plural\":\"crontabs\",\"singular\":\"crontab\",\"kind\":\"CronTab\","
+        "\"listKind\":\"CronTabList\",\"shortNames\":[\"ct\"]},\"versions\":[{\"name\":\"v1\",\"served\":true,"
+        "\"storage\":true,\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\"}}}]}}";
+    assert_string_equal(check_crd(good), "");
+    assert_string_equal(
+        check_crd("{\"metadata\":{\"name\":\"crontabs.example\"},\"spec\":{\"group\":\"example\","
+                  "\"scope\":\"Everywhere\",\"names\":{\"plural\":\"crontabs\",\"kind\":\"CronTab\","
+                  "\"listKind\":\"CronTabList\"},\"versions\":[{\"name\":\"v1\",\"served\":true,"
+                  "\"storage\":false,\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\","
+                  "\"properties\":{\"spec\":{}}}}}]}}"),
+        "spec.group: Invalid value: \"example\": should be a domain with at least one dot | "
+        "spec.scope: Unsupported value: \"Everywhere\": supported values: \"Cluster\", \"Namespaced\" | "
+        "spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value: must not be "
+        "empty for specified object fields | "
+        "spec.versions: Invalid value: []apiextensions.CustomResourceDefinitionVersion{...}: must "
+        "have exactly one version marked as storage version");
+    assert_string_equal(
+        check_crd("{\"metadata\":{\"name\":\"foo.stable.example.com\"},\"spec\":{\"group\":\"stable.example.com\","
+                  "\"scope\":\"Cluster\",\"names\":{\"plural\":\"CronTabs\",\"kind\":\"CronTab\","
+                  "\"listKind\":\"CronTabList\"},\"versions\":[{\"name\":\"v1\",\"served\":true,"
+                  "\"storage\":true,\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\"}}}]}}"),
+        "spec.names.plural: Invalid value: \"CronTabs\": a lowercase RFC 1123 label must consist of "
+        "lower case alphanumeric characters or '-', and must start and end with an alphanumeric "
+        "character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+        "'[a-z0-9]([-a-z0-9]*[a-z0-9])?') | "
+        "metadata.name: Invalid value: \"foo.stable.example.com\": must be "
+        "spec.names.plural+\".\"+spec.group");
+}
+
+static void test_paths(void **state)
+{
+    (void)state;
+    json_t *obj = load("{\"spec\":{\"n\":2},\"status\":{\"list\":[{\"x\":1}]}}");
+    assert_int_equal(json_integer_value(crd_path_get(obj, ".spec.n")), 2);
+    assert_int_equal(json_integer_value(crd_path_get(obj, ".status.list[0].x")), 1);
+    assert_null(crd_path_get(obj, ".status.missing"));
+    assert_int_equal(crd_path_set(obj, ".spec.deep.replicas", json_integer(5)), 0);
+    assert_int_equal(json_integer_value(crd_path_get(obj, ".spec.deep.replicas")), 5);
+    json_decref(obj);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_object), cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_unknown_fields), cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_crd_validation), cmocka_unit_test(test_paths),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
