@@ -638,6 +638,9 @@ int lua_plugin_open(const char *path, uv_loop_t *loop, const skiff_plugin_t **de
     lua_atpanic(p->L, l_panic);
     *(lua_task_t **)lua_getextraspace(p->L) = NULL;
     luaL_openlibs(p->L);
+    /* reconciles make many short-lived tables: the generational collector
+     * spends less on them than the incremental one */
+    lua_gc(p->L, LUA_GCGEN, 0, 0);
     lua_sethook(p->L, l_hook, LUA_MASKCOUNT, HOOK_EVERY);
     if (open_skiff(p, err, errlen) != 0) goto fail;
     lua_pop(p->L, 1);

@@ -107,6 +107,8 @@ json_t *lua_json_to(lua_State *L, int idx, char *err, size_t errlen);
 /* 1 when every field of want is in have with the same value (arrays:
  * same length, elements compared the same way), for drift checks. */
 int lua_json_contains(const json_t *want, const json_t *have);
+/* The same test with want a Lua value at idx, converted to nothing. */
+int lua_json_contains_lua(lua_State *L, int idx, const json_t *have);
 /* Opens skiff.json (encode, decode, null, array, object, copy, equal,
  * contains) on the table at the top of L's stack. */
 void lua_json_open(lua_State *L);
