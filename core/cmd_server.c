@@ -24,6 +24,7 @@
 #include <skiff/store.h>
 #include <uv.h>
 
+#include "admission/admission.h"
 #include "api/apiserver.h"
 #include "cli/options.h"
 #include "controller/host.h"
@@ -75,6 +76,9 @@ typedef struct server_settings {
     int print_profile;
     const char *service_cluster_ip_range;
     const char *cluster_cidr;
+    const char *enable_admission;
+    const char *disable_admission;
+    const char *admission_settings;
 } server_settings_t;
 
 static const option_t server_options[] = {
@@ -164,6 +168,18 @@ static const option_t server_options[] = {
     {"cluster-cidr", OPT_STRING, "CIDR[,CIDR]", NULL,
      "pod address range(s), one per family; recorded and shown, no allocator uses it yet",
      offsetof(server_settings_t, cluster_cidr)},
+    {"enable-admission-plugins", OPT_STRING, "LIST", NULL,
+     "admission plugins to run besides the default ones (NamespaceLifecycle, LimitRanger, "
+     "ServiceAccount, PodSecurity, Priority, DefaultStorageClass, ResourceQuota): built-in "
+     "names or admission plugins from the plugin directories, comma-separated",
+     offsetof(server_settings_t, enable_admission)},
+    {"disable-admission-plugins", OPT_STRING, "LIST", NULL,
+     "built-in admission plugins to turn off, comma-separated",
+     offsetof(server_settings_t, disable_admission)},
+    {"admission-plugin-settings", OPT_STRING, "P.S=V;...", NULL,
+     "settings of admission plugins loaded from the plugin directories (separate several "
+     "with ';')",
+     offsetof(server_settings_t, admission_settings)},
     {"log-level", OPT_STRING, "LEVEL", "info", "error, warn, info or debug",
      offsetof(server_settings_t, log_level)},
     {"tls", OPT_FLAG, NULL, NULL,
@@ -722,6 +738,15 @@ int cmd_server(int argc, char **argv)
     for (size_t i = 0; i < st->n_plugin_dirs; i++) plugin_loader_add_dir(st->plugin_dirs[i]);
     if (open_store(st) != 0) goto fail;
     if (open_audit_and_limits(st) != 0) goto fail;
+    admission_chain_t *admission = NULL;
+    char aerr[1024];
+    if (admission_chain_new(st->loop, st->data_dir, st->set.enable_admission,
+                            st->set.disable_admission, st->set.admission_settings, &admission,
+                            aerr, sizeof aerr) != 0) {
+        log_error("server", "admission: %s", aerr);
+        goto fail;
+    }
+    log_info("server", "admission plugins: %s", admission_chain_summary(admission));
     api_server_opts_t ao = {.loop = st->loop,
                             .store = st->store,
                             .compaction_interval_s = st->set.compaction_interval,
@@ -731,7 +756,8 @@ int cmd_server(int argc, char **argv)
                             .limits = st->limits,
                             .tokens = st->tokens,
                             .anonymous = st->set.anonymous_auth,
-                            .any_host = st->set.insecure_allow_remote};
+                            .any_host = st->set.insecure_allow_remote,
+                            .admission = admission};
     if (api_server_new(&ao, on_api_ready, st, &st->api) != 0) goto fail;
     if (st->stopping) goto run; /* boot failed at once */
     SSL_CTX *tls_ctx = NULL;

@@ -35,6 +35,9 @@ typedef struct api_server_opts {
     struct tokens *tokens;
     int anonymous; /* accept requests without credentials as system:anonymous */
     int any_host;  /* plain HTTP: answer requests naming any Host, not only loopback ones */
+    /* The admission chain (core/admission/admission.h), owned by the server
+     * from now on; NULL: the default built-in chain. */
+    struct admission_chain *admission;
 } api_server_opts_t;
 
 /* Creates the server and starts loading the caches from the store; on_ready

@@ -45,6 +45,7 @@ struct api_server {
     struct api_stream *streams;  /* open watch streams, ended on free */
     void (*free_done)(void *data);
     void *free_done_data;
+    struct admission_chain *admission; /* core/admission: run on every write; owned */
 };
 
 typedef struct api_query {
@@ -160,6 +161,11 @@ enum { API_DELETE_REMOVING = 0, API_DELETE_MARKING = 2, API_DELETE_WAITING = 1 }
 int api_delete_cached(api_server_t *s, const kind_def_t *k, cache_obj_t *o,
                       skiff_store_write_cb cb, void *data);
 
+/* A store operation of the server's own (admission's quota status) keeps
+ * the server alive until released, as boot and compaction writes do. */
+void api_server_hold(api_server_t *s);
+void api_server_release(api_server_t *s);
+
 /* shared helpers (server.c) */
 watch_cache_t *api_cache_for(api_server_t *s, const kind_def_t *k);
 /* k's cache, made (complete up to the last revision) if the resource has
@@ -177,7 +183,5 @@ void api_not_found(api_call_t *c, const char *name);
 /* Is there an object (in any resource; namespaced ones only if asked) for which pred holds? */
 int api_any_object(api_server_t *s, int namespaced_only, int (*pred)(cache_obj_t *o, void *data),
                    void *data);
-/* Does namespace `ns` exist and is it not terminating? 0 ok, else sends an error. */
-int api_check_namespace(api_call_t *c, const char *ns, int for_create);
 
 #endif

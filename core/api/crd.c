@@ -117,6 +117,15 @@ static const char **string_list(const json_t *arr)
 /* A served version of crd (a copy it may keep) as a registry kind. */
 static crd_served_t *served_new(json_t *crd, const json_t *version, const char *storage)
 {
+    const json_t *sp = json_object_get(crd, "spec"), *nm = json_object_get(sp, "names");
+    /* what validation guarantees, checked again for objects written
+     * before these rules (the store is not trusted blindly) */
+    if (!json_string_value(json_object_get(sp, "group")) ||
+        !json_string_value(json_object_get(version, "name")) ||
+        !json_string_value(json_object_get(nm, "kind")) ||
+        !json_string_value(json_object_get(nm, "listKind")) ||
+        !json_string_value(json_object_get(nm, "plural")))
+        return NULL;
     crd_served_t *b = calloc(1, sizeof *b);
     if (!b) return NULL;
     b->hold = crd;
@@ -154,6 +163,8 @@ static crd_served_t *served_new(json_t *crd, const json_t *version, const char *
     crd_version_t *v = &b->ver;
     v->crd_name = (char *)json_string_value(json_object_get(json_object_get(crd, "metadata"), "name"));
     v->schema = json_object_get(json_object_get(version, "schema"), "openAPIV3Schema");
+    v->has_defaults = crd_schema_has_defaults(v->schema);
+    v->selectable_fields = json_object_get(version, "selectableFields");
     if (scale) {
         d->has_scale = 1;
         v->spec_replicas_path = (char *)json_string_value(json_object_get(scale, "specReplicasPath"));
@@ -616,6 +627,23 @@ void crd_server_free(api_server_t *s)
     }
     discovery_invalidate();
     openapi_invalidate();
+}
+
+/* ---- updates of CRDs ----------------------------------------------------------- */
+
+int crd_admit_update(api_call_t *c, const json_t *obj, const json_t *old)
+{
+    const kind_def_t *k = c->kind;
+    if (k->crd || strcmp(k->group, crd_definition_kind.group) != 0 ||
+        strcmp(k->kind, crd_definition_kind.kind) != 0 || c->sub)
+        return 0;
+    validation_result_t res;
+    memset(&res, 0, sizeof res);
+    crd_definition_validate_update(obj, old, &res);
+    if (res.count == 0) return 0;
+    status_send(c->resp, status_invalid(k, api_meta_str(obj, "name"), &res));
+    validation_result_free(&res);
+    return -1;
 }
 
 /* ---- scale ------------------------------------------------------------------------ */

@@ -35,6 +35,11 @@ int crd_scale_set(const kind_def_t *k, json_t *obj, json_int_t replicas);
  * ("#/definitions/" or "#/components/schemas/"). New reference. */
 json_t *crd_openapi_definition(const kind_def_t *k, const char *ref_prefix, int v3);
 
+/* An update of a CustomResourceDefinition: what may not change (scope).
+ * 0 (also for other kinds), or -1 after answering 422. */
+struct api_call;
+int crd_admit_update(struct api_call *c, const json_t *obj, const json_t *old);
+
 /* 1 when k's CRD is being deleted (new objects are refused). */
 int crd_terminating(const kind_def_t *k);
 

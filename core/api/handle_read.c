@@ -282,7 +282,7 @@ void api_handle_list(api_call_t *c)
             strbuf_add(&b, tail);
         }
         strbuf_add(&b, "},\"items\":[");
-        int convert = registry_storage_kind(c->kind) != c->kind;
+        int convert = registry_converts_on_read(c->kind);
         for (size_t i = first; i < first + count; i++) {
             if (i > first) strbuf_addn(&b, ",", 1);
             if (!convert) {
@@ -418,7 +418,7 @@ static void stream_send_obj(api_stream_t *st, int type, cache_obj_t *o, int64_t 
         return;
     }
     const kind_def_t *k = st->call->kind;
-    int convert = registry_storage_kind(k) != k;
+    int convert = registry_converts_on_read(k);
     if (st->table || convert) {
         json_t *p = cache_obj_decode(o);
         json_t *v = p ? registry_convert_from_storage(k, p) : NULL;

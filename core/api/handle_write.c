@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "admission/admission.h"
 #include "api/object_meta.h"
 #include "object/patch.h"
 #include "util/strbuf.h"
@@ -277,9 +278,22 @@ static int default_and_validate(api_call_t *c, json_t *obj)
                 strbuf_add(&warn, "\\\"\"\r\n");
             }
         }
-        free(c->warnings);
-        c->warnings = warn.failed ? NULL : warn.p;
         if (warn.failed) strbuf_free(&warn);
+        else if (warn.p && c->warnings) {
+            /* after the warnings mutating admission gave */
+            strbuf_t all = {0};
+            strbuf_add(&all, c->warnings);
+            strbuf_add(&all, warn.p);
+            strbuf_free(&warn);
+            if (!all.failed) {
+                free(c->warnings);
+                c->warnings = all.p;
+            } else {
+                strbuf_free(&all);
+            }
+        } else if (warn.p) {
+            c->warnings = warn.p;
+        }
         c->resp->extra_headers = c->warnings;
         validation_result_free(&res);
         return 0;
@@ -349,35 +363,6 @@ static int check_object_namespace(api_call_t *c, json_t *obj)
         return -1;
     }
     json_object_set_new(meta, "namespace", json_string(c->ns));
-    return 0;
-}
-
-int api_check_namespace(api_call_t *c, const char *ns, int for_create)
-{
-    if (!c->kind->namespaced || !ns) return 0;
-    const kind_def_t *nsk = registry_find_resource("", "v1", "namespaces");
-    watch_cache_t *nc = nsk ? api_cache_for(c->srv, nsk) : NULL;
-    cache_obj_t *o = nc ? watch_cache_get(nc, ns) : NULL;
-    if (!o) {
-        status_reply(c->resp, 404, "NotFound", json_pack("{s:s, s:s}", "name", ns, "kind",
-                                                         "namespaces"),
-                     "namespaces \"%s\" not found", ns);
-        return -1;
-    }
-    if (for_create) {
-        const json_t *p = cache_obj_parsed(o);
-        const json_t *dt = json_object_get(json_object_get(p, "metadata"), "deletionTimestamp");
-        if (dt && !json_is_null(dt)) {
-            char rn[256];
-            const char *name = api_meta_str(c->obj, "name");
-            status_resource_name(c->kind, rn, sizeof rn);
-            status_reply(c->resp, 403, "Forbidden", status_details(c->kind, name ? name : ""),
-                         "%s \"%s\" is forbidden: unable to create new content in namespace %s "
-                         "because it is being terminated",
-                         rn, name ? name : "", ns);
-            return -1;
-        }
-    }
     return 0;
 }
 
@@ -581,14 +566,6 @@ void api_handle_create(api_call_t *c)
     generate_name(meta);
     const char *name = json_string_value(json_object_get(meta, "name"));
     if (check_name(c, name) != 0) goto done;
-    /* admission: priority of pods, rules of PriorityClasses (priority.c) */
-    {
-        if (strcmp(c->kind->kind, "Pod") == 0 && !*c->kind->group &&
-            api_pod_resolve_priority(c, obj) != 0)
-            goto done;
-        if (strcmp(c->kind->kind, "PriorityClass") == 0 && api_priority_class_check(c, obj, 1) != 0)
-            goto done;
-    }
     const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
     if (rv && *rv) {
         status_reply(c->resp, 422, "Invalid", status_details(c->kind, name),
@@ -597,7 +574,9 @@ void api_handle_create(api_call_t *c)
                      c->kind->kind, name, rv);
         goto done;
     }
-    if (api_check_namespace(c, c->ns, 1) != 0) goto done;
+    /* mutating admission (core/admission): NamespaceLifecycle, LimitRanger, ... */
+    if (admission_run(c->srv->admission, c, ADMISSION_MUTATE, SKIFF_ADMISSION_CREATE, obj, NULL) != 0)
+        goto done;
     char uid[40], ts[32];
     api_new_uid(uid);
     api_now_rfc3339(ts, sizeof ts);
@@ -609,7 +588,7 @@ void api_handle_create(api_call_t *c)
     json_object_del(meta, "selfLink");
     if (api_kind_has_generation(c->kind)) json_object_set_new(meta, "generation", json_integer(1));
     else json_object_del(meta, "generation");
-    if (strcmp(c->kind->kind, "Namespace") == 0) {
+    if (is_core_namespace(c->kind)) {
         json_t *labels = json_object_get(meta, "labels");
         if (!json_is_object(labels)) {
             labels = json_object();
@@ -624,6 +603,8 @@ void api_handle_create(api_call_t *c)
         goto done;
     if (default_and_validate(c, obj) != 0) goto done;
     if (is_csr(c->kind) && api_csr_admit_create(c, obj) != 0) goto done;
+    if (admission_run(c->srv->admission, c, ADMISSION_VALIDATE, SKIFF_ADMISSION_CREATE, obj, NULL) != 0)
+        goto done;
     c->created = 1;
     api_key_for(c, c->ns, name);
     if (c->dry_run) {
@@ -736,6 +717,10 @@ static void write_new_state(api_call_t *c)
         if (ofin) json_object_set(spec, "finalizers", ofin);
         else json_object_del(spec, "finalizers");
     }
+    if (admission_run(c->srv->admission, c, ADMISSION_MUTATE, SKIFF_ADMISSION_UPDATE, obj, old) != 0) {
+        api_call_free(c);
+        return;
+    }
     /* Compare defaulted forms: a re-applied manifest that leaves out
      * defaulted fields is not a spec change. */
     drop_empty_metadata(obj);
@@ -743,13 +728,20 @@ static void write_new_state(api_call_t *c)
     if (api_kind_has_generation(c->kind)) {
         json_int_t gen = json_integer_value(json_object_get(ometa, "generation"));
         if (gen <= 0) gen = 1;
-        if (api_spec_changed(old, obj)) gen++;
+        /* a custom resource without the status subresource counts status
+         * changes too, as Kubernetes does */
+        if (api_spec_changed(old, obj) ||
+            (c->kind->crd && !c->kind->has_status &&
+             !json_equal(json_object_get(old, "status"), json_object_get(obj, "status"))))
+            gen++;
         json_object_set_new(meta, "generation", json_integer(gen));
     } else {
         json_object_del(meta, "generation");
     }
     if (default_and_validate(c, obj) != 0 ||
-        (is_csr(c->kind) && api_csr_admit_update(c, obj, old) != 0)) {
+        (is_csr(c->kind) && api_csr_admit_update(c, obj, old) != 0) ||
+        crd_admit_update(c, obj, old) != 0 ||
+        admission_run(c->srv->admission, c, ADMISSION_VALIDATE, SKIFF_ADMISSION_UPDATE, obj, old) != 0) {
         api_call_free(c);
         return;
     }
@@ -1162,7 +1154,7 @@ static void mark_terminating(api_call_t *c, long long grace, const char *finaliz
     }
     if (finalizer) add_finalizer(meta, finalizer);
     json_object_del(meta, "resourceVersion");
-    if (strcmp(c->kind->kind, "Namespace") == 0) {
+    if (is_core_namespace(c->kind)) {
         json_t *st = json_object_get(c->obj, "status");
         if (!json_is_object(st)) {
             st = json_object();
@@ -1230,15 +1222,10 @@ static void on_read_for_delete(void *data, int status, const skiff_kv_t *kv)
     const json_t *meta = json_object_get(c->old, "metadata");
     const json_t *fin = json_object_get(meta, "finalizers");
     const char *kind = c->kind->kind;
-    if (is_core_namespace(c->kind) &&
-        (!strcmp(c->name, "default") || !strcmp(c->name, "kube-system") ||
-         !strcmp(c->name, "kube-public"))) {
-        /* the namespaces the system needs (Kubernetes' NamespaceLifecycle) */
-        status_reply(c->resp, 403, "Forbidden", status_details(c->kind, c->name),
-                     "namespaces \"%s\" is forbidden: this namespace may not be deleted",
-                     c->name);
+    /* admission (core/admission): NamespaceLifecycle keeps the system's namespaces */
+    if (admission_run(c->srv->admission, c, ADMISSION_MUTATE, SKIFF_ADMISSION_DELETE, NULL, c->old) != 0 ||
+        admission_run(c->srv->admission, c, ADMISSION_VALIDATE, SKIFF_ADMISSION_DELETE, NULL, c->old) != 0)
         goto fail;
-    }
     if (is_core_namespace(c->kind) && namespace_spec_finalizers(c->old) > 0) {
         /* Terminating until the namespace controller has emptied it and
          * removed its finalizer (namespaces/NAME/finalize). */

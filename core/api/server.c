@@ -6,6 +6,7 @@
  * or a resource path (/api/v1/..., /apis/<group>/<version>/...) that is
  * parsed into an api_call_t and handed to the read or write path. */
 #include "api/apiserver_int.h"
+#include "admission/admission.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -172,6 +173,8 @@ watch_cache_t *api_cache_ensure(api_server_t *s, const kind_def_t *k)
     watch_cache_progress(c, s->last_rev);
     return c;
 }
+void api_server_hold(api_server_t *s) { op_begin(s); }
+void api_server_release(api_server_t *s) { op_end(s); }
 
 /* ---- trees just written -------------------------------------------------- */
 
@@ -257,6 +260,8 @@ static void on_store_events(void *data, int status, const skiff_store_event_t *e
             rbac_feed(s, ev[i].kv.key, "DELETED", ev[i].prev.value, ev[i].prev.value_len);
         }
         crd_on_event(s, &ev[i]);
+        /* usage the admission chain keeps (ResourceQuota status) */
+        admission_chain_store_event(s->admission, ev[i].kv.key);
     }
     crd_after_events(s);
     /* Every cache has now seen everything up to this revision, changed or
@@ -487,7 +492,14 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
     s->rewrite_unchanged_data = opts->rewrite_unchanged_data;
     s->caches = strmap_new();
     s->fresh = strmap_new();
-    if (!s->caches || !s->fresh) {
+    s->admission = opts->admission;
+    if (!s->admission) {
+        char err[256];
+        if (admission_chain_new(s->loop, NULL, NULL, NULL, NULL, &s->admission, err, sizeof err) != 0)
+            log_error("apiserver", "admission: %s", err);
+    }
+    if (!s->caches || !s->fresh || !s->admission) {
+        admission_chain_free(s->admission);
         strmap_free(s->caches, NULL);
         strmap_free(s->fresh, NULL);
         free(s);
@@ -502,11 +514,13 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
         if (!c) {
             strmap_free(s->caches, free_cache);
             strmap_free(s->fresh, NULL);
+            admission_chain_free(s->admission);
             free(s);
             return SKIFF_ENOMEM;
         }
         strmap_put(s->caches, mk, c);
     }
+    admission_chain_attach(s->admission, s);
     uv_timer_init(s->loop, &s->bookmark_timer);
     s->bookmark_timer.data = s;
     uv_timer_start(&s->bookmark_timer, on_bookmark_timer, (uint64_t)s->bookmark_interval_ms,
@@ -542,6 +556,7 @@ static void maybe_finish_free(api_server_t *s)
     if (s->closing_handles > 0 || s->inflight > 0 || s->freed) return;
     s->freed = 1;
     crd_server_free(s);
+    admission_chain_free(s->admission);
     rbac_index_free(s->rbac);
     strmap_free(s->caches, free_cache);
     strmap_free(s->fresh, fresh_free);
@@ -562,6 +577,7 @@ void api_server_free(api_server_t *s, void (*done)(void *), void *data)
     s->watch = NULL;
     uv_timer_stop(&s->bookmark_timer);
     uv_timer_stop(&s->compact_timer);
+    admission_chain_detach(s->admission);
     s->closing_handles = 2;
     uv_close((uv_handle_t *)&s->bookmark_timer, on_timer_closed);
     uv_close((uv_handle_t *)&s->compact_timer, on_timer_closed);

@@ -236,6 +236,49 @@ static json_t *json_path_get(const json_t *obj, const char *path)
             key[n] = '\0';
             cur = json_object_get(cur, key);
             p += n;
+        } else if (p[0] == '[' && p[1] == '?') {
+            /* [?(@.type=="Ready")]: the first element whose field equals
+             * the string, as printer columns of CRDs use it */
+            char field[128], want[256];
+            const char *q = p + 2;
+            if (*q == '(')
+                q++;
+            if (q[0] != '@' || q[1] != '.')
+                return NULL;
+            q += 2;
+            size_t n = strcspn(q, "=!");
+            if (n == 0 || n >= sizeof field || q[n] != '=' || q[n + 1] != '=')
+                return NULL;
+            memcpy(field, q, n);
+            field[n] = '\0';
+            q += n + 2;
+            char quote = *q;
+            if (quote != '"' && quote != '\'')
+                return NULL;
+            const char *close = strchr(q + 1, quote);
+            if (!close || (size_t)(close - q - 1) >= sizeof want)
+                return NULL;
+            memcpy(want, q + 1, (size_t)(close - q - 1));
+            want[close - q - 1] = '\0';
+            q = close + 1;
+            if (*q == ')')
+                q++;
+            if (*q != ']')
+                return NULL;
+            p = q + 1;
+            const json_t *found = NULL;
+            size_t i;
+            json_t *e;
+            json_array_foreach(cur, i, e) {
+                char dotted[130];
+                snprintf(dotted, sizeof dotted, ".%s", field);
+                const json_t *fv = json_path_get(e, dotted);
+                if (json_is_string(fv) && strcmp(json_string_value(fv), want) == 0) {
+                    found = e;
+                    break;
+                }
+            }
+            cur = found;
         } else if (*p == '[') {
             char *end;
             long idx = strtol(p + 1, &end, 10);

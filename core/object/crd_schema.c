@@ -344,6 +344,16 @@ static void check_object(vctx_t *c, const json_t *s, const json_t *v, int top)
         ERR(c, "FieldValueRequired", "Required value");
         pop(c, saved);
     }
+    if (embedded) {
+        /* an embedded object says what it is */
+        static const char *const need[] = {"apiVersion", "kind"};
+        for (size_t n = 0; n < 2; n++) {
+            if (json_string_length(json_object_get(v, need[n]))) continue;
+            size_t saved = push_field(c, need[n]);
+            ERR(c, "FieldValueRequired", "Required value: must not be empty");
+            pop(c, saved);
+        }
+    }
     const json_t *mn = json_object_get(s, "minProperties"), *mx = json_object_get(s, "maxProperties");
     size_t np = json_object_size(v);
     if (json_is_integer(mn) && (json_int_t)np < json_integer_value(mn))
@@ -469,6 +479,31 @@ static void default_walk(const json_t *s, json_t *v, int top)
 void crd_schema_default(const json_t *schema, json_t *obj)
 {
     default_walk(schema, obj, 1);
+}
+
+int crd_field_selectable(const crd_version_t *v, const char *path)
+{
+    if (strcmp(path, "metadata.name") == 0 || strcmp(path, "metadata.namespace") == 0) return 1;
+    size_t i;
+    json_t *f;
+    json_array_foreach(v ? v->selectable_fields : NULL, i, f)
+    {
+        const char *jp = json_string_value(json_object_get(f, "jsonPath"));
+        if (jp && jp[0] == '.' && strcmp(jp + 1, path) == 0) return 1;
+    }
+    return 0;
+}
+
+int crd_schema_has_defaults(const json_t *schema)
+{
+    if (!json_is_object(schema)) return 0;
+    if (json_object_get(schema, "default")) return 1;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)json_object_get(schema, "properties"), key, v)
+        if (crd_schema_has_defaults(v)) return 1;
+    return crd_schema_has_defaults(json_object_get(schema, "items")) ||
+           crd_schema_has_defaults(json_object_get(schema, "additionalProperties"));
 }
 
 /* ---- structural schema checks ---------------------------------------------- */

@@ -25,6 +25,8 @@ typedef struct crd_version {
     char *status_replicas_path;
     char *label_selector_path;  /* may be NULL with scale */
     int has_columns;            /* additionalPrinterColumns were given */
+    int has_defaults;           /* the schema has a `default:` somewhere */
+    const json_t *selectable_fields; /* selectableFields: [{"jsonPath": ".spec.x"}] or NULL */
 } crd_version_t;
 
 /* Check obj (a whole custom resource) against schema: types, required,
@@ -42,6 +44,13 @@ size_t crd_schema_validate(const json_t *schema, const json_t *obj, int mode,
  * not nullable, take their default; other nulls of non-nullable fields are
  * dropped (Kubernetes prunes them before defaulting). */
 void crd_schema_default(const json_t *schema, json_t *obj);
+
+/* 1 if a field selector may name path ("spec.color"): metadata.name,
+ * metadata.namespace and the version's selectableFields. */
+int crd_field_selectable(const crd_version_t *v, const char *path);
+
+/* 1 if the schema has a `default:` anywhere. */
+int crd_schema_has_defaults(const json_t *schema);
 
 /* Structural-schema checks of an openAPIV3Schema written in a CRD, errors
  * under the field path `path` ("spec.versions[0].schema.openAPIV3Schema"). */

@@ -291,6 +291,22 @@ static void check_versions(validation_result_t *res, const json_t *spec)
                 check_path_under(res, path, lsp, ".status", 0);
         }
         size_t j;
+        json_t *sf;
+        const json_t *sfs = json_object_get(v, "selectableFields");
+        if (json_array_size(sfs) > 8) {
+            snprintf(path, sizeof path, "%s.selectableFields", base);
+            crd_result_add(res, path, "FieldValueTooMany", "Too many: %zu: must have at most 8 items",
+                           json_array_size(sfs));
+        }
+        json_array_foreach(sfs, j, sf)
+        {
+            const char *jp = json_string_value(json_object_get(sf, "jsonPath"));
+            snprintf(path, sizeof path, "%s.selectableFields[%zu].jsonPath", base, j);
+            if (!jp || !*jp) crd_result_add(res, path, "FieldValueRequired", "Required value");
+            else if (jp[0] != '.' || strchr(jp, '[') || strchr(jp, '*'))
+                crd_result_add(res, path, "FieldValueInvalid",
+                               "Invalid value: \"%s\": must be a simple json path starting with .", jp);
+        }
         json_t *col;
         json_array_foreach(json_object_get(v, "additionalPrinterColumns"), j, col)
         {

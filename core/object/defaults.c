@@ -67,6 +67,8 @@ static void defaults_probe(json_t *probe)
     }
 }
 
+static void copy_missing(json_t *to, const json_t *from);
+
 static void defaults_container(json_t *c)
 {
     if (!json_is_object(c))
@@ -139,9 +141,31 @@ static void defaults_template(json_t *tmpl)
     defaults_pod_spec(json_object_get(tmpl, "spec"));
 }
 
+/* A pod's container with a limit but no request for a resource requests
+ * its limit (SetDefaults_Pod; not for templates). */
+static void requests_from_limits(json_t *containers)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(containers, i, c) {
+        json_t *res = json_object_get(c, "resources");
+        json_t *lim = json_object_get(res, "limits");
+        if (!json_is_object(lim) || !json_object_size(lim))
+            continue;
+        json_t *req = json_object_get(res, "requests");
+        if (!json_is_object(req)) {
+            req = json_object();
+            json_object_set_new(res, "requests", req);
+        }
+        copy_missing(req, lim);
+    }
+}
+
 void defaults_pod(json_t *obj)
 {
     defaults_pod_spec(json_object_get(obj, "spec"));
+    requests_from_limits(json_object_get(json_object_get(obj, "spec"), "containers"));
+    requests_from_limits(json_object_get(json_object_get(obj, "spec"), "initContainers"));
 }
 
 void defaults_service(json_t *obj)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "object/crd_schema.h"
 #include "object/registry.h"
 
 /* Defaulting functions, defined in core/object/defaults.c. */
@@ -1607,6 +1608,7 @@ static const struct {
 int registry_field_label_supported(const kind_def_t *k, const char *path)
 {
     if (strcmp(path, "metadata.name") == 0 || strcmp(path, "metadata.namespace") == 0) return 1;
+    if (k->crd) return crd_field_selectable(k->crd, path);
     for (size_t i = 0; i < sizeof field_labels / sizeof *field_labels; i++) {
         if (strcmp(field_labels[i].group, k->group) != 0 ||
             strcmp(field_labels[i].kind, k->kind) != 0)

@@ -358,12 +358,22 @@ static int object_is(const json_t *obj, const char *kind, const char *api_versio
  * as it is, only apiVersion names the other version. */
 static json_t *crd_convert(const kind_def_t *from, const kind_def_t *to, const json_t *obj)
 {
-    if (!object_is(obj, from->kind, registry_api_version(from)) || from == to)
+    int defaults = to->crd && to->crd->has_defaults && to->crd->schema;
+    if (!object_is(obj, from->kind, registry_api_version(from)) || (from == to && !defaults))
         return json_incref((json_t *)obj);
-    json_t *c = json_copy((json_t *)obj);
-    if (c && json_object_get(c, "apiVersion"))
+    /* defaults apply on read too: objects stored before a default was
+     * added to the schema read with it, as in Kubernetes */
+    json_t *c = defaults ? json_deep_copy((json_t *)obj) : json_copy((json_t *)obj);
+    if (c && from != to && json_object_get(c, "apiVersion"))
         json_object_set_new(c, "apiVersion", json_string(registry_api_version(to)));
+    if (c && defaults)
+        crd_schema_default(to->crd->schema, c);
     return c;
+}
+
+int registry_converts_on_read(const kind_def_t *k)
+{
+    return registry_storage_kind(k) != k || (k->crd && k->crd->has_defaults);
 }
 
 json_t *registry_convert_to_storage(const kind_def_t *k, const json_t *obj)
@@ -383,7 +393,7 @@ json_t *registry_convert_from_storage(const kind_def_t *k, const json_t *obj)
     const kind_def_t *s = registry_storage_kind(k);
     if (!obj)
         return NULL;
-    if (s == k || (!k->from_storage && !k->crd) || !json_is_object(obj))
+    if (!registry_converts_on_read(k) || (!k->from_storage && !k->crd) || !json_is_object(obj))
         return json_incref((json_t *)obj);
     const json_t *items = json_object_get(obj, "items");
     if (json_is_array(items)) {

@@ -21,15 +21,6 @@ struct plugin_sources {
     size_t nheld;
 };
 
-static plugin_lua_loader_fn lua_loader;
-static void *lua_loader_data;
-
-void plugin_sources_set_lua_loader(plugin_lua_loader_fn fn, void *data)
-{
-    lua_loader = fn;
-    lua_loader_data = data;
-}
-
 static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
@@ -54,38 +45,9 @@ static int hold(plugin_sources_t *s, loaded_plugin_t *p)
     return 0;
 }
 
-static void load_lua(plugin_sources_t *s, const char *path)
-{
-    char name[256], err[1024] = "";
-    base_name(path, name, sizeof name);
-    plugin_origin_t origin = plugin_registry_origin_of(path);
-    if (!lua_loader) {
-        plugin_registry_add(name, path, NULL, origin, PLUGIN_REC_FAILED,
-                            "Lua plugins need the Lua host, which this skiff does not have");
-        log_error("plugins", "%s: Lua plugins need the Lua host, which this skiff does not have",
-                  path);
-        return;
-    }
-    if (s->o.dry_run) {
-        plugin_registry_add(name, path, NULL, origin, PLUGIN_REC_WOULD_LOAD, "Lua plugin");
-        return;
-    }
-    /* the Lua host records the plugin itself once it runs */
-    if (lua_loader(lua_loader_data, path, err, sizeof err) != 0) {
-        plugin_registry_add(name, path, NULL, origin, PLUGIN_REC_FAILED, err);
-        log_error("plugins", "%s; the rest of the cluster keeps running", err);
-    }
-}
-
 /* Loads one file or name; failures are recorded and logged. */
 static int load_one(plugin_sources_t *s, const char *what, int from_dir)
 {
-    /* plugin_load runs a script through the Lua host (core/lua) like any
-     * plugin; a loader set with plugin_sources_set_lua_loader replaces it */
-    if (ends_with(what, ".lua") && lua_loader) {
-        load_lua(s, what);
-        return 0;
-    }
     char err[1024] = "";
     loaded_plugin_t *p = plugin_load(what, s->o.loop, s->o.data_dir, err, sizeof err);
     char name[256];

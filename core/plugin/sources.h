@@ -8,9 +8,8 @@
  * kind, which takes it with plugin_sources_take: the controller host takes
  * controllers and schedulers, the admission chain takes admission plugins.
  * A plugin that fails to load is recorded as failed with the reason and
- * logged; it never stops the server. Lua files (*.lua) go to the Lua
- * loader set with plugin_sources_set_lua_loader; without one they are
- * recorded as failed. */
+ * logged; it never stops the server. Lua files (*.lua) load the same
+ * way: the loader hands them to the Lua host (core/lua). */
 #ifndef SKIFF_PLUGIN_SOURCES_H
 #define SKIFF_PLUGIN_SOURCES_H
 
@@ -55,9 +54,5 @@ void plugin_sources_free(plugin_sources_t *s);
 size_t plugin_sources_split_dirs(const char *value, char **buf, const char **dirs, size_t n,
                                  size_t max);
 
-/* The Lua host's entry: load the script at path; 0, or a SKIFF_E* code
- * with a message for the user in err. */
-typedef int (*plugin_lua_loader_fn)(void *data, const char *path, char *err, size_t errlen);
-void plugin_sources_set_lua_loader(plugin_lua_loader_fn fn, void *data);
 
 #endif

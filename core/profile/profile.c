@@ -673,6 +673,26 @@ static int set_option(applier_t *a, const char *name, const json_t *v, const cha
                         type_name(v));
         *(int *)field = json_is_true(v);
         break;
+    case OPT_LIST: {
+        /* a repeatable option (--plugin-dir): one value or a list of them */
+        if (!is_string_list(v))
+            return fail(a->p, a->err, a->errlen, path,
+                        "expected a string (%s) or a list of strings, got %s", o->metavar,
+                        type_name(v));
+        option_list_t *l = (option_list_t *)field;
+        l->n = 0;
+        size_t n = json_is_array(v) ? json_array_size(v) : json_is_string(v) ? 1 : 0;
+        if (n > OPTION_LIST_MAX)
+            return fail(a->p, a->err, a->errlen, path, "at most %d values, got %zu",
+                        OPTION_LIST_MAX, n);
+        for (size_t i = 0; i < n; i++) {
+            const json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
+            const char *s = keep(a, json_string_value(e));
+            if (!s) return fail(a->p, a->err, a->errlen, path, "out of memory");
+            l->v[l->n++] = s;
+        }
+        break;
+    }
     }
     a->set_by[idx] = path;
     return 0;

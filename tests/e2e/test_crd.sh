@@ -28,6 +28,8 @@ expect_output "the cleanup finalizer is set" "customresourcecleanup.apiextension
 expect_contains "kubectl get crd lists it with CREATED AT" "CREATED AT" k get crd
 expect_contains "short name crd works" "$CRD" k get crds
 expect_contains "kubectl apply twice leaves the CRD unchanged" "unchanged" k apply -f "$M/crontab-crd.yaml"
+api GET "/apis/apiextensions.k8s.io/v1/customresourcedefinitions?watch=true&timeoutSeconds=1"
+like "$BODY" '{"type":"ADDED","object":{"kind":"CustomResourceDefinition"' "CRDs can be watched"
 
 # --- discovery and OpenAPI -------------------------------------------------------
 api GET /apis/stable.example.com/v1
@@ -105,7 +107,10 @@ expect_output "both landed; generation counts the two spec changes" "2 other 3" 
 expect_contains "kubectl scale works on a CronTab" scaled k scale ct my-new-cron-object --replicas=4
 expect_output "scale wrote specReplicasPath" 4 k get ct my-new-cron-object -o 'jsonpath={.spec.replicas}'
 ok "the status subresource takes status" \
-	k patch ct my-new-cron-object --subresource=status --type merge -p '{"status":{"replicas":4,"labelSelector":"app=cron"}}'
+	k patch ct my-new-cron-object --subresource=status --type merge -p '{"status":{"replicas":4,"labelSelector":"app=cron","conditions":[{"type":"Synced","status":"False"},{"type":"Ready","status":"True"}]}}'
+ok "kubectl get -o wide" k get ct my-new-cron-object -o wide
+like "$OUT" "READY" "... has the READY column"
+like "$(echo "$OUT" | tail -1)" "True" "... filled from the Ready condition"
 api GET /apis/stable.example.com/v1/namespaces/default/crontabs/my-new-cron-object/scale
 like "$BODY" '"status":{"replicas":4,"selector":"app=cron"}' "the Scale reads statusReplicasPath and labelSelectorPath"
 expect_output "a status write leaves generation alone" 4 \
@@ -122,6 +127,15 @@ chmod +x "$E2E_TMP/editor.sh"
 ok "kubectl edit" env EDITOR="$E2E_TMP/editor.sh" "$KUBECTL" --kubeconfig="$KUBECONFIG" edit ct my-new-cron-object
 expect_output "... changed the object" edited k get ct my-new-cron-object -o 'jsonpath={.spec.image}'
 
+# --- changing the CRD ---------------------------------------------------------------------
+ok "a default added to the schema" k patch crd "$CRD" --type json -p \
+	'[{"op":"add","path":"/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/timezone","value":{"type":"string","default":"UTC"}}]'
+tz() { [ "$(k get ct my-new-cron-object -o 'jsonpath={.spec.timezone}')" = UTC ]; }
+ok "... applies on read to objects stored before" wait_for 5 tz
+expect_fail_with "the scope of a CRD is immutable" \
+	'spec.scope: Invalid value: "Cluster": field is immutable' \
+	k patch crd "$CRD" --type merge -p '{"spec":{"scope":"Cluster"}}'
+
 # --- versions, selectors, watch -------------------------------------------------------------
 expect_output "the object reads in v1beta1 with apiVersion rewritten" "stable.example.com/v1beta1 5" \
 	k get crontabs.v1beta1.stable.example.com my-new-cron-object -o 'jsonpath={.apiVersion} {.spec.replicas}'
@@ -129,6 +143,10 @@ ok "a label" k label ct my-new-cron-object tier=batch
 expect_output "label selector" my-new-cron-object k get ct -l tier=batch -o 'jsonpath={.items[*].metadata.name}'
 expect_output "field selector metadata.name" unknown-field \
 	k get ct --field-selector metadata.name=unknown-field -o 'jsonpath={.items[*].metadata.name}'
+expect_output "field selector on a selectableField" my-new-cron-object \
+	k get ct --field-selector spec.image=edited -o 'jsonpath={.items[*].metadata.name}'
+expect_fail_with "a field the CRD does not make selectable is refused" \
+	"field label not supported: spec.cronSpec" k get ct --field-selector spec.cronSpec=x
 background sh -c "exec $KUBECTL --kubeconfig=$KUBECONFIG get ct -w --output-watch-events >$E2E_TMP/watch.out 2>&1"
 WATCH_PID=$BG_PID
 sleep 1
@@ -201,12 +219,15 @@ ok "the clashing CRD is deleted" k delete crd crontabs2.stable.example.com --tim
 
 # --- within a second -------------------------------------------------------------------------------
 sed 's/crontabs/gadgets/g; s/CronTab/Gadget/g; s/crontab/gadget/g; s/- ct$/- gd/' "$M/crontab-crd.yaml" >"$E2E_TMP/gadget-crd.yaml"
-t0=$(date +%s%N)
-ok "a second CRD" k create -f "$E2E_TMP/gadget-crd.yaml"
+ok "a second CRD as JSON" sh -c "$KUBECTL create --dry-run=client -o json -f $E2E_TMP/gadget-crd.yaml >$E2E_TMP/gadget-crd.json"
 served() { api GET /apis/stable.example.com/v1/namespaces/default/gadgets; [ "$HTTP_CODE" = 200 ]; }
+t0=$(date +%s%N)
+api POST /apis/apiextensions.k8s.io/v1/customresourcedefinitions -H 'Content-Type: application/json' \
+	--data-binary "@$E2E_TMP/gadget-crd.json"
+is "$HTTP_CODE" 201 "the CRD is created (201)"
 wait_for 5 served
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-diag "gadgets served ${ms} ms after kubectl create started"
+diag "gadgets served ${ms} ms after the CRD was posted"
 ok "its resource is served within a second" test "$ms" -lt 1000
 
 # --- deleting the CRD ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "api/table.h"
 #include "object/crd_schema.h"
 #include "object/registry.h"
 
@@ -203,12 +204,50 @@ static void test_paths(void **state)
     json_decref(obj);
 }
 
+/* A CRD's printer columns: the whole table after NAME (no AGE added when
+ * columns are given), JSONPath filters on lists of conditions. */
+static void test_printer_columns(void **state)
+{
+    (void)state;
+    static const kind_column_t cols[] = {
+        {"Ready", "string", 0, ".status.conditions[?(@.type==\"Ready\")].status", NULL},
+        {"Replicas", "integer", 1, ".spec.replicas", NULL},
+        {NULL, NULL, 0, NULL, NULL},
+    };
+    crd_version_t ver = {.has_columns = 1};
+    kind_def_t k = {.group = "x.io", .version = "v1", .kind = "W", .resource = "ws",
+                    .namespaced = 1, .columns = cols, .crd = &ver};
+    json_t *obj = load("{\"metadata\":{\"name\":\"a\"},\"spec\":{\"replicas\":3},\"status\":"
+                       "{\"conditions\":[{\"type\":\"Synced\",\"status\":\"False\"},"
+                       "{\"type\":\"Ready\",\"status\":\"True\"}]}}");
+    table_opts_t o = {.version = TABLE_V1};
+    json_t *t = table_new(&k, obj, &o);
+    json_t *defs = json_object_get(t, "columnDefinitions");
+    assert_int_equal(json_array_size(defs), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(defs, 1), "name")), "Ready");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(defs, 2), "priority")), 1);
+    json_t *cells = json_object_get(json_array_get(json_object_get(t, "rows"), 0), "cells");
+    assert_string_equal(json_string_value(json_array_get(cells, 0)), "a");
+    assert_string_equal(json_string_value(json_array_get(cells, 1)), "True");
+    assert_int_equal(json_integer_value(json_array_get(cells, 2)), 3);
+    json_decref(t);
+    /* no columns: NAME and AGE */
+    k.columns = NULL;
+    t = table_new(&k, obj, &o);
+    defs = json_object_get(t, "columnDefinitions");
+    assert_int_equal(json_array_size(defs), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(defs, 1), "name")), "Age");
+    json_decref(t);
+    json_decref(obj);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_object), cmocka_unit_test(test_messages),
         cmocka_unit_test(test_unknown_fields), cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_crd_validation), cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_printer_columns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -122,8 +122,14 @@ static void assert_patch_ops(json_t *paths, const char *const *ctypes_v3)
         assert_string_equal(json_string_value(json_object_get(op, "x-kubernetes-action")), "patch");
         json_t *types = ctypes_v3 ? json_object_get(json_object_get(op, "requestBody"), "content")
                                   : NULL;
+        /* CustomResourceDefinitions announce no strategic merge patch
+         * (kubectl then computes a JSON merge patch) */
+        int crd = strcmp(json_string_value(json_object_get(
+                             json_object_get(op, "x-kubernetes-group-version-kind"), "kind")),
+                         "CustomResourceDefinition") == 0;
         for (size_t i = 0; ctypes_v3 && ctypes_v3[i]; i++)
-            assert_non_null(json_object_get(types, ctypes_v3[i]));
+            if (!crd || strcmp(ctypes_v3[i], "application/strategic-merge-patch+json") != 0)
+                assert_non_null(json_object_get(types, ctypes_v3[i]));
     }
     assert_true(n > 0);
 }
@@ -202,7 +208,8 @@ static void test_v2_paths(void **state)
         }
         json_t *patch = json_object_get(item, "patch");
         json_t *consumes = json_object_get(patch, "consumes");
-        assert_int_equal(json_array_size(consumes), 4);
+        assert_int_equal(json_array_size(consumes),
+                         strcmp(k->kind, "CustomResourceDefinition") == 0 ? 3 : 4);
         json_t *put = json_object_get(item, "put");
         assert_true(has_param(put, "fieldValidation"));
         assert_true(has_param(put, "body"));
