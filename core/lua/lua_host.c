@@ -346,10 +346,17 @@ static int add_setting(lua_plugin_t *p, const char *name, int type, const char *
     skiff_setting_t *n = realloc(p->settings, (p->nsettings + 2) * sizeof *n);
     if (!n) return -1;
     p->settings = n;
+    p->desc.settings = n;
     n[p->nsettings++] = (skiff_setting_t){strdup(name), type, def ? strdup(def) : NULL,
                                          help ? strdup(help) : NULL};
     n[p->nsettings] = (skiff_setting_t){NULL};
     return 0;
+}
+
+int lua_plugin_add_setting(lua_plugin_t *p, const char *name, int type, const char *def,
+                           const char *help)
+{
+    return add_setting(p, name, type, def, help);
 }
 
 /* One entry of settings = {...}: {name=, type=, default=, help=}, with the
@@ -376,7 +383,8 @@ static int read_setting(lua_plugin_t *p, lua_State *L, int idx, const char *key,
     else if (!t)
         snprintf(err, errlen,
                  "settings: %s has type \"%s\"; use string, int, bool or duration", name, type);
-    else if (!strcmp(name, "memory-limit") || !strcmp(name, "time-limit"))
+    else if (!strcmp(name, "memory-limit") || !strcmp(name, "time-limit") ||
+             !strcmp(name, "failure-policy"))
         snprintf(err, errlen, "settings: %s is declared by the Lua host for every Lua plugin", name);
     else rc = add_setting(p, name, t, def, help);
     free(name);

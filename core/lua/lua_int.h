@@ -93,6 +93,9 @@ int lua_task_answer(lua_task_t *t);
 void lua_plugin_fail(lua_plugin_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Raises a Lua error unless L runs inside a task that may wait. */
 lua_task_t *lua_need_task(lua_State *L, const char *fn);
+/* Declares one more setting (for the kinds' own, such as failure-policy). */
+int lua_plugin_add_setting(lua_plugin_t *p, const char *name, int type, const char *def,
+                           const char *help);
 void lua_plugin_log(lua_plugin_t *p, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
