@@ -113,7 +113,7 @@ static int run_hook(skiff_plugin_ctx_t *ctx, skiff_admission_request_t *req, int
     lua_pushvalue(L, -1);
     lua_insert(L, top + 1); /* a copy of req stays below the call, for mutate */
     a->cur = req;
-    p->slice_start = uv_hrtime();
+    p->slice_start = lua_slice_clock();
     int rc = lua_pcall(L, 1, 3, 0);
     p->slice_start = 0;
     a->cur = NULL;

@@ -58,7 +58,7 @@ struct lua_plugin {
     /* limits */
     size_t mem_used, mem_limit;
     uint64_t time_limit_ns;
-    uint64_t slice_start; /* hrtime when the running slice began; 0 when idle */
+    uint64_t slice_start; /* lua_slice_clock() when the running slice began; 0 when idle */
     int over_time, over_memory;
     char failure[512];
     int failed;
@@ -98,6 +98,10 @@ int lua_plugin_add_setting(lua_plugin_t *p, const char *name, int type, const ch
                            const char *help);
 void lua_plugin_log(lua_plugin_t *p, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The clock of the time limit (nanoseconds of the thread's CPU time),
+ * never 0: slice_start doubles as "the script is running". */
+uint64_t lua_slice_clock(void);
 
 /* ---- lua_json.c: jansson <-> Lua ---- */
 /* Pushes v as Lua values: objects and arrays become tables marked by the

@@ -177,7 +177,7 @@ static int call_step(lstep_t *st, int fn_ref, void *state, const skiff_sched_nod
     lua_rawgeti(L, LUA_REGISTRYINDEX, fn_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, cs->pod_ref);
     push_node(s, L, node);
-    p->slice_start = uv_hrtime();
+    p->slice_start = lua_slice_clock();
     int rc = lua_pcall(L, 2, 2, 0);
     p->slice_start = 0;
     if (rc == LUA_OK) return LUA_OK;
