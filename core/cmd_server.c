@@ -450,8 +450,9 @@ static void on_api_ready(void *data, int status)
     for (size_t i = 0; i < ns; i++) extra[nc + i] = sch[i];
     free(ctl);
     free(sch);
-    /* Admission plugins go to the admission chain here:
-     * plugin_sources_take(st->sources, SKIFF_PLUGIN_ADMISSION, &n). */
+    /* Admission plugins found in folders stay loaded but out of the chain
+     * (the chain, built at start, runs those --enable-admission-plugins
+     * names, in that order); plugin_sources_settle says so in the list. */
     controller_host_opts_t co = {.loop = st->loop,
                                  .extra = extra,
                                  .n_extra = nc + ns,

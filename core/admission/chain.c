@@ -20,6 +20,7 @@
 #include "api/apiserver_int.h"
 #include "api/object_meta.h"
 #include "plugin/loader.h"
+#include "plugin/registry.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -242,6 +243,14 @@ int admission_chain_new(uv_loop_t *loop, const char *data_dir, const char *enabl
     for (size_t i = 0; i < ch->n; i++) {
         if (i) strbuf_add(&s, ",");
         strbuf_add(&s, ch->e[i].name);
+        /* the chain, in order, in `skiff plugins list` */
+        if (ch->e[i].plugin)
+            plugin_registry_add(ch->e[i].plugin->name, ch->e[i].plugin->path, ch->e[i].plugin,
+                                plugin_registry_origin_of(ch->e[i].plugin->path),
+                                PLUGIN_REC_STARTED, NULL);
+        else
+            plugin_registry_add_builtin(ch->e[i].name, SKIFF_PLUGIN_ADMISSION,
+                                        "compiled into skiff");
     }
     ch->summary = s.p ? s.p : strdup("");
     *out = ch;

@@ -112,6 +112,8 @@ void api_handle_get(api_call_t *c);
 void api_handle_list(api_call_t *c);
 void api_handle_watch(api_call_t *c);
 void api_streams_close_all(api_server_t *s);
+/* End the watches of one resource (its CRD was deleted). */
+void api_streams_close_resource(api_server_t *s, const char *group, const char *resource);
 
 /* inputs of the node authorizer (node_inputs.c) */
 json_t *api_node_inputs(void *srv, const api_path_t *p, rbac_node_inputs_t *in);

@@ -41,7 +41,8 @@ typedef struct crd_served {
     kind_column_t *columns;
     const char **short_names;
     const char **categories;
-    char api_version[256];
+    char schema_name[256];     /* "com.example.stable.v1.CronTab" */
+    char warning[768];         /* Warning header of a deprecated version */
     const kind_def_t *registered; /* the registry's copy, or NULL once retired */
     struct crd_served *next;     /* every block ever made, freed at the end */
 } crd_served_t;
@@ -115,7 +116,8 @@ static const char **string_list(const json_t *arr)
 }
 
 /* A served version of crd (a copy it may keep) as a registry kind. */
-static crd_served_t *served_new(json_t *crd, const json_t *version, const char *storage)
+static crd_served_t *served_new(json_t *crd, const json_t *version, const char *storage,
+                                int64_t rev)
 {
     const json_t *sp = json_object_get(crd, "spec"), *nm = json_object_get(sp, "names");
     /* what validation guarantees, checked again for objects written
@@ -145,18 +147,19 @@ static crd_served_t *served_new(json_t *crd, const json_t *version, const char *
     d->short_names = b->short_names = string_list(json_object_get(names, "shortNames"));
     d->categories = b->categories = string_list(json_object_get(names, "categories"));
     /* OpenAPI names custom kinds by the reversed group: com.example.stable.v1.CronTab */
-    char rev[256] = "";
+    char rgroup[256] = "";
     const char *g = d->group;
     size_t off = 0;
     for (const char *end = g + strlen(g); end > g;) {
         const char *dot = end;
         while (dot > g && dot[-1] != '.') dot--;
-        int n = snprintf(rev + off, sizeof rev - off, "%s%.*s", off ? "." : "", (int)(end - dot), dot);
-        if (n > 0 && off + (size_t)n < sizeof rev) off += (size_t)n;
+        int n = snprintf(rgroup + off, sizeof rgroup - off, "%s%.*s", off ? "." : "",
+                         (int)(end - dot), dot);
+        if (n > 0 && off + (size_t)n < sizeof rgroup) off += (size_t)n;
         end = dot > g ? dot - 1 : g;
     }
-    snprintf(b->api_version, sizeof b->api_version, "%s.%s.%s", rev, d->version, d->kind);
-    d->schema_name = b->api_version;
+    snprintf(b->schema_name, sizeof b->schema_name, "%s.%s.%s", rgroup, d->version, d->kind);
+    d->schema_name = b->schema_name;
     const json_t *sub = json_object_get(version, "subresources");
     d->has_status = json_object_get(sub, "status") != NULL;
     const json_t *scale = json_object_get(sub, "scale");
@@ -164,6 +167,7 @@ static crd_served_t *served_new(json_t *crd, const json_t *version, const char *
     v->crd_name = (char *)json_string_value(json_object_get(json_object_get(crd, "metadata"), "name"));
     v->schema = json_object_get(json_object_get(version, "schema"), "openAPIV3Schema");
     v->has_defaults = crd_schema_has_defaults(v->schema);
+    v->schema_rev = rev;
     v->selectable_fields = json_object_get(version, "selectableFields");
     if (scale) {
         d->has_scale = 1;
@@ -186,6 +190,48 @@ static crd_served_t *served_new(json_t *crd, const json_t *version, const char *
             v->has_columns = 1;
             d->columns = b->columns;
         }
+    }
+    if (json_is_true(json_object_get(version, "deprecated"))) {
+        /* Kubernetes' words: "<group>/<version> <Kind> is deprecated; use
+         * <group>/<newest served, not deprecated, newer version> <Kind>" */
+        const char *text = json_string_value(json_object_get(version, "deprecationWarning"));
+        char dflt[512];
+        if (!text) {
+            int n = snprintf(dflt, sizeof dflt, "%s/%s %s is deprecated", d->group, d->version,
+                             d->kind);
+            const char *best = NULL;
+            size_t i;
+            json_t *o;
+            json_array_foreach(json_object_get(spec, "versions"), i, o)
+            {
+                const char *on = json_string_value(json_object_get(o, "name"));
+                if (!on || !json_is_true(json_object_get(o, "served")) ||
+                    json_is_true(json_object_get(o, "deprecated")) ||
+                    !discovery_version_newer(on, d->version))
+                    continue;
+                if (!best || discovery_version_newer(on, best)) best = on;
+            }
+            if (best && n > 0 && (size_t)n < sizeof dflt)
+                snprintf(dflt + n, sizeof dflt - (size_t)n, "; use %s/%s %s", d->group, best, d->kind);
+            text = dflt;
+        }
+        char *o = b->warning;
+        size_t left = sizeof b->warning;
+        int n = snprintf(o, left, "Warning: 299 - \"");
+        o += n;
+        left -= (size_t)n;
+        /* header-safe: printable ASCII, quotes escaped */
+        for (const char *t = text; *t && left > 8; t++) {
+            unsigned char ch = (unsigned char)*t;
+            if (ch == '"' || ch == '\\') {
+                *o++ = '\\';
+                left--;
+            }
+            *o++ = (ch < 0x20 || ch > 0x7e) ? '?' : (char)ch;
+            left--;
+        }
+        snprintf(o, left, "\"\r\n");
+        v->warning = b->warning;
     }
     d->storage_version = storage;
     d->crd = v;
@@ -226,7 +272,7 @@ static int by_priority(const void *a, const void *b)
 }
 
 /* Serve the CRD's versions (again, if its spec changed). 0 or -1. */
-static int serve(api_server_t *s, crd_entry_t *e, json_t *crd)
+static int serve(api_server_t *s, crd_entry_t *e, json_t *crd, int64_t rev)
 {
     json_t *spec = json_object_get(crd, "spec");
     if (e->spec && json_equal(e->spec, spec)) return 0;
@@ -234,9 +280,6 @@ static int serve(api_server_t *s, crd_entry_t *e, json_t *crd)
     const json_t *versions = json_object_get(spec, "versions");
     size_t nv = json_array_size(versions), i;
     json_t *v;
-    const char *storage = NULL;
-    json_array_foreach(versions, i, v) if (json_is_true(json_object_get(v, "storage")))
-        storage = json_string_value(json_object_get(v, "name"));
     json_t **order = calloc(nv ? nv : 1, sizeof *order);
     e->kinds = calloc(nv ? nv : 1, sizeof *e->kinds);
     if (!order || !e->kinds) {
@@ -258,8 +301,7 @@ static int serve(api_server_t *s, crd_entry_t *e, json_t *crd)
         json_array_foreach(json_object_get(json_object_get(copy, "spec"), "versions"), j, it)
             if (json_is_true(json_object_get(it, "storage")))
                 cstorage = json_string_value(json_object_get(it, "name"));
-        (void)storage;
-        crd_served_t *b = served_new(copy, cv, cstorage);
+        crd_served_t *b = served_new(copy, cv, cstorage, rev);
         if (!b || registry_add(&b->def) != 0) {
             log_error("crd", "%s: could not serve version %s", e->name, vn);
             continue;
@@ -511,6 +553,9 @@ static void follow(api_server_t *s, const char *name, const char *value, size_t 
     if (!value) {
         if (e) {
             log_info("crd", "%s deleted: its resource is no longer served", name);
+            /* watches of the resource end, as they do in Kubernetes */
+            if (e->nkinds)
+                api_streams_close_resource(s, e->kinds[0]->group, e->kinds[0]->resource);
             entry_drop(e);
             discovery_invalidate();
             openapi_invalidate();
@@ -541,7 +586,7 @@ static void follow(api_server_t *s, const char *name, const char *value, size_t 
             openapi_invalidate();
         }
     } else {
-        serve(s, e, crd);
+        serve(s, e, crd, rev);
     }
     if (act) {
         if (e->terminating) cleanup(s, e, crd, rev);
@@ -625,8 +670,17 @@ void crd_server_free(api_server_t *s)
         free(b->categories);
         free(b);
     }
+    crd_schema_cache_clear();
     discovery_invalidate();
     openapi_invalidate();
+}
+
+void crd_request_warning(api_call_t *c)
+{
+    const char *w = c->kind->crd ? c->kind->crd->warning : NULL;
+    if (!w || c->warnings) return;
+    c->warnings = strdup(w);
+    c->resp->extra_headers = c->warnings;
 }
 
 /* ---- updates of CRDs ----------------------------------------------------------- */

@@ -40,6 +40,9 @@ json_t *crd_openapi_definition(const kind_def_t *k, const char *ref_prefix, int 
 struct api_call;
 int crd_admit_update(struct api_call *c, const json_t *obj, const json_t *old);
 
+/* A request to a deprecated version: the Warning header Kubernetes sends. */
+void crd_request_warning(struct api_call *c);
+
 /* 1 when k's CRD is being deleted (new objects are refused). */
 int crd_terminating(const kind_def_t *k);
 

@@ -282,10 +282,9 @@ void api_handle_list(api_call_t *c)
             strbuf_add(&b, tail);
         }
         strbuf_add(&b, "},\"items\":[");
-        int convert = registry_converts_on_read(c->kind);
         for (size_t i = first; i < first + count; i++) {
             if (i > first) strbuf_addn(&b, ",", 1);
-            if (!convert) {
+            if (!registry_converts_on_read(c->kind, items[i]->rev)) {
                 strbuf_addn(&b, items[i]->json, items[i]->len);
                 continue;
             }
@@ -366,6 +365,15 @@ void api_streams_close_all(api_server_t *s)
     while (s->streams) stream_end(s->streams);
 }
 
+void api_streams_close_resource(api_server_t *s, const char *group, const char *resource)
+{
+    for (api_stream_t *st = s->streams, *next; st; st = next) {
+        next = st->next;
+        const kind_def_t *k = st->call->kind;
+        if (strcmp(k->group, group) == 0 && strcmp(k->resource, resource) == 0) stream_end(st);
+    }
+}
+
 static void stream_write_line(api_stream_t *st, const char *type, const char *obj, size_t len)
 {
     if (st->ended) return;
@@ -418,7 +426,7 @@ static void stream_send_obj(api_stream_t *st, int type, cache_obj_t *o, int64_t 
         return;
     }
     const kind_def_t *k = st->call->kind;
-    int convert = registry_converts_on_read(k);
+    int convert = registry_converts_on_read(k, o->rev);
     if (st->table || convert) {
         json_t *p = cache_obj_decode(o);
         json_t *v = p ? registry_convert_from_storage(k, p) : NULL;

@@ -733,6 +733,7 @@ static void route_resource(api_server_t *s, const api_request_t *req, api_respon
         api_call_free(c);
         return;
     }
+    if (k->crd) crd_request_warning(c);
     parse_query(c, req->query);
     const char *dry = api_query_get(c, "dryRun");
     c->dry_run = dry && strcmp(dry, "All") == 0;

@@ -179,9 +179,10 @@ void lua_plugin_fail(lua_plugin_t *p, const char *fmt, ...)
     if (p->ctx && p->ctx->core_private) {
         loaded_plugin_t *lp = p->ctx->core_private;
         lp->state = PLUGIN_FAILED;
-        char why[600];
+        /* and `skiff plugins list` shows why */
+        char why[sizeof p->failure + 16];
         snprintf(why, sizeof why, "stopped: %s", p->failure);
-        plugin_registry_note(lp, PLUGIN_REC_FAILED, why); /* `skiff plugins list` */
+        plugin_registry_note(lp, PLUGIN_REC_FAILED, why);
     }
     /* What is running now (a reconcile, an informer's handler) must
      * return before its controller goes: stop on the next loop turn. */

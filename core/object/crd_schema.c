@@ -10,6 +10,8 @@
  * objects, the store or the registry's tables. */
 #include "object/crd_schema.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <math.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -152,7 +154,7 @@ static void pop(vctx_t *c, size_t saved)
 
 /* JSON Schema patterns are ECMA 262; POSIX extended covers what CRDs use
  * once the Perl classes are spelled out. */
-static int pattern_match(const char *pattern, const char *s, int *bad)
+static int pattern_compile(const char *pattern, regex_t *re)
 {
     char conv[2048];
     size_t o = 0;
@@ -181,14 +183,49 @@ static int pattern_match(const char *pattern, const char *s, int *bad)
         conv[o++] = *p;
     }
     conv[o] = '\0';
+    return regcomp(re, conv, REG_EXTENDED | REG_NOSUB);
+}
+
+/* Compiled patterns, kept: the same few patterns are checked on every
+ * write, and compiling costs more than matching. Starts over when full. */
+#define PATTERN_CACHE 64
+static struct {
+    char *pattern;
     regex_t re;
-    if (regcomp(&re, conv, REG_EXTENDED | REG_NOSUB) != 0) {
+    int ok;
+} g_patterns[PATTERN_CACHE];
+static size_t g_npatterns;
+
+void crd_schema_cache_clear(void)
+{
+    for (size_t i = 0; i < g_npatterns; i++) {
+        if (g_patterns[i].ok) regfree(&g_patterns[i].re);
+        free(g_patterns[i].pattern);
+    }
+    g_npatterns = 0;
+}
+
+static int pattern_match(const char *pattern, const char *s, int *bad)
+{
+    size_t i;
+    for (i = 0; i < g_npatterns; i++)
+        if (strcmp(g_patterns[i].pattern, pattern) == 0) break;
+    if (i == g_npatterns) {
+        if (g_npatterns == PATTERN_CACHE) crd_schema_cache_clear();
+        i = g_npatterns;
+        g_patterns[i].pattern = strdup(pattern);
+        if (!g_patterns[i].pattern) {
+            *bad = 1;
+            return 1;
+        }
+        g_patterns[i].ok = pattern_compile(pattern, &g_patterns[i].re) == 0;
+        g_npatterns++;
+    }
+    if (!g_patterns[i].ok) {
         *bad = 1;
         return 1;
     }
-    int ok = regexec(&re, s, 0, NULL, 0) == 0;
-    regfree(&re);
-    return ok;
+    return regexec(&g_patterns[i].re, s, 0, NULL, 0) == 0;
 }
 
 static int type_ok(const json_t *s, const json_t *v)
@@ -207,6 +244,7 @@ static int type_ok(const json_t *s, const json_t *v)
 }
 
 static void walk(vctx_t *c, const json_t *s, const json_t *v, int top);
+static void check_combinators(vctx_t *c, const json_t *s, const json_t *v);
 
 static void check_enum(vctx_t *c, const json_t *s, const json_t *v)
 {
@@ -269,8 +307,89 @@ static size_t utf8_len(const char *s)
     return n;
 }
 
+static int all_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i])) return 0;
+    return 1;
+}
+
+/* The string formats Kubernetes checks for CRDs (kube-openapi's strfmt);
+ * unknown formats pass. */
+static int format_ok(const char *fmt, const char *s)
+{
+    size_t n = strlen(s);
+    if (strcmp(fmt, "date") == 0) {
+        int y, m, d;
+        char end;
+        return n == 10 && sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &end) == 3 && m >= 1 && m <= 12 &&
+               d >= 1 && d <= 31;
+    }
+    if (strcmp(fmt, "date-time") == 0) {
+        int y, mo, d, h, mi, sec;
+        if (n < 20 || sscanf(s, "%4d-%2d-%2d", &y, &mo, &d) != 3 || (s[10] != 'T' && s[10] != 't') ||
+            sscanf(s + 11, "%2d:%2d:%2d", &h, &mi, &sec) != 3 || s[4] != '-' || s[7] != '-' ||
+            s[13] != ':' || s[16] != ':')
+            return 0;
+        const char *p = s + 19;
+        if (*p == '.') {
+            p++;
+            if (!isdigit((unsigned char)*p)) return 0;
+            while (isdigit((unsigned char)*p)) p++;
+        }
+        if (*p == 'Z' || *p == 'z') return p[1] == '\0';
+        return (*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':' &&
+               isdigit((unsigned char)p[1]) && isdigit((unsigned char)p[2]) &&
+               isdigit((unsigned char)p[4]) && isdigit((unsigned char)p[5]);
+    }
+    if (strcmp(fmt, "uuid") == 0)
+        return n == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' &&
+               all_hex(s, 8) && all_hex(s + 9, 4) && all_hex(s + 14, 4) && all_hex(s + 19, 4) &&
+               all_hex(s + 24, 12);
+    if (strcmp(fmt, "ipv4") == 0) {
+        struct in_addr a;
+        return inet_pton(AF_INET, s, &a) == 1;
+    }
+    if (strcmp(fmt, "ipv6") == 0) {
+        struct in6_addr a;
+        return inet_pton(AF_INET6, s, &a) == 1;
+    }
+    if (strcmp(fmt, "cidr") == 0) {
+        const char *slash = strchr(s, '/');
+        char ip[64];
+        if (!slash || (size_t)(slash - s) >= sizeof ip) return 0;
+        memcpy(ip, s, (size_t)(slash - s));
+        ip[slash - s] = '\0';
+        char *end;
+        long bits = strtol(slash + 1, &end, 10);
+        if (*end || end == slash + 1) return 0;
+        struct in6_addr a6;
+        struct in_addr a4;
+        if (inet_pton(AF_INET, ip, &a4) == 1) return bits >= 0 && bits <= 32;
+        return inet_pton(AF_INET6, ip, &a6) == 1 && bits >= 0 && bits <= 128;
+    }
+    if (strcmp(fmt, "byte") == 0) {
+        if (n % 4) return 0;
+        for (size_t i = 0; i < n; i++) {
+            char ch = s[i];
+            if (!(isalnum((unsigned char)ch) || ch == '+' || ch == '/' || (ch == '=' && i >= n - 2)))
+                return 0;
+        }
+        return 1;
+    }
+    if (strcmp(fmt, "email") == 0) {
+        const char *at = strchr(s, '@');
+        return at && at > s && at[1] && !strchr(at + 1, '@');
+    }
+    return 1;
+}
+
 static void check_string(vctx_t *c, const json_t *s, const json_t *v)
 {
+    const char *fmt = json_string_value(json_object_get(s, "format"));
+    if (fmt && !format_ok(fmt, json_string_value(v)))
+        ERR(c, "FieldValueInvalid", "Invalid value: \"%s\": %s in body must be of type %s: \"%s\"",
+            json_string_value(v), c->path, fmt, json_string_value(v));
     const char *str = json_string_value(v);
     size_t len = utf8_len(str);
     const json_t *mn = json_object_get(s, "minLength"), *mx = json_object_get(s, "maxLength");
@@ -397,6 +516,63 @@ static void check_object(vctx_t *c, const json_t *s, const json_t *v, int top)
     }
 }
 
+/* How many errors v has against a sub-schema (of anyOf, oneOf, not);
+ * fields unknown to the sub-schema do not count: only the structural
+ * schema decides what is pruned. */
+static size_t sub_errors(vctx_t *c, const json_t *sub, const json_t *v)
+{
+    validation_result_t scratch;
+    memset(&scratch, 0, sizeof scratch);
+    vctx_t t = *c;
+    t.res = &scratch;
+    t.added = 0;
+    t.mode = VALIDATE_IGNORE_UNKNOWN;
+    walk(&t, sub, v, 0);
+    size_t n = scratch.count;
+    validation_result_free(&scratch);
+    return n;
+}
+
+static void check_combinators(vctx_t *c, const json_t *s, const json_t *v)
+{
+    char val[256];
+    size_t i;
+    json_t *sub;
+    json_array_foreach(json_object_get(s, "allOf"), i, sub)
+    {
+        int mode = c->mode;
+        c->mode = VALIDATE_IGNORE_UNKNOWN;
+        walk(c, sub, v, 0);
+        c->mode = mode;
+    }
+    const json_t *any = json_object_get(s, "anyOf");
+    if (json_array_size(any)) {
+        int ok = 0;
+        json_array_foreach(any, i, sub) if (!ok && sub_errors(c, sub, v) == 0) ok = 1;
+        if (!ok) {
+            value_repr(v, val, sizeof val);
+            ERR(c, "FieldValueInvalid", "Invalid value: %s: %s in body must validate at least one schema (anyOf)",
+                val, c->path);
+        }
+    }
+    const json_t *one = json_object_get(s, "oneOf");
+    if (json_array_size(one)) {
+        size_t passing = 0;
+        json_array_foreach(one, i, sub) passing += sub_errors(c, sub, v) == 0;
+        if (passing != 1) {
+            value_repr(v, val, sizeof val);
+            ERR(c, "FieldValueInvalid", "Invalid value: %s: %s in body must validate one and only one schema (oneOf)",
+                val, c->path);
+        }
+    }
+    const json_t *not = json_object_get(s, "not");
+    if (json_is_object(not) && sub_errors(c, not, v) == 0) {
+        value_repr(v, val, sizeof val);
+        ERR(c, "FieldValueInvalid", "Invalid value: %s: %s in body must not validate the schema (not)",
+            val, c->path);
+    }
+}
+
 static void walk(vctx_t *c, const json_t *s, const json_t *v, int top)
 {
     if (!json_is_object(s)) return;
@@ -419,6 +595,7 @@ static void walk(vctx_t *c, const json_t *s, const json_t *v, int top)
     else if (json_is_string(v)) check_string(c, s, v);
     else if (json_is_array(v)) check_array(c, s, v);
     else if (json_is_object(v)) check_object(c, s, v, top);
+    check_combinators(c, s, v);
 }
 
 size_t crd_schema_validate(const json_t *schema, const json_t *obj, int mode,

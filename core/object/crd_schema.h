@@ -26,6 +26,8 @@ typedef struct crd_version {
     char *label_selector_path;  /* may be NULL with scale */
     int has_columns;            /* additionalPrinterColumns were given */
     int has_defaults;           /* the schema has a `default:` somewhere */
+    const char *warning;        /* a deprecated version's Warning header line, or NULL */
+    int64_t schema_rev;         /* store revision of the CRD this version was served from */
     const json_t *selectable_fields; /* selectableFields: [{"jsonPath": ".spec.x"}] or NULL */
 } crd_version_t;
 
@@ -48,6 +50,9 @@ void crd_schema_default(const json_t *schema, json_t *obj);
 /* 1 if a field selector may name path ("spec.color"): metadata.name,
  * metadata.namespace and the version's selectableFields. */
 int crd_field_selectable(const crd_version_t *v, const char *path);
+
+/* Forget the compiled patterns (at shutdown). */
+void crd_schema_cache_clear(void);
 
 /* 1 if the schema has a `default:` anywhere. */
 int crd_schema_has_defaults(const json_t *schema);

@@ -371,9 +371,12 @@ static json_t *crd_convert(const kind_def_t *from, const kind_def_t *to, const j
     return c;
 }
 
-int registry_converts_on_read(const kind_def_t *k)
+int registry_converts_on_read(const kind_def_t *k, int64_t rev)
 {
-    return registry_storage_kind(k) != k || (k->crd && k->crd->has_defaults);
+    /* an object written after the schema was served had its defaults
+     * applied by the write */
+    return registry_storage_kind(k) != k ||
+           (k->crd && k->crd->has_defaults && (rev < 0 || rev <= k->crd->schema_rev));
 }
 
 json_t *registry_convert_to_storage(const kind_def_t *k, const json_t *obj)
@@ -393,7 +396,7 @@ json_t *registry_convert_from_storage(const kind_def_t *k, const json_t *obj)
     const kind_def_t *s = registry_storage_kind(k);
     if (!obj)
         return NULL;
-    if (!registry_converts_on_read(k) || (!k->from_storage && !k->crd) || !json_is_object(obj))
+    if (!registry_converts_on_read(k, -1) || (!k->from_storage && !k->crd) || !json_is_object(obj))
         return json_incref((json_t *)obj);
     const json_t *items = json_object_get(obj, "items");
     if (json_is_array(items)) {

@@ -8,6 +8,8 @@
 #ifndef SKIFF_REGISTRY_H
 #define SKIFF_REGISTRY_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "object/schema.h"
@@ -131,9 +133,10 @@ const kind_def_t *registry_storage_kind(const kind_def_t *k);
  * return a new reference, NULL only when memory runs out. */
 json_t *registry_convert_to_storage(const kind_def_t *k, const json_t *obj);
 json_t *registry_convert_from_storage(const kind_def_t *k, const json_t *obj);
-/* 1 when objects read through k are not served as stored: another
- * version, or a custom resource whose schema has defaults. */
-int registry_converts_on_read(const kind_def_t *k);
+/* 1 when an object stored at revision rev (-1: unknown) is not served as
+ * stored when read through k: another version, or a custom resource
+ * stored before its schema's defaults were known. */
+int registry_converts_on_read(const kind_def_t *k, int64_t rev);
 
 /* Add a kind at run time (CRDs). The struct is copied; the strings, arrays
  * and functions it points to must outlive the registry. schema may be set

@@ -8,6 +8,7 @@
 
 typedef struct record {
     char *name, *kind, *version, *path, *reason;
+    json_t *settings; /* the descriptor's declared settings, or NULL */
     const loaded_plugin_t *p; /* identity for notes; never dereferenced after add */
     plugin_origin_t origin;
     plugin_rec_state_t state;
@@ -54,6 +55,29 @@ const char *plugin_origin_name(plugin_origin_t o)
     return "unknown";
 }
 
+static const char *setting_type(skiff_setting_type_t t)
+{
+    switch (t) {
+    case SKIFF_SETTING_STRING: return "string";
+    case SKIFF_SETTING_INT: return "int";
+    case SKIFF_SETTING_BOOL: return "bool";
+    case SKIFF_SETTING_DURATION: return "duration";
+    }
+    return "unknown";
+}
+
+/* [{"name", "type", "default", "help"}] of a descriptor's settings table. */
+static json_t *settings_json(const skiff_plugin_t *d)
+{
+    json_t *a = json_array();
+    if (!a || !d->settings) return a;
+    for (const skiff_setting_t *st = d->settings; st->name; st++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s?, s:s?}", "name", st->name, "type",
+                                           setting_type(st->type), "default", st->default_value,
+                                           "help", st->help));
+    return a;
+}
+
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -79,6 +103,7 @@ int plugin_registry_add(const char *name, const char *path, const loaded_plugin_
     r->version = strdup(d && d->version ? d->version : "");
     r->path = dup_or_null(path);
     r->reason = dup_or_null(reason);
+    r->settings = d ? settings_json(d) : NULL;
     r->p = p;
     r->origin = origin;
     r->state = state;
@@ -88,9 +113,22 @@ int plugin_registry_add(const char *name, const char *path, const loaded_plugin_
         free(r->version);
         free(r->path);
         free(r->reason);
+        json_decref(r->settings);
         return -1;
     }
     nrecords++;
+    return 0;
+}
+
+int plugin_registry_add_builtin(const char *name, int kind, const char *reason)
+{
+    if (plugin_registry_add(name, NULL, NULL, PLUGIN_ORIGIN_BUILTIN, PLUGIN_REC_STARTED, reason))
+        return -1;
+    record_t *r = &records[nrecords - 1];
+    char *k = strdup(plugin_kind_name(kind));
+    if (!k) return -1;
+    free(r->kind);
+    r->kind = k;
     return 0;
 }
 
@@ -150,10 +188,11 @@ json_t *plugin_registry_json(void)
     for (size_t i = 0; i < nrecords; i++) {
         record_t *r = &records[i];
         json_array_append_new(
-            items, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s?}", "name", r->name, "kind",
-                             r->kind, "version", r->version, "origin",
+            items, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s?, s:O?}", "name", r->name,
+                             "kind", r->kind, "version", r->version, "origin",
                              plugin_origin_name(r->origin), "path", r->path, "state",
-                             plugin_rec_state_name(r->state), "reason", r->reason));
+                             plugin_rec_state_name(r->state), "reason", r->reason, "settings",
+                             r->settings));
     }
     return json_pack("{s:s, s:s, s:o}", "kind", "PluginList", "apiVersion", "skiff/v1", "items",
                      items);
@@ -167,6 +206,7 @@ void plugin_registry_clear(void)
         free(records[i].version);
         free(records[i].path);
         free(records[i].reason);
+        json_decref(records[i].settings);
     }
     free(records);
     records = NULL;

@@ -35,6 +35,9 @@ typedef enum plugin_origin {
  * name is then the file's name without ".so"). Returns 0 or -1 (memory). */
 int plugin_registry_add(const char *name, const char *path, const loaded_plugin_t *p,
                         plugin_origin_t origin, plugin_rec_state_t state, const char *reason);
+/* Adds a started module compiled into skiff (a built-in admission plugin),
+ * which has no file nor descriptor. */
+int plugin_registry_add_builtin(const char *name, int kind, const char *reason);
 /* Notes a new state of the loaded plugin p (reason NULL: none). */
 void plugin_registry_note(const loaded_plugin_t *p, plugin_rec_state_t state, const char *reason);
 /* The plugin p is about to be unloaded: its record stays, notes stop. */
@@ -47,7 +50,10 @@ int plugin_registry_has(const char *name, const char **path);
 plugin_origin_t plugin_registry_origin_of(const char *path);
 /* The table as a new JSON document (the caller json_decref()s it):
  *   {"kind": "PluginList", "apiVersion": "skiff/v1", "items": [
- *     {"name", "kind", "version", "origin", "path", "state", "reason"}]} */
+ *     {"name", "kind", "version", "origin", "path", "state", "reason",
+ *      "settings": [{"name", "type", "default", "help"}]}]}
+ * (reason and path absent when there is none; settings absent when no
+ * descriptor could be read) */
 json_t *plugin_registry_json(void);
 /* Forgets every record. */
 void plugin_registry_clear(void);

@@ -1,6 +1,7 @@
 /* core/plugin/sources.c - loads the plugins of --plugins and of the
- * --plugin-dir folders, records each in the plugin registry, and keeps
- * them for the host of their kind. */
+ * --plugin-dir folders (shared objects and Lua scripts alike, through
+ * plugin_load), records each in the plugin registry, and keeps them for
+ * the host of their kind. */
 #define _GNU_SOURCE
 #include "plugin/sources.h"
 
@@ -45,6 +46,15 @@ static int hold(plugin_sources_t *s, loaded_plugin_t *p)
     return 0;
 }
 
+/* 1 when both paths name one file (a folder given twice, relative and
+ * absolute, or a symbolic link). */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return strcmp(a, b) == 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* Loads one file or name; failures are recorded and logged. */
 static int load_one(plugin_sources_t *s, const char *what, int from_dir)
 {
@@ -55,8 +65,9 @@ static int load_one(plugin_sources_t *s, const char *what, int from_dir)
     if (!p) {
         /* the path it was found at is in the message; a name not found has none */
         plugin_registry_add(name, strchr(what, '/') ? what : NULL, NULL,
-                            strchr(what, '/') ? plugin_registry_origin_of(what)
-                                              : PLUGIN_ORIGIN_FILE,
+                            from_dir             ? PLUGIN_ORIGIN_DIR
+                            : strchr(what, '/') ? plugin_registry_origin_of(what)
+                                                : PLUGIN_ORIGIN_FILE,
                             PLUGIN_REC_FAILED, err);
         log_error("plugins", "%s; the rest of the cluster keeps running", err);
         return 0;
@@ -64,7 +75,7 @@ static int load_one(plugin_sources_t *s, const char *what, int from_dir)
     const char *other = NULL;
     if (plugin_registry_has(p->name, &other)) {
         /* the same file named twice (--plugins and its folder) is no news */
-        if (other && strcmp(other, p->path) != 0) {
+        if (other && !same_file(other, p->path)) {
             char why[1200];
             snprintf(why, sizeof why, "another plugin named %s is already loaded from %s",
                      p->name, other);
@@ -75,7 +86,7 @@ static int load_one(plugin_sources_t *s, const char *what, int from_dir)
         plugin_unload(p);
         return 0;
     }
-    plugin_origin_t origin = plugin_registry_origin_of(p->path);
+    plugin_origin_t origin = from_dir ? PLUGIN_ORIGIN_DIR : plugin_registry_origin_of(p->path);
     if (s->o.dry_run) {
         plugin_registry_add(p->name, p->path, p, origin,
                             from_dir ? PLUGIN_REC_WOULD_LOAD : PLUGIN_REC_AVAILABLE,
@@ -213,8 +224,14 @@ void plugin_sources_settle(plugin_sources_t *s)
         loaded_plugin_t *p = s->held[i];
         if (!p) continue;
         char why[160];
-        snprintf(why, sizeof why, "nothing in this server runs %s plugins yet",
-                 plugin_kind_name(p->desc->kind));
+        if (p->desc->kind == SKIFF_PLUGIN_ADMISSION)
+            /* the chain's order is the user's to choose: admission plugins
+             * from folders run when named */
+            snprintf(why, sizeof why, "admission plugins run when named by "
+                                      "--enable-admission-plugins");
+        else
+            snprintf(why, sizeof why, "nothing in this server runs %s plugins yet",
+                     plugin_kind_name(p->desc->kind));
         plugin_registry_note(p, PLUGIN_REC_LOADED, why);
         log_warn("plugins", "%s (%s): %s", p->name, p->path, why);
     }

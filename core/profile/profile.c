@@ -931,6 +931,13 @@ json_t *profile_resolved(const profile_t *p, const option_t *opts, size_t nopts,
             break;
         }
         case OPT_INT: v = json_integer(*(const int *)field); break;
+        case OPT_LIST: {
+            /* every value of a repeatable option, in order */
+            const option_list_t *l = (const option_list_t *)(const void *)field;
+            v = json_array();
+            for (int k = 0; k < l->n; k++) json_array_append_new(v, json_string(l->v[k]));
+            break;
+        }
         default: v = json_boolean(*(const int *)field); break;
         }
         json_object_set_new(server, opts[i].name, v);

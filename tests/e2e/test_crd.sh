@@ -12,7 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 
 start_server || bail_out "server did not start"
-M=$SKIFF_SRC_DIR/tests/e2e/manifests
+M=$SKIFF_SRC_DIR/tests/e2e/crd
 CRD=crontabs.stable.example.com
 
 # --- the CRD itself ------------------------------------------------------------
@@ -139,6 +139,8 @@ expect_fail_with "the scope of a CRD is immutable" \
 # --- versions, selectors, watch -------------------------------------------------------------
 expect_output "the object reads in v1beta1 with apiVersion rewritten" "stable.example.com/v1beta1 5" \
 	k get crontabs.v1beta1.stable.example.com my-new-cron-object -o 'jsonpath={.apiVersion} {.spec.replicas}'
+like "$ERR" "Warning: stable.example.com/v1beta1 CronTab is deprecated; use stable.example.com/v1 CronTab" \
+	"the deprecated version warns as Kubernetes does"
 ok "a label" k label ct my-new-cron-object tier=batch
 expect_output "label selector" my-new-cron-object k get ct -l tier=batch -o 'jsonpath={.items[*].metadata.name}'
 expect_output "field selector metadata.name" unknown-field \
@@ -230,14 +232,28 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 diag "gadgets served ${ms} ms after the CRD was posted"
 ok "its resource is served within a second" test "$ms" -lt 1000
 
+# a custom resource as a dependent: the new resource is watched by the
+# garbage collector without a restart
+ok "an owner ConfigMap" mk_cm gadget-owner default
+cm_uid=$(k get configmap gadget-owner -o 'jsonpath={.metadata.uid}')
+printf 'apiVersion: stable.example.com/v1\nkind: Gadget\nmetadata:\n  name: owned-gadget\n  ownerReferences:\n  - apiVersion: v1\n    kind: ConfigMap\n    name: gadget-owner\n    uid: %s\nspec:\n  cronSpec: "* * * * *"\n' "$cm_uid" >"$E2E_TMP/owned-gadget.yaml"
+ok "a Gadget owned by it" k create -f "$E2E_TMP/owned-gadget.yaml"
+ok "deleting the ConfigMap" k delete configmap gadget-owner
+ok "the garbage collector deletes the Gadget" wait_for 20 not k get gadget owned-gadget
+
 # --- deleting the CRD ------------------------------------------------------------------------------
 ok "a CronTab with a finalizer" k patch ct my-new-cron-object --type merge -p '{"metadata":{"finalizers":["example.com/hold"]}}'
 ok "deleting the CRD does not wait" k delete crd "$CRD" --wait=false
 ok "the CRD is Terminating while an object is left" wait_for 5 sh -c "$KUBECTL --kubeconfig=$KUBECONFIG get crd $CRD -o 'jsonpath={.status.conditions[?(@.type==\"Terminating\")].status}' | grep -q True"
 ok "creating a CronTab meanwhile is refused" not k apply -f "$E2E_TMP/unknown.yaml"
 like "$ERR" "create not allowed while custom resource definition is terminating" "... with Kubernetes' message"
+background sh -c "exec $KUBECTL --kubeconfig=$KUBECONFIG get ct -w >$E2E_TMP/watch2.out 2>&1"
+WATCH_PID=$BG_PID
+sleep 1
 ok "the finalizer is removed" k patch ct my-new-cron-object --type merge -p '{"metadata":{"finalizers":null}}'
 ok "then the CRD is gone" wait_for 10 not k get crd "$CRD"
+watch_ended() { ! kill -0 "$WATCH_PID" 2>/dev/null; }
+ok "a watch on its resource ends" wait_for 10 watch_ended
 api GET /apis/stable.example.com/v1/namespaces/default/crontabs
 is "$HTTP_CODE" 404 "crontabs are no longer served"
 expect_fail_with "kubectl gets NotFound" "the server could not find the requested resource" k get ct

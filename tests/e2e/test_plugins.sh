@@ -2,7 +2,8 @@
 # tests/e2e/test_plugins.sh - plugin folders and failure isolation: bad
 # plugins dropped into a --plugin-dir next to a good one (wrong ABI, no
 # descriptor, an unresolved SDK symbol, not a shared object, init and
-# start failing, a kind nothing runs yet, a name not found) are each
+# start failing, a Lua callback that never returns, a kind nothing runs
+# yet, a name not found) are each
 # reported with its name and reason, listed as failed by `skiff plugins
 # list`, offline and from the running server, while the server starts,
 # kubectl keeps working and the good plugin runs. The list endpoint is
@@ -20,7 +21,15 @@ for f in counting_controller bad_abi no_symbol missing_sdk_symbol init_fails sta
 	cp "$built/$f.so" "$dir/"
 done
 cp "$built/runtime_stub.so" "$more/"
+# an admission plugin in a folder runs only when named; this one is not
+adm=$SKIFF_BUILD_DIR/plugins/.libs/admission-require-labels.so
+[ -f "$adm" ] && cp "$adm" "$more/"
 echo "not a shared object" >"$dir/garbage.so"
+# a Lua controller whose timer callback never returns: stopped by its time limit
+cat >"$dir/spin.lua" <<'LUA'
+return skiff.plugin{ name = "spin", kind = "controller",
+  start = function() skiff.timer(0.2, function() while true do end end) end }
+LUA
 echo "ignored: not a plugin file name" >"$dir/README.txt"
 
 # row NAME: the plugin's line of the list in OUT; field N of it
@@ -43,7 +52,7 @@ expect_fail_with "offline: a folder that does not exist is an error" "--plugin-d
 
 # --- a server with the bad ones ---------------------------------------------------
 start_server --plugin-dir "$dir" --plugin-dir "$more" --plugins no-such-plugin \
-	--plugin-settings "counting-controller.marker=good" ||
+	--plugin-settings "counting-controller.marker=good;spin.time-limit=100ms" ||
 	bail_out "the server did not start with bad plugins in its plugin folder"
 pass "the server starts with bad plugins in its plugin folder"
 ok "kubectl works: create a ConfigMap" k create configmap still-here --from-literal=a=b
@@ -54,7 +63,14 @@ ok "the built-in controllers run (a Deployment gets its ReplicaSet)" mk_deploy w
 rs_exists() { [ -n "$(k get rs -l app=web -o name 2>/dev/null)" ]; }
 ok "... the ReplicaSet appears" wait_for 15 rs_exists
 
+spin_failed() {
+	_run "$SKIFF_BIN" plugins list --data-dir "$E2E_DATA"
+	[ "$(field spin 5)" = failed ]
+}
+wait_for 15 spin_failed
 _run "$SKIFF_BIN" plugins list --data-dir "$E2E_DATA"
+like "$(row spin)" "stopped: time limit of 100ms per callback exceeded in timer" \
+	"list: a Lua controller stopped by its time limit is failed with the reason"
 is "$(field counting-controller 5)" started "list: the good plugin is started"
 is "$(field counting-controller 4)" plugin-dir "list: ... from the plugin folder"
 is "$(field counting-controller 6)" "$dir/counting_controller.so" "list: ... with its path"
@@ -76,6 +92,12 @@ like "$(row no-such-plugin)" "plugin no-such-plugin not found" "list: a --plugin
 is "$(field storage-sqlite 5)" started "list: the store plugin is started"
 is "$(field scheduler-default 4)" built-in "list: the scheduler is built-in"
 unlike "$OUT" "README" "list: files that are not .so or .lua are ignored"
+is "$(field NamespaceLifecycle 2) $(field NamespaceLifecycle 4) $(field NamespaceLifecycle 5)" \
+	"admission built-in started" "list: the admission chain's built-in modules are listed"
+if [ -f "$adm" ]; then
+	like "$(row admission-require-labels)" "admission plugins run when named by --enable-admission-plugins" \
+		"list: an admission plugin only in a folder is loaded, out of the chain, and says why"
+fi
 log=$(cat "$E2E_TMP/server.log")
 like "$log" "plugin bad_abi.so ($dir/bad_abi.so) was built for SDK ABI 44" \
 	"the server's log names the bad plugin and the reason"

@@ -1,8 +1,8 @@
 #!/bin/bash
 # tests/sdk/test_sdk_contract.sh - the SDK is the whole contract: every
 # header under sdk/include/skiff compiles alone (C, and C++ when g++ is
-# there), every header is installed by `make install`, and no plugin
-# includes a core header. Each checker is also shown to catch a planted
+# there), every header is installed by `make install` and included by
+# skiff/skiff.h, and no plugin includes a core header. Each checker is also shown to catch a planted
 # fault, so neither can pass by checking nothing.
 set -u
 : "${SKIFF_SRC_DIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -61,4 +61,13 @@ for h in "$src"/sdk/include/skiff/*.h; do
 done
 [ -n "$listed" ] && [ -z "$missing" ]
 result $? "make install installs every header of sdk/include/skiff" "not in skiffsdk_HEADERS:$missing"
+# skiff.h is "everything in one include": it includes every other header
+missing=
+for h in "$src"/sdk/include/skiff/*.h; do
+	b=$(basename "$h")
+	[ "$b" = skiff.h ] && continue
+	grep -q "^#include <skiff/$b>" "$src/sdk/include/skiff/skiff.h" || missing="$missing $b"
+done
+[ -z "$missing" ]
+result $? "skiff/skiff.h includes every other SDK header" "not included:$missing"
 echo "1..$n"

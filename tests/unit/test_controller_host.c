@@ -20,6 +20,7 @@
 
 #include "api/client_inproc.h"
 #include "controller/host.h"
+#include "plugin/registry.h"
 
 #include "api_fixture.h"
 
@@ -89,6 +90,19 @@ static controller_host_t *host_for(const char *identity, const char *marker)
     return h;
 }
 
+/* How many counting-controller entries of the plugin table are in state. */
+static int count_state(const char *state)
+{
+    json_t *doc = plugin_registry_json(), *it;
+    size_t i;
+    int n = 0;
+    json_array_foreach(json_object_get(doc, "items"), i, it)
+        n += strcmp(json_string_value(json_object_get(it, "name")), "counting-controller") == 0 &&
+             strcmp(json_string_value(json_object_get(it, "state")), state) == 0;
+    json_decref(doc);
+    return n;
+}
+
 static int host_stopped;
 static void on_host_stopped(void *data)
 {
@@ -108,6 +122,9 @@ static void test_leader_runs_then_hands_over(void **state)
     /* only the leader started its controllers */
     assert_true(cm_exists(c, "started-a-1"));
     assert_false(cm_exists(c, "started-b-1"));
+    /* the plugin table says so: one copy started, the other on standby */
+    assert_int_equal(count_state("started"), 1);
+    assert_int_equal(count_state("standby"), 1);
     /* the leader stops: it releases the Lease and b starts its copy */
     host_stopped = 0;
     controller_host_stop(a, on_host_stopped, NULL);
@@ -119,6 +136,7 @@ static void test_leader_runs_then_hands_over(void **state)
     assert_int_equal(host_stopped, 2);
     controller_host_free(a);
     controller_host_free(b);
+    plugin_registry_clear();
     c->vt->free(c);
     run_ms(50);
 }

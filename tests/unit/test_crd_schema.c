@@ -17,6 +17,7 @@
 #include "api/table.h"
 #include "object/crd_schema.h"
 #include "object/registry.h"
+#include "skiff/errors.h"
 
 static const char k_schema[] =
     "{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":\"object\",\"required\":[\"cronSpec\"],"
@@ -204,6 +205,62 @@ static void test_paths(void **state)
     json_decref(obj);
 }
 
+/* Messages for a value against one property schema `prop` (JSON text). */
+static char *check_prop(const char *prop, const char *value)
+{
+    char schema[2048], obj[1024];
+    snprintf(schema, sizeof schema,
+             "{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":\"object\","
+             "\"properties\":{\"x\":%s}}}}", prop);
+    snprintf(obj, sizeof obj, "{\"spec\":{\"x\":%s}}", value);
+    json_t *sj = load(schema), *oj = load(obj);
+    validation_result_t res;
+    memset(&res, 0, sizeof res);
+    crd_schema_validate(sj, oj, VALIDATE_STRICT, &res);
+    static char out[2048];
+    out[0] = '\0';
+    for (size_t i = 0; i < res.count; i++) {
+        strncat(out, i ? " | " : "", sizeof out - strlen(out) - 1);
+        strncat(out, res.errors[i].message, sizeof out - strlen(out) - 1);
+    }
+    validation_result_free(&res);
+    json_decref(sj);
+    json_decref(oj);
+    return out;
+}
+
+static void test_formats_and_combinators(void **state)
+{
+    (void)state;
+    const char *dt = "{\"type\":\"string\",\"format\":\"date-time\"}";
+    assert_string_equal(check_prop(dt, "\"2024-05-01T10:00:00Z\""), "");
+    assert_string_equal(check_prop(dt, "\"2024-05-01T10:00:00.5+02:00\""), "");
+    assert_string_equal(check_prop(dt, "\"yesterday\""),
+                        "Invalid value: \"yesterday\": spec.x in body must be of type date-time: "
+                        "\"yesterday\"");
+    assert_string_equal(check_prop("{\"type\":\"string\",\"format\":\"ipv4\"}", "\"10.0.0.1\""), "");
+    assert_string_equal(check_prop("{\"type\":\"string\",\"format\":\"ipv4\"}", "\"10.0.0\""),
+                        "Invalid value: \"10.0.0\": spec.x in body must be of type ipv4: \"10.0.0\"");
+    assert_string_equal(check_prop("{\"type\":\"string\",\"format\":\"cidr\"}", "\"fd00::/64\""), "");
+    assert_string_equal(check_prop("{\"type\":\"string\",\"format\":\"uuid\"}",
+                                   "\"3f2504e0-4f89-11d3-9a0c-0305e82c3301\""), "");
+    assert_string_equal(check_prop("{\"type\":\"string\",\"format\":\"no-such-format\"}", "\"x\""), "");
+    const char *any = "{\"x-kubernetes-int-or-string\":true,\"anyOf\":[{\"type\":\"integer\"},"
+                      "{\"type\":\"string\",\"pattern\":\"^[0-9]+%$\"}]}";
+    assert_string_equal(check_prop(any, "5"), "");
+    assert_string_equal(check_prop(any, "\"50%\""), "");
+    assert_string_equal(check_prop(any, "\"half\""),
+                        "Invalid value: \"half\": spec.x in body must validate at least one schema (anyOf)");
+    const char *one = "{\"type\":\"integer\",\"oneOf\":[{\"minimum\":5},{\"maximum\":10}]}";
+    assert_string_equal(check_prop(one, "20"), "");
+    assert_string_equal(check_prop(one, "7"),
+                        "Invalid value: 7: spec.x in body must validate one and only one schema (oneOf)");
+    assert_string_equal(check_prop("{\"type\":\"string\",\"not\":{\"enum\":[\"root\"]}}", "\"root\""),
+                        "Invalid value: \"root\": spec.x in body must not validate the schema (not)");
+    assert_string_equal(check_prop("{\"type\":\"integer\",\"allOf\":[{\"minimum\":1},{\"maximum\":3}]}", "4"),
+                        "Invalid value: 4: spec.x in body should be less than or equal to 3");
+}
+
 /* A CRD's printer columns: the whole table after NAME (no AGE added when
  * columns are given), JSONPath filters on lists of conditions. */
 static void test_printer_columns(void **state)
@@ -241,13 +298,57 @@ static void test_printer_columns(void **state)
     json_decref(obj);
 }
 
+/* Run-time kinds: added, found, converted between versions (strategy
+ * None: only apiVersion changes), removed while their pointers stay valid. */
+static void test_registry_add_remove(void **state)
+{
+    (void)state;
+    assert_int_equal(registry_init(), 0);
+    crd_version_t ver = {.schema = NULL};
+    kind_def_t v1 = {.group = "x.io", .version = "v1", .kind = "W", .list_kind = "WList",
+                     .resource = "ws", .namespaced = 1, .storage_version = "v1", .crd = &ver};
+    kind_def_t v2 = v1;
+    v2.version = "v2";
+    assert_int_equal(registry_add(&v1), 0);
+    assert_int_equal(registry_add(&v2), 0);
+    assert_int_equal(registry_add(&v1), SKIFF_EEXIST);
+    const kind_def_t *k1 = registry_find_resource("x.io", "v1", "ws");
+    const kind_def_t *k2 = registry_find_resource("x.io", "v2", "ws");
+    assert_non_null(k1);
+    assert_non_null(k2);
+    assert_ptr_equal(registry_storage_kind(k2), k1);
+    assert_ptr_equal(registry_find_name("ws.x.io"), k1);
+    json_t *obj = load("{\"apiVersion\":\"x.io/v1\",\"kind\":\"W\",\"spec\":{\"a\":1}}");
+    json_t *read = registry_convert_from_storage(k2, obj);
+    assert_string_equal(json_string_value(json_object_get(read, "apiVersion")), "x.io/v2");
+    assert_true(json_equal(json_object_get(read, "spec"), json_object_get(obj, "spec")));
+    json_t *back = registry_convert_to_storage(k2, read);
+    assert_string_equal(json_string_value(json_object_get(back, "apiVersion")), "x.io/v1");
+    json_decref(back);
+    json_decref(read);
+    json_decref(obj);
+    assert_int_equal(registry_remove(k2), 0);
+    assert_null(registry_find_resource("x.io", "v2", "ws"));
+    assert_string_equal(registry_api_version(k2), "x.io/v2"); /* retired, still readable */
+    assert_int_equal(registry_remove(k2), SKIFF_ENOENT);
+    assert_int_equal(registry_remove(k1), 0);
+    assert_null(registry_find_name("ws"));
+    /* the same resource can be served again */
+    assert_int_equal(registry_add(&v1), 0);
+    assert_non_null(registry_find_resource("x.io", "v1", "ws"));
+    registry_shutdown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_object), cmocka_unit_test(test_messages),
         cmocka_unit_test(test_unknown_fields), cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_crd_validation), cmocka_unit_test(test_paths),
-        cmocka_unit_test(test_printer_columns),
+        cmocka_unit_test(test_printer_columns), cmocka_unit_test(test_registry_add_remove),
+        cmocka_unit_test(test_formats_and_combinators),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    crd_schema_cache_clear();
+    return rc;
 }

@@ -19,4 +19,6 @@
 #include <skiff/runtime.h>
 #include <skiff/proxy.h>
 #include <skiff/cloud.h>
+#include <skiff/ffi.h>
+#include <skiff/admission.h>
 #endif
