@@ -93,7 +93,7 @@ if wait_for 20 cond_is Reconciled True; then pass "condition Reconciled is True"
 else fail "condition Reconciled is True"; k get website hello -o yaml | head -40 | while IFS= read -r l; do diag "$l"; done; fi
 if wait_for 30 cond_is Ready True; then pass "condition Ready turns True once its pods run"
 else fail "condition Ready turns True once its pods run"; fi
-expect_contains "kubectl get websites prints the printer columns" "hello   2 " k get websites
+expect_contains "kubectl get websites prints the printer columns" "hello   True    2 " k get websites
 k get websites >/dev/null
 
 # drift: edits to owned objects are put back
