@@ -34,6 +34,7 @@
 #include "plugin/loaded.h"
 #include "plugin/registry.h"
 #include "plugin/sources.h"
+#include "agent/local_nodes.h"
 #include "profile/addons.h"
 #include "profile/profile.h"
 #include "http/limits.h"
@@ -45,6 +46,12 @@
 #include "util/log.h"
 
 typedef struct server_settings {
+    /* profile.h: a profile fills the rest of these through the table */
+    const char *profile;
+    int print_profile;
+    const char *service_cluster_ip_range;
+    const char *cluster_cidr;
+    int hollow_nodes;
     const char *data_dir;
     int port;
     const char *bind_address;
@@ -72,10 +79,6 @@ typedef struct server_settings {
     const char *scheduler;
     const char *plugin_settings;
     int leader_lease_duration;
-    const char *profile;
-    int print_profile;
-    const char *service_cluster_ip_range;
-    const char *cluster_cidr;
     const char *enable_admission;
     const char *disable_admission;
     const char *admission_settings;
@@ -84,7 +87,7 @@ typedef struct server_settings {
 static const option_t server_options[] = {
     {"profile", OPT_STRING, "NAME|FILE", PROFILE_DEFAULT,
      "cluster profile: a built-in one (single-node, edge, bench) or a JSON or Lua file; "
-     "options given here override it",
+     "options given here override it (--no-FLAG turns off a flag it sets)",
      offsetof(server_settings_t, profile)},
     {"print-profile", OPT_FLAG, NULL, NULL,
      "print the resolved configuration (profile and command line) as JSON and exit",
@@ -161,13 +164,6 @@ static const option_t server_options[] = {
      "how long another server waits before taking over the controllers and the scheduler "
      "from a leader that stopped renewing its Lease",
      offsetof(server_settings_t, leader_lease_duration)},
-    {"service-cluster-ip-range", OPT_STRING, "CIDR[,CIDR]", NULL,
-     "Service address range(s), one per family; recorded and shown (profile, cluster-info "
-     "addon), no allocator uses it yet",
-     offsetof(server_settings_t, service_cluster_ip_range)},
-    {"cluster-cidr", OPT_STRING, "CIDR[,CIDR]", NULL,
-     "pod address range(s), one per family; recorded and shown, no allocator uses it yet",
-     offsetof(server_settings_t, cluster_cidr)},
     {"enable-admission-plugins", OPT_STRING, "LIST", NULL,
      "admission plugins to run besides the default ones (NamespaceLifecycle, LimitRanger, "
      "ServiceAccount, PodSecurity, Priority, DefaultStorageClass, ResourceQuota): built-in "
@@ -194,6 +190,16 @@ static const option_t server_options[] = {
     {"tls-san", OPT_STRING, "NAME,...", NULL,
      "extra DNS names and IP addresses for the serving certificate (with --tls)",
      offsetof(server_settings_t, tls_san)},
+    {"service-cluster-ip-range", OPT_STRING, "CIDR[,CIDR]", NULL,
+     "Service address range(s), one per family; recorded and shown (profile, cluster-info "
+     "addon), no allocator uses it yet",
+     offsetof(server_settings_t, service_cluster_ip_range)},
+    {"cluster-cidr", OPT_STRING, "CIDR[,CIDR]", NULL,
+     "pod address range(s), one per family; recorded and shown, no allocator uses it yet",
+     offsetof(server_settings_t, cluster_cidr)},
+    {"hollow-nodes", OPT_INT, "N", "0",
+     "run N simulated nodes (hollow-0...) inside the server, as skiff agent --hollow N does, "
+     "for benchmarks", offsetof(server_settings_t, hollow_nodes)},
 };
 
 typedef struct server_state {
@@ -216,6 +222,7 @@ typedef struct server_state {
     char *plugin_dir_bufs[OPTION_LIST_MAX];
     profile_t *profile;
     addons_t *addons;             /* the profile's manifests */
+    local_nodes_t *nodes;         /* --hollow-nodes */
     http_server_t *http;
     pki_t *pki; /* with --tls */
     uv_signal_t sigint, sigterm;
@@ -396,16 +403,22 @@ static void on_host_stopped(void *data)
     else on_http_stopped(st);
 }
 
-/* Stop everything in order: controllers (their Leases released), listener,
- * API server, store, then the signal handles, after which the loop has
- * nothing left and uv_run returns. */
+static void on_nodes_stopped(void *data)
+{
+    server_state_t *st = data;
+    controller_host_stop(st->host, on_host_stopped, st);
+}
+
 static void on_addons_stopped(void *data)
 {
     server_state_t *st = data;
     st->addons = NULL;
-    controller_host_stop(st->host, on_host_stopped, st);
+    local_nodes_stop(st->nodes, on_nodes_stopped, st);
 }
 
+/* Stop everything in order: addons, in-server hollow nodes, controllers
+ * (their Leases released), listener, API server, store, then the signal
+ * handles, after which the loop has nothing left and uv_run returns. */
 static void begin_shutdown(server_state_t *st)
 {
     if (st->stopping) return;
@@ -478,6 +491,7 @@ static void on_api_ready(void *data, int status)
     rc = addons_start(&ad, &st->addons);
     json_decref(vars);
     if (rc != 0) log_error("server", "addons: out of memory; none applied");
+    local_nodes_start(st->loop, st->api, st->set.hollow_nodes, &st->nodes);
     double ms = (double)(uv_hrtime() - st->start_ns) / 1e6;
     log_info("server", "controllers: %s", controller_host_summary(st->host));
     log_info("server", "ready in %.1f ms; point kubectl at it with: export KUBECONFIG=%s", ms,
@@ -798,6 +812,7 @@ run:
     encryption_free(st->enc);
     limits_free(st->limits);
     tokens_free(st->tokens);
+    local_nodes_free(st->nodes);
     pki_free(st->pki);
     uv_loop_close(st->loop);
     registry_shutdown();

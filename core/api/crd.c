@@ -56,12 +56,14 @@ typedef struct crd_entry {
     int terminating;
     int deletes_inflight;
     int finishing;               /* the finalizer removal was written */
+    int dropped;                 /* the CRD is gone; freed once its deletes are back */
     api_server_t *srv;
     struct crd_entry *next;
 } crd_entry_t;
 
 static struct {
     crd_entry_t *entries;
+    crd_entry_t *zombies;        /* dropped entries with deletes in flight */
     crd_served_t *blocks;
 } C;
 
@@ -457,6 +459,20 @@ static void on_cr_deleted(void *data, int status, const skiff_kv_t *kv)
     crd_entry_t *e = data;
     api_server_t *s = e->srv;
     e->deletes_inflight--;
+    if (e->dropped) {
+        /* the CRD went meanwhile (its finalizer removed by hand) */
+        if (e->deletes_inflight == 0) {
+            for (crd_entry_t **p = &C.zombies; *p; p = &(*p)->next)
+                if (*p == e) {
+                    *p = e->next;
+                    break;
+                }
+            free(e->name);
+            free(e);
+        }
+        api_op_end(s);
+        return;
+    }
     /* entries live until the server is freed, which waits for this call */
     if (api_op_end(s)) return;
     if (e->deletes_inflight == 0) advance_terminating(s);
@@ -541,6 +557,12 @@ static void entry_drop(crd_entry_t *e)
             break;
         }
     unserve(e);
+    if (e->deletes_inflight) {
+        e->dropped = 1;
+        e->next = C.zombies;
+        C.zombies = e;
+        return;
+    }
     free(e->name);
     free(e);
 }
@@ -660,7 +682,16 @@ void crd_boot_done(api_server_t *s)
 void crd_server_free(api_server_t *s)
 {
     (void)s;
-    while (C.entries) entry_drop(C.entries);
+    while (C.entries) {
+        C.entries->deletes_inflight = 0; /* the server is going: nothing calls back */
+        entry_drop(C.entries);
+    }
+    while (C.zombies) {
+        crd_entry_t *z = C.zombies;
+        C.zombies = z->next;
+        free(z->name);
+        free(z);
+    }
     while (C.blocks) {
         crd_served_t *b = C.blocks;
         C.blocks = b->next;

@@ -46,6 +46,13 @@ int options_parse(const char *prog, const char *usage, const option_t *opts, siz
         const char *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         const option_t *o = find(opts, nopts, name, len);
+        /* --no-FLAG turns off a flag (one a cluster profile turned on) */
+        int off = 0;
+        if (!o && len > 3 && strncmp(name, "no-", 3) == 0) {
+            o = find(opts, nopts, name + 3, len - 3);
+            if (o && o->type != OPT_FLAG) o = NULL;
+            off = o != NULL;
+        }
         if (!o) {
             fprintf(stderr, "%s: unknown option \"--%.*s\" (see --help)\n", prog, (int)len, name);
             return -1;
@@ -56,7 +63,7 @@ int options_parse(const char *prog, const char *usage, const option_t *opts, siz
                 fprintf(stderr, "%s: --%s takes no value\n", prog, o->name);
                 return -1;
             }
-            *(int *)field = 1;
+            *(int *)field = !off;
             continue;
         }
         const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);

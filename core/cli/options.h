@@ -29,7 +29,9 @@ typedef struct option {
 } option_t;
 
 /* Parse argv (after the subcommand) into settings. Returns 0, 1 when --help
- * was printed, or -1 after printing an error naming the bad option. */
+ * was printed, or -1 after printing an error naming the bad option. A flag
+ * --x may also be given as --no-x, which sets it to 0 (undoing a value set
+ * beforehand, by a cluster profile for instance). */
 int options_parse(const char *prog, const char *usage, const option_t *opts, size_t nopts,
                   int argc, char **argv, void *settings);
 void options_print_help(const char *prog, const char *usage, const option_t *opts, size_t nopts);

@@ -146,11 +146,19 @@ static void pop(vctx_t *c, size_t saved)
     c->path[saved] = '\0';
 }
 
-#define ERR(c, reason, ...)                                                                        \
-    do {                                                                                           \
-        crd_result_add((c)->res, (c)->path, reason, __VA_ARGS__);                                  \
-        (c)->added++;                                                                              \
-    } while (0)
+/* One error at the current path. */
+static void __attribute__((format(printf, 3, 4))) err(vctx_t *c, const char *reason,
+                                                      const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t before = c->res->count;
+    crd_result_add(c->res, c->path, reason, "%s", msg);
+    c->added += c->res->count - before;
+}
 
 /* JSON Schema patterns are ECMA 262; POSIX extended covers what CRDs use
  * once the Perl classes are spelled out. */
@@ -263,7 +271,7 @@ static void check_enum(vctx_t *c, const json_t *s, const json_t *v)
         int n = snprintf(list + off, sizeof list - off, "%s%s", i ? ", " : "", one);
         if (n > 0 && off + (size_t)n < sizeof list) off += (size_t)n;
     }
-    ERR(c, "FieldValueNotSupported", "Unsupported value: %s: supported values: %s", val, list);
+    err(c, "FieldValueNotSupported", "Unsupported value: %s: supported values: %s", val, list);
 }
 
 static void check_number(vctx_t *c, const json_t *s, const json_t *v)
@@ -277,7 +285,7 @@ static void check_number(vctx_t *c, const json_t *s, const json_t *v)
         double m = json_number_value(min);
         num_repr(min, lim, sizeof lim);
         if (excl ? d <= m : d < m)
-            ERR(c, "FieldValueInvalid", "Invalid value: %s: %s in body should be greater than %s%s",
+            err(c, "FieldValueInvalid", "Invalid value: %s: %s in body should be greater than %s%s",
                 val, c->path, excl ? "" : "or equal to ", lim);
     }
     if (json_is_number(max)) {
@@ -285,7 +293,7 @@ static void check_number(vctx_t *c, const json_t *s, const json_t *v)
         double m = json_number_value(max);
         num_repr(max, lim, sizeof lim);
         if (excl ? d >= m : d > m)
-            ERR(c, "FieldValueInvalid", "Invalid value: %s: %s in body should be less than %s%s",
+            err(c, "FieldValueInvalid", "Invalid value: %s: %s in body should be less than %s%s",
                 val, c->path, excl ? "" : "or equal to ", lim);
     }
     const json_t *mo = json_object_get(s, "multipleOf");
@@ -293,7 +301,7 @@ static void check_number(vctx_t *c, const json_t *s, const json_t *v)
         double q = d / json_number_value(mo);
         if (q != floor(q)) {
             num_repr(mo, lim, sizeof lim);
-            ERR(c, "FieldValueInvalid", "Invalid value: %s: %s in body should be a multiple of %s",
+            err(c, "FieldValueInvalid", "Invalid value: %s: %s in body should be a multiple of %s",
                 val, c->path, lim);
         }
     }
@@ -388,22 +396,22 @@ static void check_string(vctx_t *c, const json_t *s, const json_t *v)
 {
     const char *fmt = json_string_value(json_object_get(s, "format"));
     if (fmt && !format_ok(fmt, json_string_value(v)))
-        ERR(c, "FieldValueInvalid", "Invalid value: \"%s\": %s in body must be of type %s: \"%s\"",
+        err(c, "FieldValueInvalid", "Invalid value: \"%s\": %s in body must be of type %s: \"%s\"",
             json_string_value(v), c->path, fmt, json_string_value(v));
     const char *str = json_string_value(v);
     size_t len = utf8_len(str);
     const json_t *mn = json_object_get(s, "minLength"), *mx = json_object_get(s, "maxLength");
     if (json_is_integer(mn) && (json_int_t)len < json_integer_value(mn))
-        ERR(c, "FieldValueInvalid", "Invalid value: \"%s\": %s in body should be at least %lld chars long",
+        err(c, "FieldValueInvalid", "Invalid value: \"%s\": %s in body should be at least %lld chars long",
             str, c->path, (long long)json_integer_value(mn));
     if (json_is_integer(mx) && (json_int_t)len > json_integer_value(mx))
-        ERR(c, "FieldValueTooLong", "Too long: may not be more than %lld bytes",
+        err(c, "FieldValueTooLong", "Too long: may not be more than %lld bytes",
             (long long)json_integer_value(mx));
     const char *pat = json_string_value(json_object_get(s, "pattern"));
     if (pat) {
         int bad = 0;
         if (!pattern_match(pat, str, &bad))
-            ERR(c, "FieldValueInvalid", "Invalid value: \"%s\": %s in body should match '%s'", str,
+            err(c, "FieldValueInvalid", "Invalid value: \"%s\": %s in body should match '%s'", str,
                 c->path, pat);
     }
 }
@@ -413,10 +421,10 @@ static void check_array(vctx_t *c, const json_t *s, const json_t *v)
     size_t n = json_array_size(v);
     const json_t *mn = json_object_get(s, "minItems"), *mx = json_object_get(s, "maxItems");
     if (json_is_integer(mn) && (json_int_t)n < json_integer_value(mn))
-        ERR(c, "FieldValueInvalid", "Invalid value: %zu: %s in body should have at least %lld items",
+        err(c, "FieldValueInvalid", "Invalid value: %zu: %s in body should have at least %lld items",
             n, c->path, (long long)json_integer_value(mn));
     if (json_is_integer(mx) && (json_int_t)n > json_integer_value(mx))
-        ERR(c, "FieldValueTooMany", "Too many: %zu: must have at most %lld items", n,
+        err(c, "FieldValueTooMany", "Too many: %zu: must have at most %lld items", n,
             (long long)json_integer_value(mx));
     const char *lt = json_string_value(json_object_get(s, "x-kubernetes-list-type"));
     if (lt && strcmp(lt, "set") == 0) {
@@ -426,9 +434,46 @@ static void check_array(vctx_t *c, const json_t *s, const json_t *v)
                     size_t saved = push_index(c, i);
                     char val[256];
                     value_repr(json_array_get(v, i), val, sizeof val);
-                    ERR(c, "FieldValueDuplicate", "Duplicate value: %s", val);
+                    err(c, "FieldValueDuplicate", "Duplicate value: %s", val);
                     pop(c, saved);
                 }
+    }
+    const json_t *keys = json_object_get(s, "x-kubernetes-list-map-keys");
+    if (lt && strcmp(lt, "map") == 0 && json_array_size(keys)) {
+        /* entries of a list map are told apart by their keys */
+        for (size_t i = 0; i < n; i++) {
+            const json_t *a = json_array_get(v, i);
+            for (size_t j = 0; j < i; j++) {
+                const json_t *b = json_array_get(v, j);
+                int same = 1;
+                size_t k;
+                json_t *key;
+                json_array_foreach(keys, k, key)
+                {
+                    const char *kn = json_string_value(key);
+                    const json_t *x = kn ? json_object_get(a, kn) : NULL;
+                    const json_t *y = kn ? json_object_get(b, kn) : NULL;
+                    if (!(x == y || (x && y && json_equal((json_t *)x, (json_t *)y)))) same = 0;
+                }
+                if (!same) continue;
+                /* Go's rendering of the key map, as Kubernetes prints it */
+                char val[512];
+                size_t off = (size_t)snprintf(val, sizeof val, "map[string]interface {}{");
+                json_array_foreach(keys, k, key)
+                {
+                    char one[256];
+                    value_repr(json_object_get(a, json_string_value(key) ?: ""), one, sizeof one);
+                    int m = snprintf(val + off, sizeof val - off, "%s\"%s\":%s", k ? ", " : "",
+                                     json_string_value(key) ?: "", one);
+                    if (m > 0 && off + (size_t)m < sizeof val) off += (size_t)m;
+                }
+                snprintf(val + off, sizeof val - off, "}");
+                size_t saved = push_index(c, i);
+                err(c, "FieldValueDuplicate", "Duplicate value: %s", val);
+                pop(c, saved);
+                break;
+            }
+        }
     }
     const json_t *items = json_object_get(s, "items");
     if (!json_is_object(items)) return;
@@ -460,7 +505,7 @@ static void check_object(vctx_t *c, const json_t *s, const json_t *v, int top)
         const char *name = json_string_value(r);
         if (!name || json_object_get(v, name)) continue;
         size_t saved = push_field(c, name);
-        ERR(c, "FieldValueRequired", "Required value");
+        err(c, "FieldValueRequired", "Required value");
         pop(c, saved);
     }
     if (embedded) {
@@ -469,17 +514,17 @@ static void check_object(vctx_t *c, const json_t *s, const json_t *v, int top)
         for (size_t n = 0; n < 2; n++) {
             if (json_string_length(json_object_get(v, need[n]))) continue;
             size_t saved = push_field(c, need[n]);
-            ERR(c, "FieldValueRequired", "Required value: must not be empty");
+            err(c, "FieldValueRequired", "Required value: must not be empty");
             pop(c, saved);
         }
     }
     const json_t *mn = json_object_get(s, "minProperties"), *mx = json_object_get(s, "maxProperties");
     size_t np = json_object_size(v);
     if (json_is_integer(mn) && (json_int_t)np < json_integer_value(mn))
-        ERR(c, "FieldValueInvalid", "Invalid value: %zu: %s in body should have at least %lld properties",
+        err(c, "FieldValueInvalid", "Invalid value: %zu: %s in body should have at least %lld properties",
             np, c->path, (long long)json_integer_value(mn));
     if (json_is_integer(mx) && (json_int_t)np > json_integer_value(mx))
-        ERR(c, "FieldValueTooMany", "Too many: %zu: must have at most %lld items", np,
+        err(c, "FieldValueTooMany", "Too many: %zu: must have at most %lld items", np,
             (long long)json_integer_value(mx));
     const char *key;
     json_t *val;
@@ -510,7 +555,7 @@ static void check_object(vctx_t *c, const json_t *s, const json_t *v, int top)
             continue;
         } else if (c->mode != VALIDATE_IGNORE_UNKNOWN) {
             size_t saved = push_field(c, key);
-            ERR(c, "FieldValueUnknown", "unknown field \"%s\"", c->path);
+            err(c, "FieldValueUnknown", "unknown field \"%s\"", c->path);
             pop(c, saved);
         }
     }
@@ -551,7 +596,7 @@ static void check_combinators(vctx_t *c, const json_t *s, const json_t *v)
         json_array_foreach(any, i, sub) if (!ok && sub_errors(c, sub, v) == 0) ok = 1;
         if (!ok) {
             value_repr(v, val, sizeof val);
-            ERR(c, "FieldValueInvalid", "Invalid value: %s: %s in body must validate at least one schema (anyOf)",
+            err(c, "FieldValueInvalid", "Invalid value: %s: %s in body must validate at least one schema (anyOf)",
                 val, c->path);
         }
     }
@@ -561,14 +606,14 @@ static void check_combinators(vctx_t *c, const json_t *s, const json_t *v)
         json_array_foreach(one, i, sub) passing += sub_errors(c, sub, v) == 0;
         if (passing != 1) {
             value_repr(v, val, sizeof val);
-            ERR(c, "FieldValueInvalid", "Invalid value: %s: %s in body must validate one and only one schema (oneOf)",
+            err(c, "FieldValueInvalid", "Invalid value: %s: %s in body must validate one and only one schema (oneOf)",
                 val, c->path);
         }
     }
     const json_t *not = json_object_get(s, "not");
     if (json_is_object(not) && sub_errors(c, not, v) == 0) {
         value_repr(v, val, sizeof val);
-        ERR(c, "FieldValueInvalid", "Invalid value: %s: %s in body must not validate the schema (not)",
+        err(c, "FieldValueInvalid", "Invalid value: %s: %s in body must not validate the schema (not)",
             val, c->path);
     }
 }
@@ -580,13 +625,13 @@ static void walk(vctx_t *c, const json_t *s, const json_t *v, int top)
         if (flag(s, "nullable")) return;
         const char *t = type_of(s);
         if (t && *t)
-            ERR(c, "FieldValueTypeInvalid", "Invalid value: \"null\": %s in body must be of type %s: \"null\"",
+            err(c, "FieldValueTypeInvalid", "Invalid value: \"null\": %s in body must be of type %s: \"null\"",
                 c->path, t);
         return;
     }
     if (!type_ok(s, v)) {
         const char *t = flag(s, "x-kubernetes-int-or-string") ? "integer,string" : type_of(s);
-        ERR(c, "FieldValueTypeInvalid", "Invalid value: \"%s\": %s in body must be of type %s: \"%s\"",
+        err(c, "FieldValueTypeInvalid", "Invalid value: \"%s\": %s in body must be of type %s: \"%s\"",
             value_type(v), c->path, t, value_type(v));
         return;
     }

@@ -24,17 +24,110 @@ static const kind_column_t crd_columns[] = {
 static void crd_set_defaults(json_t *obj);
 
 /* The generated schema set has no apiextensions types: the CRD's own
- * schema is the object frame with spec and status left open; what they
- * must hold is checked by crd_definition_validate. */
+ * schema is declared here (fields sorted by name, as schema_field's binary
+ * search needs). It gives OpenAPI and `kubectl explain` the shape, and the
+ * registry's walk finds unknown fields (pruned, or refused under Strict);
+ * what the values must be is checked by crd_definition_validate, so no
+ * field is marked required here (the messages would come twice). */
 static const schema_type_t k_string = {.kind = SCHEMA_STRING};
+static const schema_type_t k_bool = {.kind = SCHEMA_BOOLEAN};
+static const schema_type_t k_int32 = {.kind = SCHEMA_INTEGER, .format = "int32"};
+static const schema_type_t k_time = {.kind = SCHEMA_TIME};
 static const schema_type_t k_any = {.kind = SCHEMA_ANY};
+static const schema_type_t k_strings = {.kind = SCHEMA_ARRAY, .elem = &k_string};
+
+#define FIELDS(a) .kind = SCHEMA_OBJECT, .fields = a, .nfields = sizeof a / sizeof a[0]
+
+static const schema_field_t names_fields[] = {
+    {.name = "categories", .type = &k_strings, .description = "Groups this resource belongs to, such as all."},
+    {.name = "kind", .type = &k_string, .description = "The CamelCase kind of the objects."},
+    {.name = "listKind", .type = &k_string, .description = "The kind of lists of them (kind + List)."},
+    {.name = "plural", .type = &k_string, .description = "The plural name, the resource in URLs."},
+    {.name = "shortNames", .type = &k_strings, .description = "Short names for kubectl, like ct."},
+    {.name = "singular", .type = &k_string, .description = "The singular name (kind in lower case)."},
+};
+static const schema_type_t names_type = {FIELDS(names_fields),
+                                         .description = "The names to serve the resource under."};
+static const schema_field_t scale_fields[] = {
+    {.name = "labelSelectorPath", .type = &k_string, .description = "JSON path of the selector string (Scale status.selector)."},
+    {.name = "specReplicasPath", .type = &k_string, .description = "JSON path of the desired replicas, under .spec."},
+    {.name = "statusReplicasPath", .type = &k_string, .description = "JSON path of the observed replicas, under .status."},
+};
+static const schema_type_t scale_type = {FIELDS(scale_fields)};
+static const schema_field_t sub_fields[] = {
+    {.name = "scale", .type = &scale_type, .description = "Serve the scale subresource."},
+    {.name = "status", .type = &k_any, .description = "Serve the status subresource ({})."},
+};
+static const schema_type_t sub_type = {FIELDS(sub_fields)};
+static const schema_field_t column_fields[] = {
+    {.name = "description", .type = &k_string},
+    {.name = "format", .type = &k_string},
+    {.name = "jsonPath", .type = &k_string, .description = "Simple JSONPath of the value shown."},
+    {.name = "name", .type = &k_string, .description = "The column header."},
+    {.name = "priority", .type = &k_int32, .description = "0: always shown; more: with -o wide."},
+    {.name = "type", .type = &k_string, .description = "integer, number, string, boolean or date."},
+};
+static const schema_type_t column_type = {FIELDS(column_fields)};
+static const schema_type_t columns_type = {.kind = SCHEMA_ARRAY, .elem = &column_type};
+static const schema_field_t selectable_fields[] = {
+    {.name = "jsonPath", .type = &k_string},
+};
+static const schema_type_t selectable_type = {FIELDS(selectable_fields)};
+static const schema_type_t selectables_type = {.kind = SCHEMA_ARRAY, .elem = &selectable_type};
+static const schema_field_t validation_fields[] = {
+    {.name = "openAPIV3Schema", .type = &k_any, .description = "The structural schema of the objects."},
+};
+static const schema_type_t validation_type = {FIELDS(validation_fields)};
+static const schema_field_t version_fields[] = {
+    {.name = "additionalPrinterColumns", .type = &columns_type, .description = "Columns of kubectl get."},
+    {.name = "deprecated", .type = &k_bool},
+    {.name = "deprecationWarning", .type = &k_string},
+    {.name = "name", .type = &k_string, .description = "The version name, such as v1."},
+    {.name = "schema", .type = &validation_type},
+    {.name = "selectableFields", .type = &selectables_type, .description = "Fields field selectors may name."},
+    {.name = "served", .type = &k_bool, .description = "Whether the version is served."},
+    {.name = "storage", .type = &k_bool, .description = "Whether objects are stored in this version (exactly one)."},
+    {.name = "subresources", .type = &sub_type},
+};
+static const schema_type_t version_type = {FIELDS(version_fields)};
+static const schema_type_t versions_type = {.kind = SCHEMA_ARRAY, .elem = &version_type};
+static const schema_field_t conversion_fields[] = {
+    {.name = "strategy", .type = &k_string, .description = "None (the only strategy served here)."},
+    {.name = "webhook", .type = &k_any},
+};
+static const schema_type_t conversion_type = {FIELDS(conversion_fields)};
+static const schema_field_t spec_fields[] = {
+    {.name = "conversion", .type = &conversion_type},
+    {.name = "group", .type = &k_string, .description = "The API group, a domain with a dot."},
+    {.name = "names", .type = &names_type},
+    {.name = "preserveUnknownFields", .type = &k_bool},
+    {.name = "scope", .type = &k_string, .description = "Namespaced or Cluster."},
+    {.name = "versions", .type = &versions_type},
+};
+static const schema_type_t spec_type = {FIELDS(spec_fields)};
+static const schema_field_t condition_fields[] = {
+    {.name = "lastTransitionTime", .type = &k_time},
+    {.name = "message", .type = &k_string},
+    {.name = "reason", .type = &k_string},
+    {.name = "status", .type = &k_string},
+    {.name = "type", .type = &k_string},
+};
+static const schema_type_t condition_type = {FIELDS(condition_fields)};
+static const schema_type_t conditions_type = {.kind = SCHEMA_ARRAY, .elem = &condition_type};
+static const schema_field_t status_fields[] = {
+    {.name = "acceptedNames", .type = &names_type},
+    {.name = "conditions", .type = &conditions_type},
+    {.name = "storedVersions", .type = &k_strings},
+};
+static const schema_type_t status_type = {FIELDS(status_fields)};
 static schema_field_t crd_fields[] = {
     {.name = "apiVersion", .type = &k_string},
     {.name = "kind", .type = &k_string},
     {.name = "metadata", .type = NULL}, /* ObjectMeta, set by crd_definition_kind_get */
-    {.name = "spec", .type = &k_any, .required = 1},
-    {.name = "status", .type = &k_any},
+    {.name = "spec", .type = &spec_type},
+    {.name = "status", .type = &status_type},
 };
+#undef FIELDS
 static const schema_type_t crd_schema_type = {
     .name = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",
     .kind = SCHEMA_OBJECT,
@@ -387,4 +480,21 @@ void crd_definition_validate_update(const json_t *obj, const json_t *old, valida
     if (o && !json_equal(s, o))
         crd_result_add(res, "spec.scope", "FieldValueInvalid",
                        "Invalid value: \"%s\": field is immutable", json_string_value(s) ? json_string_value(s) : "");
+    /* a version objects may still be stored in cannot go */
+    const json_t *stored = json_object_get(json_object_get(old, "status"), "storedVersions");
+    const json_t *versions = json_object_get(json_object_get(obj, "spec"), "versions");
+    size_t i;
+    json_t *sv;
+    json_array_foreach(stored, i, sv)
+    {
+        int found = 0;
+        size_t j;
+        json_t *v;
+        json_array_foreach(versions, j, v) found |= json_equal(json_object_get(v, "name"), sv);
+        if (found || !json_is_string(sv)) continue;
+        char path[64];
+        snprintf(path, sizeof path, "status.storedVersions[%zu]", i);
+        crd_result_add(res, path, "FieldValueInvalid",
+                       "Invalid value: \"%s\": must appear in spec.versions", json_string_value(sv));
+    }
 }

@@ -36,6 +36,7 @@ typedef struct addon_file {
     char *path;       /* file, or "builtin:NAME" */
     uint64_t hash;    /* of the text last applied */
     int failed;       /* the last apply had an error: retried at the next scan */
+    int parse_failed; /* ... in the text itself: retried once the text changes */
     int seen;         /* found by the current scan */
     int applied, errors; /* counts of the run in progress */
     char *first_error;
@@ -485,6 +486,13 @@ static int add_object(addons_t *a, addon_file_t *f, int doc, json_t *obj, op_t *
     op->doc = doc;
     op->kind = k;
     op->obj = json_deep_copy(obj);
+    /* what the server assigns: a manifest exported with kubectl get -o yaml
+     * carries them, and a create must not */
+    json_t *m = json_object_get(op->obj, "metadata");
+    static const char *const server_fields[] = {"resourceVersion", "uid", "creationTimestamp",
+                                                "generation", "managedFields", "selfLink",
+                                                "deletionTimestamp", NULL};
+    for (const char *const *fld = server_fields; *fld; fld++) json_object_del(m, *fld);
     if (k->namespaced) {
         const char *ns = json_string_value(json_object_get(meta, "namespace"));
         op->ns = strdup(ns && *ns ? ns : ADDONS_NS);
@@ -501,7 +509,7 @@ static int add_object(addons_t *a, addon_file_t *f, int doc, json_t *obj, op_t *
 static void apply_file(addons_t *a, addon_file_t *f, const char *text)
 {
     f->applied = f->errors = 0;
-    f->failed = 0;
+    f->failed = f->parse_failed = 0;
     op_t *last = NULL;
     int doc = 0;
     const char *p = text;
@@ -539,6 +547,7 @@ static void apply_file(addons_t *a, addon_file_t *f, const char *text)
                                      sizeof err);
         if (!obj) {
             report_error(a, f, doc, "(from line %d) %s", start_line, err[0] ? err : "invalid");
+            f->parse_failed = 1;
             continue;
         }
         add_object(a, f, doc, obj, &last);
@@ -603,7 +612,9 @@ static void consider(addons_t *a, const char *path)
     free(raw);
     if (!text) return;
     uint64_t h = fnv64(text);
-    if (h != f->hash || f->failed) {
+    /* a refused object may be accepted later (its namespace or CRD came);
+     * text that does not parse will not, until it changes */
+    if (h != f->hash || (f->failed && !f->parse_failed)) {
         f->hash = h;
         apply_file(a, f, text);
     }

@@ -28,8 +28,10 @@ struct profile {
     json_t *doc;     /* merged document (extends resolved) */
     json_t *addons;  /* resolved addon paths */
     json_t *owned;   /* strings built for settings, kept alive here */
-    const char *plugin_settings; /* what the profile set, for the merge */
-    char *merged_settings;
+    /* values the profile gave options that accumulate (*plugin-settings),
+     * by option index, for the merge with the command line */
+    const char **accumulated;
+    size_t naccumulated;
 };
 
 /* ---- errors with file, line and setting ------------------------------------ */
@@ -309,6 +311,7 @@ static int check_scheduler(const profile_t *p, const json_t *v, const char *path
 static const section_t admission_keys[] = {
     {"enable", check_list, NULL},
     {"disable", check_list, NULL},
+    {"settings", check_settings_by_plugin, NULL},
     {NULL, NULL, NULL},
 };
 
@@ -425,6 +428,30 @@ static int resolve_addons(profile_t *p, json_t *doc, const char *dir, char *err,
     return rc;
 }
 
+/* plugins.load: a relative path (with a '/') is relative to the file's
+ * folder, as addons are; a plain name is looked up in the plugin folders. */
+static void resolve_plugin_paths(json_t *doc, const char *dir)
+{
+    json_t *load = json_object_get(json_object_get(doc, "plugins"), "load");
+    if (!dir || !load) return;
+    json_t *list = json_is_string(load) ? json_pack("[O]", load) : json_incref(load);
+    json_t *out = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e) {
+        const char *s = json_string_value(e);
+        if (s && s[0] != '/' && strchr(s, '/')) {
+            char buf[2048];
+            snprintf(buf, sizeof buf, "%s/%s", dir, s);
+            json_array_append_new(out, json_string(buf));
+        } else {
+            json_array_append(out, e);
+        }
+    }
+    json_object_set_new(json_object_get(doc, "plugins"), "load", out);
+    json_decref(list);
+}
+
 static profile_t *load_depth(const char *spec, const char *base_dir, int depth, char *err,
                              size_t errlen);
 
@@ -454,6 +481,7 @@ static profile_t *load_doc(char *origin, char *name, char *text, size_t len, int
     }
     if (check_keys(p, doc, "", top_keys, err, errlen) != 0) goto fail;
     if (resolve_addons(p, doc, dir, err, errlen) != 0) goto fail;
+    resolve_plugin_paths(doc, dir);
     const char *n = json_string_value(json_object_get(doc, "name"));
     if (n) {
         free(p->name);
@@ -569,7 +597,7 @@ void profile_free(profile_t *p)
     free(p->origin);
     free(p->name);
     free(p->text);
-    free(p->merged_settings);
+    free(p->accumulated);
     free(p);
 }
 
@@ -700,7 +728,7 @@ static int set_option(applier_t *a, const char *name, const json_t *v, const cha
 
 /* One plugin setting as --plugin-settings text: lists "a,b", tables
  * "name:weight,...", plain values as written. */
-static int add_plugin_setting(applier_t *a, const char *plugin, const char *key,
+static int add_plugin_setting(applier_t *a, strbuf_t *out, const char *plugin, const char *key,
                               const json_t *v, const char *path)
 {
     strbuf_t val = {0};
@@ -756,26 +784,26 @@ static int add_plugin_setting(applier_t *a, const char *plugin, const char *key,
                   "a plugin setting may not contain ';' (nor '.' in the plugin's name or '=' in "
                   "the setting's)");
     if (rc == 0) {
-        if (a->plugin_settings.len) strbuf_add(&a->plugin_settings, ";");
-        strbuf_add(&a->plugin_settings, plugin);
-        strbuf_add(&a->plugin_settings, ".");
-        strbuf_add(&a->plugin_settings, key);
-        strbuf_add(&a->plugin_settings, "=");
-        strbuf_add(&a->plugin_settings, val.p);
-        if (!a->plugin_settings_path) a->plugin_settings_path = path;
+        if (out->len) strbuf_add(out, ";");
+        strbuf_add(out, plugin);
+        strbuf_add(out, ".");
+        strbuf_add(out, key);
+        strbuf_add(out, "=");
+        strbuf_add(out, val.p);
+        if (out == &a->plugin_settings && !a->plugin_settings_path) a->plugin_settings_path = path;
     }
     strbuf_free(&val);
     return rc;
 }
 
-static int add_plugin_settings(applier_t *a, const char *plugin, const json_t *settings,
-                               const char *path)
+static int add_plugin_settings(applier_t *a, strbuf_t *out, const char *plugin,
+                               const json_t *settings, const char *path)
 {
     const char *k;
     json_t *e;
     json_object_foreach((json_t *)settings, k, e) {
         const char *sub = keep(a, path);
-        if (!sub || add_plugin_setting(a, plugin, k, e, sub) != 0) return -1;
+        if (!sub || add_plugin_setting(a, out, plugin, k, e, sub) != 0) return -1;
     }
     return 0;
 }
@@ -805,7 +833,9 @@ static int apply_sections(applier_t *a)
             if (strcmp(name, "none") == 0)
                 return fail(a->p, a->err, a->errlen, "scheduler.settings",
                             "settings for scheduler \"none\"");
-            if (add_plugin_settings(a, name, settings, "scheduler.settings") != 0) return -1;
+            if (add_plugin_settings(a, &a->plugin_settings, name, settings,
+                                    "scheduler.settings") != 0)
+                return -1;
         }
     }
     if ((v = json_object_get(doc, "admission"))) {
@@ -816,6 +846,23 @@ static int apply_sections(applier_t *a)
         if ((e = json_object_get(v, "disable")) &&
             set_option(a, "disable-admission-plugins", e, "admission.disable") != 0)
             return -1;
+        if ((e = json_object_get(v, "settings"))) {
+            strbuf_t b = {0};
+            const char *k;
+            json_t *s;
+            int rc = 0;
+            json_object_foreach(e, k, s) {
+                char path[256];
+                snprintf(path, sizeof path, "admission.settings.%s", k);
+                if ((rc = add_plugin_settings(a, &b, k, s, keep(a, path))) != 0) break;
+            }
+            json_t *j = rc == 0 && b.len && !b.failed ? json_string(b.p) : NULL;
+            strbuf_free(&b);
+            if (rc != 0) return -1;
+            if (j && json_array_append_new(a->p->owned, j) == 0 &&
+                set_option(a, "admission-plugin-settings", j, "admission.settings") != 0)
+                return -1;
+        }
     }
     if ((v = json_object_get(doc, "plugins"))) {
         json_t *e;
@@ -827,7 +874,8 @@ static int apply_sections(applier_t *a)
             json_object_foreach(e, k, s) {
                 char path[256];
                 snprintf(path, sizeof path, "plugins.settings.%s", k);
-                if (add_plugin_settings(a, k, s, keep(a, path)) != 0) return -1;
+                if (add_plugin_settings(a, &a->plugin_settings, k, s, keep(a, path)) != 0)
+                    return -1;
             }
         }
     }
@@ -875,10 +923,15 @@ static int apply_sections(applier_t *a)
         if (!s || json_array_append_new(a->p->owned, s) != 0)
             return fail(a->p, a->err, a->errlen, "plugins.settings", "out of memory");
         if (set_option(a, "plugin-settings", s, a->plugin_settings_path) != 0) return -1;
-        const option_t *o = find_option(a, "plugin-settings");
-        a->p->plugin_settings = *(const char **)((char *)a->settings + o->offset);
     }
     return 0;
+}
+
+/* Options whose values add up: plugin settings "P.S=V;..." */
+static int accumulates(const option_t *o)
+{
+    size_t n = strlen(o->name);
+    return o->type == OPT_STRING && n >= 15 && strcmp(o->name + n - 15, "plugin-settings") == 0;
 }
 
 int profile_apply(profile_t *p, const option_t *opts, size_t nopts, void *settings, char *err,
@@ -892,6 +945,12 @@ int profile_apply(profile_t *p, const option_t *opts, size_t nopts, void *settin
         return -1;
     }
     int rc = apply_sections(&a);
+    free(p->accumulated);
+    p->accumulated = calloc(nopts ? nopts : 1, sizeof *p->accumulated);
+    p->naccumulated = p->accumulated ? nopts : 0;
+    for (size_t i = 0; rc == 0 && i < p->naccumulated; i++)
+        if (a.set_by[i] && accumulates(&opts[i]))
+            p->accumulated[i] = *(const char **)((char *)settings + opts[i].offset);
     free(a.set_by);
     strbuf_free(&a.plugin_settings);
     return rc;
@@ -899,18 +958,18 @@ int profile_apply(profile_t *p, const option_t *opts, size_t nopts, void *settin
 
 int profile_merge_cli(profile_t *p, const option_t *opts, size_t nopts, void *settings)
 {
-    if (!p->plugin_settings) return 0;
-    for (size_t i = 0; i < nopts; i++) {
-        if (strcmp(opts[i].name, "plugin-settings") != 0) continue;
+    for (size_t i = 0; i < nopts && i < p->naccumulated; i++) {
+        const char *mine = p->accumulated[i];
         const char **field = (const char **)((char *)settings + opts[i].offset);
-        if (!*field || *field == p->plugin_settings) return 0;
-        size_t n = strlen(p->plugin_settings) + strlen(*field) + 2;
+        if (!mine || !*field || *field == mine) continue;
+        size_t n = strlen(mine) + strlen(*field) + 2;
         char *m = malloc(n);
         if (!m) return -1;
-        snprintf(m, n, "%s;%s", p->plugin_settings, *field);
-        free(p->merged_settings);
-        p->merged_settings = m;
-        *field = m;
+        snprintf(m, n, "%s;%s", mine, *field);
+        json_t *j = json_string(m);
+        free(m);
+        if (!j || json_array_append_new(p->owned, j) != 0) return -1;
+        *field = json_string_value(j);
     }
     return 0;
 }
@@ -993,7 +1052,18 @@ json_t *profile_addon_vars(const profile_t *p, const option_t *opts, size_t nopt
         for (; k[i] && i + 1 < sizeof name; i++)
             name[i] = k[i] == '-' ? '_' : (char)toupper((unsigned char)k[i]);
         name[i] = '\0';
-        if (json_is_string(v)) json_object_set(vars, name, v);
+        if (json_is_array(v)) { /* a repeatable option: its values, comma-separated */
+            strbuf_t b = {0};
+            size_t j;
+            json_t *e;
+            strbuf_add(&b, "");
+            json_array_foreach(v, j, e) {
+                if (j) strbuf_add(&b, ",");
+                strbuf_add(&b, json_string_value(e));
+            }
+            if (!b.failed) json_object_set_new(vars, name, json_string(b.p));
+            strbuf_free(&b);
+        } else if (json_is_string(v)) json_object_set(vars, name, v);
         else if (json_is_integer(v)) {
             char num[32];
             snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));

@@ -132,6 +132,9 @@ ok "a default added to the schema" k patch crd "$CRD" --type json -p \
 	'[{"op":"add","path":"/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/timezone","value":{"type":"string","default":"UTC"}}]'
 tz() { [ "$(k get ct my-new-cron-object -o 'jsonpath={.spec.timezone}')" = UTC ]; }
 ok "... applies on read to objects stored before" wait_for 5 tz
+expect_fail_with "a stored version cannot be removed from the CRD" \
+	'status.storedVersions[0]: Invalid value: "v1": must appear in spec.versions' \
+	k patch crd "$CRD" --type json -p '[{"op":"remove","path":"/spec/versions/0"},{"op":"replace","path":"/spec/versions/0/storage","value":true}]'
 expect_fail_with "the scope of a CRD is immutable" \
 	'spec.scope: Invalid value: "Cluster": field is immutable' \
 	k patch crd "$CRD" --type merge -p '{"spec":{"scope":"Cluster"}}'
@@ -190,6 +193,11 @@ spec:
   versions:
   - {name: v1, served: true, storage: false, schema: {openAPIV3Schema: {type: object}}}
 EOF
+sed 's/^  scope: Namespaced/  scop: Namespaced/' "$M/crontab-crd.yaml" >"$E2E_TMP/typo-crd.yaml"
+expect_fail_with "a misspelt CRD field is refused by strict field validation" \
+	'strict decoding error: unknown field "spec.scop"' k apply -f "$E2E_TMP/typo-crd.yaml"
+expect_contains "kubectl explain reads the CRD's own schema" "specReplicasPath" \
+	k explain crd.spec.versions.subresources.scale
 ok "an invalid CRD is refused" not k apply -f "$E2E_TMP/bad-crd.yaml"
 like "$ERR" 'spec.group: Invalid value: "example": should be a domain with at least one dot' "... naming the group rule"
 like "$ERR" 'spec.scope: Unsupported value: "Somewhere": supported values: "Cluster", "Namespaced"' "... the scope"

@@ -55,6 +55,13 @@ is "$(json_num max-requests-inflight "$OUT")" 77 "the command line overrides the
 is "$(json_num max-watches-per-client "$OUT")" 100 "the profile's other settings stay"
 matches "$(json_str plugin-settings "$OUT")" "max-inflight-bindings=100;.*max-inflight-bindings=7$" \
 	"--plugin-settings add to the profile's, after them (they win)"
+printf '{"server": {"anonymous-auth": true}}\n' >"$E2E_TMP/anon.json"
+_run timeout 10 "$SKIFF_BIN" server --profile "$E2E_TMP/anon.json" --print-profile
+like "$OUT" '"anonymous-auth": true' "a profile turns a flag on"
+_run timeout 10 "$SKIFF_BIN" server --profile "$E2E_TMP/anon.json" --no-anonymous-auth --print-profile
+like "$OUT" '"anonymous-auth": false' "--no-FLAG on the command line turns it off again"
+_run timeout 10 "$SKIFF_BIN" server --no-port 1 --print-profile
+like "$ERR" 'unknown option "--no-port"' "--no- works for flags only"
 _run timeout 10 "$SKIFF_BIN" server --profile "$EX/bin-packing.json" --print-profile
 is "$?" 0 "the example JSON profile loads"
 like "$(json_str plugin-settings "$OUT")" "scoring-strategy=MostAllocated" \
@@ -130,6 +137,42 @@ ok "with all controllers a Deployment gets a ReplicaSet" wait_for 10 \
 	sh -c "[ -n \"\$(timeout 20 $KUBECTL --kubeconfig=$KUBECONFIG get rs -l app=web -o name)\" ]"
 stop_server_cleanly
 
+# --- bench: hollow nodes in the server, bin packing -------------------------------------------
+rm -rf "$E2E_DATA"
+start_server --profile bench || bail_out "server did not start with the bench profile"
+ok "bench starts 10 hollow nodes in the server" wait_for 15 \
+	sh -c "[ \"\$(timeout 20 $KUBECTL --kubeconfig=$KUBECONFIG get nodes --no-headers | grep -c ' Ready ')\" = 10 ]"
+k create deployment packed --image=busybox --replicas=4 >/dev/null
+ok "the Deployment's pods run on the hollow nodes" wait_for 15 \
+	sh -c "[ \"\$(timeout 20 $KUBECTL --kubeconfig=$KUBECONFIG get pods -l app=packed --field-selector status.phase=Running --no-headers | wc -l)\" = 4 ]"
+is "$(k get pods -l app=packed -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' | sort -u | wc -l)" 1 \
+	"bench's MostAllocated scoring packs the pods onto one node"
+stop_server_cleanly
+
+# --- edge: a short list of controllers ------------------------------------------------------
+rm -rf "$E2E_DATA"
+start_server --profile edge || bail_out "server did not start with the edge profile"
+matches "$(cat "$E2E_TMP/server.log")" "controllers: controller-namespace, controller-garbage-collector, controller-serviceaccount, controller-replicaset, controller-deployment, controller-daemonset, controller-job, controller-endpoints, scheduler-default" \
+	"edge starts its eight controllers and the scheduler"
+mk_deploy small default busybox >/dev/null
+ok "under edge a Deployment gets its ReplicaSet" wait_for 10 \
+	sh -c "[ -n \"\$(timeout 20 $KUBECTL --kubeconfig=$KUBECONFIG get rs -l app=small -o name)\" ]"
+cat <<'EOF' | k create -f - >/dev/null
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: main, image: busybox}]}
+EOF
+sleep 2
+is "$(k get pods -l app=db -o name | wc -l)" 0 "under edge a StatefulSet gets no pods (its controller is left out)"
+stop_server_cleanly
+
 # --- a Lua profile: no workload controllers ------------------------------------------------
 rm -rf "$E2E_DATA"
 start_server --profile "$EX/no-workloads.lua" || bail_out "server did not start with the Lua profile"
@@ -148,6 +191,25 @@ ok "--controllers all over the Lua profile: the Deployment gets its ReplicaSet" 
 	sh -c "[ -n \"\$(timeout 20 $KUBECTL --kubeconfig=$KUBECONFIG get rs -l app=web -o name)\" ]"
 stop_server_cleanly
 
+# a Lua profile that loads a Lua controller plugin and gives it a setting
+mkdir -p "$E2E_TMP/lp/plugins"
+cp "$SKIFF_SRC_DIR/plugins/examples/greeter/greeter.lua" "$E2E_TMP/lp/plugins/"
+cat >"$E2E_TMP/lp/greet.lua" <<'EOF'
+return {
+  extends = "single-node",
+  plugins = {
+    load = { "plugins/greeter.lua" },   -- relative to this file
+    settings = { greeter = { greeting = "hi" } },
+  },
+}
+EOF
+start_server --profile "$E2E_TMP/lp/greet.lua" || bail_out "server did not start with the plugin profile"
+mk_cm hello default >/dev/null
+k label configmap hello greet=yes >/dev/null
+ok "the profile's plugin runs with the profile's setting" wait_for 10 \
+	sh -c "[ \"\$(timeout 20 $KUBECTL --kubeconfig=$KUBECONFIG get configmap hello -o jsonpath='{.data.greeting}')\" = 'hi, hello' ]"
+stop_server_cleanly
+
 # --- a JSON profile with addons -------------------------------------------------------------
 rm -rf "$E2E_DATA"
 P=$E2E_TMP/mine
@@ -157,6 +219,7 @@ cat >"$P/mine.json" <<'EOF'
   "description": "deployments yes, jobs no, and our own addons",
   "controllers": ["namespace", "garbage-collector", "serviceaccount", "replicaset", "deployment"],
   "network": {"service-cluster-ip-range": "10.96.0.0/12", "cluster-cidr": "10.244.0.0/16"},
+  "admission": {"disable": ["ServiceAccount"]},
   "addons": ["addons"]
 }
 EOF
@@ -179,6 +242,9 @@ apiVersion: v1
 kind: ConfigMap
 metadata:
   name: ranges
+  # as exported by kubectl get -o yaml: dropped before the create
+  resourceVersion: "999"
+  uid: 0b4a3c9e-0000-4000-8000-000000000000
 data:
   services: "%{SERVICE_CLUSTER_IP_RANGE}%"
 EOF
@@ -207,6 +273,13 @@ matches "$(k -n kube-system get configmap skiff-addons -o json)" '"20-bad.yaml":
 like "$(k -n kube-system get events --field-selector reason=AddonFailed -o jsonpath='{.items[*].message}')" \
 	"document 2: no kind NoSuchKind" "a Warning Event AddonFailed says what failed"
 is "$(curl -s --max-time 5 "$E2E_URL/readyz")" ok "the server keeps serving after a bad addon"
+
+# the JSON profile's admission chain: no ServiceAccount module
+unlike "$(grep 'admission plugins:' "$E2E_TMP/server.log" | tail -1)" ServiceAccount \
+	"the profile took ServiceAccount out of the admission chain"
+k run bare --image=busybox >/dev/null
+is "$(k get pod bare -o jsonpath='{.spec.serviceAccountName}')" "" \
+	"so a pod gets no service account filled in"
 
 # the JSON profile's controllers: Deployments yes, Jobs no
 mk_deploy web default busybox >/dev/null

@@ -257,6 +257,12 @@ static void test_formats_and_combinators(void **state)
                         "Invalid value: 7: spec.x in body must validate one and only one schema (oneOf)");
     assert_string_equal(check_prop("{\"type\":\"string\",\"not\":{\"enum\":[\"root\"]}}", "\"root\""),
                         "Invalid value: \"root\": spec.x in body must not validate the schema (not)");
+    const char *lm = "{\"type\":\"array\",\"x-kubernetes-list-type\":\"map\","
+                     "\"x-kubernetes-list-map-keys\":[\"name\"],\"items\":{\"type\":\"object\","
+                     "\"properties\":{\"name\":{\"type\":\"string\"},\"port\":{\"type\":\"integer\"}}}}";
+    assert_string_equal(check_prop(lm, "[{\"name\":\"a\",\"port\":1},{\"name\":\"b\",\"port\":1}]"), "");
+    assert_string_equal(check_prop(lm, "[{\"name\":\"a\",\"port\":1},{\"name\":\"a\",\"port\":2}]"),
+                        "Duplicate value: map[string]interface {}{\"name\":\"a\"}");
     assert_string_equal(check_prop("{\"type\":\"integer\",\"allOf\":[{\"minimum\":1},{\"maximum\":3}]}", "4"),
                         "Invalid value: 4: spec.x in body should be less than or equal to 3");
 }

@@ -29,6 +29,7 @@ typedef struct settings {
     int max_inflight;
     int tls;
     const char *cluster_cidr;
+    const char *admission_settings;
 } settings_t;
 
 static const option_t opts[] = {
@@ -41,6 +42,8 @@ static const option_t opts[] = {
     {"max-requests-inflight", OPT_INT, "N", "400", "", offsetof(settings_t, max_inflight)},
     {"tls", OPT_FLAG, NULL, NULL, "", offsetof(settings_t, tls)},
     {"cluster-cidr", OPT_STRING, "CIDR", NULL, "", offsetof(settings_t, cluster_cidr)},
+    {"admission-plugin-settings", OPT_STRING, "P.S=V", NULL, "",
+     offsetof(settings_t, admission_settings)},
 };
 #define NOPTS (sizeof opts / sizeof *opts)
 
@@ -189,20 +192,22 @@ static void test_command_line_wins(void **state)
     int fd = mkstemps(path, 5);
     assert_true(fd >= 0);
     const char *text = "{\"controllers\": \"none\", \"server\": {\"max-requests-inflight\": 7},"
-                       " \"scheduler\": {\"settings\": {\"a\": 1, \"b\": 2}}}";
+                       " \"scheduler\": {\"settings\": {\"a\": 1, \"b\": 2}},"
+                       " \"admission\": {\"settings\": {\"quota\": {\"max\": 3}}}}";
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
     char *argv[] = {"--profile", path, "--max-requests-inflight", "11", "--plugin-settings",
-                    "scheduler-default.b=3"};
+                    "scheduler-default.b=3", "--admission-plugin-settings", "quota.max=4"};
     settings_t s = {.controllers = "all", .max_inflight = 400};
     profile_t *p = NULL;
-    assert_int_equal(profile_parse_args("t", "", opts, NOPTS, 6, argv, &s, sizeof s, &p), 0);
+    assert_int_equal(profile_parse_args("t", "", opts, NOPTS, 8, argv, &s, sizeof s, &p), 0);
     assert_non_null(p);
     assert_string_equal(s.controllers, "none");  /* the profile over the default */
     assert_int_equal(s.max_inflight, 11);        /* the command line over the profile */
     /* accumulated: the command line's entry last, so it wins */
     assert_string_equal(s.plugin_settings,
                         "scheduler-default.a=1;scheduler-default.b=2;scheduler-default.b=3");
+    assert_string_equal(s.admission_settings, "quota.max=3;quota.max=4");
     json_t *r = profile_resolved(p, opts, NOPTS, &s);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "server"),
                                                         "max-requests-inflight")),
