@@ -85,6 +85,11 @@ int admission_invalid(const skiff_admission_request_t *req, const char *field, c
 /* For built-ins wrapping code that answers the call itself on failure:
  * the request is denied and already answered. */
 int admission_answered(const skiff_admission_request_t *req);
+/* A core (v1) object from the cache, borrowed and shared (never change
+ * it): valid until the hook returns. Cheaper than skiff_admission_get,
+ * which decodes a copy. NULL when absent. */
+const json_t *admission_peek(const skiff_admission_request_t *req, const char *resource,
+                             const char *ns, const char *name);
 /* The call a request belongs to (built-ins that need the server). */
 struct api_call *admission_call(const skiff_admission_request_t *req);
 /* Is this request about the core-group resource `resource` itself (no subresource)? */

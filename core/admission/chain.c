@@ -461,6 +461,20 @@ static const kind_def_t *kind_for(const char *api_version, const char *resource)
     return registry_find_resource(group, version, resource);
 }
 
+const json_t *admission_peek(const skiff_admission_request_t *req, const char *resource,
+                             const char *ns, const char *name)
+{
+    api_call_t *c = admission_call(req);
+    const kind_def_t *k = kind_for("v1", resource);
+    if (!c || !k || !name) return NULL;
+    watch_cache_t *wc = api_cache_for(c->srv, k);
+    char key[600];
+    if (k->namespaced) snprintf(key, sizeof key, "%s/%s", ns ? ns : "", name);
+    else snprintf(key, sizeof key, "%s", name);
+    cache_obj_t *o = wc ? watch_cache_get(wc, key) : NULL;
+    return o ? cache_obj_parsed(o) : NULL;
+}
+
 json_t *skiff_admission_get(const skiff_admission_request_t *req, const char *api_version,
                             const char *resource, const char *ns, const char *name)
 {

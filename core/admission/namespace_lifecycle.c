@@ -30,14 +30,13 @@ static int admit(skiff_plugin_ctx_t *ctx, skiff_admission_request_t *req)
         return 0;
     }
     if (req->operation != SKIFF_ADMISSION_CREATE || !req->ns[0] || exempt(req)) return 0;
-    json_t *ns = skiff_admission_get(req, "v1", "namespaces", NULL, req->ns);
+    const json_t *ns = admission_peek(req, "namespaces", NULL, req->ns);
     if (!ns)
         return admission_deny_raw(req, 404, "NotFound",
                                   json_pack("{s:s, s:s}", "name", req->ns, "kind", "namespaces"),
                                   "namespaces \"%s\" not found", req->ns);
     const json_t *dt = json_object_get(json_object_get(ns, "metadata"), "deletionTimestamp");
     int terminating = dt && !json_is_null(dt);
-    json_decref(ns);
     if (terminating)
         return admission_forbid(req,
                                 "unable to create new content in namespace %s because it is "

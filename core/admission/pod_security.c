@@ -173,13 +173,12 @@ static int validate(skiff_plugin_ctx_t *ctx, const skiff_admission_request_t *re
     } else if (!template_of(req, &meta, &spec)) {
         return 0;
     }
-    json_t *ns = skiff_admission_get(req, "v1", "namespaces", NULL, req->ns);
+    const json_t *ns = admission_peek(req, "namespaces", NULL, req->ns);
     if (!ns) return 0;
     char err[512], field[128];
     mode_policy_t enforce, warn;
     mode_of(labels_of(ns), "enforce", &enforce, field, sizeof field, err, sizeof err);
     mode_of(labels_of(ns), "warn", &warn, field, sizeof field, err, sizeof err);
-    json_decref(ns);
     if (!is_pod) {
         /* workloads: warnings only, for the enforce level and a different warn level */
         warn_level(req, &enforce, meta, spec);

@@ -126,7 +126,7 @@ static int admit(skiff_plugin_ctx_t *ctx, skiff_admission_request_t *req)
     /* the deprecated field mirrors it, as the v1 API shows it */
     const char *dep = json_string_value(json_object_get(spec, "serviceAccount"));
     if (!dep || !*dep) json_object_set_new(spec, "serviceAccount", json_string(sa_name));
-    json_t *sa = skiff_admission_get(req, "v1", "serviceaccounts", req->ns, sa_name);
+    const json_t *sa = admission_peek(req, "serviceaccounts", req->ns, sa_name);
     if (!sa && strcmp(sa_name, "default") != 0)
         return admission_forbid(req,
                                 "error looking up service account %s/%s: serviceaccount \"%s\" "
@@ -142,7 +142,6 @@ static int admit(skiff_plugin_ctx_t *ctx, skiff_admission_request_t *req)
     const json_t *pull = json_object_get(sa, "imagePullSecrets");
     if (json_array_size(pull) > 0 && json_array_size(json_object_get(spec, "imagePullSecrets")) == 0)
         json_object_set_new(spec, "imagePullSecrets", json_deep_copy(pull));
-    json_decref(sa);
     return 0;
 }
 

@@ -1429,6 +1429,24 @@ void api_handle_delete_collection(api_call_t *c)
     d->pending = 1;
     cache_obj_t **items;
     size_t n = watch_cache_list(c->cache, c->ns, sel.ls, sel.fs, &items);
+    /* every delete is admitted first (NamespaceLifecycle keeps the system's
+     * namespaces): one refusal answers for the whole collection and nothing
+     * is deleted */
+    for (size_t i = 0; i < n; i++) {
+        json_t *p = cache_obj_decode(items[i]);
+        int refused = p && (admission_run(c->srv->admission, c, ADMISSION_MUTATE,
+                                          SKIFF_ADMISSION_DELETE, NULL, p) != 0 ||
+                            admission_run(c->srv->admission, c, ADMISSION_VALIDATE,
+                                          SKIFF_ADMISSION_DELETE, NULL, p) != 0);
+        json_decref(p);
+        if (!refused) continue;
+        watch_cache_list_free(items, n);
+        api_selectors_free(&sel);
+        json_decref(d->items);
+        free(d);
+        api_call_free(c);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         json_t *p = cache_obj_decode(items[i]);
         if (c->dry_run) {

@@ -458,9 +458,48 @@ static int apply_step(op_t *op, json_t *current, int have_current)
 }
 
 /* skiff.apply(obj) -> "created"|"configured", obj  or "unchanged" */
+/* The fast path of apply: when the plugin caches the kind and the cached
+ * object already holds every field obj names, "unchanged" without
+ * converting obj. 1 when it answered. */
+static int apply_unchanged(lua_State *L)
+{
+    if (!lua_istable(L, 1)) return 0;
+    lua_getfield(L, 1, "apiVersion");
+    lua_getfield(L, 1, "kind");
+    lua_getfield(L, 1, "metadata");
+    const char *av = lua_tostring(L, -3), *kind = lua_tostring(L, -2);
+    const char *name = NULL, *ns = NULL;
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "name");
+        lua_getfield(L, -2, "namespace");
+        name = lua_tostring(L, -2);
+        ns = lua_tostring(L, -1);
+        lua_pop(L, 2); /* the strings stay anchored in metadata */
+    }
+    int done = 0;
+    if (av && kind && name) {
+        char buf[300];
+        snprintf(buf, sizeof buf, "%s/%s", av, kind);
+        const kind_def_t *k = lua_kind_lookup(buf);
+        if (k) {
+            char key[600];
+            if (k->namespaced)
+                snprintf(key, sizeof key, "%s/%s", ns && *ns ? ns : "default", name);
+            else snprintf(key, sizeof key, "%s", name);
+            int cached = 0;
+            json_t *cur = lua_watch_cached(lua_host_plugin_of(L), k, key, &cached);
+            done = cached && cur && lua_json_contains_lua(L, 1, cur);
+        }
+    }
+    lua_pop(L, 3);
+    if (done) lua_pushstring(L, "unchanged");
+    return done;
+}
+
 static int l_apply(lua_State *L)
 {
     lua_task_t *t = lua_need_task(L, "skiff.apply");
+    if (apply_unchanged(L)) return 1;
     const kind_def_t *k;
     const char *ns;
     json_t *obj = object_arg(L, 1, &k, &ns, "skiff.apply");

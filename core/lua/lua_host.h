@@ -6,8 +6,10 @@
  * name ends in ".lua" to lua_plugin_open(), which runs the script in a Lua
  * state of its own (with a memory limit) and synthesizes a skiff_plugin_t
  * from what it declares; the hooks of that descriptor call the script's
- * functions. Other C code adds modules to the script's `skiff` table with
- * lua_host_register_module(). */
+ * functions. Controllers are written with skiff.watch; scheduler plugins
+ * lend steps (lua_sched.c) and admission plugins hooks (lua_admission.c)
+ * through their kind's vtable. Other C code adds modules to the script's
+ * `skiff` table with lua_host_register_module(). */
 #ifndef SKIFF_LUA_HOST_H
 #define SKIFF_LUA_HOST_H
 

@@ -58,7 +58,7 @@ struct lua_plugin {
     /* limits */
     size_t mem_used, mem_limit;
     uint64_t time_limit_ns;
-    uint64_t slice_start; /* hrtime when the running slice began; 0 when idle */
+    uint64_t slice_start; /* lua_slice_clock() when the running slice began; 0 when idle */
     int over_time, over_memory;
     char failure[512];
     int failed;
@@ -93,8 +93,15 @@ int lua_task_answer(lua_task_t *t);
 void lua_plugin_fail(lua_plugin_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Raises a Lua error unless L runs inside a task that may wait. */
 lua_task_t *lua_need_task(lua_State *L, const char *fn);
+/* Declares one more setting (for the kinds' own, such as failure-policy). */
+int lua_plugin_add_setting(lua_plugin_t *p, const char *name, int type, const char *def,
+                           const char *help);
 void lua_plugin_log(lua_plugin_t *p, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The clock of the time limit (nanoseconds of the thread's CPU time),
+ * never 0: slice_start doubles as "the script is running". */
+uint64_t lua_slice_clock(void);
 
 /* ---- lua_json.c: jansson <-> Lua ---- */
 /* Pushes v as Lua values: objects and arrays become tables marked by the
@@ -107,6 +114,8 @@ json_t *lua_json_to(lua_State *L, int idx, char *err, size_t errlen);
 /* 1 when every field of want is in have with the same value (arrays:
  * same length, elements compared the same way), for drift checks. */
 int lua_json_contains(const json_t *want, const json_t *have);
+/* The same test with want a Lua value at idx, converted to nothing. */
+int lua_json_contains_lua(lua_State *L, int idx, const json_t *have);
 /* Opens skiff.json (encode, decode, null, array, object, copy, equal,
  * contains) on the table at the top of L's stack. */
 void lua_json_open(lua_State *L);

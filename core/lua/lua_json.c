@@ -237,6 +237,63 @@ int lua_json_contains(const json_t *want, const json_t *have)
     return json_equal((json_t *)want, (json_t *)have);
 }
 
+/* The Lua value at idx against a JSON value, with lua_json_contains's
+ * rules, without converting it: a drift check that finds nothing to do
+ * allocates nothing. */
+static int contains_lj(lua_State *L, int idx, const json_t *have, int depth)
+{
+    if (depth > MAX_DEPTH) return 0;
+    switch (lua_type(L, idx)) {
+    case LUA_TNUMBER:
+        if (!json_is_number(have)) return 0;
+        if (lua_isinteger(L, idx) && json_is_integer(have))
+            return (json_int_t)lua_tointeger(L, idx) == json_integer_value(have);
+        return lua_tonumber(L, idx) == json_number_value(have);
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        return json_is_string(have) && json_string_length(have) == len &&
+               memcmp(json_string_value(have), s, len) == 0;
+    }
+    case LUA_TBOOLEAN: return json_is_boolean(have) && json_is_true(have) == lua_toboolean(L, idx);
+    case LUA_TLIGHTUSERDATA: return is_null(L, idx) && (!have || json_is_null(have));
+    case LUA_TTABLE: break;
+    default: return 0;
+    }
+    luaL_checkstack(L, 4, "compare");
+    if (table_is_array(L, idx)) {
+        size_t n = lua_rawlen(L, idx);
+        if (!json_is_array(have) || json_array_size(have) != n) return 0;
+        for (size_t i = 0; i < n; i++) {
+            lua_rawgeti(L, idx, (lua_Integer)i + 1);
+            int ok = contains_lj(L, lua_gettop(L), json_array_get(have, i), depth + 1);
+            lua_pop(L, 1);
+            if (!ok) return 0;
+        }
+        return 1;
+    }
+    if (!json_is_object(have)) return 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        size_t klen;
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &klen) : NULL;
+        int ok = k && contains_lj(L, lua_gettop(L), json_object_getn(have, k, klen), depth + 1);
+        lua_pop(L, 1);
+        if (!ok) {
+            lua_pop(L, 1);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int lua_json_contains_lua(lua_State *L, int idx, const json_t *have)
+{
+    if (!have) return 0;
+    ensure_types(L);
+    return contains_lj(L, lua_absindex(L, idx), have, 0);
+}
+
 /* ---- skiff.json ---------------------------------------------------------------------------- */
 
 static int j_encode(lua_State *L)

@@ -68,24 +68,43 @@ static int l_event(lua_State *L)
 }
 
 /* skiff.owner_ref(obj [, controller]): an ownerReference naming obj,
- * controller (and blockOwnerDeletion) unless controller is false */
+ * controller (and blockOwnerDeletion) unless controller is false. Reads
+ * the four fields it needs rather than converting the whole object: a
+ * reconcile calls it for every object it owns. */
+static const char *str_field(lua_State *L, int idx, const char *k)
+{
+    lua_getfield(L, idx, k);
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1); /* still anchored in the table */
+    return s;
+}
+
 static int l_owner_ref(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     int controller = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
-    char err[256];
-    json_t *obj = lua_json_to(L, 1, err, sizeof err);
-    if (!obj) return luaL_error(L, "skiff.owner_ref: %s", err);
-    json_t *m = json_object_get(obj, "metadata");
-    if (!json_string_value(json_object_get(m, "uid")) || !json_string_value(json_object_get(obj, "kind"))) {
-        json_decref(obj);
+    const char *av = str_field(L, 1, "apiVersion"), *kind = str_field(L, 1, "kind");
+    lua_getfield(L, 1, "metadata");
+    const char *name = lua_istable(L, -1) ? str_field(L, -1, "name") : NULL;
+    const char *uid = lua_istable(L, -1) ? str_field(L, -1, "uid") : NULL;
+    if (!av || !kind || !name || !uid)
         return luaL_error(L, "skiff.owner_ref: the owner needs apiVersion, kind, metadata.name "
                              "and metadata.uid (an object read from the API)");
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, av);
+    lua_setfield(L, -2, "apiVersion");
+    lua_pushstring(L, kind);
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, uid);
+    lua_setfield(L, -2, "uid");
+    if (controller) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "controller");
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "blockOwnerDeletion");
     }
-    json_t *ref = skiff_owner_ref_new(obj, controller);
-    json_decref(obj);
-    lua_json_push(L, ref);
-    json_decref(ref);
     return 1;
 }
 

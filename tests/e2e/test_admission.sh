@@ -22,6 +22,11 @@ for ns in default kube-system kube-public kube-node-lease; do
 		"Error from server (Forbidden): namespaces \"$ns\" is forbidden: this namespace may not be deleted" \
 		k delete namespace "$ns"
 done
+api DELETE /api/v1/namespaces
+is "$HTTP_CODE $(json_str message)" \
+	'403 namespaces "default" is forbidden: this namespace may not be deleted' \
+	"deleting the collection of namespaces is refused for the system ones (403)"
+unlike "$(k get namespaces --no-headers)" "Terminating" "and no namespace of it is being deleted"
 mk_ns ending >/dev/null
 cat <<'EOF' | k create -f - >/dev/null
 apiVersion: v1
@@ -187,6 +192,10 @@ start_server --plugin-dir "$work/plugins" --enable-admission-plugins admission-r
 like "$(cat "$E2E_TMP/server.log")" \
 	"admission plugins: NamespaceLifecycle,LimitRanger,ServiceAccount,PodSecurity,Priority,DefaultStorageClass,admission-require-labels,ResourceQuota" \
 	"the plugin joins the chain before ResourceQuota"
+ok "skiff plugins list" "$SKIFF_BIN" plugins list --kubeconfig "$KUBECONFIG"
+like "$(printf '%s\n' "$OUT" | grep '^admission-require-labels ' | tr -s ' ')" \
+	"admission-require-labels admission 1.0.0 plugin-dir started $work/plugins/admission-require-labels.so" \
+	"shows it started"
 expect_fail_with "a namespace without the label is refused, naming the plugin (as the page shows)" \
 	"$(grep -A1 '^\$ kubectl create namespace scratch$' "$DOC" | tail -1)" \
 	k create namespace scratch
@@ -195,9 +204,21 @@ expect_output "with the label it is created (the page's second command)" "namesp
 ok "pods are not checked (resources defaults to namespaces)" k run free --image=busybox
 stop_server_cleanly
 
+start_server --plugin-dir "$work/plugins" || bail_out "server did not start with a plugin folder"
+ok "an admission plugin in a folder but not enabled" k create namespace unlabelled
+ok "skiff plugins list" "$SKIFF_BIN" plugins list --kubeconfig "$KUBECONFIG"
+like "$(printf '%s\n' "$OUT" | grep '^admission-require-labels ' | tr -s ' ')" \
+	"loaded $work/plugins/admission-require-labels.so admission plugins run when named by --enable-admission-plugins" \
+	"is listed as loaded, saying how to enable it"
+stop_server_cleanly
+
 start_server --enable-admission-plugins admission-require-labels \
 	--admission-plugin-settings "admission-require-labels.labels=team,owner;admission-require-labels.resources=pods" ||
 	bail_out "server did not start with the in-tree example plugin"
+ok "skiff plugins list" "$SKIFF_BIN" plugins list --kubeconfig "$KUBECONFIG"
+like "$(printf '%s\n' "$OUT" | grep '^admission-require-labels ' | tr -s ' ')" \
+	"admission-require-labels admission 1.0.0 built-in started" \
+	"the plugin built with the tree is listed as started"
 ok "with resources=pods namespaces go through" k create namespace lab
 expect_fail_with "and pods must carry every label named" \
 	'pods "p" is forbidden: admission plugin "admission-require-labels" denied the request: missing required label(s): team, owner' \

@@ -24,7 +24,7 @@ local function reconcile(obj, key)
     skiff.apply({ apiVersion = "v1", kind = "Secret",
                   metadata = { name = "owned", namespace = key.namespace,
                                ownerReferences = { skiff.owner_ref(obj) } },
-                  stringData = { x = "1" } })
+                  data = { x = "MQ==" } })
   end
 end
 
@@ -60,6 +60,28 @@ local function run()
 
   skiff.delete("ConfigMap", "default", "plain")
   t.ok(t.wait(function() return last["default/plain"] == false end), "a deleted object is reconciled with nil")
+
+  -- apply answers from the cache of an owned kind (every Secret of the
+  -- namespace is cached, owned or not)
+  local cur = skiff.cached("Secret", "default", "owned")
+  local want = { apiVersion = "v1", kind = "Secret",
+                 metadata = { name = "free", namespace = "default" }, data = { x = "MQ==" } }
+  t.is(({ skiff.apply(want) })[1], "created", "apply of a new object: created")
+  t.ok(t.wait(function() return skiff.cached("Secret", "default", "free") end), "it reaches the cache")
+  t.is(skiff.apply(want), "unchanged", "apply of what the cache holds: unchanged")
+  want.data.x = "Mg=="
+  local res, obj = skiff.apply(want)
+  t.is(res, "configured", "apply of a change: configured")
+  t.is(obj and obj.data.x, "Mg==", "and written")
+  want.type = "Opaque"
+  want.data = { x = "Mg==", y = "Mw==" }
+  t.is(({ skiff.apply(want) })[1], "configured", "a new key is a change")
+  t.ok(t.wait(function()
+    local c = skiff.cached("Secret", "default", "free")
+    return c and c.data.y == "Mw=="
+  end), "the cache catches up")
+  t.is(skiff.apply(want), "unchanged", "and then it is unchanged")
+  t.ok(cur and cur.metadata.uid, "skiff.cached gives the whole object")
 
   local okk, err = pcall(skiff.cached, "Pod", "default", "x")
   t.ok(not okk and err:find("no watch", 1, true), "skiff.cached of a kind not watched is an error", err)

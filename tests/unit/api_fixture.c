@@ -25,7 +25,8 @@ int api_fixture_start(api_fixture_t *f, uv_loop_t *loop, api_server_opts_t opts,
     memset(f, 0, sizeof *f);
     f->loop = loop;
     uv_loop_init(loop);
-    snprintf(f->dir, sizeof f->dir, "/tmp/skiff-test-api-XXXXXX");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(f->dir, sizeof f->dir, "%s/skiff-test-api-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(f->dir) || registry_init() != 0) return -1;
     char err[512], path[1024], db[400];
     const char *build = getenv("SKIFF_BUILD_DIR");

@@ -19,6 +19,8 @@
 #include <lualib.h>
 #include <uv.h>
 
+#include <skiff/scheduler.h>
+
 #include "lua/lua_host.h"
 #include "lua/lua_int.h"
 #include "plugin/loader.h"
@@ -299,6 +301,80 @@ static void test_register_module(void **state)
     run_ms(10);
 }
 
+/* ---- scheduler steps ---------------------------------------------------------- */
+
+static void test_scheduler_steps(void **state)
+{
+    (void)state;
+    char err[1024];
+    const char *p = script("zones.lua",
+                           "return skiff.plugin{ name = \"zones\", kind = \"scheduler\", steps = {\n"
+                           "  { name = \"SameZone\",\n"
+                           "    filter = function(pod, node)\n"
+                           "      if node.labels.zone == pod.labels.zone then return true end\n"
+                           "      return false, \"node(s) in another zone\" end,\n"
+                           "    score = function(pod, node)\n"
+                           "      if node.name == 'spin' then while true do end end\n"
+                           "      return node.allocatable.cpu // 1000 * 10 + #node.name end },\n"
+                           "  { name = \"Broken\", filter = function() error('no') end } } }\n");
+    loaded_plugin_t *lp = load(p, err, sizeof err);
+    assert_non_null(lp);
+    assert_int_equal(lp->desc->kind, SKIFF_PLUGIN_SCHEDULER);
+    assert_int_equal(plugin_set_setting(lp, "time-limit", "100ms", err, sizeof err), 0);
+    assert_int_equal(plugin_start(lp, err, sizeof err), 0);
+    const skiff_sched_step_table_t *t = lp->desc->vtable;
+    assert_non_null(t);
+    assert_int_equal(t->abi_version, SKIFF_SCHED_STEP_ABI);
+    assert_int_equal(t->n_steps, 2);
+    assert_string_equal(t->steps[0].name, "SameZone");
+
+    json_t *podobj = json_pack("{s:{s:s, s:s}}", "metadata", "name", "p", "namespace", "default");
+    json_t *plabels = json_pack("{s:s}", "zone", "a");
+    json_t *la = json_pack("{s:s}", "zone", "a"), *lb = json_pack("{s:s}", "zone", "b");
+    skiff_sched_pod_t pod = {.obj = podobj, .ns = "default", .name = "p", .uid = "u", .labels = plabels};
+    skiff_sched_node_t n1 = {.name = "n1", .labels = la, .allocatable = {.cpu = 4000}, .generation = 1};
+    skiff_sched_node_t n2 = {.name = "n2", .labels = lb, .allocatable = {.cpu = 2000}, .generation = 1};
+    skiff_sched_node_t spin = {.name = "spin", .labels = la, .generation = 1};
+    skiff_sched_cycle_t cy = {.pod = &pod};
+    const skiff_sched_step_t *st = &t->steps[0];
+    void *cs = NULL;
+    skiff_sched_reasons_t why = {0};
+    assert_int_equal(st->pre_filter(st->data, &cy, &cs, &why), SKIFF_SCHED_OK);
+    assert_int_equal(st->filter(st->data, &cy, cs, &n1, &why), SKIFF_SCHED_OK);
+    assert_int_equal(st->filter(st->data, &cy, cs, &n2, &why), SKIFF_SCHED_UNRESOLVABLE);
+    assert_int_equal(why.n, 1);
+    assert_string_equal(why.text[0], "node(s) in another zone");
+    assert_int_equal(st->pre_score(st->data, &cy, &cs), 0);
+    assert_int_equal(st->score(st->data, &cy, cs, &n1), 42);
+    assert_int_equal(st->score(st->data, &cy, cs, &n1), 42); /* the cached view */
+    st->free_state(cs);
+
+    /* an error rejects the node with a reason naming the step */
+    const skiff_sched_step_t *br = &t->steps[1];
+    cs = NULL;
+    memset(&why, 0, sizeof why);
+    br->pre_filter(br->data, &cy, &cs, &why);
+    assert_int_equal(br->filter(br->data, &cy, cs, &n1, &why), SKIFF_SCHED_UNRESOLVABLE);
+    assert_string_equal(why.text[0], "Broken failed");
+    br->free_state(cs);
+
+    /* a runaway score stops the plugin; its steps then let nodes pass */
+    cs = NULL;
+    st->pre_score(st->data, &cy, &cs);
+    assert_int_equal(st->score(st->data, &cy, cs, &spin), 0);
+    st->free_state(cs);
+    assert_non_null(strstr(lua_plugin_failure(lp->handle), "exceeded in the score of step SameZone"));
+    assert_int_equal(lp->state, PLUGIN_FAILED);
+    cs = NULL;
+    assert_int_equal(st->pre_filter(st->data, &cy, &cs, &why), SKIFF_SCHED_SKIP);
+    run_ms(20);
+    plugin_unload(lp);
+    json_decref(podobj);
+    json_decref(plabels);
+    json_decref(la);
+    json_decref(lb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_time_limit_stops_the_plugin),
         cmocka_unit_test(test_error_in_callback_keeps_plugin),
         cmocka_unit_test(test_register_module),
+        cmocka_unit_test(test_scheduler_steps),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

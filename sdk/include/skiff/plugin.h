@@ -90,7 +90,8 @@ typedef struct skiff_plugin {
      * everything start made (closing handles is enough: the loop runs on). */
     int (*start)(skiff_plugin_ctx_t *ctx);
     void (*stop)(skiff_plugin_ctx_t *ctx); /* optional */
-    const void *vtable;        /* kind-specific: skiff_store_vtable_t for storage */
+    const void *vtable;        /* kind-specific: skiff_store_vtable_t for storage,
+                                * skiff_admission_vtable_t for admission */
 } skiff_plugin_t;
 
 /* Another plugin's descriptor, by its name (or its file's, "<name>.so"):
