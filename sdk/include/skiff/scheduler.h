@@ -16,11 +16,12 @@
  *
  * Steps from other plugins: a plugin of kind SKIFF_PLUGIN_SCHEDULER whose
  * descriptor's vtable points to a skiff_sched_step_table_t (abi_version
- * SKIFF_SCHED_STEP_ABI) lends its steps; the scheduler will take them by
- * name in its `filters` and `scores` settings ("plugin-name/StepName").
- * Lua steps will be wrapped into the same struct by the Lua host. The
- * default scheduler does not load step plugins yet: this header is the
- * contract they will be written against. */
+ * SKIFF_SCHED_STEP_ABI) lends its steps; the default scheduler takes them
+ * by name in its `filters` and `scores` settings ("plugin-name/StepName",
+ * "all,plugin-name/Filter", "default,plugin-name/Score:weight"), loading
+ * the plugin by name (skiff_plugin_find) when nothing loaded it yet. Lua
+ * scheduler plugins' steps are wrapped into the same struct by the Lua
+ * host. Example: plugins/examples/node-weight. */
 #ifndef SKIFF_SCHEDULER_H
 #define SKIFF_SCHEDULER_H
 
