@@ -27,31 +27,12 @@ static json_t *obj_child(json_t *o, const char *k)
     return v;
 }
 
-/* Keys of an object in sorted order: Kubernetes' messages list resources
- * sorted, and a stable order keeps messages the same from run to run. */
-static size_t sorted_keys(const json_t *o, const char **keys, size_t max)
-{
-    size_t n = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)o, k, v)
-    {
-        if (n == max) break;
-        size_t i = n++;
-        while (i > 0 && strcmp(keys[i - 1], k) > 0) {
-            keys[i] = keys[i - 1];
-            i--;
-        }
-        keys[i] = k;
-    }
-    return n;
-}
 
 /* missing keys of `from` into `to`; their names into set (", "-joined) */
 static void merge_missing(json_t *to, const json_t *from, strbuf_t *set)
 {
     const char *keys[64];
-    size_t n = sorted_keys(from, keys, 64);
+    size_t n = resource_names_sorted(from, keys, 64);
     for (size_t i = 0; i < n; i++) {
         if (json_object_get(to, keys[i])) continue;
         json_object_set(to, keys[i], json_object_get(from, keys[i]));
@@ -280,17 +261,17 @@ static void check_item(errs_t *e, const json_t *item, const char *type, const js
 {
     const char *keys[64];
     const json_t *min = json_object_get(item, "min"), *max = json_object_get(item, "max");
-    size_t n = sorted_keys(min, keys, 64);
+    size_t n = resource_names_sorted(min, keys, 64);
     for (size_t i = 0; i < n; i++)
         min_check(e, type, keys[i], json_object_get(min, keys[i]), reqs, lims);
-    n = sorted_keys(max, keys, 64);
+    n = resource_names_sorted(max, keys, 64);
     for (size_t i = 0; i < n; i++) {
         if (pvc) max_request_check(e, type, keys[i], json_object_get(max, keys[i]), reqs);
         else max_check(e, type, keys[i], json_object_get(max, keys[i]), reqs, lims);
     }
     if (pvc) return;
     const json_t *ratio = json_object_get(item, "maxLimitRequestRatio");
-    n = sorted_keys(ratio, keys, 64);
+    n = resource_names_sorted(ratio, keys, 64);
     for (size_t i = 0; i < n; i++)
         ratio_check(e, type, keys[i], json_object_get(ratio, keys[i]), reqs, lims);
 }

@@ -2,6 +2,8 @@
  * Kubernetes' canonical form does for the common cases. */
 #include "admission/quantity.h"
 
+#include <string.h>
+
 #include <stdio.h>
 
 /* v with the largest suffix whose base divides it; 0 when none does */
@@ -29,4 +31,22 @@ void quantity_format(int64_t milli, int decimal, char *buf, size_t len)
     if (v != 0 && !decimal && with_suffix(v, 1024, bin, buf, len)) return;
     if (v != 0 && with_suffix(v, 1000, dec, buf, len)) return;
     snprintf(buf, len, "%lld", v);
+}
+
+size_t resource_names_sorted(const json_t *o, const char **keys, size_t max)
+{
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        if (n == max) break;
+        size_t i = n++;
+        while (i > 0 && strcmp(keys[i - 1], k) > 0) {
+            keys[i] = keys[i - 1];
+            i--;
+        }
+        keys[i] = k;
+    }
+    return n;
 }

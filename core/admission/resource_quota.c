@@ -32,6 +32,7 @@
 
 #include <skiff/objects.h>
 
+#include "admission/quantity.h"
 #include "admission/quota_usage.h"
 #include "api/apiserver_int.h"
 #include "api/object_meta.h"
@@ -102,23 +103,6 @@ static int64_t milli_of(const json_t *v)
     return m;
 }
 
-static size_t sorted_keys(const json_t *o, const char **keys, size_t max)
-{
-    size_t n = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)o, k, v)
-    {
-        if (n == max) break;
-        size_t i = n++;
-        while (i > 0 && strcmp(keys[i - 1], k) > 0) {
-            keys[i] = keys[i - 1];
-            i--;
-        }
-        keys[i] = k;
-    }
-    return n;
-}
 
 /* ---- trackers ------------------------------------------------------------------ */
 
@@ -186,7 +170,7 @@ static tracker_t *tracker_build(quota_state_t *st, const char *ns, const char *n
     tracker_t *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     const char *keys[MAX_KEYS];
-    size_t n = sorted_keys(hard, keys, MAX_KEYS);
+    size_t n = resource_names_sorted(hard, keys, MAX_KEYS);
     t->ns = strdup(ns);
     t->name = strdup(name);
     t->quota = json_pack("{s:O}", "spec", json_is_object(spec) ? spec : json_object());

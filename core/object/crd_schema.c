@@ -58,21 +58,6 @@ static const char *type_of(const json_t *s)
     return json_string_value(json_object_get(s, "type"));
 }
 
-/* The JSON type name Kubernetes reports for a value. */
-static const char *value_type(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "null";
-    }
-}
-
 /* A value as Go's %v-ish rendering in "Invalid value: X" (strings quoted). */
 static void value_repr(const json_t *v, char *buf, size_t size)
 {
@@ -87,7 +72,7 @@ static void value_repr(const json_t *v, char *buf, size_t size)
     } else if (json_is_null(v)) {
         snprintf(buf, size, "\"null\"");
     } else {
-        snprintf(buf, size, "\"%s\"", value_type(v));
+        snprintf(buf, size, "\"%s\"", validation_json_type(v));
     }
 }
 
@@ -632,7 +617,7 @@ static void walk(vctx_t *c, const json_t *s, const json_t *v, int top)
     if (!type_ok(s, v)) {
         const char *t = flag(s, "x-kubernetes-int-or-string") ? "integer,string" : type_of(s);
         err(c, "FieldValueTypeInvalid", "Invalid value: \"%s\": %s in body must be of type %s: \"%s\"",
-            value_type(v), c->path, t, value_type(v));
+            validation_json_type(v), c->path, t, validation_json_type(v));
         return;
     }
     check_enum(c, s, v);
@@ -735,7 +720,7 @@ static void check_walk(const json_t *s, char *path, size_t len, size_t cap, vali
 {
     if (!json_is_object(s)) {
         crd_result_add(res, path, "FieldValueInvalid", "Invalid value: \"%s\": must be a schema object",
-                       value_type(s));
+                       validation_json_type(s));
         return;
     }
     const char *t = type_of(s);

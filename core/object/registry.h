@@ -117,6 +117,9 @@ enum { VALIDATE_IGNORE_UNKNOWN = 0, VALIDATE_WARN_UNKNOWN = 1, VALIDATE_STRICT =
 size_t registry_validate(const kind_def_t *k, const json_t *obj, int mode,
                          validation_result_t *res);
 void validation_result_free(validation_result_t *res);
+/* The JSON type name Kubernetes' validation messages use for a value
+ * ("object", "array", "string", "integer", "number", "boolean", "null"). */
+const char *validation_json_type(const json_t *v);
 
 /* Apply the kind's defaults in place (creates and updates). */
 void registry_set_defaults(const kind_def_t *k, json_t *obj);

@@ -146,7 +146,7 @@ static void show_value(const json_t *v, char *buf, size_t n)
     }
 }
 
-static const char *json_type_name(const json_t *v)
+const char *validation_json_type(const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "object";
@@ -165,7 +165,7 @@ static void type_error(vctx_t *c, const json_t *v, const char *want)
     char shown[160];
     show_value(v, shown, sizeof(shown));
     add_error(c, "FieldValueTypeInvalid", "Invalid value: %s: %s in body must be of type %s: \"%s\"",
-              shown, c->path, want, json_type_name(v));
+              shown, c->path, want, validation_json_type(v));
 }
 
 static void invalid(vctx_t *c, const json_t *v, const char *detail)
