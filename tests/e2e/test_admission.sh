@@ -186,15 +186,18 @@ fi
 block_after build >"$work/build.sh"
 ok "the page's build command builds it out of the tree" \
 	env SKIFF_SRC="$SKIFF_SRC_DIR" bash -c "cd '$work' && . ./build.sh"
-start_server --plugin-dir "$work/plugins" --enable-admission-plugins admission-require-labels \
+# the page's command, in the folder it built the plugin in
+cd "$work" || bail_out "cd $work"
+start_server --plugin-dir plugins --enable-admission-plugins admission-require-labels \
 	--admission-plugin-settings "admission-require-labels.labels=owner" ||
 	bail_out "server did not start with the example plugin"
+cd "$OLDPWD" || bail_out "cd back"
 like "$(cat "$E2E_TMP/server.log")" \
 	"admission plugins: NamespaceLifecycle,LimitRanger,ServiceAccount,PodSecurity,Priority,DefaultStorageClass,admission-require-labels,ResourceQuota" \
 	"the plugin joins the chain before ResourceQuota"
 ok "skiff plugins list" "$SKIFF_BIN" plugins list --kubeconfig "$KUBECONFIG"
 like "$(printf '%s\n' "$OUT" | grep '^admission-require-labels ' | tr -s ' ')" \
-	"admission-require-labels admission 1.0.0 plugin-dir started $work/plugins/admission-require-labels.so" \
+	"admission-require-labels admission 1.0.0 plugin-dir started plugins/admission-require-labels.so" \
 	"shows it started"
 expect_fail_with "a namespace without the label is refused, naming the plugin (as the page shows)" \
 	"$(grep -A1 '^\$ kubectl create namespace scratch$' "$DOC" | tail -1)" \

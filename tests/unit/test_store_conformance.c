@@ -5,7 +5,11 @@
  *   SKIFF_STORE_PLUGIN   plugin name or path (default: the built storage-sqlite)
  *   SKIFF_STORE_LOCATION what open() gets (default: a fresh file in a temp dir
  *                        per test); with a shared location each test works
- *                        under its own key prefix. */
+ *                        under its own key prefix.
+ * On a plugin of one's own, from the build directory:
+ *   make tests/unit/test_store_conformance
+ *   SKIFF_STORE_PLUGIN=/path/to/my-store.so ./tests/unit/test_store_conformance
+ *   SKIFF_STORE_PLUGIN=/path/to/my-store.so make check TESTS=tests/unit/test_store_conformance */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <ftw.h>
