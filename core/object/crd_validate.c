@@ -156,10 +156,10 @@ const kind_def_t crd_definition_kind = {
 
 const kind_def_t *crd_definition_kind_get(void)
 {
-    if (!crd_fields[2].type) {
-        crd_fields[2].type = schema_lookup("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta");
-        if (!crd_fields[2].type) crd_fields[2].type = &k_any;
-    }
+    /* looked up each time: registry_init calls this after loading the
+     * schemas, and a registry_shutdown before frees what it found */
+    crd_fields[2].type = schema_lookup("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta");
+    if (!crd_fields[2].type) crd_fields[2].type = &k_any;
     return &crd_definition_kind;
 }
 

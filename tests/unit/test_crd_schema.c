@@ -345,6 +345,29 @@ static void test_registry_add_remove(void **state)
     registry_shutdown();
 }
 
+/* The CRD kind's metadata schema comes from the schemas the registry
+ * loads: after a shutdown and a second init it must be the new one. */
+static void test_crd_kind_after_reinit(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(registry_init(), 0);
+        const kind_def_t *k =
+            registry_find_kind("apiextensions.k8s.io", "v1", "CustomResourceDefinition");
+        assert_non_null(k);
+        json_t *obj = load("{\"metadata\":{\"name\":\"a.b.c\",\"labels\":{\"x\":7}}}");
+        validation_result_t res = {0};
+        assert_true(registry_validate(k, obj, VALIDATE_STRICT, &res) > 0);
+        int found = 0;
+        for (size_t i = 0; i < res.count; i++)
+            if (res.errors[i].field && strstr(res.errors[i].field, "metadata.labels")) found = 1;
+        assert_true(found);
+        validation_result_free(&res);
+        json_decref(obj);
+        registry_shutdown();
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_crd_validation), cmocka_unit_test(test_paths),
         cmocka_unit_test(test_printer_columns), cmocka_unit_test(test_registry_add_remove),
         cmocka_unit_test(test_formats_and_combinators),
+        cmocka_unit_test(test_crd_kind_after_reinit),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     crd_schema_cache_clear();
