@@ -80,6 +80,9 @@ int profile_parse(sched_profile_t *p, const char *filters, const char *scores,
     return profile_parse_with(p, filters, scores, strategy, NULL, NULL, err, errlen);
 }
 
+/* steps a profile holds: the size of sched_profile_t's arrays */
+#define MAX_STEPS (sizeof ((sched_profile_t *)0)->filters / sizeof *((sched_profile_t *)0)->filters)
+
 int profile_parse_with(sched_profile_t *p, const char *filters, const char *scores,
                        const char *strategy, step_resolver_t resolve, void *resolve_data,
                        char *err, size_t errlen)
@@ -111,8 +114,10 @@ int profile_parse_with(sched_profile_t *p, const char *filters, const char *scor
             int neg = t[0] == '-';
             if (!neg && !removing && strcmp(t, "all") == 0) {
                 /* "all,plugin/Step": the defaults and more */
-                for (size_t i = 0; i < nf && p->n_filters < 16; i++)
+                for (size_t i = 0; i < nf; i++) {
+                    if (p->n_filters == MAX_STEPS) goto too_many_filters;
                     p->filters[p->n_filters++] = all_filters[i];
+                }
                 continue;
             }
             const skiff_sched_step_t *s = find_step(all_filters, nf, t + neg);
@@ -139,8 +144,14 @@ int profile_parse_with(sched_profile_t *p, const char *filters, const char *scor
                         p->n_filters--;
                         break;
                     }
-            } else if (p->n_filters < 16) {
+            } else if (p->n_filters < MAX_STEPS) {
                 p->filters[p->n_filters++] = s;
+            } else {
+            too_many_filters:
+                snprintf(err, errlen, "filters: at most %zu steps, \"%s\" names more",
+                         (size_t)MAX_STEPS, filters);
+                free(buf);
+                return -1;
             }
         }
         free(buf);
@@ -187,7 +198,13 @@ int profile_parse_with(sched_profile_t *p, const char *filters, const char *scor
             free(buf);
             return -1;
         }
-        if (w > 0 && p->n_scores < 16) p->scores[p->n_scores++] = (weighted_step_t){s, w};
+        if (w > 0 && p->n_scores == MAX_STEPS) {
+            snprintf(err, errlen, "scores: at most %zu steps with a weight above 0",
+                     (size_t)MAX_STEPS);
+            free(buf);
+            return -1;
+        }
+        if (w > 0) p->scores[p->n_scores++] = (weighted_step_t){s, w};
     }
     free(buf);
     return 0;

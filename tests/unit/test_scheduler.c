@@ -546,6 +546,17 @@ static void test_profile_plugin_steps(void **st)
     /* without a resolver (profile_parse) a plugin's step is refused by name */
     assert_int_equal(profile_parse(&p, NULL, "ext/Both:1", NULL, err, sizeof err), -1);
     assert_string_equal(err, "scores: \"ext/Both\": steps of other plugins are not available here");
+    /* more steps than a profile holds are refused, not dropped */
+    char many[512] = "";
+    for (int i = 0; i < 17; i++) strcat(many, i ? ",NodeName" : "NodeName");
+    assert_int_equal(profile_parse(&p, many, NULL, NULL, err, sizeof err), -1);
+    assert_string_equal(err, "filters: at most 16 steps, \"" "NodeName,NodeName,NodeName,NodeName,"
+                             "NodeName,NodeName,NodeName,NodeName,NodeName,NodeName,NodeName,"
+                             "NodeName,NodeName,NodeName,NodeName,NodeName,NodeName\" names more");
+    char manys[512] = "";
+    for (int i = 0; i < 17; i++) strcat(manys, i ? ",ImageLocality:1" : "ImageLocality:1");
+    assert_int_equal(profile_parse(&p, NULL, manys, NULL, err, sizeof err), -1);
+    assert_string_equal(err, "scores: at most 16 steps with a weight above 0");
 }
 
 static void test_profile_settings(void **st)
