@@ -393,3 +393,11 @@ void skiff_json_hash(const json_t *v, uint32_t collision_count, char *buf, size_
         buf[out++] = alnum[(unsigned char)dec[i] % (sizeof alnum - 1)];
     if (len) buf[out] = '\0';
 }
+
+/* ---- answers -------------------------------------------------------------------- */
+
+const char *skiff_answer_message(const json_t *obj)
+{
+    const char *m = json_string_value(json_object_get(obj, "message"));
+    return m ? m : "no answer from the API server";
+}

@@ -226,6 +226,17 @@ static json_t *list_events(skiff_client_t *c)
     return g.obj;
 }
 
+static void test_answer_message(void **state)
+{
+    (void)state;
+    json_t *st = json_pack("{s:s,s:s}", "kind", "Status", "message", "pods \"x\" already exists");
+    assert_string_equal(skiff_answer_message(st), "pods \"x\" already exists");
+    json_object_del(st, "message");
+    assert_string_equal(skiff_answer_message(st), "no answer from the API server");
+    assert_string_equal(skiff_answer_message(NULL), "no answer from the API server");
+    json_decref(st);
+}
+
 static void test_event_recorder(void **state)
 {
     (void)state;
@@ -292,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_conditions), cmocka_unit_test(test_time),
         cmocka_unit_test(test_quantities), cmocka_unit_test(test_pods),
         cmocka_unit_test(test_hash),       cmocka_unit_test(test_event_recorder),
+        cmocka_unit_test(test_answer_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

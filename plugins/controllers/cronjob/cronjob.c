@@ -243,9 +243,8 @@ static void on_job_created(void *data, int status, json_t *obj)
             set_last_schedule(s);
         }
     } else {
-        const char *msg = str_at(obj, "message", NULL);
         record(cc, s->cj, "Warning", "FailedCreate", "Error creating job: %s",
-               msg ? msg : "no answer from the API server");
+               skiff_answer_message(obj));
         s->error = SKIFF_EIO;
     }
     op_done(s);
@@ -270,9 +269,8 @@ static void on_job_deleted(void *data, int status, json_t *obj)
             if (n && strcmp(n, d->name) == 0) json_array_remove(active, i);
         }
     } else {
-        const char *msg = str_at(obj, "message", NULL);
         record(s->cc, s->cj, "Warning", "FailedDelete", "Deleted job: %s",
-               msg ? msg : "no answer from the API server");
+               skiff_answer_message(obj));
         s->error = SKIFF_EIO;
     }
     free(d);

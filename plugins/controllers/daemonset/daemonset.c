@@ -90,12 +90,6 @@ static item_t *item_new(ds_run_t *run, const char *name, const char *node)
     return it;
 }
 
-static const char *status_message(json_t *obj)
-{
-    const char *m = wl_str(obj, "message", NULL);
-    return m ? m : "no answer from the API server";
-}
-
 static void on_pod_created(wl_batch_t *b, void *data, int status, json_t *obj)
 {
     item_t *it = data;
@@ -104,7 +98,7 @@ static void on_pod_created(wl_batch_t *b, void *data, int status, json_t *obj)
                            "Created pod: %s", wl_str(obj, "metadata", "name"));
     else
         skiff_event_record(it->run->st->events, it->run->ds, "Warning", "FailedCreate",
-                           "Error creating: %s", status_message(obj));
+                           "Error creating: %s", skiff_answer_message(obj));
 }
 
 static void on_pod_deleted(wl_batch_t *b, void *data, int status, json_t *obj)
@@ -115,7 +109,7 @@ static void on_pod_deleted(wl_batch_t *b, void *data, int status, json_t *obj)
                            "Deleted pod: %s", it->name);
     else if (status != 404)
         skiff_event_record(it->run->st->events, it->run->ds, "Warning", "FailedDelete",
-                           "Error deleting: %s", status_message(obj));
+                           "Error deleting: %s", skiff_answer_message(obj));
 }
 
 /* ---- pods ---------------------------------------------------------------------------- */

@@ -902,9 +902,8 @@ static void on_rs_created(void *data, int status, json_t *obj)
         run->conflict = 1;
     } else {
         run->failed = 1;
-        const char *why = json_string_value(json_object_get(obj, "message"));
         snprintf(msg, sizeof msg, "Failed to create new replica set \"%s\": %s", cc->name,
-                 why ? why : "no answer from the API server");
+                 skiff_answer_message(obj));
         if (has_deadline(run->dep))
             set_cond(run, "Progressing", "False", "FailedRSCreate", msg);
         if (!ctl->stopped)

@@ -277,9 +277,8 @@ static void on_pod_created(void *data, int status, json_t *obj)
         if (name) record(jc, s->job, "Normal", "SuccessfulCreate",
                                      "Created pod: %s", name);
     } else {
-        const char *msg = str_at(obj, "message", NULL);
         record(jc, s->job, "Warning", "FailedCreate", "Error creating: %s",
-                           msg ? msg : "no answer from the API server");
+               skiff_answer_message(obj));
         if (!s->error) s->error = status == 409 ? SKIFF_ECONFLICT : SKIFF_EIO;
     }
     free(o);
@@ -298,9 +297,8 @@ static void on_pod_deleted(void *data, int status, json_t *obj)
         record(jc, s->job, "Normal", "SuccessfulDelete", "Deleted pod: %s",
                            o->name);
     } else if (status != 404) {
-        const char *msg = str_at(obj, "message", NULL);
         record(jc, s->job, "Warning", "FailedDelete", "Error deleting: %s",
-                           msg ? msg : "no answer from the API server");
+               skiff_answer_message(obj));
         if (!s->error) s->error = SKIFF_EIO;
     }
     free(o);

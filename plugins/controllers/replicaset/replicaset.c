@@ -364,9 +364,8 @@ static void create_batch(rs_run_t *run);
 static void note_failure(rs_run_t *run, int status, json_t *obj, const char *what)
 {
     run->failed = 1;
-    const char *msg = json_string_value(json_object_get(obj, "message"));
     if (!run->error[0])
-        snprintf(run->error, sizeof run->error, "%s", msg ? msg : "no answer from the API server");
+        snprintf(run->error, sizeof run->error, "%s", skiff_answer_message(obj));
     (void)status;
     (void)what;
 }
@@ -390,9 +389,8 @@ static void on_pod_created(void *data, int status, json_t *obj)
         }
     } else {
         note_failure(run, status, obj, "create");
-        const char *msg = json_string_value(json_object_get(obj, "message"));
         skiff_event_record(ctl->events, run->rs, "Warning", "FailedCreate", "Error creating: %s",
-                           msg ? msg : "no answer from the API server");
+                           skiff_answer_message(obj));
     }
     if (run->pending) return;
     if (run->failed || run->to_create == 0) {
@@ -471,9 +469,8 @@ static void on_pod_deleted(void *data, int status, json_t *obj)
                                "Deleted pod: %s", d->name);
     } else {
         note_failure(run, status, obj, "delete");
-        const char *msg = json_string_value(json_object_get(obj, "message"));
         skiff_event_record(ctl->events, run->rs, "Warning", "FailedDelete", "Error deleting: %s",
-                           msg ? msg : "no answer from the API server");
+                           skiff_answer_message(obj));
     }
     free(d);
     if (run->pending == 0) write_status(run);

@@ -85,12 +85,6 @@ static item_t *item_new(sts_run_t *run, const char *name, const char *pod)
     return it;
 }
 
-static const char *status_message(json_t *obj)
-{
-    const char *m = wl_str(obj, "message", NULL);
-    return m ? m : "no answer from the API server";
-}
-
 static void on_claim_created(wl_batch_t *b, void *data, int status, json_t *obj)
 {
     item_t *it = data;
@@ -102,7 +96,7 @@ static void on_claim_created(wl_batch_t *b, void *data, int status, json_t *obj)
     else if (status != 409)
         skiff_event_record(run->st->events, run->set, "Warning", "FailedCreate",
                            "create Claim %s for Pod %s in StatefulSet %s failed error: %s",
-                           it->name, it->pod, set_name(run), status_message(obj));
+                           it->name, it->pod, set_name(run), skiff_answer_message(obj));
 }
 
 static void on_pod_written(wl_batch_t *b, void *data, int status, json_t *obj, const char *verb)
@@ -124,7 +118,7 @@ static void on_pod_written(wl_batch_t *b, void *data, int status, json_t *obj, c
     else
         skiff_event_record(run->st->events, run->set, "Warning", reason,
                            "%s Pod %s in StatefulSet %s failed error: %s", verb, it->name,
-                           set_name(run), status_message(obj));
+                           set_name(run), skiff_answer_message(obj));
 }
 
 static void on_pod_created(wl_batch_t *b, void *d, int s, json_t *o) { on_pod_written(b, d, s, o, "create"); }

@@ -115,6 +115,11 @@ void skiff_event_record(skiff_event_recorder_t *r, const json_t *obj, const char
 /* Frees once the events in flight are written; the loop must run. */
 void skiff_event_recorder_free(skiff_event_recorder_t *r);
 
+/* The message of a refused write's answer (a Status), for Events and logs:
+ * its "message", or "no answer from the API server" when there is none
+ * (obj NULL: the connection was lost). Borrowed from obj. */
+const char *skiff_answer_message(const json_t *obj);
+
 #ifdef __cplusplus
 }
 #endif
