@@ -190,6 +190,45 @@ static void read_from_store(binding_call_t *b)
     }
 }
 
+/* json_copy of parent[name] put in place of it (an empty object when
+ * missing or not an object); the new object. */
+static json_t *copy_member(json_t *parent, const char *name)
+{
+    json_t *v = json_object_get(parent, name);
+    json_t *copy = json_is_object(v) ? json_copy(v) : json_object();
+    if (!copy || json_object_set_new(parent, name, copy) != 0) return NULL;
+    return copy;
+}
+
+/* A pod to bind_pod made from base, the current version as an in-process
+ * caller holds it (shared and read-only): new containers down to what
+ * bind_pod changes (spec, status and its conditions, the PodScheduled
+ * condition, metadata and its annotations), every other part shared with
+ * base. Saves decoding the stored pod again. */
+static json_t *shallow_for_binding(json_t *base, int annotations)
+{
+    json_t *pod = json_copy(base);
+    json_t *meta = pod ? copy_member(pod, "metadata") : NULL;
+    json_t *st = meta && copy_member(pod, "spec") ? copy_member(pod, "status") : NULL;
+    if (!st || (annotations && !copy_member(meta, "annotations"))) {
+        json_decref(pod);
+        return NULL;
+    }
+    json_t *conds = json_object_get(st, "conditions");
+    if (json_is_array(conds)) {
+        json_t *nc = json_array();
+        size_t i;
+        json_t *v;
+        json_array_foreach(conds, i, v) {
+            const char *t = json_string_value(json_object_get(v, "type"));
+            json_array_append_new(nc, t && strcmp(t, "PodScheduled") == 0 ? json_copy(v)
+                                                                          : json_incref(v));
+        }
+        json_object_set_new(st, "conditions", nc);
+    }
+    return pod;
+}
+
 static json_t *decode(api_call_t *c)
 {
     const char *ct = c->req->content_type;
@@ -295,7 +334,11 @@ void api_handle_binding(api_call_t *c)
     char key[600];
     snprintf(key, sizeof key, "%s/%s", c->ns ? c->ns : "", c->name);
     cache_obj_t *o = c->cache ? watch_cache_get(c->cache, key) : NULL;
-    json_t *pod = o ? cache_obj_decode(o) : NULL;
+    json_t *pod = NULL;
+    if (o && c->req->base_obj && o->handed == c->req->base_obj)
+        pod = shallow_for_binding(c->req->base_obj, b->annotations != NULL);
+    else if (o)
+        pod = cache_obj_decode(o);
     if (pod) bind_pod(b, pod, o->rev);
     else read_from_store(b);
     return;

@@ -40,6 +40,7 @@ typedef struct ipcall {
     int lost;                   /* the final answer could not be queued */
     char *method, *path, *query, *content_type, *body;
     json_t *body_obj;
+    json_t *base_obj;
     int stream;
     int status;
     int server_done;            /* the server finished the response */
@@ -91,6 +92,7 @@ static void call_free(ipcall_t *c)
     free(c->content_type);
     free(c->body);
     json_decref(c->body_obj);
+    json_decref(c->base_obj);
     free(c);
     transport_maybe_free(t);
 }
@@ -299,6 +301,7 @@ static int ip_send(rest_transport_t *base, const rest_request_t *r, void **handl
     c->on_event = r->stream ? r->on_event : NULL;
     c->on_done_object = r->stream ? NULL : r->on_done_object;
     c->body_obj = r->body_obj; /* handed over */
+    c->base_obj = json_incref(r->base_obj);
     c->data = r->data;
     const char *q = strchr(r->path, '?');
     c->method = strdup(r->method);
@@ -329,6 +332,8 @@ static int ip_send(rest_transport_t *base, const rest_request_t *r, void **handl
     c->req.body = c->body;
     c->req.body_len = r->body ? r->body_len : 0;
     c->req.body_obj = c->body_obj;
+    c->req.base_obj = c->base_obj;
+    c->req.shared_answer = r->shared_answer;
     c->next = t->live;
     if (t->live) t->live->prev = c;
     t->live = c;

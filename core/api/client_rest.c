@@ -170,9 +170,11 @@ static void call_done_object(void *data, int status, json_t *obj)
     free(c);
 }
 
-/* body_obj (a reference handed over) replaces body for transports taking objects. */
-static int request_obj(client_rest_t *h, const char *method, strbuf_t *url, const char *ct,
-                       const char *body, json_t *body_obj, skiff_client_cb cb, void *data)
+/* body_obj (a reference handed over) replaces body for transports taking
+ * objects; base_obj (borrowed) and shared_answer as in rest_request_t. */
+static int request_ex(client_rest_t *h, const char *method, strbuf_t *url, const char *ct,
+                      const char *body, json_t *body_obj, json_t *base_obj, int shared_answer,
+                      skiff_client_cb cb, void *data)
 {
     if (url->failed) {
         free(url->p);
@@ -194,6 +196,8 @@ static int request_obj(client_rest_t *h, const char *method, strbuf_t *url, cons
         .body = body,
         .body_len = body ? strlen(body) : 0,
         .body_obj = body_obj,
+        .base_obj = base_obj,
+        .shared_answer = shared_answer,
         .on_done = call_done,
         .on_done_object = call_done_object,
         .data = c,
@@ -203,6 +207,12 @@ static int request_obj(client_rest_t *h, const char *method, strbuf_t *url, cons
     free(url->p);
     if (e < 0) free(c);
     return e;
+}
+
+static int request_obj(client_rest_t *h, const char *method, strbuf_t *url, const char *ct,
+                       const char *body, json_t *body_obj, skiff_client_cb cb, void *data)
+{
+    return request_ex(h, method, url, ct, body, body_obj, NULL, 0, cb, data);
 }
 
 static int request(client_rest_t *h, const char *method, strbuf_t *url, const char *ct,
@@ -245,40 +255,58 @@ static const char *object_name(json_t *obj)
     return json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
 }
 
-static int write_object(client_rest_t *h, const char *method, const skiff_resource_t *r,
-                        const char *ns, json_t *obj, const skiff_write_opts_t *o, int need_name,
-                        skiff_client_cb cb, void *data)
+/* A create or update of obj: an object transport gets a copy of it, or
+ * with handover obj itself (the caller's reference is taken, also on
+ * failure), for the server to change. base_obj and shared_answer as in
+ * rest_request_t. */
+static int write_object_ex(client_rest_t *h, const char *method, const skiff_resource_t *r,
+                           const char *ns, json_t *obj, const skiff_write_opts_t *o,
+                           int need_name, int handover, json_t *base_obj, int shared_answer,
+                           skiff_client_cb cb, void *data)
 {
-    if (!obj || !r)
-        return SKIFF_EINVAL;
-    const char *name = object_name(obj);
-    /* a subresource (pods/binding, .../status) is addressed through the object's name */
-    if ((need_name || (r && r->subresource && *r->subresource)) && (!name || !*name))
-        return SKIFF_EINVAL;
+    int e = SKIFF_EINVAL;
+    const char *name = obj ? object_name(obj) : NULL;
+    int sub = r && r->subresource && *r->subresource;
     strbuf_t u = {0};
-    int e = build_path(&u, r, ns, need_name || (r->subresource && *r->subresource) ? name : NULL);
+    /* a subresource (pods/binding, .../status) is addressed through the object's name */
+    if (!obj || !r || ((need_name || sub) && (!name || !*name)))
+        goto out;
+    e = build_path(&u, r, ns, need_name || sub ? name : NULL);
     if (e < 0) {
         free(u.p);
-        return e;
+        goto out;
     }
     add_write_opts(&u, o);
     if (h->t->ops->objects) {
-        /* in process: the server gets a copy of the object, no text */
-        json_t *copy = json_deep_copy(obj);
+        /* in process: the server gets an object, no text */
+        json_t *copy = handover ? json_incref(obj) : json_deep_copy(obj);
         if (!copy) {
             free(u.p);
-            return SKIFF_ENOMEM;
+            e = SKIFF_ENOMEM;
+            goto out;
         }
-        return request_obj(h, method, &u, "application/json", NULL, copy, cb, data);
+        e = request_ex(h, method, &u, "application/json", NULL, copy, base_obj, shared_answer,
+                       cb, data);
+        goto out;
     }
     char *body = json_dumps(obj, JSON_COMPACT);
     if (!body) {
         free(u.p);
-        return SKIFF_ENOMEM;
+        e = SKIFF_ENOMEM;
+        goto out;
     }
     e = request(h, method, &u, "application/json", body, cb, data);
     free(body);
+out:
+    if (handover) json_decref(obj);
     return e;
+}
+
+static int write_object(client_rest_t *h, const char *method, const skiff_resource_t *r,
+                        const char *ns, json_t *obj, const skiff_write_opts_t *o, int need_name,
+                        skiff_client_cb cb, void *data)
+{
+    return write_object_ex(h, method, r, ns, obj, o, need_name, 0, NULL, 0, cb, data);
 }
 
 static int ch_create(skiff_client_t *cl, const skiff_resource_t *r, const char *ns, json_t *obj,
@@ -557,6 +585,18 @@ static const skiff_client_vtable_t client_rest_vt = {
     .free = ch_free,
     .get_path = ch_get_path,
 };
+
+int client_rest_create_handover(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
+                                json_t *obj, json_t *base_obj, int shared_answer,
+                                skiff_client_cb cb, void *data)
+{
+    if (c && c->vt == &client_rest_vt)
+        return write_object_ex((client_rest_t *)c, "POST", r, ns, obj, NULL, 0, 1, base_obj,
+                               shared_answer, cb, data);
+    int e = c ? skiff_client_create(c, r, ns, obj, NULL, cb, data) : SKIFF_EINVAL;
+    json_decref(obj);
+    return e;
+}
 
 skiff_client_t *client_rest_new(rest_transport_t *t)
 {

@@ -24,6 +24,13 @@ typedef struct rest_request {
     /* For a transport with `objects` set: the body as an object instead of
      * text (body NULL); the transport takes this reference. */
     json_t *body_obj;
+    /* For a transport with `objects` set, optional: the object as the
+     * caller last saw it (api_request_t.base_obj; the transport takes a
+     * reference), and whether the answer object may be shared and
+     * read-only (api_request_t.shared_answer). Other transports ignore
+     * both. */
+    json_t *base_obj;
+    int shared_answer;
     int stream;               /* a watch: answered piece by piece, may last long */
     /* stream mode: each piece of a 2xx body as it arrives */
     void (*on_chunk)(void *data, const char *chunk, size_t len);
@@ -57,6 +64,15 @@ struct rest_transport {
 
 /* A client over t (which it owns and frees with the client). NULL on ENOMEM. */
 skiff_client_t *client_rest_new(rest_transport_t *t);
+
+/* A create whose object is handed over (the caller's reference is taken,
+ * and over an object transport the server changes it in place instead of
+ * a copy), with base_obj and shared_answer as in rest_request_t: the
+ * callback's obj must then only be read. On a client that is not a
+ * client_rest this is skiff_client_create (base and shared ignored). */
+int client_rest_create_handover(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
+                                json_t *obj, json_t *base_obj, int shared_answer,
+                                skiff_client_cb cb, void *data);
 
 /* Path (no query) of a resource URL into buf; the length needed, or SKIFF_EINVAL. */
 int client_rest_path(char *buf, size_t len, const skiff_resource_t *r, const char *ns,

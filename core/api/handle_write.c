@@ -373,12 +373,19 @@ static void reply_written(api_call_t *c, const skiff_kv_t *kv)
     int code = c->created ? 201 : 200;
     if (!c->sub && !c->table && registry_storage_kind(c->kind) == c->kind && c->written &&
         c->written_len == kv->value_len && c->resp->ops->send_object) {
+        char rv[32];
+        snprintf(rv, sizeof rv, "%lld", (long long)kv->mod_revision);
+        if (c->req->shared_answer) {
+            /* a caller that only reads the answer gets the tree itself
+             * (shared with the watch cache, which stamps the same version) */
+            json_object_set_new(api_meta(c->written), "resourceVersion", json_string(rv));
+            c->resp->ops->send_object(c->resp, code, json_incref(c->written));
+            return;
+        }
         /* in process: a copy of the tree just stored (the tree itself is
          * shared with the watch cache), not text to parse again */
         json_t *ans = json_deep_copy(c->written);
         if (ans) {
-            char rv[32];
-            snprintf(rv, sizeof rv, "%lld", (long long)kv->mod_revision);
             json_object_set_new(api_meta(ans), "resourceVersion", json_string(rv));
             c->resp->ops->send_object(c->resp, code, ans);
             return;

@@ -25,6 +25,16 @@ typedef struct api_request {
      * kept as long as the request; a handler may take a reference and
      * change it, nobody else reads it. */
     json_t *body_obj;
+    /* In process only, optional: the object as the caller last saw it (a
+     * watch object the server handed out, shared and read-only; borrowed
+     * for the request's life). A pods/binding request applies the binding
+     * to it when it is still the stored version, instead of decoding the
+     * pod again. */
+    json_t *base_obj;
+    /* In process only: the caller only reads the answer object, so the
+     * server may answer with the tree it stored (shared, read-only)
+     * instead of a copy. */
+    int shared_answer;
     /* Who the verified TLS client certificate names (CN = user, each O a
      * group; groups NULL-terminated), or NULL for none or plain HTTP. */
     const char *tls_user;

@@ -72,7 +72,10 @@ void cache_obj_drop_parsed(cache_obj_t *o)
 
 const json_t *cache_obj_parsed(cache_obj_t *o)
 {
-    if (!o->parsed) o->parsed = json_loadb(o->json, o->len, 0, NULL);
+    if (!o->parsed) {
+        o->parsed = json_loadb(o->json, o->len, 0, NULL);
+        o->handed = o->parsed;
+    }
     return o->parsed;
 }
 
@@ -350,10 +353,17 @@ void watch_cache_put_parsed(watch_cache_t *c, const char *key, const char *value
         json_t *meta = json_object_get(tree, "metadata");
         char rvs[32];
         snprintf(rvs, sizeof rvs, "%lld", (long long)rev);
-        if (json_is_object(meta) && json_object_set_new(meta, "resourceVersion", json_string(rvs)) == 0)
+        const char *cur = json_string_value(json_object_get(meta, "resourceVersion"));
+        /* an in-process writer that asked for the tree as its answer has
+         * stamped it already */
+        if (json_is_object(meta) &&
+            ((cur && strcmp(cur, rvs) == 0) ||
+             json_object_set_new(meta, "resourceVersion", json_string(rvs)) == 0)) {
             o->parsed = tree;
-        else
+            o->handed = tree;
+        } else {
             json_decref(tree);
+        }
     }
     if (o->parsed) o->parsed_recent = 1;
     cache_obj_t *prev = strmap_put(c->objects, key, o);

@@ -32,6 +32,10 @@ typedef struct cache_obj {
     /* parsed is the tree a write handed over, kept while the object is among
      * the cache's newest events (a pod just created is bound next) */
     int parsed_recent;
+    /* identity (never dereferenced) of the last tree parsed or handed over
+     * for this version: a tree an in-process caller holds is this
+     * version's own when the pointers are equal (see api_request_t.base_obj) */
+    const json_t *handed;
     char *nsbuf;
 } cache_obj_t;
 

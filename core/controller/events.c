@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/client_rest.h"
 #include "util/log.h"
 #include "util/strmap.h"
 
@@ -131,7 +132,11 @@ static void on_created(void *data, int status, json_t *obj)
 static void create_event(pending_t *p)
 {
     const char *ns = json_string_value(json_object_get(json_object_get(p->event, "metadata"), "namespace"));
-    if (skiff_client_create(p->r->client, &events_res, ns, p->event, NULL, on_created, p) != 0)
+    /* the Event is handed over (the server fills it in; it is not needed
+     * again) and the answer is only read */
+    json_t *ev = p->event;
+    p->event = NULL;
+    if (client_rest_create_handover(p->r->client, &events_res, ns, ev, NULL, 1, on_created, p) != 0)
         pending_free(p);
 }
 

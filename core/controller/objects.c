@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/client_rest.h"
 #include "api/selector.h"
 
 /* ---- label selectors ---------------------------------------------------- */
@@ -400,4 +401,23 @@ const char *skiff_answer_message(const json_t *obj)
 {
     const char *m = json_string_value(json_object_get(obj, "message"));
     return m ? m : "no answer from the API server";
+}
+
+/* ---- binding ------------------------------------------------------------ */
+
+int skiff_pod_bind(skiff_client_t *client, json_t *pod, const char *node, skiff_client_cb cb,
+                   void *data)
+{
+    static const skiff_resource_t binding_res = {"", "v1", "pods", "binding"};
+    const json_t *meta = json_object_get(pod, "metadata");
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    const char *ns = json_string_value(json_object_get(meta, "namespace"));
+    const char *uid = json_string_value(json_object_get(meta, "uid"));
+    if (!client || !name || !*name || !ns || !*ns || !node || !*node) return SKIFF_EINVAL;
+    json_t *b = json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:s}}", "apiVersion", "v1", "kind",
+                          "Binding", "metadata", "name", name, "namespace", ns, "target",
+                          "apiVersion", "v1", "kind", "Node", "name", node);
+    if (!b) return SKIFF_ENOMEM;
+    if (uid && *uid) json_object_set_new(json_object_get(b, "metadata"), "uid", json_string(uid));
+    return client_rest_create_handover(client, &binding_res, ns, b, pod, 1, cb, data);
 }

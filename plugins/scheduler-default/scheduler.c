@@ -83,7 +83,6 @@ typedef struct sched {
 static const skiff_resource_t pods_res = {"", "v1", "pods", NULL};
 static const skiff_resource_t nodes_res = {"", "v1", "nodes", NULL};
 static const skiff_resource_t ns_res = {"", "v1", "namespaces", NULL};
-static const skiff_resource_t binding_res = {"", "v1", "pods", "binding"};
 static const skiff_resource_t pod_status_res = {"", "v1", "pods", "status"};
 
 /* ---- settings ------------------------------------------------------------------------ */
@@ -517,14 +516,8 @@ static int bind_pod(sched_t *s, pod_info_t *pi, node_info_t *ni)
     r->seq = pi->bind_seq = ++s->bind_seq;
     r->pod = json_incref(pi->obj);
     snprintf(r->node, sizeof r->node, "%s", ni->name);
-    json_t *b = json_pack("{s:s,s:s,s:{s:s,s:s,s:s},s:{s:s,s:s,s:s}}", "apiVersion", "v1", "kind",
-                          "Binding", "metadata", "name", pi->p.name, "namespace", pi->p.ns, "uid",
-                          pi->p.uid, "target", "apiVersion", "v1", "kind", "Node", "name",
-                          ni->name);
-    int rc = b ? skiff_client_create(s->ctx->client, &binding_res, pi->p.ns, b, NULL, on_bound, r)
-               : SKIFF_ENOMEM;
-    json_decref(b);
-    if (rc != 0) {
+    /* the pod as the informer handed it: the server binds that tree */
+    if (skiff_pod_bind(s->ctx->client, pi->obj, ni->name, on_bound, r) != 0) {
         json_decref(r->pod);
         free(r->key);
         free(r);

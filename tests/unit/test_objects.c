@@ -1,6 +1,7 @@
 /* tests/unit/test_objects.c - the controller helpers of skiff/objects.h:
  * selectors, owner references, conditions, time, quantities, pod requests,
- * template hashes, and the Event recorder against a real API server. */
+ * template hashes, and the Event recorder and pod binding against a real
+ * API server. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -296,6 +297,130 @@ static void test_event_recorder(void **state)
     assert_int_equal(api_fixture_stop(&fx), 0);
 }
 
+/* ---- binding a pod through a real API server ----------------------------------- */
+
+typedef struct seen_pods {
+    json_t *by_name; /* name -> the newest watch object (shared) */
+    int events;
+} seen_pods_t;
+
+static void on_pod_event(void *data, const char *type, json_t *obj)
+{
+    seen_pods_t *s = data;
+    if (!type || strcmp(type, "BOOKMARK") == 0) return;
+    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+    if (name) json_object_set(s->by_name, name, obj);
+    s->events++;
+}
+
+static json_t *get_pod(skiff_client_t *c, const char *name)
+{
+    static const skiff_resource_t pods = {"", "v1", "pods", NULL};
+    got_t g = {0};
+    assert_int_equal(skiff_client_get(c, &pods, "default", name, on_got, &g), 0);
+    assert_true(api_fixture_wait(&fx, &g.done));
+    assert_int_equal(g.status, 200);
+    return g.obj;
+}
+
+static int bind_status(skiff_client_t *c, json_t *pod, const char *node)
+{
+    got_t g = {0};
+    assert_int_equal(skiff_pod_bind(c, pod, node, on_got, &g), 0);
+    assert_true(api_fixture_wait(&fx, &g.done));
+    json_decref(g.obj);
+    return g.status;
+}
+
+/* The watch's newest version of name once it has seen n events. */
+static json_t *watched(seen_pods_t *s, int n, const char *name)
+{
+    for (int i = 0; i < 2000 && s->events < n; i++) uv_run(&loop, UV_RUN_ONCE);
+    assert_true(s->events >= n);
+    json_t *o = json_object_get(s->by_name, name);
+    assert_non_null(o);
+    return o;
+}
+
+static void assert_bound(json_t *pod, const char *node)
+{
+    const json_t *spec = json_object_get(pod, "spec");
+    assert_string_equal(json_string_value(json_object_get(spec, "nodeName")), node);
+    assert_string_equal(skiff_condition_status(pod, "PodScheduled"), "True");
+    /* the rest of the pod is what it was */
+    json_t *c0 = json_array_get(json_object_get(spec, "containers"), 0);
+    assert_string_equal(json_string_value(json_object_get(c0, "image")), "registry.k8s.io/pause:3.9");
+}
+
+static void test_pod_bind(void **state)
+{
+    (void)state;
+    static const skiff_resource_t pods = {"", "v1", "pods", NULL};
+    api_server_opts_t ao = {0};
+    assert_int_equal(api_fixture_start(&fx, &loop, ao, 0), 0);
+    skiff_client_t *c = client_inproc_new(&loop, fx.api);
+    assert_non_null(c);
+    seen_pods_t seen = {json_object(), 0};
+    skiff_client_watch_t *w = NULL;
+    assert_int_equal(skiff_client_watch(c, &pods, "default", NULL, on_pod_event, &seen, &w), 0);
+    const char *names[] = {"fresh", "stale", "copied"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *p = json_pack("{s:s,s:s,s:{s:s,s:{s:s}},s:{s:[{s:s,s:s}]}}", "apiVersion", "v1",
+                              "kind", "Pod", "metadata", "name", names[i], "labels", "app", "a",
+                              "spec", "containers", "name", "c", "image",
+                              "registry.k8s.io/pause:3.9");
+        got_t g = {0};
+        assert_int_equal(skiff_client_create(c, &pods, "default", p, NULL, on_got, &g), 0);
+        assert_true(api_fixture_wait(&fx, &g.done));
+        assert_int_equal(g.status, 201);
+        json_decref(g.obj);
+        json_decref(p);
+    }
+
+    /* 1. the object as the watch handed it: bound, and that object untouched */
+    json_t *base = json_incref(watched(&seen, 3, "fresh"));
+    assert_int_equal(bind_status(c, base, "node-1"), 201);
+    assert_null(json_object_get(json_object_get(base, "spec"), "nodeName"));
+    json_t *got = get_pod(c, "fresh");
+    assert_bound(got, "node-1");
+    json_decref(got);
+    /* a second binding of the same version is refused */
+    assert_int_equal(bind_status(c, base, "node-2"), 409);
+    json_decref(base);
+
+    /* 2. an older version the watch handed: the pod is bound as stored now */
+    json_t *old = json_incref(watched(&seen, 4, "stale"));
+    got_t g = {0};
+    assert_int_equal(skiff_client_patch(c, &pods, "default", "stale", SKIFF_PATCH_MERGE,
+                                        "{\"metadata\":{\"labels\":{\"tier\":\"b\"}}}", NULL,
+                                        on_got, &g), 0);
+    assert_true(api_fixture_wait(&fx, &g.done));
+    assert_int_equal(g.status, 200);
+    json_decref(g.obj);
+    watched(&seen, 5, "stale");
+    assert_int_equal(bind_status(c, old, "node-3"), 201);
+    got = get_pod(c, "stale");
+    assert_bound(got, "node-3");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(got, "metadata"), "labels"), "tier")),
+                        "b");
+    json_decref(got);
+    json_decref(old);
+
+    /* 3. a copy the caller made (not the server's object) works the same */
+    json_t *copy = json_deep_copy(watched(&seen, 5, "copied"));
+    assert_int_equal(bind_status(c, copy, "node-4"), 201);
+    got = get_pod(c, "copied");
+    assert_bound(got, "node-4");
+    json_decref(got);
+    json_decref(copy);
+
+    c->vt->watch_cancel(w);
+    json_decref(seen.by_name);
+    c->vt->free(c);
+    assert_int_equal(api_fixture_stop(&fx), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,7 +428,7 @@ int main(void)
         cmocka_unit_test(test_conditions), cmocka_unit_test(test_time),
         cmocka_unit_test(test_quantities), cmocka_unit_test(test_pods),
         cmocka_unit_test(test_hash),       cmocka_unit_test(test_event_recorder),
-        cmocka_unit_test(test_answer_message),
+        cmocka_unit_test(test_answer_message), cmocka_unit_test(test_pod_bind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

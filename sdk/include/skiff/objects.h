@@ -90,6 +90,15 @@ int skiff_pod_is_available(const json_t *pod, int64_t min_ready_seconds, int64_t
 /* Total requests of a pod's containers (max with each init container, plus
  * spec.overhead) for one resource ("cpu", "memory", ...) in milli-units. */
 int64_t skiff_pod_request_milli(const json_t *pod, const char *resource);
+/* Binds pod to node through the pods/binding subresource, as a scheduler
+ * does: a v1 Binding with the pod's uid as precondition. cb gets 201, or
+ * 409 when the pod is bound already, being deleted or replaced, 404 when
+ * it is gone, with a Status (read-only, like every obj cb gets here). pod
+ * is best the object as the client's informer handed it, unchanged: in
+ * process the server then applies the binding to that tree (its current
+ * version) instead of decoding the stored pod again. */
+int skiff_pod_bind(skiff_client_t *client, json_t *pod, const char *node, skiff_client_cb cb,
+                   void *data);
 
 /* ---- hashes --------------------------------------------------------------------- */
 
