@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/encode_async.h"
 #include "api/object_meta.h"
 #include "object/protobuf.h"
 
@@ -19,6 +20,7 @@ typedef struct binding_call {
     char *uid;          /* metadata.uid precondition, or NULL */
     json_t *annotations; /* copied onto the pod, as Kubernetes does */
     int retries;
+    int64_t rev;        /* the revision the write replaces */
 } binding_call_t;
 
 static void binding_free(binding_call_t *b)
@@ -62,6 +64,29 @@ static void on_written(void *data, int status, const skiff_kv_t *kv)
         json_decref(st);
     }
     binding_free(b);
+}
+
+/* The bound pod's bytes are ready: write them over revision b->rev. */
+static void on_encoded(void *data, char *body, json_t *ordered)
+{
+    binding_call_t *b = data;
+    api_call_t *c = b->c;
+    if (!body) {
+        status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
+        binding_free(b);
+        return;
+    }
+    /* in-process watchers (the scheduler's informer) get this tree */
+    api_fresh_put(c->srv, c->cache, c->key, ordered, body, strlen(body));
+    int rc = c->srv->store->vt->update(c->srv->store, c->key, body, strlen(body), b->rev,
+                                       on_written, b);
+    free(body);
+    if (rc != 0) {
+        api_fresh_forget(c->srv, c->key);
+        status_reply(c->resp, 500, "InternalError", NULL, "writing to the store failed: %s",
+                     skiff_strerror(rc));
+        binding_free(b);
+    }
 }
 
 /* Applies the binding to pod (read at rev) and writes it. */
@@ -137,22 +162,13 @@ static void bind_pod(binding_call_t *b, json_t *pod, int64_t rev)
     json_object_del(st, "nominatedNodeName");
     json_t *ordered = api_canonical_order(pod);
     json_object_del(json_object_get(ordered, "metadata"), "resourceVersion");
-    char *body = json_dumps(ordered, JSON_COMPACT);
-    /* in-process watchers (the scheduler's informer) get this tree */
-    if (body) api_fresh_put(c->srv, c->cache, c->key, ordered, body, strlen(body));
-    json_decref(ordered);
-    if (!body) {
-        status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
-        goto fail;
-    }
-    int rc = c->srv->store->vt->update(c->srv->store, c->key, body, strlen(body), rev, on_written,
-                                       b);
-    free(body);
     json_decref(pod);
+    /* encoded on a worker thread: the loop goes on meanwhile */
+    b->rev = rev;
+    int rc = api_encode_async(c->srv, ordered, on_encoded, b);
+    json_decref(ordered);
     if (rc != 0) {
-        api_fresh_forget(c->srv, c->key);
-        status_reply(c->resp, 500, "InternalError", NULL, "writing to the store failed: %s",
-                     skiff_strerror(rc));
+        status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
         binding_free(b);
     }
     return;

@@ -38,6 +38,8 @@ static const skiff_setting_t settings[] = {
      "stop filtering after this share of the nodes is feasible (0: adaptive as kube-scheduler, "
      "50% falling to 5% as the cluster grows, at least 100 nodes)"},
     {"max-inflight-bindings", SKIFF_SETTING_INT, "2000", "bindings in flight at most"},
+    {"scheduling-slice", SKIFF_SETTING_DURATION, "25ms",
+     "how long the scheduler may run at a stretch before the server's other work goes on"},
     {"pod-initial-backoff", SKIFF_SETTING_DURATION, "1s", "back-off after a pod's first failure"},
     {"pod-max-backoff", SKIFF_SETTING_DURATION, "10s", "longest back-off between attempts"},
     {"max-unschedulable-duration", SKIFF_SETTING_DURATION, "5m",
@@ -73,6 +75,7 @@ typedef struct sched {
     /* settings */
     int pct;
     int max_inflight;
+    uint64_t slice_ns;         /* scheduling-slice */
     int64_t backoff_initial_ms, backoff_max_ms, max_unschedulable_ms;
     int scheduled_events;
     /* figures for the log */
@@ -692,8 +695,10 @@ static void on_idle(uv_idle_t *h)
     int n = 0;
     while (s->n_heap && s->binds_inflight < s->max_inflight) {
         schedule_one(s, pop_active(s));
-        /* a slice of the loop, then let I/O run */
-        if (++n % 16 == 0 && uv_hrtime() - t0 > 5000000) break;
+        /* a slice of the loop, then let I/O run: long enough to empty the
+         * queue of what arrived since the last turn, so that pods do not
+         * pile up behind new creates (which wait instead) */
+        if (++n % 16 == 0 && uv_hrtime() - t0 > s->slice_ns) break;
     }
     if (!s->n_heap || s->binds_inflight >= s->max_inflight) {
         uv_idle_stop(&s->idle);
@@ -780,6 +785,8 @@ static int sched_start(skiff_plugin_ctx_t *ctx)
     s->pct = setting_int(ctx, "percentage-of-nodes-to-score", 0);
     s->max_inflight = setting_int(ctx, "max-inflight-bindings", 2000);
     if (s->max_inflight < 1) s->max_inflight = 1;
+    int64_t slice_ms = parse_duration_ms(ctx->setting(ctx, "scheduling-slice"), 25);
+    s->slice_ns = (uint64_t)(slice_ms > 0 ? slice_ms : 1) * 1000000u;
     s->backoff_initial_ms = parse_duration_ms(ctx->setting(ctx, "pod-initial-backoff"), 1000);
     s->backoff_max_ms = parse_duration_ms(ctx->setting(ctx, "pod-max-backoff"), 10000);
     s->max_unschedulable_ms = parse_duration_ms(ctx->setting(ctx, "max-unschedulable-duration"), 300000);

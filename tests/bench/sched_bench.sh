@@ -3,7 +3,8 @@
 # `skiff server --plain-http` from BUILD_DIR on a fresh data directory, runs
 # sched_bench against it (nodes registered through the API, bare pods created
 # through the API, each timed from its create to the watch event showing it
-# bound), then prints the server's peak RSS and CPU seconds. Not a test.
+# bound), then prints the server's peak RSS and CPU seconds (in all, and
+# of the event loop's thread alone). Not a test.
 #
 #   tests/bench/sched_bench.sh [BUILD_DIR] [sched_bench options...]
 #
@@ -66,11 +67,15 @@ if [ -n "${SCHED_BENCH_HOLLOW:-}" ]; then
 fi
 ticks=$(getconf CLK_TCK)
 cpu() { awk -v t="$ticks" '{printf "%.1f", ($14 + $15) / t}' "/proc/${1:-$PID}/stat"; }
+# the event loop's own thread: the server's bottleneck when it is busy
+loop_cpu() { awk -v t="$ticks" '{printf "%.1f", ($14 + $15) / t}' "/proc/$PID/task/$PID/stat"; }
 cpu0=$(cpu)
+lcpu0=$(loop_cpu)
 [ -n "$APID" ] && acpu0=$(cpu "$APID")
 "$LOAD" --port "$PORT" "$@"
 rc=$?
 echo "server_cpu_s          $(awk -v a="$(cpu)" -v b="$cpu0" 'BEGIN{printf "%.1f", a - b}')"
+echo "server_loop_cpu_s     $(awk -v a="$(loop_cpu)" -v b="$lcpu0" 'BEGIN{printf "%.1f", a - b}')"
 echo "server_rss_mb         $(awk '/VmRSS/{printf "%.0f", $2/1024}' "/proc/$PID/status")"
 echo "server_peak_rss_mb    $(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$PID/status")"
 if [ -n "$APID" ]; then

@@ -1,0 +1,18 @@
+/* core/api/encode_async.h - json_dumps on a worker thread (encode_async.c). */
+#ifndef SKIFF_API_ENCODE_ASYNC_H
+#define SKIFF_API_ENCODE_ASYNC_H
+
+#include <jansson.h>
+
+#include "api/apiserver.h"
+
+/* bytes: the compact JSON of tree, owned by the callback (NULL when memory
+ * ran out or the loop is closing); tree as it was passed (borrowed). */
+typedef void (*api_encoded_cb)(void *data, char *bytes, json_t *tree);
+
+/* Encodes tree (a reference is kept; nothing may change it until cb runs)
+ * on a worker thread; cb runs on the server's loop. 0 or SKIFF_ENOMEM (cb
+ * does not run then). */
+int api_encode_async(api_server_t *s, json_t *tree, api_encoded_cb cb, void *data);
+
+#endif
