@@ -4,6 +4,8 @@
  * through the skiff_client_t it is given. */
 #include "workload.h"
 
+#include "candidates.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -392,7 +394,7 @@ int wl_claim_pods(wl_batch_t *b, skiff_informer_t *pods, const json_t *owner,
     const char *uid = wl_str(owner, "metadata", "uid");
     const json_t *sel = wl_get(owner, "spec", "selector");
     if (!ns || !uid || !json_is_object(sel)) return 0;
-    json_t *all = skiff_informer_list_namespace(pods, ns);
+    json_t *all = wl_candidates(pods, ns, uid, sel);
     int n = 0;
     size_t i;
     json_t *pod;

@@ -23,6 +23,7 @@
 #include <skiff/objects.h>
 #include <skiff/skiff.h>
 
+#include "../common/candidates.h"
 #include "rollout.h"
 
 #define COMPONENT "deployment-controller"
@@ -736,17 +737,18 @@ static int claim_replicasets(dep_run_t *run)
     const char *uid = uid_of(run->dep);
     json_t *sel = json_object_get(spec(run->dep), "selector");
     int deleting = being_deleted(run->dep);
-    json_t *cands = skiff_informer_list_namespace(rs_cache(ctl), run->r->ns);
+    json_t *cands = wl_candidates(rs_cache(ctl), run->r->ns, uid, sel);
     int claims = 0;
     size_t i;
     json_t *rs;
     json_array_foreach(cands, i, rs)
     {
-        int matches = skiff_label_selector_matches(sel, json_object_get(meta(rs), "labels")) == 1;
         json_t *ref = skiff_controller_ref(rs);
+        const char *ruid = json_string_value(json_object_get(ref, "uid"));
+        /* another owner's: not ours to look at */
+        if (ref && (!ruid || !uid || strcmp(ruid, uid) != 0)) continue;
+        int matches = skiff_label_selector_matches(sel, json_object_get(meta(rs), "labels")) == 1;
         if (ref) {
-            const char *ruid = json_string_value(json_object_get(ref, "uid"));
-            if (!ruid || !uid || strcmp(ruid, uid) != 0) continue;
             if (!matches) {
                 if (!being_deleted(rs)) {
                     patch_rs_meta(run, rs,

@@ -20,6 +20,7 @@
 #include <skiff/controller.h>
 #include <skiff/objects.h>
 
+#include "../common/candidates.h"
 #include "rank.h"
 
 #define COMPONENT "replicaset-controller"
@@ -590,38 +591,12 @@ static int release(rs_run_t *run, const json_t *pod)
     return p ? patch_pod(run, pod, p) : SKIFF_ENOMEM;
 }
 
-/* The pods that may concern this ReplicaSet: those it owns, and those in
- * its namespace that carry its selector's first matchLabels pair (or all
- * of the namespace's when the selector has no matchLabels). */
+/* The pods that may concern this ReplicaSet (candidates.h). */
 static json_t *candidate_pods(rs_run_t *run)
 {
     skiff_informer_t *pods = skiff_controller_secondary_informer(run->ctl->c, 0);
-    json_t *out = skiff_informer_list_owner(pods, str2(run->rs, "metadata", "uid"));
-    json_t *seen = json_object();
-    size_t i;
-    json_t *p;
-    json_array_foreach(out, i, p) json_object_set_new(seen, str2(p, "metadata", "name"), json_true());
-    json_t *sel = json_object_get(json_object_get(run->rs, "spec"), "selector");
-    json_t *ml = json_object_get(sel, "matchLabels");
-    json_t *more = NULL;
-    if (json_object_size(ml) > 0) {
-        void *it = json_object_iter(ml);
-        more = skiff_informer_list_label(pods, json_object_iter_key(it),
-                                         json_string_value(json_object_iter_value(it)));
-    } else {
-        more = skiff_informer_list_namespace(pods, run->r->ns);
-    }
-    json_array_foreach(more, i, p)
-    {
-        const char *ns = str2(p, "metadata", "namespace");
-        const char *name = str2(p, "metadata", "name");
-        if (!ns || !name || strcmp(ns, run->r->ns) != 0 || json_object_get(seen, name)) continue;
-        json_object_set_new(seen, name, json_true());
-        json_array_append(out, p);
-    }
-    json_decref(more);
-    json_decref(seen);
-    return out;
+    return wl_candidates(pods, run->r->ns, str2(run->rs, "metadata", "uid"),
+                         json_object_get(json_object_get(run->rs, "spec"), "selector"));
 }
 
 /* ---- the reconcile ------------------------------------------------------------------- */
