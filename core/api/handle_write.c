@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "admission/admission.h"
+#include "api/encode_async.h"
 #include "api/object_meta.h"
 #include "object/patch.h"
 #include "util/strbuf.h"
@@ -37,19 +38,67 @@ static char *store_dump(json_t *obj)
     return s;
 }
 
-/* store_dump for a write of c->key: in-process watchers of the resource
- * will get the tree itself (obj must not change after this). */
-static char *store_dump_fresh(api_call_t *c, json_t *obj)
+static void store_error_reply(api_call_t *c, int rc);
+
+/* A store write whose bytes are being encoded on a worker thread. */
+typedef struct encoded_write {
+    api_call_t *c;
+    json_t *obj;
+    int create;  /* else an update over rev */
+    int64_t rev;
+    skiff_store_write_cb cb;
+} encoded_write_t;
+
+static void on_write_encoded(void *data, char *body, json_t *ordered)
 {
-    json_t *ordered = api_canonical_order(obj);
-    json_object_del(json_object_get(ordered, "metadata"), "resourceVersion");
-    char *s = json_dumps(ordered, JSON_COMPACT);
-    if (s) api_fresh_put(c->srv, c->cache, c->key, ordered, s, strlen(s));
+    encoded_write_t *w = data;
+    api_call_t *c = w->c;
+    if (!body) {
+        status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
+        api_call_free(c);
+    } else {
+        size_t len = strlen(body);
+        /* in-process watchers of the resource will get the tree itself */
+        api_fresh_put(c->srv, c->cache, c->key, ordered, body, len);
+        json_decref(c->written);
+        c->written = json_incref(w->obj);
+        c->written_len = len;
+        skiff_store_t *st = c->srv->store;
+        int rc = w->create ? st->vt->create(st, c->key, body, len, w->cb, c)
+                           : st->vt->update(st, c->key, body, len, w->rev, w->cb, c);
+        free(body);
+        if (rc != 0) {
+            api_fresh_forget(c->srv, c->key);
+            store_error_reply(c, rc);
+            api_call_free(c);
+        }
+    }
+    json_decref(w->obj);
+    free(w);
+}
+
+/* Writes obj under c->key (a create, or an update over rev; cb answers as
+ * the store's), its bytes encoded on a worker thread
+ * (encode_async.c) while the loop goes on: obj must not change after
+ * this. Answers and frees c itself when the write cannot start. */
+static void write_encoded(api_call_t *c, json_t *obj, int create, int64_t rev,
+                          skiff_store_write_cb cb)
+{
+    encoded_write_t *w = malloc(sizeof *w);
+    json_t *ordered = w ? api_canonical_order(obj) : NULL;
+    if (ordered) {
+        json_object_del(json_object_get(ordered, "metadata"), "resourceVersion");
+        *w = (encoded_write_t){c, json_incref(obj), create, rev, cb};
+        if (api_encode_async(c->srv, ordered, on_write_encoded, w) == 0) {
+            json_decref(ordered);
+            return;
+        }
+        json_decref(w->obj);
+    }
     json_decref(ordered);
-    json_decref(c->written);
-    c->written = s ? json_incref(obj) : NULL;
-    c->written_len = s ? strlen(s) : 0;
-    return s;
+    free(w);
+    status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
+    api_call_free(c);
 }
 
 static void conflict_reply(api_call_t *c, const char *name)
@@ -621,16 +670,8 @@ void api_handle_create(api_call_t *c)
         api_reply_object(c, 201, obj);
         goto done;
     }
-    char *body = store_dump_fresh(c, obj);
-    if (!body) {
-        status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
-        goto done;
-    }
-    int rc = c->srv->store->vt->create(c->srv->store, c->key, body, strlen(body), on_created, c);
-    free(body);
-    if (rc == 0) return;
-    api_fresh_forget(c->srv, c->key);
-    store_error_reply(c, rc);
+    write_encoded(c, obj, 1, 0, on_created);
+    return;
 done:
     api_call_free(c);
 }
@@ -792,20 +833,7 @@ static void write_new_state(api_call_t *c)
         api_call_free(c);
         return;
     }
-    char *body = store_dump_fresh(c, obj);
-    if (!body) {
-        status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
-        api_call_free(c);
-        return;
-    }
-    int rc = c->srv->store->vt->update(c->srv->store, c->key, body, strlen(body), c->old_rev,
-                                       on_updated, c);
-    free(body);
-    if (rc != 0) {
-        api_fresh_forget(c->srv, c->key);
-        store_error_reply(c, rc);
-        api_call_free(c);
-    }
+    write_encoded(c, obj, 0, c->old_rev, on_updated);
 }
 
 
