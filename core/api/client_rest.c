@@ -598,6 +598,16 @@ int client_rest_create_handover(skiff_client_t *c, const skiff_resource_t *r, co
     return e;
 }
 
+int client_rest_create_shared(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
+                              json_t *obj, const skiff_write_opts_t *o, skiff_client_cb cb,
+                              void *data)
+{
+    if (c && c->vt == &client_rest_vt)
+        return write_object_ex((client_rest_t *)c, "POST", r, ns, obj, o, 0, 0, NULL, 1, cb,
+                               data);
+    return c ? skiff_client_create(c, r, ns, obj, o, cb, data) : SKIFF_EINVAL;
+}
+
 skiff_client_t *client_rest_new(rest_transport_t *t)
 {
     if (!t)

@@ -73,6 +73,11 @@ skiff_client_t *client_rest_new(rest_transport_t *t);
 int client_rest_create_handover(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
                                 json_t *obj, json_t *base_obj, int shared_answer,
                                 skiff_client_cb cb, void *data);
+/* skiff_client_create with a read-only answer (shared_answer); obj stays
+ * the caller's. */
+int client_rest_create_shared(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
+                              json_t *obj, const skiff_write_opts_t *o, skiff_client_cb cb,
+                              void *data);
 
 /* Path (no query) of a resource URL into buf; the length needed, or SKIFF_EINVAL. */
 int client_rest_path(char *buf, size_t len, const skiff_resource_t *r, const char *ns,

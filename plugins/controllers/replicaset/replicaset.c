@@ -433,8 +433,9 @@ static void create_batch(rs_run_t *run)
     json_t *pod = pod_from_template(run);
     for (int i = 0; i < n; i++) {
         run->pending++;
-        int rc = skiff_client_create(run->ctl->ctx->client, &pod_res, run->r->ns, pod, NULL,
-                                     on_pod_created, run);
+        /* on_pod_created only reads the answer */
+        int rc = skiff_client_create_ro(run->ctl->ctx->client, &pod_res, run->r->ns, pod, NULL,
+                                        on_pod_created, run);
         if (rc < 0) {
             run->pending--;
             run->failed = 1;

@@ -121,6 +121,12 @@ static inline int skiff_client_create(skiff_client_t *c, const skiff_resource_t 
 {
     return c->vt->create(c, r, ns, obj, o, cb, data);
 }
+/* skiff_client_create for a caller that only reads the answer: cb's obj
+ * is read-only (in process the server may hand over the object it stored,
+ * shared with the watch cache, instead of a copy). */
+int skiff_client_create_ro(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
+                           json_t *obj, const skiff_write_opts_t *o, skiff_client_cb cb,
+                           void *data);
 static inline int skiff_client_update(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
                                       json_t *obj, const skiff_write_opts_t *o,
                                       skiff_client_cb cb, void *data)
