@@ -181,15 +181,8 @@ void api_server_release(api_server_t *s) { op_end(s); }
 typedef struct api_fresh {
     json_t *tree;
     size_t len;
-    uint64_t hash;
+    char bytes[]; /* what was written: the store event must carry the same */
 } api_fresh_t;
-
-static uint64_t fnv1a(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-    return h;
-}
 
 static void fresh_free(void *v)
 {
@@ -203,11 +196,12 @@ void api_fresh_put(api_server_t *s, watch_cache_t *c, const char *key, json_t *t
                    const char *bytes, size_t len)
 {
     if (!s->fresh || !c || !tree || !watch_cache_wants_objects(c)) return;
-    api_fresh_t *f = malloc(sizeof *f);
+    /* a copy and a memcmp cost a fraction of hashing the bytes */
+    api_fresh_t *f = malloc(sizeof *f + len);
     if (!f) return;
     f->tree = json_incref(tree);
     f->len = len;
-    f->hash = fnv1a(bytes, len);
+    memcpy(f->bytes, bytes, len);
     fresh_free(strmap_put(s->fresh, key, f));
 }
 
@@ -222,7 +216,7 @@ static json_t *fresh_take(api_server_t *s, const char *key, const char *value, s
     api_fresh_t *f = s->fresh && strmap_size(s->fresh) ? strmap_remove(s->fresh, key) : NULL;
     if (!f) return NULL;
     json_t *tree = NULL;
-    if (f->len == len && f->hash == fnv1a(value, len)) {
+    if (f->len == len && memcmp(f->bytes, value, len) == 0) {
         tree = f->tree;
         f->tree = NULL;
     }
