@@ -653,34 +653,67 @@ int http_client_set_tls(http_client_t *c, SSL_CTX *ctx, const char *server_name)
     return 0;
 }
 
+static char *put(char *w, const char *s, size_t n)
+{
+    if (n)
+        memcpy(w, s, n);
+    return w + n;
+}
+
 int http_client_send(http_client_t *c, const http_client_request_t *r, http_client_req_t **out)
 {
     if (!c || !r || !r->method || !r->path || c->freeing)
         return SKIFF_EINVAL;
     int with_len = r->body_len > 0 || !strcmp(r->method, "POST") || !strcmp(r->method, "PUT") ||
                    !strcmp(r->method, "PATCH");
-    const char *fmt = "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: skiff\r\n%s%s%s%s%s%s%s";
-    char clen[48] = "";
-    if (with_len)
-        snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", r->body_len);
-    const char *ct = r->content_type ? r->content_type : NULL;
-    int n = snprintf(NULL, 0, fmt, r->method, r->path, c->hostport, ct ? "Content-Type: " : "",
-                     ct ? ct : "", ct ? "\r\n" : "", r->accept ? "Accept: " : "",
-                     r->accept ? r->accept : "", r->accept ? "\r\n" : "",
-                     r->headers ? r->headers : "");
-    if (n < 0)
-        return SKIFF_EINVAL;
-    size_t head = (size_t)n + strlen(clen) + 2;
+    /* "METHOD PATH HTTP/1.1\r\nHost: ...\r\nUser-Agent: skiff\r\n" then
+     * Content-Type, Accept, the extra lines, Content-Length and the body;
+     * pieced together with memcpy, as every request of a busy client pays it */
+    char clen[48];
+    size_t clen_n = 0;
+    if (with_len) {
+        char digits[24];
+        size_t k = 0, v = r->body_len;
+        do {
+            digits[k++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        memcpy(clen, "Content-Length: ", 16);
+        clen_n = 16;
+        while (k)
+            clen[clen_n++] = digits[--k];
+        clen[clen_n++] = '\r';
+        clen[clen_n++] = '\n';
+    }
+    size_t lm = strlen(r->method), lp = strlen(r->path), lh = strlen(c->hostport);
+    size_t lct = r->content_type ? strlen(r->content_type) : 0;
+    size_t lac = r->accept ? strlen(r->accept) : 0;
+    size_t lx = r->headers ? strlen(r->headers) : 0;
+    size_t head = lm + 1 + lp + 17 + lh + 21 + (r->content_type ? 14 + lct + 2 : 0) +
+                  (r->accept ? 8 + lac + 2 : 0) + lx + clen_n + 2;
     size_t total = head + r->body_len;
     http_client_req_t *q = calloc(1, sizeof(*q) + total + 1);
     if (!q)
         return SKIFF_ENOMEM;
-    snprintf(q->wire, (size_t)n + 1, fmt, r->method, r->path, c->hostport,
-             ct ? "Content-Type: " : "", ct ? ct : "", ct ? "\r\n" : "",
-             r->accept ? "Accept: " : "", r->accept ? r->accept : "", r->accept ? "\r\n" : "",
-             r->headers ? r->headers : "");
-    memcpy(q->wire + n, clen, strlen(clen));
-    memcpy(q->wire + n + strlen(clen), "\r\n", 2);
+    char *w = put(q->wire, r->method, lm);
+    w = put(w, " ", 1);
+    w = put(w, r->path, lp);
+    w = put(w, " HTTP/1.1\r\nHost: ", 17);
+    w = put(w, c->hostport, lh);
+    w = put(w, "\r\nUser-Agent: skiff\r\n", 21);
+    if (r->content_type) {
+        w = put(w, "Content-Type: ", 14);
+        w = put(w, r->content_type, lct);
+        w = put(w, "\r\n", 2);
+    }
+    if (r->accept) {
+        w = put(w, "Accept: ", 8);
+        w = put(w, r->accept, lac);
+        w = put(w, "\r\n", 2);
+    }
+    w = put(w, r->headers, lx);
+    w = put(w, clen, clen_n);
+    put(w, "\r\n", 2);
     if (r->body_len)
         memcpy(q->wire + head, r->body, r->body_len);
     q->len = total;
