@@ -37,6 +37,7 @@
 #include "agent/local_nodes.h"
 #include "profile/addons.h"
 #include "profile/profile.h"
+#include "util/json_alloc.h"
 #include "http/limits.h"
 #include "security/audit.h"
 #include "security/encrypting_store.h"
@@ -637,6 +638,7 @@ int cmd_server(int argc, char **argv)
      * Without fast bins the thread cache still serves small sizes. */
     mallopt(M_MXFAST, 0);
 #endif
+    json_alloc_install();
     server_state_t *st = calloc(1, sizeof *st);
     if (!st) return 1;
     st->start_ns = uv_hrtime();

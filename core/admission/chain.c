@@ -461,6 +461,22 @@ static const kind_def_t *kind_for(const char *api_version, const char *resource)
     return registry_find_resource(group, version, resource);
 }
 
+/* A watch cache's key: "<ns>/<name>", or "<name>" when ns is NULL (a
+ * cluster-scoped kind). 0, or -1 when it does not fit. */
+static int cache_key(char *key, size_t len, const char *ns, const char *name)
+{
+    size_t nl = ns ? strlen(ns) : 0, l = strlen(name);
+    if ((ns ? nl + 1 : 0) + l >= len) return -1;
+    char *p = key;
+    if (ns) {
+        memcpy(p, ns, nl);
+        p[nl] = '/';
+        p += nl + 1;
+    }
+    memcpy(p, name, l + 1);
+    return 0;
+}
+
 const json_t *admission_peek(const skiff_admission_request_t *req, const char *resource,
                              const char *ns, const char *name)
 {
@@ -469,9 +485,9 @@ const json_t *admission_peek(const skiff_admission_request_t *req, const char *r
     if (!c || !k || !name) return NULL;
     watch_cache_t *wc = api_cache_for(c->srv, k);
     char key[600];
-    if (k->namespaced) snprintf(key, sizeof key, "%s/%s", ns ? ns : "", name);
-    else snprintf(key, sizeof key, "%s", name);
-    cache_obj_t *o = wc ? watch_cache_get(wc, key) : NULL;
+    cache_obj_t *o = wc && cache_key(key, sizeof key, k->namespaced ? (ns ? ns : "") : NULL, name) == 0
+                         ? watch_cache_get(wc, key)
+                         : NULL;
     return o ? cache_obj_parsed(o) : NULL;
 }
 

@@ -48,13 +48,19 @@ static int version_valid(const char *v)
 static int mode_of(const json_t *labels, const char *mode, mode_policy_t *out, char *field,
                    size_t flen, char *err, size_t errlen)
 {
+    /* every pod create asks twice: the keys are pieced together, not printed */
     char key[96];
-    snprintf(key, sizeof key, LABEL_PREFIX "%s", mode);
-    const char *lv = json_string_value(json_object_get(labels, key));
-    snprintf(key, sizeof key, LABEL_PREFIX "%s-version", mode);
-    const char *vv = json_string_value(json_object_get(labels, key));
+    size_t pl = sizeof LABEL_PREFIX - 1, ml = strlen(mode);
+    const char *lv = NULL, *vv = NULL;
+    if (json_object_size(labels) && pl + ml + sizeof "-version" <= sizeof key) {
+        memcpy(key, LABEL_PREFIX, pl);
+        memcpy(key + pl, mode, ml + 1);
+        lv = json_string_value(json_object_get(labels, key));
+        memcpy(key + pl + ml, "-version", sizeof "-version");
+        vv = json_string_value(json_object_get(labels, key));
+    }
     out->level = PSA_PRIVILEGED;
-    snprintf(out->version, sizeof out->version, "latest");
+    memcpy(out->version, "latest", sizeof "latest");
     int rc = 0;
     if (lv) {
         out->level = psa_parse_level(lv);

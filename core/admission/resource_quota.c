@@ -542,6 +542,34 @@ static void on_timer(uv_timer_t *t)
         if (st->tr[i]->dirty) write_status(st, st->tr[i]);
 }
 
+
+/* One part of a key: 1 to cap - 1 bytes up to the next '/' (the last part
+ * may go on and is cut), as sscanf's "%N[^/]" reads it. The rest, or NULL. */
+static const char *key_part(const char *p, char *out, size_t cap, int last)
+{
+    size_t n = strcspn(p, "/");
+    if (n == 0 || (!last && n > cap - 1)) return NULL;
+    size_t take = n > cap - 1 ? cap - 1 : n;
+    memcpy(out, p, take);
+    out[take] = '\0';
+    if (last) return p + n;
+    return p[n] == '/' ? p + n + 1 : NULL;
+}
+
+/* "/registry/<group>/<resource>/<ns>/<name>" into its parts (sscanf with
+ * "/registry/%127[^/]/%127[^/]/%255[^/]/%255[^/]", without its cost on
+ * every store event). 0, or -1 when the key has fewer parts. */
+static int split_key(const char *key, char group[128], char resource[128], char ns[256],
+                     char name[256])
+{
+    if (strncmp(key, "/registry/", 10) != 0) return -1;
+    const char *p = key + 10;
+    if (!(p = key_part(p, group, 128, 0)) || !(p = key_part(p, resource, 128, 0)) ||
+        !(p = key_part(p, ns, 256, 0)) || !key_part(p, name, 256, 1))
+        return -1;
+    return 0;
+}
+
 static void store_event(skiff_plugin_ctx_t *ctx, const char *key)
 {
     quota_state_t *st = ctx->plugin_data;
@@ -556,7 +584,7 @@ static void store_event(skiff_plugin_ctx_t *ctx, const char *key)
     }
     /* "/registry/<group>/<resource>/<ns>/<name>": four parts when namespaced */
     char group[128], resource[128], ns[256], name[256];
-    if (sscanf(key, "/registry/%127[^/]/%127[^/]/%255[^/]/%255[^/]", group, resource, ns, name) != 4)
+    if (split_key(key, group, resource, ns, name) != 0)
         return;
     if (!strcmp(group, "core")) group[0] = '\0';
     if (!group[0] && !strcmp(resource, "resourcequotas")) quota_changed(st, ns, name);

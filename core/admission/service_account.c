@@ -26,27 +26,52 @@
 #define TOKEN_PATH "/var/run/secrets/kubernetes.io/serviceaccount"
 #define VOLUME_PREFIX "kube-api-access-"
 
+/* Random bytes for volume names, drawn from OpenSSL a block at a time:
+ * one RAND_bytes call (and its locks) per pod cost more than the rest of
+ * this plugin. */
+static void random_bytes(unsigned char *out, size_t n)
+{
+    static unsigned char pool[512];
+    static size_t left;
+    if (n > sizeof pool) n = sizeof pool;
+    if (left < n) {
+        if (RAND_bytes(pool, sizeof pool) != 1) memset(pool, 7, sizeof pool);
+        left = sizeof pool;
+    }
+    memcpy(out, pool + sizeof pool - left, n);
+    memset(pool + sizeof pool - left, 0, n);
+    left -= n;
+}
+
 /* kube-apiserver's SimpleNameGenerator: 5 characters without vowels. */
 static void volume_name(char *out, size_t len)
 {
     static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
     unsigned char r[5];
-    if (RAND_bytes(r, sizeof r) != 1) memset(r, 7, sizeof r);
+    random_bytes(r, sizeof r);
     char suffix[6];
     for (int i = 0; i < 5; i++) suffix[i] = alphabet[r[i] % (sizeof alphabet - 1)];
     suffix[5] = '\0';
     snprintf(out, len, VOLUME_PREFIX "%s", suffix);
 }
 
+/* The projected volume of every pod, built once; each pod gets a copy
+ * with its name first (a copy: later steps may change a pod's tree). */
 static json_t *token_volume(const char *name)
 {
-    return json_pack(
-        "{s:s, s:{s:[{s:{s:i, s:s}}, {s:{s:s, s:[{s:s, s:s}]}}, "
-        "{s:{s:[{s:s, s:{s:s, s:s}}]}}], s:i}}",
-        "name", name, "projected", "sources", "serviceAccountToken", "expirationSeconds", 3607,
-        "path", "token", "configMap", "name", "kube-root-ca.crt", "items", "key", "ca.crt",
-        "path", "ca.crt", "downwardAPI", "items", "path", "namespace", "fieldRef", "apiVersion",
-        "v1", "fieldPath", "metadata.namespace", "defaultMode", 420);
+    static json_t *projected;
+    if (!projected)
+        projected = json_pack(
+            "{s:[{s:{s:i, s:s}}, {s:{s:s, s:[{s:s, s:s}]}}, "
+            "{s:{s:[{s:s, s:{s:s, s:s}}]}}], s:i}",
+            "sources", "serviceAccountToken", "expirationSeconds", 3607, "path", "token",
+            "configMap", "name", "kube-root-ca.crt", "items", "key", "ca.crt", "path", "ca.crt",
+            "downwardAPI", "items", "path", "namespace", "fieldRef", "apiVersion", "v1",
+            "fieldPath", "metadata.namespace", "defaultMode", 420);
+    json_t *vol = json_object();
+    json_object_set_new(vol, "name", json_string(name));
+    json_object_set_new(vol, "projected", json_deep_copy(projected));
+    return vol;
 }
 
 /* Mount the volume in each container without a mount at TOKEN_PATH;
@@ -73,8 +98,11 @@ static int mount_in(json_t *containers, const char *vol)
             mounts = json_array();
             json_object_set_new(ctr, "volumeMounts", mounts);
         }
-        json_array_append_new(mounts, json_pack("{s:s, s:b, s:s}", "name", vol, "readOnly", 1,
-                                                "mountPath", TOKEN_PATH));
+        json_t *mount = json_object();
+        json_object_set_new(mount, "name", json_string(vol));
+        json_object_set_new(mount, "readOnly", json_true());
+        json_object_set_new(mount, "mountPath", json_string(TOKEN_PATH));
+        json_array_append_new(mounts, mount);
         added = 1;
     }
     return added;

@@ -135,8 +135,10 @@ void api_reset_status_for_create(const kind_def_t *k, json_t *obj)
     }
     if (strcmp(k->kind, "Node") == 0) return; /* the node agent registers with its status */
     if (strcmp(k->kind, "Pod") == 0) {
-        json_object_set_new(obj, "status",
-                            json_pack("{s:s, s:s}", "phase", "Pending", "qosClass", pod_qos(obj)));
+        json_t *st = json_object();
+        json_object_set_new(st, "phase", json_string("Pending"));
+        json_object_set_new(st, "qosClass", json_string(pod_qos(obj)));
+        json_object_set_new(obj, "status", st);
     } else if (strcmp(k->kind, "Namespace") == 0) {
         json_object_set_new(obj, "status", json_pack("{s:s}", "phase", "Active"));
     } else if (strcmp(k->kind, "Service") == 0) {
@@ -228,8 +230,20 @@ char *api_splice_rv(const char *json, size_t len, int64_t rev, size_t *outlen)
     if (!p || (size_t)(end - p) < sizeof k3 || memcmp(p, k3, sizeof k3 - 1) != 0) return NULL;
     p += sizeof k3 - 1;
     if (p >= end || *p == '}') return NULL; /* empty metadata: let the slow path handle it */
-    char ins[48];
-    int n = snprintf(ins, sizeof ins, "\"resourceVersion\":\"%lld\",", (long long)rev);
+    /* "resourceVersion":"<rev>", pieced together (every answer to a write has one) */
+    char ins[48], digits[24];
+    int k = 0, n = 0;
+    unsigned long long v = rev < 0 ? 0ULL - (unsigned long long)rev : (unsigned long long)rev;
+    do {
+        digits[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (rev < 0) digits[k++] = '-';
+    memcpy(ins, "\"resourceVersion\":\"", 19);
+    n = 19;
+    while (k) ins[n++] = digits[--k];
+    ins[n++] = '"';
+    ins[n++] = ',';
     size_t head = (size_t)(p - json);
     char *out = malloc(len + (size_t)n + 1);
     if (!out) return NULL;

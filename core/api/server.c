@@ -32,13 +32,34 @@ static const char *const system_namespaces[SYSTEM_NAMESPACES_COUNT] = {
 int api_object_key(char *buf, size_t len, const char *group, const char *resource, const char *ns,
                    const char *name)
 {
-    int n;
-    if (ns && *ns)
-        n = snprintf(buf, len, "/registry/%s/%s/%s/%s", group[0] ? group : "core", resource, ns,
-                     name);
-    else
-        n = snprintf(buf, len, "/registry/%s/%s/%s", group[0] ? group : "core", resource, name);
-    return n < 0 || (size_t)n >= len ? SKIFF_ETOOLARGE : 0;
+    const char *g = group[0] ? group : "core";
+    const char *parts[4] = {g, resource, ns && *ns ? ns : NULL, name};
+    size_t lens[4], total = 9; /* "/registry" */
+    for (int i = 0; i < 4; i++) {
+        lens[i] = parts[i] ? strlen(parts[i]) : 0;
+        total += parts[i] ? 1 + lens[i] : 0;
+    }
+    if (total >= len) {
+        /* too long: what fits, as snprintf cuts it */
+        if (parts[2])
+            snprintf(buf, len, "/registry/%s/%s/%s/%s", g, resource, ns, name);
+        else
+            snprintf(buf, len, "/registry/%s/%s/%s", g, resource, name);
+        return SKIFF_ETOOLARGE;
+    }
+    /* every request asks: pieced together, not printed */
+    char *p = buf;
+    memcpy(p, "/registry", 9);
+    p += 9;
+    for (int i = 0; i < 4; i++) {
+        if (!parts[i])
+            continue;
+        *p++ = '/';
+        memcpy(p, parts[i], lens[i]);
+        p += lens[i];
+    }
+    *p = '\0';
+    return 0;
 }
 
 void api_key_for(api_call_t *c, const char *ns, const char *name)
@@ -47,9 +68,20 @@ void api_key_for(api_call_t *c, const char *ns, const char *name)
                    c->kind->namespaced ? ns : NULL, name);
 }
 
+/* "<group or core>/<resource>", cut to len - 1 bytes; asked several times a
+ * request, so pieced together rather than printed */
 static void cache_map_key(char *buf, size_t len, const char *group, const char *resource)
 {
-    snprintf(buf, len, "%s/%s", group[0] ? group : "core", resource);
+    const char *g = group[0] ? group : "core";
+    size_t gl = strlen(g), rl = strlen(resource);
+    if (!len) return;
+    if (gl + 1 + rl >= len) {
+        snprintf(buf, len, "%s/%s", g, resource);
+        return;
+    }
+    memcpy(buf, g, gl);
+    buf[gl] = '/';
+    memcpy(buf + gl + 1, resource, rl + 1);
 }
 
 watch_cache_t *api_cache_for(api_server_t *s, const kind_def_t *k)

@@ -264,25 +264,73 @@ static int conn_write(http_conn_t *c, const uv_buf_t *bufs, unsigned n)
     return conn_flush_tls(c);
 }
 
+/* Appends n bytes of s at buf + *at, as many as fit before the last byte of cap. */
+static void head_put(char *buf, size_t cap, size_t *at, const char *s, size_t n)
+{
+    if (*at + 1 >= cap)
+        return;
+    if (n > cap - 1 - *at)
+        n = cap - 1 - *at;
+    memcpy(buf + *at, s, n);
+    *at += n;
+    buf[*at] = '\0';
+}
+
+/* A decimal number in out (24 bytes); its length. */
+static size_t head_number(char *out, unsigned long long v)
+{
+    char d[24];
+    size_t k = 0, n = 0;
+    do {
+        d[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (k)
+        out[n++] = d[--k];
+    return n;
+}
+
+/* Every answer has one: pieced together with memcpy, not printed. */
 static size_t format_head(const http_conn_t *c, char *buf, size_t cap, int status,
                           const char *ct, size_t len, int chunked, const char *extra)
 {
     const char *reason = http_status_str((enum http_status)status);
-    int n = snprintf(buf, cap, "HTTP/1.1 %d %s\r\n", status, reason ? reason : "");
-    if (ct)
-        n += snprintf(buf + n, cap - (size_t)n, "Content-Type: %.400s\r\n", ct);
-    if (chunked)
-        n += snprintf(buf + n, cap - (size_t)n, "Transfer-Encoding: chunked\r\n");
-    else if (len != SIZE_MAX)
-        n += snprintf(buf + n, cap - (size_t)n, "Content-Length: %zu\r\n", len);
+    char num[24];
+    size_t n = 0;
+    if (cap)
+        buf[0] = '\0';
+    head_put(buf, cap, &n, "HTTP/1.1 ", 9);
+    if (status < 0) {
+        head_put(buf, cap, &n, "-", 1);
+        head_put(buf, cap, &n, num, head_number(num, (unsigned long long)-(long long)status));
+    } else {
+        head_put(buf, cap, &n, num, head_number(num, (unsigned long long)status));
+    }
+    head_put(buf, cap, &n, " ", 1);
+    if (reason)
+        head_put(buf, cap, &n, reason, strlen(reason));
+    head_put(buf, cap, &n, "\r\n", 2);
+    if (ct) {
+        size_t l = strlen(ct);
+        head_put(buf, cap, &n, "Content-Type: ", 14);
+        head_put(buf, cap, &n, ct, l > 400 ? 400 : l);
+        head_put(buf, cap, &n, "\r\n", 2);
+    }
+    if (chunked) {
+        head_put(buf, cap, &n, "Transfer-Encoding: chunked\r\n", 28);
+    } else if (len != SIZE_MAX) {
+        head_put(buf, cap, &n, "Content-Length: ", 16);
+        head_put(buf, cap, &n, num, head_number(num, len));
+        head_put(buf, cap, &n, "\r\n", 2);
+    }
     if (extra)
-        n += snprintf(buf + n, cap - (size_t)n, "%s", extra);
+        head_put(buf, cap, &n, extra, strlen(extra));
     if (!c->keep_alive)
-        n += snprintf(buf + n, cap - (size_t)n, "Connection: close\r\n");
+        head_put(buf, cap, &n, "Connection: close\r\n", 19);
     else if (c->http10)
-        n += snprintf(buf + n, cap - (size_t)n, "Connection: keep-alive\r\n");
-    n += snprintf(buf + n, cap - (size_t)n, "\r\n");
-    return (size_t)n;
+        head_put(buf, cap, &n, "Connection: keep-alive\r\n", 24);
+    head_put(buf, cap, &n, "\r\n", 2);
+    return n;
 }
 
 /* Kubernetes Status for errors the HTTP layer answers itself; closes after. */

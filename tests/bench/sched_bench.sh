@@ -4,7 +4,8 @@
 # sched_bench against it (nodes registered through the API, bare pods created
 # through the API, each timed from its create to the watch event showing it
 # bound), then prints the server's peak RSS and CPU seconds (in all, and
-# of the event loop's thread alone). Not a test.
+# of the event loop's thread alone), and the CPU seconds sched_bench spent
+# (it shares the machine). Not a test.
 #
 #   tests/bench/sched_bench.sh [BUILD_DIR] [sched_bench options...]
 #
@@ -71,11 +72,17 @@ cpu() { awk -v t="$ticks" '{printf "%.1f", ($14 + $15) / t}' "/proc/${1:-$PID}/s
 loop_cpu() { awk -v t="$ticks" '{printf "%.1f", ($14 + $15) / t}' "/proc/$PID/task/$PID/stat"; }
 cpu0=$(cpu)
 lcpu0=$(loop_cpu)
+# children_cpu FILE: user + system seconds of this shell's children waited
+# for (`times` runs in this shell, not in a subshell that has no children)
+children_cpu() { awk 'NR == 2 {split($1, u, "m"); split($2, s, "m"); printf "%.2f", u[1] * 60 + u[2] + s[1] * 60 + s[2]}' "$1"; }
+times >"$TMP/times0"
 [ -n "$APID" ] && acpu0=$(cpu "$APID")
 "$LOAD" --port "$PORT" "$@"
 rc=$?
+times >"$TMP/times1"
 echo "server_cpu_s          $(awk -v a="$(cpu)" -v b="$cpu0" 'BEGIN{printf "%.1f", a - b}')"
 echo "server_loop_cpu_s     $(awk -v a="$(loop_cpu)" -v b="$lcpu0" 'BEGIN{printf "%.1f", a - b}')"
+echo "load_cpu_s            $(awk -v a="$(children_cpu "$TMP/times1")" -v b="$(children_cpu "$TMP/times0")" 'BEGIN{printf "%.1f", a - b}')   (sched_bench itself)"
 echo "server_rss_mb         $(awk '/VmRSS/{printf "%.0f", $2/1024}' "/proc/$PID/status")"
 echo "server_peak_rss_mb    $(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$PID/status")"
 if [ -n "$APID" ]; then
