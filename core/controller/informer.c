@@ -6,8 +6,10 @@
  * Like client-go's reflector: list, then watch from the list's
  * resourceVersion with bookmarks; a watch that ends is resumed from the
  * last resourceVersion seen; a 410 Expired (the version was compacted)
- * relists and turns the differences into add/update/delete events. It
- * reads through skiff_client_t only and never writes. */
+ * relists and turns the differences into add/update/delete events. An
+ * informer with a transform caches what the transform makes of each
+ * object instead of the object. It reads through skiff_client_t only and
+ * never writes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +32,9 @@ struct skiff_informer {
     char *ns, *ls, *fs;
     int resync_ms;
     int watch_timeout_s;
+    /* what each object received becomes before it is cached (NULL: itself) */
+    skiff_informer_transform_fn transform;
+    void *transform_data;
     json_t *cache;     /* key -> object */
     json_t *idx_ns;    /* namespace -> {key -> object} */
     json_t *idx_label; /* "k=v" -> {key -> object} */
@@ -93,6 +98,26 @@ static char *key_dup(json_t *obj)
 }
 
 static char *sdup(const char *s) { return s && *s ? strdup(s) : NULL; }
+
+/* The object to cache for obj, a new reference: the transform's, or obj
+ * itself when there is none or it failed. */
+static json_t *transformed(skiff_informer_t *inf, json_t *obj)
+{
+    if (!inf->transform) return json_incref(obj);
+    json_t *t = inf->transform(inf->transform_data, obj);
+    return t ? t : json_incref(obj);
+}
+
+/* A new array of what items become (an incref'd items without a transform). */
+static json_t *transformed_items(skiff_informer_t *inf, json_t *items)
+{
+    if (!inf->transform) return json_incref(items);
+    json_t *a = json_array();
+    size_t i;
+    json_t *it;
+    if (a) json_array_foreach(items, i, it) json_array_append_new(a, transformed(inf, it));
+    return a;
+}
 
 /* ---- indexes ------------------------------------------------------------------------- */
 
@@ -336,21 +361,32 @@ static void on_list(void *data, int status, json_t *obj)
     const char *rv = json_string_value(json_object_get(meta(obj), "resourceVersion"));
     const char *cont = json_string_value(json_object_get(meta(obj), "continue"));
     if (!inf->pages) snprintf(inf->page_rv, sizeof inf->page_rv, "%s", rv ? rv : "");
+    /* transformed page by page, so a relist never holds every full object */
+    json_t *page = transformed_items(inf, items);
+    if (!page) {
+        json_decref(inf->pages);
+        inf->pages = NULL;
+        retry_after(inf, next_backoff(inf));
+        return;
+    }
     if (cont && *cont) {
         /* more to come: keep this page and ask for the next */
         if (!inf->pages) inf->pages = json_array();
-        if (inf->pages) json_array_extend(inf->pages, items);
+        if (inf->pages) json_array_extend(inf->pages, page);
+        json_decref(page);
         request_page(inf, cont);
         return;
     }
     if (inf->pages) {
-        json_array_extend(inf->pages, items);
-        items = inf->pages;
+        json_array_extend(inf->pages, page);
+        json_decref(page);
+        page = json_incref(inf->pages);
     }
     inf->need_relist = 0;
     inf->no_paging = 0;
     snprintf(inf->rv, sizeof inf->rv, "%s", inf->page_rv);
-    cache_replace(inf, items);
+    cache_replace(inf, page);
+    json_decref(page);
     json_decref(inf->pages);
     inf->pages = NULL;
     inf->synced = 1;
@@ -413,8 +449,13 @@ static void on_watch(void *data, const char *type, json_t *obj)
     char *k = key_dup(obj);
     if (!k) return;
     note_rv(inf, obj);
-    if (strcmp(type, "DELETED") == 0) cache_del(inf, k, obj);
-    else if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) cache_put(inf, k, obj, 0);
+    int deleted = strcmp(type, "DELETED") == 0;
+    if (deleted || strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
+        json_t *t = transformed(inf, obj);
+        if (deleted) cache_del(inf, k, t);
+        else cache_put(inf, k, t, 0);
+        json_decref(t);
+    }
     free(k);
 }
 
@@ -500,6 +541,15 @@ int skiff_informer_new(uv_loop_t *loop, skiff_client_t *client, const skiff_reso
     uv_timer_init(loop, &inf->resync_timer);
     inf->resync_timer.data = inf;
     *out = inf;
+    return 0;
+}
+
+int skiff_informer_set_transform(skiff_informer_t *inf, skiff_informer_transform_fn fn,
+                                 void *data)
+{
+    if (!inf || inf->started || inf->stopping) return SKIFF_EINVAL;
+    inf->transform = fn;
+    inf->transform_data = fn ? data : NULL;
     return 0;
 }
 
@@ -624,20 +674,23 @@ int skiff_informer_factory_new(uv_loop_t *loop, skiff_client_t *client,
     return 0;
 }
 
-int skiff_informer_factory_get(skiff_informer_factory_t *f, const skiff_resource_t *r,
-                               const skiff_informer_opts_t *opts, skiff_informer_t **out)
+/* The factory's informer for r, opts and transform_id (NULL: untransformed). */
+static int factory_get(skiff_informer_factory_t *f, const skiff_resource_t *r,
+                       const skiff_informer_opts_t *opts, const char *transform_id,
+                       skiff_informer_transform_fn fn, void *data, skiff_informer_t **out)
 {
     if (!f || !r || !r->version || !r->resource || !out) return SKIFF_EINVAL;
-    /* '\x1f' cannot occur in names or selectors */
-    size_t n = strlen(r->group ? r->group : "") + strlen(r->version) + strlen(r->resource) + 8;
+    /* '\x1f' cannot occur in names or selectors; a transformed informer's
+     * key has one more field, so it never matches an untransformed one */
+    size_t n = strlen(r->group ? r->group : "") + strlen(r->version) + strlen(r->resource) + 9;
     const char *ns = opts && opts->namespace_ ? opts->namespace_ : "";
     const char *ls = opts && opts->label_selector ? opts->label_selector : "";
     const char *fs = opts && opts->field_selector ? opts->field_selector : "";
-    n += strlen(ns) + strlen(ls) + strlen(fs);
+    n += strlen(ns) + strlen(ls) + strlen(fs) + (transform_id ? strlen(transform_id) : 0);
     char *key = malloc(n);
     if (!key) return SKIFF_ENOMEM;
-    snprintf(key, n, "%s/%s/%s\x1f%s\x1f%s\x1f%s", r->group ? r->group : "", r->version,
-             r->resource, ns, ls, fs);
+    snprintf(key, n, "%s/%s/%s\x1f%s\x1f%s\x1f%s%s%s", r->group ? r->group : "", r->version,
+             r->resource, ns, ls, fs, transform_id ? "\x1f" : "", transform_id ? transform_id : "");
     for (skiff_informer_t *i = f->informers; i; i = i->next) {
         if (strcmp(i->factory_key, key) != 0) continue;
         free(key);
@@ -655,11 +708,29 @@ int skiff_informer_factory_get(skiff_informer_factory_t *f, const skiff_resource
         free(key);
         return e;
     }
+    if (fn) skiff_informer_set_transform(inf, fn, data);
     inf->factory_key = key;
     inf->next = f->informers;
     f->informers = inf;
     *out = inf;
     return 0;
+}
+
+int skiff_informer_factory_get(skiff_informer_factory_t *f, const skiff_resource_t *r,
+                               const skiff_informer_opts_t *opts, skiff_informer_t **out)
+{
+    return factory_get(f, r, opts, NULL, NULL, NULL, out);
+}
+
+int skiff_informer_factory_get_transformed(skiff_informer_factory_t *f,
+                                           const skiff_resource_t *r,
+                                           const skiff_informer_opts_t *opts,
+                                           const char *transform_id,
+                                           skiff_informer_transform_fn fn, void *data,
+                                           skiff_informer_t **out)
+{
+    if (!transform_id || !*transform_id || strchr(transform_id, '\x1f') || !fn) return SKIFF_EINVAL;
+    return factory_get(f, r, opts, transform_id, fn, data, out);
 }
 
 int skiff_informer_factory_start(skiff_informer_factory_t *f)

@@ -796,7 +796,12 @@ static int sched_start(skiff_plugin_ctx_t *ctx)
     cache_init(&s->cache);
     s->events = skiff_event_recorder_new(ctx->client, SCHEDULER_NAME);
     skiff_informer_opts_t all = {0};
-    if (skiff_informer_factory_get(ctx->informers, &pods_res, &all, &s->pods_inf) != 0 ||
+    /* bound pods are cached reduced (pod_trim.c): a 50,000-pod cluster
+     * would otherwise keep a full tree per pod */
+    int rc = skiff_informer_factory_get_transformed(ctx->informers, &pods_res, &all,
+                                                    "scheduler-default/trim-bound-pods",
+                                                    pod_trim_bound, NULL, &s->pods_inf);
+    if (rc != 0 ||
         skiff_informer_factory_get(ctx->informers, &nodes_res, &all, &s->nodes_inf) != 0 ||
         skiff_informer_factory_get(ctx->informers, &ns_res, &all, &s->ns_inf) != 0) {
         skiff_event_recorder_free(s->events);

@@ -551,6 +551,100 @@ static void test_shared_informer(void **state)
     uv_run(&loop, UV_RUN_NOWAIT);
 }
 
+/* What the transform of test_transformed_informer makes of a ConfigMap:
+ * metadata's name, namespace, resourceVersion and labels, and data.k
+ * prefixed with "T:". */
+static int transform_calls;
+static json_t *prefix_data(void *data, json_t *obj)
+{
+    transform_calls++;
+    assert_ptr_equal(data, &transform_calls);
+    json_t *m = json_object_get(obj, "metadata");
+    json_t *out = json_pack("{s:{s:O,s:O,s:O}}", "metadata", "name", json_object_get(m, "name"),
+                            "namespace", json_object_get(m, "namespace"), "resourceVersion",
+                            json_object_get(m, "resourceVersion"));
+    if (json_object_get(m, "labels"))
+        json_object_set(json_object_get(out, "metadata"), "labels", json_object_get(m, "labels"));
+    char v[64];
+    snprintf(v, sizeof v, "T:%s", data_of(obj));
+    json_object_set_new(out, "data", json_pack("{s:s}", "k", v));
+    return out;
+}
+
+/* A transformed informer caches and hands over what the transform made of
+ * list items and watch events; the factory never gives it to a caller who
+ * asked for the plain one, and shares it by transform id. */
+static void test_transformed_informer(void **state)
+{
+    skiff_client_t *real = client_inproc_new(&loop, api);
+    writer = real;
+    make_ns("trans");
+    cm_create("trans", "a", "{\"x\":\"y\"}", NULL, "v1", NULL);
+    wrap_t *w = wrap_new(real);
+    skiff_informer_factory_t *f;
+    assert_int_equal(skiff_informer_factory_new(&loop, &w->base, &f), 0);
+    skiff_informer_opts_t o = {.namespace_ = "trans"};
+    skiff_informer_t *plain, *t1, *t2, *other;
+    transform_calls = 0;
+    assert_int_equal(skiff_informer_factory_get_transformed(f, &configmaps, &o, "test/prefix",
+                                                            prefix_data, &transform_calls, &t1),
+                     0);
+    assert_int_equal(skiff_informer_factory_get(f, &configmaps, &o, &plain), 0);
+    assert_ptr_not_equal(plain, t1);
+    assert_int_equal(skiff_informer_factory_get_transformed(f, &configmaps, &o, "test/prefix",
+                                                            prefix_data, &transform_calls, &t2),
+                     0);
+    assert_ptr_equal(t1, t2);
+    assert_int_equal(skiff_informer_factory_get_transformed(f, &configmaps, &o, "test/other",
+                                                            prefix_data, &transform_calls, &other),
+                     0);
+    assert_ptr_not_equal(t1, other);
+    assert_ptr_not_equal(plain, other);
+    assert_int_equal(skiff_informer_factory_get_transformed(f, &configmaps, &o, "", prefix_data,
+                                                            NULL, &other),
+                     SKIFF_EINVAL);
+    assert_int_equal(skiff_informer_factory_get_transformed(f, &configmaps, &o, "test/none", NULL,
+                                                            NULL, &other),
+                     SKIFF_EINVAL);
+    seen_t sp = {0}, st = {0};
+    skiff_informer_handler_t hp = {h_add, h_update, h_delete, &sp};
+    skiff_informer_handler_t ht = {h_add, h_update, h_delete, &st};
+    assert_true(skiff_informer_add_handler(plain, &hp) > 0);
+    assert_true(skiff_informer_add_handler(t1, &ht) > 0);
+    assert_int_equal(skiff_informer_factory_start(f), 0);
+    for (int i = 0; i < 200000 && !skiff_informer_factory_has_synced(f); i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_true(skiff_informer_factory_has_synced(f));
+    /* started: the transform is fixed */
+    assert_int_equal(skiff_informer_set_transform(t1, NULL, NULL), SKIFF_EINVAL);
+    /* the listed item went through the transform */
+    assert_string_equal(data_of(skiff_informer_get(t1, "trans/a")), "T:v1");
+    assert_string_equal(data_of(skiff_informer_get(plain, "trans/a")), "v1");
+    /* indexes are built from the transformed object */
+    json_t *l = skiff_informer_list_label(t1, "x", "y");
+    assert_int_equal(json_array_size(l), 1);
+    json_decref(l);
+    cm_create("trans", "b", NULL, NULL, "v1", NULL);
+    cm_patch("trans", "a", "{\"data\":{\"k\":\"v2\"}}");
+    cm_delete("trans", "b");
+    wait_seen(&st, 4);
+    wait_seen(&sp, 4);
+    assert_string_equal(st.log[1], "add b");
+    assert_string_equal(st.log[2], "update a T:v1->T:v2");
+    assert_string_equal(sp.log[2], "update a v1->v2");
+    assert_string_equal(st.log[3], "delete b");
+    assert_string_equal(data_of(skiff_informer_get(t1, "trans/a")), "T:v2");
+    /* one call per object received by t1 and by other: a, then b, a, b */
+    for (int i = 0; i < 200000 && transform_calls < 8; i++) uv_run(&loop, UV_RUN_ONCE);
+    run_for(20);
+    assert_int_equal(transform_calls, 8);
+    skiff_informer_factory_free(f);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    w_free(&w->base);
+    real->vt->free(real);
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
 static void test_indexes(void **state)
 {
     skiff_client_t *real = client_inproc_new(&loop, api);
@@ -767,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_list_then_watch_inproc),
         cmocka_unit_test(test_list_then_watch_http),
         cmocka_unit_test(test_shared_informer),
+        cmocka_unit_test(test_transformed_informer),
         cmocka_unit_test(test_indexes),
         cmocka_unit_test(test_watch_timeout_resumes),
         cmocka_unit_test(test_expired_relists),

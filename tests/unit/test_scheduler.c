@@ -559,6 +559,96 @@ static void test_profile_plugin_steps(void **st)
     assert_string_equal(err, "scores: at most 16 steps with a weight above 0");
 }
 
+/* A bound pod from the informer's transform: what scheduling reads of pods
+ * on nodes is kept, the rest is gone, the received pod is untouched,
+ * members alike across pods are one tree, and a pending pod stays whole. */
+static const char *full_pod =
+    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"ns1\","
+    "\"uid\":\"u-%s\",\"resourceVersion\":\"7\",\"creationTimestamp\":\"2026-01-01T00:00:00Z\","
+    "\"labels\":{\"app\":\"web\"},\"annotations\":{\"big\":\"x\"},"
+    "\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"name\":\"rs\",\"uid\":\"rs-1\"}]},"
+    "\"spec\":{%s\"priority\":5,\"schedulerName\":\"default-scheduler\","
+    "\"tolerations\":[{\"operator\":\"Exists\"}],"
+    "\"affinity\":{\"podAntiAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":"
+    "[{\"labelSelector\":{\"matchLabels\":{\"app\":\"web\"}},\"topologyKey\":\"zone\"}]}},"
+    "\"volumes\":[{\"name\":\"v\",\"emptyDir\":{}}],"
+    "\"containers\":[{\"name\":\"c\",\"image\":\"busybox\",\"env\":[{\"name\":\"A\",\"value\":\"1\"}],"
+    "\"resources\":{\"requests\":{\"cpu\":\"250m\",\"memory\":\"64Mi\",\"example.com/gpu\":\"1\"}},"
+    "\"ports\":[{\"containerPort\":80,\"hostPort\":8080}]}],"
+    "\"initContainers\":[{\"name\":\"i\",\"image\":\"busybox\",\"command\":[\"true\"],"
+    "\"resources\":{\"requests\":{\"cpu\":\"1\"}}}]},"
+    "\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}";
+
+static json_t *pod_json(const char *name, const char *node_field)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, full_pod, name, name, node_field);
+    return load(buf);
+}
+
+static void test_trim_bound_pods(void **st)
+{
+    json_t *pending = pod_json("p", "");
+    json_t *same = pod_trim_bound(NULL, pending);
+    assert_ptr_equal(same, pending);
+    json_decref(same);
+
+    json_t *a = pod_json("a", "\"nodeName\":\"n1\",");
+    json_t *b = pod_json("b", "\"nodeName\":\"n1\",");
+    char *before = json_dumps(a, JSON_SORT_KEYS);
+    json_t *ta = pod_trim_bound(NULL, a), *tb = pod_trim_bound(NULL, b);
+    assert_non_null(ta);
+    assert_non_null(tb);
+    assert_ptr_not_equal(ta, a);
+    /* the received pod is read-only */
+    char *after = json_dumps(a, JSON_SORT_KEYS);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    json_t *m = json_object_get(ta, "metadata"), *spec = json_object_get(ta, "spec");
+    assert_string_equal(json_string_value(json_object_get(ta, "kind")), "Pod");
+    assert_string_equal(json_string_value(json_object_get(m, "name")), "a");
+    assert_string_equal(json_string_value(json_object_get(m, "namespace")), "ns1");
+    assert_string_equal(json_string_value(json_object_get(m, "resourceVersion")), "7");
+    assert_non_null(json_object_get(m, "ownerReferences"));
+    assert_null(json_object_get(m, "annotations"));
+    assert_string_equal(json_string_value(json_object_get(spec, "nodeName")), "n1");
+    assert_null(json_object_get(spec, "volumes"));
+    assert_null(json_object_get(spec, "tolerations"));
+    assert_non_null(json_object_get(spec, "affinity"));
+    json_t *c = json_array_get(json_object_get(spec, "containers"), 0);
+    assert_null(json_object_get(c, "env"));
+    assert_null(json_object_get(json_array_get(json_object_get(spec, "initContainers"), 0),
+                                "command"));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(ta, "status"), "phase")),
+                        "Running");
+    assert_null(json_object_get(json_object_get(ta, "status"), "conditions"));
+    /* alike across pods: shared */
+    assert_ptr_equal(json_object_get(m, "labels"),
+                     json_object_get(json_object_get(tb, "metadata"), "labels"));
+    assert_ptr_equal(spec, json_object_get(tb, "spec"));
+    /* the scheduler parses the reduced pod as it parses the whole one */
+    pod_info_t *full = pod_info_new(a), *red = pod_info_new(ta);
+    assert_int_equal(red->p.requests.cpu, full->p.requests.cpu);
+    assert_int_equal(red->p.requests.memory, full->p.requests.memory);
+    assert_int_equal(resources_scalar(&red->p.requests, "example.com/gpu"), 1000);
+    assert_int_equal(red->p.nonzero_cpu, full->p.nonzero_cpu);
+    assert_int_equal(red->p.nonzero_memory, full->p.nonzero_memory);
+    assert_int_equal(red->p.priority, 5);
+    assert_int_equal(red->p.n_ports, 1);
+    assert_int_equal(red->p.ports[0].port, 8080);
+    assert_true(red->p.has_anti_affinity);
+    assert_int_equal(red->created_ms, full->created_ms);
+    assert_string_equal(red->p.uid, "u-a");
+    pod_info_free(full);
+    pod_info_free(red);
+    json_decref(a);
+    json_decref(b);
+    json_decref(ta);
+    json_decref(tb);
+    json_decref(pending);
+}
+
 static void test_profile_settings(void **st)
 {
     sched_profile_t p;
@@ -611,6 +701,7 @@ int main(void)
         cmocka_unit_test(test_preemption_victims),
         cmocka_unit_test(test_nominated_reservation),
         cmocka_unit_test(test_profile_settings),
+        cmocka_unit_test(test_trim_bound_pods),
         cmocka_unit_test(test_profile_plugin_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

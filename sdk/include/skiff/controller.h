@@ -51,6 +51,17 @@ typedef struct skiff_informer_handler {
     void *data;
 } skiff_informer_handler_t;
 
+/* What an informer caches for each object it receives (list items, watch
+ * events), as client-go's SharedInformer.SetTransform: a new reference,
+ * either obj itself (json_incref) or a new, usually smaller, tree; NULL
+ * keeps obj. The cache, the indexes and the handlers (old and new objects
+ * alike) then see only what it returned. obj is shared and read-only: build
+ * a new tree (json_object_set may share obj's members, which are read-only
+ * too), never change obj. Keep metadata.name, namespace and
+ * resourceVersion, and labels and ownerReferences where list_label and
+ * list_owner are used. Runs on the loop for every object; must not block. */
+typedef json_t *(*skiff_informer_transform_fn)(void *data, json_t *obj);
+
 /* A factory hands out one informer per (resource, namespace, selectors):
  * several controllers asking for the same get the same informer, so share
  * one list and one watch. The client must outlive the factory. */
@@ -60,6 +71,19 @@ int skiff_informer_factory_new(uv_loop_t *loop, skiff_client_t *client,
  * A later request with a shorter resync_ms shortens the informer's. */
 int skiff_informer_factory_get(skiff_informer_factory_t *f, const skiff_resource_t *r,
                                const skiff_informer_opts_t *opts, skiff_informer_t **out);
+/* The informer for r and opts whose objects go through fn (created on
+ * first use, owned by the factory). transform_id names the transform: every
+ * caller passing the same id gets the same informer, the transform of the
+ * first one, so an id must always stand for the same function and data
+ * (e.g. "scheduler-default/bound-pods"); callers of
+ * skiff_informer_factory_get never get a transformed informer. fn and data
+ * must stay valid until the factory is freed. */
+int skiff_informer_factory_get_transformed(skiff_informer_factory_t *f,
+                                           const skiff_resource_t *r,
+                                           const skiff_informer_opts_t *opts,
+                                           const char *transform_id,
+                                           skiff_informer_transform_fn fn, void *data,
+                                           skiff_informer_t **out);
 /* Starts every informer not started yet (informers got later start when
  * this is called again, or with skiff_informer_start). */
 int skiff_informer_factory_start(skiff_informer_factory_t *f);
@@ -71,6 +95,10 @@ void skiff_informer_factory_free(skiff_informer_factory_t *f);
 /* A stand-alone informer (the factory uses the same calls). */
 int skiff_informer_new(uv_loop_t *loop, skiff_client_t *client, const skiff_resource_t *r,
                        const skiff_informer_opts_t *opts, skiff_informer_t **out);
+/* Sets a stand-alone informer's transform (NULL: none); SKIFF_EINVAL once
+ * started. */
+int skiff_informer_set_transform(skiff_informer_t *inf, skiff_informer_transform_fn fn,
+                                 void *data);
 /* Begins the list, then the watch. Idempotent. */
 int skiff_informer_start(skiff_informer_t *inf);
 /* Stops watching and frees; no handler runs after this returns. */

@@ -61,9 +61,23 @@ typedef struct skiff_sched_port {
     char host_ip[48]; /* "0.0.0.0" when unset */
 } skiff_sched_port_t;
 
-/* A pod as the scheduler knows it: parsed once when it arrives. */
+/* A pod as the scheduler knows it: parsed once when it arrives.
+ *
+ * obj is the whole Pod for the pod being scheduled (cycle->pod) and for
+ * other pods not bound yet. For a pod bound to a node (among a node's
+ * pods, bound or assumed after its binding was seen) it is a reduced Pod
+ * that keeps only what scheduling reads of pods already placed:
+ * apiVersion, kind; metadata name, namespace, uid, resourceVersion,
+ * creationTimestamp, deletionTimestamp, labels, ownerReferences;
+ * spec nodeName, schedulerName, priority, preemptionPolicy, affinity,
+ * overhead, and containers and initContainers with name, image,
+ * resources, ports (and restartPolicy); status phase and
+ * nominatedNodeName. The rest (annotations, volumes, env, tolerations,
+ * conditions, ...) is absent: a step that needs it for pods on nodes
+ * must keep its own view (e.g. from an informer of its own). Members
+ * alike across pods may be one shared tree: obj is read-only. */
 typedef struct skiff_sched_pod {
-    const json_t *obj;         /* the Pod */
+    const json_t *obj;         /* the Pod (reduced when bound, see above) */
     const char *ns, *name, *uid;
     const char *node_name;     /* spec.nodeName, or the node it is assumed on; "" if none */
     const json_t *labels;      /* metadata.labels (object) or NULL */
