@@ -25,7 +25,9 @@ typedef struct piped {
     audit_event_t *ev;
     limits_ticket_t ticket;
     int code;
-    token_identity_t token;               /* a bearer token's identity */
+    /* a bearer token's identity, or NULL (allocated apart: it is most of
+     * the size, and most requests have none) */
+    token_identity_t *token;
     const char *user;                     /* whom the request acts as */
     const char *groups[API_MAX_GROUPS + 2];
     size_t ngroups;
@@ -35,6 +37,7 @@ static void piped_finish(piped_t *p, const char *body, size_t len)
 {
     if (p->ev) audit_event_end(p->pl->audit, p->ev, p->code, body, len);
     if (p->pl->limits) limits_release(p->pl->limits, &p->ticket);
+    free(p->token);
     free(p);
 }
 
@@ -431,13 +434,20 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
         master = master_of(groups);
     }
     /* kept with the request for handlers that answer about the caller */
-    if (have_token) p->token = token;
-    p->user = user == token.user && have_token ? p->token.user : user;
+    if (have_token && !(p->token = malloc(sizeof *p->token))) {
+        static const char oom[] = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                                  "\"status\":\"Failure\",\"message\":\"out of memory\","
+                                  "\"reason\":\"InternalError\",\"code\":500}";
+        refuse(p, 500, "application/json", oom, sizeof oom - 1);
+        return NULL;
+    }
+    if (have_token) *p->token = token;
+    p->user = user == token.user && have_token ? p->token->user : user;
     for (size_t i = 0; i <= ngroups; i++) {
         const char *g = groups[i];
         if (have_token && g && g >= token.groups_buf &&
             g < token.groups_buf + sizeof token.groups_buf)
-            g = p->token.groups_buf + (g - token.groups_buf);
+            g = p->token->groups_buf + (g - token.groups_buf);
         p->groups[i] = g;
     }
     p->ngroups = ngroups;
