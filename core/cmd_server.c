@@ -38,7 +38,6 @@
 #include "profile/addons.h"
 #include "profile/profile.h"
 #include "util/json_alloc.h"
-#include "util/json_reaper.h"
 #include "http/limits.h"
 #include "security/audit.h"
 #include "security/encrypting_store.h"
@@ -804,9 +803,7 @@ fail:
     st->exit_code = 1;
     begin_shutdown(st);
 run:
-    json_reaper_start(st->loop);
     uv_run(st->loop, UV_RUN_DEFAULT);
-    json_reaper_stop();
     plugin_registry_clear();
     controller_host_free(st->host);
     plugin_sources_free(st->sources);

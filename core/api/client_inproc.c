@@ -16,7 +16,6 @@
 
 #include "api/client_rest.h"
 #include "api/request.h"
-#include "util/json_reaper.h"
 #include "util/percent.h"
 
 typedef struct inproc_transport inproc_transport_t;
@@ -92,7 +91,7 @@ static void call_free(ipcall_t *c)
     free(c->query);
     free(c->content_type);
     free(c->body);
-    json_release(c->body_obj);
+    json_decref(c->body_obj);
     json_decref(c->base_obj);
     free(c);
     transport_maybe_free(t);
@@ -276,8 +275,6 @@ static void on_async(uv_async_t *h)
         c->in_ready = 0;
         call_maybe_free(c);
     }
-    /* the request bodies released above are freed on a worker thread */
-    json_reaper_flush();
 }
 
 /* ---- transport ops ------------------------------------------------------------ */

@@ -22,7 +22,6 @@
 #include "api/plugins_api.h"
 #include "security/tokens.h"
 #include "api/table.h"
-#include "util/json_reaper.h"
 #include "util/log.h"
 #include "util/percent.h"
 
@@ -291,8 +290,6 @@ static void on_store_events(void *data, int status, const skiff_store_event_t *e
         admission_chain_store_event(s->admission, ev[i].kv.key);
     }
     crd_after_events(s);
-    /* trees the caches dropped go to a worker thread to be freed */
-    json_reaper_flush();
     /* Every cache has now seen everything up to this revision, changed or
      * not: lists of quiet resources report it, and bookmarks never run
      * ahead of delivered events. */

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "api/object_meta.h"
-#include "util/json_reaper.h"
 #include "util/strmap.h"
 
 const char *const cache_event_names[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK"};
@@ -67,7 +66,7 @@ json_t *cache_obj_decode(cache_obj_t *o)
 
 void cache_obj_drop_parsed(cache_obj_t *o)
 {
-    json_release(o->parsed); /* freed on a worker when it was the last reference */
+    json_decref(o->parsed);
     o->parsed = NULL;
 }
 
