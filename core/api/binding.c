@@ -72,7 +72,10 @@ static void on_encoded(void *data, char *body, json_t *ordered)
     binding_call_t *b = data;
     api_call_t *c = b->c;
     if (!body) {
-        status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
+        if (c->srv->closing)
+            status_reply(c->resp, 503, "ServiceUnavailable", NULL, "the server is shutting down");
+        else
+            status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
         binding_free(b);
         return;
     }
@@ -216,6 +219,18 @@ static json_t *copy_member(json_t *parent, const char *name)
     return copy;
 }
 
+/* 1 when base is the tree the watch cache handed out for o's version: the
+ * same object (identity), and, as a guard against an address reused by a
+ * caller's own tree, the same resourceVersion and uid. */
+static int base_is_current(const json_t *base, cache_obj_t *o)
+{
+    if (!base || o->handed != base) return 0;
+    const char *rv = api_meta_str(base, "resourceVersion");
+    char want[32];
+    snprintf(want, sizeof want, "%lld", (long long)o->rev);
+    return rv && strcmp(rv, want) == 0 && api_meta_str(base, "uid");
+}
+
 /* A pod to bind_pod made from base, the current version as an in-process
  * caller holds it (shared and read-only): new containers down to what
  * bind_pod changes (spec, status and its conditions, the PodScheduled
@@ -351,8 +366,8 @@ void api_handle_binding(api_call_t *c)
     snprintf(key, sizeof key, "%s/%s", c->ns ? c->ns : "", c->name);
     cache_obj_t *o = c->cache ? watch_cache_get(c->cache, key) : NULL;
     json_t *pod = NULL;
-    if (o && c->req->base_obj && o->handed == c->req->base_obj)
-        pod = shallow_for_binding(c->req->base_obj, b->annotations != NULL);
+    if (o && base_is_current(c->req->base_obj, o))
+        pod = shallow_for_binding(c->req->base_obj, json_object_size(b->annotations) > 0);
     else if (o)
         pod = cache_obj_decode(o);
     if (pod) bind_pod(b, pod, o->rev);

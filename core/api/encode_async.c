@@ -33,7 +33,9 @@ static void encode_done(uv_work_t *w, int status)
 {
     encode_job_t *j = w->data;
     api_server_t *srv = j->srv;
-    if (status != 0) { /* cancelled: the loop is closing */
+    if (status != 0 || srv->closing) {
+        /* the server is stopping (or the work was cancelled): no new store
+         * write may start, the server may be freed once this releases it */
         free(j->bytes);
         j->bytes = NULL;
     }

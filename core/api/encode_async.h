@@ -7,7 +7,8 @@
 #include "api/apiserver.h"
 
 /* bytes: the compact JSON of tree, owned by the callback (NULL when memory
- * ran out or the loop is closing); tree as it was passed (borrowed). */
+ * ran out or the server is stopping: api_server_t.closing tells which);
+ * tree as it was passed (borrowed). */
 typedef void (*api_encoded_cb)(void *data, char *bytes, json_t *tree);
 
 /* Encodes tree (a reference is kept; nothing may change it until cb runs)

@@ -54,7 +54,10 @@ static void on_write_encoded(void *data, char *body, json_t *ordered)
     encoded_write_t *w = data;
     api_call_t *c = w->c;
     if (!body) {
-        status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
+        if (c->srv->closing)
+            status_reply(c->resp, 503, "ServiceUnavailable", NULL, "the server is shutting down");
+        else
+            status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
         api_call_free(c);
     } else {
         size_t len = strlen(body);
@@ -427,7 +430,9 @@ static void reply_written(api_call_t *c, const skiff_kv_t *kv)
         if (c->req->shared_answer) {
             /* a caller that only reads the answer gets the tree itself
              * (shared with the watch cache, which stamps the same version) */
-            json_object_set_new(api_meta(c->written), "resourceVersion", json_string(rv));
+            const char *cur = api_meta_str(c->written, "resourceVersion");
+            if (!cur || strcmp(cur, rv) != 0)
+                json_object_set_new(api_meta(c->written), "resourceVersion", json_string(rv));
             c->resp->ops->send_object(c->resp, code, json_incref(c->written));
             return;
         }

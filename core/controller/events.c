@@ -154,6 +154,18 @@ static void on_patched(void *data, int status, json_t *obj)
     pending_free(p);
 }
 
+/* A message cut to the buffer may end inside a UTF-8 sequence: drop the
+ * partial character (Events are JSON, which must be valid UTF-8). */
+static void cut_at_character(char *msg)
+{
+    size_t n = strlen(msg), i = n;
+    while (i > 0 && ((unsigned char)msg[i - 1] & 0xC0) == 0x80) i--;
+    if (i == 0) return;
+    unsigned char lead = (unsigned char)msg[i - 1];
+    size_t len = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (i - 1 + len > n) msg[i - 1] = '\0';
+}
+
 static void set_str(json_t *o, const char *key, const char *v)
 {
     json_object_set_new_nocheck(o, key, json_string(v));
@@ -195,7 +207,12 @@ static json_t *event_new(const skiff_event_recorder_t *r, const json_t *obj, con
     if (rv) set_str(inv, "resourceVersion", rv);
     json_object_set_new_nocheck(ev, "involvedObject", inv);
     set_str(ev, "reason", reason);
-    set_str(ev, "message", msg);
+    json_t *m = json_string(msg);
+    if (!m) { /* not UTF-8: no Event, as when the message cannot be sent */
+        json_decref(ev);
+        return NULL;
+    }
+    json_object_set_new_nocheck(ev, "message", m);
     set_str(src, "component", r->component);
     set_str(src, "host", r->host);
     json_object_set_new_nocheck(ev, "source", src);
@@ -215,8 +232,9 @@ void skiff_event_record(skiff_event_recorder_t *r, const json_t *obj, const char
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int full = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (full >= (int)sizeof msg) cut_at_character(msg);
     const json_t *meta = json_object_get(obj, "metadata");
     const char *name = json_string_value(json_object_get(meta, "name"));
     const char *ns = json_string_value(json_object_get(meta, "namespace"));

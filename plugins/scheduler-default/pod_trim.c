@@ -100,19 +100,18 @@ static void table_place(interned_t *t, size_t cap, uint64_t h, json_t *v)
 static int table_rebuild(void)
 {
     size_t live = 0;
-    for (size_t i = 0; i < table_cap; i++) {
-        if (table[i].v && table[i].v->refcount == 1) {
-            json_decref(table[i].v);
-            table[i].v = NULL;
-        }
-        if (table[i].v) live++;
-    }
+    for (size_t i = 0; i < table_cap; i++)
+        if (table[i].v && table[i].v->refcount > 1) live++;
     size_t cap = 1024;
     while (cap < live * 4) cap *= 2;
+    /* the new table first: the old one stays whole when memory runs out */
     interned_t *t = calloc(cap, sizeof *t);
     if (!t) return -1;
-    for (size_t i = 0; i < table_cap; i++)
-        if (table[i].v) table_place(t, cap, table[i].h, table[i].v);
+    for (size_t i = 0; i < table_cap; i++) {
+        if (!table[i].v) continue;
+        if (table[i].v->refcount == 1) json_decref(table[i].v);
+        else table_place(t, cap, table[i].h, table[i].v);
+    }
     free(table);
     table = t;
     table_cap = cap;

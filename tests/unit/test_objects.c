@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "api/client_inproc.h"
+#include "api/client_rest.h"
 
 #include "api_fixture.h"
 
@@ -238,6 +239,41 @@ static void test_answer_message(void **state)
     json_decref(st);
 }
 
+/* A message cut at the recorder's 1,024 bytes inside a UTF-8 character
+ * still makes an Event, without the partial character. */
+static void test_event_message_cut(void **state)
+{
+    (void)state;
+    api_server_opts_t ao = {0};
+    assert_int_equal(api_fixture_start(&fx, &loop, ao, 0), 0);
+    skiff_client_t *c = client_inproc_new(&loop, fx.api);
+    skiff_event_recorder_t *r = skiff_event_recorder_new(c, "test-controller");
+    json_t *cm = load("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
+                      "{\"name\":\"long\",\"namespace\":\"default\",\"uid\":\"u-1\"}}");
+    char text[1100];
+    memset(text, 'a', 1022);
+    strcpy(text + 1022, "\xc3\xa9 and more"); /* é straddles byte 1023 */
+    skiff_event_record(r, cm, "Warning", "Long", "%s", text);
+    json_t *list = NULL;
+    for (int i = 0; i < 200; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        json_decref(list);
+        list = list_events(c);
+        if (json_array_size(json_object_get(list, "items")) == 1) break;
+        usleep(2000);
+    }
+    json_t *e = json_array_get(json_object_get(list, "items"), 0);
+    assert_non_null(e);
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    assert_non_null(msg);
+    assert_int_equal(strlen(msg), 1022);
+    json_decref(list);
+    json_decref(cm);
+    skiff_event_recorder_free(r);
+    c->vt->free(c);
+    assert_int_equal(api_fixture_stop(&fx), 0);
+}
+
 static void test_event_recorder(void **state)
 {
     (void)state;
@@ -415,6 +451,34 @@ static void test_pod_bind(void **state)
     json_decref(got);
     json_decref(copy);
 
+    /* 4. a Binding with empty annotations, on the pod the watch handed over:
+     * the pod gets no empty annotations map (Kubernetes writes none) */
+    static const char *const more[] = {"annotated"};
+    json_t *p4 = json_pack("{s:s,s:s,s:{s:s},s:{s:[{s:s,s:s}]}}", "apiVersion", "v1", "kind", "Pod",
+                           "metadata", "name", more[0], "spec", "containers", "name", "c",
+                           "image", "registry.k8s.io/pause:3.9");
+    got_t g4 = {0};
+    assert_int_equal(skiff_client_create(c, &pods, "default", p4, NULL, on_got, &g4), 0);
+    assert_true(api_fixture_wait(&fx, &g4.done));
+    assert_int_equal(g4.status, 201);
+    json_decref(g4.obj);
+    json_decref(p4);
+    static const skiff_resource_t binding = {"", "v1", "pods", "binding"};
+    json_t *b4 = json_pack("{s:s,s:s,s:{s:s,s:{}},s:{s:s,s:s}}", "apiVersion", "v1", "kind",
+                           "Binding", "metadata", "name", more[0], "annotations", "target",
+                           "kind", "Node", "name", "node-5");
+    got_t gb = {0};
+    assert_int_equal(client_rest_create_handover(c, &binding, "default", b4,
+                                                 watched(&seen, 7, more[0]), 1, on_got, &gb),
+                     0);
+    assert_true(api_fixture_wait(&fx, &gb.done));
+    assert_int_equal(gb.status, 201);
+    json_decref(gb.obj);
+    got = get_pod(c, more[0]);
+    assert_bound(got, "node-5");
+    assert_null(json_object_get(json_object_get(got, "metadata"), "annotations"));
+    json_decref(got);
+
     c->vt->watch_cancel(w);
     json_decref(seen.by_name);
     c->vt->free(c);
@@ -429,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_quantities), cmocka_unit_test(test_pods),
         cmocka_unit_test(test_hash),       cmocka_unit_test(test_event_recorder),
         cmocka_unit_test(test_answer_message), cmocka_unit_test(test_pod_bind),
+        cmocka_unit_test(test_event_message_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
