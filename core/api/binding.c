@@ -72,20 +72,14 @@ static void on_encoded(void *data, char *body, json_t *ordered)
     binding_call_t *b = data;
     api_call_t *c = b->c;
     if (!body) {
-        if (c->srv->closing)
-            status_reply(c->resp, 503, "ServiceUnavailable", NULL, "the server is shutting down");
-        else
-            status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
+        api_encode_failed_reply(c);
         binding_free(b);
         return;
     }
     /* in-process watchers (the scheduler's informer) get this tree */
-    api_fresh_put(c->srv, c->cache, c->key, ordered, body, strlen(body));
-    int rc = c->srv->store->vt->update(c->srv->store, c->key, body, strlen(body), b->rev,
-                                       on_written, b);
+    int rc = api_write_encoded(c, ordered, body, 0, b->rev, on_written, b);
     free(body);
     if (rc != 0) {
-        api_fresh_forget(c->srv, c->key);
         status_reply(c->resp, 500, "InternalError", NULL, "writing to the store failed: %s",
                      skiff_strerror(rc));
         binding_free(b);
@@ -163,8 +157,7 @@ static void bind_pod(binding_call_t *b, json_t *pod, int64_t rev)
     json_object_del(cond, "reason");
     json_object_del(cond, "message");
     json_object_del(st, "nominatedNodeName");
-    json_t *ordered = api_canonical_order(pod);
-    json_object_del(json_object_get(ordered, "metadata"), "resourceVersion");
+    json_t *ordered = api_store_form(pod);
     json_decref(pod);
     /* encoded on a worker thread: the loop goes on meanwhile */
     b->rev = rev;

@@ -586,26 +586,23 @@ static const skiff_client_vtable_t client_rest_vt = {
     .get_path = ch_get_path,
 };
 
-int client_rest_create_handover(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
-                                json_t *obj, json_t *base_obj, int shared_answer,
-                                skiff_client_cb cb, void *data)
+int client_rest_create_ex(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
+                         json_t *obj, const skiff_write_opts_t *o, int handover,
+                         json_t *base_obj, int shared_answer, skiff_client_cb cb, void *data)
 {
     if (c && c->vt == &client_rest_vt)
-        return write_object_ex((client_rest_t *)c, "POST", r, ns, obj, NULL, 0, 1, base_obj,
+        return write_object_ex((client_rest_t *)c, "POST", r, ns, obj, o, 0, handover, base_obj,
                                shared_answer, cb, data);
-    int e = c ? skiff_client_create(c, r, ns, obj, NULL, cb, data) : SKIFF_EINVAL;
-    json_decref(obj);
+    int e = c ? skiff_client_create(c, r, ns, obj, o, cb, data) : SKIFF_EINVAL;
+    if (handover) json_decref(obj);
     return e;
 }
 
-int client_rest_create_shared(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
-                              json_t *obj, const skiff_write_opts_t *o, skiff_client_cb cb,
-                              void *data)
+int skiff_client_create_ro(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
+                           json_t *obj, const skiff_write_opts_t *o, skiff_client_cb cb,
+                           void *data)
 {
-    if (c && c->vt == &client_rest_vt)
-        return write_object_ex((client_rest_t *)c, "POST", r, ns, obj, o, 0, 0, NULL, 1, cb,
-                               data);
-    return c ? skiff_client_create(c, r, ns, obj, o, cb, data) : SKIFF_EINVAL;
+    return client_rest_create_ex(c, r, ns, obj, o, 0, NULL, 1, cb, data);
 }
 
 skiff_client_t *client_rest_new(rest_transport_t *t)

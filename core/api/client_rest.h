@@ -65,19 +65,14 @@ struct rest_transport {
 /* A client over t (which it owns and frees with the client). NULL on ENOMEM. */
 skiff_client_t *client_rest_new(rest_transport_t *t);
 
-/* A create whose object is handed over (the caller's reference is taken,
- * and over an object transport the server changes it in place instead of
- * a copy), with base_obj and shared_answer as in rest_request_t: the
- * callback's obj must then only be read. On a client that is not a
- * client_rest this is skiff_client_create (base and shared ignored). */
-int client_rest_create_handover(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
-                                json_t *obj, json_t *base_obj, int shared_answer,
-                                skiff_client_cb cb, void *data);
-/* skiff_client_create with a read-only answer (shared_answer); obj stays
- * the caller's. */
-int client_rest_create_shared(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
-                              json_t *obj, const skiff_write_opts_t *o, skiff_client_cb cb,
-                              void *data);
+/* skiff_client_create with options for the in-process transport:
+ * handover (obj's reference is taken, also on failure, and the server
+ * changes obj itself instead of a copy), base_obj and shared_answer as in
+ * rest_request_t (then cb's obj must only be read). On a client that is
+ * not a client_rest this is skiff_client_create (base and shared ignored). */
+int client_rest_create_ex(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
+                         json_t *obj, const skiff_write_opts_t *o, int handover,
+                         json_t *base_obj, int shared_answer, skiff_client_cb cb, void *data);
 
 /* Path (no query) of a resource URL into buf; the length needed, or SKIFF_EINVAL. */
 int client_rest_path(char *buf, size_t len, const skiff_resource_t *r, const char *ns,

@@ -8,6 +8,7 @@
 #include "api/encode_async.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include <skiff/errors.h>
 #include <uv.h>
@@ -43,6 +44,26 @@ static void encode_done(uv_work_t *w, int status)
     json_decref(j->tree);
     free(j);
     api_server_release(srv);
+}
+
+void api_encode_failed_reply(api_call_t *c)
+{
+    if (c->srv->closing)
+        status_reply(c->resp, 503, "ServiceUnavailable", NULL, "the server is shutting down");
+    else
+        status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
+}
+
+int api_write_encoded(api_call_t *c, json_t *tree, const char *bytes, int create, int64_t rev,
+                      skiff_store_write_cb cb, void *cb_data)
+{
+    size_t len = strlen(bytes);
+    skiff_store_t *st = c->srv->store;
+    api_fresh_put(c->srv, c->cache, c->key, tree, bytes, len);
+    int rc = create ? st->vt->create(st, c->key, bytes, len, cb, cb_data)
+                    : st->vt->update(st, c->key, bytes, len, rev, cb, cb_data);
+    if (rc != 0) api_fresh_forget(c->srv, c->key);
+    return rc;
 }
 
 int api_encode_async(api_server_t *s, json_t *tree, api_encoded_cb cb, void *data)

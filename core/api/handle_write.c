@@ -31,8 +31,7 @@
 /* The bytes a store write carries: canonical key order, no resourceVersion. */
 static char *store_dump(json_t *obj)
 {
-    json_t *ordered = api_canonical_order(obj);
-    json_object_del(json_object_get(ordered, "metadata"), "resourceVersion");
+    json_t *ordered = api_store_form(obj);
     char *s = json_dumps(ordered, JSON_COMPACT);
     json_decref(ordered);
     return s;
@@ -54,24 +53,15 @@ static void on_write_encoded(void *data, char *body, json_t *ordered)
     encoded_write_t *w = data;
     api_call_t *c = w->c;
     if (!body) {
-        if (c->srv->closing)
-            status_reply(c->resp, 503, "ServiceUnavailable", NULL, "the server is shutting down");
-        else
-            status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
+        api_encode_failed_reply(c);
         api_call_free(c);
     } else {
-        size_t len = strlen(body);
-        /* in-process watchers of the resource will get the tree itself */
-        api_fresh_put(c->srv, c->cache, c->key, ordered, body, len);
         json_decref(c->written);
         c->written = json_incref(w->obj);
-        c->written_len = len;
-        skiff_store_t *st = c->srv->store;
-        int rc = w->create ? st->vt->create(st, c->key, body, len, w->cb, c)
-                           : st->vt->update(st, c->key, body, len, w->rev, w->cb, c);
+        c->written_len = strlen(body);
+        int rc = api_write_encoded(c, ordered, body, w->create, w->rev, w->cb, c);
         free(body);
         if (rc != 0) {
-            api_fresh_forget(c->srv, c->key);
             store_error_reply(c, rc);
             api_call_free(c);
         }
@@ -88,9 +78,8 @@ static void write_encoded(api_call_t *c, json_t *obj, int create, int64_t rev,
                           skiff_store_write_cb cb)
 {
     encoded_write_t *w = malloc(sizeof *w);
-    json_t *ordered = w ? api_canonical_order(obj) : NULL;
+    json_t *ordered = w ? api_store_form(obj) : NULL;
     if (ordered) {
-        json_object_del(json_object_get(ordered, "metadata"), "resourceVersion");
         *w = (encoded_write_t){c, json_incref(obj), create, rev, cb};
         if (api_encode_async(c->srv, ordered, on_write_encoded, w) == 0) {
             json_decref(ordered);

@@ -208,6 +208,13 @@ json_t *api_canonical_order(json_t *obj)
     return out;
 }
 
+json_t *api_store_form(json_t *obj)
+{
+    json_t *ordered = api_canonical_order(obj);
+    json_object_del(json_object_get(ordered, "metadata"), "resourceVersion");
+    return ordered;
+}
+
 /* Skip `"<simple string>"` at p; NULL unless it is a string without escapes. */
 static const char *skip_plain_string(const char *p, const char *end)
 {

@@ -30,6 +30,9 @@ json_t *api_scale_view_of(const kind_def_t *k, const json_t *obj);
 /* A shallow copy of obj with kind, apiVersion and metadata first: the form
  * the server stores, which api_splice_rv() relies on. */
 json_t *api_canonical_order(json_t *obj);
+/* api_canonical_order without metadata.resourceVersion (removed from obj's
+ * own metadata, which the copy shares): what a store write encodes. */
+json_t *api_store_form(json_t *obj);
 /* Stored bytes in canonical order with metadata.resourceVersion inserted,
  * without decoding them; NULL when json is not in that form. Caller frees. */
 char *api_splice_rv(const char *json, size_t len, int64_t rev, size_t *outlen);

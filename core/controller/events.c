@@ -136,7 +136,7 @@ static void create_event(pending_t *p)
      * again) and the answer is only read */
     json_t *ev = p->event;
     p->event = NULL;
-    if (client_rest_create_handover(p->r->client, &events_res, ns, ev, NULL, 1, on_created, p) != 0)
+    if (client_rest_create_ex(p->r->client, &events_res, ns, ev, NULL, 1, NULL, 1, on_created, p) != 0)
         pending_free(p);
 }
 

@@ -419,12 +419,5 @@ int skiff_pod_bind(skiff_client_t *client, json_t *pod, const char *node, skiff_
                           "apiVersion", "v1", "kind", "Node", "name", node);
     if (!b) return SKIFF_ENOMEM;
     if (uid && *uid) json_object_set_new(json_object_get(b, "metadata"), "uid", json_string(uid));
-    return client_rest_create_handover(client, &binding_res, ns, b, pod, 1, cb, data);
-}
-
-int skiff_client_create_ro(skiff_client_t *c, const skiff_resource_t *r, const char *ns,
-                           json_t *obj, const skiff_write_opts_t *o, skiff_client_cb cb,
-                           void *data)
-{
-    return client_rest_create_shared(c, r, ns, obj, o, cb, data);
+    return client_rest_create_ex(client, &binding_res, ns, b, NULL, 1, pod, 1, cb, data);
 }

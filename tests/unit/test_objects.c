@@ -468,8 +468,8 @@ static void test_pod_bind(void **state)
                            "Binding", "metadata", "name", more[0], "annotations", "target",
                            "kind", "Node", "name", "node-5");
     got_t gb = {0};
-    assert_int_equal(client_rest_create_handover(c, &binding, "default", b4,
-                                                 watched(&seen, 7, more[0]), 1, on_got, &gb),
+    assert_int_equal(client_rest_create_ex(c, &binding, "default", b4, NULL, 1,
+                                           watched(&seen, 7, more[0]), 1, on_got, &gb),
                      0);
     assert_true(api_fixture_wait(&fx, &gb.done));
     assert_int_equal(gb.status, 201);
