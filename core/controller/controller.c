@@ -210,14 +210,34 @@ void skiff_reconcile_done(skiff_reconcile_t *r, skiff_reconcile_result_t res)
 
 /* ---- life cycle ------------------------------------------------------------------------ */
 
+/* The transform t names for secondary watch i, or NULL. */
+static const skiff_controller_transform_t *transform_for(const skiff_controller_transform_t *t,
+                                                         size_t n_t, size_t i)
+{
+    for (size_t k = 0; k < n_t; k++)
+        if (t[k].secondary == i) return &t[k];
+    return NULL;
+}
+
 int skiff_controller_new(skiff_plugin_ctx_t *ctx, skiff_informer_factory_t *f,
                          const skiff_controller_desc_t *d, skiff_controller_t **out)
 {
+    return skiff_controller_new_transformed(ctx, f, d, NULL, 0, out);
+}
+
+int skiff_controller_new_transformed(skiff_plugin_ctx_t *ctx, skiff_informer_factory_t *f,
+                                     const skiff_controller_desc_t *d,
+                                     const skiff_controller_transform_t *t, size_t n_t,
+                                     skiff_controller_t **out)
+{
     if (!ctx || !ctx->loop || !f || !d || !d->name || !d->reconcile || !out ||
-        (d->n_secondary && !d->secondary))
+        (d->n_secondary && !d->secondary) || (n_t && !t))
         return SKIFF_EINVAL;
     for (size_t i = 0; i < d->n_secondary; i++)
         if (!d->secondary[i].by_owner && !d->secondary[i].map) return SKIFF_EINVAL;
+    for (size_t k = 0; k < n_t; k++)
+        if (t[k].secondary >= d->n_secondary || !t[k].transform_id || !t[k].fn)
+            return SKIFF_EINVAL;
     skiff_controller_t *c = calloc(1, sizeof *c);
     if (!c) return SKIFF_ENOMEM;
     c->ctx = ctx;
@@ -232,8 +252,12 @@ int skiff_controller_new(skiff_plugin_ctx_t *ctx, skiff_informer_factory_t *f,
     e = skiff_informer_factory_get(f, &d->primary, &d->primary_opts, &c->primary);
     if (e < 0) goto fail;
     for (size_t i = 0; i < d->n_secondary; i++) {
-        e = skiff_informer_factory_get(f, &d->secondary[i].resource, &d->secondary[i].opts,
-                                       &c->sec[i]);
+        const skiff_controller_transform_t *tr = transform_for(t, n_t, i);
+        const skiff_controller_watch_t *w = &d->secondary[i];
+        e = tr ? skiff_informer_factory_get_transformed(f, &w->resource, &w->opts,
+                                                        tr->transform_id, tr->fn, tr->data,
+                                                        &c->sec[i])
+               : skiff_informer_factory_get(f, &w->resource, &w->opts, &c->sec[i]);
         if (e < 0) goto fail;
     }
     e = skiff_workqueue_new(ctx->loop, &d->queue, on_queue_ready, c, &c->q);

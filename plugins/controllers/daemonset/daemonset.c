@@ -15,6 +15,7 @@
 
 #include <skiff/skiff.h>
 
+#include "../common/pod_view.h"
 #include "../common/workload.h"
 #include "placement.h"
 
@@ -691,7 +692,10 @@ static int ds_start(skiff_plugin_ctx_t *ctx)
         .data = st,
     };
     int e = st->events && st->barriers ? 0 : SKIFF_ENOMEM;
-    if (!e) e = skiff_controller_new(ctx, ctx->informers, &st->desc, &st->ctl);
+    skiff_controller_transform_t pods_view = pod_view_for(SEC_PODS);
+    if (!e)
+        e = skiff_controller_new_transformed(ctx, ctx->informers, &st->desc, &pods_view, 1,
+                                             &st->ctl);
     if (!e) {
         st->node_inf = skiff_controller_secondary_informer(st->ctl, SEC_NODES);
         skiff_informer_handler_t h = {on_node_add, on_node_update, on_node_delete, st};

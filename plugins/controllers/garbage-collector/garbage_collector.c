@@ -29,6 +29,8 @@
 
 #include <skiff/skiff.h>
 
+#include "../common/pod_view.h"
+
 #define GC_WORKERS 64
 #define GC_REDISCOVER_MS 30000
 #define GC_SYNC_POLL_MS 50
@@ -326,7 +328,13 @@ static void add_resource(gc_t *g, const json_t *res)
     }
     r->res = (skiff_resource_t){r->group, r->version, r->resource, NULL};
     skiff_informer_opts_t o = {0};
-    if (skiff_informer_factory_get(g->ctx->informers, &r->res, &o, &r->inf) != 0) {
+    /* pods: the reduced copies the workload controllers share (the
+     * collector reads only metadata) */
+    int pods = !*r->group && strcmp(r->resource, "pods") == 0;
+    if ((pods ? skiff_informer_factory_get_transformed(g->ctx->informers, &r->res, &o,
+                                                       POD_VIEW_TRANSFORM_ID, pod_view, NULL,
+                                                       &r->inf)
+              : skiff_informer_factory_get(g->ctx->informers, &r->res, &o, &r->inf)) != 0) {
         resource_free(r);
         return;
     }

@@ -18,6 +18,7 @@
 
 #include <skiff/skiff.h>
 
+#include "../common/pod_view.h"
 #include "job_util.h"
 
 #define TRACKING_FINALIZER "batch.kubernetes.io/job-tracking"
@@ -998,7 +999,10 @@ static int job_start(skiff_plugin_ctx_t *ctx)
         .data = jc,
     };
     jc->rec = skiff_event_recorder_new(ctx->client, "job-controller");
-    int rc = jc->rec ? skiff_controller_new(ctx, ctx->informers, &jc->desc, &jc->c) : SKIFF_ENOMEM;
+    skiff_controller_transform_t pods_view = pod_view_for(0);
+    int rc = jc->rec ? skiff_controller_new_transformed(ctx, ctx->informers, &jc->desc,
+                                                        &pods_view, 1, &jc->c)
+                     : SKIFF_ENOMEM;
     if (rc == 0) {
         jc->jobs = skiff_controller_informer(jc->c);
         jc->pods = skiff_controller_secondary_informer(jc->c, 0);

@@ -20,6 +20,8 @@
 
 #include <skiff/skiff.h>
 
+#include "../common/pod_view.h"
+
 #define NS_WORKERS 4
 #define NS_FINALIZER "kubernetes"
 
@@ -606,7 +608,8 @@ static int ns_start(skiff_plugin_ctx_t *ctx)
         .queue = {.base_delay_ms = 250, .max_delay_ms = 5000},
         .data = n,
     };
-    int e = skiff_controller_new(ctx, ctx->informers, &n->desc, &n->c);
+    skiff_controller_transform_t pods_view = pod_view_for(0);
+    int e = skiff_controller_new_transformed(ctx, ctx->informers, &n->desc, &pods_view, 1, &n->c);
     if (e == 0) e = skiff_controller_start(n->c);
     if (e != 0) {
         if (n->c) {

@@ -21,6 +21,7 @@
 #include <skiff/objects.h>
 
 #include "../common/candidates.h"
+#include "../common/pod_view.h"
 #include "rank.h"
 
 #define COMPONENT "replicaset-controller"
@@ -717,7 +718,9 @@ static int rs_start(skiff_plugin_ctx_t *ctx)
     ctl->desc.data = ctl;
     int rc = SKIFF_ENOMEM;
     if (!ctl->expect || !ctl->by_selector || !ctl->events) goto fail;
-    rc = skiff_controller_new(ctx, ctx->informers, &ctl->desc, &ctl->c);
+    skiff_controller_transform_t pods_view = pod_view_for(0);
+    rc = skiff_controller_new_transformed(ctx, ctx->informers, &ctl->desc, &pods_view, 1,
+                                          &ctl->c);
     if (rc < 0) goto fail;
     ctx->plugin_data = ctl;
     skiff_informer_handler_t ih = {index_add, index_update, index_delete, ctl};

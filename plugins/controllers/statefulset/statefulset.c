@@ -17,6 +17,7 @@
 
 #include <skiff/skiff.h>
 
+#include "../common/pod_view.h"
 #include "../common/workload.h"
 
 #define COMPONENT "statefulset-controller"
@@ -743,7 +744,10 @@ static int sts_start(skiff_plugin_ctx_t *ctx)
         .data = st,
     };
     int e = st->events && st->barriers ? 0 : SKIFF_ENOMEM;
-    if (!e) e = skiff_controller_new(ctx, ctx->informers, &st->desc, &st->ctl);
+    skiff_controller_transform_t pods_view = pod_view_for(SEC_PODS);
+    if (!e)
+        e = skiff_controller_new_transformed(ctx, ctx->informers, &st->desc, &pods_view, 1,
+                                             &st->ctl);
     if (!e) e = skiff_controller_start(st->ctl);
     if (e) {
         skiff_controller_free(st->ctl);

@@ -244,6 +244,25 @@ typedef struct skiff_controller_desc {
  * and arrays are borrowed and must outlive the controller. */
 int skiff_controller_new(skiff_plugin_ctx_t *ctx, skiff_informer_factory_t *f,
                          const skiff_controller_desc_t *d, skiff_controller_t **out);
+/* A secondary watch whose informer caches transformed objects: the
+ * descriptor's secondary[secondary] comes from
+ * skiff_informer_factory_get_transformed with transform_id, fn and data
+ * (the same sharing rules: one informer per id, the first caller's
+ * function). */
+typedef struct skiff_controller_transform {
+    size_t secondary;          /* index into the descriptor's secondary watches */
+    const char *transform_id;  /* e.g. "controllers/pods" */
+    skiff_informer_transform_fn fn;
+    void *data;
+} skiff_controller_transform_t;
+
+/* skiff_controller_new whose secondary watches named in t[0..n_t) use
+ * transformed informers (the others, and the primary, plain ones). t is
+ * read during the call only; transform_id is copied by the factory. */
+int skiff_controller_new_transformed(skiff_plugin_ctx_t *ctx, skiff_informer_factory_t *f,
+                                     const skiff_controller_desc_t *d,
+                                     const skiff_controller_transform_t *t, size_t n_t,
+                                     skiff_controller_t **out);
 /* Starts the informers and runs reconciles once they have synced. */
 int skiff_controller_start(skiff_controller_t *c);
 /* Queues a primary key. */

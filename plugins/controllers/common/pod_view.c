@@ -1,0 +1,335 @@
+/* plugins/controllers/common/pod_view.c - what the controllers keep of a
+ * pod: the transform of the pods informer that the ReplicaSet, Deployment,
+ * DaemonSet, StatefulSet, Job, Endpoints, EndpointSlice and Namespace
+ * controllers and the garbage collector share. A pod stored whole is a
+ * jansson tree of ~12 KB (defaulted containers, the service account volume
+ * and its mounts, managedFields); the controllers read a few members of it,
+ * so the cache holds a reduced copy instead.
+ *
+ * Kept, and who reads it:
+ *  - apiVersion, kind: Events and ownerReferences that name the pod
+ *    (StatefulSet claims owned by a pod, the garbage collector's Events).
+ *  - metadata name, namespace, uid, resourceVersion, generation,
+ *    generateName, creationTimestamp, deletionTimestamp,
+ *    deletionGracePeriodSeconds, labels, ownerReferences, finalizers:
+ *    everyone (keys, owner and label indexes, selectors, adoption and
+ *    release patches, template-hash and controller-revision-hash labels,
+ *    StatefulSet identity labels, ranking by age, terminating pods, Job
+ *    tracking finalizers, the garbage collector's owners and finalizers,
+ *    endpoints' targetRef).
+ *  - metadata.annotations, without kubectl's last-applied-configuration
+ *    (a copy of the whole object): pod-deletion-cost (ReplicaSet ranking),
+ *    the Job completion index.
+ *  - spec nodeName (ranking, DaemonSet placement, endpoints' nodeName),
+ *    hostname and subdomain (StatefulSet identity, endpoints' hostname),
+ *    restartPolicy (whether a pod belongs in endpoints), affinity (the node
+ *    a DaemonSet pod targets before it is bound), containers and
+ *    initContainers with their name, ports (endpoints' named target ports)
+ *    and restartPolicy (sidecars), volumes that are persistentVolumeClaims
+ *    with their name and claim (StatefulSet storage).
+ *  - status phase, conditions (readiness and availability, Ready's
+ *    lastTransitionTime for ranking and endpoints' trigger time), podIP,
+ *    podIPs, hostIP, hostIPs, startTime, reason, and containerStatuses and
+ *    initContainerStatuses with their name, ready, started, restartCount,
+ *    state and lastState (restart counts for ranking and Jobs, exit codes).
+ * Everything else (images, command, args, env, volumeMounts, probes,
+ * resources, securityContext, tolerations, other volumes, managedFields,
+ * qosClass, image ids...) is dropped. No controller writes a cached pod
+ * back whole: pod writes are creates from a template, deletes and patches
+ * built from the members above.
+ *
+ * The received pod is shared and read-only: the copy is a new skeleton
+ * whose leaves are the received members (json_object_set takes a
+ * reference). Values that many pods have alike (a template's labels,
+ * annotations and reduced containers, its owner reference, the namespace)
+ * are interned: one tree serves every pod that has it. Runs on the loop. */
+#include "pod_view.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LAST_APPLIED "kubectl.kubernetes.io/last-applied-configuration"
+
+/* ---- interning --------------------------------------------------------------------- */
+
+/* Values pods share, by a hash of their content (json_equal decides);
+ * open addressing, rebuilt without the values no pod uses any more each
+ * time it fills up. */
+typedef struct interned {
+    uint64_t h;
+    json_t *v; /* NULL: free */
+} interned_t;
+
+static interned_t *table;
+static size_t table_cap, table_n;
+
+__attribute__((destructor)) static void table_free(void)
+{
+    for (size_t i = 0; i < table_cap; i++) json_decref(table[i].v);
+    free(table);
+    table = NULL;
+    table_cap = table_n = 0;
+}
+
+static uint64_t mix(uint64_t h, uint64_t x)
+{
+    h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h * 0xff51afd7ed558ccdull;
+}
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* Equal values (json_equal) hash alike: an object's members in any order. */
+static uint64_t hash_json(const json_t *v)
+{
+    uint64_t h = (uint64_t)json_typeof(v) + 1;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return mix(h, hash_bytes(json_string_value(v), json_string_length(v)));
+    case JSON_INTEGER:
+        return mix(h, (uint64_t)json_integer_value(v));
+    case JSON_REAL: {
+        double d = json_real_value(v);
+        uint64_t bits;
+        memcpy(&bits, &d, sizeof bits);
+        return mix(h, bits);
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *e;
+        json_array_foreach((json_t *)v, i, e) h = mix(h, hash_json(e));
+        return h;
+    }
+    case JSON_OBJECT: {
+        uint64_t sum = 0;
+        const char *k;
+        json_t *e;
+        json_object_foreach((json_t *)v, k, e) sum += mix(hash_bytes(k, strlen(k)), hash_json(e));
+        return mix(h, sum);
+    }
+    default:
+        return h;
+    }
+}
+
+static void table_place(interned_t *t, size_t cap, uint64_t h, json_t *v)
+{
+    size_t i = h & (cap - 1);
+    while (t[i].v) i = (i + 1) & (cap - 1);
+    t[i].h = h;
+    t[i].v = v;
+}
+
+/* Keeps what pods still use, in a table with room for as many again. */
+static int table_rebuild(void)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < table_cap; i++)
+        if (table[i].v && table[i].v->refcount > 1) live++;
+    size_t cap = 1024;
+    while (cap < live * 4) cap *= 2;
+    /* the new table first: the old one stays whole when memory runs out */
+    interned_t *t = calloc(cap, sizeof *t);
+    if (!t) return -1;
+    for (size_t i = 0; i < table_cap; i++) {
+        if (!table[i].v) continue;
+        if (table[i].v->refcount == 1) json_decref(table[i].v);
+        else table_place(t, cap, table[i].h, table[i].v);
+    }
+    free(table);
+    table = t;
+    table_cap = cap;
+    table_n = live;
+    return 0;
+}
+
+/* Takes a reference to v and returns one to the shared value equal to it
+ * (v itself when it is the first, or on ENOMEM). */
+static json_t *intern(json_t *v)
+{
+    if (!v) return v;
+    uint64_t h = hash_json(v);
+    if (table_cap) {
+        for (size_t i = h & (table_cap - 1); table[i].v; i = (i + 1) & (table_cap - 1)) {
+            if (table[i].h != h || !json_equal(table[i].v, v)) continue;
+            json_incref(table[i].v);
+            json_decref(v);
+            return table[i].v;
+        }
+    }
+    if ((table_n + 1) * 2 > table_cap && table_rebuild() != 0) return v;
+    table_place(table, table_cap, h, json_incref(v));
+    table_n++;
+    return v;
+}
+
+/* ---- building the copy ------------------------------------------------------------- */
+
+static int copy_keys(json_t *to, const json_t *from, const char *const *keys)
+{
+    for (; *keys; keys++) {
+        json_t *v = json_object_get(from, *keys);
+        if (v && !json_is_null(v) && json_object_set_nocheck(to, *keys, v) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Sets v (a new reference, may be NULL) on to as key, interned. */
+static int set_new_interned(json_t *to, const char *key, json_t *v)
+{
+    if (!v) return 0;
+    return json_object_set_new_nocheck(to, key, intern(v));
+}
+
+static int copy_interned(json_t *to, const json_t *from, const char *const *keys)
+{
+    for (; *keys; keys++) {
+        json_t *v = json_object_get(from, *keys);
+        if (v && !json_is_null(v) && set_new_interned(to, *keys, json_incref(v)) != 0) return -1;
+    }
+    return 0;
+}
+
+/* A new array of the elements of list (an array of objects), each with
+ * only keys; keep(e) may skip an element (NULL: keep all). NULL when list
+ * is empty or missing, or out of memory (*failed set). */
+static json_t *reduce_list(const json_t *list, const char *const *keys,
+                           int (*keep)(const json_t *e), int *failed)
+{
+    if (!json_array_size(list)) return NULL;
+    json_t *a = json_array();
+    size_t i;
+    json_t *e;
+    if (!a) goto fail;
+    json_array_foreach(list, i, e) {
+        if (!json_is_object(e) || (keep && !keep(e))) continue;
+        json_t *o = json_object();
+        if (!o || json_array_append_new(a, o) != 0 || copy_keys(o, e, keys) != 0) goto fail;
+    }
+    if (json_array_size(a)) return a;
+    json_decref(a);
+    return NULL;
+fail:
+    json_decref(a);
+    *failed = 1;
+    return NULL;
+}
+
+/* The annotations without kubectl's copy of the object (new reference). */
+static json_t *annotations_view(json_t *ann)
+{
+    if (!json_is_object(ann) || !json_object_get(ann, LAST_APPLIED)) return json_incref(ann);
+    json_t *out = json_copy(ann);
+    if (out) json_object_del(out, LAST_APPLIED);
+    return out;
+}
+
+static json_t *meta_view(const json_t *meta)
+{
+    /* unique to each pod: as they are */
+    static const char *const own[] = {"name", "uid", "resourceVersion", "generation",
+                                      "deletionTimestamp", "deletionGracePeriodSeconds", NULL};
+    /* alike across a template's pods: interned */
+    static const char *const shared[] = {"namespace", "generateName", "creationTimestamp",
+                                         "labels", "ownerReferences", "finalizers", NULL};
+    json_t *m = json_object();
+    if (!m || copy_keys(m, meta, own) != 0 || copy_interned(m, meta, shared) != 0) goto fail;
+    json_t *ann = json_object_get(meta, "annotations");
+    if (json_object_size(ann)) {
+        json_t *a = annotations_view(ann);
+        if (!a || set_new_interned(m, "annotations", a) != 0) goto fail;
+    }
+    return m;
+fail:
+    json_decref(m);
+    return NULL;
+}
+
+static int is_claim_volume(const json_t *v)
+{
+    return json_is_object(json_object_get(v, "persistentVolumeClaim"));
+}
+
+static json_t *spec_view(const json_t *spec)
+{
+    static const char *const own[] = {"nodeName", "hostname", NULL};
+    static const char *const shared[] = {"subdomain", "restartPolicy", "affinity", NULL};
+    static const char *const container_keys[] = {"name", "ports", "restartPolicy", NULL};
+    static const char *const volume_keys[] = {"name", "persistentVolumeClaim", NULL};
+    static const char *const lists[] = {"containers", "initContainers", "volumes"};
+    json_t *s = json_object();
+    if (!s || copy_keys(s, spec, own) != 0 || copy_interned(s, spec, shared) != 0) goto fail;
+    for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
+        int failed = 0, vols = i == 2;
+        json_t *a = reduce_list(json_object_get(spec, lists[i]),
+                                vols ? volume_keys : container_keys,
+                                vols ? is_claim_volume : NULL, &failed);
+        if (failed || set_new_interned(s, lists[i], a) != 0) goto fail;
+    }
+    return s;
+fail:
+    json_decref(s);
+    return NULL;
+}
+
+static json_t *status_view(const json_t *status)
+{
+    static const char *const own[] = {"phase", "conditions", "podIP", "podIPs", "hostIP",
+                                      "hostIPs", "startTime", "reason", NULL};
+    static const char *const cs_keys[] = {"name", "ready", "started", "restartCount", "state",
+                                          "lastState", NULL};
+    static const char *const lists[] = {"containerStatuses", "initContainerStatuses"};
+    json_t *st = json_object();
+    if (!st || copy_keys(st, status, own) != 0) goto fail;
+    for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
+        int failed = 0;
+        json_t *a = reduce_list(json_object_get(status, lists[i]), cs_keys, NULL, &failed);
+        if (failed || (a && json_object_set_new_nocheck(st, lists[i], a) != 0)) goto fail;
+    }
+    return st;
+fail:
+    json_decref(st);
+    return NULL;
+}
+
+/* Sets part (a new reference) on out as key unless it is empty. */
+static int set_part(json_t *out, const char *key, json_t *part)
+{
+    if (!part) return -1;
+    if (!json_object_size(part)) {
+        json_decref(part);
+        return 0;
+    }
+    return json_object_set_new_nocheck(out, key, part);
+}
+
+json_t *pod_view(void *data, json_t *pod)
+{
+    (void)data;
+    static const char *const type_keys[] = {"apiVersion", "kind", NULL};
+    if (!json_is_object(pod)) return json_incref(pod);
+    json_t *out = json_object();
+    if (!out || copy_interned(out, pod, type_keys) != 0 ||
+        set_part(out, "metadata", meta_view(json_object_get(pod, "metadata"))) != 0 ||
+        set_part(out, "spec", spec_view(json_object_get(pod, "spec"))) != 0 ||
+        set_part(out, "status", status_view(json_object_get(pod, "status"))) != 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+skiff_controller_transform_t pod_view_for(size_t i)
+{
+    return (skiff_controller_transform_t){.secondary = i, .transform_id = POD_VIEW_TRANSFORM_ID,
+                                          .fn = pod_view};
+}

@@ -1,0 +1,215 @@
+/* tests/unit/test_pod_view.c - the reduced pod the controllers cache
+ * (plugins/controllers/common/pod_view.c): what each controller reads is
+ * kept, the rest is dropped, the received pod is left as it was, and
+ * values pods share are one tree. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "../../plugins/controllers/common/pod_view.h"
+
+/* A pod as the API server stores it once defaulted, scheduled and running. */
+static json_t *full_pod(const char *name, const char *node)
+{
+    json_error_t err;
+    json_t *p = json_loads(
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\","
+        " \"metadata\":{\"name\":\"x\",\"generateName\":\"web-7d4b9-\",\"namespace\":\"default\","
+        "  \"uid\":\"u-1\",\"resourceVersion\":\"42\",\"creationTimestamp\":\"2026-01-01T00:00:00Z\","
+        "  \"deletionTimestamp\":\"2026-01-01T00:05:00Z\",\"deletionGracePeriodSeconds\":30,"
+        "  \"labels\":{\"app\":\"web\",\"pod-template-hash\":\"7d4b9\"},"
+        "  \"annotations\":{\"controller.kubernetes.io/pod-deletion-cost\":\"5\","
+        "   \"batch.kubernetes.io/job-completion-index\":\"3\","
+        "   \"kubectl.kubernetes.io/last-applied-configuration\":\"{...}\"},"
+        "  \"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\","
+        "   \"name\":\"web-7d4b9\",\"uid\":\"rs-1\",\"controller\":true,"
+        "   \"blockOwnerDeletion\":true}],"
+        "  \"finalizers\":[\"batch.kubernetes.io/job-tracking\"],"
+        "  \"managedFields\":[{\"manager\":\"kubectl\",\"operation\":\"Update\"}]},"
+        " \"spec\":{\"nodeName\":\"n1\",\"hostname\":\"web-0\",\"subdomain\":\"web\","
+        "  \"restartPolicy\":\"Always\",\"schedulerName\":\"default-scheduler\","
+        "  \"serviceAccountName\":\"default\",\"dnsPolicy\":\"ClusterFirst\","
+        "  \"securityContext\":{},\"tolerations\":[{\"key\":\"k\",\"operator\":\"Exists\"}],"
+        "  \"affinity\":{\"nodeAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":"
+        "   {\"nodeSelectorTerms\":[{\"matchFields\":[{\"key\":\"metadata.name\","
+        "   \"operator\":\"In\",\"values\":[\"n1\"]}]}]}}},"
+        "  \"containers\":[{\"name\":\"c\",\"image\":\"nginx\",\"command\":[\"nginx\"],"
+        "   \"env\":[{\"name\":\"A\",\"value\":\"b\"}],"
+        "   \"ports\":[{\"name\":\"http\",\"containerPort\":80,\"protocol\":\"TCP\"}],"
+        "   \"resources\":{\"requests\":{\"cpu\":\"100m\"}},"
+        "   \"volumeMounts\":[{\"name\":\"token\",\"mountPath\":\"/var/run\"}],"
+        "   \"readinessProbe\":{\"httpGet\":{\"port\":80}},"
+        "   \"terminationMessagePath\":\"/dev/termination-log\"}],"
+        "  \"initContainers\":[{\"name\":\"side\",\"image\":\"envoy\",\"restartPolicy\":\"Always\"}],"
+        "  \"volumes\":[{\"name\":\"token\",\"projected\":{\"sources\":[]}},"
+        "   {\"name\":\"data\",\"persistentVolumeClaim\":{\"claimName\":\"data-web-0\"}}]},"
+        " \"status\":{\"phase\":\"Running\",\"qosClass\":\"Burstable\",\"podIP\":\"10.0.0.5\","
+        "  \"podIPs\":[{\"ip\":\"10.0.0.5\"}],\"hostIP\":\"192.168.0.1\","
+        "  \"startTime\":\"2026-01-01T00:00:01Z\","
+        "  \"conditions\":[{\"type\":\"Ready\",\"status\":\"True\","
+        "   \"lastTransitionTime\":\"2026-01-01T00:00:02Z\"}],"
+        "  \"containerStatuses\":[{\"name\":\"c\",\"ready\":true,\"started\":true,"
+        "   \"restartCount\":2,\"image\":\"nginx\",\"imageID\":\"sha256:abc\","
+        "   \"containerID\":\"containerd://1\",\"state\":{\"running\":{}},"
+        "   \"lastState\":{\"terminated\":{\"exitCode\":137}}}]}}",
+        0, &err);
+    assert_non_null(p);
+    json_t *m = json_object_get(p, "metadata");
+    json_object_set_new(m, "name", json_string(name));
+    json_object_set_new(json_object_get(p, "spec"), "nodeName", json_string(node));
+    return p;
+}
+
+static json_t *at(json_t *o, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *save = NULL, *k = strtok_r(buf, ".", &save); k && o; k = strtok_r(NULL, ".", &save))
+        o = json_is_array(o) ? json_array_get(o, (size_t)atoi(k)) : json_object_get(o, k);
+    return o;
+}
+
+static void test_keeps_what_controllers_read(void **state)
+{
+    (void)state;
+    json_t *pod = full_pod("web-0", "n1");
+    json_t *v = pod_view(NULL, pod);
+    assert_non_null(v);
+    static const char *const kept[] = {
+        "apiVersion", "kind", "metadata.name", "metadata.generateName", "metadata.namespace",
+        "metadata.uid", "metadata.resourceVersion", "metadata.creationTimestamp",
+        "metadata.deletionTimestamp", "metadata.deletionGracePeriodSeconds",
+        "metadata.labels.pod-template-hash", "metadata.ownerReferences.0.controller",
+        "metadata.finalizers.0",
+        "spec.nodeName", "spec.hostname", "spec.subdomain", "spec.restartPolicy",
+        "spec.affinity.nodeAffinity", "spec.containers.0.name",
+        "spec.containers.0.ports.0.containerPort", "spec.initContainers.0.restartPolicy",
+        "status.phase", "status.podIP",
+        "status.podIPs.0.ip", "status.hostIP", "status.startTime",
+        "status.conditions.0.lastTransitionTime", "status.containerStatuses.0.restartCount",
+        "status.containerStatuses.0.ready", "status.containerStatuses.0.state.running",
+        "status.containerStatuses.0.lastState.terminated.exitCode", NULL};
+    for (const char *const *k = kept; *k; k++) {
+        if (!at(v, *k)) fail_msg("%s was dropped", *k);
+        assert_true(json_equal(at(v, *k), at(pod, *k)));
+    }
+    /* of the volumes, the claim only */
+    assert_int_equal(json_array_size(at(v, "spec.volumes")), 1);
+    assert_string_equal(json_string_value(at(v, "spec.volumes.0.persistentVolumeClaim.claimName")),
+                        "data-web-0");
+    json_t *ann = at(v, "metadata.annotations");
+    assert_string_equal(
+        json_string_value(json_object_get(ann, "controller.kubernetes.io/pod-deletion-cost")), "5");
+    assert_string_equal(
+        json_string_value(json_object_get(ann, "batch.kubernetes.io/job-completion-index")), "3");
+    json_decref(v);
+    json_decref(pod);
+}
+
+static void test_drops_the_rest(void **state)
+{
+    (void)state;
+    json_t *pod = full_pod("web-0", "n1");
+    json_t *v = pod_view(NULL, pod);
+    static const char *const dropped[] = {
+        "metadata.managedFields", "spec.schedulerName", "spec.serviceAccountName",
+        "spec.dnsPolicy", "spec.securityContext", "spec.tolerations", "spec.containers.0.image",
+        "spec.containers.0.command", "spec.containers.0.env", "spec.containers.0.resources",
+        "spec.containers.0.volumeMounts",
+        "spec.containers.0.terminationMessagePath", "spec.initContainers.0.image",
+        "spec.volumes.1", "spec.volumes.0.projected", "spec.containers.0.readinessProbe", "status.qosClass",
+        "status.containerStatuses.0.image", "status.containerStatuses.0.imageID",
+        "status.containerStatuses.0.containerID", NULL};
+    for (const char *const *k = dropped; *k; k++)
+        if (at(v, *k)) fail_msg("%s was kept", *k);
+    assert_null(json_object_get(at(v, "metadata.annotations"),
+                                "kubectl.kubernetes.io/last-applied-configuration"));
+    json_decref(v);
+    json_decref(pod);
+}
+
+static void test_input_untouched(void **state)
+{
+    (void)state;
+    json_t *pod = full_pod("web-0", "n1");
+    json_t *before = json_deep_copy(pod);
+    json_t *v = pod_view(NULL, pod);
+    assert_true(json_equal(pod, before));
+    json_decref(v);
+    /* the received pod outlives its view, and the other way round */
+    assert_true(json_equal(pod, before));
+    v = pod_view(NULL, pod);
+    json_decref(pod);
+    assert_string_equal(json_string_value(at(v, "metadata.name")), "web-0");
+    json_decref(v);
+    json_decref(before);
+}
+
+static void test_shared_values_interned(void **state)
+{
+    (void)state;
+    json_t *a = full_pod("web-0", "n1"), *b = full_pod("web-1", "n2");
+    json_t *va = pod_view(NULL, a), *vb = pod_view(NULL, b);
+    /* the two pods' trees are distinct; their views share one copy */
+    assert_ptr_not_equal(at(a, "metadata.labels"), at(b, "metadata.labels"));
+    assert_ptr_equal(at(va, "metadata.labels"), at(vb, "metadata.labels"));
+    assert_ptr_equal(at(va, "metadata.ownerReferences"), at(vb, "metadata.ownerReferences"));
+    assert_ptr_equal(at(va, "metadata.annotations"), at(vb, "metadata.annotations"));
+    assert_ptr_equal(at(va, "spec.containers"), at(vb, "spec.containers"));
+    assert_string_equal(json_string_value(at(va, "spec.nodeName")), "n1");
+    assert_string_equal(json_string_value(at(vb, "spec.nodeName")), "n2");
+    json_decref(va);
+    json_decref(vb);
+    json_decref(a);
+    json_decref(b);
+}
+
+static void test_minimal_and_odd_objects(void **state)
+{
+    (void)state;
+    /* a pod just created: no status, no node */
+    json_t *p = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s}]}}", "apiVersion", "v1", "kind",
+                          "Pod", "metadata", "name", "p", "namespace", "ns", "spec",
+                          "containers", "name", "c");
+    json_t *v = pod_view(NULL, p);
+    assert_non_null(v);
+    assert_null(json_object_get(v, "status"));
+    assert_string_equal(json_string_value(at(v, "spec.containers.0.name")), "c");
+    json_decref(v);
+    json_decref(p);
+    /* not an object: passed through */
+    json_t *s = json_string("x");
+    v = pod_view(NULL, s);
+    assert_ptr_equal(v, s);
+    json_decref(v);
+    json_decref(s);
+}
+
+static void test_transform_descriptor(void **state)
+{
+    (void)state;
+    skiff_controller_transform_t t = pod_view_for(2);
+    assert_int_equal(t.secondary, 2);
+    assert_string_equal(t.transform_id, POD_VIEW_TRANSFORM_ID);
+    assert_ptr_equal(t.fn, pod_view);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keeps_what_controllers_read),
+        cmocka_unit_test(test_drops_the_rest),
+        cmocka_unit_test(test_input_untouched),
+        cmocka_unit_test(test_shared_values_interned),
+        cmocka_unit_test(test_minimal_and_odd_objects),
+        cmocka_unit_test(test_transform_descriptor),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
