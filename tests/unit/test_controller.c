@@ -7,7 +7,8 @@
  * re-creates a copy deleted by hand (an event on the owned object maps to
  * its owner's key), retries failed reconciles with back-off, honours
  * requeue-after, and never runs one key twice at once nor more reconciles
- * than its workers. */
+ * than its workers; a secondary watch given a transform caches what the
+ * transform returns, in the informer the factory shares by transform id. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -369,11 +370,81 @@ static void test_free_with_reconcile_in_flight(void **state)
     settle();
 }
 
+/* ---- a secondary watch through a transformed informer ------------------------------ */
+
+static int strip_calls;
+
+/* Caches ConfigMaps without their data. */
+static json_t *strip_data(void *data, json_t *obj)
+{
+    strip_calls++;
+    json_t *out = json_copy(obj);
+    if (out) json_object_del(out, "data");
+    return out;
+}
+
+static json_t *never_used(void *data, json_t *obj) { return json_incref(obj); }
+
+static void map_none(void *data, skiff_controller_t *c, json_t *obj) {}
+static void done_reconcile(skiff_reconcile_t *r)
+{
+    skiff_reconcile_done(r, (skiff_reconcile_result_t){SKIFF_RECONCILE_DONE});
+}
+
+static void test_secondary_transform(void **state)
+{
+    skiff_client_t *client = client_inproc_new(&loop, api);
+    skiff_plugin_ctx_t ctx = {.loop = &loop, .name = "tr", .client = client, .log = test_log};
+    skiff_informer_factory_t *f;
+    assert_int_equal(skiff_informer_factory_new(&loop, client, &f), 0);
+    cm_put(client, "tr-1", "v", 1);
+    skiff_controller_watch_t w = {.resource = configmaps, .opts = {.namespace_ = "ctl"},
+                                  .map = map_none};
+    skiff_controller_desc_t d = {.name = "tr",
+                                 .primary = configmaps,
+                                 .primary_opts = {.namespace_ = "ctl"},
+                                 .secondary = &w,
+                                 .n_secondary = 1,
+                                 .reconcile = done_reconcile};
+    skiff_controller_transform_t t = {0, "test/strip-data", strip_data, NULL};
+    skiff_controller_t *ctl, *other;
+    /* a transform for a watch the descriptor does not have */
+    skiff_controller_transform_t bad = {1, "test/strip-data", strip_data, NULL};
+    assert_int_equal(skiff_controller_new_transformed(&ctx, f, &d, &bad, 1, &ctl), SKIFF_EINVAL);
+    assert_int_equal(skiff_controller_new_transformed(&ctx, f, &d, &t, 1, &ctl), 0);
+    /* the same id is the same informer, whatever function the second names */
+    skiff_controller_transform_t t2 = {0, "test/strip-data", never_used, NULL};
+    assert_int_equal(skiff_controller_new_transformed(&ctx, f, &d, &t2, 1, &other), 0);
+    assert_ptr_equal(skiff_controller_secondary_informer(ctl, 0),
+                     skiff_controller_secondary_informer(other, 0));
+    assert_ptr_not_equal(skiff_controller_secondary_informer(ctl, 0),
+                         skiff_controller_informer(ctl));
+    assert_int_equal(skiff_controller_start(ctl), 0);
+    skiff_informer_t *sec = skiff_controller_secondary_informer(ctl, 0);
+    for (int i = 0; i < 200000 && !skiff_informer_has_synced(sec); i++) uv_run(&loop, UV_RUN_ONCE);
+    for (int i = 0; i < 200000 && !skiff_informer_has_synced(skiff_controller_informer(ctl)); i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    json_t *cached = skiff_informer_get(sec, "ctl/tr-1");
+    assert_non_null(cached);
+    assert_null(json_object_get(cached, "data"));
+    assert_true(strip_calls > 0);
+    /* the primary informer keeps whole objects */
+    json_t *whole = skiff_informer_get(skiff_controller_informer(ctl), "ctl/tr-1");
+    assert_non_null(json_object_get(whole, "data"));
+    skiff_controller_free(other);
+    skiff_controller_free(ctl);
+    skiff_informer_factory_free(f);
+    cm_delete(client, "tr-1");
+    client->vt->free(client);
+    settle();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_copier_converges),
         cmocka_unit_test(test_free_with_reconcile_in_flight),
+        cmocka_unit_test(test_secondary_transform),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
