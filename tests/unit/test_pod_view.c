@@ -55,7 +55,8 @@ static json_t *full_pod(const char *name, const char *node)
         " \"status\":{\"phase\":\"Running\",\"qosClass\":\"Burstable\",\"podIP\":\"10.0.0.5\","
         "  \"podIPs\":[{\"ip\":\"10.0.0.5\"}],\"hostIP\":\"192.168.0.1\","
         "  \"startTime\":\"2026-01-01T00:00:01Z\","
-        "  \"conditions\":[{\"type\":\"Ready\",\"status\":\"True\","
+        "  \"conditions\":[{\"type\":\"PodScheduled\",\"status\":\"True\"},"
+        "   {\"type\":\"Ready\",\"status\":\"True\",\"lastProbeTime\":null,"
         "   \"lastTransitionTime\":\"2026-01-01T00:00:02Z\"}],"
         "  \"containerStatuses\":[{\"name\":\"c\",\"ready\":true,\"started\":true,"
         "   \"restartCount\":2,\"image\":\"nginx\",\"imageID\":\"sha256:abc\","
@@ -95,13 +96,19 @@ static void test_keeps_what_controllers_read(void **state)
         "spec.containers.0.ports.0.containerPort", "spec.initContainers.0.restartPolicy",
         "status.phase", "status.podIP",
         "status.podIPs.0.ip", "status.hostIP", "status.startTime",
-        "status.conditions.0.lastTransitionTime", "status.containerStatuses.0.restartCount",
+        "status.containerStatuses.0.restartCount",
         "status.containerStatuses.0.ready", "status.containerStatuses.0.state.running",
         "status.containerStatuses.0.lastState.terminated.exitCode", NULL};
     for (const char *const *k = kept; *k; k++) {
         if (!at(v, *k)) fail_msg("%s was dropped", *k);
         assert_true(json_equal(at(v, *k), at(pod, *k)));
     }
+    /* of the conditions, Ready only (and its time) */
+    assert_int_equal(json_array_size(at(v, "status.conditions")), 1);
+    assert_string_equal(json_string_value(at(v, "status.conditions.0.type")), "Ready");
+    assert_true(json_equal(at(v, "status.conditions.0.lastTransitionTime"),
+                           at(pod, "status.conditions.1.lastTransitionTime")));
+    assert_null(at(v, "status.conditions.0.lastProbeTime"));
     /* of the volumes, the claim only */
     assert_int_equal(json_array_size(at(v, "spec.volumes")), 1);
     assert_string_equal(json_string_value(at(v, "spec.volumes.0.persistentVolumeClaim.claimName")),

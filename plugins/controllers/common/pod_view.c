@@ -27,14 +27,16 @@
  *    initContainers with their name, ports (endpoints' named target ports)
  *    and restartPolicy (sidecars), volumes that are persistentVolumeClaims
  *    with their name and claim (StatefulSet storage).
- *  - status phase, conditions (readiness and availability, Ready's
- *    lastTransitionTime for ranking and endpoints' trigger time), podIP,
- *    podIPs, hostIP, hostIPs, startTime, reason, and containerStatuses and
- *    initContainerStatuses with their name, ready, started, restartCount,
- *    state and lastState (restart counts for ranking and Jobs, exit codes).
+ *  - status phase, podIP, podIPs, hostIP, hostIPs, startTime, reason; the
+ *    Ready and DisruptionTarget conditions with their type, status, reason
+ *    and lastTransitionTime (readiness and availability, Ready's time for
+ *    ranking and endpoints' trigger time; why a pod was stopped); and
+ *    containerStatuses and initContainerStatuses with their name, ready,
+ *    started, restartCount, state and lastState (restart counts for
+ *    ranking and Jobs, exit codes).
  * Everything else (images, command, args, env, volumeMounts, probes,
  * resources, securityContext, tolerations, other volumes, managedFields,
- * qosClass, image ids...) is dropped. No controller writes a cached pod
+ * other conditions, qosClass, image ids...) is dropped. No controller writes a cached pod
  * back whole: pod writes are creates from a template, deletes and patches
  * built from the members above.
  *
@@ -153,6 +155,44 @@ static int table_rebuild(void)
     return 0;
 }
 
+/* A copy of v. The received objects are trees (parsed, no cycles), so
+ * this does without json_deep_copy's cycle check, which formats and
+ * stores every container's address (most of the transform's cost). */
+static json_t *copy_value(const json_t *v)
+{
+    json_t *out, *e;
+    const char *k;
+    size_t i;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        out = json_object();
+        if (!out) return NULL;
+        json_object_foreach((json_t *)v, k, e) {
+            if (json_object_set_new_nocheck(out, k, copy_value(e)) != 0) goto fail;
+        }
+        return out;
+    case JSON_ARRAY:
+        out = json_array();
+        if (!out) return NULL;
+        json_array_foreach(v, i, e) {
+            if (json_array_append_new(out, copy_value(e)) != 0) goto fail;
+        }
+        return out;
+    case JSON_STRING:
+        return json_stringn_nocheck(json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        return json_integer(json_integer_value(v));
+    case JSON_REAL:
+        return json_real(json_real_value(v));
+    default:
+        /* true, false, null: jansson's singletons, never counted */
+        return json_incref((json_t *)v);
+    }
+fail:
+    json_decref(out);
+    return NULL;
+}
+
 /* A new reference to the shared value equal to v, which is only read: a
  * copy of v becomes the shared one when there is none yet. NULL when out
  * of memory. */
@@ -163,7 +203,7 @@ static json_t *intern(const json_t *v)
         for (size_t i = h & (table_cap - 1); table[i].v; i = (i + 1) & (table_cap - 1))
             if (table[i].h == h && json_equal(table[i].v, v)) return json_incref(table[i].v);
     }
-    json_t *c = json_deep_copy(v);
+    json_t *c = copy_value(v);
     if (!c) return NULL;
     if ((table_n + 1) * 2 > table_cap && table_rebuild() != 0) return c;
     table_place(table, table_cap, h, json_incref(c));
@@ -183,7 +223,7 @@ static int copy_keys(json_t *to, const json_t *from, const char *const *keys)
 {
     for (; *keys; keys++) {
         json_t *v = json_object_get(from, *keys);
-        if (v && !json_is_null(v) && json_object_set_new_nocheck(to, *keys, json_deep_copy(v)) != 0)
+        if (v && !json_is_null(v) && json_object_set_new_nocheck(to, *keys, copy_value(v)) != 0)
             return -1;
     }
     return 0;
@@ -241,7 +281,7 @@ static int set_annotations(json_t *m, const json_t *ann)
 {
     if (!json_object_size(ann)) return 0;
     if (!json_object_get(ann, LAST_APPLIED)) return set_interned(m, "annotations", ann);
-    json_t *a = json_deep_copy(ann);
+    json_t *a = copy_value(ann);
     if (!a) return -1;
     json_object_del(a, LAST_APPLIED);
     if (json_object_size(a)) return set_interned_own(m, "annotations", a);
@@ -294,18 +334,30 @@ fail:
     return NULL;
 }
 
+/* Ready (readiness, availability, ranking, endpoints) and DisruptionTarget
+ * (why a pod was stopped, for Jobs); no controller reads the others. */
+static int is_kept_condition(const json_t *c)
+{
+    const char *t = json_string_value(json_object_get(c, "type"));
+    return t && (strcmp(t, "Ready") == 0 || strcmp(t, "DisruptionTarget") == 0);
+}
+
 static json_t *status_view(const json_t *status)
 {
-    static const char *const own[] = {"phase", "conditions", "podIP", "podIPs", "hostIP",
+    static const char *const own[] = {"phase", "podIP", "podIPs", "hostIP",
                                       "hostIPs", "startTime", "reason", NULL};
+    static const char *const cond_keys[] = {"type", "status", "reason", "lastTransitionTime",
+                                            NULL};
     static const char *const cs_keys[] = {"name", "ready", "started", "restartCount", "state",
                                           "lastState", NULL};
-    static const char *const lists[] = {"containerStatuses", "initContainerStatuses"};
+    static const char *const lists[] = {"conditions", "containerStatuses",
+                                        "initContainerStatuses"};
     json_t *st = json_object();
     if (!st || copy_keys(st, status, own) != 0) goto fail;
     for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
-        int failed = 0;
-        json_t *a = reduce_list(json_object_get(status, lists[i]), cs_keys, NULL, &failed);
+        int failed = 0, conds = i == 0;
+        json_t *a = reduce_list(json_object_get(status, lists[i]), conds ? cond_keys : cs_keys,
+                                conds ? is_kept_condition : NULL, &failed);
         if (failed || (a && json_object_set_new_nocheck(st, lists[i], a) != 0)) goto fail;
     }
     return st;
