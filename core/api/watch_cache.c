@@ -48,9 +48,6 @@ void cache_obj_ref(cache_obj_t *o) { o->refs++; }
 void cache_obj_unref(cache_obj_t *o)
 {
     if (!o || --o->refs > 0) return;
-    free(o->key);
-    free(o->json);
-    free(o->nsbuf);
     json_decref(o->labels);
     json_decref(o->parsed);
     free(o);
@@ -79,18 +76,34 @@ const json_t *cache_obj_parsed(cache_obj_t *o)
     return o->parsed;
 }
 
-static int set_names(cache_obj_t *o, int namespaced)
+/* A snapshot in one block: the struct, its key, its namespace and room for
+ * json_len bytes of JSON (o->json, to fill in, NUL-terminated), so an
+ * object costs one allocation besides its labels and tree. */
+static cache_obj_t *obj_alloc(const char *key, int namespaced, size_t json_len)
 {
-    char *slash = namespaced ? strchr(o->key, '/') : NULL;
+    size_t klen = strlen(key);
+    const char *slash = namespaced ? strchr(key, '/') : NULL;
+    size_t nslen = slash ? (size_t)(slash - key) : 0;
+    cache_obj_t *o = calloc(1, sizeof *o + klen + 1 + (slash ? nslen + 1 : 0) + json_len + 1);
+    if (!o) return NULL;
+    char *p = (char *)(o + 1);
+    o->key = p;
+    memcpy(p, key, klen + 1);
+    p += klen + 1;
     if (slash) {
-        o->nsbuf = strndup(o->key, (size_t)(slash - o->key));
-        o->ns = o->nsbuf;
-        o->name = slash + 1;
-        return o->nsbuf ? 0 : -1;
+        memcpy(p, key, nslen);
+        p[nslen] = '\0';
+        o->ns = p;
+        o->name = o->key + nslen + 1;
+        p += nslen + 1;
+    } else {
+        o->ns = "";
+        o->name = o->key;
     }
-    o->ns = "";
-    o->name = o->key;
-    return 0;
+    o->json = p;
+    o->len = json_len;
+    o->refs = 1;
+    return o;
 }
 
 const json_t *cache_obj_labels(cache_obj_t *o)
@@ -120,24 +133,18 @@ cache_obj_t *cache_obj_from_store(const char *key, int namespaced, const char *v
 static cache_obj_t *obj_build(const char *key, int namespaced, const char *value, size_t len,
                               int64_t rev, int may_splice)
 {
-    size_t n;
-    char *fast = may_splice ? api_splice_rv(value, len, rev, &n) : NULL;
-    if (fast) {
+    size_t head = may_splice ? api_splice_rv_at(value, len) : 0;
+    if (head) {
         /* canonical bytes: no decoding; labels are read when a selector needs them */
-        cache_obj_t *o = calloc(1, sizeof *o);
-        if (!o) {
-            free(fast);
-            return NULL;
-        }
-        o->refs = 1;
+        char ins[API_RV_MEMBER_MAX];
+        size_t n = api_rv_member(rev, ins);
+        cache_obj_t *o = obj_alloc(key, namespaced, len + n);
+        if (!o) return NULL;
         o->rev = rev;
-        o->json = fast;
-        o->len = n;
-        o->key = strdup(key);
-        if (!o->key || set_names(o, namespaced) != 0) {
-            cache_obj_unref(o);
-            return NULL;
-        }
+        memcpy(o->json, value, head);
+        memcpy(o->json + head, ins, n);
+        memcpy(o->json + head + n, value + head, len - head);
+        o->json[len + n] = '\0';
         return o;
     }
     json_t *obj = json_loadb(value, len, 0, NULL);
@@ -153,24 +160,20 @@ static cache_obj_t *obj_build(const char *key, int namespaced, const char *value
     char rvs[32];
     snprintf(rvs, sizeof rvs, "%lld", (long long)rev);
     json_object_set_new(meta, "resourceVersion", json_string(rvs));
-    cache_obj_t *o = calloc(1, sizeof *o);
+    char *text = json_dumps(obj, JSON_COMPACT);
+    cache_obj_t *o = text ? obj_alloc(key, namespaced, strlen(text)) : NULL;
     if (!o) {
+        free(text);
         json_decref(obj);
         return NULL;
     }
-    o->refs = 1;
     o->rev = rev;
-    o->key = strdup(key);
-    o->json = json_dumps(obj, JSON_COMPACT);
-    o->len = o->json ? strlen(o->json) : 0;
+    memcpy(o->json, text, o->len + 1);
+    free(text);
     json_t *labels = json_object_get(meta, "labels");
     if (json_is_object(labels) && json_object_size(labels) > 0) o->labels = json_incref(labels);
     o->labels_known = 1;
     json_decref(obj);
-    if (!o->key || !o->json || set_names(o, namespaced) != 0) {
-        cache_obj_unref(o);
-        return NULL;
-    }
     return o;
 }
 

@@ -36,7 +36,7 @@ typedef struct cache_obj {
      * for this version: a tree an in-process caller holds is this
      * version's own when the pointers are equal (see api_request_t.base_obj) */
     const json_t *handed;
-    char *nsbuf;
+    /* key, namespace and json live in the same allocation, after the struct */
 } cache_obj_t;
 
 void cache_obj_ref(cache_obj_t *o);
