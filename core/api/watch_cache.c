@@ -184,7 +184,7 @@ watch_cache_t *watch_cache_new(const kind_def_t *k, size_t ring_capacity)
     watch_cache_t *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->kind = k;
-    c->objects = strmap_new();
+    c->objects = strmap_new_borrowed(); /* keyed by each object's own key */
     c->cap = ring_capacity ? ring_capacity : 1024;
     c->ring = calloc(c->cap, sizeof *c->ring);
     if (!c->objects || !c->ring) {
@@ -342,7 +342,7 @@ void watch_cache_put(watch_cache_t *c, const char *key, const char *value, size_
 {
     cache_obj_t *o = cache_obj_from_store(key, c->kind->namespaced, value, len, rev);
     if (!o) return;
-    cache_obj_t *prev = strmap_put(c->objects, key, o);
+    cache_obj_t *prev = strmap_put(c->objects, o->key, o);
     record(c, prev ? CACHE_MODIFIED : CACHE_ADDED, o, prev, rev);
     cache_obj_unref(prev);
 }
@@ -372,7 +372,7 @@ void watch_cache_put_parsed(watch_cache_t *c, const char *key, const char *value
         }
     }
     if (o->parsed) o->parsed_recent = 1;
-    cache_obj_t *prev = strmap_put(c->objects, key, o);
+    cache_obj_t *prev = strmap_put(c->objects, o->key, o);
     record(c, prev ? CACHE_MODIFIED : CACHE_ADDED, o, prev, rev);
     if (c->cap <= RECENT_TREES && o->parsed == tree) {
         /* a small ring: kept while dispatching only */
@@ -396,7 +396,7 @@ void watch_cache_load(watch_cache_t *c, const char *key, const char *value, size
 {
     cache_obj_t *o = cache_obj_from_store(key, c->kind->namespaced, value, len, rev);
     if (!o) return;
-    cache_obj_unref(strmap_put(c->objects, key, o));
+    cache_obj_unref(strmap_put(c->objects, o->key, o));
 }
 
 void watch_cache_delete(watch_cache_t *c, const char *key, int64_t rev)
