@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/object_meta.h"
 #include "util/strmap.h"
@@ -42,6 +43,13 @@ struct watch_cache {
     int has_dead;
     size_t object_watchers;
 };
+
+int64_t cache_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 void cache_obj_ref(cache_obj_t *o) { o->refs++; }
 
@@ -103,6 +111,7 @@ static cache_obj_t *obj_alloc(const char *key, int namespaced, size_t json_len)
     o->json = p;
     o->len = json_len;
     o->refs = 1;
+    o->written_ms = cache_clock_ms();
     return o;
 }
 
