@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <skiff/objects.h>
 
 #include "api/object_meta.h"
 #include "util/strmap.h"
@@ -65,7 +66,7 @@ json_t *cache_obj_decode(cache_obj_t *o)
 {
     /* a copy: callers change what they decode, and the parsed tree is
      * shared (watchers in this process hold it) */
-    if (o->parsed) return json_deep_copy(o->parsed);
+    if (o->parsed) return skiff_json_copy(o->parsed);
     return json_loadb(o->json, o->len, 0, NULL);
 }
 
