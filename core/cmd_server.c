@@ -37,6 +37,7 @@
 #include "agent/local_nodes.h"
 #include "profile/addons.h"
 #include "profile/profile.h"
+#include "util/duration.h"
 #include "util/json_alloc.h"
 #include "http/limits.h"
 #include "security/audit.h"
@@ -63,6 +64,8 @@ typedef struct server_settings {
     const char *store;
     const char *log_level;
     int compaction_interval;
+    const char *event_ttl;
+    int64_t event_ttl_ms;
     int tls;
     int plain_http;
     const char *tls_san;
@@ -120,6 +123,9 @@ static const option_t server_options[] = {
     {"compaction-interval", OPT_INT, "SECONDS", "300",
      "how much store history is kept for watches; older revisions are compacted",
      offsetof(server_settings_t, compaction_interval)},
+    {"event-ttl", OPT_STRING, "DURATION", "1h",
+     "how long an Event is kept after its last write (\"0\": for ever), as kube-apiserver's "
+     "--event-ttl", offsetof(server_settings_t, event_ttl)},
     {"encryption-provider-config", OPT_STRING, "FILE", NULL,
      "EncryptionConfiguration (Kubernetes format) for data at rest; without it secrets are "
      "encrypted with AES-GCM under DATA_DIR/secrets.key",
@@ -652,6 +658,7 @@ int cmd_server(int argc, char **argv)
     st->set.scheduler = "scheduler-default";
     st->set.leader_lease_duration = 15;
     st->set.compaction_interval = 300;
+    st->set.event_ttl = "1h";
     st->set.bind_address = "127.0.0.1";
     st->set.log_level = "info";
     /* built-in defaults < profile < command line */
@@ -671,6 +678,15 @@ int cmd_server(int argc, char **argv)
     }
     if (st->set.leader_lease_duration < 1) {
         fprintf(stderr, "skiff server: --leader-lease-duration must be at least 1 second\n");
+        profile_free(st->profile);
+        free(st);
+        return 2;
+    }
+    if (duration_parse_ms(st->set.event_ttl, &st->set.event_ttl_ms) != 0) {
+        fprintf(stderr,
+                "skiff server: --event-ttl must be a duration such as 1h, 30m or 90s (0: Events "
+                "never expire), not \"%s\"\n",
+                st->set.event_ttl);
         profile_free(st->profile);
         free(st);
         return 2;
@@ -767,6 +783,7 @@ int cmd_server(int argc, char **argv)
     api_server_opts_t ao = {.loop = st->loop,
                             .store = st->store,
                             .compaction_interval_s = st->set.compaction_interval,
+                            .event_ttl_ms = st->set.event_ttl_ms,
                             .rewrite_unchanged = rewrite_encrypted,
                             .rewrite_unchanged_data = st,
                             .audit = st->audit,

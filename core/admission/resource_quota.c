@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
 #include <skiff/objects.h>
 
 #include "admission/quantity.h"
@@ -326,7 +325,7 @@ static void remember(quota_state_t *st, const skiff_admission_request_t *req)
     p->group = strdup(req->group);
     p->resource = strdup(req->resource);
     p->name = strdup(req->name);
-    p->obj = json_deep_copy(req->object);
+    p->obj = skiff_json_copy(req->object);
     p->expires = uv_now(st->loop) + PENDING_MS;
     st->npending++;
     if (!p->ns || !p->group || !p->resource || !p->name || !p->obj) pending_drop(st, st->npending - 1);
@@ -484,7 +483,7 @@ static void write_status(quota_state_t *st, tracker_t *t)
     const json_t *q = o ? cache_obj_parsed(o) : NULL;
     if (!q) return;
     const json_t *hard = json_object_get(json_object_get(q, "spec"), "hard");
-    json_t *want_hard = json_is_object(hard) ? json_deep_copy(hard) : json_object();
+    json_t *want_hard = json_is_object(hard) ? skiff_json_copy(hard) : json_object();
     json_t *want_used = json_object();
     for (size_t i = 0; i < t->nkeys; i++) {
         char buf[64];

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include <openssl/rand.h>
+#include <skiff/objects.h>
 
 #define TOKEN_PATH "/var/run/secrets/kubernetes.io/serviceaccount"
 #define VOLUME_PREFIX "kube-api-access-"
@@ -70,7 +71,7 @@ static json_t *token_volume(const char *name)
             "fieldPath", "metadata.namespace", "defaultMode", 420);
     json_t *vol = json_object();
     json_object_set_new(vol, "name", json_string(name));
-    json_object_set_new(vol, "projected", json_deep_copy(projected));
+    json_object_set_new(vol, "projected", skiff_json_copy(projected));
     return vol;
 }
 
@@ -169,7 +170,7 @@ static int admit(skiff_plugin_ctx_t *ctx, skiff_admission_request_t *req)
     if (automount) mount_token(spec);
     const json_t *pull = json_object_get(sa, "imagePullSecrets");
     if (json_array_size(pull) > 0 && json_array_size(json_object_get(spec, "imagePullSecrets")) == 0)
-        json_object_set_new(spec, "imagePullSecrets", json_deep_copy(pull));
+        json_object_set_new(spec, "imagePullSecrets", skiff_json_copy(pull));
     return 0;
 }
 

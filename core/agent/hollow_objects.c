@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
 #include <skiff/objects.h>
 
 #include "util/duration.h"
@@ -181,7 +180,7 @@ json_t *hollow_node_status(const hollow_node_shape_t *s, const char *name,
 json_t *hollow_node_new(const hollow_node_shape_t *s, const char *name, const char *internal_ip,
                         const char *pod_cidr, int64_t now_ms)
 {
-    json_t *taints = s->taints ? json_deep_copy(s->taints) : json_array();
+    json_t *taints = s->taints ? skiff_json_copy(s->taints) : json_array();
     char now[32];
     fmt_time(now_ms, now, sizeof now);
     size_t i;

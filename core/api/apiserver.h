@@ -21,6 +21,7 @@ typedef struct api_server_opts {
     int bookmark_interval_ms;      /* 0: default (10 s) */
     int watch_timeout_max_s;       /* server-side cap for a watch (0: default 1800 s) */
     int compaction_interval_s;     /* history older than one interval is compacted (0: 300 s) */
+    int64_t event_ttl_ms;          /* Events expire this long after their last write (0: never) */
     /* Keys whose writes are stored even when nothing changed: values the
      * store transforms (encryption at rest), so that rewriting every
      * secret with `kubectl replace` re-encrypts it with the current key.

@@ -46,6 +46,9 @@ struct api_server {
     void (*free_done)(void *data);
     void *free_done_data;
     struct admission_chain *admission; /* core/admission: run on every write; owned */
+    uv_timer_t event_ttl_timer;  /* event_ttl.c: Events expire */
+    int64_t event_ttl_ms;
+    int event_ttl_removing;      /* removals of expired Events in progress */
 };
 
 typedef struct api_query {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <skiff/errors.h>
+#include <skiff/objects.h>
 
 #include "api/client_rest.h"
 #include "util/strbuf.h"
@@ -279,7 +280,7 @@ static int write_object_ex(client_rest_t *h, const char *method, const skiff_res
     add_write_opts(&u, o);
     if (h->t->ops->objects) {
         /* in process: the server gets an object, no text */
-        json_t *copy = handover ? json_incref(obj) : json_deep_copy(obj);
+        json_t *copy = handover ? json_incref(obj) : skiff_json_copy(obj);
         if (!copy) {
             free(u.p);
             e = SKIFF_ENOMEM;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <skiff/objects.h>
 
 #include "api/apiserver_int.h"
 #include "api/discovery.h"
@@ -291,7 +292,7 @@ static int serve(api_server_t *s, crd_entry_t *e, json_t *crd, int64_t rev)
     size_t no = 0;
     json_array_foreach(versions, i, v) if (json_is_true(json_object_get(v, "served"))) order[no++] = v;
     qsort(order, no, sizeof *order, by_priority);
-    json_t *copy = json_deep_copy(crd);
+    json_t *copy = skiff_json_copy(crd);
     for (i = 0; i < no; i++) {
         /* the copy's version object, so every string lives in the copy */
         const char *vn = json_string_value(json_object_get(order[i], "name"));
@@ -313,7 +314,7 @@ static int serve(api_server_t *s, crd_entry_t *e, json_t *crd, int64_t rev)
     }
     json_decref(copy);
     free(order);
-    e->spec = json_deep_copy(spec);
+    e->spec = skiff_json_copy(spec);
     if (e->nkinds) {
         /* the cache's kind: the preferred version, as the initial cache creation picks */
         watch_cache_t *c = api_cache_ensure(s, registry_find_resource(e->kinds[0]->group, NULL,
@@ -361,7 +362,7 @@ static void write_crd(api_server_t *s, const char *name, json_t *obj, int64_t re
     char key[1024];
     snprintf(key, sizeof key, CRD_PREFIX "%s", name);
     json_t *ordered = api_canonical_order(obj);
-    json_t *meta = json_deep_copy(json_object_get(ordered, "metadata"));
+    json_t *meta = skiff_json_copy(json_object_get(ordered, "metadata"));
     json_object_del(meta, "resourceVersion");
     json_object_set_new(ordered, "metadata", meta);
     char *body = json_dumps(ordered, JSON_COMPACT);
@@ -380,7 +381,7 @@ static void write_crd(api_server_t *s, const char *name, json_t *obj, int64_t re
 static void sync_status(api_server_t *s, crd_entry_t *e, const json_t *crd, int64_t rev,
                         const char *conflict)
 {
-    json_t *want = json_deep_copy(crd);
+    json_t *want = skiff_json_copy(crd);
     json_t *meta = api_meta(want);
     char now[32];
     api_now_rfc3339(now, sizeof now);
@@ -440,7 +441,7 @@ static void sync_status(api_server_t *s, crd_entry_t *e, const json_t *crd, int6
         json_array_foreach(stored, j, sv) seen |= json_equal(sv, vn);
         if (!seen && vn) json_array_append(stored, vn);
     }
-    json_t *cur = json_deep_copy(crd);
+    json_t *cur = skiff_json_copy(crd);
     json_object_del(api_meta(cur), "resourceVersion");
     json_object_del(meta, "resourceVersion");
     if (!json_equal(cur, want)) write_crd(s, e->name, want, rev);
@@ -508,7 +509,7 @@ static void cleanup(api_server_t *s, crd_entry_t *e, const json_t *crd, int64_t 
         }
     }
     /* nothing left: the finalizer goes, and the CRD with it when it was the last */
-    json_t *obj = json_deep_copy(crd);
+    json_t *obj = skiff_json_copy(crd);
     json_t *meta = api_meta(obj);
     json_t *fin = json_object_get(meta, "finalizers");
     json_t *keep = json_array();
@@ -782,7 +783,7 @@ static void strip_v2(json_t *s)
 
 json_t *crd_openapi_definition(const kind_def_t *k, const char *ref_prefix, int v3)
 {
-    json_t *d = k->crd && json_is_object(k->crd->schema) ? json_deep_copy(k->crd->schema)
+    json_t *d = k->crd && json_is_object(k->crd->schema) ? skiff_json_copy(k->crd->schema)
                                                           : json_pack("{s:s}", "type", "object");
     if (!d) return NULL;
     if (!v3) strip_v2(d);

@@ -18,6 +18,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <skiff/objects.h>
 
 #include "api/object_meta.h"
 #include "security/csr.h"
@@ -174,7 +175,7 @@ int api_csr_admit_create(api_call_t *c, json_t *obj)
  * the stored object, as Kubernetes' approval strategy keeps it. */
 int api_csr_merge_approval(api_call_t *c)
 {
-    json_t *whole = json_deep_copy(c->old);
+    json_t *whole = skiff_json_copy(c->old);
     json_t *conds = json_object_get(json_object_get(c->obj, "status"), "conditions");
     json_t *st = status_of(whole);
     if (conds) json_object_set(st, "conditions", conds);

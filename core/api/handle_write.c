@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include "object/protobuf.h"
 #include <skiff/client.h>
+#include <skiff/objects.h>
 
 /* Writes that race another writer start again this many times at most
  * (Kubernetes retries such updates until they win). */
@@ -427,7 +428,7 @@ static void reply_written(api_call_t *c, const skiff_kv_t *kv)
         }
         /* in process: a copy of the tree just stored (the tree itself is
          * shared with the watch cache), not text to parse again */
-        json_t *ans = json_deep_copy(c->written);
+        json_t *ans = skiff_json_copy(c->written);
         if (ans) {
             json_object_set_new(api_meta(ans), "resourceVersion", json_string(rv));
             c->resp->ops->send_object(c->resp, code, ans);
@@ -840,20 +841,20 @@ static int merge_subresource(api_call_t *c)
     if (strcmp(c->sub, "finalize") == 0) {
         /* namespaces/NAME/finalize: only spec.finalizers is taken (absent
          * means none left); the rest stays as stored */
-        json_t *whole = json_deep_copy(c->old);
+        json_t *whole = skiff_json_copy(c->old);
         json_t *fin = json_object_get(json_object_get(c->obj, "spec"), "finalizers");
         json_t *spec = json_object_get(whole, "spec");
         if (!json_is_object(spec)) {
             spec = json_object();
             json_object_set_new(whole, "spec", spec);
         }
-        json_object_set_new(spec, "finalizers", json_is_array(fin) ? json_deep_copy(fin) : json_array());
+        json_object_set_new(spec, "finalizers", json_is_array(fin) ? skiff_json_copy(fin) : json_array());
         json_decref(c->obj);
         c->obj = whole;
         return 0;
     }
     if (strcmp(c->sub, "status") == 0) {
-        json_t *whole = json_deep_copy(c->old);
+        json_t *whole = skiff_json_copy(c->old);
         json_t *st = json_object_get(c->obj, "status");
         if (st) json_object_set(whole, "status", st);
         else json_object_del(whole, "status");
@@ -878,7 +879,7 @@ static int merge_subresource(api_call_t *c)
                      c->name, (long long)n);
         return -1;
     }
-    json_t *whole = json_deep_copy(c->old);
+    json_t *whole = skiff_json_copy(c->old);
     if (c->kind->crd) {
         crd_scale_set(c->kind, whole, n); /* at the CRD's specReplicasPath */
         json_decref(c->obj);
@@ -999,7 +1000,7 @@ static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
         }
         if (!scale && (check_type(c, c->obj) != 0 || to_storage(c, &c->obj) != 0)) goto fail;
     } else {
-        if (!c->obj) c->obj = json_deep_copy(c->body); /* a retry */
+        if (!c->obj) c->obj = skiff_json_copy(c->body); /* a retry */
         const char *rv = api_meta_str(c->obj, "resourceVersion");
         const char *orv = api_meta_str(c->old, "resourceVersion");
         if (rv && *rv && orv && strcmp(rv, orv) != 0) {
@@ -1048,7 +1049,7 @@ void api_handle_update(api_call_t *c)
     json_object_set_new(meta, "name", json_string(c->name));
     if (!c->sub && check_object_namespace(c, obj) != 0) goto fail;
     /* kept to start again when an unconditional update races another write */
-    c->body = json_deep_copy(obj);
+    c->body = skiff_json_copy(obj);
     api_key_for(c, c->ns, c->name);
     read_then_write(c);
     return;
@@ -1173,7 +1174,7 @@ static void mark_terminating(api_call_t *c, long long grace, const char *finaliz
         api_call_free(c);
         return;
     }
-    c->obj = json_deep_copy(c->old);
+    c->obj = skiff_json_copy(c->old);
     json_t *meta = api_meta(c->obj);
     char ts[32];
     api_rfc3339(time(NULL) + (grace > 0 ? grace : 0), ts, sizeof ts);

@@ -226,39 +226,52 @@ static const char *skip_plain_string(const char *p, const char *end)
     return NULL;
 }
 
-char *api_splice_rv(const char *json, size_t len, int64_t rev, size_t *outlen)
+size_t api_splice_rv_at(const char *json, size_t len)
 {
     static const char k1[] = "{\"kind\":", k2[] = ",\"apiVersion\":", k3[] = ",\"metadata\":{";
     const char *end = json + len, *p = json;
-    if (len < sizeof k1 || memcmp(p, k1, sizeof k1 - 1) != 0) return NULL;
+    if (len < sizeof k1 || memcmp(p, k1, sizeof k1 - 1) != 0) return 0;
     p = skip_plain_string(p + sizeof k1 - 1, end);
-    if (!p || (size_t)(end - p) < sizeof k2 || memcmp(p, k2, sizeof k2 - 1) != 0) return NULL;
+    if (!p || (size_t)(end - p) < sizeof k2 || memcmp(p, k2, sizeof k2 - 1) != 0) return 0;
     p = skip_plain_string(p + sizeof k2 - 1, end);
-    if (!p || (size_t)(end - p) < sizeof k3 || memcmp(p, k3, sizeof k3 - 1) != 0) return NULL;
+    if (!p || (size_t)(end - p) < sizeof k3 || memcmp(p, k3, sizeof k3 - 1) != 0) return 0;
     p += sizeof k3 - 1;
-    if (p >= end || *p == '}') return NULL; /* empty metadata: let the slow path handle it */
+    if (p >= end || *p == '}') return 0; /* empty metadata: let the slow path handle it */
+    return (size_t)(p - json);
+}
+
+size_t api_rv_member(int64_t rev, char out[API_RV_MEMBER_MAX])
+{
     /* "resourceVersion":"<rev>", pieced together (every answer to a write has one) */
-    char ins[48], digits[24];
-    int k = 0, n = 0;
+    char digits[24];
+    size_t k = 0, n = 0;
     unsigned long long v = rev < 0 ? 0ULL - (unsigned long long)rev : (unsigned long long)rev;
     do {
         digits[k++] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
     if (rev < 0) digits[k++] = '-';
-    memcpy(ins, "\"resourceVersion\":\"", 19);
+    memcpy(out, "\"resourceVersion\":\"", 19);
     n = 19;
-    while (k) ins[n++] = digits[--k];
-    ins[n++] = '"';
-    ins[n++] = ',';
-    size_t head = (size_t)(p - json);
-    char *out = malloc(len + (size_t)n + 1);
+    while (k) out[n++] = digits[--k];
+    out[n++] = '"';
+    out[n++] = ',';
+    return n;
+}
+
+char *api_splice_rv(const char *json, size_t len, int64_t rev, size_t *outlen)
+{
+    size_t head = api_splice_rv_at(json, len);
+    if (!head) return NULL;
+    char ins[API_RV_MEMBER_MAX];
+    size_t n = api_rv_member(rev, ins);
+    char *out = malloc(len + n + 1);
     if (!out) return NULL;
     memcpy(out, json, head);
-    memcpy(out + head, ins, (size_t)n);
-    memcpy(out + head + (size_t)n, p, len - head);
-    out[len + (size_t)n] = '\0';
-    *outlen = len + (size_t)n;
+    memcpy(out + head, ins, n);
+    memcpy(out + head + n, json + head, len - head);
+    out[len + n] = '\0';
+    *outlen = len + n;
     return out;
 }
 

@@ -36,6 +36,12 @@ json_t *api_store_form(json_t *obj);
 /* Stored bytes in canonical order with metadata.resourceVersion inserted,
  * without decoding them; NULL when json is not in that form. Caller frees. */
 char *api_splice_rv(const char *json, size_t len, int64_t rev, size_t *outlen);
+/* Its two halves, for a caller that places the bytes itself: where the
+ * member goes in json (0: not in that form), and the member (with its
+ * trailing comma) written to out, returning its length. */
+#define API_RV_MEMBER_MAX 48
+size_t api_splice_rv_at(const char *json, size_t len);
+size_t api_rv_member(int64_t rev, char out[API_RV_MEMBER_MAX]);
 
 /* Remove the field a Kubernetes field path names ("spec.containers[0].foo",
  * "metadata.labels[app]"). 0, or -1 when there is no such field. */

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <skiff/objects.h>
 
 #include "api/crd.h"
 #include "object/crd_schema.h"
@@ -464,7 +465,7 @@ static void add_op(gen_t *g, const char *path, const json_t *path_params, const 
     json_t *item = json_object_get(g->paths, path);
     if (!item) {
         item = json_object();
-        json_object_set_new(item, "parameters", json_deep_copy(path_params));
+        json_object_set_new(item, "parameters", skiff_json_copy(path_params));
         json_object_set_new(g->paths, path, item);
     }
     json_t *op = json_object();

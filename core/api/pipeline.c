@@ -6,6 +6,7 @@
 #include "api/pipeline.h"
 
 #include <skiff/errors.h>
+#include <skiff/objects.h>
 
 #include "api/status.h"
 #include "util/log.h"
@@ -382,7 +383,7 @@ api_response_t *api_pipeline_enter(const api_pipeline_t *pl, const api_request_t
             json_decref(body);
         } else if (p->ev && audit_event_level(p->ev) >= AUDIT_LEVEL_REQUEST && req->body_obj) {
             /* a copy: the handler changes the object it is handed */
-            json_t *body = json_deep_copy(req->body_obj);
+            json_t *body = skiff_json_copy(req->body_obj);
             if (body) audit_event_set_request_object(p->ev, body);
             json_decref(body);
         }

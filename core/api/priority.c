@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <skiff/objects.h>
 
 #include "api/object_meta.h"
 
@@ -65,7 +66,7 @@ static json_t *global_default(api_server_t *s, const char *except)
         if (!best || json_integer_value(json_object_get(pc, "value")) >
                          json_integer_value(json_object_get(best, "value"))) {
             json_decref(best);
-            best = json_deep_copy(pc);
+            best = skiff_json_copy(pc);
         }
     }
     watch_cache_list_free(objs, n);

@@ -16,6 +16,7 @@
 
 #include "api/crd.h"
 #include "api/discovery.h"
+#include "api/event_ttl.h"
 #include "api/object_meta.h"
 #include "api/openapi.h"
 #include "api/path.h"
@@ -556,6 +557,7 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
     uv_timer_init(s->loop, &s->compact_timer);
     s->compact_timer.data = s;
     uv_timer_start(&s->compact_timer, on_compact_timer, every, every);
+    api_event_ttl_init(s, opts->event_ttl_ms);
     *out = s;
     op_begin(s);
     int rc = s->store->vt->range(s->store, "/registry/", "/registry0", 0, 0, on_initial_range, s);
@@ -604,9 +606,10 @@ void api_server_free(api_server_t *s, void (*done)(void *), void *data)
     uv_timer_stop(&s->bookmark_timer);
     uv_timer_stop(&s->compact_timer);
     admission_chain_detach(s->admission);
-    s->closing_handles = 2;
+    s->closing_handles = 3;
     uv_close((uv_handle_t *)&s->bookmark_timer, on_timer_closed);
     uv_close((uv_handle_t *)&s->compact_timer, on_timer_closed);
+    api_event_ttl_close(s, on_timer_closed);
     discovery_shutdown();
     openapi_shutdown();
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <skiff/objects.h>
 
 const char *status_reason_for_code(int code)
 {
@@ -69,7 +70,7 @@ json_t *status_details(const kind_def_t *k, const char *name)
 void reply_json(api_response_t *resp, int code, const json_t *obj)
 {
     if (resp->ops->send_object) { /* in process: no text to parse again */
-        json_t *copy = json_deep_copy(obj);
+        json_t *copy = skiff_json_copy(obj);
         if (copy) {
             resp->ops->send_object(resp, code, copy);
             return;

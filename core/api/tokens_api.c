@@ -15,6 +15,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <skiff/objects.h>
 
 int api_service_account_exists(void *data, const char *ns, const char *name, const char *uid)
 {
@@ -111,7 +112,7 @@ void api_handle_token_request(api_call_t *c)
     char ts[32], now[32];
     api_rfc3339((time_t)exp, ts, sizeof ts);
     api_now_rfc3339(now, sizeof now);
-    json_t *out_spec = json_is_object(spec) ? json_deep_copy(spec) : json_object();
+    json_t *out_spec = json_is_object(spec) ? skiff_json_copy(spec) : json_object();
     json_object_set_new(out_spec, "expirationSeconds", json_integer(secs));
     if (!json_object_get(out_spec, "audiences")) json_object_set_new(out_spec, "audiences", json_array());
     json_t *out = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:o, s:{s:s, s:s}}", "kind",

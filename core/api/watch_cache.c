@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <skiff/objects.h>
 
 #include "api/object_meta.h"
 #include "util/strmap.h"
@@ -43,14 +45,18 @@ struct watch_cache {
     size_t object_watchers;
 };
 
+int64_t cache_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void cache_obj_ref(cache_obj_t *o) { o->refs++; }
 
 void cache_obj_unref(cache_obj_t *o)
 {
     if (!o || --o->refs > 0) return;
-    free(o->key);
-    free(o->json);
-    free(o->nsbuf);
     json_decref(o->labels);
     json_decref(o->parsed);
     free(o);
@@ -60,7 +66,7 @@ json_t *cache_obj_decode(cache_obj_t *o)
 {
     /* a copy: callers change what they decode, and the parsed tree is
      * shared (watchers in this process hold it) */
-    if (o->parsed) return json_deep_copy(o->parsed);
+    if (o->parsed) return skiff_json_copy(o->parsed);
     return json_loadb(o->json, o->len, 0, NULL);
 }
 
@@ -79,18 +85,35 @@ const json_t *cache_obj_parsed(cache_obj_t *o)
     return o->parsed;
 }
 
-static int set_names(cache_obj_t *o, int namespaced)
+/* A snapshot in one block: the struct, its key, its namespace and room for
+ * json_len bytes of JSON (o->json, to fill in, NUL-terminated), so an
+ * object costs one allocation besides its labels and tree. */
+static cache_obj_t *obj_alloc(const char *key, int namespaced, size_t json_len)
 {
-    char *slash = namespaced ? strchr(o->key, '/') : NULL;
+    size_t klen = strlen(key);
+    const char *slash = namespaced ? strchr(key, '/') : NULL;
+    size_t nslen = slash ? (size_t)(slash - key) : 0;
+    cache_obj_t *o = calloc(1, sizeof *o + klen + 1 + (slash ? nslen + 1 : 0) + json_len + 1);
+    if (!o) return NULL;
+    char *p = (char *)(o + 1);
+    o->key = p;
+    memcpy(p, key, klen + 1);
+    p += klen + 1;
     if (slash) {
-        o->nsbuf = strndup(o->key, (size_t)(slash - o->key));
-        o->ns = o->nsbuf;
-        o->name = slash + 1;
-        return o->nsbuf ? 0 : -1;
+        memcpy(p, key, nslen);
+        p[nslen] = '\0';
+        o->ns = p;
+        o->name = o->key + nslen + 1;
+        p += nslen + 1;
+    } else {
+        o->ns = "";
+        o->name = o->key;
     }
-    o->ns = "";
-    o->name = o->key;
-    return 0;
+    o->json = p;
+    o->len = json_len;
+    o->refs = 1;
+    o->written_ms = cache_clock_ms();
+    return o;
 }
 
 const json_t *cache_obj_labels(cache_obj_t *o)
@@ -120,24 +143,18 @@ cache_obj_t *cache_obj_from_store(const char *key, int namespaced, const char *v
 static cache_obj_t *obj_build(const char *key, int namespaced, const char *value, size_t len,
                               int64_t rev, int may_splice)
 {
-    size_t n;
-    char *fast = may_splice ? api_splice_rv(value, len, rev, &n) : NULL;
-    if (fast) {
+    size_t head = may_splice ? api_splice_rv_at(value, len) : 0;
+    if (head) {
         /* canonical bytes: no decoding; labels are read when a selector needs them */
-        cache_obj_t *o = calloc(1, sizeof *o);
-        if (!o) {
-            free(fast);
-            return NULL;
-        }
-        o->refs = 1;
+        char ins[API_RV_MEMBER_MAX];
+        size_t n = api_rv_member(rev, ins);
+        cache_obj_t *o = obj_alloc(key, namespaced, len + n);
+        if (!o) return NULL;
         o->rev = rev;
-        o->json = fast;
-        o->len = n;
-        o->key = strdup(key);
-        if (!o->key || set_names(o, namespaced) != 0) {
-            cache_obj_unref(o);
-            return NULL;
-        }
+        memcpy(o->json, value, head);
+        memcpy(o->json + head, ins, n);
+        memcpy(o->json + head + n, value + head, len - head);
+        o->json[len + n] = '\0';
         return o;
     }
     json_t *obj = json_loadb(value, len, 0, NULL);
@@ -153,24 +170,20 @@ static cache_obj_t *obj_build(const char *key, int namespaced, const char *value
     char rvs[32];
     snprintf(rvs, sizeof rvs, "%lld", (long long)rev);
     json_object_set_new(meta, "resourceVersion", json_string(rvs));
-    cache_obj_t *o = calloc(1, sizeof *o);
+    char *text = json_dumps(obj, JSON_COMPACT);
+    cache_obj_t *o = text ? obj_alloc(key, namespaced, strlen(text)) : NULL;
     if (!o) {
+        free(text);
         json_decref(obj);
         return NULL;
     }
-    o->refs = 1;
     o->rev = rev;
-    o->key = strdup(key);
-    o->json = json_dumps(obj, JSON_COMPACT);
-    o->len = o->json ? strlen(o->json) : 0;
+    memcpy(o->json, text, o->len + 1);
+    free(text);
     json_t *labels = json_object_get(meta, "labels");
     if (json_is_object(labels) && json_object_size(labels) > 0) o->labels = json_incref(labels);
     o->labels_known = 1;
     json_decref(obj);
-    if (!o->key || !o->json || set_names(o, namespaced) != 0) {
-        cache_obj_unref(o);
-        return NULL;
-    }
     return o;
 }
 
@@ -181,7 +194,7 @@ watch_cache_t *watch_cache_new(const kind_def_t *k, size_t ring_capacity)
     watch_cache_t *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->kind = k;
-    c->objects = strmap_new();
+    c->objects = strmap_new_borrowed(); /* keyed by each object's own key */
     c->cap = ring_capacity ? ring_capacity : 1024;
     c->ring = calloc(c->cap, sizeof *c->ring);
     if (!c->objects || !c->ring) {
@@ -339,7 +352,7 @@ void watch_cache_put(watch_cache_t *c, const char *key, const char *value, size_
 {
     cache_obj_t *o = cache_obj_from_store(key, c->kind->namespaced, value, len, rev);
     if (!o) return;
-    cache_obj_t *prev = strmap_put(c->objects, key, o);
+    cache_obj_t *prev = strmap_put(c->objects, o->key, o);
     record(c, prev ? CACHE_MODIFIED : CACHE_ADDED, o, prev, rev);
     cache_obj_unref(prev);
 }
@@ -369,7 +382,7 @@ void watch_cache_put_parsed(watch_cache_t *c, const char *key, const char *value
         }
     }
     if (o->parsed) o->parsed_recent = 1;
-    cache_obj_t *prev = strmap_put(c->objects, key, o);
+    cache_obj_t *prev = strmap_put(c->objects, o->key, o);
     record(c, prev ? CACHE_MODIFIED : CACHE_ADDED, o, prev, rev);
     if (c->cap <= RECENT_TREES && o->parsed == tree) {
         /* a small ring: kept while dispatching only */
@@ -393,7 +406,7 @@ void watch_cache_load(watch_cache_t *c, const char *key, const char *value, size
 {
     cache_obj_t *o = cache_obj_from_store(key, c->kind->namespaced, value, len, rev);
     if (!o) return;
-    cache_obj_unref(strmap_put(c->objects, key, o));
+    cache_obj_unref(strmap_put(c->objects, o->key, o));
 }
 
 void watch_cache_delete(watch_cache_t *c, const char *key, int64_t rev)

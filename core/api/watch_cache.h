@@ -36,9 +36,12 @@ typedef struct cache_obj {
      * for this version: a tree an in-process caller holds is this
      * version's own when the pointers are equal (see api_request_t.base_obj) */
     const json_t *handed;
-    char *nsbuf;
+    int64_t written_ms; /* cache_clock_ms() when this version was cached (Event TTL) */
+    /* key, namespace and json live in the same allocation, after the struct */
 } cache_obj_t;
 
+/* Monotonic milliseconds, the clock of written_ms. */
+int64_t cache_clock_ms(void);
 void cache_obj_ref(cache_obj_t *o);
 void cache_obj_unref(cache_obj_t *o);
 /* metadata.labels (decoded on first use; borrowed; NULL if none). */

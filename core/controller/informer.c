@@ -15,6 +15,8 @@
 
 #include <skiff/controller.h>
 
+#include "controller/informer_cache.h"
+
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 30000
 
@@ -35,10 +37,7 @@ struct skiff_informer {
     /* what each object received becomes before it is cached (NULL: itself) */
     skiff_informer_transform_fn transform;
     void *transform_data;
-    json_t *cache;     /* key -> object */
-    json_t *idx_ns;    /* namespace -> {key -> object} */
-    json_t *idx_label; /* "k=v" -> {key -> object} */
-    json_t *idx_owner; /* owner uid -> {key -> object} */
+    informer_cache_t *cache; /* objects by key, indexed by namespace, label and owner */
     char rv[64];
     /* a paged list in progress: the items so far, the first page's
      * version, and whether paging is off (after an expired continue) */
@@ -119,63 +118,6 @@ static json_t *transformed_items(skiff_informer_t *inf, json_t *items)
     return a;
 }
 
-/* ---- indexes ------------------------------------------------------------------------- */
-
-static void idx_add(json_t *idx, const char *value, const char *key, json_t *obj)
-{
-    json_t *set = json_object_get(idx, value);
-    if (!set) {
-        set = json_object();
-        if (!set || json_object_set_new_nocheck(idx, value, set) != 0) return;
-    }
-    json_object_set_nocheck(set, key, obj);
-}
-
-static void idx_del(json_t *idx, const char *value, const char *key)
-{
-    json_t *set = json_object_get(idx, value);
-    if (!set) return;
-    json_object_del(set, key);
-    if (json_object_size(set) == 0) json_object_del(idx, value);
-}
-
-/* Calls fn for each index entry of obj. */
-static void idx_each(skiff_informer_t *inf, json_t *obj, const char *key,
-                     void (*fn)(json_t *idx, const char *value, const char *key, json_t *obj))
-{
-    const char *ns = meta_str(obj, "namespace");
-    fn(inf->idx_ns, ns ? ns : "", key, obj);
-    const char *lk;
-    json_t *lv;
-    json_object_foreach(json_object_get(meta(obj), "labels"), lk, lv)
-    {
-        const char *v = json_string_value(lv);
-        size_t n = strlen(lk) + (v ? strlen(v) : 0) + 2;
-        char *kv = malloc(n);
-        if (!kv) continue;
-        snprintf(kv, n, "%s=%s", lk, v ? v : "");
-        fn(inf->idx_label, kv, key, obj);
-        free(kv);
-    }
-    size_t i;
-    json_t *ref;
-    json_array_foreach(json_object_get(meta(obj), "ownerReferences"), i, ref)
-    {
-        const char *uid = json_string_value(json_object_get(ref, "uid"));
-        if (uid) fn(inf->idx_owner, uid, key, obj);
-    }
-}
-
-static void idx_add_cb(json_t *idx, const char *value, const char *key, json_t *obj)
-{
-    idx_add(idx, value, key, obj);
-}
-
-static void idx_del_cb(json_t *idx, const char *value, const char *key, json_t *obj)
-{
-    idx_del(idx, value, key);
-}
-
 /* ---- handlers ---------------------------------------------------------------------------- */
 
 enum { EV_ADD, EV_UPDATE, EV_DELETE };
@@ -199,6 +141,13 @@ static void dispatch(skiff_informer_t *inf, int ev, json_t *old_obj, json_t *new
     }
 }
 
+static void replay_add(const char *key, json_t *obj, void *data)
+{
+    (void)key;
+    const skiff_informer_handler_t *h = data;
+    h->on_add(h->data, obj);
+}
+
 int skiff_informer_add_handler(skiff_informer_t *inf, const skiff_informer_handler_t *h)
 {
     if (!inf || !h || inf->stopping) return SKIFF_EINVAL;
@@ -216,9 +165,7 @@ int skiff_informer_add_handler(skiff_informer_t *inf, const skiff_informer_handl
     int id = e->id;
     if (h->on_add) {
         skiff_informer_handler_t hc = *h;
-        const char *k;
-        json_t *o;
-        json_object_foreach(inf->cache, k, o) hc.on_add(hc.data, o);
+        informer_cache_each(inf->cache, replay_add, &hc);
     }
     return id;
 }
@@ -251,10 +198,9 @@ static void note_rv(skiff_informer_t *inf, json_t *obj)
  * cached already). */
 static void cache_put(skiff_informer_t *inf, const char *key, json_t *obj, int quiet_if_same)
 {
-    json_t *old = json_incref(json_object_get(inf->cache, key));
-    if (old) idx_each(inf, old, key, idx_del_cb);
-    json_object_set_nocheck(inf->cache, key, obj);
-    idx_each(inf, obj, key, idx_add_cb);
+    int err;
+    json_t *old = informer_cache_put(inf->cache, key, obj, &err);
+    if (err) return;
     if (!old) {
         dispatch(inf, EV_ADD, NULL, obj);
     } else {
@@ -267,13 +213,19 @@ static void cache_put(skiff_informer_t *inf, const char *key, json_t *obj, int q
 
 static void cache_del(skiff_informer_t *inf, const char *key, json_t *last)
 {
-    json_t *old = json_incref(json_object_get(inf->cache, key));
+    json_t *old = informer_cache_remove(inf->cache, key);
     if (!old) return;
-    idx_each(inf, old, key, idx_del_cb);
-    json_object_del(inf->cache, key);
     /* the final state from the watch when there is one */
     dispatch(inf, EV_DELETE, last ? last : old, NULL);
     json_decref(old);
+}
+
+/* Collects into acc[1] the keys not in acc[0] (the keys a list returned). */
+static void note_gone(const char *key, json_t *obj, void *data)
+{
+    (void)obj;
+    json_t **acc = data;
+    if (!json_object_get(acc[0], key)) json_array_append_new(acc[1], json_string_nocheck(key));
 }
 
 /* A list's items become the cache; what changed since becomes events. */
@@ -291,10 +243,10 @@ static void cache_replace(skiff_informer_t *inf, json_t *items)
         free(k);
     }
     json_t *gone = json_array();
-    const char *k;
-    json_t *o;
-    json_object_foreach(inf->cache, k, o)
-        if (seen && !json_object_get(seen, k)) json_array_append_new(gone, json_string_nocheck(k));
+    if (seen && gone) {
+        json_t *acc[2] = {seen, gone};
+        informer_cache_each(inf->cache, note_gone, acc);
+    }
     json_array_foreach(gone, i, it) cache_del(inf, json_string_value(it), NULL);
     json_decref(gone);
     json_decref(seen);
@@ -513,10 +465,7 @@ int skiff_informer_new(uv_loop_t *loop, skiff_client_t *client, const skiff_reso
     inf->group = strdup(r->group ? r->group : "");
     inf->version = strdup(r->version);
     inf->resource = strdup(r->resource);
-    inf->cache = json_object();
-    inf->idx_ns = json_object();
-    inf->idx_label = json_object();
-    inf->idx_owner = json_object();
+    inf->cache = informer_cache_new();
     if (opts) {
         inf->ns = sdup(opts->namespace_);
         inf->ls = sdup(opts->label_selector);
@@ -524,8 +473,8 @@ int skiff_informer_new(uv_loop_t *loop, skiff_client_t *client, const skiff_reso
         inf->resync_ms = opts->resync_ms;
         inf->watch_timeout_s = opts->watch_timeout_s;
     }
-    if (!inf->group || !inf->version || !inf->resource || !inf->cache || !inf->idx_ns ||
-        !inf->idx_label || !inf->idx_owner || (opts && opts->namespace_ && *opts->namespace_ && !inf->ns) ||
+    if (!inf->group || !inf->version || !inf->resource || !inf->cache ||
+        (opts && opts->namespace_ && *opts->namespace_ && !inf->ns) ||
         (opts && opts->label_selector && *opts->label_selector && !inf->ls) ||
         (opts && opts->field_selector && *opts->field_selector && !inf->fs)) {
         inf->closed_handles = 2;
@@ -566,11 +515,8 @@ int skiff_informer_start(skiff_informer_t *inf)
 static void maybe_free(skiff_informer_t *inf)
 {
     if (!inf->stopping || inf->closed_handles < 2 || inf->list_pending) return;
-    json_decref(inf->cache);
+    informer_cache_free(inf->cache);
     json_decref(inf->pages);
-    json_decref(inf->idx_ns);
-    json_decref(inf->idx_label);
-    json_decref(inf->idx_owner);
     free(inf->handlers);
     free(inf->group);
     free(inf->version);
@@ -620,44 +566,28 @@ void skiff_informer_stats(const skiff_informer_t *inf, int *lists, int *watches)
 
 json_t *skiff_informer_get(const skiff_informer_t *inf, const char *key)
 {
-    return inf && key ? json_object_get(inf->cache, key) : NULL;
-}
-
-static json_t *values_of(json_t *set)
-{
-    json_t *a = json_array();
-    const char *k;
-    json_t *o;
-    if (a) json_object_foreach(set, k, o) json_array_append(a, o);
-    return a;
+    return inf ? informer_cache_get(inf->cache, key) : NULL;
 }
 
 json_t *skiff_informer_list(const skiff_informer_t *inf)
 {
-    return values_of(inf ? inf->cache : NULL);
+    return informer_cache_list(inf ? inf->cache : NULL);
 }
 
 json_t *skiff_informer_list_namespace(const skiff_informer_t *inf, const char *ns)
 {
-    return values_of(inf ? json_object_get(inf->idx_ns, ns ? ns : "") : NULL);
+    return informer_cache_list_namespace(inf ? inf->cache : NULL, ns);
 }
 
 json_t *skiff_informer_list_label(const skiff_informer_t *inf, const char *key,
                                   const char *value)
 {
-    if (!inf || !key) return json_array();
-    size_t n = strlen(key) + (value ? strlen(value) : 0) + 2;
-    char *kv = malloc(n);
-    if (!kv) return NULL;
-    snprintf(kv, n, "%s=%s", key, value ? value : "");
-    json_t *a = values_of(json_object_get(inf->idx_label, kv));
-    free(kv);
-    return a;
+    return informer_cache_list_label(inf ? inf->cache : NULL, key, value);
 }
 
 json_t *skiff_informer_list_owner(const skiff_informer_t *inf, const char *uid)
 {
-    return values_of(inf && uid ? json_object_get(inf->idx_owner, uid) : NULL);
+    return informer_cache_list_owner(inf ? inf->cache : NULL, uid);
 }
 
 /* ---- the factory -------------------------------------------------------------------------------- */

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <skiff/objects.h>
+
 
 static const skiff_resource_t leases = {"coordination.k8s.io", "v1", "leases", NULL};
 
@@ -119,7 +121,7 @@ static void on_lease(void *data, int status, json_t *obj)
         after_write(l, status, NULL); /* counts as a failed renewal */
         return;
     }
-    json_t *lease = json_deep_copy(obj);
+    json_t *lease = skiff_json_copy(obj);
     json_t *spec = json_object_get(lease, "spec");
     if (!json_is_object(spec)) {
         spec = json_object();
@@ -228,7 +230,7 @@ static void on_lease_for_release(void *data, int status, json_t *obj)
         return;
     }
     /* clear the holder so a successor takes over at once */
-    json_t *lease = json_deep_copy(obj);
+    json_t *lease = skiff_json_copy(obj);
     json_object_set_new(json_object_get(lease, "spec"), "holderIdentity", json_string(""));
     if (skiff_client_update(l->client, &leases, l->ns, lease, NULL, on_released, l) != 0)
         on_released(l, 0, NULL);

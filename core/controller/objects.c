@@ -368,6 +368,47 @@ int64_t skiff_pod_request_milli(const json_t *pod, const char *resource)
 
 /* ---- hashes --------------------------------------------------------------------- */
 
+json_t *skiff_json_copy(const json_t *v)
+{
+    if (!v) return NULL;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        json_t *out = json_object();
+        if (!out) return NULL;
+        for (void *it = json_object_iter((json_t *)v); it;
+             it = json_object_iter_next((json_t *)v, it)) {
+            json_t *e = skiff_json_copy(json_object_iter_value(it));
+            if (!e || json_object_setn_new_nocheck(out, json_object_iter_key(it),
+                                                   json_object_iter_key_len(it), e) != 0) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    case JSON_ARRAY: {
+        size_t n = json_array_size(v);
+        json_t *out = json_array();
+        if (!out) return NULL;
+        for (size_t i = 0; i < n; i++) {
+            if (json_array_append_new(out, skiff_json_copy(json_array_get(v, i))) != 0) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    case JSON_STRING:
+        return json_stringn_nocheck(json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        return json_integer(json_integer_value(v));
+    case JSON_REAL:
+        return json_real(json_real_value(v));
+    default:
+        return (json_t *)v; /* true, false and null are constants */
+    }
+}
+
 void skiff_json_hash(const json_t *v, uint32_t collision_count, char *buf, size_t len)
 {
     /* FNV-1a over the canonical (sorted, compact) text */

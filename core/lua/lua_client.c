@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <skiff/objects.h>
 
 #include "lua/lua_int.h"
 
@@ -436,7 +437,7 @@ static int apply_step(op_t *op, json_t *current, int have_current)
         return 1;
     } else {
         op->type = OP_APPLY_PATCH;
-        json_t *patch = json_deep_copy(op->want);
+        json_t *patch = skiff_json_copy(op->want);
         json_t *meta = json_object_get(patch, "metadata");
         /* the current resourceVersion would turn the patch into a
          * compare-and-swap; apply means "make it so" */

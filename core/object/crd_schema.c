@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <skiff/objects.h>
 
 #define PATH_MAX_LEN 1024
 
@@ -656,11 +657,11 @@ static void default_walk(const json_t *s, json_t *v, int top)
             json_t *cur = json_object_get(v, key);
             const json_t *def = json_object_get(ps, "default");
             if (cur && json_is_null(cur) && !flag(ps, "nullable")) {
-                if (def) json_object_set_new(v, key, json_deep_copy(def));
+                if (def) json_object_set_new(v, key, skiff_json_copy(def));
                 else json_object_del(v, key);
                 cur = json_object_get(v, key);
             } else if (!cur && def) {
-                json_object_set_new(v, key, json_deep_copy(def));
+                json_object_set_new(v, key, skiff_json_copy(def));
                 cur = json_object_get(v, key);
             }
             if (cur) default_walk(ps, cur, 0);

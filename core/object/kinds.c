@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <skiff/objects.h>
 
 #include "object/crd_schema.h"
 #include "object/registry.h"
@@ -1500,7 +1501,7 @@ static json_t *cpu_metric(const char *which, const json_t *value)
 
 static json_t *with_version(const json_t *obj, const char *api_version)
 {
-    json_t *out = json_deep_copy(obj);
+    json_t *out = skiff_json_copy(obj);
     if (!out)
         return NULL;
     json_object_set_new(out, "kind", json_string("HorizontalPodAutoscaler"));

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <skiff/objects.h>
 
 #include "object/patch.h"
 
@@ -343,12 +344,12 @@ static int apply_one(json_t **root, const json_t *opv, size_t index, char *err, 
     }
 
     if (!strcmp(op, "add")) {
-        json_t *v = json_deep_copy(value);
+        json_t *v = skiff_json_copy(value);
         rc = v ? do_add(root, &p, path, v, &o) : op_fail(&o, 1, "out of memory at", path);
     } else if (!strcmp(op, "remove")) {
         rc = do_remove(*root, &p, path, NULL, &o);
     } else if (!strcmp(op, "replace")) {
-        json_t *v = json_deep_copy(value);
+        json_t *v = skiff_json_copy(value);
         rc = v ? do_replace(root, &p, path, v, &o) : op_fail(&o, 1, "out of memory at", path);
     } else if (!strcmp(op, "move")) {
         if (jptr_proper_prefix(&f, &p)) {
@@ -378,7 +379,7 @@ static int apply_one(json_t **root, const json_t *opv, size_t index, char *err, 
                         "json patch operation %zu (copy): from \"%s\" does not exist", index, from);
             goto out;
         }
-        json_t *v = json_deep_copy(src);
+        json_t *v = skiff_json_copy(src);
         rc = v ? do_add(root, &p, path, v, &o) : op_fail(&o, 1, "out of memory at", path);
     } else { /* test */
         json_t *cur = jptr_get(*root, &p, p.n);
@@ -414,7 +415,7 @@ json_t *patch_json_apply(const json_t *doc, const json_t *patch, char *err, size
     if (!json_is_array(patch))
         return patch_fail_(1, err, errlen,
                            "json patch: the patch must be a JSON array of operations");
-    json_t *root = json_deep_copy(doc);
+    json_t *root = skiff_json_copy(doc);
     if (!root)
         return patch_fail_(1, err, errlen, "json patch: out of memory");
     size_t i;

@@ -4,12 +4,14 @@
  * included) replaces. The input document is never modified. */
 #include "object/patch.h"
 
+#include <skiff/objects.h>
+
 /* Merges patch into target (owned, may be NULL); returns the new owned value. */
 static json_t *merge(json_t *target, const json_t *patch)
 {
     if (!json_is_object(patch)) {
         json_decref(target);
-        return json_deep_copy(patch);
+        return skiff_json_copy(patch);
     }
     if (!json_is_object(target)) {
         json_decref(target);
@@ -39,7 +41,7 @@ json_t *patch_merge_apply(const json_t *doc, const json_t *patch, char *err, siz
     patch_fail_(0, NULL, 0, "%s", "");
     if (!patch)
         return patch_fail_(1, err, errlen, "merge patch: no patch document");
-    json_t *target = doc ? json_deep_copy(doc) : NULL;
+    json_t *target = doc ? skiff_json_copy(doc) : NULL;
     if (doc && !target)
         return patch_fail_(1, err, errlen, "merge patch: out of memory");
     json_t *out = merge(target, patch);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <skiff/objects.h>
 
 #include "object/patch.h"
 
@@ -142,7 +143,7 @@ static json_t *replace_list(smp_t *s, const json_t *patch, const schema_type_t *
             if (!copy)
                 goto fail;
         } else {
-            copy = json_deep_copy(item);
+            copy = skiff_json_copy(item);
         }
         if (!copy || json_array_append_new(out, copy) < 0) {
             patch_fail_(1, s->err, s->errlen, "strategic merge patch: out of memory");
@@ -200,7 +201,7 @@ static json_t *merge_primitive_list(smp_t *s, json_t *orig, const json_t *patch)
         }
         if (found)
             continue;
-        json_t *copy = json_is_array(v) ? replace_list(s, v, NULL) : json_deep_copy(v);
+        json_t *copy = json_is_array(v) ? replace_list(s, v, NULL) : skiff_json_copy(v);
         if (!copy) {
             json_decref(out);
             return json_is_array(v) ? NULL
@@ -504,7 +505,7 @@ static int merge_member(smp_t *s, json_t *orig, const char *k, const json_t *v,
         else
             res = replace_list(s, v, elem_type(ft));
     } else {
-        res = json_deep_copy(v);
+        res = skiff_json_copy(v);
         if (!res)
             patch_fail_(1, s->err, s->errlen, "strategic merge patch: out of memory");
     }
@@ -579,7 +580,7 @@ json_t *patch_strategic_apply(const json_t *doc, const json_t *patch, const sche
         return patch_fail_(1, err, errlen,
                            "strategic merge patch: the patch must be a JSON object");
     smp_t s = {.err = err, .errlen = errlen};
-    json_t *copy = json_is_object(doc) ? json_deep_copy(doc) : NULL;
+    json_t *copy = json_is_object(doc) ? skiff_json_copy(doc) : NULL;
     if (json_is_object(doc) && !copy)
         return patch_fail_(1, err, errlen, "strategic merge patch: out of memory");
     int del = 0;

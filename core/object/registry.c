@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include <skiff/errors.h>
+#include <skiff/objects.h>
 
 #include "object/crd_schema.h"
 #include "object/registry.h"
@@ -363,7 +364,7 @@ static json_t *crd_convert(const kind_def_t *from, const kind_def_t *to, const j
         return json_incref((json_t *)obj);
     /* defaults apply on read too: objects stored before a default was
      * added to the schema read with it, as in Kubernetes */
-    json_t *c = defaults ? json_deep_copy((json_t *)obj) : json_copy((json_t *)obj);
+    json_t *c = defaults ? skiff_json_copy((json_t *)obj) : json_copy((json_t *)obj);
     if (c && from != to && json_object_get(c, "apiVersion"))
         json_object_set_new(c, "apiVersion", json_string(registry_api_version(to)));
     if (c && defaults)

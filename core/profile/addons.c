@@ -18,7 +18,6 @@
 
 #include <skiff/client.h>
 #include <skiff/objects.h>
-
 #include "api/client_inproc.h"
 #include "object/registry.h"
 #include "profile/profile.h"
@@ -485,7 +484,7 @@ static int add_object(addons_t *a, addon_file_t *f, int doc, json_t *obj, op_t *
     op->file = f;
     op->doc = doc;
     op->kind = k;
-    op->obj = json_deep_copy(obj);
+    op->obj = skiff_json_copy(obj);
     /* what the server assigns: a manifest exported with kubectl get -o yaml
      * carries them, and a create must not */
     json_t *m = json_object_get(op->obj, "metadata");
@@ -751,8 +750,8 @@ int addons_start(const addons_opts_t *o, addons_t **out)
     addons_t *a = calloc(1, sizeof *a);
     if (!a) return -1;
     a->loop = o->loop;
-    a->paths = json_deep_copy(o->paths);
-    a->vars = o->vars ? json_deep_copy(o->vars) : json_object();
+    a->paths = skiff_json_copy(o->paths);
+    a->vars = o->vars ? skiff_json_copy(o->vars) : json_object();
     a->status_data = json_object();
     a->client = client_inproc_new(o->loop, o->api);
     a->events = a->client ? skiff_event_recorder_new(a->client, "skiff-addons") : NULL;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <skiff/objects.h>
 
 #include "util/strbuf.h"
 
@@ -502,7 +503,7 @@ static profile_t *load_doc(char *origin, char *name, char *text, size_t len, int
         }
         /* the base's values, overridden key by key (tables merged, lists
          * and plain values replaced) */
-        json_t *merged = json_deep_copy(base->doc);
+        json_t *merged = skiff_json_copy(base->doc);
         json_object_update_recursive(merged, doc);
         json_object_del(merged, "extends");
         json_object_set_new(merged, "name", json_string(p->name));

@@ -20,6 +20,7 @@
 
 
 #include <skiff/errors.h>
+#include <skiff/objects.h>
 
 #include "api/object_meta.h"
 #include "util/log.h"
@@ -895,7 +896,7 @@ void audit_event_annotate(audit_event_t *ev, const char *key, const char *value)
 void audit_event_set_request_object(audit_event_t *ev, const json_t *obj)
 {
     if (!ev || !obj || ev->sensitive || ev->level < AUDIT_LEVEL_REQUEST) return;
-    json_t *c = json_deep_copy(obj);
+    json_t *c = skiff_json_copy(obj);
     if (c && ev->omit_managed_fields) {
         json_t *s = strip_managed_fields(c);
         json_decref(c);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include <skiff/errors.h>
+#include <skiff/objects.h>
 
 #include "api/selector.h"
 #include "util/strmap.h"
@@ -169,10 +170,10 @@ static rbac_role_t *role_new(const json_t *obj, const char *ns, const char *name
     const json_t *rules = json_object_get(obj, "rules");
     const json_t *aggr = json_object_get(obj, "aggregationRule");
     const json_t *labels = json_object_get(json_object_get(obj, "metadata"), "labels");
-    if (json_is_array(rules) && json_object_set_new(r->copy, "rules", json_deep_copy(rules)) < 0)
+    if (json_is_array(rules) && json_object_set_new(r->copy, "rules", skiff_json_copy(rules)) < 0)
         goto oom;
     if (json_is_object(labels) &&
-        json_object_set_new(r->copy, "labels", json_deep_copy(labels)) < 0)
+        json_object_set_new(r->copy, "labels", skiff_json_copy(labels)) < 0)
         goto oom;
     if (parse_rules(r, json_object_get(r->copy, "rules")) < 0)
         goto oom;
@@ -625,7 +626,7 @@ static json_t *rules_json(const rbac_rule_t *const *rules, size_t n)
 {
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++)
-        if (json_array_append_new(arr, json_deep_copy(rules[i]->json)) < 0) {
+        if (json_array_append_new(arr, skiff_json_copy(rules[i]->json)) < 0) {
             json_decref(arr);
             return NULL;
         }
@@ -849,7 +850,7 @@ typedef struct list_scan {
 static json_t *array_or_empty(const json_t *rule, const char *field)
 {
     const json_t *v = json_object_get(rule, field);
-    return json_is_array(v) ? json_deep_copy(v) : json_array();
+    return json_is_array(v) ? skiff_json_copy(v) : json_array();
 }
 
 static int list_visit(const rbac_binding_t *b, const rbac_subject_t *s, const rbac_rule_t *r,

@@ -1,4 +1,5 @@
-/* core/util/strmap.c - chained string hash map with power-of-two buckets. */
+/* core/util/strmap.c - chained string hash map with power-of-two buckets;
+ * keys copied into their nodes, or borrowed from the values. */
 #include "util/strmap.h"
 
 #include <stdint.h>
@@ -9,13 +10,14 @@ typedef struct strmap_node {
     struct strmap_node *next;
     uint64_t hash;
     void *value;
-    char key[];
+    const char *key; /* copy (after the node) or borrowed */
 } strmap_node_t;
 
 struct strmap {
     strmap_node_t **buckets;
     size_t nbuckets;
     size_t size;
+    int borrowed;
 };
 
 static uint64_t hash_str(const char *s)
@@ -32,6 +34,13 @@ strmap_t *strmap_new(void)
     m->nbuckets = 64;
     m->buckets = calloc(m->nbuckets, sizeof *m->buckets);
     if (!m->buckets) { free(m); return NULL; }
+    return m;
+}
+
+strmap_t *strmap_new_borrowed(void)
+{
+    strmap_t *m = strmap_new();
+    if (m) m->borrowed = 1;
     return m;
 }
 
@@ -90,12 +99,18 @@ void *strmap_put(strmap_t *m, const char *key, void *value)
     if (*p) {
         void *old = (*p)->value;
         (*p)->value = value;
+        if (m->borrowed) (*p)->key = key;
         return old;
     }
-    size_t len = strlen(key);
-    strmap_node_t *n = malloc(sizeof *n + len + 1);
+    size_t len = m->borrowed ? 0 : strlen(key) + 1;
+    strmap_node_t *n = malloc(sizeof *n + len);
     if (!n) return NULL;
-    memcpy(n->key, key, len + 1);
+    if (m->borrowed) {
+        n->key = key;
+    } else {
+        memcpy(n + 1, key, len);
+        n->key = (const char *)(n + 1);
+    }
     n->hash = h;
     n->value = value;
     n->next = NULL;

@@ -1,5 +1,6 @@
 /* core/util/strmap.h - a string-keyed hash map (chained), used by the watch
- * cache and the registry lookups. Keys are copied; values are the caller's. */
+ * cache and the registry lookups. Keys are copied (or, in a borrowed map,
+ * kept by pointer); values are the caller's. */
 #ifndef SKIFF_STRMAP_H
 #define SKIFF_STRMAP_H
 
@@ -8,6 +9,9 @@
 typedef struct strmap strmap_t;
 
 strmap_t *strmap_new(void);
+/* A map whose keys are not copied: each put's key must stay valid while
+ * that value is in the map (typically it is part of the value). */
+strmap_t *strmap_new_borrowed(void);
 /* Frees the map; free_value (may be NULL) is called on every value. */
 void strmap_free(strmap_t *m, void (*free_value)(void *));
 void *strmap_get(const strmap_t *m, const char *key);

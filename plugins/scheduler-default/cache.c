@@ -67,12 +67,13 @@ int smap_put(smap_t *m, const char *key, void *value)
     smap_entry_t *e = smap_find(m, key);
     if (e) {
         e->value = value;
+        if (m->borrowed) e->key = (char *)key;
         return 0;
     }
     if ((m->used + 1) * 4 >= m->cap * 3 && smap_grow(m) != 0) return -1;
     size_t j = hash_str(key) & (m->cap - 1);
     while (m->e[j].key && m->e[j].key != TOMB) j = (j + 1) & (m->cap - 1);
-    char *k = strdup(key);
+    char *k = m->borrowed ? (char *)key : strdup(key);
     if (!k) return -1;
     if (!m->e[j].key) m->used++;
     m->e[j].key = k;
@@ -86,7 +87,7 @@ void *smap_del(smap_t *m, const char *key)
     smap_entry_t *e = smap_find(m, key);
     if (!e) return NULL;
     void *v = e->value;
-    free(e->key);
+    if (!m->borrowed) free(e->key);
     e->key = TOMB;
     e->value = NULL;
     m->n--;
@@ -97,11 +98,13 @@ void smap_clear(smap_t *m, void (*free_value)(void *))
 {
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->e[i].key || m->e[i].key == TOMB) continue;
+        if (!m->borrowed) free(m->e[i].key);
         if (free_value) free_value(m->e[i].value);
-        free(m->e[i].key);
     }
+    int borrowed = m->borrowed;
     free(m->e);
     memset(m, 0, sizeof *m);
+    m->borrowed = borrowed;
 }
 
 int smap_next(const smap_t *m, size_t *i, const char **key, void **value)
@@ -343,7 +346,11 @@ void pod_info_free(pod_info_t *pi)
 
 /* ---- nodes -------------------------------------------------------------------- */
 
-void cache_init(sched_cache_t *c) { memset(c, 0, sizeof *c); }
+void cache_init(sched_cache_t *c)
+{
+    memset(c, 0, sizeof *c);
+    c->pods.borrowed = 1; /* keyed by each pod_info's own key */
+}
 
 static void node_info_free(node_info_t *ni)
 {

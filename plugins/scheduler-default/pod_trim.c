@@ -192,8 +192,8 @@ json_t *pod_trim_bound(void *data, json_t *pod)
     if (!json_is_object(pod) || !node || !*node) return json_incref(pod);
     json_t *out = json_object(), *m = json_object(), *s = json_object(), *st = json_object();
     if (!out || !m || !s || !st) goto fail;
-    set_interned(out, "apiVersion", pod);
-    set_interned(out, "kind", pod);
+    /* no apiVersion and kind: a member costs a bound pod ~70 bytes, and a
+     * node's pods are Pods by construction */
     const json_t *meta = json_object_get(pod, "metadata");
     copy_keys(m, meta, meta_keys);
     for (const char *const *k = meta_shared; *k; k++) set_interned(m, *k, meta);

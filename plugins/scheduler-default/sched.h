@@ -21,6 +21,7 @@ typedef struct smap_entry {
 typedef struct smap {
     smap_entry_t *e;
     size_t cap, n, used;
+    int borrowed; /* keys are the values' own (each put's key outlives its entry), not copies */
 } smap_t;
 
 void *smap_get(const smap_t *m, const char *key);

@@ -485,6 +485,30 @@ static void test_pod_bind(void **state)
     assert_int_equal(api_fixture_stop(&fx), 0);
 }
 
+/* skiff_json_copy: equal to its source, sharing nothing with it */
+static void test_json_copy(void **state)
+{
+    json_t *src = load("{\"a\":{\"b\":[1,2.5,\"x\",true,false,null,{\"c\":\"d\"}]},"
+                       "\"e\":\"f\",\"g\":[]}");
+    json_t *c = skiff_json_copy(src);
+    assert_non_null(c);
+    assert_true(json_equal(src, c));
+    assert_ptr_not_equal(json_object_get(src, "a"), json_object_get(c, "a"));
+    json_t *sa = json_object_get(json_object_get(src, "a"), "b");
+    json_t *ca = json_object_get(json_object_get(c, "a"), "b");
+    assert_ptr_not_equal(sa, ca);
+    assert_ptr_not_equal(json_array_get(sa, 6), json_array_get(ca, 6));
+    assert_ptr_not_equal(json_object_get(src, "e"), json_object_get(c, "e"));
+    /* changing the copy leaves the source alone */
+    json_object_set_new(json_array_get(ca, 6), "c", json_string("changed"));
+    json_array_append_new(ca, json_integer(3));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(sa, 6), "c")), "d");
+    assert_int_equal(json_array_size(sa), 7);
+    assert_null(skiff_json_copy(NULL));
+    json_decref(src);
+    json_decref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -493,7 +517,7 @@ int main(void)
         cmocka_unit_test(test_quantities), cmocka_unit_test(test_pods),
         cmocka_unit_test(test_hash),       cmocka_unit_test(test_event_recorder),
         cmocka_unit_test(test_answer_message), cmocka_unit_test(test_pod_bind),
-        cmocka_unit_test(test_event_message_cut),
+        cmocka_unit_test(test_event_message_cut), cmocka_unit_test(test_json_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -261,6 +261,40 @@ static void test_ring_overflow_and_compaction(void **state)
     watch_cache_free(c);
 }
 
+/* Events keep their order across a compaction that leaves the ring's
+ * start mid-array and the wrap-around after it; at capacity the oldest go. */
+static void test_ring_keeps_order(void **state)
+{
+    watch_cache_t *c = watch_cache_new(cm_kind, 40);
+    watch_cache_progress(c, 1);
+    char name[8];
+    int64_t rev = 2;
+    for (int i = 0; i < 10; i++, rev++) {
+        snprintf(name, sizeof name, "a%d", i);
+        put(c, "ns", name, "web", rev);
+    }
+    watch_cache_compact(c, 6); /* drops revisions 2..6: the ring starts mid-array */
+    for (int i = 0; i < 50; i++, rev++) {
+        snprintf(name, sizeof name, "b%d", i);
+        put(c, "ns", name, "web", rev);
+    }
+    /* revisions 2..61 were written; the last 40 (22..61) are kept */
+    int too_old;
+    seen_t s = {0};
+    assert_null(watch_cache_watch(c, NULL, NULL, NULL, 20, on_event, &s, &too_old));
+    assert_true(too_old);
+    cache_watcher_t *w = watch_cache_watch(c, NULL, NULL, NULL, 35, on_event, &s, &too_old);
+    assert_non_null(w);
+    assert_int_equal(s.n, 26);
+    for (int i = 0; i < s.n; i++) {
+        assert_int_equal(s.rev[i], 36 + i);
+        snprintf(name, sizeof name, "b%d", (int)(36 + i - 12));
+        assert_string_equal(s.name[i], name);
+    }
+    watch_cache_unwatch(w);
+    watch_cache_free(c);
+}
+
 /* A watcher may end itself from its own callback. */
 static cache_watcher_t *self;
 static void end_self(void *data, int type, cache_obj_t *o, int64_t rev)
@@ -293,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_replay_and_selector_transitions),
         cmocka_unit_test(test_initial_adds_without_revision),
         cmocka_unit_test(test_ring_overflow_and_compaction),
+        cmocka_unit_test(test_ring_keeps_order),
         cmocka_unit_test(test_unwatch_inside_callback),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

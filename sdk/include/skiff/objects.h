@@ -100,6 +100,14 @@ int64_t skiff_pod_request_milli(const json_t *pod, const char *resource);
 int skiff_pod_bind(skiff_client_t *client, json_t *pod, const char *node, skiff_client_cb cb,
                    void *data);
 
+/* ---- copies ---------------------------------------------------------------------- */
+
+/* A deep copy of v (a new reference; NULL for NULL or when memory runs
+ * out). Unlike json_deep_copy it does not check for cycles, a check that
+ * costs a formatted address and a hash table entry for every object and
+ * array: for trees, as every parsed object is (a cyclic v never ends). */
+json_t *skiff_json_copy(const json_t *v);
+
 /* ---- hashes --------------------------------------------------------------------- */
 
 /* A short, name-safe hash of a JSON value (keys sorted), like the

@@ -67,13 +67,13 @@ typedef struct skiff_sched_port {
  * other pods not bound yet. For a pod bound to a node (among a node's
  * pods, bound or assumed after its binding was seen) it is a reduced Pod
  * that keeps only what scheduling reads of pods already placed:
- * apiVersion, kind; metadata name, namespace, uid, resourceVersion,
- * creationTimestamp, deletionTimestamp, labels, ownerReferences;
- * spec nodeName, schedulerName, priority, preemptionPolicy, affinity,
- * overhead, and containers and initContainers with name, image,
- * resources, ports (and restartPolicy); status phase and
- * nominatedNodeName. The rest (annotations, volumes, env, tolerations,
- * conditions, ...) is absent: a step that needs it for pods on nodes
+ * metadata name, namespace, uid, resourceVersion, creationTimestamp,
+ * deletionTimestamp, labels, ownerReferences; spec nodeName,
+ * schedulerName, priority, preemptionPolicy, affinity, overhead, and
+ * containers and initContainers with name, image, resources, ports (and
+ * restartPolicy); status phase and nominatedNodeName. The rest
+ * (apiVersion, kind, annotations, volumes, env, tolerations, conditions,
+ * ...) is absent: a step that needs it for pods on nodes
  * must keep its own view (e.g. from an informer of its own). Members
  * alike across pods may be one shared tree: obj is read-only. */
 typedef struct skiff_sched_pod {
