@@ -374,7 +374,7 @@ static spread_state_t *spread_build(const skiff_sched_cycle_t *cy, const char *w
         sc->honor_affinity = strcmp(str(c, "nodeAffinityPolicy"), "Ignore") != 0;
         sc->honor_taints = strcmp(str(c, "nodeTaintsPolicy"), "Honor") == 0;
         json_t *sel = json_object_get(c, "labelSelector");
-        sc->selector = sel ? json_deep_copy(sel) : NULL;
+        sc->selector = sel ? skiff_json_copy(sel) : NULL;
         /* matchLabelKeys: the pod's own values join the selector */
         size_t k;
         json_t *mk;

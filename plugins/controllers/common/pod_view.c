@@ -155,44 +155,6 @@ static int table_rebuild(void)
     return 0;
 }
 
-/* A copy of v. The received objects are trees (parsed, no cycles), so
- * this does without json_deep_copy's cycle check, which formats and
- * stores every container's address (most of the transform's cost). */
-static json_t *copy_value(const json_t *v)
-{
-    json_t *out, *e;
-    const char *k;
-    size_t i;
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        out = json_object();
-        if (!out) return NULL;
-        json_object_foreach((json_t *)v, k, e) {
-            if (json_object_set_new_nocheck(out, k, copy_value(e)) != 0) goto fail;
-        }
-        return out;
-    case JSON_ARRAY:
-        out = json_array();
-        if (!out) return NULL;
-        json_array_foreach(v, i, e) {
-            if (json_array_append_new(out, copy_value(e)) != 0) goto fail;
-        }
-        return out;
-    case JSON_STRING:
-        return json_stringn_nocheck(json_string_value(v), json_string_length(v));
-    case JSON_INTEGER:
-        return json_integer(json_integer_value(v));
-    case JSON_REAL:
-        return json_real(json_real_value(v));
-    default:
-        /* true, false, null: jansson's singletons, never counted */
-        return json_incref((json_t *)v);
-    }
-fail:
-    json_decref(out);
-    return NULL;
-}
-
 /* A new reference to the shared value equal to v, which is only read: a
  * copy of v becomes the shared one when there is none yet. NULL when out
  * of memory. */
@@ -203,7 +165,7 @@ static json_t *intern(const json_t *v)
         for (size_t i = h & (table_cap - 1); table[i].v; i = (i + 1) & (table_cap - 1))
             if (table[i].h == h && json_equal(table[i].v, v)) return json_incref(table[i].v);
     }
-    json_t *c = copy_value(v);
+    json_t *c = skiff_json_copy(v);
     if (!c) return NULL;
     if ((table_n + 1) * 2 > table_cap && table_rebuild() != 0) return c;
     table_place(table, table_cap, h, json_incref(c));
@@ -223,7 +185,8 @@ static int copy_keys(json_t *to, const json_t *from, const char *const *keys)
 {
     for (; *keys; keys++) {
         json_t *v = json_object_get(from, *keys);
-        if (v && !json_is_null(v) && json_object_set_new_nocheck(to, *keys, copy_value(v)) != 0)
+        if (v && !json_is_null(v) &&
+            json_object_set_new_nocheck(to, *keys, skiff_json_copy(v)) != 0)
             return -1;
     }
     return 0;
@@ -281,7 +244,7 @@ static int set_annotations(json_t *m, const json_t *ann)
 {
     if (!json_object_size(ann)) return 0;
     if (!json_object_get(ann, LAST_APPLIED)) return set_interned(m, "annotations", ann);
-    json_t *a = copy_value(ann);
+    json_t *a = skiff_json_copy(ann);
     if (!a) return -1;
     json_object_del(a, LAST_APPLIED);
     if (json_object_size(a)) return set_interned_own(m, "annotations", a);

@@ -128,7 +128,7 @@ void wl_sort_by_name(json_t *arr) { sort_array(arr, cmp_name); }
 
 json_t *wl_revision_data(const json_t *tmpl)
 {
-    json_t *t = json_deep_copy(tmpl ? tmpl : json_object());
+    json_t *t = skiff_json_copy(tmpl ? tmpl : json_object());
     if (!json_is_object(t)) {
         json_decref(t);
         t = json_object();
@@ -141,7 +141,7 @@ json_t *wl_revision_template(const json_t *cr)
 {
     json_t *t = wl_get(wl_get(cr, "data", "spec"), "template", NULL);
     if (!json_is_object(t)) return NULL;
-    json_t *c = json_deep_copy(t);
+    json_t *c = skiff_json_copy(t);
     json_object_del(c, "$patch");
     return c;
 }
@@ -177,7 +177,7 @@ json_t *wl_revision_new(const json_t *owner, const char *api_version, const char
     char name[300];
     /* as Kubernetes: the prefix is cut so the name stays a valid one */
     snprintf(name, sizeof name, "%.*s-%s", 223, owner_name ? owner_name : "", hash);
-    json_t *labels = json_deep_copy(wl_get(tmpl, "metadata", "labels"));
+    json_t *labels = skiff_json_copy(wl_get(tmpl, "metadata", "labels"));
     if (!json_is_object(labels)) {
         json_decref(labels);
         labels = json_object();
@@ -192,7 +192,7 @@ json_t *wl_revision_new(const json_t *owner, const char *api_version, const char
      * `kubectl rollout history`) */
     json_t *ann = wl_get(owner, "metadata", "annotations");
     if (cr && json_is_object(ann) && json_object_size(ann)) {
-        json_t *copy = json_deep_copy(ann);
+        json_t *copy = skiff_json_copy(ann);
         json_object_del(copy, "kubectl.kubernetes.io/last-applied-configuration");
         json_object_del(copy, "deprecated.daemonset.template.generation");
         json_object_set_new(json_object_get(cr, "metadata"), "annotations", copy);

@@ -332,13 +332,13 @@ static void cronjob_sync(skiff_reconcile_t *r)
     s->cc = cc;
     s->r = r;
     s->requeue_ms = -1;
-    s->cj = json_deep_copy(cached);
+    s->cj = skiff_json_copy(cached);
     json_t *cj = s->cj;
     json_t *spec = json_object_get(cj, "spec");
     s->old_st = json_is_object(json_object_get(cj, "status"))
-                    ? json_deep_copy(json_object_get(cj, "status"))
+                    ? skiff_json_copy(json_object_get(cj, "status"))
                     : NULL;
-    s->st = s->old_st ? json_deep_copy(s->old_st) : json_object();
+    s->st = s->old_st ? skiff_json_copy(s->old_st) : json_object();
     s->deletes = json_array();
     const char *uid = str_at(cj, "metadata", "uid");
     int64_t real_now = skiff_now_ms();
@@ -492,10 +492,10 @@ static void cronjob_sync(skiff_reconcile_t *r)
                 json_t *jt = json_object_get(spec, "jobTemplate");
                 json_t *tm = json_object_get(jt, "metadata");
                 json_t *labels = json_is_object(at(tm, "labels", NULL))
-                                     ? json_deep_copy(at(tm, "labels", NULL))
+                                     ? skiff_json_copy(at(tm, "labels", NULL))
                                      : json_object();
                 json_t *ann = json_is_object(at(tm, "annotations", NULL))
-                                  ? json_deep_copy(at(tm, "annotations", NULL))
+                                  ? skiff_json_copy(at(tm, "annotations", NULL))
                                   : json_object();
                 char ts[64];
                 format_in_zone(most_recent, zone, ts, sizeof ts);
@@ -504,7 +504,7 @@ static void cronjob_sync(skiff_reconcile_t *r)
                                         "batch/v1", "kind", "CronJob", "name", r->name, "uid",
                                         uid, "controller", 1, "blockOwnerDeletion", 1);
                 json_t *jspec = json_is_object(json_object_get(jt, "spec"))
-                                    ? json_deep_copy(json_object_get(jt, "spec"))
+                                    ? skiff_json_copy(json_object_get(jt, "spec"))
                                     : json_object();
                 s->create = json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:o, s:[o]}, s:o}",
                                       "apiVersion", "batch/v1", "kind", "Job", "metadata", "name",

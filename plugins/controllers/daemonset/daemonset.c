@@ -120,7 +120,7 @@ static void on_pod_deleted(wl_batch_t *b, void *data, int status, json_t *obj)
 static json_t *new_pod(const json_t *ds, const char *hash, const char *node)
 {
     const json_t *tmpl = wl_get(ds, "spec", "template");
-    json_t *meta = json_deep_copy(json_object_get(tmpl, "metadata"));
+    json_t *meta = skiff_json_copy(json_object_get(tmpl, "metadata"));
     if (!json_is_object(meta)) {
         json_decref(meta);
         meta = json_object();
@@ -143,7 +143,7 @@ static json_t *new_pod(const json_t *ds, const char *hash, const char *node)
     json_object_set_new(meta, "namespace", json_string(wl_str(ds, "metadata", "namespace")));
     json_object_set_new(meta, "ownerReferences",
                         json_pack("[o]", wl_controller_ref(ds, "apps/v1", "DaemonSet")));
-    json_t *spec = json_deep_copy(json_object_get(tmpl, "spec"));
+    json_t *spec = skiff_json_copy(json_object_get(tmpl, "spec"));
     if (!json_is_object(spec)) {
         json_decref(spec);
         spec = json_object();
@@ -402,7 +402,7 @@ static void ds_sync(ds_run_t *run, const json_t *ds, const char *hash, json_t *r
     const json_t *ru = wl_get(wl_get(ds, "spec", "updateStrategy"), "rollingUpdate", NULL);
 
     /* the spec every daemon pod gets, for the eligibility checks */
-    json_t *spec = json_deep_copy(wl_get(ds, "spec", "template") ?
+    json_t *spec = skiff_json_copy(wl_get(ds, "spec", "template") ?
                                       wl_get(wl_get(ds, "spec", "template"), "spec", NULL) : NULL);
     if (!json_is_object(spec)) {
         json_decref(spec);

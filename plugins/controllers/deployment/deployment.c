@@ -191,8 +191,8 @@ static void strip_nulls(json_t *v)
 /* The ReplicaSet's template equals the Deployment's but for the hash label. */
 static int template_matches(const json_t *rs, const json_t *dep)
 {
-    json_t *a = json_deep_copy(json_object_get(spec(rs), "template"));
-    json_t *b = json_deep_copy(json_object_get(spec(dep), "template"));
+    json_t *a = skiff_json_copy(json_object_get(spec(rs), "template"));
+    json_t *b = skiff_json_copy(json_object_get(spec(dep), "template"));
     json_t *both[2] = {a, b};
     for (int i = 0; i < 2; i++) {
         strip_nulls(both[i]);
@@ -672,7 +672,7 @@ static void write_status(dep_run_t *run)
 {
     json_t *old = json_object_get(run->dep, "status");
     if (run->ctl->stopped || (old && json_equal(old, run->status))) return;
-    json_t *obj = json_deep_copy(run->dep);
+    json_t *obj = skiff_json_copy(run->dep);
     json_object_set(obj, "status", run->status);
     write_ctx_t *w = write_ctx(run, "deployment", NULL, NULL);
     if (!w) {
@@ -760,7 +760,7 @@ static int claim_replicasets(dep_run_t *run)
                 }
                 continue;
             }
-            json_array_append_new(run->rss, json_deep_copy(rs));
+            json_array_append_new(run->rss, skiff_json_copy(rs));
         } else if (matches && !deleting && !being_deleted(rs)) {
             patch_rs_meta(run, rs,
                           json_pack("{s:{s:[{s:s, s:s, s:s, s:s, s:b, s:b}], s:s}}", "metadata",
@@ -927,7 +927,7 @@ static void create_new_rs(dep_run_t *run, int replicas)
     json_int_t collisions = json_integer_value(json_object_get(json_object_get(dep, "status"),
                                                                "collisionCount"));
     char hash[16];
-    json_t *canonical = json_deep_copy(tmpl);
+    json_t *canonical = skiff_json_copy(tmpl);
     strip_nulls(canonical);
     skiff_json_hash(canonical, (uint32_t)collisions, hash, sizeof hash);
     json_decref(canonical);
@@ -949,7 +949,7 @@ static void create_new_rs(dep_run_t *run, int replicas)
         return;
     }
 
-    json_t *t = json_deep_copy(tmpl);
+    json_t *t = skiff_json_copy(tmpl);
     strip_nulls(t);
     json_t *tm = json_object_get(t, "metadata");
     if (!json_is_object(tm)) {
@@ -962,7 +962,7 @@ static void create_new_rs(dep_run_t *run, int replicas)
         json_object_set_new(tm, "labels", labels);
     }
     json_object_set_new(labels, HASH_LABEL, json_string(hash));
-    json_t *sel = json_deep_copy(json_object_get(spec(dep), "selector"));
+    json_t *sel = skiff_json_copy(json_object_get(spec(dep), "selector"));
     json_t *ml = json_object_get(sel, "matchLabels");
     if (!json_is_object(ml)) {
         ml = json_object();
@@ -1278,7 +1278,7 @@ static void dep_reconcile(skiff_reconcile_t *r)
     run->pending = 1;
     run->res = (skiff_reconcile_result_t){SKIFF_RECONCILE_DONE};
     json_t *st = json_object_get(dep, "status");
-    run->status = json_is_object(st) ? json_deep_copy(st) : json_object();
+    run->status = json_is_object(st) ? skiff_json_copy(st) : json_object();
 
     json_t *sp = spec(dep);
     run->replicas = get_int(dep, "spec", "replicas", 1);

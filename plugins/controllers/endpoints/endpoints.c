@@ -238,7 +238,7 @@ static int truncate_subsets(json_t *subsets, size_t max)
  * marker and the controller's own. */
 static json_t *wanted_labels(const json_t *svc)
 {
-    json_t *l = json_deep_copy(json_object_get(json_object_get(svc, "metadata"), "labels"));
+    json_t *l = skiff_json_copy(json_object_get(json_object_get(svc, "metadata"), "labels"));
     if (!json_is_object(l)) {
         json_decref(l);
         l = json_object();
@@ -314,7 +314,7 @@ static void ep_reconcile(skiff_reconcile_t *r)
         return;
     }
 
-    json_t *ep = cur ? json_deep_copy(cur)
+    json_t *ep = cur ? skiff_json_copy(cur)
                      : json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion", "v1", "kind",
                                  "Endpoints", "metadata", "name", r->name, "namespace", r->ns);
     json_t *meta = json_object_get(ep, "metadata");

@@ -180,7 +180,7 @@ static json_t *desired_groups(ctl_state_t *s, const json_t *svc, const json_t *p
 
 static json_t *wanted_labels(const json_t *svc)
 {
-    json_t *l = json_deep_copy(json_object_get(json_object_get(svc, "metadata"), "labels"));
+    json_t *l = skiff_json_copy(json_object_get(json_object_get(svc, "metadata"), "labels"));
     if (!json_is_object(l)) {
         json_decref(l);
         l = json_object();
@@ -417,7 +417,7 @@ static json_t *slice_object(const plan_slice_t *ps, const json_t *svc, int64_t t
 {
     json_t *sl;
     if (ps->cur) {
-        sl = json_deep_copy(ps->cur);
+        sl = skiff_json_copy(ps->cur);
     } else {
         char gen[64];
         snprintf(gen, sizeof gen, "%.57s-", obj_name(svc));

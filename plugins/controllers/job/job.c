@@ -449,13 +449,13 @@ static json_t *pod_for(const json_t *job, int64_t index)
     const json_t *tm = json_object_get(tmpl, "metadata");
     const char *jname = str_at(job, "metadata", "name");
     const char *jns = str_at(job, "metadata", "namespace");
-    json_t *labels = json_is_object(at(tm, "labels", NULL)) ? json_deep_copy(at(tm, "labels", NULL))
+    json_t *labels = json_is_object(at(tm, "labels", NULL)) ? skiff_json_copy(at(tm, "labels", NULL))
                                                           : json_object();
     json_t *ann = json_is_object(at(tm, "annotations", NULL))
-                      ? json_deep_copy(at(tm, "annotations", NULL))
+                      ? skiff_json_copy(at(tm, "annotations", NULL))
                       : json_object();
     json_t *spec = json_is_object(json_object_get(tmpl, "spec"))
-                       ? json_deep_copy(json_object_get(tmpl, "spec"))
+                       ? skiff_json_copy(json_object_get(tmpl, "spec"))
                        : json_object();
     char gen[300], idx[32];
     if (index >= 0) {
@@ -597,7 +597,7 @@ static void job_sync(skiff_reconcile_t *r)
     s->jc = jc;
     s->r = r;
     s->requeue_ms = -1;
-    s->job = json_deep_copy(cached);
+    s->job = skiff_json_copy(cached);
     s->creates = json_array();
     s->deletes = json_array();
     s->releases = json_array();
@@ -626,7 +626,7 @@ static void job_sync(skiff_reconcile_t *r)
     json_t *spec = json_object_get(job, "spec");
     json_t *old_st = json_is_object(json_object_get(job, "status")) ? json_object_get(job, "status")
                                                                    : NULL;
-    json_t *st = old_st ? json_deep_copy(old_st) : json_object();
+    json_t *st = old_st ? skiff_json_copy(old_st) : json_object();
     int indexed = str_at(spec, "completionMode", NULL) &&
                   strcmp(str_at(spec, "completionMode", NULL), "Indexed") == 0;
     json_t *compl_v = json_object_get(spec, "completions");
@@ -650,9 +650,9 @@ static void job_sync(skiff_reconcile_t *r)
 
     /* uncounted pods carried over from the last status */
     json_t *unc = json_object_get(st, "uncountedTerminatedPods");
-    json_t *unc_s = json_is_array(at(unc, "succeeded", NULL)) ? json_deep_copy(at(unc, "succeeded", NULL))
+    json_t *unc_s = json_is_array(at(unc, "succeeded", NULL)) ? skiff_json_copy(at(unc, "succeeded", NULL))
                                                              : json_array();
-    json_t *unc_f = json_is_array(at(unc, "failed", NULL)) ? json_deep_copy(at(unc, "failed", NULL))
+    json_t *unc_f = json_is_array(at(unc, "failed", NULL)) ? skiff_json_copy(at(unc, "failed", NULL))
                                                           : json_array();
     int64_t succeeded = int_at(st, "succeeded", NULL, 0), failed = int_at(st, "failed", NULL, 0);
     int64_t new_failures = 0, new_successes = 0;

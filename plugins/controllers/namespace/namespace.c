@@ -129,7 +129,7 @@ static void on_finalized(void *data, int status, json_t *obj)
 
 static void finalize(round_t *rd, json_t *ns)
 {
-    json_t *obj = json_deep_copy(ns);
+    json_t *obj = skiff_json_copy(ns);
     json_t *spec = json_object_get(obj, "spec");
     json_t *keep = json_array();
     size_t i;
@@ -300,7 +300,7 @@ static void round_report(round_t *rd)
         round_free(rd, (skiff_reconcile_result_t){SKIFF_RECONCILE_DONE});
         return;
     }
-    json_t *ns = json_deep_copy(cur);
+    json_t *ns = skiff_json_copy(cur);
     if (!ns) {
         round_free(rd, (skiff_reconcile_result_t){SKIFF_RECONCILE_REQUEUE});
         return;

@@ -307,7 +307,7 @@ static json_t *compute_status(rs_run_t *run, int64_t *requeue_ms)
     json_int_t gen = int2(run->rs, "metadata", "generation");
     if (gen) json_object_set_new(st, "observedGeneration", json_integer(gen));
     json_t *conds = json_object_get(old, "conditions");
-    if (json_array_size(conds)) json_object_set_new(st, "conditions", json_deep_copy(conds));
+    if (json_array_size(conds)) json_object_set_new(st, "conditions", skiff_json_copy(conds));
 
     json_t *holder = json_pack("{s:O}", "status", st);
     json_t *failure = skiff_condition_get(holder, "ReplicaFailure");
@@ -351,7 +351,7 @@ static void write_status(rs_run_t *run)
         finish(run, run->res);
         return;
     }
-    json_t *obj = json_deep_copy(run->rs);
+    json_t *obj = skiff_json_copy(run->rs);
     json_object_set_new(obj, "status", st);
     int rc = skiff_client_update(run->ctl->ctx->client, &rs_status_res, run->r->ns, obj, NULL,
                                  on_status_written, run);
@@ -419,11 +419,11 @@ static json_t *pod_from_template(rs_run_t *run)
     const char *copy[] = {"labels", "annotations", "finalizers", NULL};
     for (int i = 0; copy[i]; i++) {
         json_t *v = json_object_get(tmeta, copy[i]);
-        if (v && !json_is_null(v)) json_object_set_new(m, copy[i], json_deep_copy(v));
+        if (v && !json_is_null(v)) json_object_set_new(m, copy[i], skiff_json_copy(v));
     }
     json_t *spec = json_object_get(tmpl, "spec");
     return json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "v1", "kind", "Pod", "metadata", m,
-                     "spec", spec ? json_deep_copy(spec) : json_object());
+                     "spec", spec ? skiff_json_copy(spec) : json_object());
 }
 
 static void create_batch(rs_run_t *run)

@@ -179,7 +179,7 @@ static json_t *new_pod(const json_t *set, const json_t *tmpl, const char *rev, l
     char name[300], idx[32];
     snprintf(name, sizeof name, "%s-%ld", sname, ord);
     snprintf(idx, sizeof idx, "%ld", ord);
-    json_t *meta = json_deep_copy(json_object_get(tmpl, "metadata"));
+    json_t *meta = skiff_json_copy(json_object_get(tmpl, "metadata"));
     if (!json_is_object(meta)) {
         json_decref(meta);
         meta = json_object();
@@ -197,7 +197,7 @@ static json_t *new_pod(const json_t *set, const json_t *tmpl, const char *rev, l
     json_object_set_new(meta, "namespace", json_string(wl_str(set, "metadata", "namespace")));
     json_object_set_new(meta, "ownerReferences",
                         json_pack("[o]", wl_controller_ref(set, "apps/v1", "StatefulSet")));
-    json_t *spec = json_deep_copy(json_object_get(tmpl, "spec"));
+    json_t *spec = skiff_json_copy(json_object_get(tmpl, "spec"));
     if (!json_is_object(spec)) {
         json_decref(spec);
         spec = json_object();
@@ -283,7 +283,7 @@ static void sync_claims(sts_run_t *run, wl_batch_t *b, skiff_informer_t *claims_
         json_t *have = skiff_informer_get(claims_inf, key);
         if (!have) {
             if (!in_range) continue;
-            json_t *claim = json_deep_copy(ct);
+            json_t *claim = skiff_json_copy(ct);
             json_t *meta = json_object_get(claim, "metadata");
             if (!json_is_object(meta)) {
                 meta = json_object();

@@ -130,7 +130,7 @@ static void on_status(void *data, int status, json_t *obj)
 static void report(run_t *run)
 {
     json_t *old = json_object_get(run->site, "status");
-    json_t *status = old ? json_deep_copy(old) : json_object();
+    json_t *status = old ? skiff_json_copy(old) : json_object();
     json_t *m = json_object_get(run->site, "metadata");
     json_t *view = json_pack("{s:O, s:o}", "metadata", m, "status", status);
     json_t *gen = json_object_get(m, "generation");
