@@ -6,15 +6,18 @@
  * a pending pod is kept whole, since the cycle and step plugins read all
  * of it. skiff/scheduler.h lists what a bound pod's object holds.
  *
- * The received pod is shared and read-only: the copy is a new skeleton
- * whose leaves are the received members (json_object_set only takes
- * references). Members that many pods have alike (a template's labels and
- * containers, a node's spec, the namespace) are interned: one tree serves
- * every pod that has it, so a bound pod costs little more than its
- * metadata. Everything here runs on the server's loop. */
+ * The received pod is shared and read-only, and is not even referenced:
+ * taking references to its members writes their reference counts, memory
+ * the watch cache and other threads read; what is kept is copied
+ * (skiff_json_copy). Members that many pods have alike (a template's
+ * labels and containers, a node's spec, the namespace) are interned: one
+ * tree serves every pod that has it, so a bound pod costs little more
+ * than its metadata. Everything here runs on the server's loop. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <skiff/objects.h>
 
 #include "sched.h"
 
@@ -119,28 +122,62 @@ static int table_rebuild(void)
     return 0;
 }
 
-/* Takes a reference to v and returns one to the shared value equal to it
- * (v itself when it is the first, or on ENOMEM). */
+/* The table's value equal to v (hashing to h), or NULL. */
+static json_t *lookup(uint64_t h, const json_t *v)
+{
+    if (!table_cap) return NULL;
+    for (size_t i = h & (table_cap - 1); table[i].v; i = (i + 1) & (table_cap - 1))
+        if (table[i].h == h && json_equal(table[i].v, (json_t *)v)) return table[i].v;
+    return NULL;
+}
+
+/* Puts v (a reference the table takes) in the table; -1 on ENOMEM. */
+static int insert(uint64_t h, json_t *v)
+{
+    if ((table_n + 1) * 2 > table_cap && table_rebuild() != 0) return -1;
+    table_place(table, table_cap, h, json_incref(v));
+    table_n++;
+    return 0;
+}
+
+/* Takes a reference to v, a value of our own, and returns one to the
+ * shared value equal to it (v itself when it is the first, or on ENOMEM). */
 static json_t *intern(json_t *v)
 {
     if (!v) return v;
     uint64_t h = hash_json(v);
-    if (table_cap) {
-        for (size_t i = h & (table_cap - 1); table[i].v; i = (i + 1) & (table_cap - 1)) {
-            if (table[i].h != h || !json_equal(table[i].v, v)) continue;
-            json_incref(table[i].v);
-            json_decref(v);
-            return table[i].v;
-        }
+    json_t *t = lookup(h, v);
+    if (t) {
+        json_decref(v);
+        return json_incref(t);
     }
-    if ((table_n + 1) * 2 > table_cap && table_rebuild() != 0) return v;
-    table_place(table, table_cap, h, json_incref(v));
-    table_n++;
+    insert(h, v);
     return v;
 }
 
-/* Sets from's member key on to, interned. */
+/* A reference to the shared value equal to v, a member of a received pod,
+ * which stays untouched: the first of its kind is copied into the table.
+ * The received tree is shared with the watch cache and other threads, so
+ * taking references to its members would write to memory they read. */
+static json_t *intern_copy(const json_t *v)
+{
+    uint64_t h = hash_json(v);
+    json_t *t = lookup(h, v);
+    if (t) return json_incref(t);
+    json_t *c = skiff_json_copy(v);
+    if (c) insert(h, c);
+    return c;
+}
+
+/* Sets the received from's member key on to, interned. */
 static void set_interned(json_t *to, const char *key, const json_t *from)
+{
+    json_t *v = json_object_get(from, key);
+    if (v && !json_is_null(v)) json_object_set_new_nocheck(to, key, intern_copy(v));
+}
+
+/* Sets our own from's member key on to, interned. */
+static void set_interned_own(json_t *to, const char *key, json_t *from)
 {
     json_t *v = json_object_get(from, key);
     if (v && !json_is_null(v)) json_object_set_new_nocheck(to, key, intern(json_incref(v)));
@@ -148,11 +185,12 @@ static void set_interned(json_t *to, const char *key, const json_t *from)
 
 /* ---- the reduced pod ---------------------------------------------------------------------- */
 
+/* Copies of from's members keys (from is received: see intern_copy). */
 static void copy_keys(json_t *to, const json_t *from, const char *const *keys)
 {
     for (; *keys; keys++) {
         json_t *v = json_object_get(from, *keys);
-        if (v && !json_is_null(v)) json_object_set_nocheck(to, *keys, v);
+        if (v && !json_is_null(v)) json_object_set_new_nocheck(to, *keys, skiff_json_copy(v));
     }
 }
 
@@ -204,8 +242,8 @@ json_t *pod_trim_bound(void *data, json_t *pod)
         goto fail;
     /* the containers of a template are alike across its pods, the whole
      * spec across its pods on one node */
-    set_interned(s, "containers", s);
-    set_interned(s, "initContainers", s);
+    set_interned_own(s, "containers", s);
+    set_interned_own(s, "initContainers", s);
     s = intern(s);
     if (json_object_set_nocheck(out, "spec", s) != 0) goto fail;
     copy_keys(st, json_object_get(pod, "status"), status_keys);

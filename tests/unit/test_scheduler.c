@@ -600,7 +600,12 @@ static void test_trim_bound_pods(void **st)
     assert_non_null(ta);
     assert_non_null(tb);
     assert_ptr_not_equal(ta, a);
-    /* the received pod is read-only */
+    /* the received pod is read-only, and none of its members is referenced */
+    json_t *am = json_object_get(a, "metadata"), *as = json_object_get(a, "spec");
+    assert_int_equal(json_object_get(am, "name")->refcount, 1);
+    assert_int_equal(json_object_get(am, "labels")->refcount, 1);
+    assert_int_equal(json_object_get(as, "affinity")->refcount, 1);
+    assert_int_equal(json_array_get(json_object_get(as, "containers"), 0)->refcount, 1);
     char *after = json_dumps(a, JSON_SORT_KEYS);
     assert_string_equal(before, after);
     free(before);
