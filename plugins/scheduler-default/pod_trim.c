@@ -23,151 +23,31 @@
 
 /* ---- interning ----------------------------------------------------------------------- */
 
-/* The values trimmed pods share, by a hash of their content (json_equal
- * decides); open addressing, rebuilt without the values no pod uses any
- * more each time it fills up. */
-typedef struct interned {
-    uint64_t h;
-    json_t *v; /* NULL: free */
-} interned_t;
+/* The values trimmed pods share (skiff_json_interner_t); it lives as long
+ * as the plugin, the pods informer's transform being this file's. */
+static skiff_json_interner_t *shared;
 
-static interned_t *table;
-static size_t table_cap, table_n;
-
-__attribute__((destructor)) static void table_free(void)
+__attribute__((destructor)) static void shared_free(void)
 {
-    for (size_t i = 0; i < table_cap; i++) json_decref(table[i].v);
-    free(table);
-    table = NULL;
-    table_cap = table_n = 0;
+    skiff_json_interner_free(shared);
+    shared = NULL;
 }
 
-static uint64_t mix(uint64_t h, uint64_t x)
+static skiff_json_interner_t *interner(void)
 {
-    h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-    return h * 0xff51afd7ed558ccdull;
-}
-
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-/* Equal values (json_equal) hash alike: an object's members in any order. */
-static uint64_t hash_json(const json_t *v)
-{
-    uint64_t h = (uint64_t)json_typeof(v) + 1;
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        return mix(h, hash_bytes(json_string_value(v), json_string_length(v)));
-    case JSON_INTEGER:
-        return mix(h, (uint64_t)json_integer_value(v));
-    case JSON_REAL: {
-        double d = json_real_value(v);
-        uint64_t bits;
-        memcpy(&bits, &d, sizeof bits);
-        return mix(h, bits);
-    }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *e;
-        json_array_foreach((json_t *)v, i, e) h = mix(h, hash_json(e));
-        return h;
-    }
-    case JSON_OBJECT: {
-        uint64_t sum = 0;
-        const char *k;
-        json_t *e;
-        json_object_foreach((json_t *)v, k, e) sum += mix(hash_bytes(k, strlen(k)), hash_json(e));
-        return mix(h, sum);
-    }
-    default:
-        return h;
-    }
-}
-
-static void table_place(interned_t *t, size_t cap, uint64_t h, json_t *v)
-{
-    size_t i = h & (cap - 1);
-    while (t[i].v) i = (i + 1) & (cap - 1);
-    t[i].h = h;
-    t[i].v = v;
-}
-
-/* Keeps what pods still use, in a table with room for as many again. */
-static int table_rebuild(void)
-{
-    size_t live = 0;
-    for (size_t i = 0; i < table_cap; i++)
-        if (table[i].v && table[i].v->refcount > 1) live++;
-    size_t cap = 1024;
-    while (cap < live * 4) cap *= 2;
-    /* the new table first: the old one stays whole when memory runs out */
-    interned_t *t = calloc(cap, sizeof *t);
-    if (!t) return -1;
-    for (size_t i = 0; i < table_cap; i++) {
-        if (!table[i].v) continue;
-        if (table[i].v->refcount == 1) json_decref(table[i].v);
-        else table_place(t, cap, table[i].h, table[i].v);
-    }
-    free(table);
-    table = t;
-    table_cap = cap;
-    table_n = live;
-    return 0;
-}
-
-/* The table's value equal to v (hashing to h), or NULL. */
-static json_t *lookup(uint64_t h, const json_t *v)
-{
-    if (!table_cap) return NULL;
-    for (size_t i = h & (table_cap - 1); table[i].v; i = (i + 1) & (table_cap - 1))
-        if (table[i].h == h && json_equal(table[i].v, (json_t *)v)) return table[i].v;
-    return NULL;
-}
-
-/* Puts v (a reference the table takes) in the table; -1 on ENOMEM. */
-static int insert(uint64_t h, json_t *v)
-{
-    if ((table_n + 1) * 2 > table_cap && table_rebuild() != 0) return -1;
-    table_place(table, table_cap, h, json_incref(v));
-    table_n++;
-    return 0;
+    if (!shared) shared = skiff_json_interner_new();
+    return shared;
 }
 
 /* Takes a reference to v, a value of our own, and returns one to the
- * shared value equal to it (v itself when it is the first, or on ENOMEM). */
-static json_t *intern(json_t *v)
-{
-    if (!v) return v;
-    uint64_t h = hash_json(v);
-    json_t *t = lookup(h, v);
-    if (t) {
-        json_decref(v);
-        return json_incref(t);
-    }
-    insert(h, v);
-    return v;
-}
+ * shared value equal to it. */
+static json_t *intern(json_t *v) { return skiff_json_intern(interner(), v); }
 
 /* A reference to the shared value equal to v, a member of a received pod,
- * which stays untouched: the first of its kind is copied into the table.
- * The received tree is shared with the watch cache and other threads, so
- * taking references to its members would write to memory they read. */
-static json_t *intern_copy(const json_t *v)
-{
-    uint64_t h = hash_json(v);
-    json_t *t = lookup(h, v);
-    if (t) return json_incref(t);
-    json_t *c = skiff_json_copy(v);
-    if (c) insert(h, c);
-    return c;
-}
+ * which stays untouched: the first of its kind is copied. The received
+ * tree is shared with the watch cache and other threads, so taking
+ * references to its members would write to memory they read. */
+static json_t *intern_copy(const json_t *v) { return skiff_json_intern_copy(interner(), v); }
 
 /* Sets the received from's member key on to, interned. */
 static void set_interned(json_t *to, const char *key, const json_t *from)

@@ -509,6 +509,43 @@ static void test_json_copy(void **state)
     json_decref(c);
 }
 
+/* skiff_json_interner_t: equal values come back as one shared tree; a
+ * received value is copied in, never referenced; values outlive the table */
+static void test_json_interner(void **state)
+{
+    skiff_json_interner_t *t = skiff_json_interner_new();
+    assert_non_null(t);
+    json_t *r1 = load("{\"app\":\"web\",\"tier\":\"front\"}");
+    json_t *r2 = load("{\"tier\":\"front\",\"app\":\"web\"}");
+    json_t *a = skiff_json_intern_copy(t, r1);
+    json_t *b = skiff_json_intern_copy(t, r2);
+    assert_ptr_equal(a, b);
+    assert_ptr_not_equal(a, r1);
+    assert_int_equal(r1->refcount, 1);
+    assert_true(json_equal(a, r1));
+    json_t *own = load("[1,2,3]");
+    json_t *c = skiff_json_intern(t, own);
+    assert_ptr_equal(c, own);
+    json_t *d = skiff_json_intern(t, load("[1,2,3]"));
+    assert_ptr_equal(d, c);
+    json_t *r3 = load("[1,2,4]");
+    json_t *e = skiff_json_intern_copy(t, r3);
+    assert_ptr_not_equal(e, c);
+    json_decref(r3);
+    assert_int_equal(skiff_json_interner_size(t), 3);
+    skiff_json_interner_free(t);
+    /* the values held outside stay whole */
+    assert_string_equal(json_string_value(json_object_get(a, "app")), "web");
+    assert_int_equal(json_array_size(d), 3);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    json_decref(d);
+    json_decref(e);
+    json_decref(r1);
+    json_decref(r2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -518,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_hash),       cmocka_unit_test(test_event_recorder),
         cmocka_unit_test(test_answer_message), cmocka_unit_test(test_pod_bind),
         cmocka_unit_test(test_event_message_cut), cmocka_unit_test(test_json_copy),
+        cmocka_unit_test(test_json_interner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

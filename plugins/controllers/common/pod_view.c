@@ -56,103 +56,14 @@
 
 /* ---- interning --------------------------------------------------------------------- */
 
-/* Values pods share, by a hash of their content (json_equal decides);
- * open addressing, rebuilt without the values no pod uses any more each
- * time it fills up. */
-typedef struct interned {
-    uint64_t h;
-    json_t *v; /* NULL: free */
-} interned_t;
+/* The values reduced pods share (skiff_json_interner_t), for as long as
+ * the plugin that registered the transform is loaded. */
+static skiff_json_interner_t *shared;
 
-static interned_t *table;
-static size_t table_cap, table_n;
-
-__attribute__((destructor)) static void table_free(void)
+__attribute__((destructor)) static void shared_free(void)
 {
-    for (size_t i = 0; i < table_cap; i++) json_decref(table[i].v);
-    free(table);
-    table = NULL;
-    table_cap = table_n = 0;
-}
-
-static uint64_t mix(uint64_t h, uint64_t x)
-{
-    h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-    return h * 0xff51afd7ed558ccdull;
-}
-
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-/* Equal values (json_equal) hash alike: an object's members in any order. */
-static uint64_t hash_json(const json_t *v)
-{
-    uint64_t h = (uint64_t)json_typeof(v) + 1;
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        return mix(h, hash_bytes(json_string_value(v), json_string_length(v)));
-    case JSON_INTEGER:
-        return mix(h, (uint64_t)json_integer_value(v));
-    case JSON_REAL: {
-        double d = json_real_value(v);
-        uint64_t bits;
-        memcpy(&bits, &d, sizeof bits);
-        return mix(h, bits);
-    }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *e;
-        json_array_foreach((json_t *)v, i, e) h = mix(h, hash_json(e));
-        return h;
-    }
-    case JSON_OBJECT: {
-        uint64_t sum = 0;
-        const char *k;
-        json_t *e;
-        json_object_foreach((json_t *)v, k, e) sum += mix(hash_bytes(k, strlen(k)), hash_json(e));
-        return mix(h, sum);
-    }
-    default:
-        return h;
-    }
-}
-
-static void table_place(interned_t *t, size_t cap, uint64_t h, json_t *v)
-{
-    size_t i = h & (cap - 1);
-    while (t[i].v) i = (i + 1) & (cap - 1);
-    t[i].h = h;
-    t[i].v = v;
-}
-
-/* Keeps what pods still use, in a table with room for as many again. */
-static int table_rebuild(void)
-{
-    size_t live = 0;
-    for (size_t i = 0; i < table_cap; i++)
-        if (table[i].v && table[i].v->refcount > 1) live++;
-    size_t cap = 1024;
-    while (cap < live * 4) cap *= 2;
-    /* the new table first: the old one stays whole when memory runs out */
-    interned_t *t = calloc(cap, sizeof *t);
-    if (!t) return -1;
-    for (size_t i = 0; i < table_cap; i++) {
-        if (!table[i].v) continue;
-        if (table[i].v->refcount == 1) json_decref(table[i].v);
-        else table_place(t, cap, table[i].h, table[i].v);
-    }
-    free(table);
-    table = t;
-    table_cap = cap;
-    table_n = live;
-    return 0;
+    skiff_json_interner_free(shared);
+    shared = NULL;
 }
 
 /* A new reference to the shared value equal to v, which is only read: a
@@ -160,17 +71,8 @@ static int table_rebuild(void)
  * of memory. */
 static json_t *intern(const json_t *v)
 {
-    uint64_t h = hash_json(v);
-    if (table_cap) {
-        for (size_t i = h & (table_cap - 1); table[i].v; i = (i + 1) & (table_cap - 1))
-            if (table[i].h == h && json_equal(table[i].v, v)) return json_incref(table[i].v);
-    }
-    json_t *c = skiff_json_copy(v);
-    if (!c) return NULL;
-    if ((table_n + 1) * 2 > table_cap && table_rebuild() != 0) return c;
-    table_place(table, table_cap, h, json_incref(c));
-    table_n++;
-    return c;
+    if (!shared) shared = skiff_json_interner_new();
+    return skiff_json_intern_copy(shared, v);
 }
 
 /* ---- building the copy ------------------------------------------------------------- */
@@ -199,12 +101,15 @@ static int set_interned(json_t *to, const char *key, const json_t *v)
     return json_object_set_new_nocheck(to, key, intern(v));
 }
 
-/* The same for a value of ours, which is released. */
+/* The same for a value of ours, whose reference this takes (no copy). */
 static int set_interned_own(json_t *to, const char *key, json_t *v)
 {
-    int e = set_interned(to, key, v);
-    json_decref(v);
-    return e;
+    if (!v || json_is_null(v)) {
+        json_decref(v);
+        return 0;
+    }
+    if (!shared) shared = skiff_json_interner_new();
+    return json_object_set_new_nocheck(to, key, skiff_json_intern(shared, v));
 }
 
 static int copy_interned(json_t *to, const json_t *from, const char *const *keys)

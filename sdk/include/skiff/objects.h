@@ -108,6 +108,28 @@ int skiff_pod_bind(skiff_client_t *client, json_t *pod, const char *node, skiff_
  * array: for trees, as every parsed object is (a cyclic v never ends). */
 json_t *skiff_json_copy(const json_t *v);
 
+/* ---- shared values ---------------------------------------------------------------- */
+
+/* A table of JSON values shared by content (json_equal): objects cached
+ * by the thousand that are alike in parts (a template's labels and
+ * containers, an owner reference) hold one tree for each such part.
+ * Interned values are read-only. One no one else holds any more leaves
+ * the table when it next fills up. For one thread. */
+typedef struct skiff_json_interner skiff_json_interner_t;
+skiff_json_interner_t *skiff_json_interner_new(void);
+/* Releases the table's references (values held elsewhere stay valid). */
+void skiff_json_interner_free(skiff_json_interner_t *t);
+/* A new reference to the table's value equal to v, which is only read (a
+ * member of a received object, say): a copy of v goes in when there is
+ * none yet. NULL when memory runs out. */
+json_t *skiff_json_intern_copy(skiff_json_interner_t *t, const json_t *v);
+/* The same for a value of the caller's own that nothing changes any more:
+ * takes the caller's reference to v and returns one to the shared value
+ * (v itself when it is the first, or when memory runs out). */
+json_t *skiff_json_intern(skiff_json_interner_t *t, json_t *v);
+/* Values in the table (some may be held by no one until it fills up). */
+size_t skiff_json_interner_size(const skiff_json_interner_t *t);
+
 /* ---- hashes --------------------------------------------------------------------- */
 
 /* A short, name-safe hash of a JSON value (keys sorted), like the
