@@ -37,6 +37,10 @@ void *json_alloc_malloc(size_t n)
         block_t *b = lists[k];
         if (b) {
             lists[k] = b->next;
+            /* the next one taken from this list is read then: a freed
+             * block is often out of the CPU's cache by the time it is
+             * reused, so start bringing it in now */
+            __builtin_prefetch(b->next, 1);
             kept_bytes -= k * CLASS_BYTES;
             return b;
         }
