@@ -334,13 +334,16 @@ void cycle_run(const sched_profile_t *prof, sched_cache_t *cache, pod_info_t *po
         return;
     }
     size_t start = o && o->next_start ? *o->next_start % n : 0, evaluated = 0, nf = 0;
+    /* the filters read a node's view once per cycle, and with thousands
+     * of nodes it is seldom in the CPU's cache: bring in the node four
+     * ahead while one is filtered */
+    size_t at = start, ahead = (start + 4) % n;
     for (; evaluated < n && nf < want; evaluated++) {
-        node_info_t *ni = cache->list[(start + evaluated) % n];
-        /* the filters read a node's view once per cycle, and with
-         * thousands of nodes it is seldom in the CPU's cache: bring in a
-         * node a few ahead while this one is filtered */
-        const char *ahead = (const char *)&cache->list[(start + evaluated + 4) % n]->n;
-        for (size_t l = 0; l < sizeof(skiff_sched_node_t); l += 64) __builtin_prefetch(ahead + l);
+        node_info_t *ni = cache->list[at];
+        const char *next = (const char *)&cache->list[ahead]->n;
+        for (size_t l = 0; l < sizeof(skiff_sched_node_t); l += 64) __builtin_prefetch(next + l);
+        if (++at == n) at = 0;
+        if (++ahead == n) ahead = 0;
         skiff_sched_reasons_t why;
         why.n = 0;
         if (filter_with_nominated(&pc, o, ni, pod, &why) == SKIFF_SCHED_OK) feasible[nf++] = ni;
