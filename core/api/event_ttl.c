@@ -24,13 +24,13 @@ typedef struct sweep {
     const kind_def_t *kind;
     int64_t now, ttl;
     expired_t *found;
-    size_t n;
+    size_t n, max;
 } sweep_t;
 
 static void collect(cache_obj_t *o, void *data)
 {
     sweep_t *sw = data;
-    if (sw->n == SWEEP_MAX || sw->now - o->written_ms < sw->ttl) return;
+    if (sw->n == sw->max || sw->now - o->written_ms < sw->ttl) return;
     expired_t *e = &sw->found[sw->n];
     if (api_object_key(e->key, sizeof e->key, sw->kind->group, sw->kind->resource, o->ns,
                        o->name) != 0)
@@ -56,8 +56,11 @@ static void on_sweep(uv_timer_t *t)
     const kind_def_t *k = registry_find_resource("", "v1", "events");
     watch_cache_t *c = k ? api_cache_for(s, k) : NULL;
     if (!c) return;
-    sweep_t sw = {.kind = k, .now = cache_clock_ms(), .ttl = s->event_ttl_ms};
-    sw.found = malloc(SWEEP_MAX * sizeof *sw.found);
+    size_t events = watch_cache_size(c);
+    if (!events) return;
+    sweep_t sw = {.kind = k, .now = cache_clock_ms(), .ttl = s->event_ttl_ms,
+                  .max = events < SWEEP_MAX ? events : SWEEP_MAX};
+    sw.found = malloc(sw.max * sizeof *sw.found);
     if (!sw.found) return;
     watch_cache_each(c, collect, &sw);
     for (size_t i = 0; i < sw.n; i++) {
