@@ -682,10 +682,12 @@ int cmd_server(int argc, char **argv)
         free(st);
         return 2;
     }
-    if (duration_parse_ms(st->set.event_ttl, &st->set.event_ttl_ms) != 0) {
+    /* a TTL under a millisecond would read as 0, which keeps Events for ever */
+    if (duration_parse_ms(st->set.event_ttl, &st->set.event_ttl_ms) != 0 ||
+        (st->set.event_ttl_ms == 0 && strpbrk(st->set.event_ttl, "123456789"))) {
         fprintf(stderr,
-                "skiff server: --event-ttl must be a duration such as 1h, 30m or 90s (0: Events "
-                "never expire), not \"%s\"\n",
+                "skiff server: --event-ttl must be a duration of at least 1ms such as 1h, 30m or "
+                "90s (0: Events never expire), not \"%s\"\n",
                 st->set.event_ttl);
         profile_free(st->profile);
         free(st);

@@ -293,12 +293,19 @@ static int by_seq(const void *x, const void *y)
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-/* The objects of an index set, in the order they were first cached. */
-static json_t *set_values(const strmap_t *idx, const char *value)
+/* The objects of an index set, in the order they were first cached: a
+ * set holding much of the cache is read off the ordered list (one lookup
+ * an entry), a smaller one sorted. */
+static json_t *set_values(const informer_cache_t *c, const strmap_t *idx, const char *value)
 {
     json_t *a = json_array();
     const table_t *set = idx && value ? strmap_get(idx, value) : NULL;
     if (!a || !set || !set->n) return a;
+    if (set->n * 4 >= c->by_key.n) {
+        for (const entry_t *e = c->first; e; e = e->next)
+            if (find_entry(set, e) >= 0) json_array_append(a, e->obj);
+        return a;
+    }
     entry_t **v = malloc(set->n * sizeof *v);
     if (!v) {
         json_decref(a);
@@ -315,7 +322,7 @@ static json_t *set_values(const strmap_t *idx, const char *value)
 
 json_t *informer_cache_list_namespace(const informer_cache_t *c, const char *ns)
 {
-    return set_values(c ? c->by_ns : NULL, ns ? ns : "");
+    return set_values(c, c ? c->by_ns : NULL, ns ? ns : "");
 }
 
 json_t *informer_cache_list_label(const informer_cache_t *c, const char *key, const char *value)
@@ -325,14 +332,14 @@ json_t *informer_cache_list_label(const informer_cache_t *c, const char *key, co
     char *kv = malloc(n);
     if (!kv) return NULL;
     snprintf(kv, n, "%s=%s", key, value ? value : "");
-    json_t *a = set_values(c->by_label, kv);
+    json_t *a = set_values(c, c->by_label, kv);
     free(kv);
     return a;
 }
 
 json_t *informer_cache_list_owner(const informer_cache_t *c, const char *uid)
 {
-    return set_values(c ? c->by_owner : NULL, uid);
+    return set_values(c, c ? c->by_owner : NULL, uid);
 }
 
 void informer_cache_each(const informer_cache_t *c,

@@ -2,14 +2,17 @@
 # tests/e2e/test_event_ttl.sh - Events expire a set time after their last
 # write (skiff server --event-ttl, as kube-apiserver's): an Event left alone
 # is deleted once the TTL has passed, watchers see it go, an Event written
-# again later lives on, and other kinds never expire. A malformed TTL is
-# refused at start.
+# again later lives on, and other kinds never expire. A malformed TTL, or
+# one under a millisecond, is refused at start.
 . "$(dirname "$0")/lib.sh"
 
 out=$("$SKIFF_BIN" server --data-dir "$E2E_TMP/bad" --event-ttl 10 2>&1)
 rc=$?
 is "$rc" 2 "--event-ttl without a unit is refused (exit 2)"
 like "$out" "--event-ttl must be a duration" "with a message saying what is expected"
+out=$("$SKIFF_BIN" server --data-dir "$E2E_TMP/bad" --event-ttl 500us 2>&1)
+rc=$?
+is "$rc" 2 "a TTL under a millisecond is refused rather than read as 0 (never)"
 
 start_server --event-ttl 6s || bail_out "server did not start"
 event() { # event NAME: a core/v1 Event about the default ServiceAccount
