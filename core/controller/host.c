@@ -332,12 +332,15 @@ void controller_host_stop(controller_host_t *h, void (*done)(void *data), void *
 void controller_host_free(controller_host_t *h)
 {
     if (!h) return;
+    /* informers left by a stop that did not finish go first: their
+     * transforms and handlers are the plugins' code */
+    if (h->informers) skiff_informer_factory_free(h->informers);
+    h->informers = NULL;
     group_t *groups[] = {&h->scheduler, &h->controllers};
     for (size_t i = 0; i < 2; i++) {
         for (size_t j = 0; j < groups[i]->n; j++) plugin_unload(groups[i]->plugins[j]);
         free(groups[i]->plugins);
     }
-    if (h->informers) skiff_informer_factory_free(h->informers);
     if (h->client) h->client->vt->free(h->client);
     free(h);
 }
