@@ -11,6 +11,7 @@
 #include <skiff/objects.h>
 
 #include "util/duration.h"
+#include "util/hash.h"
 
 static void set_err(char *err, size_t len, const char *fmt, ...)
 {
@@ -152,8 +153,7 @@ json_t *hollow_node_status(const hollow_node_shape_t *s, const char *name,
     fmt_time(since_ms, since, sizeof since);
     /* stable per node, so a restart of the agent reports the same machine */
     char id[40];
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = name; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    uint64_t h = fnv1a_str(name);
     snprintf(id, sizeof id, "%016llx%016llx", (unsigned long long)h,
              (unsigned long long)(h * 0x9E3779B97F4A7C15ull));
     json_t *conds = json_pack(
@@ -230,8 +230,7 @@ static json_t *pod_condition(const char *type, int ok, const char *reason, const
 
 static void image_id(const char *image, char *buf, size_t len)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = image; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    uint64_t h = fnv1a_str(image);
     snprintf(buf, len, "%s@sha256:%016llx%016llx%016llx%016llx", image, (unsigned long long)h,
              (unsigned long long)(h * 3), (unsigned long long)(h * 5), (unsigned long long)(h * 7));
 }

@@ -18,6 +18,7 @@
 
 #include "object/registry.h"
 #include "skiff/errors.h"
+#include "util/hash.h"
 
 static const char *const k_sub_verbs[] = {"get", "patch", "update", NULL};
 
@@ -108,16 +109,6 @@ int discovery_version_newer(const char *a, const char *b)
     if (ma != mb)
         return ma > mb;
     return na > nb;
-}
-
-static uint64_t fnv1a(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
 }
 
 /* ---- groups and versions in registry order ---------------------------- */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
 #include "util/strmap.h"
 
 typedef struct entry {
@@ -33,13 +34,6 @@ struct informer_cache {
     uint64_t next_seq;
     strmap_t *by_ns, *by_label, *by_owner; /* index value -> table_t of entries */
 };
-
-static uint64_t key_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 static uint64_t ptr_hash(const void *p)
 {
@@ -156,6 +150,17 @@ static void index_del(strmap_t *idx, const char *value, entry_t *e)
     if (set->n == 0) table_free(strmap_remove(idx, value));
 }
 
+/* The label index's key for label k with value v ("k=v"): in buf when it
+ * fits, else malloc'd (NULL when memory runs out). */
+#define LABEL_KEY_BUF 320
+static char *label_key(char buf[LABEL_KEY_BUF], const char *k, const char *v)
+{
+    size_t n = strlen(k) + (v ? strlen(v) : 0) + 2;
+    char *kv = n <= LABEL_KEY_BUF ? buf : malloc(n);
+    if (kv) snprintf(kv, n, "%s=%s", k, v ? v : "");
+    return kv;
+}
+
 /* Adds e to (or removes it from) the index sets obj belongs to. */
 static void index_each(informer_cache_t *c, const json_t *obj, entry_t *e, int add)
 {
@@ -167,12 +172,9 @@ static void index_each(informer_cache_t *c, const json_t *obj, entry_t *e, int a
     json_t *lv;
     json_object_foreach((json_t *)json_object_get(meta, "labels"), lk, lv)
     {
-        const char *v = json_string_value(lv);
-        char buf[320];
-        size_t n = strlen(lk) + (v ? strlen(v) : 0) + 2;
-        char *kv = n <= sizeof buf ? buf : malloc(n);
+        char buf[LABEL_KEY_BUF];
+        char *kv = label_key(buf, lk, json_string_value(lv));
         if (!kv) continue;
-        snprintf(kv, n, "%s=%s", lk, v ? v : "");
         fn(c->by_label, kv, e);
         if (kv != buf) free(kv);
     }
@@ -221,14 +223,14 @@ size_t informer_cache_size(const informer_cache_t *c) { return c ? c->by_key.n :
 json_t *informer_cache_get(const informer_cache_t *c, const char *key)
 {
     if (!c || !key) return NULL;
-    long i = find_key(&c->by_key, key, key_hash(key));
+    long i = find_key(&c->by_key, key, fnv1a_str(key));
     return i < 0 ? NULL : c->by_key.slots[i]->obj;
 }
 
 json_t *informer_cache_put(informer_cache_t *c, const char *key, json_t *obj, int *err)
 {
     if (err) *err = 0;
-    uint64_t h = key_hash(key);
+    uint64_t h = fnv1a_str(key);
     long i = find_key(&c->by_key, key, h);
     if (i >= 0) {
         entry_t *e = c->by_key.slots[i];
@@ -263,7 +265,7 @@ json_t *informer_cache_put(informer_cache_t *c, const char *key, json_t *obj, in
 json_t *informer_cache_remove(informer_cache_t *c, const char *key)
 {
     if (!c || !key) return NULL;
-    long i = find_key(&c->by_key, key, key_hash(key));
+    long i = find_key(&c->by_key, key, fnv1a_str(key));
     if (i < 0) return NULL;
     entry_t *e = c->by_key.slots[i];
     index_each(c, e->obj, e, 0);
@@ -328,12 +330,11 @@ json_t *informer_cache_list_namespace(const informer_cache_t *c, const char *ns)
 json_t *informer_cache_list_label(const informer_cache_t *c, const char *key, const char *value)
 {
     if (!c || !key) return json_array();
-    size_t n = strlen(key) + (value ? strlen(value) : 0) + 2;
-    char *kv = malloc(n);
+    char buf[LABEL_KEY_BUF];
+    char *kv = label_key(buf, key, value);
     if (!kv) return NULL;
-    snprintf(kv, n, "%s=%s", key, value ? value : "");
     json_t *a = set_values(c, c->by_label, kv);
-    free(kv);
+    if (kv != buf) free(kv);
     return a;
 }
 

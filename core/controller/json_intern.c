@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
+
 typedef struct interned {
     uint64_t h;
     json_t *v; /* NULL: free */
@@ -24,23 +26,13 @@ static uint64_t mix(uint64_t h, uint64_t x)
     return h * 0xff51afd7ed558ccdull;
 }
 
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 /* Equal values (json_equal) hash alike: an object's members in any order. */
 static uint64_t hash_json(const json_t *v)
 {
     uint64_t h = (uint64_t)json_typeof(v) + 1;
     switch (json_typeof(v)) {
     case JSON_STRING:
-        return mix(h, hash_bytes(json_string_value(v), json_string_length(v)));
+        return mix(h, fnv1a(json_string_value(v), json_string_length(v)));
     case JSON_INTEGER:
         return mix(h, (uint64_t)json_integer_value(v));
     case JSON_REAL: {
@@ -59,7 +51,7 @@ static uint64_t hash_json(const json_t *v)
         uint64_t sum = 0;
         const char *k;
         json_t *e;
-        json_object_foreach((json_t *)v, k, e) sum += mix(hash_bytes(k, strlen(k)), hash_json(e));
+        json_object_foreach((json_t *)v, k, e) sum += mix(fnv1a(k, strlen(k)), hash_json(e));
         return mix(h, sum);
     }
     default:

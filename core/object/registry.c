@@ -17,6 +17,7 @@
 
 #include "object/crd_schema.h"
 #include "object/registry.h"
+#include "util/hash.h"
 
 typedef struct reg_entry {
     kind_def_t def;
@@ -38,13 +39,7 @@ static struct {
 
 static uint64_t hash2(const char *a, const char *b)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *a; a++)
-        h = (h ^ (unsigned char)*a) * 1099511628211ULL;
-    h = (h ^ '/') * 1099511628211ULL;
-    for (; *b; b++)
-        h = (h ^ (unsigned char)*b) * 1099511628211ULL;
-    return h;
+    return fnv1a_add_str(fnv1a_add(fnv1a_str(a), "/", 1), b);
 }
 
 static int index_slot(const int *index, const char *group, const char *name, int by_kind)

@@ -16,6 +16,7 @@
 #include <skiff/errors.h>
 
 #include "object/schema.h"
+#include "util/hash.h"
 
 extern const char skiff_schemas_json[];
 
@@ -70,16 +71,6 @@ typedef struct strmap {
     size_t cap, len;
 } strmap_t;
 
-static uint64_t str_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static int strmap_grow(strmap_t *m, size_t want)
 {
     size_t ncap = m->cap ? m->cap * 2 : 256;
@@ -95,7 +86,7 @@ static int strmap_grow(strmap_t *m, size_t want)
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->keys[i])
             continue;
-        size_t j = str_hash(m->keys[i]) & (ncap - 1);
+        size_t j = fnv1a_str(m->keys[i]) & (ncap - 1);
         while (nk[j])
             j = (j + 1) & (ncap - 1);
         nk[j] = m->keys[i];
@@ -113,7 +104,7 @@ static void *strmap_get(const strmap_t *m, const char *key)
 {
     if (!m->cap)
         return NULL;
-    size_t j = str_hash(key) & (m->cap - 1);
+    size_t j = fnv1a_str(key) & (m->cap - 1);
     while (m->keys[j]) {
         if (strcmp(m->keys[j], key) == 0)
             return m->vals[j];
@@ -127,7 +118,7 @@ static int strmap_put(strmap_t *m, const char *key, void *val)
 {
     if ((m->len + 1) * 2 > m->cap && strmap_grow(m, 0) < 0)
         return SKIFF_ENOMEM;
-    size_t j = str_hash(key) & (m->cap - 1);
+    size_t j = fnv1a_str(key) & (m->cap - 1);
     while (m->keys[j]) {
         if (strcmp(m->keys[j], key) == 0) {
             m->vals[j] = val;

@@ -21,6 +21,7 @@
 #include "api/client_inproc.h"
 #include "object/registry.h"
 #include "profile/profile.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 #include "util/yaml_json.h"
@@ -111,13 +112,6 @@ char *addons_substitute(const char *text, const json_t *vars)
         return NULL;
     }
     return b.p;
-}
-
-static uint64_t fnv64(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
 }
 
 static char *read_text(const char *path, char *err, size_t errlen)
@@ -610,7 +604,7 @@ static void consider(addons_t *a, const char *path)
     char *text = addons_substitute(raw, a->vars);
     free(raw);
     if (!text) return;
-    uint64_t h = fnv64(text);
+    uint64_t h = fnv1a_str(text);
     /* a refused object may be accepted later (its namespace or CRD came);
      * text that does not parse will not, until it changes */
     if (h != f->hash || (f->failed && !f->parse_failed)) {

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
+
 typedef struct strmap_node {
     struct strmap_node *next;
     uint64_t hash;
@@ -19,13 +21,6 @@ struct strmap {
     size_t size;
     int borrowed;
 };
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 strmap_t *strmap_new(void)
 {
@@ -69,7 +64,7 @@ static strmap_node_t **find_slot(const strmap_t *m, const char *key, uint64_t h)
 
 void *strmap_get(const strmap_t *m, const char *key)
 {
-    strmap_node_t **p = find_slot(m, key, hash_str(key));
+    strmap_node_t **p = find_slot(m, key, fnv1a_str(key));
     return *p ? (*p)->value : NULL;
 }
 
@@ -94,7 +89,7 @@ static void grow(strmap_t *m)
 
 void *strmap_put(strmap_t *m, const char *key, void *value)
 {
-    uint64_t h = hash_str(key);
+    uint64_t h = fnv1a_str(key);
     strmap_node_t **p = find_slot(m, key, h);
     if (*p) {
         void *old = (*p)->value;
@@ -121,7 +116,7 @@ void *strmap_put(strmap_t *m, const char *key, void *value)
 
 void *strmap_remove(strmap_t *m, const char *key)
 {
-    strmap_node_t **p = find_slot(m, key, hash_str(key));
+    strmap_node_t **p = find_slot(m, key, fnv1a_str(key));
     if (!*p) return NULL;
     strmap_node_t *n = *p;
     void *v = n->value;
