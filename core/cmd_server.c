@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
@@ -635,6 +636,24 @@ static int server_check_profile(server_state_t *st)
     return 0;
 }
 
+/* Ends a start refused before anything runs: says why (fmt, when not NULL,
+ * after "skiff server: "), frees what was parsed, and gives the exit
+ * status 2. */
+__attribute__((format(printf, 2, 3))) static int refuse(server_state_t *st, const char *fmt, ...)
+{
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("skiff server: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+    }
+    profile_free(st->profile);
+    free(st);
+    return 2;
+}
+
 int cmd_server(int argc, char **argv)
 {
 #if defined(__GLIBC__) && defined(M_MXFAST)
@@ -671,55 +690,30 @@ int cmd_server(int argc, char **argv)
         free(st);
         return rc > 0 ? 0 : 2;
     }
-    if (server_check_profile(st) != 0) {
-        profile_free(st->profile);
-        free(st);
-        return 2;
-    }
-    if (st->set.leader_lease_duration < 1) {
-        fprintf(stderr, "skiff server: --leader-lease-duration must be at least 1 second\n");
-        profile_free(st->profile);
-        free(st);
-        return 2;
-    }
+    if (server_check_profile(st) != 0) return refuse(st, NULL);
+    if (st->set.leader_lease_duration < 1)
+        return refuse(st, "--leader-lease-duration must be at least 1 second");
     /* a TTL under a millisecond would read as 0, which keeps Events for ever */
     if (duration_parse_ms(st->set.event_ttl, &st->set.event_ttl_ms) != 0 ||
-        (st->set.event_ttl_ms == 0 && strpbrk(st->set.event_ttl, "123456789"))) {
-        fprintf(stderr,
-                "skiff server: --event-ttl must be a duration of at least 1ms such as 1h, 30m or "
-                "90s (0: Events never expire), not \"%s\"\n",
-                st->set.event_ttl);
-        profile_free(st->profile);
-        free(st);
-        return 2;
-    }
+        (st->set.event_ttl_ms == 0 && strpbrk(st->set.event_ttl, "123456789")))
+        return refuse(st,
+                      "--event-ttl must be a duration of at least 1ms such as 1h, 30m or 90s (0: "
+                      "Events never expire), not \"%s\"",
+                      st->set.event_ttl);
     int level = parse_log_level(st->set.log_level);
-    if (level < 0) {
-        fprintf(stderr, "skiff server: --log-level must be error, warn, info or debug\n");
-        profile_free(st->profile);
-        free(st);
-        return 2;
-    }
+    if (level < 0) return refuse(st, "--log-level must be error, warn, info or debug");
     log_set_level(level);
     log_info("server", "profile %s (%s)", profile_name(st->profile), profile_origin(st->profile));
-    if (st->set.tls && st->set.plain_http) {
-        fprintf(stderr, "skiff server: --tls and --plain-http exclude each other\n");
-        profile_free(st->profile);
-        free(st);
-        return 2;
-    }
+    if (st->set.tls && st->set.plain_http)
+        return refuse(st, "--tls and --plain-http exclude each other");
     st->set.tls = !st->set.plain_http;
     if (st->set.plain_http && !is_loopback(st->set.bind_address) &&
-        !st->set.insecure_allow_remote) {
-        fprintf(stderr,
-                "skiff server: refusing to listen on %s: with --plain-http the API has no "
-                "authentication; use a loopback address, drop --plain-http (HTTPS is the "
-                "default), or pass --insecure-allow-remote\n",
-                st->set.bind_address);
-        profile_free(st->profile);
-        free(st);
-        return 2;
-    }
+        !st->set.insecure_allow_remote)
+        return refuse(st,
+                      "refusing to listen on %s: with --plain-http the API has no "
+                      "authentication; use a loopback address, drop --plain-http (HTTPS is "
+                      "the default), or pass --insecure-allow-remote",
+                      st->set.bind_address);
     if (st->set.print_profile) {
         json_t *r = profile_resolved(st->profile, server_options,
                                      sizeof server_options / sizeof *server_options, &st->set);
