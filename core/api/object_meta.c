@@ -267,12 +267,18 @@ char *api_splice_rv(const char *json, size_t len, int64_t rev, size_t *outlen)
     size_t n = api_rv_member(rev, ins);
     char *out = malloc(len + n + 1);
     if (!out) return NULL;
-    memcpy(out, json, head);
-    memcpy(out + head, ins, n);
-    memcpy(out + head + n, json + head, len - head);
-    out[len + n] = '\0';
+    api_splice_rv_place(out, json, len, head, ins, n);
     *outlen = len + n;
     return out;
+}
+
+void api_splice_rv_place(char *out, const char *json, size_t len, size_t head, const char *member,
+                         size_t n)
+{
+    memcpy(out, json, head);
+    memcpy(out + head, member, n);
+    memcpy(out + head + n, json + head, len - head);
+    out[len + n] = '\0';
 }
 
 int api_remove_path(json_t *obj, const char *path)

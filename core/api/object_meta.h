@@ -42,6 +42,10 @@ char *api_splice_rv(const char *json, size_t len, int64_t rev, size_t *outlen);
 #define API_RV_MEMBER_MAX 48
 size_t api_splice_rv_at(const char *json, size_t len);
 size_t api_rv_member(int64_t rev, char out[API_RV_MEMBER_MAX]);
+/* Writes json with the member of length n inserted at head into out (len
+ * + n + 1 bytes, NUL-terminated). */
+void api_splice_rv_place(char *out, const char *json, size_t len, size_t head, const char *member,
+                         size_t n);
 
 /* Remove the field a Kubernetes field path names ("spec.containers[0].foo",
  * "metadata.labels[app]"). 0, or -1 when there is no such field. */

@@ -151,10 +151,7 @@ static cache_obj_t *obj_build(const char *key, int namespaced, const char *value
         cache_obj_t *o = obj_alloc(key, namespaced, len + n);
         if (!o) return NULL;
         o->rev = rev;
-        memcpy(o->json, value, head);
-        memcpy(o->json + head, ins, n);
-        memcpy(o->json + head + n, value + head, len - head);
-        o->json[len + n] = '\0';
+        api_splice_rv_place(o->json, value, len, head, ins, n);
         return o;
     }
     json_t *obj = json_loadb(value, len, 0, NULL);

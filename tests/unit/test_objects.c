@@ -228,6 +228,20 @@ static json_t *list_events(skiff_client_t *c)
     return g.obj;
 }
 
+/* The Event list once it holds n items (the last one read after 400 ms). */
+static json_t *wait_events(skiff_client_t *c, size_t n)
+{
+    json_t *list = NULL;
+    for (int i = 0; i < 200; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        json_decref(list);
+        list = list_events(c);
+        if (json_array_size(json_object_get(list, "items")) == n) break;
+        usleep(2000);
+    }
+    return list;
+}
+
 static void test_answer_message(void **state)
 {
     (void)state;
@@ -254,14 +268,7 @@ static void test_event_message_cut(void **state)
     memset(text, 'a', 1022);
     strcpy(text + 1022, "\xc3\xa9 and more"); /* é straddles byte 1023 */
     skiff_event_record(r, cm, "Warning", "Long", "%s", text);
-    json_t *list = NULL;
-    for (int i = 0; i < 200; i++) {
-        uv_run(&loop, UV_RUN_NOWAIT);
-        json_decref(list);
-        list = list_events(c);
-        if (json_array_size(json_object_get(list, "items")) == 1) break;
-        usleep(2000);
-    }
+    json_t *list = wait_events(c, 1);
     json_t *e = json_array_get(json_object_get(list, "items"), 0);
     assert_non_null(e);
     const char *msg = json_string_value(json_object_get(e, "message"));
@@ -287,14 +294,7 @@ static void test_event_recorder(void **state)
                       "{\"name\":\"cfg\",\"namespace\":\"default\",\"uid\":\"u-9\"}}");
     skiff_event_record(r, cm, "Normal", "Synced", "copied %d keys", 3);
     /* let the first one land so the repeat folds into it */
-    json_t *list = NULL;
-    for (int i = 0; i < 200; i++) {
-        uv_run(&loop, UV_RUN_NOWAIT);
-        json_decref(list);
-        list = list_events(c);
-        if (json_array_size(json_object_get(list, "items")) == 1) break;
-        usleep(2000);
-    }
+    json_t *list = wait_events(c, 1);
     skiff_event_record(r, cm, "Normal", "Synced", "copied %d keys", 3);
     skiff_event_record(r, cm, "Warning", "Failed", "could not copy");
     json_t *items = NULL;

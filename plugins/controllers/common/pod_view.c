@@ -66,14 +66,16 @@ __attribute__((destructor)) static void shared_free(void)
     shared = NULL;
 }
 
+static skiff_json_interner_t *interner(void)
+{
+    if (!shared) shared = skiff_json_interner_new();
+    return shared;
+}
+
 /* A new reference to the shared value equal to v, which is only read: a
  * copy of v becomes the shared one when there is none yet. NULL when out
  * of memory. */
-static json_t *intern(const json_t *v)
-{
-    if (!shared) shared = skiff_json_interner_new();
-    return skiff_json_intern_copy(shared, v);
-}
+static json_t *intern(const json_t *v) { return skiff_json_intern_copy(interner(), v); }
 
 /* ---- building the copy ------------------------------------------------------------- */
 
@@ -108,8 +110,7 @@ static int set_interned_own(json_t *to, const char *key, json_t *v)
         json_decref(v);
         return 0;
     }
-    if (!shared) shared = skiff_json_interner_new();
-    return json_object_set_new_nocheck(to, key, skiff_json_intern(shared, v));
+    return json_object_set_new_nocheck(to, key, skiff_json_intern(interner(), v));
 }
 
 static int copy_interned(json_t *to, const json_t *from, const char *const *keys)
