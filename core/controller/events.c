@@ -1,7 +1,17 @@
 /* core/controller/events.c - the Event recorder of skiff/objects.h: writes
- * core/v1 Events about an object, folding repeats into one Event whose
- * count grows (as Kubernetes' event correlator does), so a controller that
- * retries does not flood the store. */
+ * core/v1 Events about an object the way Kubernetes' event correlator
+ * (client-go tools/record) does, so that a controller that retries or
+ * works in bursts does not flood the store:
+ *  - a repeat of an Event (same object, type, reason and message) within
+ *    ten minutes increments the count of the Event written before;
+ *  - the tenth different message of the same object, type and reason
+ *    within ten minutes starts one Event "(combined from similar events):
+ *    <message>" that the following ones count into;
+ *  - a component writes at most 25 Events about one object in a burst,
+ *    then one every five minutes; occurrences over that are still counted
+ *    and show in the next write.
+ * One write per Event is in flight at a time: occurrences meanwhile are
+ * counted and written by one patch when it ends. */
 #define _GNU_SOURCE
 #include <skiff/objects.h>
 
@@ -12,22 +22,52 @@
 #include <unistd.h>
 
 #include "api/client_rest.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/strmap.h"
 
-enum { MAX_REMEMBERED = 4096, FOLD_WINDOW_MS = 10 * 60 * 1000 };
+enum {
+    MAX_REMEMBERED = 4096,           /* entries a table keeps (Kubernetes' LRU size) */
+    FOLD_WINDOW_MS = 10 * 60 * 1000, /* repeats and similar messages fold within this */
+    AGGREGATE_MAX = 10,              /* the tenth different message starts the combined Event */
+    SPAM_BURST = 25,                 /* Events about one object written in a burst... */
+    SPAM_REFILL_MS = 5 * 60 * 1000,  /* ...then one every five minutes */
+};
 
+#define COMBINED_PREFIX "(combined from similar events): "
+
+/* An Event written (or being written) and the occurrences it counts. */
 typedef struct seen_event {
-    char *ns, *name;   /* the Event written */
-    int64_t count;
-    int64_t last_ms;
+    char *ns, *name;   /* the Event written; name NULL while its create is in flight */
+    int64_t count;     /* occurrences counted */
+    int64_t last_ms;   /* the newest occurrence */
+    char last_time[32]; /* ...as lastTimestamp */
+    char *message;     /* the newest occurrence's message */
+    int busy;          /* a create or patch in flight */
+    int dirty;         /* occurrences that passed the spam filter wait for a patch */
 } seen_event_t;
+
+/* The different messages seen for one object, type and reason. */
+typedef struct similar {
+    uint64_t messages[AGGREGATE_MAX]; /* hashes of the messages */
+    int n;
+    int64_t last_ms;
+} similar_t;
+
+/* The token bucket of one object. */
+typedef struct spam_bucket {
+    double tokens;
+    int64_t last_ms;
+} spam_bucket_t;
 
 struct skiff_event_recorder {
     skiff_client_t *client;
     char *component;
     char *host;
-    strmap_t *seen; /* uid|type|reason|message -> seen_event_t */
+    strmap_t *seen;    /* uid|ns|name|type|reason|message (or "*|" and without message
+                          for a combined Event) -> seen_event_t */
+    strmap_t *similar; /* uid|ns|name|type|reason -> similar_t */
+    strmap_t *spam;    /* uid|ns|name -> spam_bucket_t */
     int in_flight;
     int closing;
 };
@@ -35,7 +75,6 @@ struct skiff_event_recorder {
 typedef struct pending {
     skiff_event_recorder_t *r;
     char *fold_key;
-    json_t *event; /* kept to create anew when a folded Event vanished */
 } pending_t;
 
 static const skiff_resource_t events_res = {"", "v1", "events", NULL};
@@ -46,6 +85,7 @@ static void seen_free(void *v)
     if (!s) return;
     free(s->ns);
     free(s->name);
+    free(s->message);
     free(s);
 }
 
@@ -53,6 +93,8 @@ static void recorder_maybe_free(skiff_event_recorder_t *r)
 {
     if (!r->closing || r->in_flight) return;
     strmap_free(r->seen, seen_free);
+    strmap_free(r->similar, free);
+    strmap_free(r->spam, free);
     free(r->component);
     free(r->host);
     free(r);
@@ -69,7 +111,9 @@ skiff_event_recorder_t *skiff_event_recorder_new(skiff_client_t *client, const c
     r->component = strdup(component);
     r->host = strdup(host);
     r->seen = strmap_new();
-    if (!r->component || !r->host || !r->seen) {
+    r->similar = strmap_new();
+    r->spam = strmap_new();
+    if (!r->component || !r->host || !r->seen || !r->similar || !r->spam) {
         r->closing = 1;
         recorder_maybe_free(r);
         return NULL;
@@ -88,70 +132,136 @@ static void pending_free(pending_t *p)
 {
     skiff_event_recorder_t *r = p->r;
     free(p->fold_key);
-    json_decref(p->event);
     free(p);
     r->in_flight--;
     recorder_maybe_free(r);
 }
 
-static void remember(skiff_event_recorder_t *r, const char *key, const char *ns,
-                     const char *name, int64_t count)
+/* *map, emptied first when it holds MAX_REMEMBERED entries (Kubernetes
+ * keeps the 4,096 most recent in an LRU; starting over costs at most a
+ * fold missed). NULL when out of memory. */
+static strmap_t *bounded(strmap_t **map, void (*free_value)(void *))
 {
-    if (r->closing) return;
-    if (strmap_size(r->seen) >= MAX_REMEMBERED) {
-        strmap_free(r->seen, seen_free);
-        r->seen = strmap_new();
-        if (!r->seen) return;
-    }
-    seen_event_t *s = calloc(1, sizeof *s);
-    if (!s) return;
-    s->ns = strdup(ns);
-    s->name = strdup(name);
-    s->count = count;
-    s->last_ms = skiff_now_ms();
-    if (!s->ns || !s->name) {
-        seen_free(s);
-        return;
-    }
-    seen_free(strmap_put(r->seen, key, s));
+    if (*map && strmap_size(*map) < MAX_REMEMBERED) return *map;
+    strmap_free(*map, free_value);
+    *map = strmap_new();
+    return *map;
 }
+
+/* Whether the spam filter lets one more Event about this object through. */
+static int spam_allows(skiff_event_recorder_t *r, const char *key, int64_t now_ms)
+{
+    strmap_t *m = bounded(&r->spam, free);
+    if (!m) return 1;
+    spam_bucket_t *b = strmap_get(m, key);
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b) return 1;
+        b->tokens = SPAM_BURST;
+        b->last_ms = now_ms;
+        strmap_put(m, key, b);
+    }
+    b->tokens += (double)(now_ms - b->last_ms) / SPAM_REFILL_MS;
+    if (b->tokens > SPAM_BURST) b->tokens = SPAM_BURST;
+    b->last_ms = now_ms;
+    if (b->tokens < 1) return 0;
+    b->tokens -= 1;
+    return 1;
+}
+
+/* Whether msg is (at least) the tenth different message of its object,
+ * type and reason within the window: it then goes into the combined Event. */
+static int aggregate(skiff_event_recorder_t *r, const char *key, const char *msg, int64_t now_ms)
+{
+    strmap_t *m = bounded(&r->similar, free);
+    if (!m) return 0;
+    similar_t *a = strmap_get(m, key);
+    if (!a) {
+        a = calloc(1, sizeof *a);
+        if (!a) return 0;
+        strmap_put(m, key, a);
+    }
+    if (now_ms - a->last_ms > FOLD_WINDOW_MS) a->n = 0;
+    a->last_ms = now_ms;
+    uint64_t h = fnv1a_str(msg);
+    int known = 0;
+    for (int i = 0; i < a->n && !known; i++) known = a->messages[i] == h;
+    if (!known) a->messages[a->n++] = h;
+    if (a->n < AGGREGATE_MAX) return 0;
+    a->n--; /* keep the set below the threshold: the next new message aggregates too */
+    return 1;
+}
+
+static void write_event(skiff_event_recorder_t *r, const char *fold_key, seen_event_t *s);
 
 static void on_created(void *data, int status, json_t *obj)
 {
     pending_t *p = data;
+    skiff_event_recorder_t *r = p->r;
+    seen_event_t *s = r->seen ? strmap_get(r->seen, p->fold_key) : NULL;
     if (status == 201 || status == 200) {
         const char *ns = json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace"));
         const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
-        if (ns && name) remember(p->r, p->fold_key, ns, name, 1);
+        if (s && !s->name && ns && name) {
+            s->ns = strdup(ns);
+            s->name = strdup(name);
+            s->busy = 0;
+            if (!s->ns || !s->name) seen_free(strmap_remove(r->seen, p->fold_key));
+            else if (s->dirty && !r->closing) write_event(r, p->fold_key, s);
+        }
     } else {
-        log_warn(p->r->component, "cannot record event: HTTP %d", status);
+        log_warn(r->component, "cannot record event: HTTP %d", status);
+        if (s && !s->name) seen_free(strmap_remove(r->seen, p->fold_key));
     }
     pending_free(p);
-}
-
-static void create_event(pending_t *p)
-{
-    const char *ns = json_string_value(json_object_get(json_object_get(p->event, "metadata"), "namespace"));
-    /* the Event is handed over (the server fills it in; it is not needed
-     * again) and the answer is only read */
-    json_t *ev = p->event;
-    p->event = NULL;
-    if (client_rest_create_ex(p->r->client, &events_res, ns, ev, NULL, 1, NULL, 1, on_created, p) != 0)
-        pending_free(p);
 }
 
 static void on_patched(void *data, int status, json_t *obj)
 {
     (void)obj;
     pending_t *p = data;
+    skiff_event_recorder_t *r = p->r;
+    seen_event_t *s = r->seen ? strmap_get(r->seen, p->fold_key) : NULL;
     if (status == 404) {
-        /* the folded Event was removed (or expired): write a new one */
-        seen_free(strmap_remove(p->r->seen, p->fold_key));
-        create_event(p);
+        /* the Event was removed (or expired): the next occurrence writes a new one */
+        if (s) seen_free(strmap_remove(r->seen, p->fold_key));
+    } else {
+        if (status != 200) log_warn(r->component, "cannot update event: HTTP %d", status);
+        if (s) {
+            s->busy = 0;
+            if (s->dirty && !r->closing) write_event(r, p->fold_key, s);
+        }
+    }
+    pending_free(p);
+}
+
+/* Writes s's count, newest time and message to its Event (which exists). */
+static void write_event(skiff_event_recorder_t *r, const char *fold_key, seen_event_t *s)
+{
+    json_t *patch = json_object();
+    json_t *count = json_integer(s->count), *last = json_string(s->last_time);
+    json_t *msg = json_string(s->message);
+    pending_t *p = calloc(1, sizeof *p);
+    if (!patch || !count || !last || !msg || !p || !(p->fold_key = strdup(fold_key))) {
+        json_decref(patch), json_decref(count), json_decref(last), json_decref(msg);
+        if (p) free(p);
         return;
     }
-    if (status != 200) log_warn(p->r->component, "cannot update event: HTTP %d", status);
-    pending_free(p);
+    json_object_set_new_nocheck(patch, "count", count);
+    json_object_set_new_nocheck(patch, "lastTimestamp", last);
+    json_object_set_new_nocheck(patch, "message", msg);
+    char *body = json_dumps(patch, JSON_COMPACT);
+    json_decref(patch);
+    p->r = r;
+    r->in_flight++;
+    s->busy = 1;
+    s->dirty = 0;
+    if (!body || skiff_client_patch(r->client, &events_res, s->ns, s->name, SKIFF_PATCH_MERGE,
+                                    body, NULL, on_patched, p) != 0) {
+        s->busy = 0;
+        pending_free(p);
+    }
+    free(body);
 }
 
 /* A message cut to the buffer may end inside a UTF-8 sequence: drop the
@@ -242,36 +352,76 @@ void skiff_event_record(skiff_event_recorder_t *r, const json_t *obj, const char
     if (!name) return;
     /* Events about cluster-scoped objects live in "default" */
     const char *ev_ns = ns && *ns ? ns : "default";
-    char now[32];
     int64_t now_ms = skiff_now_ms();
-    skiff_time_format(now_ms, now, sizeof now);
 
-    pending_t *p = calloc(1, sizeof *p);
-    if (!p) return;
-    p->r = r;
-    r->in_flight++;
-    if (asprintf(&p->fold_key, "%s|%s|%s|%s|%s|%s", uid ? uid : "", ns ? ns : "", name, type,
-                 reason, msg) < 0) {
-        p->fold_key = NULL;
-        pending_free(p);
+    /* the object; with its type and reason, the similar Events; with the
+     * message too, one Event */
+    char obj_key[1024], similar_key[1200];
+    snprintf(obj_key, sizeof obj_key, "%s|%s|%s", uid ? uid : "", ns ? ns : "", name);
+    snprintf(similar_key, sizeof similar_key, "%s|%s|%s", obj_key, type, reason);
+    char *key = NULL, *combined = NULL;
+    const char *text = msg;
+    if (aggregate(r, similar_key, msg, now_ms)) {
+        /* "*|<similar key>": the combined Event of them all */
+        if (asprintf(&combined, COMBINED_PREFIX "%s", msg) < 0) return;
+        text = combined;
+        if (asprintf(&key, "*|%s", similar_key) < 0) {
+            free(combined);
+            return;
+        }
+    } else if (asprintf(&key, "%s|%s", similar_key, msg) < 0) {
         return;
     }
-    p->event = event_new(r, obj, ev_ns, type, reason, msg, now);
-    if (!p->event) {
-        pending_free(p);
-        return;
+    int allowed = spam_allows(r, obj_key, now_ms);
+
+    strmap_t *seen = bounded(&r->seen, seen_free);
+    seen_event_t *s = seen ? strmap_get(seen, key) : NULL;
+    if (s && now_ms - s->last_ms >= FOLD_WINDOW_MS && !s->busy) {
+        seen_free(strmap_remove(seen, key));
+        s = NULL;
     }
-    seen_event_t *s = strmap_get(r->seen, p->fold_key);
-    if (s && now_ms - s->last_ms < FOLD_WINDOW_MS) {
+    if (s) {
+        /* counted now; written when the spam filter lets an occurrence through */
+        char *m = strdup(text);
+        if (m) {
+            free(s->message);
+            s->message = m;
+        }
         s->count++;
         s->last_ms = now_ms;
-        char patch[256];
-        snprintf(patch, sizeof patch, "{\"count\":%lld,\"lastTimestamp\":\"%s\"}",
-                 (long long)s->count, now);
-        if (skiff_client_patch(r->client, &events_res, s->ns, s->name, SKIFF_PATCH_MERGE, patch,
-                               NULL, on_patched, p) != 0)
-            pending_free(p);
-        return;
+        skiff_time_format(now_ms, s->last_time, sizeof s->last_time);
+        if (allowed) s->dirty = 1;
+        if (s->dirty && !s->busy && s->name) write_event(r, key, s);
+        goto done;
     }
-    create_event(p);
+    if (!allowed || !seen) goto done;
+    s = calloc(1, sizeof *s);
+    if (!s || !(s->message = strdup(text))) {
+        free(s);
+        goto done;
+    }
+    s->count = 1;
+    s->last_ms = now_ms;
+    skiff_time_format(now_ms, s->last_time, sizeof s->last_time);
+    s->busy = 1;
+    json_t *ev = event_new(r, obj, ev_ns, type, reason, text, s->last_time);
+    pending_t *p = calloc(1, sizeof *p);
+    if (!ev || !p || !(p->fold_key = strdup(key))) {
+        json_decref(ev);
+        free(p);
+        seen_free(s);
+        goto done;
+    }
+    strmap_put(seen, key, s);
+    p->r = r;
+    r->in_flight++;
+    /* the Event is handed over (the server fills it in; it is not needed
+     * again) and the answer is only read */
+    if (client_rest_create_ex(r->client, &events_res, ev_ns, ev, NULL, 1, NULL, 1, on_created, p) != 0) {
+        seen_free(strmap_remove(seen, key));
+        pending_free(p);
+    }
+done:
+    free(key);
+    free(combined);
 }

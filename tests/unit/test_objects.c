@@ -281,6 +281,76 @@ static void test_event_message_cut(void **state)
     assert_int_equal(api_fixture_stop(&fx), 0);
 }
 
+/* Kubernetes' correlator: the tenth different message of an object's
+ * reason starts one combined Event that counts the rest; a burst of
+ * occurrences is written as one patch once the create ends. */
+static void test_event_aggregation(void **state)
+{
+    (void)state;
+    api_server_opts_t ao = {0};
+    assert_int_equal(api_fixture_start(&fx, &loop, ao, 0), 0);
+    skiff_client_t *c = client_inproc_new(&loop, fx.api);
+    skiff_event_recorder_t *r = skiff_event_recorder_new(c, "test-controller");
+    json_t *rs = load("{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":"
+                      "{\"name\":\"web\",\"namespace\":\"default\",\"uid\":\"u-7\"}}");
+    for (int i = 1; i <= 30; i++)
+        skiff_event_record(r, rs, "Normal", "SuccessfulCreate", "Created pod: web-%d", i);
+    json_t *list = NULL, *items = NULL;
+    int singles = 0, combined = 0;
+    json_int_t combined_count = 0;
+    for (int i = 0; i < 200; i++) {
+        json_decref(list);
+        list = wait_events(c, 10);
+        items = json_object_get(list, "items");
+        singles = combined = 0;
+        size_t k;
+        json_t *e;
+        json_array_foreach(items, k, e) {
+            const char *msg = json_string_value(json_object_get(e, "message"));
+            json_int_t count = json_integer_value(json_object_get(e, "count"));
+            if (strcmp(msg, "(combined from similar events): Created pod: web-30") == 0) {
+                combined++;
+                combined_count = count;
+            } else if (strncmp(msg, "Created pod: web-", 17) == 0 && atoi(msg + 17) <= 9 &&
+                       count == 1) {
+                singles++;
+            }
+        }
+        if (combined_count == 21) break;
+        usleep(2000);
+    }
+    assert_int_equal(json_array_size(items), 10);
+    assert_int_equal(singles, 9);
+    assert_int_equal(combined, 1);
+    /* occurrences 10 to 30 */
+    assert_int_equal(combined_count, 21);
+    json_decref(list);
+
+    /* 25 Events about one object in a burst, whatever their reasons */
+    json_t *cm = load("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
+                      "{\"name\":\"noisy\",\"namespace\":\"default\",\"uid\":\"u-8\"}}");
+    for (int i = 0; i < 40; i++) {
+        char reason[32];
+        snprintf(reason, sizeof reason, "Reason%d", i);
+        skiff_event_record(r, cm, "Warning", reason, "different reasons");
+    }
+    list = wait_events(c, 10 + 25);
+    size_t about_cm = 0, k;
+    json_t *e;
+    json_array_foreach(json_object_get(list, "items"), k, e) {
+        const char *inv = json_string_value(
+            json_object_get(json_object_get(e, "involvedObject"), "name"));
+        if (strcmp(inv, "noisy") == 0) about_cm++;
+    }
+    assert_int_equal(about_cm, 25);
+    json_decref(list);
+    json_decref(cm);
+    json_decref(rs);
+    skiff_event_recorder_free(r);
+    c->vt->free(c);
+    assert_int_equal(api_fixture_stop(&fx), 0);
+}
+
 static void test_event_recorder(void **state)
 {
     (void)state;
@@ -553,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_conditions), cmocka_unit_test(test_time),
         cmocka_unit_test(test_quantities), cmocka_unit_test(test_pods),
         cmocka_unit_test(test_hash),       cmocka_unit_test(test_event_recorder),
+        cmocka_unit_test(test_event_aggregation),
         cmocka_unit_test(test_answer_message), cmocka_unit_test(test_pod_bind),
         cmocka_unit_test(test_event_message_cut), cmocka_unit_test(test_json_copy),
         cmocka_unit_test(test_json_interner),

@@ -144,8 +144,13 @@ typedef struct skiff_event_recorder skiff_event_recorder_t;
 
 /* Records core/v1 Events through client as component (e.g.
  * "deployment-controller"), which `kubectl describe` and `kubectl get
- * events` show. A repeat of the same event for the same object within ten
- * minutes increments its count instead of creating another. */
+ * events` show, correlated as Kubernetes' recorder does: a repeat of the
+ * same event for the same object within ten minutes increments its count
+ * instead of creating another; from the tenth different message of the
+ * same object, type and reason within ten minutes on, one Event
+ * "(combined from similar events): <message>" counts them; at most 25
+ * Events about one object are written in a burst, then one every five
+ * minutes (the occurrences over that are counted into the next write). */
 skiff_event_recorder_t *skiff_event_recorder_new(skiff_client_t *client, const char *component);
 /* type is "Normal" or "Warning". Fire and forget: failures are logged. */
 void skiff_event_record(skiff_event_recorder_t *r, const json_t *obj, const char *type,
