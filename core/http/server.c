@@ -90,6 +90,11 @@ struct http_conn {
     size_t pending_off, pending_len, pending_cap;
 
     size_t queued; /* bytes in uv_write requests not yet completed */
+    /* A watch's chunks written during one turn of the loop, sent together
+     * (see cork_add) */
+    char *cork;
+    size_t cork_len, cork_cap;
+    http_conn_t *cork_next;
     uint64_t last_active, msg_start, drain_until, accepted_at;
 
     tls_conn_t *tls; /* NULL in plain mode */
@@ -116,6 +121,7 @@ struct http_conn {
     unsigned draining : 1;
     unsigned tls_ready : 1;     /* handshake finished */
     unsigned tls_no_notify : 1; /* peer gone or protocol error: no close_notify */
+    unsigned corked : 1;        /* in the server's cork list */
 };
 
 struct http_server {
@@ -123,6 +129,9 @@ struct http_server {
     uv_tcp_t listener;
     uv_timer_t sweep;
     uv_idle_t deferred;
+    uv_check_t cork_after_io;   /* sends corked chunks after the I/O of a turn... */
+    uv_prepare_t cork_before_io; /* ...and before the loop waits for more */
+    http_conn_t *cork_list;
     http_handler_fn handler;
     void *handler_data;
     size_t max_body, max_header, write_cap;
@@ -475,6 +484,87 @@ static void conn_fail_stream(http_conn_t *c)
     }
 }
 
+/* ---- corking a watch's chunks ------------------------------------------- */
+
+/* A busy watch gets an event line after another, often hundreds in one
+ * turn of the loop; one write (one system call, one TLS record, one TCP
+ * segment train) for all of them instead of one each. Chunks wait at most
+ * until the end of the turn's I/O, or until the loop would wait for more;
+ * CORK_MAX bytes go out at once. */
+#define CORK_MAX ((size_t)64 << 10)
+
+/* Sends c's corked chunks. 0 or an error (the stream is then failed). */
+static int cork_flush(http_conn_t *c)
+{
+    if (!c->cork_len)
+        return 0;
+    uv_buf_t b = uv_buf_init(c->cork, (unsigned)c->cork_len);
+    c->cork_len = 0;
+    int e = conn_write(c, &b, 1);
+    if (e == 0 && c->queued > c->srv->write_cap)
+        e = SKIFF_ETOOLARGE;
+    if (e < 0)
+        conn_fail_stream(c);
+    return e;
+}
+
+static void cork_unlink(http_conn_t *c)
+{
+    if (!c->corked)
+        return;
+    for (http_conn_t **pp = &c->srv->cork_list; *pp; pp = &(*pp)->cork_next) {
+        if (*pp == c) {
+            *pp = c->cork_next;
+            break;
+        }
+    }
+    c->corked = 0;
+}
+
+static void cork_flush_all(http_server_t *s)
+{
+    http_conn_t *list = s->cork_list;
+    s->cork_list = NULL;
+    while (list) {
+        http_conn_t *c = list;
+        list = c->cork_next;
+        c->corked = 0;
+        if (!c->closing)
+            cork_flush(c);
+        else
+            c->cork_len = 0;
+    }
+}
+
+static void on_cork_after_io(uv_check_t *h) { cork_flush_all(h->data); }
+static void on_cork_before_io(uv_prepare_t *h) { cork_flush_all(h->data); }
+
+/* Appends the n pieces to c's cork. 0 or an error (the stream is then failed). */
+static int cork_add(http_conn_t *c, const uv_buf_t *bufs, unsigned n)
+{
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += bufs[i].len;
+    if (c->queued + c->cork_len + total > c->srv->write_cap) {
+        conn_fail_stream(c);
+        return SKIFF_ETOOLARGE;
+    }
+    if (grow(&c->cork, &c->cork_cap, c->cork_len + total) < 0) {
+        conn_fail_stream(c);
+        return SKIFF_ENOMEM;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        memcpy(c->cork + c->cork_len, bufs[i].base, bufs[i].len);
+        c->cork_len += bufs[i].len;
+    }
+    if (!c->corked) {
+        c->corked = 1;
+        c->cork_next = c->srv->cork_list;
+        c->srv->cork_list = c;
+    }
+    return c->cork_len >= CORK_MAX ? cork_flush(c) : 0;
+}
+
 static int resp_stream_write(api_response_t *r, const char *data, size_t len)
 {
     http_conn_t *c = conn_of_resp(r);
@@ -482,24 +572,15 @@ static int resp_stream_write(api_response_t *r, const char *data, size_t len)
         return SKIFF_ECLOSED;
     if (len == 0 || c->is_head)
         return 0;
-    int e;
     if (c->http10) {
         uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-        e = conn_write(c, &b, 1);
-    } else {
-        char size[24];
-        int n = snprintf(size, sizeof(size), "%zx\r\n", len);
-        uv_buf_t bufs[3] = {uv_buf_init(size, (unsigned)n), uv_buf_init((char *)data, (unsigned)len),
-                            uv_buf_init("\r\n", 2)};
-        e = conn_write(c, bufs, 3);
+        return cork_add(c, &b, 1);
     }
-    if (e == 0 && c->queued > c->srv->write_cap)
-        e = SKIFF_ETOOLARGE;
-    if (e < 0) {
-        conn_fail_stream(c);
-        return e;
-    }
-    return 0;
+    char size[24];
+    int n = snprintf(size, sizeof(size), "%zx\r\n", len);
+    uv_buf_t bufs[3] = {uv_buf_init(size, (unsigned)n), uv_buf_init((char *)data, (unsigned)len),
+                        uv_buf_init("\r\n", 2)};
+    return cork_add(c, bufs, 3);
 }
 
 static void resp_stream_end(api_response_t *r)
@@ -507,6 +588,8 @@ static void resp_stream_end(api_response_t *r)
     http_conn_t *c = conn_of_resp(r);
     if (!c->resp_active || !c->streaming)
         return;
+    if (!c->closing && !c->want_close && cork_flush(c) < 0)
+        c->want_close = 1;
     if (!c->closing && !c->want_close && !c->http10 && !c->is_head) {
         uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
         if (conn_write(c, &b, 1) < 0)
@@ -1005,6 +1088,8 @@ static void conn_free(http_conn_t *c)
             }
         }
     }
+    cork_unlink(c);
+    free(c->cork);
     free(c->hdr);
     free(c->body);
     free(c->pending);
@@ -1193,7 +1278,15 @@ int http_server_start(uv_loop_t *loop, const http_server_opts_t *opts, http_serv
     sweep_restart(s);
     uv_idle_init(loop, &s->deferred);
     s->deferred.data = s;
-    s->open_handles = 3;
+    uv_check_init(loop, &s->cork_after_io);
+    s->cork_after_io.data = s;
+    uv_check_start(&s->cork_after_io, on_cork_after_io);
+    uv_unref((uv_handle_t *)&s->cork_after_io);
+    uv_prepare_init(loop, &s->cork_before_io);
+    s->cork_before_io.data = s;
+    uv_prepare_start(&s->cork_before_io, on_cork_before_io);
+    uv_unref((uv_handle_t *)&s->cork_before_io);
+    s->open_handles = 5;
     *out = s;
     return 0;
 }
@@ -1246,6 +1339,8 @@ void http_server_stop(http_server_t *s, void (*done)(void *data), void *data)
     uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
     uv_close((uv_handle_t *)&s->sweep, on_server_handle_closed);
     uv_close((uv_handle_t *)&s->deferred, on_server_handle_closed);
+    uv_close((uv_handle_t *)&s->cork_after_io, on_server_handle_closed);
+    uv_close((uv_handle_t *)&s->cork_before_io, on_server_handle_closed);
     /* conn_close never frees synchronously, so the walk stays valid */
     for (http_conn_t *c = s->conns; c; c = c->next)
         conn_close(c);
