@@ -45,6 +45,11 @@ typedef struct seen_event {
     char *message;     /* the newest occurrence's message */
     int busy;          /* a create or patch in flight */
     int dirty;         /* occurrences that passed the spam filter wait for a patch */
+    uint64_t serial;   /* which entry a write's answer is for (tables start over) */
+    /* to write the Event anew when it was removed: the involved object's
+     * kind, apiVersion, name, namespace and uid, the type, the reason and
+     * the Event's namespace, NUL-separated in one block */
+    char *ident;
 } seen_event_t;
 
 /* The different messages seen for one object, type and reason. */
@@ -68,6 +73,8 @@ struct skiff_event_recorder {
                           for a combined Event) -> seen_event_t */
     strmap_t *similar; /* uid|ns|name|type|reason -> similar_t */
     strmap_t *spam;    /* uid|ns|name -> spam_bucket_t */
+    uint64_t serial;
+    int uncorrelated;  /* only exact repeats fold (skiff_event_recorder_uncorrelated) */
     int in_flight;
     int closing;
 };
@@ -75,6 +82,7 @@ struct skiff_event_recorder {
 typedef struct pending {
     skiff_event_recorder_t *r;
     char *fold_key;
+    uint64_t serial;
 } pending_t;
 
 static const skiff_resource_t events_res = {"", "v1", "events", NULL};
@@ -86,6 +94,7 @@ static void seen_free(void *v)
     free(s->ns);
     free(s->name);
     free(s->message);
+    free(s->ident);
     free(s);
 }
 
@@ -119,6 +128,11 @@ skiff_event_recorder_t *skiff_event_recorder_new(skiff_client_t *client, const c
         return NULL;
     }
     return r;
+}
+
+void skiff_event_recorder_uncorrelated(skiff_event_recorder_t *r)
+{
+    if (r) r->uncorrelated = 1;
 }
 
 void skiff_event_recorder_free(skiff_event_recorder_t *r)
@@ -160,6 +174,10 @@ static int spam_allows(skiff_event_recorder_t *r, const char *key, int64_t now_m
         b->tokens = SPAM_BURST;
         b->last_ms = now_ms;
         strmap_put(m, key, b);
+        if (strmap_get(m, key) != b) { /* out of memory */
+            free(b);
+            return 1;
+        }
     }
     b->tokens += (double)(now_ms - b->last_ms) / SPAM_REFILL_MS;
     if (b->tokens > SPAM_BURST) b->tokens = SPAM_BURST;
@@ -180,6 +198,10 @@ static int aggregate(skiff_event_recorder_t *r, const char *key, const char *msg
         a = calloc(1, sizeof *a);
         if (!a) return 0;
         strmap_put(m, key, a);
+        if (strmap_get(m, key) != a) { /* out of memory */
+            free(a);
+            return 0;
+        }
     }
     if (now_ms - a->last_ms > FOLD_WINDOW_MS) a->n = 0;
     a->last_ms = now_ms;
@@ -193,12 +215,20 @@ static int aggregate(skiff_event_recorder_t *r, const char *key, const char *msg
 }
 
 static void write_event(skiff_event_recorder_t *r, const char *fold_key, seen_event_t *s);
+static void create_anew(skiff_event_recorder_t *r, const char *fold_key, seen_event_t *s);
+
+/* The entry a write's answer is for, or NULL when its table started over. */
+static seen_event_t *answered(pending_t *p)
+{
+    seen_event_t *s = p->r->seen ? strmap_get(p->r->seen, p->fold_key) : NULL;
+    return s && s->serial == p->serial ? s : NULL;
+}
 
 static void on_created(void *data, int status, json_t *obj)
 {
     pending_t *p = data;
     skiff_event_recorder_t *r = p->r;
-    seen_event_t *s = r->seen ? strmap_get(r->seen, p->fold_key) : NULL;
+    seen_event_t *s = answered(p);
     if (status == 201 || status == 200) {
         const char *ns = json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace"));
         const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
@@ -221,10 +251,11 @@ static void on_patched(void *data, int status, json_t *obj)
     (void)obj;
     pending_t *p = data;
     skiff_event_recorder_t *r = p->r;
-    seen_event_t *s = r->seen ? strmap_get(r->seen, p->fold_key) : NULL;
+    seen_event_t *s = answered(p);
     if (status == 404) {
-        /* the Event was removed (or expired): the next occurrence writes a new one */
-        if (s) seen_free(strmap_remove(r->seen, p->fold_key));
+        /* the Event was removed (or expired): write it anew, with its count */
+        if (s && !r->closing) create_anew(r, p->fold_key, s);
+        else if (s) seen_free(strmap_remove(r->seen, p->fold_key));
     } else {
         if (status != 200) log_warn(r->component, "cannot update event: HTTP %d", status);
         if (s) {
@@ -253,6 +284,7 @@ static void write_event(skiff_event_recorder_t *r, const char *fold_key, seen_ev
     char *body = json_dumps(patch, JSON_COMPACT);
     json_decref(patch);
     p->r = r;
+    p->serial = s->serial;
     r->in_flight++;
     s->busy = 1;
     s->dirty = 0;
@@ -281,21 +313,20 @@ static void set_str(json_t *o, const char *key, const char *v)
     json_object_set_new_nocheck(o, key, json_string(v));
 }
 
-/* A new core/v1 Event about obj (generateName "<name>."), built member by
+/* The object an Event is about. */
+typedef struct involved {
+    const char *kind, *api_version, *name, *ns, *uid, *rv;
+} involved_t;
+
+/* A new core/v1 Event about inv (generateName "<name>."), built member by
  * member in the order the server stores it (json_pack parsing its format
  * string was a quarter of an Event's cost to the scheduler). */
-static json_t *event_new(const skiff_event_recorder_t *r, const json_t *obj, const char *ev_ns,
-                         const char *type, const char *reason, const char *msg, const char *now)
+static json_t *event_new(const skiff_event_recorder_t *r, const involved_t *in, const char *ev_ns,
+                         const char *type, const char *reason, const char *msg, const char *first,
+                         const char *last, int64_t count)
 {
-    const json_t *meta = json_object_get(obj, "metadata");
-    const char *name = json_string_value(json_object_get(meta, "name"));
-    const char *ns = json_string_value(json_object_get(meta, "namespace"));
-    const char *uid = json_string_value(json_object_get(meta, "uid"));
-    const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
-    const char *kind = json_string_value(json_object_get(obj, "kind"));
-    const char *api_version = json_string_value(json_object_get(obj, "apiVersion"));
     char gen[300];
-    snprintf(gen, sizeof gen, "%.240s.", name);
+    snprintf(gen, sizeof gen, "%.240s.", in->name);
     json_t *ev = json_object(), *em = json_object(), *inv = json_object(), *src = json_object();
     if (!ev || !em || !inv || !src) {
         json_decref(ev);
@@ -309,12 +340,12 @@ static json_t *event_new(const skiff_event_recorder_t *r, const json_t *obj, con
     set_str(em, "generateName", gen);
     set_str(em, "namespace", ev_ns);
     json_object_set_new_nocheck(ev, "metadata", em);
-    if (kind) set_str(inv, "kind", kind);
-    if (ns && *ns) set_str(inv, "namespace", ns);
-    set_str(inv, "name", name);
-    if (uid) set_str(inv, "uid", uid);
-    if (api_version) set_str(inv, "apiVersion", api_version);
-    if (rv) set_str(inv, "resourceVersion", rv);
+    if (in->kind && *in->kind) set_str(inv, "kind", in->kind);
+    if (in->ns && *in->ns) set_str(inv, "namespace", in->ns);
+    set_str(inv, "name", in->name);
+    if (in->uid && *in->uid) set_str(inv, "uid", in->uid);
+    if (in->api_version && *in->api_version) set_str(inv, "apiVersion", in->api_version);
+    if (in->rv) set_str(inv, "resourceVersion", in->rv);
     json_object_set_new_nocheck(ev, "involvedObject", inv);
     set_str(ev, "reason", reason);
     json_t *m = json_string(msg);
@@ -326,13 +357,73 @@ static json_t *event_new(const skiff_event_recorder_t *r, const json_t *obj, con
     set_str(src, "component", r->component);
     set_str(src, "host", r->host);
     json_object_set_new_nocheck(ev, "source", src);
-    set_str(ev, "firstTimestamp", now);
-    set_str(ev, "lastTimestamp", now);
-    json_object_set_new_nocheck(ev, "count", json_integer(1));
+    set_str(ev, "firstTimestamp", first);
+    set_str(ev, "lastTimestamp", last);
+    json_object_set_new_nocheck(ev, "count", json_integer(count));
     set_str(ev, "type", type);
     set_str(ev, "reportingComponent", r->component);
     set_str(ev, "reportingInstance", r->host);
     return ev;
+}
+
+/* Sends ev (handed over) as a create for s; on failure s leaves the table. */
+static void create_event(skiff_event_recorder_t *r, const char *fold_key, seen_event_t *s,
+                         json_t *ev, const char *ev_ns)
+{
+    pending_t *p = calloc(1, sizeof *p);
+    if (!ev || !p || !(p->fold_key = strdup(fold_key))) {
+        json_decref(ev);
+        free(p);
+        seen_free(strmap_remove(r->seen, fold_key));
+        return;
+    }
+    p->r = r;
+    p->serial = s->serial;
+    r->in_flight++;
+    s->busy = 1;
+    s->dirty = 0;
+    /* the Event is handed over (the server fills it in; it is not needed
+     * again) and the answer is only read */
+    if (client_rest_create_ex(r->client, &events_res, ev_ns, ev, NULL, 1, NULL, 1, on_created, p) != 0) {
+        seen_free(strmap_remove(r->seen, fold_key));
+        pending_free(p);
+    }
+}
+
+/* The Event of s was removed while occurrences were still counted into
+ * it: a new one with the count so far (Kubernetes' recorder does the same). */
+static void create_anew(skiff_event_recorder_t *r, const char *fold_key, seen_event_t *s)
+{
+    const char *f[8];
+    const char *at = s->ident;
+    for (int i = 0; i < 8; i++) {
+        f[i] = at;
+        at += strlen(at) + 1;
+    }
+    involved_t in = {f[0], f[1], f[2], f[3], f[4], NULL};
+    free(s->ns);
+    free(s->name);
+    s->ns = s->name = NULL;
+    json_t *ev = event_new(r, &in, f[7], f[5], f[6], s->message, s->last_time, s->last_time,
+                           s->count);
+    create_event(r, fold_key, s, ev, f[7]);
+}
+
+/* "kind\0apiVersion\0name\0ns\0uid\0type\0reason\0ev_ns\0" in one block. */
+static char *ident_new(const involved_t *in, const char *type, const char *reason,
+                       const char *ev_ns)
+{
+    const char *f[8] = {in->kind, in->api_version, in->name, in->ns, in->uid, type, reason, ev_ns};
+    size_t n = 0;
+    for (int i = 0; i < 8; i++) n += strlen(f[i] ? f[i] : "") + 1;
+    char *b = malloc(n), *at = b;
+    if (!b) return NULL;
+    for (int i = 0; i < 8; i++) {
+        size_t len = strlen(f[i] ? f[i] : "") + 1;
+        memcpy(at, f[i] ? f[i] : "", len);
+        at += len;
+    }
+    return b;
 }
 
 void skiff_event_record(skiff_event_recorder_t *r, const json_t *obj, const char *type,
@@ -346,9 +437,13 @@ void skiff_event_record(skiff_event_recorder_t *r, const json_t *obj, const char
     va_end(ap);
     if (full >= (int)sizeof msg) cut_at_character(msg);
     const json_t *meta = json_object_get(obj, "metadata");
-    const char *name = json_string_value(json_object_get(meta, "name"));
-    const char *ns = json_string_value(json_object_get(meta, "namespace"));
-    const char *uid = json_string_value(json_object_get(meta, "uid"));
+    involved_t in = {json_string_value(json_object_get(obj, "kind")),
+                     json_string_value(json_object_get(obj, "apiVersion")),
+                     json_string_value(json_object_get(meta, "name")),
+                     json_string_value(json_object_get(meta, "namespace")),
+                     json_string_value(json_object_get(meta, "uid")),
+                     json_string_value(json_object_get(meta, "resourceVersion"))};
+    const char *name = in.name, *ns = in.ns, *uid = in.uid;
     if (!name) return;
     /* Events about cluster-scoped objects live in "default" */
     const char *ev_ns = ns && *ns ? ns : "default";
@@ -361,7 +456,7 @@ void skiff_event_record(skiff_event_recorder_t *r, const json_t *obj, const char
     snprintf(similar_key, sizeof similar_key, "%s|%s|%s", obj_key, type, reason);
     char *key = NULL, *combined = NULL;
     const char *text = msg;
-    if (aggregate(r, similar_key, msg, now_ms)) {
+    if (!r->uncorrelated && aggregate(r, similar_key, msg, now_ms)) {
         /* "*|<similar key>": the combined Event of them all */
         if (asprintf(&combined, COMBINED_PREFIX "%s", msg) < 0) return;
         text = combined;
@@ -372,7 +467,7 @@ void skiff_event_record(skiff_event_recorder_t *r, const json_t *obj, const char
     } else if (asprintf(&key, "%s|%s", similar_key, msg) < 0) {
         return;
     }
-    int allowed = spam_allows(r, obj_key, now_ms);
+    int allowed = r->uncorrelated || spam_allows(r, obj_key, now_ms);
 
     strmap_t *seen = bounded(&r->seen, seen_free);
     seen_event_t *s = seen ? strmap_get(seen, key) : NULL;
@@ -396,31 +491,22 @@ void skiff_event_record(skiff_event_recorder_t *r, const json_t *obj, const char
     }
     if (!allowed || !seen) goto done;
     s = calloc(1, sizeof *s);
-    if (!s || !(s->message = strdup(text))) {
-        free(s);
+    if (!s || !(s->message = strdup(text)) || !(s->ident = ident_new(&in, type, reason, ev_ns))) {
+        seen_free(s);
         goto done;
     }
     s->count = 1;
     s->last_ms = now_ms;
+    s->serial = ++r->serial;
     skiff_time_format(now_ms, s->last_time, sizeof s->last_time);
-    s->busy = 1;
-    json_t *ev = event_new(r, obj, ev_ns, type, reason, text, s->last_time);
-    pending_t *p = calloc(1, sizeof *p);
-    if (!ev || !p || !(p->fold_key = strdup(key))) {
-        json_decref(ev);
-        free(p);
+    strmap_put(seen, key, s);
+    if (strmap_get(seen, key) != s) { /* out of memory */
         seen_free(s);
         goto done;
     }
-    strmap_put(seen, key, s);
-    p->r = r;
-    r->in_flight++;
-    /* the Event is handed over (the server fills it in; it is not needed
-     * again) and the answer is only read */
-    if (client_rest_create_ex(r->client, &events_res, ev_ns, ev, NULL, 1, NULL, 1, on_created, p) != 0) {
-        seen_free(strmap_remove(seen, key));
-        pending_free(p);
-    }
+    create_event(r, key, s,
+                 event_new(r, &in, ev_ns, type, reason, text, s->last_time, s->last_time, 1),
+                 ev_ns);
 done:
     free(key);
     free(combined);

@@ -501,6 +501,12 @@ static int cork_flush(http_conn_t *c)
     uv_buf_t b = uv_buf_init(c->cork, (unsigned)c->cork_len);
     c->cork_len = 0;
     int e = conn_write(c, &b, 1);
+    if (c->cork_cap > CORK_MAX) {
+        /* grown by a burst: a watch that is quiet again does not keep it */
+        free(c->cork);
+        c->cork = NULL;
+        c->cork_cap = 0;
+    }
     if (e == 0 && c->queued > c->srv->write_cap)
         e = SKIFF_ETOOLARGE;
     if (e < 0)
@@ -548,6 +554,18 @@ static int cork_add(http_conn_t *c, const uv_buf_t *bufs, unsigned n)
     if (c->queued + c->cork_len + total > c->srv->write_cap) {
         conn_fail_stream(c);
         return SKIFF_ETOOLARGE;
+    }
+    if (total >= CORK_MAX) {
+        /* a big chunk gains nothing from waiting: what waits goes first */
+        int e = cork_flush(c);
+        if (e < 0)
+            return e;
+        e = conn_write(c, bufs, n);
+        if (e == 0 && c->queued > c->srv->write_cap)
+            e = SKIFF_ETOOLARGE;
+        if (e < 0)
+            conn_fail_stream(c);
+        return e;
     }
     if (grow(&c->cork, &c->cork_cap, c->cork_len + total) < 0) {
         conn_fail_stream(c);

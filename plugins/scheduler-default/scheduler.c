@@ -798,6 +798,9 @@ static int sched_start(skiff_plugin_ctx_t *ctx)
     s->rng = (uint64_t)skiff_now_ms() * 2654435761u + 1;
     cache_init(&s->cache);
     s->events = skiff_event_recorder_new(ctx->client, SCHEDULER_NAME);
+    /* kube-scheduler's Events are not combined or budgeted: a pod long
+     * Pending still shows its Scheduled Event */
+    skiff_event_recorder_uncorrelated(s->events);
     skiff_informer_opts_t all = {0};
     /* bound pods are cached reduced (pod_trim.c): a 50,000-pod cluster
      * would otherwise keep a full tree per pod */

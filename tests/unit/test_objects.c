@@ -351,6 +351,67 @@ static void test_event_aggregation(void **state)
     assert_int_equal(api_fixture_stop(&fx), 0);
 }
 
+/* An Event deleted while occurrences still count into it is written anew
+ * with its count; an uncorrelated recorder (the scheduler's) writes every
+ * different message and has no per-object budget. */
+static void test_event_recreated_and_uncorrelated(void **state)
+{
+    (void)state;
+    static const skiff_resource_t ev_res = {"", "v1", "events", NULL};
+    api_server_opts_t ao = {0};
+    assert_int_equal(api_fixture_start(&fx, &loop, ao, 0), 0);
+    skiff_client_t *c = client_inproc_new(&loop, fx.api);
+    skiff_event_recorder_t *r = skiff_event_recorder_new(c, "test-controller");
+    json_t *cm = load("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
+                      "{\"name\":\"gone\",\"namespace\":\"default\",\"uid\":\"u-5\"}}");
+    skiff_event_record(r, cm, "Warning", "Lost", "it went away");
+    json_t *list = wait_events(c, 1);
+    const char *name = json_string_value(json_object_get(
+        json_object_get(json_array_get(json_object_get(list, "items"), 0), "metadata"), "name"));
+    assert_non_null(name);
+    got_t g = {0};
+    assert_int_equal(skiff_client_delete(c, &ev_res, "default", name, NULL, on_got, &g), 0);
+    assert_true(api_fixture_wait(&fx, &g.done));
+    assert_int_equal(g.status, 200);
+    json_decref(g.obj);
+    json_decref(list);
+    skiff_event_record(r, cm, "Warning", "Lost", "it went away");
+    json_int_t count = 0;
+    for (int i = 0; i < 200 && count != 2; i++) {
+        list = wait_events(c, 1);
+        count = json_integer_value(
+            json_object_get(json_array_get(json_object_get(list, "items"), 0), "count"));
+        json_decref(list);
+        if (count != 2) usleep(2000);
+    }
+    assert_int_equal(count, 2);
+    skiff_event_recorder_free(r);
+
+    skiff_event_recorder_t *u = skiff_event_recorder_new(c, "test-scheduler");
+    skiff_event_recorder_uncorrelated(u);
+    json_t *pod = load("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":"
+                       "{\"name\":\"waits\",\"namespace\":\"default\",\"uid\":\"u-6\"}}");
+    for (int i = 0; i < 30; i++)
+        skiff_event_record(u, pod, "Warning", "FailedScheduling", "0/%d nodes are available", i);
+    skiff_event_record(u, pod, "Normal", "Scheduled", "Successfully assigned default/waits");
+    list = wait_events(c, 1 + 31);
+    size_t k, scheduled = 0, failed = 0;
+    json_t *e;
+    json_array_foreach(json_object_get(list, "items"), k, e) {
+        const char *reason = json_string_value(json_object_get(e, "reason"));
+        if (strcmp(reason, "Scheduled") == 0) scheduled++;
+        if (strcmp(reason, "FailedScheduling") == 0) failed++;
+    }
+    assert_int_equal(failed, 30);
+    assert_int_equal(scheduled, 1);
+    json_decref(list);
+    json_decref(pod);
+    json_decref(cm);
+    skiff_event_recorder_free(u);
+    c->vt->free(c);
+    assert_int_equal(api_fixture_stop(&fx), 0);
+}
+
 static void test_event_recorder(void **state)
 {
     (void)state;
@@ -624,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_quantities), cmocka_unit_test(test_pods),
         cmocka_unit_test(test_hash),       cmocka_unit_test(test_event_recorder),
         cmocka_unit_test(test_event_aggregation),
+        cmocka_unit_test(test_event_recreated_and_uncorrelated),
         cmocka_unit_test(test_answer_message), cmocka_unit_test(test_pod_bind),
         cmocka_unit_test(test_event_message_cut), cmocka_unit_test(test_json_copy),
         cmocka_unit_test(test_json_interner),

@@ -152,6 +152,11 @@ typedef struct skiff_event_recorder skiff_event_recorder_t;
  * Events about one object are written in a burst, then one every five
  * minutes (the occurrences over that are counted into the next write). */
 skiff_event_recorder_t *skiff_event_recorder_new(skiff_client_t *client, const char *component);
+/* Makes r fold only exact repeats into a count: no combined Events and no
+ * per-object budget, as kube-scheduler's recorder (events.k8s.io) does;
+ * for a component whose Events about one object must all show (the
+ * scheduler's FailedScheduling and then Scheduled). Call before recording. */
+void skiff_event_recorder_uncorrelated(skiff_event_recorder_t *r);
 /* type is "Normal" or "Warning". Fire and forget: failures are logged. */
 void skiff_event_record(skiff_event_recorder_t *r, const json_t *obj, const char *type,
                         const char *reason, const char *fmt, ...)
