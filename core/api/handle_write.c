@@ -8,6 +8,7 @@
  * Patches re-read and retry when another writer got there first. */
 #include "api/apiserver_int.h"
 #include "api/crd.h"
+#include "api/pod_update.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -783,7 +784,7 @@ static void write_new_state(api_call_t *c)
     }
     if (default_and_validate(c, obj) != 0 ||
         (is_csr(c->kind) && api_csr_admit_update(c, obj, old) != 0) ||
-        crd_admit_update(c, obj, old) != 0 ||
+        crd_admit_update(c, obj, old) != 0 || pod_admit_update(c, obj, old) != 0 ||
         admission_run(c->srv->admission, c, ADMISSION_VALIDATE, SKIFF_ADMISSION_UPDATE, obj, old) != 0) {
         api_call_free(c);
         return;

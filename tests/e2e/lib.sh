@@ -474,8 +474,17 @@ stop_server_cleanly() {
 		pass "server exits with status 0 on SIGTERM"
 	else
 		fail "server exits with status 0 on SIGTERM"
-		diag "exit status $rc; end of its log:"
-		diag_file "$E2E_TMP/server.log" 30
+		if grep -q "ERROR: \(AddressSanitizer\|LeakSanitizer\)\|runtime error:" "$E2E_TMP/server.log" 2>/dev/null; then
+			# the sanitizer's report whole (its stacks), not the shadow bytes at its end
+			diag "exit status $rc; the sanitizer's report:"
+			sed -n '/ERROR: \(AddressSanitizer\|LeakSanitizer\)\|runtime error:/,/^SUMMARY:/p' \
+				"$E2E_TMP/server.log" | head -n 200 | while IFS= read -r line || [ -n "$line" ]; do
+				echo "#   $line"
+			done
+		else
+			diag "exit status $rc; end of its log:"
+			diag_file "$E2E_TMP/server.log" 30
+		fi
 	fi
 }
 

@@ -1,0 +1,53 @@
+#!/bin/bash
+# tests/e2e/test_pod_update.sh - what an update may change of a Pod's spec,
+# as in Kubernetes: images, activeDeadlineSeconds (set or lowered),
+# tolerations (added), scheduling gates (removed); anything else is refused
+# with 422 and kube-apiserver's message, and the pod stays as it was.
+. "$(dirname "$0")/lib.sh"
+
+start_server --controllers none || bail_out "server did not start"
+FORBIDDEN='pod updates may not change fields other than `spec.containers[*].image`'
+
+ok "a pod is created" k run web --image=nginx:1.26 --restart=Never
+ok "kubectl set image changes a pod's image" k set image pod/web web=nginx:1.27
+expect_output "the new image is stored" "nginx:1.27" k get pod web -o 'jsonpath={.spec.containers[0].image}'
+expect_fail_with "changing a container's requests is refused" "$FORBIDDEN" \
+	k patch pod web -p '{"spec":{"containers":[{"name":"web","resources":{"requests":{"cpu":"1"}}}]}}'
+expect_output "the requests are unchanged" "" k get pod web -o 'jsonpath={.spec.containers[0].resources.requests.cpu}'
+expect_fail_with "the refusal names what differs" "(spec.containers differs)" \
+	k patch pod web -p '{"spec":{"containers":[{"name":"web","resources":{"requests":{"cpu":"1"}}}]}}'
+expect_fail_with "changing restartPolicy is refused" "$FORBIDDEN" \
+	k patch pod web -p '{"spec":{"restartPolicy":"Always"}}'
+api PUT /api/v1/namespaces/default/pods/web -H 'Content-Type: application/json' \
+	-d "$(k get pod web -o json | python3 -c 'import json,sys; d=json.load(sys.stdin); d["spec"]["hostname"]="other"; print(json.dumps(d))')"
+is "$HTTP_CODE" 422 "a PUT that changes the spec answers 422"
+is "$(json_str reason)" Invalid "with a Status of reason Invalid"
+
+ok "activeDeadlineSeconds can be set" k patch pod web -p '{"spec":{"activeDeadlineSeconds":300}}'
+ok "and lowered" k patch pod web -p '{"spec":{"activeDeadlineSeconds":200}}'
+expect_fail_with "but not raised" "must be less than or equal to previous value" \
+	k patch pod web -p '{"spec":{"activeDeadlineSeconds":400}}'
+
+ok "a toleration can be added" k patch pod web -p '{"spec":{"tolerations":[{"key":"a","operator":"Exists"}]}}'
+expect_fail_with "an existing toleration cannot be removed" \
+	"existing toleration can not be modified except its tolerationSeconds" \
+	k patch pod web -p '{"spec":{"tolerations":[]}}'
+ok "labels and annotations still change" k label pod web tier=front
+ok "kubectl annotate on a pod works" k annotate pod web note=kept
+expect_output "and are stored" "front kept" k get pod web -o 'jsonpath={.metadata.labels.tier} {.metadata.annotations.note}'
+
+cat >"$E2E_TMP/gated.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: gated}
+spec:
+  schedulingGates: [{name: example.com/one}, {name: example.com/two}]
+  containers: [{name: c, image: nginx}]
+YAML
+ok "a pod with scheduling gates is created" k apply -f "$E2E_TMP/gated.yaml"
+ok "a scheduling gate can be removed" k patch pod gated --type=json -p '[{"op":"remove","path":"/spec/schedulingGates/0"}]'
+expect_fail_with "a new scheduling gate is refused" "only deletion is allowed, but found new scheduling gate 'example.com/three'" \
+	k patch pod gated --type=json -p '[{"op":"add","path":"/spec/schedulingGates/-","value":{"name":"example.com/three"}}]'
+
+stop_server_cleanly
+done_testing
