@@ -142,6 +142,23 @@ void skiff_event_recorder_free(skiff_event_recorder_t *r)
     recorder_maybe_free(r);
 }
 
+/* A write in flight for s (its create or patch): s is busy until the
+ * answer. NULL when out of memory (nothing changed). */
+static pending_t *pending_new(skiff_event_recorder_t *r, const char *fold_key, seen_event_t *s)
+{
+    pending_t *p = calloc(1, sizeof *p);
+    if (!p || !(p->fold_key = strdup(fold_key))) {
+        free(p);
+        return NULL;
+    }
+    p->r = r;
+    p->serial = s->serial;
+    r->in_flight++;
+    s->busy = 1;
+    s->dirty = 0;
+    return p;
+}
+
 static void pending_free(pending_t *p)
 {
     skiff_event_recorder_t *r = p->r;
@@ -162,22 +179,34 @@ static strmap_t *bounded(strmap_t **map, void (*free_value)(void *))
     return *map;
 }
 
+/* The entry of key in *map (emptied first when full, see bounded), made
+ * zeroed when there is none (*made set). NULL when out of memory. */
+static void *table_entry(strmap_t **map, const char *key, size_t size, int *made)
+{
+    strmap_t *m = bounded(map, free);
+    void *e = m ? strmap_get(m, key) : NULL;
+    *made = 0;
+    if (e || !m) return e;
+    e = calloc(1, size);
+    if (!e) return NULL;
+    strmap_put(m, key, e);
+    if (strmap_get(m, key) != e) { /* out of memory */
+        free(e);
+        return NULL;
+    }
+    *made = 1;
+    return e;
+}
+
 /* Whether the spam filter lets one more Event about this object through. */
 static int spam_allows(skiff_event_recorder_t *r, const char *key, int64_t now_ms)
 {
-    strmap_t *m = bounded(&r->spam, free);
-    if (!m) return 1;
-    spam_bucket_t *b = strmap_get(m, key);
-    if (!b) {
-        b = calloc(1, sizeof *b);
-        if (!b) return 1;
+    int made;
+    spam_bucket_t *b = table_entry(&r->spam, key, sizeof *b, &made);
+    if (!b) return 1;
+    if (made) {
         b->tokens = SPAM_BURST;
         b->last_ms = now_ms;
-        strmap_put(m, key, b);
-        if (strmap_get(m, key) != b) { /* out of memory */
-            free(b);
-            return 1;
-        }
     }
     b->tokens += (double)(now_ms - b->last_ms) / SPAM_REFILL_MS;
     if (b->tokens > SPAM_BURST) b->tokens = SPAM_BURST;
@@ -191,18 +220,9 @@ static int spam_allows(skiff_event_recorder_t *r, const char *key, int64_t now_m
  * type and reason within the window: it then goes into the combined Event. */
 static int aggregate(skiff_event_recorder_t *r, const char *key, const char *msg, int64_t now_ms)
 {
-    strmap_t *m = bounded(&r->similar, free);
-    if (!m) return 0;
-    similar_t *a = strmap_get(m, key);
-    if (!a) {
-        a = calloc(1, sizeof *a);
-        if (!a) return 0;
-        strmap_put(m, key, a);
-        if (strmap_get(m, key) != a) { /* out of memory */
-            free(a);
-            return 0;
-        }
-    }
+    int made;
+    similar_t *a = table_entry(&r->similar, key, sizeof *a, &made);
+    if (!a) return 0;
     if (now_ms - a->last_ms > FOLD_WINDOW_MS) a->n = 0;
     a->last_ms = now_ms;
     uint64_t h = fnv1a_str(msg);
@@ -272,10 +292,8 @@ static void write_event(skiff_event_recorder_t *r, const char *fold_key, seen_ev
     json_t *patch = json_object();
     json_t *count = json_integer(s->count), *last = json_string(s->last_time);
     json_t *msg = json_string(s->message);
-    pending_t *p = calloc(1, sizeof *p);
-    if (!patch || !count || !last || !msg || !p || !(p->fold_key = strdup(fold_key))) {
+    if (!patch || !count || !last || !msg) {
         json_decref(patch), json_decref(count), json_decref(last), json_decref(msg);
-        if (p) free(p);
         return;
     }
     json_object_set_new_nocheck(patch, "count", count);
@@ -283,13 +301,13 @@ static void write_event(skiff_event_recorder_t *r, const char *fold_key, seen_ev
     json_object_set_new_nocheck(patch, "message", msg);
     char *body = json_dumps(patch, JSON_COMPACT);
     json_decref(patch);
-    p->r = r;
-    p->serial = s->serial;
-    r->in_flight++;
-    s->busy = 1;
-    s->dirty = 0;
-    if (!body || skiff_client_patch(r->client, &events_res, s->ns, s->name, SKIFF_PATCH_MERGE,
-                                    body, NULL, on_patched, p) != 0) {
+    pending_t *p = body ? pending_new(r, fold_key, s) : NULL;
+    if (!p) {
+        free(body);
+        return;
+    }
+    if (skiff_client_patch(r->client, &events_res, s->ns, s->name, SKIFF_PATCH_MERGE, body, NULL,
+                           on_patched, p) != 0) {
         s->busy = 0;
         pending_free(p);
     }
@@ -370,18 +388,12 @@ static json_t *event_new(const skiff_event_recorder_t *r, const involved_t *in, 
 static void create_event(skiff_event_recorder_t *r, const char *fold_key, seen_event_t *s,
                          json_t *ev, const char *ev_ns)
 {
-    pending_t *p = calloc(1, sizeof *p);
-    if (!ev || !p || !(p->fold_key = strdup(fold_key))) {
+    pending_t *p = ev ? pending_new(r, fold_key, s) : NULL;
+    if (!p) {
         json_decref(ev);
-        free(p);
         seen_free(strmap_remove(r->seen, fold_key));
         return;
     }
-    p->r = r;
-    p->serial = s->serial;
-    r->in_flight++;
-    s->busy = 1;
-    s->dirty = 0;
     /* the Event is handed over (the server fills it in; it is not needed
      * again) and the answer is only read */
     if (client_rest_create_ex(r->client, &events_res, ev_ns, ev, NULL, 1, NULL, 1, on_created, p) != 0) {

@@ -493,6 +493,18 @@ static void conn_fail_stream(http_conn_t *c)
  * CORK_MAX bytes go out at once. */
 #define CORK_MAX ((size_t)64 << 10)
 
+/* Writes the n pieces of a stream: 0, or an error (the stream is then
+ * failed) when the write fails or leaves more than the cap unsent. */
+static int stream_send(http_conn_t *c, const uv_buf_t *bufs, unsigned n)
+{
+    int e = conn_write(c, bufs, n);
+    if (e == 0 && c->queued > c->srv->write_cap)
+        e = SKIFF_ETOOLARGE;
+    if (e < 0)
+        conn_fail_stream(c);
+    return e;
+}
+
 /* Sends c's corked chunks. 0 or an error (the stream is then failed). */
 static int cork_flush(http_conn_t *c)
 {
@@ -500,17 +512,13 @@ static int cork_flush(http_conn_t *c)
         return 0;
     uv_buf_t b = uv_buf_init(c->cork, (unsigned)c->cork_len);
     c->cork_len = 0;
-    int e = conn_write(c, &b, 1);
+    int e = stream_send(c, &b, 1);
     if (c->cork_cap > CORK_MAX) {
         /* grown by a burst: a watch that is quiet again does not keep it */
         free(c->cork);
         c->cork = NULL;
         c->cork_cap = 0;
     }
-    if (e == 0 && c->queued > c->srv->write_cap)
-        e = SKIFF_ETOOLARGE;
-    if (e < 0)
-        conn_fail_stream(c);
     return e;
 }
 
@@ -558,14 +566,7 @@ static int cork_add(http_conn_t *c, const uv_buf_t *bufs, unsigned n)
     if (total >= CORK_MAX) {
         /* a big chunk gains nothing from waiting: what waits goes first */
         int e = cork_flush(c);
-        if (e < 0)
-            return e;
-        e = conn_write(c, bufs, n);
-        if (e == 0 && c->queued > c->srv->write_cap)
-            e = SKIFF_ETOOLARGE;
-        if (e < 0)
-            conn_fail_stream(c);
-        return e;
+        return e < 0 ? e : stream_send(c, bufs, n);
     }
     if (grow(&c->cork, &c->cork_cap, c->cork_len + total) < 0) {
         conn_fail_stream(c);
