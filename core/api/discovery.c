@@ -6,6 +6,7 @@
  * (apidiscovery.k8s.io/v2 and v2beta1). This file only renders documents;
  * routing of resource requests is the API server's. */
 #include "api/discovery.h"
+#include "api/object_meta.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -221,11 +222,6 @@ static void add_opt_array(json_t *obj, const char *key, const char *const *v)
         json_object_set_new(obj, key, str_array(v));
 }
 
-static int is_core_pod(const kind_def_t *k)
-{
-    return (!k->group || !k->group[0]) && strcmp(k->kind, "Pod") == 0;
-}
-
 static json_t *build_resource_list(const char *group, const char *version)
 {
     json_t *res = json_array();
@@ -243,7 +239,7 @@ static json_t *build_resource_list(const char *group, const char *version)
         json_array_append_new(res, r);
 
         char sub[256];
-        if (is_core_pod(k)) {
+        if (api_kind_is_core(k, "Pod")) {
             /* Served by the API server's pod handlers (kubectl logs, exec). */
             snprintf(sub, sizeof sub, "%s/exec", k->resource);
             json_array_append_new(res, json_pack("{s:s, s:s, s:b, s:s, s:[s,s]}", "name", sub,
@@ -304,7 +300,7 @@ static json_t *agg_resource(const kind_def_t *k)
     add_opt_array(r, "categories", k->categories);
 
     json_t *subs = json_array();
-    if (is_core_pod(k)) {
+    if (api_kind_is_core(k, "Pod")) {
         json_array_append_new(subs, json_pack("{s:s, s:o, s:[s,s]}", "subresource", "exec",
                                               "responseKind",
                                               response_kind("", "v1", "PodExecOptions"), "verbs",

@@ -111,11 +111,6 @@ static void store_error_reply(api_call_t *c, int rc)
                  skiff_strerror(rc));
 }
 
-static int is_core_namespace(const kind_def_t *k)
-{
-    return !k->group[0] && strcmp(k->kind, "Namespace") == 0;
-}
-
 static int media_is(const char *ct, const char *want)
 {
     if (!ct) return 0;
@@ -640,7 +635,7 @@ void api_handle_create(api_call_t *c)
     json_object_del(meta, "selfLink");
     if (api_kind_has_generation(c->kind)) json_object_set_new(meta, "generation", json_integer(1));
     else json_object_del(meta, "generation");
-    if (is_core_namespace(c->kind)) {
+    if (api_kind_is_core(c->kind, "Namespace")) {
         json_t *labels = json_object_get(meta, "labels");
         if (!json_is_object(labels)) {
             labels = json_object();
@@ -750,7 +745,7 @@ static void write_new_state(api_call_t *c)
         if (st) json_object_set(obj, "status", st);
         else json_object_del(obj, "status");
     }
-    if (is_core_namespace(c->kind) && !c->sub) {
+    if (api_kind_is_core(c->kind, "Namespace") && !c->sub) {
         /* a namespace's spec.finalizers change only through namespaces/NAME/finalize */
         json_t *ofin = json_object_get(json_object_get(old, "spec"), "finalizers");
         json_t *spec = json_object_get(obj, "spec");
@@ -817,7 +812,7 @@ static void write_new_state(api_call_t *c)
     json_t *fin = json_object_get(meta, "finalizers");
     if (dt && !json_is_null(dt) && json_array_size(fin) == 0 &&
         json_integer_value(json_object_get(meta, "deletionGracePeriodSeconds")) == 0 &&
-        (!is_core_namespace(c->kind) || namespace_spec_finalizers(obj) == 0)) {
+        (!api_kind_is_core(c->kind, "Namespace") || namespace_spec_finalizers(obj) == 0)) {
         finish_delete(c);
         return;
     }
@@ -1185,7 +1180,7 @@ static void mark_terminating(api_call_t *c, long long grace, const char *finaliz
     }
     if (finalizer) add_finalizer(meta, finalizer);
     json_object_del(meta, "resourceVersion");
-    if (is_core_namespace(c->kind)) {
+    if (api_kind_is_core(c->kind, "Namespace")) {
         json_t *st = json_object_get(c->obj, "status");
         if (!json_is_object(st)) {
             st = json_object();
@@ -1257,7 +1252,7 @@ static void on_read_for_delete(void *data, int status, const skiff_kv_t *kv)
     if (admission_run(c->srv->admission, c, ADMISSION_MUTATE, SKIFF_ADMISSION_DELETE, NULL, c->old) != 0 ||
         admission_run(c->srv->admission, c, ADMISSION_VALIDATE, SKIFF_ADMISSION_DELETE, NULL, c->old) != 0)
         goto fail;
-    if (is_core_namespace(c->kind) && namespace_spec_finalizers(c->old) > 0) {
+    if (api_kind_is_core(c->kind, "Namespace") && namespace_spec_finalizers(c->old) > 0) {
         /* Terminating until the namespace controller has emptied it and
          * removed its finalizer (namespaces/NAME/finalize). */
         if (api_meta_str(c->old, "deletionTimestamp")) {

@@ -69,6 +69,11 @@ const char *api_meta_str(const json_t *obj, const char *field)
     return json_string_value(json_object_get(json_object_get(obj, "metadata"), field));
 }
 
+int api_kind_is_core(const kind_def_t *k, const char *kind)
+{
+    return (!k->group || !k->group[0]) && strcmp(k->kind, kind) == 0;
+}
+
 int api_kind_has_generation(const kind_def_t *k)
 {
     if (k->crd) return 1; /* custom resources always count generations */

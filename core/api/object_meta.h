@@ -17,6 +17,8 @@ void api_now_rfc3339(char *buf, size_t len);
 json_t *api_meta(json_t *obj);
 const char *api_meta_str(const json_t *obj, const char *field);
 int api_kind_has_generation(const kind_def_t *k);
+/* Whether k is the core (group "") kind named kind, e.g. "Pod". */
+int api_kind_is_core(const kind_def_t *k, const char *kind);
 int api_spec_changed(const json_t *a, const json_t *b);
 /* What status a newly created object starts with. */
 void api_reset_status_for_create(const kind_def_t *k, json_t *obj);

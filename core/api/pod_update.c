@@ -24,11 +24,6 @@
     "additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set " \
     "to 1 if it was previously negative)"
 
-static int is_core_pod(const kind_def_t *k)
-{
-    return !k->group[0] && strcmp(k->kind, "Pod") == 0;
-}
-
 /* Sets key of spec to old's value (or removes it when old has none). */
 static void take_old(json_t *spec, const json_t *old_spec, const char *key)
 {
@@ -109,7 +104,7 @@ static void check_gates(validation_result_t *res, const json_t *now, const json_
 
 int pod_admit_update(api_call_t *c, const json_t *obj, const json_t *old)
 {
-    if (!is_core_pod(c->kind) || c->sub) return 0;
+    if (!api_kind_is_core(c->kind, "Pod") || c->sub) return 0;
     const json_t *spec = json_object_get(obj, "spec"), *old_spec = json_object_get(old, "spec");
     if (!json_is_object(spec) || !json_is_object(old_spec) || json_equal(spec, old_spec)) return 0;
     validation_result_t res;
