@@ -242,6 +242,22 @@ static json_t *wait_events(skiff_client_t *c, size_t n)
     return list;
 }
 
+/* A real API server on the loop and an in-process client of it. */
+static skiff_client_t *server_start(void)
+{
+    api_server_opts_t ao = {0};
+    assert_int_equal(api_fixture_start(&fx, &loop, ao, 0), 0);
+    skiff_client_t *c = client_inproc_new(&loop, fx.api);
+    assert_non_null(c);
+    return c;
+}
+
+static void server_stop(skiff_client_t *c)
+{
+    c->vt->free(c);
+    assert_int_equal(api_fixture_stop(&fx), 0);
+}
+
 static void test_answer_message(void **state)
 {
     (void)state;
@@ -258,9 +274,7 @@ static void test_answer_message(void **state)
 static void test_event_message_cut(void **state)
 {
     (void)state;
-    api_server_opts_t ao = {0};
-    assert_int_equal(api_fixture_start(&fx, &loop, ao, 0), 0);
-    skiff_client_t *c = client_inproc_new(&loop, fx.api);
+    skiff_client_t *c = server_start();
     skiff_event_recorder_t *r = skiff_event_recorder_new(c, "test-controller");
     json_t *cm = load("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
                       "{\"name\":\"long\",\"namespace\":\"default\",\"uid\":\"u-1\"}}");
@@ -277,8 +291,7 @@ static void test_event_message_cut(void **state)
     json_decref(list);
     json_decref(cm);
     skiff_event_recorder_free(r);
-    c->vt->free(c);
-    assert_int_equal(api_fixture_stop(&fx), 0);
+    server_stop(c);
 }
 
 /* Kubernetes' correlator: the tenth different message of an object's
@@ -287,9 +300,7 @@ static void test_event_message_cut(void **state)
 static void test_event_aggregation(void **state)
 {
     (void)state;
-    api_server_opts_t ao = {0};
-    assert_int_equal(api_fixture_start(&fx, &loop, ao, 0), 0);
-    skiff_client_t *c = client_inproc_new(&loop, fx.api);
+    skiff_client_t *c = server_start();
     skiff_event_recorder_t *r = skiff_event_recorder_new(c, "test-controller");
     json_t *rs = load("{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":"
                       "{\"name\":\"web\",\"namespace\":\"default\",\"uid\":\"u-7\"}}");
@@ -347,8 +358,7 @@ static void test_event_aggregation(void **state)
     json_decref(cm);
     json_decref(rs);
     skiff_event_recorder_free(r);
-    c->vt->free(c);
-    assert_int_equal(api_fixture_stop(&fx), 0);
+    server_stop(c);
 }
 
 /* An Event deleted while occurrences still count into it is written anew
@@ -358,9 +368,7 @@ static void test_event_recreated_and_uncorrelated(void **state)
 {
     (void)state;
     static const skiff_resource_t ev_res = {"", "v1", "events", NULL};
-    api_server_opts_t ao = {0};
-    assert_int_equal(api_fixture_start(&fx, &loop, ao, 0), 0);
-    skiff_client_t *c = client_inproc_new(&loop, fx.api);
+    skiff_client_t *c = server_start();
     skiff_event_recorder_t *r = skiff_event_recorder_new(c, "test-controller");
     json_t *cm = load("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
                       "{\"name\":\"gone\",\"namespace\":\"default\",\"uid\":\"u-5\"}}");
@@ -408,16 +416,13 @@ static void test_event_recreated_and_uncorrelated(void **state)
     json_decref(pod);
     json_decref(cm);
     skiff_event_recorder_free(u);
-    c->vt->free(c);
-    assert_int_equal(api_fixture_stop(&fx), 0);
+    server_stop(c);
 }
 
 static void test_event_recorder(void **state)
 {
     (void)state;
-    api_server_opts_t ao = {0};
-    assert_int_equal(api_fixture_start(&fx, &loop, ao, 0), 0);
-    skiff_client_t *c = client_inproc_new(&loop, fx.api);
+    skiff_client_t *c = server_start();
     assert_non_null(c);
     skiff_event_recorder_t *r = skiff_event_recorder_new(c, "test-controller");
     assert_non_null(r);
@@ -460,8 +465,7 @@ static void test_event_recorder(void **state)
     json_decref(list);
     json_decref(cm);
     skiff_event_recorder_free(r);
-    c->vt->free(c);
-    assert_int_equal(api_fixture_stop(&fx), 0);
+    server_stop(c);
 }
 
 /* ---- binding a pod through a real API server ----------------------------------- */
@@ -523,9 +527,7 @@ static void test_pod_bind(void **state)
 {
     (void)state;
     static const skiff_resource_t pods = {"", "v1", "pods", NULL};
-    api_server_opts_t ao = {0};
-    assert_int_equal(api_fixture_start(&fx, &loop, ao, 0), 0);
-    skiff_client_t *c = client_inproc_new(&loop, fx.api);
+    skiff_client_t *c = server_start();
     assert_non_null(c);
     seen_pods_t seen = {json_object(), 0};
     skiff_client_watch_t *w = NULL;
@@ -612,8 +614,7 @@ static void test_pod_bind(void **state)
 
     c->vt->watch_cancel(w);
     json_decref(seen.by_name);
-    c->vt->free(c);
-    assert_int_equal(api_fixture_stop(&fx), 0);
+    server_stop(c);
 }
 
 /* skiff_json_copy: equal to its source, sharing nothing with it */
