@@ -285,7 +285,12 @@ void api_handle_list(api_call_t *c)
         for (size_t i = first; i < first + count; i++) {
             if (i > first) strbuf_addn(&b, ",", 1);
             if (!registry_converts_on_read(c->kind, items[i]->rev)) {
-                strbuf_addn(&b, items[i]->json, items[i]->len);
+                size_t len;
+                char *tmp;
+                const char *text = cache_obj_text(items[i], &len, &tmp);
+                if (text) strbuf_addn(&b, text, len);
+                else b.failed = 1;
+                free(tmp);
                 continue;
             }
             json_t *stored = cache_obj_decode(items[i]);
@@ -457,7 +462,11 @@ static void stream_send_obj(api_stream_t *st, int type, cache_obj_t *o, int64_t 
         if (!had) cache_obj_drop_parsed(o);
         return;
     }
-    stream_write_line(st, cache_event_names[type], o->json, o->len);
+    size_t len;
+    char *tmp;
+    const char *text = cache_obj_text(o, &len, &tmp);
+    if (text) stream_write_line(st, cache_event_names[type], text, len);
+    free(tmp);
 }
 
 static void on_cache_event(void *data, int type, cache_obj_t *obj, int64_t rev)

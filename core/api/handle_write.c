@@ -1111,7 +1111,12 @@ static void finish_delete(api_call_t *c)
 static int owned_by(cache_obj_t *o, void *data)
 {
     const char *uid = data;
-    if (!strstr(o->json, uid)) return 0; /* cheap pre-filter */
+    size_t len;
+    char *tmp;
+    const char *text = cache_obj_text(o, &len, &tmp);
+    int named = text && strstr(text, uid);
+    free(tmp);
+    if (!named) return 0; /* cheap pre-filter */
     json_t *obj = cache_obj_decode(o);
     const json_t *refs = json_object_get(json_object_get(obj, "metadata"), "ownerReferences");
     size_t i;

@@ -51,7 +51,13 @@ typedef struct uses_scan {
 static int pod_on_node_uses(cache_obj_t *o, void *data)
 {
     uses_scan_t *u = data;
-    if (strcmp(o->ns, u->ns) != 0 || !strstr(o->json, u->name)) return 0; /* cheap filters */
+    if (strcmp(o->ns, u->ns) != 0) return 0;
+    size_t len;
+    char *tmp;
+    const char *text = cache_obj_text(o, &len, &tmp);
+    int named = text && strstr(text, u->name);
+    free(tmp);
+    if (!named) return 0; /* cheap filter */
     json_t *pod = cache_obj_decode(o);
     const json_t *spec = json_object_get(pod, "spec");
     const char *node = json_string_value(json_object_get(spec, "nodeName"));

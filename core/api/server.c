@@ -202,6 +202,7 @@ watch_cache_t *api_cache_ensure(api_server_t *s, const kind_def_t *k)
     }
     c = watch_cache_new(k, s->ring_capacity);
     if (!c) return NULL;
+    watch_cache_enable_packing(c, s->loop);
     strmap_put(s->caches, mk, c);
     watch_cache_progress(c, s->last_rev);
     return c;
@@ -545,6 +546,7 @@ int api_server_new(const api_server_opts_t *opts, void (*on_ready)(void *, int),
             free(s);
             return SKIFF_ENOMEM;
         }
+        watch_cache_enable_packing(c, s->loop);
         strmap_put(s->caches, mk, c);
     }
     admission_chain_attach(s->admission, s);

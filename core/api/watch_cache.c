@@ -1,4 +1,5 @@
-/* core/api/watch_cache.c - per-resource object cache, event ring and watchers. */
+/* core/api/watch_cache.c - per-resource object cache, event ring and
+ * watchers, and the packing of settled snapshots (see pack_tick). */
 #include "api/watch_cache.h"
 
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 #include <time.h>
 #include <skiff/objects.h>
 
+#include "api/cache_pack.h"
 #include "api/object_meta.h"
 #include "util/strmap.h"
 
@@ -43,6 +45,7 @@ struct watch_cache {
     int dispatching;
     int has_dead;
     size_t object_watchers;
+    struct pack_state *pack; /* NULL: snapshots stay as written */
 };
 
 int64_t cache_clock_ms(void)
@@ -59,7 +62,31 @@ void cache_obj_unref(cache_obj_t *o)
     if (!o || --o->refs > 0) return;
     json_decref(o->labels);
     json_decref(o->parsed);
+    cache_dict_unref(o->dict);
     free(o);
+}
+
+const char *cache_obj_text(cache_obj_t *o, size_t *len, char **tmp)
+{
+    *tmp = NULL;
+    if (!o->dict) {
+        *len = o->len;
+        return o->json;
+    }
+    *tmp = cache_unpack(o->dict, o->json, o->len, o->text_len);
+    *len = *tmp ? o->text_len : 0;
+    return *tmp;
+}
+
+/* The object's text decoded (a new tree), or NULL. */
+static json_t *text_decode(cache_obj_t *o)
+{
+    size_t len;
+    char *tmp;
+    const char *text = cache_obj_text(o, &len, &tmp);
+    json_t *j = text ? json_loadb(text, len, 0, NULL) : NULL;
+    free(tmp);
+    return j;
 }
 
 json_t *cache_obj_decode(cache_obj_t *o)
@@ -67,7 +94,7 @@ json_t *cache_obj_decode(cache_obj_t *o)
     /* a copy: callers change what they decode, and the parsed tree is
      * shared (watchers in this process hold it) */
     if (o->parsed) return skiff_json_copy(o->parsed);
-    return json_loadb(o->json, o->len, 0, NULL);
+    return text_decode(o);
 }
 
 void cache_obj_drop_parsed(cache_obj_t *o)
@@ -79,7 +106,7 @@ void cache_obj_drop_parsed(cache_obj_t *o)
 const json_t *cache_obj_parsed(cache_obj_t *o)
 {
     if (!o->parsed) {
-        o->parsed = json_loadb(o->json, o->len, 0, NULL);
+        o->parsed = text_decode(o);
         o->handed = o->parsed;
     }
     return o->parsed;
@@ -120,7 +147,7 @@ const json_t *cache_obj_labels(cache_obj_t *o)
 {
     if (!o->labels_known) {
         const json_t *p = o->parsed;
-        json_t *tmp = p ? NULL : json_loadb(o->json, o->len, 0, NULL);
+        json_t *tmp = p ? NULL : text_decode(o);
         const json_t *labels = json_object_get(json_object_get(p ? p : tmp, "metadata"), "labels");
         if (json_is_object(labels) && json_object_size(labels) > 0)
             o->labels = json_incref((json_t *)labels);
@@ -186,6 +213,9 @@ static cache_obj_t *obj_build(const char *key, int namespaced, const char *value
 
 static void free_obj_value(void *v) { cache_obj_unref(v); }
 
+static void pack_note(watch_cache_t *c);
+static void pack_detach(watch_cache_t *c);
+
 watch_cache_t *watch_cache_new(const kind_def_t *k, size_t ring_capacity)
 {
     watch_cache_t *c = calloc(1, sizeof *c);
@@ -227,6 +257,7 @@ void watch_cache_free(watch_cache_t *c)
     }
     for (size_t i = 0; i < c->count; i++) event_clear(&c->ring[(c->head + i) % c->cap]);
     free(c->ring);
+    pack_detach(c);
     strmap_free(c->objects, free_obj_value);
     free(c);
 }
@@ -352,6 +383,7 @@ void watch_cache_put(watch_cache_t *c, const char *key, const char *value, size_
     cache_obj_t *prev = strmap_put(c->objects, o->key, o);
     record(c, prev ? CACHE_MODIFIED : CACHE_ADDED, o, prev, rev);
     cache_obj_unref(prev);
+    pack_note(c);
 }
 
 void watch_cache_put_parsed(watch_cache_t *c, const char *key, const char *value, size_t len,
@@ -387,6 +419,7 @@ void watch_cache_put_parsed(watch_cache_t *c, const char *key, const char *value
         cache_obj_drop_parsed(o);
     }
     cache_obj_unref(prev);
+    pack_note(c);
 }
 
 int watch_cache_wants_objects(const watch_cache_t *c) { return c->object_watchers > 0; }
@@ -404,6 +437,7 @@ void watch_cache_load(watch_cache_t *c, const char *key, const char *value, size
     cache_obj_t *o = cache_obj_from_store(key, c->kind->namespaced, value, len, rev);
     if (!o) return;
     cache_obj_unref(strmap_put(c->objects, o->key, o));
+    pack_note(c);
 }
 
 void watch_cache_delete(watch_cache_t *c, const char *key, int64_t rev)
@@ -415,7 +449,11 @@ void watch_cache_delete(watch_cache_t *c, const char *key, int64_t rev)
     }
     /* The DELETED event carries the last state, with the deletion revision
      * as its resourceVersion, the way Kubernetes reports it. */
-    cache_obj_t *gone = obj_build(key, c->kind->namespaced, prev->json, prev->len, rev, 0);
+    size_t plen;
+    char *ptmp;
+    const char *ptext = cache_obj_text(prev, &plen, &ptmp);
+    cache_obj_t *gone = ptext ? obj_build(key, c->kind->namespaced, ptext, plen, rev, 0) : NULL;
+    free(ptmp);
     record(c, CACHE_DELETED, gone ? gone : prev, prev, rev);
     cache_obj_unref(gone);
     cache_obj_unref(prev);
@@ -579,4 +617,270 @@ void watch_cache_bookmark_all(watch_cache_t *c, int64_t rev)
         if (!w->dead && w->bookmarks) w->fn(w->data, CACHE_BOOKMARK, NULL, rev > c->rev ? rev : c->rev);
     c->dispatching--;
     reap_dead(c);
+}
+
+/* ---- packing settled snapshots ------------------------------------------------------ */
+
+/* A resource gets a dictionary once it holds TRAIN_AT objects (after a
+ * failed training, four times as many), trained on up to TRAIN_SAMPLES of
+ * them (TRAIN_BYTES in all, none over SAMPLE_MAX). */
+#define TRAIN_AT 512
+#define TRAIN_SAMPLES 1000
+#define TRAIN_BYTES ((size_t)4 << 20)
+#define SAMPLE_MAX ((size_t)16 << 10)
+/* Snapshots written in the last SETTLE_MS stay as written: what was just
+ * written is what is read and written next (a pod just created is bound,
+ * then started), and watches send it now. */
+#define SETTLE_MS 2000
+#define TICK_MS 1000
+/* At most this many snapshots go to a worker thread at once. */
+#define PACK_BATCH 8192
+/* Smaller snapshots are not worth it. */
+#define PACK_MIN_BYTES 256
+
+typedef struct pack_state {
+    watch_cache_t *c; /* NULL once the cache is freed (a job may still be out) */
+    uv_timer_t timer;
+    uv_work_t work;
+    cache_dict_t *dict;
+    size_t train_at;
+    int busy;         /* a job is out */
+    int timer_closed;
+    /* a training job */
+    char *samples;
+    size_t *sample_lens, n_samples;
+    cache_dict_t *trained;
+    /* a packing job: objs[i] (a reference each) packed into packed[i] */
+    cache_obj_t **objs;
+    char **packed;
+    size_t *packed_lens, n_objs;
+} pack_state_t;
+
+static void pack_maybe_free(pack_state_t *p)
+{
+    if (p->c || p->busy || !p->timer_closed) return;
+    cache_dict_unref(p->dict);
+    free(p);
+}
+
+static void pack_timer_closed(uv_handle_t *h)
+{
+    pack_state_t *p = h->data;
+    p->timer_closed = 1;
+    pack_maybe_free(p);
+}
+
+static void pack_detach(watch_cache_t *c)
+{
+    pack_state_t *p = c->pack;
+    if (!p) return;
+    c->pack = NULL;
+    p->c = NULL;
+    uv_close((uv_handle_t *)&p->timer, pack_timer_closed);
+}
+
+static void pack_tick(uv_timer_t *t);
+
+/* Something was written: make sure a tick comes. */
+static void pack_note(watch_cache_t *c)
+{
+    pack_state_t *p = c->pack;
+    if (p && !uv_is_active((uv_handle_t *)&p->timer))
+        uv_timer_start(&p->timer, pack_tick, TICK_MS, TICK_MS);
+}
+
+void watch_cache_enable_packing(watch_cache_t *c, uv_loop_t *loop)
+{
+    if (c->pack) return;
+    pack_state_t *p = calloc(1, sizeof *p);
+    if (!p) return;
+    if (uv_timer_init(loop, &p->timer) != 0) {
+        free(p);
+        return;
+    }
+    p->c = c;
+    p->train_at = TRAIN_AT;
+    p->timer.data = p->work.data = p;
+    c->pack = p;
+    pack_note(c);
+}
+
+/* -- training (a worker thread trains on copies of plain snapshots) -- */
+
+typedef struct sample_ctx {
+    pack_state_t *p;
+    size_t step, seen, used;
+} sample_ctx_t;
+
+static void take_sample(const char *key, void *value, void *data)
+{
+    sample_ctx_t *s = data;
+    pack_state_t *p = s->p;
+    cache_obj_t *o = value;
+    if (o->dict || p->n_samples == TRAIN_SAMPLES || o->len > SAMPLE_MAX || s->seen++ % s->step)
+        return;
+    if (s->used + o->len > TRAIN_BYTES) return;
+    memcpy(p->samples + s->used, o->json, o->len);
+    p->sample_lens[p->n_samples++] = o->len;
+    s->used += o->len;
+}
+
+/* Forgets a training job's samples. */
+static void train_job_clear(pack_state_t *p)
+{
+    free(p->samples);
+    free(p->sample_lens);
+    p->samples = NULL;
+    p->sample_lens = NULL;
+    p->n_samples = 0;
+}
+
+static void train_work(uv_work_t *w)
+{
+    pack_state_t *p = w->data;
+    p->trained = cache_dict_train(p->samples, p->sample_lens, p->n_samples);
+}
+
+static void train_done(uv_work_t *w, int status)
+{
+    pack_state_t *p = w->data;
+    train_job_clear(p);
+    p->busy = 0;
+    if (p->c && p->trained) p->dict = p->trained;
+    else cache_dict_unref(p->trained);
+    if (!p->trained) p->train_at *= 4; /* zstd found too little to learn from */
+    p->trained = NULL;
+    pack_maybe_free(p);
+}
+
+static void start_training(pack_state_t *p)
+{
+    watch_cache_t *c = p->c;
+    p->samples = malloc(TRAIN_BYTES);
+    p->sample_lens = malloc(TRAIN_SAMPLES * sizeof *p->sample_lens);
+    if (!p->samples || !p->sample_lens) goto fail;
+    size_t n = strmap_size(c->objects);
+    sample_ctx_t s = {.p = p, .step = n > TRAIN_SAMPLES ? n / TRAIN_SAMPLES : 1};
+    strmap_each(c->objects, take_sample, &s);
+    p->busy = 1;
+    if (uv_queue_work(p->timer.loop, &p->work, train_work, train_done) == 0) return;
+    p->busy = 0;
+fail:
+    train_job_clear(p);
+}
+
+/* -- packing (a worker thread packs settled snapshots; the loop swaps them in) -- */
+
+typedef struct settle_ctx {
+    pack_state_t *p;
+    int64_t before;  /* written no later than this */
+    size_t unsettled; /* plain snapshots still too new */
+} settle_ctx_t;
+
+static void take_settled(const char *key, void *value, void *data)
+{
+    settle_ctx_t *s = data;
+    pack_state_t *p = s->p;
+    cache_obj_t *o = value;
+    if (o->dict || o->len < PACK_MIN_BYTES || p->n_objs == PACK_BATCH) return;
+    if (o->parsed || o->written_ms > s->before) {
+        s->unsettled++;
+        return;
+    }
+    cache_obj_ref(o);
+    p->objs[p->n_objs++] = o;
+}
+
+/* Forgets a packing job's arrays (the references in objs are gone). */
+static void pack_job_clear(pack_state_t *p)
+{
+    free(p->objs);
+    free(p->packed);
+    free(p->packed_lens);
+    p->objs = NULL;
+    p->packed = NULL;
+    p->packed_lens = NULL;
+    p->n_objs = 0;
+}
+
+static void pack_work(uv_work_t *w)
+{
+    pack_state_t *p = w->data;
+    cache_packer_t *pk = cache_packer_new();
+    for (size_t i = 0; i < p->n_objs; i++)
+        p->packed[i] = pk ? cache_pack(pk, p->dict, p->objs[i]->json, p->objs[i]->len,
+                                       &p->packed_lens[i])
+                          : NULL;
+    cache_packer_free(pk);
+}
+
+/* The packed form of o (still the cache's current one) takes its place. */
+static void swap_in(watch_cache_t *c, cache_obj_t *o, const char *packed, size_t len,
+                    cache_dict_t *dict)
+{
+    cache_obj_t *n = obj_alloc(o->key, c->kind->namespaced, len);
+    if (!n) return;
+    memcpy(n->json, packed, len);
+    n->dict = dict;
+    cache_dict_ref(dict);
+    n->text_len = o->len;
+    n->rev = o->rev;
+    n->written_ms = o->written_ms;
+    n->handed = o->handed;
+    if (o->labels_known) {
+        n->labels = json_incref(o->labels);
+        n->labels_known = 1;
+    }
+    cache_obj_unref(strmap_put(c->objects, n->key, n));
+}
+
+static void pack_done(uv_work_t *w, int status)
+{
+    pack_state_t *p = w->data;
+    watch_cache_t *c = p->c;
+    for (size_t i = 0; i < p->n_objs; i++) {
+        cache_obj_t *o = p->objs[i];
+        if (c && p->packed[i] && strmap_get(c->objects, o->key) == o)
+            swap_in(c, o, p->packed[i], p->packed_lens[i], p->dict);
+        free(p->packed[i]);
+        cache_obj_unref(o);
+    }
+    pack_job_clear(p);
+    p->busy = 0;
+    pack_maybe_free(p);
+}
+
+/* Packs what has settled; 1 if plain snapshots remain to look at later. */
+static int start_packing(pack_state_t *p)
+{
+    watch_cache_t *c = p->c;
+    size_t n = strmap_size(c->objects);
+    size_t cap = n < PACK_BATCH ? n : PACK_BATCH;
+    if (!cap) return 0;
+    p->objs = malloc(cap * sizeof *p->objs);
+    p->packed = calloc(cap, sizeof *p->packed);
+    p->packed_lens = calloc(cap, sizeof *p->packed_lens);
+    settle_ctx_t s = {.p = p, .before = cache_clock_ms() - SETTLE_MS};
+    if (p->objs && p->packed && p->packed_lens) strmap_each(c->objects, take_settled, &s);
+    if (p->n_objs) {
+        p->busy = 1;
+        if (uv_queue_work(p->timer.loop, &p->work, pack_work, pack_done) == 0)
+            return 1;
+        p->busy = 0;
+        for (size_t i = 0; i < p->n_objs; i++) cache_obj_unref(p->objs[i]);
+    }
+    pack_job_clear(p);
+    return s.unsettled > 0;
+}
+
+static void pack_tick(uv_timer_t *t)
+{
+    pack_state_t *p = t->data;
+    if (!p->c || p->busy) return;
+    if (!p->dict) {
+        if (strmap_size(p->c->objects) >= p->train_at) start_training(p);
+        else uv_timer_stop(t); /* the next write looks again */
+        return;
+    }
+    if (!start_packing(p)) uv_timer_stop(t);
 }

@@ -4,7 +4,8 @@
  * its resourceVersion) and a ring of recent events. The API server feeds all
  * caches from one store watch, so any number of API watchers cost nothing
  * more at the store. A watch asking for a revision older than the ring can
- * replay is told so (the caller then falls back to a store watch or 410). */
+ * replay is told so (the caller then falls back to a store watch or 410).
+ * Snapshots that have settled are kept packed (watch_cache_enable_packing). */
 #ifndef SKIFF_WATCH_CACHE_H
 #define SKIFF_WATCH_CACHE_H
 
@@ -13,6 +14,7 @@
 
 #include <jansson.h>
 #include <skiff/store.h>
+#include <uv.h>
 
 #include "api/selector.h"
 #include "object/registry.h"
@@ -37,6 +39,11 @@ typedef struct cache_obj {
      * version's own when the pointers are equal (see api_request_t.base_obj) */
     const json_t *handed;
     int64_t written_ms; /* cache_clock_ms() when this version was cached (Event TTL) */
+    /* packed (cache_pack.h): json holds len bytes packed with dict, which
+     * unpack to text_len bytes; read them with cache_obj_text. NULL: json
+     * is the text itself. */
+    struct cache_dict *dict;
+    size_t text_len;
     /* key, namespace and json live in the same allocation, after the struct */
 } cache_obj_t;
 
@@ -44,6 +51,11 @@ typedef struct cache_obj {
 int64_t cache_clock_ms(void);
 void cache_obj_ref(cache_obj_t *o);
 void cache_obj_unref(cache_obj_t *o);
+/* The object's JSON text (NUL-terminated) and its length in *len: o->json
+ * itself, or for a packed snapshot a copy unpacked into *tmp, which the
+ * caller frees (*tmp is NULL otherwise). NULL if it cannot be unpacked
+ * (out of memory). */
+const char *cache_obj_text(cache_obj_t *o, size_t *len, char **tmp);
 /* metadata.labels (decoded on first use; borrowed; NULL if none). */
 const json_t *cache_obj_labels(cache_obj_t *o);
 /* The object decoded, as a new reference the caller releases; the cache
@@ -69,6 +81,10 @@ extern const char *const cache_event_names[];
 typedef void (*cache_watch_fn)(void *data, int type, cache_obj_t *obj, int64_t rev);
 
 watch_cache_t *watch_cache_new(const kind_def_t *k, size_t ring_capacity);
+/* Snapshots not written for a while are packed (cache_pack.h) once the
+ * resource has enough objects to train a dictionary on; the work runs on
+ * loop's thread pool. Off until called. */
+void watch_cache_enable_packing(watch_cache_t *c, uv_loop_t *loop);
 /* Ends every watcher (callback not called) and frees. */
 void watch_cache_free(watch_cache_t *c);
 const kind_def_t *watch_cache_kind(const watch_cache_t *c);
