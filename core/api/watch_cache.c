@@ -31,6 +31,7 @@ struct cache_watcher {
     int dead;
     int bookmarks;
     int objects; /* takes parsed objects (an in-process watch) */
+    uint32_t id; /* for cache_obj_t.match_watcher; never 0 */
 };
 
 struct watch_cache {
@@ -45,6 +46,7 @@ struct watch_cache {
     int dispatching;
     int has_dead;
     size_t object_watchers;
+    uint32_t last_watcher_id;
     struct pack_state *pack; /* NULL: snapshots stay as written */
 };
 
@@ -305,12 +307,24 @@ static void reap_dead(watch_cache_t *c)
 
 /* What one watcher sees of an event: k8s turns a MODIFIED that leaves or
  * enters a watcher's selection into DELETED or ADDED. */
+/* watch_cache_match for w, remembered on o for a watcher with selectors
+ * (a version and a watcher's selectors never change) */
+static int watcher_match(cache_watcher_t *w, cache_obj_t *o)
+{
+    if (!o) return 0;
+    if ((!w->ls || label_selector_empty(w->ls)) && (!w->fs || field_selector_empty(w->fs)))
+        return watch_cache_match(o, w->ns, NULL, NULL);
+    if (o->match_watcher == w->id) return o->match_result;
+    o->match_result = watch_cache_match(o, w->ns, w->ls, w->fs);
+    o->match_watcher = w->id;
+    return o->match_result;
+}
+
 static void deliver(cache_watcher_t *w, const cache_event_t *e)
 {
     if (w->dead) return;
-    int now = e->type != CACHE_DELETED && watch_cache_match(e->obj, w->ns, w->ls, w->fs);
-    int before = e->type == CACHE_DELETED ? watch_cache_match(e->obj, w->ns, w->ls, w->fs)
-                                          : watch_cache_match(e->prev, w->ns, w->ls, w->fs);
+    int now = e->type != CACHE_DELETED && watcher_match(w, e->obj);
+    int before = e->type == CACHE_DELETED ? watcher_match(w, e->obj) : watcher_match(w, e->prev);
     if (e->type == CACHE_DELETED) {
         if (before) w->fn(w->data, CACHE_DELETED, e->obj, e->rev);
         return;
@@ -454,6 +468,11 @@ void watch_cache_delete(watch_cache_t *c, const char *key, int64_t rev)
     const char *ptext = cache_obj_text(prev, &plen, &ptmp);
     cache_obj_t *gone = ptext ? obj_build(key, c->kind->namespaced, ptext, plen, rev, 0) : NULL;
     free(ptmp);
+    if (gone) {
+        /* the same state (only its resourceVersion differs): selected alike */
+        gone->match_watcher = prev->match_watcher;
+        gone->match_result = prev->match_result;
+    }
     record(c, CACHE_DELETED, gone ? gone : prev, prev, rev);
     cache_obj_unref(gone);
     cache_obj_unref(prev);
@@ -565,6 +584,8 @@ cache_watcher_t *watch_cache_watch(watch_cache_t *c, const char *ns, const label
     cache_watcher_t *w = calloc(1, sizeof *w);
     if (!w) return NULL;
     w->cache = c;
+    if (++c->last_watcher_id == 0) c->last_watcher_id = 1; /* 0: no watcher */
+    w->id = c->last_watcher_id;
     w->ns = ns && *ns ? strdup(ns) : NULL;
     w->ls = ls;
     w->fs = fs;
@@ -827,6 +848,8 @@ static void swap_in(watch_cache_t *c, cache_obj_t *o, const char *packed, size_t
     n->rev = o->rev;
     n->written_ms = o->written_ms;
     n->handed = o->handed;
+    n->match_watcher = o->match_watcher;
+    n->match_result = o->match_result;
     if (o->labels_known) {
         n->labels = json_incref(o->labels);
         n->labels_known = 1;

@@ -44,6 +44,12 @@ typedef struct cache_obj {
      * is the text itself. */
     struct cache_dict *dict;
     size_t text_len;
+    /* whether the watcher numbered match_watcher (0: none yet) selects this
+     * version: an event matches its new state and then, with the next
+     * event, the same state again as the one before, which would mean
+     * decoding it twice for a field selector */
+    uint32_t match_watcher;
+    int match_result;
     /* key, namespace and json live in the same allocation, after the struct */
 } cache_obj_t;
 

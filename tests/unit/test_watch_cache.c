@@ -321,6 +321,44 @@ static void test_unwatch_inside_callback(void **state)
     watch_cache_free(c);
 }
 
+/* Two watchers with opposite field selectors see each object's events as
+ * their own selectors say, also when one version is matched for both (a
+ * version's match is remembered per watcher). */
+static void test_field_selectors_per_watcher(void **state)
+{
+    watch_cache_t *c = watch_cache_new(cm_kind, 16);
+    watch_cache_progress(c, 1);
+    field_selector_t *is_a, *not_a;
+    char err[128];
+    assert_int_equal(field_selector_parse("metadata.name=a", &is_a, err, sizeof err), 0);
+    assert_int_equal(field_selector_parse("metadata.name!=a", &not_a, err, sizeof err), 0);
+    seen_t sa = {0}, sn = {0};
+    int too_old;
+    cache_watcher_t *wa = watch_cache_watch(c, NULL, NULL, is_a, 1, on_event, &sa, &too_old);
+    cache_watcher_t *wn = watch_cache_watch(c, NULL, NULL, not_a, 1, on_event, &sn, &too_old);
+    assert_non_null(wa);
+    assert_non_null(wn);
+    put(c, "ns", "a", "web", 2);
+    put(c, "ns", "b", "web", 3);
+    put(c, "ns", "a", "db", 4);
+    put(c, "ns", "b", "db", 5);
+    watch_cache_delete(c, "ns/a", 6);
+    assert_int_equal(sa.n, 3);
+    assert_int_equal(sa.type[0], CACHE_ADDED);
+    assert_int_equal(sa.type[1], CACHE_MODIFIED);
+    assert_int_equal(sa.type[2], CACHE_DELETED);
+    for (int i = 0; i < sa.n; i++) assert_string_equal(sa.name[i], "a");
+    assert_int_equal(sn.n, 2);
+    assert_int_equal(sn.type[0], CACHE_ADDED);
+    assert_int_equal(sn.type[1], CACHE_MODIFIED);
+    for (int i = 0; i < sn.n; i++) assert_string_equal(sn.name[i], "b");
+    watch_cache_unwatch(wa);
+    watch_cache_unwatch(wn);
+    field_selector_free(is_a);
+    field_selector_free(not_a);
+    watch_cache_free(c);
+}
+
 /* Many alike objects of one resource: once settled they are packed with a
  * dictionary trained on them, to a small part of their size, and every
  * reader (text, labels, lists with selectors, a deletion's event) sees
@@ -428,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_ring_overflow_and_compaction),
         cmocka_unit_test(test_ring_keeps_order),
         cmocka_unit_test(test_unwatch_inside_callback),
+        cmocka_unit_test(test_field_selectors_per_watcher),
         cmocka_unit_test(test_packing_settled_snapshots),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
