@@ -652,8 +652,8 @@ void watch_cache_bookmark_all(watch_cache_t *c, int64_t rev)
 /* Snapshots written in the last SETTLE_MS stay as written: what was just
  * written is what is read and written next (a pod just created is bound,
  * then started), and watches send it now. */
-#define SETTLE_MS 2000
-#define TICK_MS 1000
+#define SETTLE_MS 1000
+#define TICK_MS 500
 /* At most this many snapshots go to a worker thread at once. */
 #define PACK_BATCH 8192
 /* Smaller snapshots are not worth it. */

@@ -393,7 +393,7 @@ static void test_packing_settled_snapshots(void **state)
         texts[i] = strdup(t);
         text_bytes += len;
     }
-    /* settled after about two seconds, then packed on the thread pool */
+    /* settled after a second, then packed on the thread pool */
     int packed = 0;
     for (int tries = 0; tries < 200 && packed < PACKED_N; tries++) {
         uv_run(&loop, UV_RUN_NOWAIT);
