@@ -86,7 +86,13 @@ char *cache_pack(cache_packer_t *p, const cache_dict_t *d, const char *text, siz
     size_t cap = ZSTD_compressBound(len);
     char *out = malloc(cap);
     if (!out) return NULL;
-    size_t n = ZSTD_compress_usingCDict(p->cctx, out, cap, text, len, d->cdict);
+    /* the frame leaves out the dictionary's id and the size (the cache
+     * keeps it): 4 to 8 bytes of an 80-byte pod */
+    size_t n = ZSTD_CCtx_reset(p->cctx, ZSTD_reset_session_and_parameters);
+    if (!ZSTD_isError(n)) n = ZSTD_CCtx_refCDict(p->cctx, d->cdict);
+    if (!ZSTD_isError(n)) n = ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_dictIDFlag, 0);
+    if (!ZSTD_isError(n)) n = ZSTD_CCtx_setParameter(p->cctx, ZSTD_c_contentSizeFlag, 0);
+    if (!ZSTD_isError(n)) n = ZSTD_compress2(p->cctx, out, cap, text, len);
     if (ZSTD_isError(n) || n >= len) {
         free(out);
         return NULL;

@@ -465,8 +465,17 @@ static void stream_send_obj(api_stream_t *st, int type, cache_obj_t *o, int64_t 
     size_t len;
     char *tmp;
     const char *text = cache_obj_text(o, &len, &tmp);
-    if (text) stream_write_line(st, cache_event_names[type], text, len);
-    free(tmp);
+    if (text) {
+        stream_write_line(st, cache_event_names[type], text, len);
+        free(tmp);
+        return;
+    }
+    /* a snapshot that cannot be unpacked (out of memory): the watcher must
+     * not miss it silently; it is told, and lists again */
+    json_t *err = status_new(500, "InternalError", NULL, "out of memory sending a watch event");
+    if (err) stream_send_json(st, "ERROR", err);
+    json_decref(err);
+    stream_end(st);
 }
 
 static void on_cache_event(void *data, int type, cache_obj_t *obj, int64_t rev)

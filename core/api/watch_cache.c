@@ -153,8 +153,9 @@ const json_t *cache_obj_labels(cache_obj_t *o)
         const json_t *labels = json_object_get(json_object_get(p ? p : tmp, "metadata"), "labels");
         if (json_is_object(labels) && json_object_size(labels) > 0)
             o->labels = json_incref((json_t *)labels);
+        /* a snapshot that could not be decoded (out of memory) is tried again */
+        if (p || tmp) o->labels_known = 1;
         json_decref(tmp);
-        o->labels_known = 1;
     }
     return o->labels;
 }
@@ -305,8 +306,6 @@ static void reap_dead(watch_cache_t *c)
     c->has_dead = 0;
 }
 
-/* What one watcher sees of an event: k8s turns a MODIFIED that leaves or
- * enters a watcher's selection into DELETED or ADDED. */
 /* watch_cache_match for w, remembered on o for a watcher with selectors
  * (a version and a watcher's selectors never change) */
 static int watcher_match(cache_watcher_t *w, cache_obj_t *o)
@@ -320,6 +319,8 @@ static int watcher_match(cache_watcher_t *w, cache_obj_t *o)
     return o->match_result;
 }
 
+/* What one watcher sees of an event: k8s turns a MODIFIED that leaves or
+ * enters a watcher's selection into DELETED or ADDED. */
 static void deliver(cache_watcher_t *w, const cache_event_t *e)
 {
     if (w->dead) return;
@@ -659,6 +660,11 @@ void watch_cache_bookmark_all(watch_cache_t *c, int64_t rev)
 /* Smaller snapshots are not worth it. */
 #define PACK_MIN_BYTES 256
 
+/* Training and packing jobs out, over all caches: one at a time, so they
+ * never hold more than one of the thread pool's threads (the store's
+ * commits and encodings run there too). Loop thread only. */
+static int jobs_out;
+
 typedef struct pack_state {
     watch_cache_t *c; /* NULL once the cache is freed (a job may still be out) */
     uv_timer_t timer;
@@ -765,6 +771,7 @@ static void train_work(uv_work_t *w)
 static void train_done(uv_work_t *w, int status)
 {
     pack_state_t *p = w->data;
+    jobs_out--;
     train_job_clear(p);
     p->busy = 0;
     if (p->c && p->trained) p->dict = p->trained;
@@ -784,7 +791,10 @@ static void start_training(pack_state_t *p)
     sample_ctx_t s = {.p = p, .step = n > TRAIN_SAMPLES ? n / TRAIN_SAMPLES : 1};
     strmap_each(c->objects, take_sample, &s);
     p->busy = 1;
-    if (uv_queue_work(p->timer.loop, &p->work, train_work, train_done) == 0) return;
+    if (uv_queue_work(p->timer.loop, &p->work, train_work, train_done) == 0) {
+        jobs_out++;
+        return;
+    }
     p->busy = 0;
 fail:
     train_job_clear(p);
@@ -803,11 +813,13 @@ static void take_settled(const char *key, void *value, void *data)
     settle_ctx_t *s = data;
     pack_state_t *p = s->p;
     cache_obj_t *o = value;
-    if (o->dict || o->len < PACK_MIN_BYTES || p->n_objs == PACK_BATCH) return;
-    if (o->parsed || o->written_ms > s->before) {
+    if (o->dict || o->packless || o->len < PACK_MIN_BYTES || p->n_objs == PACK_BATCH) return;
+    if (o->written_ms > s->before) {
         s->unsettled++;
         return;
     }
+    /* a reader keeps its tree (quota, admission lookups): left plain */
+    if (o->parsed) return;
     cache_obj_ref(o);
     p->objs[p->n_objs++] = o;
 }
@@ -860,11 +872,14 @@ static void swap_in(watch_cache_t *c, cache_obj_t *o, const char *packed, size_t
 static void pack_done(uv_work_t *w, int status)
 {
     pack_state_t *p = w->data;
+    jobs_out--;
     watch_cache_t *c = p->c;
     for (size_t i = 0; i < p->n_objs; i++) {
         cache_obj_t *o = p->objs[i];
         if (c && p->packed[i] && strmap_get(c->objects, o->key) == o)
             swap_in(c, o, p->packed[i], p->packed_lens[i], p->dict);
+        else if (!p->packed[i])
+            o->packless = 1; /* packing would not shrink it: not tried again */
         free(p->packed[i]);
         cache_obj_unref(o);
     }
@@ -887,8 +902,10 @@ static int start_packing(pack_state_t *p)
     if (p->objs && p->packed && p->packed_lens) strmap_each(c->objects, take_settled, &s);
     if (p->n_objs) {
         p->busy = 1;
-        if (uv_queue_work(p->timer.loop, &p->work, pack_work, pack_done) == 0)
+        if (uv_queue_work(p->timer.loop, &p->work, pack_work, pack_done) == 0) {
+            jobs_out++;
             return 1;
+        }
         p->busy = 0;
         for (size_t i = 0; i < p->n_objs; i++) cache_obj_unref(p->objs[i]);
     }
@@ -899,7 +916,7 @@ static int start_packing(pack_state_t *p)
 static void pack_tick(uv_timer_t *t)
 {
     pack_state_t *p = t->data;
-    if (!p->c || p->busy) return;
+    if (!p->c || p->busy || jobs_out) return; /* another cache's job: next tick */
     if (!p->dict) {
         if (strmap_size(p->c->objects) >= p->train_at) start_training(p);
         else uv_timer_stop(t); /* the next write looks again */

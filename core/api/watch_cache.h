@@ -44,6 +44,7 @@ typedef struct cache_obj {
      * is the text itself. */
     struct cache_dict *dict;
     size_t text_len;
+    int packless; /* packing was tried and would not shrink it */
     /* whether the watcher numbered match_watcher (0: none yet) selects this
      * version: an event matches its new state and then, with the next
      * event, the same state again as the one before, which would mean

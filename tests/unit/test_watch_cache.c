@@ -447,6 +447,7 @@ static void test_packing_settled_snapshots(void **state)
     assert_int_equal(s.n, 1);
     assert_int_equal(s.type[0], CACHE_DELETED);
     assert_string_equal(s.name[0], "cm-0005");
+    assert_int_equal(s.rev[0], 5000);
     watch_cache_unwatch(w);
     for (int i = 0; i < PACKED_N; i++) free(texts[i]);
     watch_cache_free(c);
