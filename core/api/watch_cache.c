@@ -662,8 +662,10 @@ void watch_cache_bookmark_all(watch_cache_t *c, int64_t rev)
 
 /* Training and packing jobs out, over all caches: one at a time, so they
  * never hold more than one of the thread pool's threads (the store's
- * commits and encodings run there too). Loop thread only. */
+ * commits and encodings run there too); a cache whose tick found another
+ * cache's job out waits in line and goes next. Loop thread only. */
 static int jobs_out;
+static struct pack_state *waiting, *waiting_tail;
 
 typedef struct pack_state {
     watch_cache_t *c; /* NULL once the cache is freed (a job may still be out) */
@@ -677,6 +679,8 @@ typedef struct pack_state {
     char *samples;
     size_t *sample_lens, n_samples;
     cache_dict_t *trained;
+    struct pack_state *next_waiting;
+    int in_line;      /* in the waiting line */
     /* a packing job: objs[i] (a reference each) packed into packed[i] */
     cache_obj_t **objs;
     char **packed;
@@ -703,10 +707,21 @@ static void pack_detach(watch_cache_t *c)
     if (!p) return;
     c->pack = NULL;
     p->c = NULL;
+    if (p->in_line) {
+        struct pack_state **at = &waiting;
+        while (*at != p) at = &(*at)->next_waiting;
+        *at = p->next_waiting;
+        if (waiting_tail == p) {
+            waiting_tail = NULL;
+            for (struct pack_state *q = waiting; q; q = q->next_waiting) waiting_tail = q;
+        }
+        p->in_line = 0;
+    }
     uv_close((uv_handle_t *)&p->timer, pack_timer_closed);
 }
 
 static void pack_tick(uv_timer_t *t);
+static void pack_next(void);
 
 /* Something was written: make sure a tick comes. */
 static void pack_note(watch_cache_t *c)
@@ -779,6 +794,7 @@ static void train_done(uv_work_t *w, int status)
     if (!p->trained) p->train_at *= 4; /* zstd found too little to learn from */
     p->trained = NULL;
     pack_maybe_free(p);
+    pack_next();
 }
 
 static void start_training(pack_state_t *p)
@@ -886,6 +902,7 @@ static void pack_done(uv_work_t *w, int status)
     pack_job_clear(p);
     p->busy = 0;
     pack_maybe_free(p);
+    pack_next();
 }
 
 /* Packs what has settled; 1 if plain snapshots remain to look at later. */
@@ -913,14 +930,41 @@ static int start_packing(pack_state_t *p)
     return s.unsettled > 0;
 }
 
+/* Trains or packs for p now (no job of any cache is out). */
+static void pack_run(pack_state_t *p)
+{
+    if (!p->dict) {
+        if (strmap_size(p->c->objects) >= p->train_at) start_training(p);
+        else uv_timer_stop(&p->timer); /* the next write looks again */
+        return;
+    }
+    if (!start_packing(p)) uv_timer_stop(&p->timer);
+}
+
 static void pack_tick(uv_timer_t *t)
 {
     pack_state_t *p = t->data;
-    if (!p->c || p->busy || jobs_out) return; /* another cache's job: next tick */
-    if (!p->dict) {
-        if (strmap_size(p->c->objects) >= p->train_at) start_training(p);
-        else uv_timer_stop(t); /* the next write looks again */
+    if (!p->c || p->busy || p->in_line) return;
+    if (jobs_out) {
+        /* another cache's job is out: go next */
+        p->next_waiting = NULL;
+        if (waiting_tail) waiting_tail->next_waiting = p;
+        else waiting = p;
+        waiting_tail = p;
+        p->in_line = 1;
         return;
     }
-    if (!start_packing(p)) uv_timer_stop(t);
+    pack_run(p);
+}
+
+/* A job ended: the first cache in line runs. */
+static void pack_next(void)
+{
+    while (waiting && !jobs_out) {
+        pack_state_t *p = waiting;
+        waiting = p->next_waiting;
+        if (!waiting) waiting_tail = NULL;
+        p->in_line = 0;
+        if (p->c && !p->busy) pack_run(p);
+    }
 }
