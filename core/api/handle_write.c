@@ -1111,14 +1111,10 @@ static void finish_delete(api_call_t *c)
 static int owned_by(cache_obj_t *o, void *data)
 {
     const char *uid = data;
-    size_t len;
-    char *tmp;
-    const char *text = cache_obj_text(o, &len, &tmp);
+    int named = cache_obj_text_has(o, uid);
     /* a snapshot that cannot be unpacked (out of memory) counts as a
      * dependent: a deletion then waits rather than missing one */
-    int named = !text || strstr(text, uid);
-    free(tmp);
-    if (!text) return 1;
+    if (named < 0) return 1;
     if (!named) return 0; /* cheap pre-filter */
     json_t *obj = cache_obj_decode(o);
     const json_t *refs = json_object_get(json_object_get(obj, "metadata"), "ownerReferences");

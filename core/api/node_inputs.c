@@ -51,13 +51,8 @@ typedef struct uses_scan {
 static int pod_on_node_uses(cache_obj_t *o, void *data)
 {
     uses_scan_t *u = data;
-    if (strcmp(o->ns, u->ns) != 0) return 0;
-    size_t len;
-    char *tmp;
-    const char *text = cache_obj_text(o, &len, &tmp);
-    int named = text && strstr(text, u->name);
-    free(tmp);
-    if (!named) return 0; /* cheap filter */
+    if (strcmp(o->ns, u->ns) != 0 || cache_obj_text_has(o, u->name) != 1)
+        return 0; /* cheap filters */
     json_t *pod = cache_obj_decode(o);
     const json_t *spec = json_object_get(pod, "spec");
     const char *node = json_string_value(json_object_get(spec, "nodeName"));

@@ -80,6 +80,16 @@ const char *cache_obj_text(cache_obj_t *o, size_t *len, char **tmp)
     return *tmp;
 }
 
+int cache_obj_text_has(cache_obj_t *o, const char *needle)
+{
+    size_t len;
+    char *tmp;
+    const char *text = cache_obj_text(o, &len, &tmp);
+    int has = text ? strstr(text, needle) != NULL : -1;
+    free(tmp);
+    return has;
+}
+
 /* The object's text decoded (a new tree), or NULL. */
 static json_t *text_decode(cache_obj_t *o)
 {
@@ -689,7 +699,7 @@ typedef struct pack_state {
 
 static void pack_maybe_free(pack_state_t *p)
 {
-    if (p->c || p->busy || !p->timer_closed) return;
+    if (p->c || p->busy || p->in_line || !p->timer_closed) return;
     cache_dict_unref(p->dict);
     free(p);
 }
@@ -706,17 +716,7 @@ static void pack_detach(watch_cache_t *c)
     pack_state_t *p = c->pack;
     if (!p) return;
     c->pack = NULL;
-    p->c = NULL;
-    if (p->in_line) {
-        struct pack_state **at = &waiting;
-        while (*at != p) at = &(*at)->next_waiting;
-        *at = p->next_waiting;
-        if (waiting_tail == p) {
-            waiting_tail = NULL;
-            for (struct pack_state *q = waiting; q; q = q->next_waiting) waiting_tail = q;
-        }
-        p->in_line = 0;
-    }
+    p->c = NULL; /* if it waits in line, it leaves when the job out ends */
     uv_close((uv_handle_t *)&p->timer, pack_timer_closed);
 }
 
@@ -957,7 +957,9 @@ static void pack_tick(uv_timer_t *t)
     pack_run(p);
 }
 
-/* A job ended: the first cache in line runs. */
+/* A job ended: the first cache in line runs (one whose cache is gone
+ * is freed). Something waits in line only while a job is out, so the line
+ * is always emptied by this. */
 static void pack_next(void)
 {
     while (waiting && !jobs_out) {
@@ -965,6 +967,7 @@ static void pack_next(void)
         waiting = p->next_waiting;
         if (!waiting) waiting_tail = NULL;
         p->in_line = 0;
-        if (p->c && !p->busy) pack_run(p);
+        if (p->c) pack_run(p);
+        else pack_maybe_free(p);
     }
 }

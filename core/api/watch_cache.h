@@ -63,6 +63,9 @@ void cache_obj_unref(cache_obj_t *o);
  * caller frees (*tmp is NULL otherwise). NULL if it cannot be unpacked
  * (out of memory). */
 const char *cache_obj_text(cache_obj_t *o, size_t *len, char **tmp);
+/* Does the object's JSON text contain needle (a cheap filter before
+ * decoding it)? 1 or 0; -1 if it cannot be unpacked (out of memory). */
+int cache_obj_text_has(cache_obj_t *o, const char *needle);
 /* metadata.labels (decoded on first use; borrowed; NULL if none). */
 const json_t *cache_obj_labels(cache_obj_t *o);
 /* The object decoded, as a new reference the caller releases; the cache
