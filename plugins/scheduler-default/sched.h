@@ -108,11 +108,6 @@ void node_info_copy_free(node_info_t *ni);
 /* A copy of ni with the pods in add placed on it as well. */
 node_info_t *node_info_copy_with(const node_info_t *ni, pod_info_t *const *add, size_t n_add);
 
-/* The pods informer's transform (pod_trim.c): a bound pod becomes a new,
- * reduced object (what skiff/scheduler.h lists for pods on nodes); any
- * other pod is returned as it is (json_incref). NULL on ENOMEM. */
-json_t *pod_trim_bound(void *data, json_t *pod);
-
 /* ---- steps ---------------------------------------------------------------------- */
 
 /* Built-in steps (steps_*.c). */

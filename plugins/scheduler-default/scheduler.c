@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <skiff/skiff.h>
+#include <skiff/controller.h>
 #include <skiff/objects.h>
 #include <skiff/scheduler.h>
 
@@ -45,8 +46,8 @@ static const skiff_setting_t settings[] = {
     {"max-unschedulable-duration", SKIFF_SETTING_DURATION, "5m",
      "an unschedulable pod is tried again after this long even if nothing changed"},
     {"trim-bound-pods", SKIFF_SETTING_BOOL, "true",
-     "cache pods already on nodes reduced to what scheduling reads (a third of the memory, more "
-     "CPU: their full trees are freed instead of kept)"},
+     "cache pods already on nodes reduced, in the pods view the controllers share "
+     "(skiff_pod_view); false: a pods informer of its own keeping every pod whole"},
     {"scheduled-events", SKIFF_SETTING_BOOL, "true",
      "record a Normal Scheduled Event for every pod bound"},
     {NULL},
@@ -802,14 +803,15 @@ static int sched_start(skiff_plugin_ctx_t *ctx)
      * Pending still shows its Scheduled Event */
     skiff_event_recorder_uncorrelated(s->events);
     skiff_informer_opts_t all = {0};
-    /* bound pods are cached reduced (pod_trim.c): a 50,000-pod cluster
-     * would otherwise keep a full tree per pod */
+    /* bound pods are cached reduced, in the pods view the controllers
+     * share (skiff_pod_view): a 50,000-pod cluster would otherwise keep a
+     * full tree per pod, and a second informer beside theirs */
     const char *trim = ctx->setting(ctx, "trim-bound-pods");
     int rc = trim && strcmp(trim, "false") == 0
                  ? skiff_informer_factory_get(ctx->informers, &pods_res, &all, &s->pods_inf)
                  : skiff_informer_factory_get_transformed(ctx->informers, &pods_res, &all,
-                                                          "scheduler-default/trim-bound-pods",
-                                                          pod_trim_bound, NULL, &s->pods_inf);
+                                                          SKIFF_POD_VIEW_ID, skiff_pod_view,
+                                                          NULL, &s->pods_inf);
     if (rc != 0 ||
         skiff_informer_factory_get(ctx->informers, &nodes_res, &all, &s->nodes_inf) != 0 ||
         skiff_informer_factory_get(ctx->informers, &ns_res, &all, &s->ns_inf) != 0) {

@@ -1,6 +1,7 @@
-/* tests/unit/test_pod_view.c - the reduced pod the controllers cache
- * (plugins/controllers/common/pod_view.c): what each controller reads is
- * kept, the rest is dropped, the received pod is left as it was (not even
+/* tests/unit/test_pod_view.c - the reduced pod the controllers and the
+ * scheduler cache (skiff_pod_view, core/controller/pod_view.c): what each
+ * of them reads of a bound pod is kept, the rest is dropped, a pod not
+ * bound yet is kept whole, the received pod is left as it was (not even
  * referenced), and values pods share are one tree. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "../../plugins/controllers/common/pod_view.h"
+#include <skiff/controller.h>
 
 /* A pod as the API server stores it once defaulted, scheduled and running. */
 static json_t *full_pod(const char *name, const char *node)
@@ -36,6 +37,7 @@ static json_t *full_pod(const char *name, const char *node)
         "  \"managedFields\":[{\"manager\":\"kubectl\",\"operation\":\"Update\"}]},"
         " \"spec\":{\"nodeName\":\"n1\",\"hostname\":\"web-0\",\"subdomain\":\"web\","
         "  \"restartPolicy\":\"Always\",\"schedulerName\":\"default-scheduler\","
+        "  \"priority\":100,\"preemptionPolicy\":\"Never\","
         "  \"serviceAccountName\":\"default\",\"dnsPolicy\":\"ClusterFirst\","
         "  \"securityContext\":{},\"tolerations\":[{\"key\":\"k\",\"operator\":\"Exists\"}],"
         "  \"affinity\":{\"nodeAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":"
@@ -53,6 +55,7 @@ static json_t *full_pod(const char *name, const char *node)
         "  \"volumes\":[{\"name\":\"token\",\"projected\":{\"sources\":[]}},"
         "   {\"name\":\"data\",\"persistentVolumeClaim\":{\"claimName\":\"data-web-0\"}}]},"
         " \"status\":{\"phase\":\"Running\",\"qosClass\":\"Burstable\",\"podIP\":\"10.0.0.5\","
+        "  \"nominatedNodeName\":\"n2\","
         "  \"podIPs\":[{\"ip\":\"10.0.0.5\"}],\"hostIP\":\"192.168.0.1\","
         "  \"startTime\":\"2026-01-01T00:00:01Z\","
         "  \"conditions\":[{\"type\":\"PodScheduled\",\"status\":\"True\"},"
@@ -79,11 +82,11 @@ static json_t *at(json_t *o, const char *path)
     return o;
 }
 
-static void test_keeps_what_controllers_read(void **state)
+static void test_keeps_what_is_read(void **state)
 {
     (void)state;
     json_t *pod = full_pod("web-0", "n1");
-    json_t *v = pod_view(NULL, pod);
+    json_t *v = skiff_pod_view(NULL, pod);
     assert_non_null(v);
     static const char *const kept[] = {
         "apiVersion", "kind", "metadata.name", "metadata.generateName", "metadata.namespace",
@@ -92,7 +95,10 @@ static void test_keeps_what_controllers_read(void **state)
         "metadata.labels.pod-template-hash", "metadata.ownerReferences.0.controller",
         "metadata.finalizers.0",
         "spec.nodeName", "spec.hostname", "spec.subdomain", "spec.restartPolicy",
-        "spec.affinity.nodeAffinity", "spec.containers.0.name",
+        "spec.affinity.nodeAffinity", "spec.containers.0.name", "spec.schedulerName",
+        "spec.containers.0.image", "spec.containers.0.resources.requests.cpu",
+        "spec.initContainers.0.image", "spec.priority", "spec.preemptionPolicy",
+        "status.nominatedNodeName",
         "spec.containers.0.ports.0.containerPort", "spec.initContainers.0.restartPolicy",
         "status.phase", "status.podIP",
         "status.podIPs.0.ip", "status.hostIP", "status.startTime",
@@ -126,13 +132,13 @@ static void test_drops_the_rest(void **state)
 {
     (void)state;
     json_t *pod = full_pod("web-0", "n1");
-    json_t *v = pod_view(NULL, pod);
+    json_t *v = skiff_pod_view(NULL, pod);
     static const char *const dropped[] = {
-        "metadata.managedFields", "spec.schedulerName", "spec.serviceAccountName",
-        "spec.dnsPolicy", "spec.securityContext", "spec.tolerations", "spec.containers.0.image",
-        "spec.containers.0.command", "spec.containers.0.env", "spec.containers.0.resources",
+        "metadata.managedFields", "spec.serviceAccountName",
+        "spec.dnsPolicy", "spec.securityContext", "spec.tolerations",
+        "spec.containers.0.command", "spec.containers.0.env",
         "spec.containers.0.volumeMounts",
-        "spec.containers.0.terminationMessagePath", "spec.initContainers.0.image",
+        "spec.containers.0.terminationMessagePath",
         "spec.volumes.1", "spec.volumes.0.projected", "spec.containers.0.readinessProbe",
         "status.qosClass",
         "status.containerStatuses.0.image", "status.containerStatuses.0.imageID",
@@ -170,7 +176,7 @@ static void test_input_untouched(void **state)
     (void)state;
     json_t *pod = full_pod("web-0", "n1");
     json_t *before = json_deep_copy(pod);
-    json_t *v = pod_view(NULL, pod);
+    json_t *v = skiff_pod_view(NULL, pod);
     assert_true(json_equal(pod, before));
     /* the view holds copies: nothing of the received tree is referenced
      * (other threads read it; its reference counts are not written) */
@@ -178,7 +184,7 @@ static void test_input_untouched(void **state)
     json_decref(v);
     /* the received pod outlives its view, and the other way round */
     assert_true(json_equal(pod, before));
-    v = pod_view(NULL, pod);
+    v = skiff_pod_view(NULL, pod);
     json_decref(pod);
     assert_string_equal(json_string_value(at(v, "metadata.name")), "web-0");
     json_decref(v);
@@ -189,7 +195,7 @@ static void test_shared_values_interned(void **state)
 {
     (void)state;
     json_t *a = full_pod("web-0", "n1"), *b = full_pod("web-1", "n2");
-    json_t *va = pod_view(NULL, a), *vb = pod_view(NULL, b);
+    json_t *va = skiff_pod_view(NULL, a), *vb = skiff_pod_view(NULL, b);
     /* the two pods' trees are distinct; their views share one copy */
     assert_ptr_not_equal(at(a, "metadata.labels"), at(b, "metadata.labels"));
     assert_ptr_equal(at(va, "metadata.labels"), at(vb, "metadata.labels"));
@@ -207,19 +213,32 @@ static void test_shared_values_interned(void **state)
 static void test_minimal_and_odd_objects(void **state)
 {
     (void)state;
-    /* a pod just created: no status, no node */
-    json_t *p = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s}]}}", "apiVersion", "v1", "kind",
-                          "Pod", "metadata", "name", "p", "namespace", "ns", "spec",
-                          "containers", "name", "c");
-    json_t *v = pod_view(NULL, p);
+    /* a pod just bound, with no status yet */
+    json_t *p = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:[{s:s}]}}", "apiVersion", "v1",
+                          "kind", "Pod", "metadata", "name", "p", "namespace", "ns", "spec",
+                          "nodeName", "n1", "containers", "name", "c");
+    json_t *v = skiff_pod_view(NULL, p);
     assert_non_null(v);
+    assert_ptr_not_equal(v, p);
     assert_null(json_object_get(v, "status"));
     assert_string_equal(json_string_value(at(v, "spec.containers.0.name")), "c");
     json_decref(v);
     json_decref(p);
+    /* not bound yet (no nodeName, or an empty one): kept whole, the very
+     * tree (the scheduler's steps read any member of the pod they place) */
+    p = full_pod("web-0", "");
+    v = skiff_pod_view(NULL, p);
+    assert_ptr_equal(v, p);
+    json_decref(v);
+    json_object_del(at(p, "spec"), "nodeName");
+    v = skiff_pod_view(NULL, p);
+    assert_ptr_equal(v, p);
+    assert_non_null(at(v, "spec.tolerations"));
+    json_decref(v);
+    json_decref(p);
     /* not an object: passed through */
     json_t *s = json_string("x");
-    v = pod_view(NULL, s);
+    v = skiff_pod_view(NULL, s);
     assert_ptr_equal(v, s);
     json_decref(v);
     json_decref(s);
@@ -228,16 +247,17 @@ static void test_minimal_and_odd_objects(void **state)
 static void test_transform_descriptor(void **state)
 {
     (void)state;
-    skiff_controller_transform_t t = pod_view_for(2);
+    skiff_controller_transform_t t = skiff_pod_view_transform(2);
     assert_int_equal(t.secondary, 2);
-    assert_string_equal(t.transform_id, POD_VIEW_TRANSFORM_ID);
-    assert_ptr_equal(t.fn, pod_view);
+    assert_string_equal(t.transform_id, SKIFF_POD_VIEW_ID);
+    assert_ptr_equal(t.fn, skiff_pod_view);
+    assert_null(t.data);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_keeps_what_controllers_read),
+        cmocka_unit_test(test_keeps_what_is_read),
         cmocka_unit_test(test_drops_the_rest),
         cmocka_unit_test(test_input_untouched),
         cmocka_unit_test(test_shared_values_interned),

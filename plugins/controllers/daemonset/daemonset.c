@@ -15,7 +15,6 @@
 
 #include <skiff/skiff.h>
 
-#include "../common/pod_view.h"
 #include "../common/workload.h"
 #include "placement.h"
 
@@ -692,7 +691,7 @@ static int ds_start(skiff_plugin_ctx_t *ctx)
         .data = st,
     };
     int e = st->events && st->barriers ? 0 : SKIFF_ENOMEM;
-    skiff_controller_transform_t pods_view = pod_view_for(SEC_PODS);
+    skiff_controller_transform_t pods_view = skiff_pod_view_transform(SEC_PODS);
     if (!e)
         e = skiff_controller_new_transformed(ctx, ctx->informers, &st->desc, &pods_view, 1,
                                              &st->ctl);

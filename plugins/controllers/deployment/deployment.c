@@ -24,7 +24,6 @@
 #include <skiff/skiff.h>
 
 #include "../common/candidates.h"
-#include "../common/pod_view.h"
 #include "rollout.h"
 
 #define COMPONENT "deployment-controller"
@@ -1372,7 +1371,7 @@ static int dep_start(skiff_plugin_ctx_t *ctx)
     ctl->desc.data = ctl;
     int rc = SKIFF_ENOMEM;
     if (!ctl->waits || !ctl->events) goto fail;
-    skiff_controller_transform_t pods_view = pod_view_for(1);
+    skiff_controller_transform_t pods_view = skiff_pod_view_transform(1);
     rc = skiff_controller_new_transformed(ctx, ctx->informers, &ctl->desc, &pods_view, 1,
                                           &ctl->c);
     if (rc < 0) goto fail;

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/pod_view.h"
 
 const char *jstr(const json_t *o, ...)
 {
@@ -252,7 +251,7 @@ void ctl_unwatch(ctl_state_t *s)
 int ctl_start(ctl_state_t *s, skiff_plugin_ctx_t *ctx)
 {
     /* both controllers watch pods first */
-    skiff_controller_transform_t pods_view = pod_view_for(0);
+    skiff_controller_transform_t pods_view = skiff_pod_view_transform(0);
     int rc = skiff_controller_new_transformed(ctx, ctx->informers, &s->desc, &pods_view, 1, &s->c);
     if (rc == 0) rc = ctl_watch(s, 0, 1);
     if (rc == 0) rc = skiff_controller_start(s->c);

@@ -29,7 +29,6 @@
 
 #include <skiff/skiff.h>
 
-#include "../common/pod_view.h"
 
 #define GC_WORKERS 64
 #define GC_REDISCOVER_MS 30000
@@ -332,7 +331,7 @@ static void add_resource(gc_t *g, const json_t *res)
      * collector reads only metadata) */
     int pods = !*r->group && strcmp(r->resource, "pods") == 0;
     if ((pods ? skiff_informer_factory_get_transformed(g->ctx->informers, &r->res, &o,
-                                                       POD_VIEW_TRANSFORM_ID, pod_view, NULL,
+                                                       SKIFF_POD_VIEW_ID, skiff_pod_view, NULL,
                                                        &r->inf)
               : skiff_informer_factory_get(g->ctx->informers, &r->res, &o, &r->inf)) != 0) {
         resource_free(r);

@@ -18,7 +18,6 @@
 
 #include <skiff/skiff.h>
 
-#include "../common/pod_view.h"
 #include "job_util.h"
 
 #define TRACKING_FINALIZER "batch.kubernetes.io/job-tracking"
@@ -999,7 +998,7 @@ static int job_start(skiff_plugin_ctx_t *ctx)
         .data = jc,
     };
     jc->rec = skiff_event_recorder_new(ctx->client, "job-controller");
-    skiff_controller_transform_t pods_view = pod_view_for(0);
+    skiff_controller_transform_t pods_view = skiff_pod_view_transform(0);
     int rc = jc->rec ? skiff_controller_new_transformed(ctx, ctx->informers, &jc->desc,
                                                         &pods_view, 1, &jc->c)
                      : SKIFF_ENOMEM;

@@ -20,7 +20,6 @@
 
 #include <skiff/skiff.h>
 
-#include "../common/pod_view.h"
 
 #define NS_WORKERS 4
 #define NS_FINALIZER "kubernetes"
@@ -608,7 +607,7 @@ static int ns_start(skiff_plugin_ctx_t *ctx)
         .queue = {.base_delay_ms = 250, .max_delay_ms = 5000},
         .data = n,
     };
-    skiff_controller_transform_t pods_view = pod_view_for(0);
+    skiff_controller_transform_t pods_view = skiff_pod_view_transform(0);
     int e = skiff_controller_new_transformed(ctx, ctx->informers, &n->desc, &pods_view, 1, &n->c);
     if (e == 0) e = skiff_controller_start(n->c);
     if (e != 0) {

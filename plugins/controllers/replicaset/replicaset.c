@@ -21,7 +21,6 @@
 #include <skiff/objects.h>
 
 #include "../common/candidates.h"
-#include "../common/pod_view.h"
 #include "rank.h"
 
 #define COMPONENT "replicaset-controller"
@@ -718,7 +717,7 @@ static int rs_start(skiff_plugin_ctx_t *ctx)
     ctl->desc.data = ctl;
     int rc = SKIFF_ENOMEM;
     if (!ctl->expect || !ctl->by_selector || !ctl->events) goto fail;
-    skiff_controller_transform_t pods_view = pod_view_for(0);
+    skiff_controller_transform_t pods_view = skiff_pod_view_transform(0);
     rc = skiff_controller_new_transformed(ctx, ctx->informers, &ctl->desc, &pods_view, 1,
                                           &ctl->c);
     if (rc < 0) goto fail;

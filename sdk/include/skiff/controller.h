@@ -251,7 +251,7 @@ int skiff_controller_new(skiff_plugin_ctx_t *ctx, skiff_informer_factory_t *f,
  * function). */
 typedef struct skiff_controller_transform {
     size_t secondary;          /* index into the descriptor's secondary watches */
-    const char *transform_id;  /* e.g. "controllers/pods" */
+    const char *transform_id;  /* e.g. SKIFF_POD_VIEW_ID */
     skiff_informer_transform_fn fn;
     void *data;
 } skiff_controller_transform_t;
@@ -263,6 +263,38 @@ int skiff_controller_new_transformed(skiff_plugin_ctx_t *ctx, skiff_informer_fac
                                      const skiff_controller_desc_t *d,
                                      const skiff_controller_transform_t *t, size_t n_t,
                                      skiff_controller_t **out);
+/* ---- the pods view -------------------------------------------------------------- */
+
+/* The transform of the pods informer that the built-in controllers and the
+ * default scheduler share (one informer, one reduced copy of each pod in
+ * the whole server). A pod not bound to a node yet is kept whole
+ * (json_incref: the scheduler's steps may read any member of the pod they
+ * place). Of a pod bound to a node it keeps apiVersion and kind;
+ * metadata name, namespace, uid, resourceVersion, generation,
+ * generateName, creationTimestamp, deletionTimestamp,
+ * deletionGracePeriodSeconds, labels, ownerReferences, finalizers and the
+ * annotations without kubectl's last-applied-configuration; spec
+ * nodeName, hostname, subdomain, restartPolicy, affinity, schedulerName,
+ * priority, preemptionPolicy, overhead, containers and initContainers
+ * with their name, image, resources, ports and restartPolicy, and the
+ * volumes that are persistentVolumeClaims (name and claim); status phase,
+ * reason, podIP(s), hostIP(s), startTime, nominatedNodeName, the Ready and
+ * DisruptionTarget conditions (type, status, reason, lastTransitionTime)
+ * and the container and init container statuses (name, ready, started,
+ * restartCount, state, lastState). Members alike across pods (a template's
+ * labels and containers, the namespace) are one shared tree: the view is
+ * read-only. The received pod is only read, never referenced below its
+ * top (it is shared with the API server's threads). NULL when out of
+ * memory. */
+#define SKIFF_POD_VIEW_ID "skiff/pods"
+json_t *skiff_pod_view(void *data, json_t *pod);
+/* The transform for a controller's secondary watch number i on pods. */
+static inline skiff_controller_transform_t skiff_pod_view_transform(size_t i)
+{
+    return (skiff_controller_transform_t){
+        .secondary = i, .transform_id = SKIFF_POD_VIEW_ID, .fn = skiff_pod_view, .data = NULL};
+}
+
 /* Starts the informers and runs reconciles once they have synced. */
 int skiff_controller_start(skiff_controller_t *c);
 /* Queues a primary key. */

@@ -65,15 +65,16 @@ typedef struct skiff_sched_port {
  *
  * obj is the whole Pod for the pod being scheduled (cycle->pod) and for
  * other pods not bound yet. For a pod bound to a node (among a node's
- * pods, bound or assumed after its binding was seen) it is a reduced Pod
- * that keeps only what scheduling reads of pods already placed:
- * metadata name, namespace, uid, resourceVersion, creationTimestamp,
- * deletionTimestamp, labels, ownerReferences; spec nodeName,
- * schedulerName, priority, preemptionPolicy, affinity, overhead, and
- * containers and initContainers with name, image, resources, ports (and
- * restartPolicy); status phase and nominatedNodeName. The rest
- * (apiVersion, kind, annotations, volumes, env, tolerations, conditions,
- * ...) is absent: a step that needs it for pods on nodes
+ * pods, bound or assumed after its binding was seen) it is the reduced
+ * Pod of the pods view the controllers share (skiff_pod_view in
+ * skiff/controller.h lists it all), with what scheduling reads of pods
+ * already placed: metadata name, namespace, uid, resourceVersion,
+ * creationTimestamp, deletionTimestamp, labels, ownerReferences; spec
+ * nodeName, schedulerName, priority, preemptionPolicy, affinity, overhead,
+ * and containers and initContainers with name, image, resources, ports
+ * (and restartPolicy); status phase and nominatedNodeName. The rest (env,
+ * tolerations, nodeSelector, volumes other than claims, conditions other
+ * than Ready, ...) is absent: a step that needs it for pods on nodes
  * must keep its own view (e.g. from an informer of its own). Members
  * alike across pods may be one shared tree: obj is read-only. */
 typedef struct skiff_sched_pod {

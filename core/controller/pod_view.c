@@ -1,12 +1,14 @@
-/* plugins/controllers/common/pod_view.c - what the controllers keep of a
- * pod: the transform of the pods informer that the ReplicaSet, Deployment,
- * DaemonSet, StatefulSet, Job, Endpoints, EndpointSlice and Namespace
- * controllers and the garbage collector share. A pod stored whole is a
- * jansson tree of ~12 KB (defaulted containers, the service account volume
- * and its mounts, managedFields); the controllers read a few members of it,
- * so the cache holds a reduced copy instead.
+/* core/controller/pod_view.c - skiff_pod_view (skiff/controller.h): what
+ * the control plane keeps of a pod, the transform of the one pods
+ * informer that the workload controllers, the garbage collector, the
+ * endpoints controllers and the default scheduler share. A pod stored
+ * whole is a jansson tree of ~12 KB (defaulted containers, the service
+ * account volume and its mounts, managedFields); of a pod bound to a node
+ * they read a few members, so the cache holds a reduced copy instead. A
+ * pod not bound yet is kept whole: the scheduler runs its steps (C or
+ * Lua, any of which may read any member) on it, and it is bound soon.
  *
- * Kept, and who reads it:
+ * Kept of a bound pod, and who reads it:
  *  - apiVersion, kind: Events and ownerReferences that name the pod
  *    (StatefulSet claims owned by a pod, the garbage collector's Events).
  *  - metadata name, namespace, uid, resourceVersion, generation,
@@ -16,48 +18,52 @@
  *    release patches, template-hash and controller-revision-hash labels,
  *    StatefulSet identity labels, ranking by age, terminating pods, Job
  *    tracking finalizers, the garbage collector's owners and finalizers,
- *    endpoints' targetRef).
+ *    endpoints' targetRef, inter-pod affinity and spread).
  *  - metadata.annotations, without kubectl's last-applied-configuration
  *    (a copy of the whole object): pod-deletion-cost (ReplicaSet ranking),
  *    the Job completion index.
- *  - spec nodeName (ranking, DaemonSet placement, endpoints' nodeName),
- *    hostname and subdomain (StatefulSet identity, endpoints' hostname),
- *    restartPolicy (whether a pod belongs in endpoints), affinity (the node
- *    a DaemonSet pod targets before it is bound), containers and
- *    initContainers with their name, ports (endpoints' named target ports)
- *    and restartPolicy (sidecars), volumes that are persistentVolumeClaims
- *    with their name and claim (StatefulSet storage).
- *  - status phase, podIP, podIPs, hostIP, hostIPs, startTime, reason; the
- *    Ready and DisruptionTarget conditions with their type, status, reason
- *    and lastTransitionTime (readiness and availability, Ready's time for
- *    ranking and endpoints' trigger time; why a pod was stopped); and
- *    containerStatuses and initContainerStatuses with their name, ready,
- *    started, restartCount, state and lastState (restart counts for
- *    ranking and Jobs, exit codes).
- * Everything else (images, command, args, env, volumeMounts, probes,
- * resources, securityContext, tolerations, other volumes, managedFields,
- * other conditions, qosClass, image ids...) is dropped. No controller writes a cached pod
- * back whole: pod writes are creates from a template, deletes and patches
- * built from the members above.
+ *  - spec nodeName (ranking, DaemonSet placement, endpoints' nodeName, the
+ *    scheduler's node), hostname and subdomain (StatefulSet identity,
+ *    endpoints' hostname), restartPolicy (whether a pod belongs in
+ *    endpoints), affinity (the node a DaemonSet pod targets; the
+ *    scheduler's inter-pod anti-affinity of placed pods), schedulerName,
+ *    priority, preemptionPolicy and overhead (the scheduler's accounting
+ *    and preemption), containers and initContainers with their name, image
+ *    (image locality), resources (requests counted on the node), ports
+ *    (host ports; endpoints' named target ports) and restartPolicy
+ *    (sidecars), volumes that are persistentVolumeClaims with their name
+ *    and claim (StatefulSet storage).
+ *  - status phase, podIP, podIPs, hostIP, hostIPs, startTime, reason,
+ *    nominatedNodeName; the Ready and DisruptionTarget conditions with
+ *    their type, status, reason and lastTransitionTime (readiness and
+ *    availability, Ready's time for ranking and endpoints' trigger time;
+ *    why a pod was stopped); and containerStatuses and
+ *    initContainerStatuses with their name, ready, started, restartCount,
+ *    state and lastState (restart counts for ranking and Jobs, exit codes).
+ * Everything else (command, args, env, volumeMounts, probes,
+ * securityContext, tolerations, other volumes, managedFields, other
+ * conditions, qosClass, image ids...) is dropped. No controller writes a
+ * cached pod back whole: pod writes are creates from a template, deletes,
+ * bindings and patches built from the members above.
  *
  * The received pod is shared and read-only, and is only read: the view
  * is built of copies (see copy_keys). Values that many pods have alike (a
  * template's labels, annotations and reduced containers, its owner
  * reference, the namespace) are interned: one tree serves every pod that
- * has it (at 50,000 pods of 500 Deployments: 668 MB peak instead of 801 MB,
- * and less CPU than copying them). Runs on the loop. */
-#include "pod_view.h"
-
+ * has it. Runs on the loop. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <skiff/controller.h>
+#include <skiff/objects.h>
 
 #define LAST_APPLIED "kubectl.kubernetes.io/last-applied-configuration"
 
 /* ---- interning --------------------------------------------------------------------- */
 
-/* The values reduced pods share (skiff_json_interner_t), for as long as
- * the plugin that registered the transform is loaded. */
+/* The values reduced pods share (skiff_json_interner_t), for the life of
+ * the process: informers of every plugin hold views. */
 static skiff_json_interner_t *shared;
 
 __attribute__((destructor)) static void shared_free(void)
@@ -164,10 +170,10 @@ static json_t *meta_view(const json_t *meta)
     static const char *const own[] = {"name", "uid", "resourceVersion", "generation",
                                       "deletionTimestamp", "deletionGracePeriodSeconds", NULL};
     /* alike across a template's pods: interned */
-    static const char *const shared[] = {"namespace", "generateName", "creationTimestamp",
-                                         "labels", "ownerReferences", "finalizers", NULL};
+    static const char *const alike[] = {"namespace", "generateName", "creationTimestamp",
+                                        "labels", "ownerReferences", "finalizers", NULL};
     json_t *m = json_object();
-    if (!m || copy_keys(m, meta, own) != 0 || copy_interned(m, meta, shared) != 0 ||
+    if (!m || copy_keys(m, meta, own) != 0 || copy_interned(m, meta, alike) != 0 ||
         set_annotations(m, json_object_get(meta, "annotations")) != 0)
         goto fail;
     return m;
@@ -184,12 +190,15 @@ static int is_claim_volume(const json_t *v)
 static json_t *spec_view(const json_t *spec)
 {
     static const char *const own[] = {"nodeName", "hostname", NULL};
-    static const char *const shared[] = {"subdomain", "restartPolicy", "affinity", NULL};
-    static const char *const container_keys[] = {"name", "ports", "restartPolicy", NULL};
+    static const char *const alike[] = {"subdomain",  "restartPolicy",    "affinity",
+                                        "schedulerName", "priority", "preemptionPolicy",
+                                        "overhead",   NULL};
+    static const char *const container_keys[] = {"name", "image", "resources", "ports",
+                                                 "restartPolicy", NULL};
     static const char *const volume_keys[] = {"name", "persistentVolumeClaim", NULL};
     static const char *const lists[] = {"containers", "initContainers", "volumes"};
     json_t *s = json_object();
-    if (!s || copy_keys(s, spec, own) != 0 || copy_interned(s, spec, shared) != 0) goto fail;
+    if (!s || copy_keys(s, spec, own) != 0 || copy_interned(s, spec, alike) != 0) goto fail;
     for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
         int failed = 0, vols = i == 2;
         json_t *a = reduce_list(json_object_get(spec, lists[i]),
@@ -204,7 +213,7 @@ fail:
 }
 
 /* Ready (readiness, availability, ranking, endpoints) and DisruptionTarget
- * (why a pod was stopped, for Jobs); no controller reads the others. */
+ * (why a pod was stopped, for Jobs); nothing reads the others. */
 static int is_kept_condition(const json_t *c)
 {
     const char *t = json_string_value(json_object_get(c, "type"));
@@ -213,8 +222,9 @@ static int is_kept_condition(const json_t *c)
 
 static json_t *status_view(const json_t *status)
 {
-    static const char *const own[] = {"phase", "podIP", "podIPs", "hostIP",
-                                      "hostIPs", "startTime", "reason", NULL};
+    static const char *const own[] = {"phase",     "podIP",  "podIPs",
+                                      "hostIP",    "hostIPs", "startTime",
+                                      "reason",    "nominatedNodeName", NULL};
     static const char *const cond_keys[] = {"type", "status", "reason", "lastTransitionTime",
                                             NULL};
     static const char *const cs_keys[] = {"name", "ready", "started", "restartCount", "state",
@@ -246,24 +256,20 @@ static int set_part(json_t *out, const char *key, json_t *part)
     return json_object_set_new_nocheck(out, key, part);
 }
 
-json_t *pod_view(void *data, json_t *pod)
+json_t *skiff_pod_view(void *data, json_t *pod)
 {
     (void)data;
     static const char *const type_keys[] = {"apiVersion", "kind", NULL};
-    if (!json_is_object(pod)) return json_incref(pod);
+    const json_t *spec = json_object_get(pod, "spec");
+    const char *node = json_string_value(json_object_get(spec, "nodeName"));
+    if (!json_is_object(pod) || !node || !*node) return json_incref(pod);
     json_t *out = json_object();
     if (!out || copy_interned(out, pod, type_keys) != 0 ||
         set_part(out, "metadata", meta_view(json_object_get(pod, "metadata"))) != 0 ||
-        set_part(out, "spec", spec_view(json_object_get(pod, "spec"))) != 0 ||
+        set_part(out, "spec", spec_view(spec)) != 0 ||
         set_part(out, "status", status_view(json_object_get(pod, "status"))) != 0) {
         json_decref(out);
         return NULL;
     }
     return out;
-}
-
-skiff_controller_transform_t pod_view_for(size_t i)
-{
-    return (skiff_controller_transform_t){.secondary = i, .transform_id = POD_VIEW_TRANSFORM_ID,
-                                          .fn = pod_view};
 }
