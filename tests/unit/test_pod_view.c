@@ -101,9 +101,8 @@ static void test_keeps_what_is_read(void **state)
         "status.nominatedNodeName",
         "spec.containers.0.ports.0.containerPort", "spec.initContainers.0.restartPolicy",
         "status.phase", "status.podIP",
-        "status.podIPs.0.ip", "status.hostIP", "status.startTime",
         "status.containerStatuses.0.restartCount",
-        "status.containerStatuses.0.ready", "status.containerStatuses.0.state.running",
+        "status.containerStatuses.0.ready", "status.containerStatuses.0.started",
         "status.containerStatuses.0.lastState.terminated.exitCode", NULL};
     for (const char *const *k = kept; *k; k++) {
         if (!at(v, *k)) fail_msg("%s was dropped", *k);
@@ -140,7 +139,9 @@ static void test_drops_the_rest(void **state)
         "spec.containers.0.volumeMounts",
         "spec.containers.0.terminationMessagePath",
         "spec.volumes.1", "spec.volumes.0.projected", "spec.containers.0.readinessProbe",
-        "status.qosClass",
+        "status.qosClass", "status.hostIP", "status.startTime",
+        "status.containerStatuses.0.state", /* running: its start time only */
+        "status.podIPs", /* the same as podIP */
         "status.containerStatuses.0.image", "status.containerStatuses.0.imageID",
         "status.containerStatuses.0.containerID", NULL};
     for (const char *const *k = dropped; *k; k++)
@@ -202,12 +203,32 @@ static void test_shared_values_interned(void **state)
     assert_ptr_equal(at(va, "metadata.ownerReferences"), at(vb, "metadata.ownerReferences"));
     assert_ptr_equal(at(va, "metadata.annotations"), at(vb, "metadata.annotations"));
     assert_ptr_equal(at(va, "spec.containers"), at(vb, "spec.containers"));
+    assert_ptr_equal(at(va, "status.containerStatuses"), at(vb, "status.containerStatuses"));
     assert_string_equal(json_string_value(at(va, "spec.nodeName")), "n1");
     assert_string_equal(json_string_value(at(vb, "spec.nodeName")), "n2");
+    /* a template's pods on one node: one spec */
+    json_t *c = full_pod("web-2", "n1"), *vc = skiff_pod_view(NULL, c);
+    assert_ptr_equal(at(va, "spec"), at(vc, "spec"));
+    assert_ptr_not_equal(at(va, "spec"), at(vb, "spec"));
     json_decref(va);
     json_decref(vb);
+    json_decref(vc);
     json_decref(a);
     json_decref(b);
+    json_decref(c);
+}
+
+static void test_dual_stack_addresses_kept(void **state)
+{
+    (void)state;
+    json_t *pod = full_pod("web-0", "n1");
+    json_t *ips = json_pack("[{s:s}, {s:s}]", "ip", "10.0.0.5", "ip", "fd00::5");
+    json_object_set_new(at(pod, "status"), "podIPs", ips);
+    json_t *v = skiff_pod_view(NULL, pod);
+    assert_true(json_equal(at(v, "status.podIPs"), ips));
+    assert_string_equal(json_string_value(at(v, "status.podIP")), "10.0.0.5");
+    json_decref(v);
+    json_decref(pod);
 }
 
 static void test_minimal_and_odd_objects(void **state)
@@ -261,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_drops_the_rest),
         cmocka_unit_test(test_input_untouched),
         cmocka_unit_test(test_shared_values_interned),
+        cmocka_unit_test(test_dual_stack_addresses_kept),
         cmocka_unit_test(test_minimal_and_odd_objects),
         cmocka_unit_test(test_transform_descriptor),
     };

@@ -278,10 +278,11 @@ int skiff_controller_new_transformed(skiff_plugin_ctx_t *ctx, skiff_informer_fac
  * priority, preemptionPolicy, overhead, containers and initContainers
  * with their name, image, resources, ports and restartPolicy, and the
  * volumes that are persistentVolumeClaims (name and claim); status phase,
- * reason, podIP(s), hostIP(s), startTime, nominatedNodeName, the Ready and
- * DisruptionTarget conditions (type, status, reason, lastTransitionTime)
- * and the container and init container statuses (name, ready, started,
- * restartCount, state, lastState). Members alike across pods (a template's
+ * reason, podIP, nominatedNodeName, podIPs when it holds more than podIP,
+ * the Ready and DisruptionTarget conditions (type, status, reason,
+ * lastTransitionTime) and the container and init container statuses
+ * (name, ready, started, restartCount, and state and lastState when
+ * terminated). Members alike across pods (a template's
  * labels and containers, the namespace) are one shared tree: the view is
  * read-only. The received pod is only read, never referenced below its
  * top (it is shared with the API server's threads). NULL when out of
