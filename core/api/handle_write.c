@@ -409,7 +409,10 @@ static int check_object_namespace(api_call_t *c, json_t *obj)
 static void reply_written(api_call_t *c, const skiff_kv_t *kv)
 {
     int code = c->created ? 201 : 200;
-    if (!c->sub && !c->table && registry_storage_kind(c->kind) == c->kind && c->written &&
+    /* a write to status (finalize, approval) answers with the whole object,
+     * as the main resource does; only scale answers with another kind */
+    int whole = !c->sub || strcmp(c->sub, "scale") != 0;
+    if (whole && !c->table && registry_storage_kind(c->kind) == c->kind && c->written &&
         c->written_len == kv->value_len && c->resp->ops->send_object) {
         char rv[32];
         snprintf(rv, sizeof rv, "%lld", (long long)kv->mod_revision);
@@ -431,7 +434,7 @@ static void reply_written(api_call_t *c, const skiff_kv_t *kv)
             return;
         }
     }
-    if (!c->sub && !c->table && registry_storage_kind(c->kind) == c->kind) {
+    if (whole && !c->table && registry_storage_kind(c->kind) == c->kind) {
         /* the common case: answer with the stored bytes, no re-encoding */
         size_t n;
         char *body = api_splice_rv(kv->value, kv->value_len, kv->mod_revision, &n);

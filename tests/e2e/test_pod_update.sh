@@ -2,7 +2,8 @@
 # tests/e2e/test_pod_update.sh - what an update may change of a Pod's spec,
 # as in Kubernetes: images, activeDeadlineSeconds (set or lowered),
 # tolerations (added), scheduling gates (removed); anything else is refused
-# with 422 and kube-apiserver's message, and the pod stays as it was.
+# with 422 and kube-apiserver's message, and the pod stays as it was; a
+# write to its status answers with the whole pod.
 . "$(dirname "$0")/lib.sh"
 
 start_server --controllers none || bail_out "server did not start"
@@ -35,6 +36,13 @@ expect_fail_with "an existing toleration cannot be removed" \
 ok "labels and annotations still change" k label pod web tier=front
 ok "kubectl annotate on a pod works" k annotate pod web note=kept
 expect_output "and are stored" "front kept" k get pod web -o 'jsonpath={.metadata.labels.tier} {.metadata.annotations.note}'
+
+# a write to the status subresource answers with the whole pod as stored
+OUT=$(k patch pod web --subresource=status --type=merge -p '{"status":{"phase":"Running","podIP":"10.1.2.3"}}' -o json)
+is "$(printf '%s' "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["status"]["phase"], d["status"]["podIP"], d["spec"]["containers"][0]["image"], d["metadata"]["labels"]["tier"])')" \
+	"Running 10.1.2.3 nginx:1.27 front" "a status patch answers with the whole pod, status and spec"
+is "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["resourceVersion"])')" \
+	"$(k get pod web -o 'jsonpath={.metadata.resourceVersion}')" "with the resourceVersion it was stored at"
 
 cat >"$E2E_TMP/gated.yaml" <<'YAML'
 apiVersion: v1
