@@ -273,7 +273,8 @@ static json_t *status_view(const json_t *status)
 {
     static const char *const own[] = {"phase", "podIP", "reason", "nominatedNodeName", NULL};
     static const char *const cond_keys[] = {"lastTransitionTime", NULL};
-    /* the same words in every pod's condition: one string each */
+    /* the same words in every pod's condition: one string each (a
+     * condition not shared as a whole still shares them) */
     static const char *const cond_alike[] = {"type", "status", "reason", NULL};
     json_t *st = json_object();
     if (!st || copy_keys(st, status, own) != 0) goto fail;
@@ -294,7 +295,9 @@ static json_t *status_view(const json_t *status)
         json_decref(a);
         goto fail;
     }
-    if (a && json_object_set_new_nocheck(st, "conditions", a) != 0) goto fail;
+    /* times have a resolution of one second: the pods that turned ready in
+     * the same second have one conditions tree */
+    if (set_interned_own(st, "conditions", a) != 0) goto fail;
     static const char *const lists[] = {"containerStatuses", "initContainerStatuses"};
     for (i = 0; i < sizeof lists / sizeof *lists; i++) {
         a = container_statuses_view(json_object_get(status, lists[i]), &failed);
@@ -312,6 +315,14 @@ fail:
 static json_t *intern_part(json_t *part)
 {
     return part ? skiff_json_intern(interner(), part) : NULL;
+}
+
+/* The status view, shared while the pod has no address of its own yet
+ * (the address makes it unique: looking it up would only cost). */
+static json_t *status_part(const json_t *status)
+{
+    json_t *st = status_view(status);
+    return st && !json_object_get(st, "podIP") ? intern_part(st) : st;
 }
 
 /* Sets part (a new reference) on out as key unless it is empty. */
@@ -336,7 +347,7 @@ json_t *skiff_pod_view(void *data, json_t *pod)
     if (!out || copy_interned(out, pod, type_keys) != 0 ||
         set_part(out, "metadata", meta_view(json_object_get(pod, "metadata"))) != 0 ||
         set_part(out, "spec", intern_part(spec_view(spec))) != 0 ||
-        set_part(out, "status", intern_part(status_view(json_object_get(pod, "status")))) != 0) {
+        set_part(out, "status", status_part(json_object_get(pod, "status"))) != 0) {
         json_decref(out);
         return NULL;
     }

@@ -204,6 +204,8 @@ static void test_shared_values_interned(void **state)
     assert_ptr_equal(at(va, "metadata.annotations"), at(vb, "metadata.annotations"));
     assert_ptr_equal(at(va, "spec.containers"), at(vb, "spec.containers"));
     assert_ptr_equal(at(va, "status.containerStatuses"), at(vb, "status.containerStatuses"));
+    /* ready in the same second: one conditions tree */
+    assert_ptr_equal(at(va, "status.conditions"), at(vb, "status.conditions"));
     assert_string_equal(json_string_value(at(va, "spec.nodeName")), "n1");
     assert_string_equal(json_string_value(at(vb, "spec.nodeName")), "n2");
     /* a template's pods on one node: one spec */
