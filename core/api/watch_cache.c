@@ -129,6 +129,7 @@ const json_t *cache_obj_parsed(cache_obj_t *o)
  * object costs one allocation besides its labels and tree. */
 static cache_obj_t *obj_alloc(const char *key, int namespaced, size_t json_len)
 {
+    if (json_len >= UINT32_MAX) return NULL;
     size_t klen = strlen(key);
     const char *slash = namespaced ? strchr(key, '/') : NULL;
     size_t nslen = slash ? (size_t)(slash - key) : 0;
@@ -324,7 +325,7 @@ static int watcher_match(cache_watcher_t *w, cache_obj_t *o)
     if ((!w->ls || label_selector_empty(w->ls)) && (!w->fs || field_selector_empty(w->fs)))
         return watch_cache_match(o, w->ns, NULL, NULL);
     if (o->match_watcher == w->id) return o->match_result;
-    o->match_result = watch_cache_match(o, w->ns, w->ls, w->fs);
+    o->match_result = watch_cache_match(o, w->ns, w->ls, w->fs) != 0;
     o->match_watcher = w->id;
     return o->match_result;
 }

@@ -19,21 +19,19 @@
 #include "api/selector.h"
 #include "object/registry.h"
 
-/* Immutable, reference-counted snapshot of one object. */
+/* Immutable, reference-counted snapshot of one object. There is one for
+ * every object cached (tens of thousands of pods, each with Events), so
+ * it is laid out without holes: 104 bytes on 64-bit systems. */
 typedef struct cache_obj {
     int refs;
+    uint32_t len;       /* bytes at json (objects are far below 4 GB) */
     char *key;          /* "ns/name" (namespaced) or "name" */
     const char *ns;     /* "" for cluster-scoped */
     const char *name;
     char *json;         /* serialized object including metadata.resourceVersion */
-    size_t len;
     int64_t rev;        /* mod revision */
     json_t *labels;     /* metadata.labels or NULL, once labels_known */
-    int labels_known;
     json_t *parsed;     /* lazily parsed whole object (for field selectors); may be NULL */
-    /* parsed is the tree a write handed over, kept while the object is among
-     * the cache's newest events (a pod just created is bound next) */
-    int parsed_recent;
     /* identity (never dereferenced) of the last tree parsed or handed over
      * for this version: a tree an in-process caller holds is this
      * version's own when the pointers are equal (see api_request_t.base_obj) */
@@ -43,14 +41,18 @@ typedef struct cache_obj {
      * unpack to text_len bytes; read them with cache_obj_text. NULL: json
      * is the text itself. */
     struct cache_dict *dict;
-    size_t text_len;
-    int packless; /* packing was tried and would not shrink it */
+    uint32_t text_len;
     /* whether the watcher numbered match_watcher (0: none yet) selects this
-     * version: an event matches its new state and then, with the next
-     * event, the same state again as the one before, which would mean
-     * decoding it twice for a field selector */
+     * version (match_result): an event matches its new state and then,
+     * with the next event, the same state again as the one before, which
+     * would mean decoding it twice for a field selector */
     uint32_t match_watcher;
-    int match_result;
+    unsigned labels_known : 1;
+    /* parsed is the tree a write handed over, kept while the object is among
+     * the cache's newest events (a pod just created is bound next) */
+    unsigned parsed_recent : 1;
+    unsigned packless : 1; /* packing was tried and would not shrink it */
+    unsigned match_result : 1;
     /* key, namespace and json live in the same allocation, after the struct */
 } cache_obj_t;
 
