@@ -693,6 +693,10 @@ static void on_updated(void *data, int status, const skiff_kv_t *kv)
             json_decref(c->obj);
             json_decref(c->old);
             c->obj = c->old = NULL;
+            /* what the failed attempt wrote is not the answer of the next */
+            json_decref(c->written);
+            c->written = NULL;
+            c->written_len = 0;
             if (is_delete) read_then_delete(c);
             else read_then_write(c);
             return;

@@ -266,8 +266,9 @@ int skiff_controller_new_transformed(skiff_plugin_ctx_t *ctx, skiff_informer_fac
 /* ---- the pods view -------------------------------------------------------------- */
 
 /* The transform of the pods informer that the built-in controllers and the
- * default scheduler share (one informer, one reduced copy of each pod in
- * the whole server). A pod not bound to a node yet is kept whole
+ * default scheduler share (one informer, one reduced copy of each bound
+ * pod in the whole server, unless the scheduler's trim-bound-pods is
+ * false: it then keeps a plain informer of its own). A pod not bound to a node yet is kept whole
  * (json_incref: the scheduler's steps may read any member of the pod they
  * place). Of a pod bound to a node it keeps apiVersion and kind;
  * metadata name, namespace, uid, resourceVersion, generation,
@@ -292,8 +293,12 @@ json_t *skiff_pod_view(void *data, json_t *pod);
 /* The transform for a controller's secondary watch number i on pods. */
 static inline skiff_controller_transform_t skiff_pod_view_transform(size_t i)
 {
-    return (skiff_controller_transform_t){
-        .secondary = i, .transform_id = SKIFF_POD_VIEW_ID, .fn = skiff_pod_view, .data = NULL};
+    skiff_controller_transform_t t;
+    t.secondary = i;
+    t.transform_id = SKIFF_POD_VIEW_ID;
+    t.fn = skiff_pod_view;
+    t.data = NULL;
+    return t;
 }
 
 /* Starts the informers and runs reconciles once they have synced. */

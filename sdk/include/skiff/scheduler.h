@@ -74,7 +74,7 @@ typedef struct skiff_sched_port {
  * and containers and initContainers with name, image, resources, ports
  * (and restartPolicy); status phase and nominatedNodeName. The rest (env,
  * tolerations, nodeSelector, volumes other than claims, conditions other
- * than Ready, ...) is absent: a step that needs it for pods on nodes
+ * than Ready and DisruptionTarget, ...) is absent: a step that needs it for pods on nodes
  * must keep its own view (e.g. from an informer of its own). Members
  * alike across pods may be one shared tree: obj is read-only. */
 typedef struct skiff_sched_pod {
