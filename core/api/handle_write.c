@@ -964,6 +964,36 @@ static int take_current(api_call_t *c, int status, const skiff_kv_t *kv)
     return 0;
 }
 
+/* A merge patch of the status subresource in the storage version: of what
+ * it makes only the status is kept (merge_subresource), and a merge patch
+ * treats each member apart (RFC 7386), so it is applied to the stored
+ * object without its spec, the bulk of it (a kubelet patches every pod's
+ * status: the spec was copied for nothing). A JSON patch may address the
+ * spec (an error either way), a strategic one carries directives about
+ * it: both get the whole object. */
+static int status_merge(const api_call_t *c)
+{
+    return c->sub && strcmp(c->sub, "status") == 0 &&
+           registry_storage_kind(c->kind) == c->kind &&
+           patch_type_of(c->req->content_type) == SKIFF_PATCH_MERGE;
+}
+
+/* The members of old a status merge patch is applied to, shared (the patch
+ * copies what it is given). NULL when out of memory. */
+static json_t *status_patch_target(const json_t *old)
+{
+    static const char *const keys[] = {"apiVersion", "kind", "metadata", "status"};
+    json_t *t = json_object();
+    for (size_t i = 0; t && i < sizeof keys / sizeof *keys; i++) {
+        json_t *v = json_object_get(old, keys[i]);
+        if (v && json_object_set_nocheck(t, keys[i], v) != 0) {
+            json_decref(t);
+            t = NULL;
+        }
+    }
+    return t;
+}
+
 static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
 {
     api_call_t *c = data;
@@ -974,8 +1004,9 @@ static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
         char err[1024];
         int scale = c->sub && strcmp(c->sub, "scale") == 0;
         /* The patch is written against the version of the request. */
-        json_t *target = scale ? api_scale_view_of(c->kind, c->old)
-                               : registry_convert_from_storage(c->kind, c->old);
+        json_t *target = scale             ? api_scale_view_of(c->kind, c->old)
+                         : status_merge(c) ? status_patch_target(c->old)
+                                           : registry_convert_from_storage(c->kind, c->old);
         if (!target) {
             status_reply(c->resp, 500, "InternalError", NULL, "out of memory");
             goto fail;

@@ -43,6 +43,10 @@ is "$(printf '%s' "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); 
 	"Running 10.1.2.3 nginx:1.27 front" "a status patch answers with the whole pod, status and spec"
 is "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["resourceVersion"])')" \
 	"$(k get pod web -o 'jsonpath={.metadata.resourceVersion}')" "with the resourceVersion it was stored at"
+ok "a status merge patch that also names the spec is taken" \
+	k patch pod web --subresource=status --type=merge -p '{"spec":{"activeDeadlineSeconds":5},"metadata":{"labels":{"tier":"back"}},"status":{"message":"hi","podIP":null}}'
+expect_output "only its status is applied: spec and labels stay, podIP goes, the rest of the status stays" \
+	"200 front hi Running" k get pod web -o 'jsonpath={.spec.activeDeadlineSeconds} {.metadata.labels.tier} {.status.message}{.status.podIP} {.status.phase}'
 
 cat >"$E2E_TMP/gated.yaml" <<'YAML'
 apiVersion: v1
