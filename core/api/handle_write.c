@@ -964,6 +964,25 @@ static int take_current(api_call_t *c, int status, const skiff_kv_t *kv)
     return 0;
 }
 
+/* A uid in the new state must be the stored one: it is how a writer makes
+ * sure it writes to the object it read (a kubelet puts the pod's uid in
+ * its status patches, so that a pod recreated under the same name is not
+ * given the old one's status). Another one is refused with 422, as
+ * Kubernetes' update validation does; no uid keeps the stored one. 1
+ * after answering. */
+static int refuse_uid_change(api_call_t *c)
+{
+    const char *nu = api_meta_str(c->obj, "uid"), *ou = api_meta_str(c->old, "uid");
+    if (!nu || !*nu || !ou || strcmp(nu, ou) == 0) return 0;
+    char msg[512];
+    snprintf(msg, sizeof msg, "Invalid value: \"%s\": field is immutable", nu);
+    validation_error_t e = {.field = "metadata.uid", .reason = "FieldValueInvalid", .message = msg};
+    validation_result_t res = {.errors = &e, .count = 1};
+    json_t *st = status_invalid(c->kind, c->name, &res);
+    status_send(c->resp, st);
+    return 1;
+}
+
 /* A merge patch of the status subresource in the storage version: of what
  * it makes only the status is kept (merge_subresource), and a merge patch
  * treats each member apart (RFC 7386), so it is applied to the stored
@@ -1045,6 +1064,7 @@ static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
          * a race with another writer is retried, not reported */
         c->unconditional = !rv || !*rv;
     }
+    if (!(c->sub && strcmp(c->sub, "scale") == 0) && refuse_uid_change(c)) goto fail;
     if (merge_subresource(c) != 0) goto fail;
     write_new_state(c);
     return;

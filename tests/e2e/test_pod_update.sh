@@ -3,7 +3,8 @@
 # as in Kubernetes: images, activeDeadlineSeconds (set or lowered),
 # tolerations (added), scheduling gates (removed); anything else is refused
 # with 422 and kube-apiserver's message, and the pod stays as it was; a
-# write to its status answers with the whole pod.
+# write to its status answers with the whole pod, and one naming another
+# pod's uid is refused.
 . "$(dirname "$0")/lib.sh"
 
 start_server --controllers none || bail_out "server did not start"
@@ -43,6 +44,15 @@ is "$(printf '%s' "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); 
 	"Running 10.1.2.3 nginx:1.27 front" "a status patch answers with the whole pod, status and spec"
 is "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["resourceVersion"])')" \
 	"$(k get pod web -o 'jsonpath={.metadata.resourceVersion}')" "with the resourceVersion it was stored at"
+expect_fail_with "a status patch for another pod of the same name (its uid) is refused" \
+	'metadata.uid: Invalid value: "0000-not-this-pod": field is immutable' \
+	k patch pod web --subresource=status --type=merge -p '{"metadata":{"uid":"0000-not-this-pod"},"status":{"message":"late"}}'
+expect_fail_with "and so is a patch of the pod itself" 'field is immutable' \
+	k patch pod web --type=merge -p '{"metadata":{"uid":"0000-not-this-pod","labels":{"late":"yes"}}}'
+expect_output "neither was applied" " " k get pod web -o 'jsonpath={.status.message} {.metadata.labels.late}'
+ok "the pod's own uid in a status patch is taken" \
+	k patch pod web --subresource=status --type=merge -p "{\"metadata\":{\"uid\":\"$(k get pod web -o 'jsonpath={.metadata.uid}')\"},\"status\":{\"message\":\"mine\"}}"
+expect_output "and applied" "mine" k get pod web -o 'jsonpath={.status.message}'
 ok "a status merge patch that also names the spec is taken" \
 	k patch pod web --subresource=status --type=merge -p '{"spec":{"activeDeadlineSeconds":5},"metadata":{"labels":{"tier":"back"}},"status":{"message":"hi","podIP":null}}'
 expect_output "only its status is applied: spec and labels stay, podIP goes, the rest of the status stays" \
