@@ -220,6 +220,32 @@ static void test_shared_values_interned(void **state)
     json_decref(c);
 }
 
+static void test_changed_containers_not_taken_for_others(void **state)
+{
+    (void)state;
+    /* pods of two templates, one after the other: each view has its own
+     * pod's containers, never the last one's */
+    json_t *a = full_pod("web-0", "n1"), *b = full_pod("web-1", "n1");
+    json_object_set_new(at(b, "spec.containers.0"), "image", json_string("nginx:2"));
+    json_t *c = full_pod("web-2", "n1");
+    json_object_set_new(at(c, "spec.containers.0.ports.0"), "containerPort", json_integer(81));
+    json_t *va = skiff_pod_view(NULL, a), *vb = skiff_pod_view(NULL, b);
+    json_t *vc = skiff_pod_view(NULL, c), *va2 = skiff_pod_view(NULL, a);
+    assert_string_equal(json_string_value(at(va, "spec.containers.0.image")), "nginx");
+    assert_string_equal(json_string_value(at(vb, "spec.containers.0.image")), "nginx:2");
+    assert_int_equal(json_integer_value(at(vc, "spec.containers.0.ports.0.containerPort")), 81);
+    assert_int_equal(json_integer_value(at(va2, "spec.containers.0.ports.0.containerPort")), 80);
+    assert_ptr_not_equal(at(va, "spec.containers"), at(vb, "spec.containers"));
+    assert_ptr_not_equal(at(va, "spec.containers"), at(vc, "spec.containers"));
+    assert_ptr_equal(at(va, "spec.containers"), at(va2, "spec.containers"));
+    /* a member the view drops (env) does not make containers differ */
+    json_object_set_new(at(a, "spec.containers.0"), "env", json_array());
+    json_t *va3 = skiff_pod_view(NULL, a);
+    assert_ptr_equal(at(va, "spec.containers"), at(va3, "spec.containers"));
+    json_t *vs[] = {va, vb, vc, va2, va3, a, b, c};
+    for (size_t i = 0; i < sizeof vs / sizeof *vs; i++) json_decref(vs[i]);
+}
+
 static void test_dual_stack_addresses_kept(void **state)
 {
     (void)state;
@@ -284,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_drops_the_rest),
         cmocka_unit_test(test_input_untouched),
         cmocka_unit_test(test_shared_values_interned),
+        cmocka_unit_test(test_changed_containers_not_taken_for_others),
         cmocka_unit_test(test_dual_stack_addresses_kept),
         cmocka_unit_test(test_minimal_and_odd_objects),
         cmocka_unit_test(test_transform_descriptor),
