@@ -3,6 +3,8 @@
 #ifndef SKIFF_APISERVER_INT_H
 #define SKIFF_APISERVER_INT_H
 
+#include <string.h>
+
 #include <jansson.h>
 
 #include "api/apiserver.h"
@@ -91,6 +93,12 @@ typedef struct api_call {
 
 const char *api_query_get(const api_call_t *c, const char *key);
 void api_call_free(api_call_t *c);
+/* A call on the scale subresource, whose object is an autoscaling/v1
+ * Scale rather than the resource's own kind. */
+static inline int api_call_is_scale(const api_call_t *c)
+{
+    return c->sub && strcmp(c->sub, "scale") == 0;
+}
 
 /* A tree just written to the store under key (as bytes), kept until the
  * store's event for key reaches the watch cache, which then hands it to

@@ -37,9 +37,7 @@ static void invalid(api_call_t *c, const char *name, const char *field, const ch
     const char *reason = !strncmp(msg, "Required", 8)    ? "FieldValueRequired"
                          : !strncmp(msg, "Forbidden", 9) ? "FieldValueForbidden"
                                                          : "FieldValueInvalid";
-    validation_error_t e = {.field = (char *)field, .reason = (char *)reason, .message = (char *)msg};
-    validation_result_t res = {.errors = &e, .count = 1};
-    status_send(c->resp, status_invalid(c->kind, name, &res));
+    status_reply_invalid_field(c->resp, c->kind, name, field, reason, msg);
 }
 
 static json_t *condition_of(const json_t *obj, const char *type)

@@ -27,7 +27,7 @@ static void reply_object_as_is(api_call_t *c, int code, const json_t *obj);
  * through another version (autoscaling/v1) is answered in that version. */
 void api_reply_object(api_call_t *c, int code, const json_t *obj)
 {
-    json_t *conv = c->sub && strcmp(c->sub, "scale") == 0
+    json_t *conv = api_call_is_scale(c)
                        ? json_incref((json_t *)obj)
                        : registry_convert_from_storage(c->kind, obj);
     if (!conv) {
@@ -125,7 +125,7 @@ static void on_get(void *data, int status, const skiff_kv_t *kv)
         json_t *obj = api_object_from_kv(kv);
         if (!obj) {
             status_reply(c->resp, 500, "InternalError", NULL, "stored object is not valid JSON");
-        } else if (c->sub && strcmp(c->sub, "scale") == 0) {
+        } else if (api_call_is_scale(c)) {
             json_t *scale = api_scale_view_of(c->kind, obj);
             reply_json(c->resp, 200, scale);
             json_decref(scale);

@@ -411,7 +411,7 @@ static void reply_written(api_call_t *c, const skiff_kv_t *kv)
     int code = c->created ? 201 : 200;
     /* a write to status (finalize, approval) answers with the whole object,
      * as the main resource does; only scale answers with another kind */
-    int whole = !c->sub || strcmp(c->sub, "scale") != 0;
+    int whole = !api_call_is_scale(c);
     if (whole && !c->table && registry_storage_kind(c->kind) == c->kind && c->written &&
         c->written_len == kv->value_len && c->resp->ops->send_object) {
         char rv[32];
@@ -449,7 +449,7 @@ static void reply_written(api_call_t *c, const skiff_kv_t *kv)
         status_reply(c->resp, 500, "InternalError", NULL, "stored object is not valid JSON");
         return;
     }
-    if (c->sub && strcmp(c->sub, "scale") == 0) {
+    if (api_call_is_scale(c)) {
         json_t *scale = api_scale_view_of(c->kind, obj);
         json_decref(obj);
         obj = scale;
@@ -589,8 +589,7 @@ static int job_generate_selector(api_call_t *c, json_t *obj)
         e = (validation_error_t){"spec.selector", "FieldValueInvalid",
                                  "Invalid value: `selector` not auto-generated"};
     }
-    validation_result_t res = {&e, 1, 0};
-    status_send(c->resp, status_invalid(c->kind, name, &res));
+    status_reply_invalid_field(c->resp, c->kind, name, e.field, e.reason, e.message);
     return -1;
 }
 
@@ -801,7 +800,7 @@ static void write_new_state(api_call_t *c)
                       c->srv->rewrite_unchanged(c->srv->rewrite_unchanged_data, c->key));
     if (old_meta_rv) json_object_set_new(ometa, "resourceVersion", old_meta_rv);
     if (unchanged) {
-        if (c->sub && strcmp(c->sub, "scale") == 0) {
+        if (api_call_is_scale(c)) {
             json_t *scale = api_scale_view_of(c->kind, old);
             reply_json(c->resp, 200, scale);
             json_decref(scale);
@@ -933,7 +932,7 @@ static json_t *apply_patch(api_call_t *c, const json_t *target, int *code, char 
     } else if (type == SKIFF_PATCH_MERGE) {
         out = patch_merge_apply(target, p, err, len);
     } else {
-        const schema_type_t *st = c->sub && strcmp(c->sub, "scale") == 0
+        const schema_type_t *st = api_call_is_scale(c)
                                       ? schema_lookup("io.k8s.api.autoscaling.v1.Scale")
                                       : c->kind->schema;
         out = patch_strategic_apply(target, p, st, err, len);
@@ -976,10 +975,8 @@ static int refuse_uid_change(api_call_t *c)
     if (!nu || !*nu || !ou || strcmp(nu, ou) == 0) return 0;
     char msg[512];
     snprintf(msg, sizeof msg, "Invalid value: \"%s\": field is immutable", nu);
-    validation_error_t e = {.field = "metadata.uid", .reason = "FieldValueInvalid", .message = msg};
-    validation_result_t res = {.errors = &e, .count = 1};
-    json_t *st = status_invalid(c->kind, c->name, &res);
-    status_send(c->resp, st);
+    status_reply_invalid_field(c->resp, c->kind, c->name, "metadata.uid", "FieldValueInvalid",
+                               msg);
     return 1;
 }
 
@@ -1021,7 +1018,7 @@ static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
     if (is_patch) {
         int code;
         char err[1024];
-        int scale = c->sub && strcmp(c->sub, "scale") == 0;
+        int scale = api_call_is_scale(c);
         /* The patch is written against the version of the request. */
         json_t *target = scale             ? api_scale_view_of(c->kind, c->old)
                          : status_merge(c) ? status_patch_target(c->old)
@@ -1064,7 +1061,7 @@ static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
          * a race with another writer is retried, not reported */
         c->unconditional = !rv || !*rv;
     }
-    if (!(c->sub && strcmp(c->sub, "scale") == 0) && refuse_uid_change(c)) goto fail;
+    if (!api_call_is_scale(c) && refuse_uid_change(c)) goto fail;
     if (merge_subresource(c) != 0) goto fail;
     write_new_state(c);
     return;
@@ -1086,7 +1083,7 @@ void api_handle_update(api_call_t *c)
     json_t *obj = decode_body(c, 0);
     if (!obj) goto fail;
     c->obj = obj;
-    if (c->sub && strcmp(c->sub, "scale") == 0) {
+    if (api_call_is_scale(c)) {
         /* body is an autoscaling/v1 Scale */
     } else if (check_type(c, obj) != 0 || to_storage(c, &c->obj) != 0) {
         goto fail;
@@ -1123,7 +1120,7 @@ void api_handle_patch(api_call_t *c)
         return;
     }
     if (c->kind->crd && patch_type_of(ct) == SKIFF_PATCH_STRATEGIC &&
-        !(c->sub && strcmp(c->sub, "scale") == 0)) {
+        !api_call_is_scale(c)) {
         /* custom resources have no patch strategies, as in Kubernetes */
         status_reply(c->resp, 415, "UnsupportedMediaType", NULL,
                      "the body of the request was in an unknown format - accepted media types "

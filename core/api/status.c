@@ -136,3 +136,11 @@ json_t *status_invalid(const kind_def_t *k, const char *name, const validation_r
     json_object_set_new(d, "causes", causes);
     return status_new(422, "Invalid", d, "%s", msg);
 }
+
+void status_reply_invalid_field(api_response_t *resp, const kind_def_t *k, const char *name,
+                                const char *field, const char *reason, const char *msg)
+{
+    validation_error_t e = {.field = (char *)field, .reason = (char *)reason, .message = (char *)msg};
+    validation_result_t res = {.errors = &e, .count = 1};
+    status_send(resp, status_invalid(k, name, &res));
+}

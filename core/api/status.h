@@ -34,6 +34,10 @@ const char *status_resource_name(const kind_def_t *k, char *buf, size_t len);
 /* The 422 Invalid Status for validation errors:
  * `Deployment.apps "x" is invalid: spec.replicas: Invalid value: ...`. */
 json_t *status_invalid(const kind_def_t *k, const char *name, const validation_result_t *res);
+/* Sends that 422 with one cause: field, its reason ("FieldValueInvalid",
+ * ...) and message ("Invalid value: ..."), which kubectl prints. */
+void status_reply_invalid_field(api_response_t *resp, const kind_def_t *k, const char *name,
+                                const char *field, const char *reason, const char *msg);
 
 /* Send a JSON value as 200/201 with application/json. */
 void reply_json(api_response_t *resp, int code, const json_t *obj);
