@@ -8,16 +8,17 @@
 # kubectl scale, a deleted pod replaced, Recreate, a rollout that cannot
 # become ready exceeding its progress deadline, proportional scaling
 # mid-rollout, revisionHistoryLimit, ReplicaSet adoption and release,
-# ReplicaFailure when pods are refused, a 63-character Deployment name, and
+# ReplicaFailure when pods are refused, a 63-character Deployment name,
 # (with the garbage collector) deleting a Deployment removes its
-# ReplicaSets and pods.
+# ReplicaSets and pods, and both controllers' workers settings.
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 # The scheduler binds pods to three hollow nodes, whose kubelet reports
 # them Running and Ready after 200 ms; a pod annotated
 # hollow.skiff.io/ready: "false" runs but never becomes Ready.
-start_server --controllers replicaset,deployment,garbage-collector ||
+start_server --controllers replicaset,deployment,garbage-collector \
+	--plugin-settings "controller-replicaset.workers=3;controller-deployment.workers=2" ||
 	bail_out "server did not start"
 start_hollow 3 --ready-delay 200ms || bail_out "hollow nodes did not start"
 
@@ -307,6 +308,19 @@ ok "delete the Deployment" k delete deploy/web -n roll --timeout=30s
 no_rs() { [ -z "$(k get rs -n roll -l app=web -o name)" ]; }
 ok "its ReplicaSets are gone" wait_for 20 no_rs
 ok "its pods are gone" wait_for 20 pod_count roll web 0
+
+# --- the workers settings ------------------------------------------------------
+# (everything above ran with 3 ReplicaSet and 2 Deployment workers)
+ok "the ReplicaSet controller ran with the 3 workers its setting asked for" \
+	grep -q "replicaset: started with 3 worker(s)" "$E2E_TMP/server.log"
+ok "the Deployment controller ran with 2" \
+	grep -q "deployment: started with 2 worker(s)" "$E2E_TMP/server.log"
+stop_server_cleanly
+E2E_SERVER_ARGS="--plain-http --controllers replicaset,deployment --plugin-settings controller-replicaset.workers=0"
+restart_server || bail_out "server did not restart"
+refused() { grep -q "controller-replicaset: workers must be a positive number, not 0" "$E2E_TMP/server.log"; }
+ok "workers=0 is refused with a message saying what to give" wait_for 10 refused
+ok "and the server keeps serving" k get deployments -A
 
 stop_server_cleanly
 done_testing

@@ -1357,7 +1357,12 @@ static const skiff_controller_desc_t dep_desc = {
     .secondary = dep_watches,
     .n_secondary = 2,
     .reconcile = dep_reconcile,
-    .workers = 4,
+};
+
+/* kube-controller-manager's --concurrent-deployment-syncs */
+static const skiff_setting_t dep_settings[] = {
+    {"workers", SKIFF_SETTING_INT, "4", "Deployments synced at once"},
+    {NULL, 0, NULL, NULL},
 };
 
 static int dep_start(skiff_plugin_ctx_t *ctx)
@@ -1369,7 +1374,14 @@ static int dep_start(skiff_plugin_ctx_t *ctx)
     ctl->events = skiff_event_recorder_new(ctx->client, COMPONENT);
     ctl->desc = dep_desc;
     ctl->desc.data = ctl;
-    int rc = SKIFF_ENOMEM;
+    const char *w = ctx->setting(ctx, "workers");
+    ctl->desc.workers = w ? atoi(w) : 4;
+    int rc = SKIFF_EINVAL;
+    if (ctl->desc.workers < 1) {
+        ctx->log(ctx, SKIFF_LOG_ERROR, "workers must be a positive number, not %s", w);
+        goto fail;
+    }
+    rc = SKIFF_ENOMEM;
     if (!ctl->waits || !ctl->events) goto fail;
     skiff_controller_transform_t pods_view = skiff_pod_view_transform(1);
     rc = skiff_controller_new_transformed(ctx, ctx->informers, &ctl->desc, &pods_view, 1,
@@ -1400,6 +1412,7 @@ const skiff_plugin_t skiff_plugin = {
     .version = "1",
     .kind = SKIFF_PLUGIN_CONTROLLER,
     .description = "Deployment controller: rolling update and recreate over ReplicaSets",
+    .settings = dep_settings,
     .start = dep_start,
     .stop = dep_stop,
 };

