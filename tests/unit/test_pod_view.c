@@ -89,13 +89,13 @@ static void test_keeps_what_is_read(void **state)
     json_t *v = skiff_pod_view(NULL, pod);
     assert_non_null(v);
     static const char *const kept[] = {
-        "apiVersion", "kind", "metadata.name", "metadata.generateName", "metadata.namespace",
+        "apiVersion", "kind", "metadata.name", "metadata.namespace",
         "metadata.uid", "metadata.resourceVersion", "metadata.creationTimestamp",
         "metadata.deletionTimestamp", "metadata.deletionGracePeriodSeconds",
         "metadata.labels.pod-template-hash", "metadata.ownerReferences.0.controller",
         "metadata.finalizers.0",
-        "spec.nodeName", "spec.hostname", "spec.subdomain", "spec.restartPolicy",
-        "spec.affinity.nodeAffinity", "spec.containers.0.name", "spec.schedulerName",
+        "spec.nodeName", "spec.hostname", "spec.subdomain",
+        "spec.affinity.nodeAffinity", "spec.containers.0.name",
         "spec.containers.0.image", "spec.containers.0.resources.requests.cpu",
         "spec.initContainers.0.image", "spec.priority", "spec.preemptionPolicy",
         "status.nominatedNodeName",
@@ -133,7 +133,9 @@ static void test_drops_the_rest(void **state)
     json_t *pod = full_pod("web-0", "n1");
     json_t *v = skiff_pod_view(NULL, pod);
     static const char *const dropped[] = {
-        "metadata.managedFields", "spec.serviceAccountName",
+        "metadata.managedFields", "metadata.generateName", "spec.serviceAccountName",
+        /* Kubernetes' defaults, which readers take for a missing member */
+        "spec.restartPolicy", "spec.schedulerName",
         "spec.dnsPolicy", "spec.securityContext", "spec.tolerations",
         "spec.containers.0.command", "spec.containers.0.env",
         "spec.containers.0.volumeMounts",
@@ -148,6 +150,27 @@ static void test_drops_the_rest(void **state)
         if (at(v, *k)) fail_msg("%s was kept", *k);
     assert_null(json_object_get(at(v, "metadata.annotations"),
                                 "kubectl.kubernetes.io/last-applied-configuration"));
+    json_decref(v);
+    json_decref(pod);
+}
+
+/* restartPolicy, schedulerName, priority and preemptionPolicy are left
+ * out when they hold Kubernetes' default, kept otherwise. */
+static void test_defaults_left_out(void **state)
+{
+    (void)state;
+    json_t *pod = full_pod("web-0", "n1");
+    json_t *spec = json_object_get(pod, "spec");
+    json_object_set_new(spec, "restartPolicy", json_string("OnFailure"));
+    json_object_set_new(spec, "schedulerName", json_string("my-scheduler"));
+    json_object_set_new(spec, "priority", json_integer(0));
+    json_object_set_new(spec, "preemptionPolicy", json_string("PreemptLowerPriority"));
+    json_t *v = skiff_pod_view(NULL, pod);
+    assert_non_null(v);
+    assert_string_equal(json_string_value(at(v, "spec.restartPolicy")), "OnFailure");
+    assert_string_equal(json_string_value(at(v, "spec.schedulerName")), "my-scheduler");
+    assert_null(at(v, "spec.priority"));
+    assert_null(at(v, "spec.preemptionPolicy"));
     json_decref(v);
     json_decref(pod);
 }
@@ -308,6 +331,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keeps_what_is_read),
         cmocka_unit_test(test_drops_the_rest),
+        cmocka_unit_test(test_defaults_left_out),
         cmocka_unit_test(test_input_untouched),
         cmocka_unit_test(test_shared_values_interned),
         cmocka_unit_test(test_changed_containers_not_taken_for_others),

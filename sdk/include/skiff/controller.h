@@ -272,11 +272,14 @@ int skiff_controller_new_transformed(skiff_plugin_ctx_t *ctx, skiff_informer_fac
  * (json_incref: the scheduler's steps may read any member of the pod they
  * place). Of a pod bound to a node it keeps apiVersion and kind;
  * metadata name, namespace, uid, resourceVersion, generation,
- * generateName, creationTimestamp, deletionTimestamp,
+ * creationTimestamp, deletionTimestamp,
  * deletionGracePeriodSeconds, labels, ownerReferences, finalizers and the
  * annotations without kubectl's last-applied-configuration; spec
  * nodeName, hostname, subdomain, restartPolicy, affinity, schedulerName,
- * priority, preemptionPolicy, overhead, containers and initContainers
+ * priority, preemptionPolicy, overhead (restartPolicy, schedulerName,
+ * priority and preemptionPolicy only when not Kubernetes' default: read a
+ * missing one as Always, default-scheduler, 0, PreemptLowerPriority),
+ * containers and initContainers
  * with their name, image, resources, ports and restartPolicy, and the
  * volumes that are persistentVolumeClaims (name and claim); status phase,
  * reason, podIP, nominatedNodeName, podIPs when it holds more than podIP,
