@@ -24,6 +24,7 @@
 #include <skiff/skiff.h>
 
 #include "../common/candidates.h"
+#include "../common/workers_setting.h"
 #include "rollout.h"
 
 #define COMPONENT "deployment-controller"
@@ -1374,13 +1375,9 @@ static int dep_start(skiff_plugin_ctx_t *ctx)
     ctl->events = skiff_event_recorder_new(ctx->client, COMPONENT);
     ctl->desc = dep_desc;
     ctl->desc.data = ctl;
-    const char *w = ctx->setting(ctx, "workers");
-    ctl->desc.workers = w ? atoi(w) : 4;
+    ctl->desc.workers = controller_workers_setting(ctx, 4);
     int rc = SKIFF_EINVAL;
-    if (ctl->desc.workers < 1) {
-        ctx->log(ctx, SKIFF_LOG_ERROR, "workers must be a positive number, not %s", w);
-        goto fail;
-    }
+    if (ctl->desc.workers < 1) goto fail;
     rc = SKIFF_ENOMEM;
     if (!ctl->waits || !ctl->events) goto fail;
     skiff_controller_transform_t pods_view = skiff_pod_view_transform(1);

@@ -21,6 +21,7 @@
 #include <skiff/objects.h>
 
 #include "../common/candidates.h"
+#include "../common/workers_setting.h"
 #include "rank.h"
 
 #define COMPONENT "replicaset-controller"
@@ -726,13 +727,9 @@ static int rs_start(skiff_plugin_ctx_t *ctx)
     ctl->events = skiff_event_recorder_new(ctx->client, COMPONENT);
     ctl->desc = rs_desc;
     ctl->desc.data = ctl;
-    const char *w = ctx->setting(ctx, "workers");
-    ctl->desc.workers = w ? atoi(w) : 16;
+    ctl->desc.workers = controller_workers_setting(ctx, 16);
     int rc = SKIFF_EINVAL;
-    if (ctl->desc.workers < 1) {
-        ctx->log(ctx, SKIFF_LOG_ERROR, "workers must be a positive number, not %s", w);
-        goto fail;
-    }
+    if (ctl->desc.workers < 1) goto fail;
     rc = SKIFF_ENOMEM;
     if (!ctl->expect || !ctl->by_selector || !ctl->events) goto fail;
     skiff_controller_transform_t pods_view = skiff_pod_view_transform(0);
