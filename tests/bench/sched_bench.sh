@@ -12,6 +12,7 @@
 # With SCHED_BENCH_HOLLOW=N the nodes are N hollow nodes of `skiff agent
 # --hollow N` (pods bound to them turn Running, which the server also pays
 # for) instead of Nodes registered by sched_bench; pass --skip-nodes then.
+# SCHED_BENCH_AGENT_ARGS adds agent options, e.g. '--max-in-flight 256'.
 #
 # With SCHED_BENCH_BACKLOG=1 the pods are first created on a server without
 # a scheduler, which is then restarted with one: the figures are how fast a
@@ -56,7 +57,7 @@ else
 fi
 if [ -n "${SCHED_BENCH_HOLLOW:-}" ]; then
 	"$SKIFF" agent --hollow "$SCHED_BENCH_HOLLOW" --kubeconfig "$TMP/data/kubeconfig" \
-		--cpu 32 --memory 256Gi --log-level warn >"$TMP/agent.log" 2>&1 &
+		--cpu 32 --memory 256Gi --log-level warn ${SCHED_BENCH_AGENT_ARGS:-} >"$TMP/agent.log" 2>&1 &
 	APID=$!
 	t0=$(date +%s)
 	until [ "$(KUBECONFIG=$TMP/data/kubeconfig kubectl get nodes --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l)" -ge "$SCHED_BENCH_HOLLOW" ]; do
