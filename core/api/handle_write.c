@@ -277,19 +277,54 @@ static int is_csr(const kind_def_t *k)
            strcmp(k->kind, "CertificateSigningRequest") == 0;
 }
 
+/* obj's apiVersion, kind, metadata and status in a new object, shared
+ * (not copied). NULL when out of memory. */
+static json_t *without_spec(const json_t *obj)
+{
+    static const char *const keys[] = {"apiVersion", "kind", "metadata", "status"};
+    json_t *t = json_object();
+    for (size_t i = 0; t && i < sizeof keys / sizeof *keys; i++) {
+        json_t *v = json_object_get(obj, keys[i]);
+        if (v && json_object_set_nocheck(t, keys[i], v) != 0) {
+            json_decref(t);
+            t = NULL;
+        }
+    }
+    return t;
+}
+
+/* A write to a pod's status subresource: merge_subresource kept the
+ * stored spec, which was defaulted and validated when written, so only
+ * the rest is looked at again, as Kubernetes' ValidatePodStatusUpdate
+ * does (a kubelet patches every pod's status: walking its spec each time
+ * was a tenth of that write). Other kinds' validation rules may tie the
+ * status to the spec or require one: they get the whole object. */
+static json_t *pod_status_part(const api_call_t *c, json_t *obj)
+{
+    if (!c->sub || strcmp(c->sub, "status") != 0 || !api_kind_is_core(c->kind, "Pod") ||
+        !json_is_object(obj))
+        return NULL;
+    return without_spec(obj);
+}
+
 static int default_and_validate(api_call_t *c, json_t *obj)
 {
     if (strcmp(c->kind->kind, "Secret") == 0 && !c->kind->group[0]) merge_string_data(obj);
     drop_empty_metadata(obj);
     /* obj is in the storage version (see to_storage). */
     const kind_def_t *sk = registry_storage_kind(c->kind);
-    registry_set_defaults(sk, obj);
+    /* the members it holds are obj's own: what validation changes (unknown
+     * fields dropped) changes obj; a pod's defaults are all in its spec */
+    json_t *status_part = pod_status_part(c, obj);
+    if (!status_part) registry_set_defaults(sk, obj);
     int mode = validation_mode(c);
     validation_result_t res;
     memset(&res, 0, sizeof res);
     /* unknown fields are always looked for: Ignore drops them silently */
     int vmode = mode == VALIDATE_STRICT ? VALIDATE_STRICT : VALIDATE_WARN_UNKNOWN;
-    if (registry_validate(sk, obj, vmode, &res) == 0) {
+    size_t found = registry_validate(sk, status_part ? status_part : obj, vmode, &res);
+    json_decref(status_part);
+    if (found == 0) {
         validation_result_free(&res);
         return 0;
     }
@@ -994,21 +1029,6 @@ static int status_merge(const api_call_t *c)
            patch_type_of(c->req->content_type) == SKIFF_PATCH_MERGE;
 }
 
-/* The members of old a status merge patch is applied to, shared (the patch
- * copies what it is given). NULL when out of memory. */
-static json_t *status_patch_target(const json_t *old)
-{
-    static const char *const keys[] = {"apiVersion", "kind", "metadata", "status"};
-    json_t *t = json_object();
-    for (size_t i = 0; t && i < sizeof keys / sizeof *keys; i++) {
-        json_t *v = json_object_get(old, keys[i]);
-        if (v && json_object_set_nocheck(t, keys[i], v) != 0) {
-            json_decref(t);
-            t = NULL;
-        }
-    }
-    return t;
-}
 
 static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
 {
@@ -1021,7 +1041,7 @@ static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
         int scale = api_call_is_scale(c);
         /* The patch is written against the version of the request. */
         json_t *target = scale             ? api_scale_view_of(c->kind, c->old)
-                         : status_merge(c) ? status_patch_target(c->old)
+                         : status_merge(c) ? without_spec(c->old)
                                            : registry_convert_from_storage(c->kind, c->old);
         if (!target) {
             status_reply(c->resp, 500, "InternalError", NULL, "out of memory");

@@ -56,6 +56,7 @@ else
 	start_server
 fi
 if [ -n "${SCHED_BENCH_HOLLOW:-}" ]; then
+	# shellcheck disable=SC2086
 	"$SKIFF" agent --hollow "$SCHED_BENCH_HOLLOW" --kubeconfig "$TMP/data/kubeconfig" \
 		--cpu 32 --memory 256Gi --log-level warn ${SCHED_BENCH_AGENT_ARGS:-} >"$TMP/agent.log" 2>&1 &
 	APID=$!

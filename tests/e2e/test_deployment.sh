@@ -16,7 +16,9 @@
 
 # The scheduler binds pods to three hollow nodes, whose kubelet reports
 # them Running and Ready after 200 ms; a pod annotated
-# hollow.skiff.io/ready: "false" runs but never becomes Ready.
+# hollow.skiff.io/ready: "false" runs but never becomes Ready. The server
+# logs at info level, where the controllers say how many workers they run.
+E2E_LOG_LEVEL=info
 start_server --controllers replicaset,deployment,garbage-collector \
 	--plugin-settings "controller-replicaset.workers=3;controller-deployment.workers=2" ||
 	bail_out "server did not start"
@@ -316,10 +318,17 @@ ok "the ReplicaSet controller ran with the 3 workers its setting asked for" \
 ok "the Deployment controller ran with 2" \
 	grep -q "deployment: started with 2 worker(s)" "$E2E_TMP/server.log"
 stop_server_cleanly
-E2E_SERVER_ARGS="--plain-http --controllers replicaset,deployment --plugin-settings controller-replicaset.workers=0"
+# the log of the next start only
+this_start() { awk '/^=== start /{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}' "$E2E_TMP/server.log"; }
+E2E_SERVER_ARGS="--plain-http --controllers replicaset,deployment --plugin-settings controller-replicaset.workers=3x"
 restart_server || bail_out "server did not restart"
-refused() { grep -q "controller-replicaset: workers must be a positive number, not 0" "$E2E_TMP/server.log"; }
-ok "workers=0 is refused with a message saying what to give" wait_for 10 refused
+refused() { this_start | grep -q "plugin controller-replicaset (.*): start failed"; }
+ok "workers=3x keeps the ReplicaSet controller from starting" wait_for 10 refused
+like "$(this_start)" "controller-replicaset: workers must be a whole number from 1 to 1024, not 3x" \
+	"with a message saying what to give"
+unlike "$(this_start)" "replicaset: started with" "no ReplicaSet workers were started"
+dep_started() { this_start | grep -q "deployment: started with 4 worker(s)"; }
+ok "the Deployment controller started with its default of 4 workers" wait_for 10 dep_started
 ok "and the server keeps serving" k get deployments -A
 
 stop_server_cleanly

@@ -57,6 +57,18 @@ ok "a status merge patch that also names the spec is taken" \
 	k patch pod web --subresource=status --type=merge -p '{"spec":{"activeDeadlineSeconds":5},"metadata":{"labels":{"tier":"back"}},"status":{"message":"hi","podIP":null}}'
 expect_output "only its status is applied: spec and labels stay, podIP goes, the rest of the status stays" \
 	"200 front hi Running" k get pod web -o 'jsonpath={.spec.activeDeadlineSeconds} {.metadata.labels.tier} {.status.message}{.status.podIP} {.status.phase}'
+# a status write validates what it changes (the stored spec is not walked again)
+expect_fail_with "a status whose phase is not a string is refused" 'status.phase' \
+	k patch pod web --subresource=status --type=merge -p '{"status":{"phase":5}}'
+api PATCH "/api/v1/namespaces/default/pods/web/status?fieldValidation=Strict" \
+	-H 'Content-Type: application/merge-patch+json' -d '{"status":{"bogus":1}}'
+is "$HTTP_CODE" 400 "with strict field validation, an unknown status field is refused (400, as Kubernetes)"
+like "$BODY" 'unknown field \"status.bogus\"' "naming the field"
+ok "without it the unknown field is dropped" \
+	k patch pod web --subresource=status --type=merge -p '{"status":{"bogus":1,"message":"kept"}}'
+expect_output "and the rest applied" "kept Running" k get pod web -o 'jsonpath={.status.message} {.status.phase}'
+is "$(k get pod web -o json | python3 -c 'import json,sys; print("bogus" in json.load(sys.stdin)["status"])')" \
+	"False" "the unknown status field was not stored"
 
 cat >"$E2E_TMP/gated.yaml" <<'YAML'
 apiVersion: v1

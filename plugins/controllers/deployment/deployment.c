@@ -1375,7 +1375,7 @@ static int dep_start(skiff_plugin_ctx_t *ctx)
     ctl->events = skiff_event_recorder_new(ctx->client, COMPONENT);
     ctl->desc = dep_desc;
     ctl->desc.data = ctl;
-    ctl->desc.workers = controller_workers_setting(ctx, 4);
+    ctl->desc.workers = controller_workers_setting(ctx);
     int rc = SKIFF_EINVAL;
     if (ctl->desc.workers < 1) goto fail;
     rc = SKIFF_ENOMEM;

@@ -18,6 +18,7 @@
 
 #include <skiff/skiff.h>
 
+#include "../common/workers_setting.h"
 #include "job_util.h"
 
 #define TRACKING_FINALIZER "batch.kubernetes.io/job-tracking"
@@ -969,14 +970,13 @@ static int job_start(skiff_plugin_ctx_t *ctx)
 {
     int64_t base = job_parse_duration_ms(ctx->setting(ctx, "backoff-base"));
     int64_t max = job_parse_duration_ms(ctx->setting(ctx, "backoff-max"));
-    const char *w = ctx->setting(ctx, "workers");
-    int workers = w ? atoi(w) : 4;
-    if (base < 0 || max < 0 || workers < 1) {
+    if (base < 0 || max < 0) {
         ctx->log(ctx, SKIFF_LOG_ERROR,
-                 "backoff-base and backoff-max must be durations (\"10s\", \"250ms\") and "
-                 "workers a positive number");
+                 "backoff-base and backoff-max must be durations (\"10s\", \"250ms\")");
         return SKIFF_EINVAL;
     }
+    int workers = controller_workers_setting(ctx);
+    if (workers < 1) return SKIFF_EINVAL;
     job_ctl_t *jc = calloc(1, sizeof *jc);
     if (!jc) return SKIFF_ENOMEM;
     jc->ctx = ctx;

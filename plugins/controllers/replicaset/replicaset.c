@@ -727,7 +727,7 @@ static int rs_start(skiff_plugin_ctx_t *ctx)
     ctl->events = skiff_event_recorder_new(ctx->client, COMPONENT);
     ctl->desc = rs_desc;
     ctl->desc.data = ctl;
-    ctl->desc.workers = controller_workers_setting(ctx, 16);
+    ctl->desc.workers = controller_workers_setting(ctx);
     int rc = SKIFF_EINVAL;
     if (ctl->desc.workers < 1) goto fail;
     rc = SKIFF_ENOMEM;

@@ -70,7 +70,9 @@ typedef struct skiff_sched_port {
  * skiff/controller.h lists it all), with what scheduling reads of pods
  * already placed: metadata name, namespace, uid, resourceVersion,
  * creationTimestamp, deletionTimestamp, labels, ownerReferences; spec
- * nodeName, schedulerName, priority, preemptionPolicy, affinity, overhead,
+ * nodeName, schedulerName, priority, preemptionPolicy (each of these three
+ * only when it is not Kubernetes' default: read a missing one as
+ * default-scheduler, 0 and PreemptLowerPriority), affinity, overhead,
  * and containers and initContainers with name, image, resources, ports
  * (and restartPolicy); status phase and nominatedNodeName. The rest (env,
  * tolerations, nodeSelector, volumes other than claims, conditions other
