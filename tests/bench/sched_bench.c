@@ -66,7 +66,7 @@ typedef struct span {
 
 /* What the benchmark reads from a watch event. */
 typedef struct pod_event {
-    span_t type, name, rv, node;
+    span_t type, name, rv, node, phase;
     int escaped; /* one of those strings has a backslash escape */
 } pod_event_t;
 
@@ -87,6 +87,8 @@ typedef struct bench {
     int pods_sent, pods_done, pods_failed, bound;
     uint64_t *sent_ns;    /* per pod: create sent */
     uint64_t *bound_ns;   /* per pod: bound seen (0: not yet) */
+    unsigned char *running; /* per pod: seen with status.phase Running */
+    int n_running;        /* pods seen Running (hollow nodes report them) */
     uint64_t first_ns, last_bound_ns, last_created_ns;
     uv_timer_t timeout;
     int timeout_s;
@@ -112,6 +114,7 @@ typedef struct bench {
 typedef struct pod_seen {
     uint64_t first_ns;
     int bound;
+    int running;
 } pod_seen_t;
 
 static const skiff_resource_t pods_res = {"", "v1", "pods", NULL};
@@ -283,7 +286,10 @@ static int cmp_u64(const void *x, const void *y)
 /* ---- watch events -------------------------------------------------------------- */
 
 /* Where a value sits, for the few the benchmark reads. */
-enum { AT_OTHER, AT_ROOT, AT_OBJECT, AT_META, AT_SPEC, AT_TYPE, AT_NAME, AT_RV, AT_NODE };
+enum {
+    AT_OTHER, AT_ROOT, AT_OBJECT, AT_META, AT_SPEC, AT_STATUS,
+    AT_TYPE, AT_NAME, AT_RV, AT_NODE, AT_PHASE
+};
 
 static int span_is(span_t s, const char *lit)
 {
@@ -297,13 +303,31 @@ static int child_of(int at, span_t key)
     case AT_ROOT:
         return span_is(key, "type") ? AT_TYPE : span_is(key, "object") ? AT_OBJECT : AT_OTHER;
     case AT_OBJECT:
-        return span_is(key, "metadata") ? AT_META : span_is(key, "spec") ? AT_SPEC : AT_OTHER;
+        return span_is(key, "metadata") ? AT_META
+               : span_is(key, "spec")   ? AT_SPEC
+               : span_is(key, "status") ? AT_STATUS
+                                        : AT_OTHER;
     case AT_META:
         return span_is(key, "name") ? AT_NAME : span_is(key, "resourceVersion") ? AT_RV : AT_OTHER;
     case AT_SPEC:
         return span_is(key, "nodeName") ? AT_NODE : AT_OTHER;
+    case AT_STATUS:
+        return span_is(key, "phase") ? AT_PHASE : AT_OTHER;
     default:
         return AT_OTHER;
+    }
+}
+
+/* The member of ev a string at `at` goes to, or NULL. */
+static span_t *slot_of(pod_event_t *ev, int at)
+{
+    switch (at) {
+    case AT_TYPE: return &ev->type;
+    case AT_NAME: return &ev->name;
+    case AT_RV: return &ev->rv;
+    case AT_NODE: return &ev->node;
+    case AT_PHASE: return &ev->phase;
+    default: return NULL;
     }
 }
 
@@ -360,8 +384,7 @@ static int scan_value(scan_t *s, int at, int depth)
         span_t v;
         int esc = 0;
         if (scan_string(s, &v, &esc) < 0) return -1;
-        span_t *slot = at == AT_TYPE ? &s->ev->type : at == AT_NAME ? &s->ev->name
-                     : at == AT_RV ? &s->ev->rv : at == AT_NODE ? &s->ev->node : NULL;
+        span_t *slot = slot_of(s->ev, at);
         if (slot) {
             *slot = v;
             s->ev->escaped |= esc;
@@ -390,8 +413,7 @@ static int scan_value(scan_t *s, int at, int depth)
             }
             /* a value that is not a string clears what an earlier key set,
              * as the last of duplicate keys wins in jansson */
-            span_t *slot = child == AT_TYPE ? &s->ev->type : child == AT_NAME ? &s->ev->name
-                         : child == AT_RV ? &s->ev->rv : child == AT_NODE ? &s->ev->node : NULL;
+            span_t *slot = slot_of(s->ev, child);
             if (slot) *slot = (span_t){NULL, 0};
             if (scan_value(s, child, depth + 1) < 0) return -1;
             skip_ws(s);
@@ -431,12 +453,13 @@ static int decode_event(json_t *ev, pod_event_t *out)
     memset(out, 0, sizeof *out);
     if (!json_is_object(ev)) return -1;
     json_t *obj = json_object_get(ev, "object");
-    json_t *v[4] = {json_object_get(ev, "type"),
+    json_t *v[5] = {json_object_get(ev, "type"),
                     json_object_get(json_object_get(obj, "metadata"), "name"),
                     json_object_get(json_object_get(obj, "metadata"), "resourceVersion"),
-                    json_object_get(json_object_get(obj, "spec"), "nodeName")};
-    span_t *slot[4] = {&out->type, &out->name, &out->rv, &out->node};
-    for (int k = 0; k < 4; k++)
+                    json_object_get(json_object_get(obj, "spec"), "nodeName"),
+                    json_object_get(json_object_get(obj, "status"), "phase")};
+    span_t *slot[5] = {&out->type, &out->name, &out->rv, &out->node, &out->phase};
+    for (int k = 0; k < 5; k++)
         if (json_is_string(v[k]))
             *slot[k] = (span_t){json_string_value(v[k]), json_string_length(v[k])};
     return 0;
@@ -486,6 +509,8 @@ static void report(bench_t *b)
         printf("create_to_bound_p99_ms %.1f\n", lat[(size_t)((double)n * 0.99)] / 1e6);
         printf("create_to_bound_max_ms %.1f\n", lat[n - 1] / 1e6);
     }
+    /* with hollow nodes: how far their kubelets had got by then */
+    printf("pods_running          %d   (seen Running when the last pod was bound)\n", b->n_running);
     if (b->deployments && b->bound) {
         /* the same pods timed from their Deployment's create: all
          * Deployments are created at once, so the last pods wait for the
@@ -525,6 +550,10 @@ static void on_pod_event(bench_t *b, const pod_event_t *ev)
             seen->first_ns = now;
             strmap_put(b->seen, pname, seen);
         }
+        if (!seen->running && span_is(ev->phase, "Running")) {
+            seen->running = 1;
+            b->n_running++;
+        }
         if (!ev->node.n || seen->bound) return;
         seen->bound = 1;
         b->lat_ns[b->bound] = now - b->deploy_sent_ns[d];
@@ -539,7 +568,12 @@ static void on_pod_event(bench_t *b, const pod_event_t *ev)
     }
     if (!ev->node.n) return;
     int i = index_of(ev->name);
-    if (i < 0 || i >= b->pods || b->bound_ns[i]) return;
+    if (i < 0 || i >= b->pods) return;
+    if (!b->running[i] && span_is(ev->phase, "Running")) {
+        b->running[i] = 1;
+        b->n_running++;
+    }
+    if (b->bound_ns[i]) return;
     b->bound_ns[i] = uv_hrtime();
     if (!b->first_bound_ns) b->first_bound_ns = b->bound_ns[i];
     b->last_bound_ns = b->bound_ns[i];
@@ -570,7 +604,8 @@ static void watch_line(bench_t *b, const char *line, size_t len)
         if (b->verify && !ev.escaped) {
             if ((r == 0) != (rd == 0)) verify_failed("parsing", line, len);
             if (r == 0 && !(span_eq(ev.type, dec.type) && span_eq(ev.name, dec.name) &&
-                             span_eq(ev.rv, dec.rv) && span_eq(ev.node, dec.node)))
+                             span_eq(ev.rv, dec.rv) && span_eq(ev.node, dec.node) &&
+                             span_eq(ev.phase, dec.phase)))
                 verify_failed("a field", line, len);
         }
         ev = dec;
@@ -843,7 +878,9 @@ int main(int argc, char **argv)
         if (http_client_new(b.loop, "127.0.0.1", b.port, &b.conns[i]) < 0) return 1;
     b.sent_ns = calloc((size_t)b.pods, sizeof *b.sent_ns);
     b.bound_ns = calloc((size_t)b.pods, sizeof *b.bound_ns);
-    if (!b.c || !b.conns || !b.sent_ns || !b.bound_ns || make_bodies(&b) < 0) return 1;
+    b.running = calloc((size_t)b.pods, 1);
+    if (!b.c || !b.conns || !b.sent_ns || !b.bound_ns || !b.running || make_bodies(&b) < 0)
+        return 1;
     if (b.deployments > 0) {
         /* replicas per Deployment; the pods timed are that many times D */
         if (b.deployments > b.pods) b.deployments = b.pods;
@@ -867,6 +904,7 @@ int main(int argc, char **argv)
     uv_run(b.loop, UV_RUN_DEFAULT);
     free(b.sent_ns);
     free(b.bound_ns);
+    free(b.running);
     free(b.deploy_sent_ns);
     free(b.lat_ns);
     free(b.pod_lat_ns);
