@@ -654,6 +654,21 @@ __attribute__((format(printf, 2, 3))) static int refuse(server_state_t *st, cons
     return 2;
 }
 
+/* libuv's thread pool (store commits, encodings of stored objects,
+ * packing of the watch cache, file writes) gets one thread per CPU,
+ * between 2 and libuv's default of 4, unless UV_THREADPOOL_SIZE says
+ * otherwise: more threads than CPUs only take turns with the event loop.
+ * Measured on 2 vCPUs: 2 threads bound 3-9% more pods per second than 4.
+ * Before the pool starts (its first job). */
+static void size_thread_pool(void)
+{
+    if (getenv("UV_THREADPOOL_SIZE")) return;
+    unsigned n = uv_available_parallelism();
+    char v[16];
+    snprintf(v, sizeof v, "%u", n < 2 ? 2 : n > 4 ? 4 : n);
+    setenv("UV_THREADPOOL_SIZE", v, 0);
+}
+
 int cmd_server(int argc, char **argv)
 {
 #if defined(__GLIBC__) && defined(M_MXFAST)
@@ -664,6 +679,7 @@ int cmd_server(int argc, char **argv)
     mallopt(M_MXFAST, 0);
 #endif
     json_alloc_install();
+    size_thread_pool();
     server_state_t *st = calloc(1, sizeof *st);
     if (!st) return 1;
     st->start_ns = uv_hrtime();

@@ -20,8 +20,9 @@
  *    skiff_loop_offload(): the work function runs on a pool thread and must
  *    not touch the loop, the client or any json_t shared with the loop; the
  *    after-work function runs back on the loop and may. The pool is shared
- *    by the whole server (UV_THREADPOOL_SIZE threads, 4 by default): keep
- *    each piece of work short.
+ *    by the whole server and the store's commits (UV_THREADPOOL_SIZE
+ *    threads; skiff server makes it one per CPU, 2 to 4, when it is not
+ *    set): keep each piece of work short.
  *  - Never call uv_run(), uv_stop(), uv_loop_close() or uv_walk() on
  *    ctx->loop, nor install signal handlers (uv_signal_*) or fork(): the
  *    server owns the loop and the process.
