@@ -327,13 +327,14 @@ static void add_resource(gc_t *g, const json_t *res)
     }
     r->res = (skiff_resource_t){r->group, r->version, r->resource, NULL};
     skiff_informer_opts_t o = {0};
-    /* pods: the reduced copies the workload controllers share (the
-     * collector reads only metadata) */
+    /* the collector reads only metadata: pods through the reduced copies
+     * the workload controllers share, everything else through metadata
+     * informers (a ConfigMap, a Secret or an Event whole costs several
+     * times its metadata) */
     int pods = !*r->group && strcmp(r->resource, "pods") == 0;
-    if ((pods ? skiff_informer_factory_get_transformed(g->ctx->informers, &r->res, &o,
-                                                       SKIFF_POD_VIEW_ID, skiff_pod_view, NULL,
-                                                       &r->inf)
-              : skiff_informer_factory_get(g->ctx->informers, &r->res, &o, &r->inf)) != 0) {
+    if (skiff_informer_factory_get_transformed(
+            g->ctx->informers, &r->res, &o, pods ? SKIFF_POD_VIEW_ID : SKIFF_METADATA_VIEW_ID,
+            pods ? skiff_pod_view : skiff_metadata_view, NULL, &r->inf) != 0) {
         resource_free(r);
         return;
     }

@@ -293,6 +293,15 @@ int skiff_controller_new_transformed(skiff_plugin_ctx_t *ctx, skiff_informer_fac
  * memory. */
 #define SKIFF_POD_VIEW_ID "skiff/pods"
 json_t *skiff_pod_view(void *data, json_t *pod);
+/* The transform of metadata informers (Kubernetes' PartialObjectMetadata):
+ * of any object, apiVersion and kind, and of its metadata name, namespace,
+ * uid, resourceVersion, deletionTimestamp, deletionGracePeriodSeconds,
+ * ownerReferences and finalizers; copies, a new tree. For a reader of
+ * owners and deletion state over every resource (the garbage collector),
+ * which would otherwise hold every object whole. NULL when out of memory. */
+#define SKIFF_METADATA_VIEW_ID "skiff/metadata"
+json_t *skiff_metadata_view(void *data, json_t *obj);
+
 /* The transform for a controller's secondary watch number i on pods. */
 static inline skiff_controller_transform_t skiff_pod_view_transform(size_t i)
 {
