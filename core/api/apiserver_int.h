@@ -99,6 +99,11 @@ static inline int api_call_is_scale(const api_call_t *c)
 {
     return c->sub && strcmp(c->sub, "scale") == 0;
 }
+/* A call on the status subresource. */
+static inline int api_call_is_status(const api_call_t *c)
+{
+    return c->sub && strcmp(c->sub, "status") == 0;
+}
 
 /* A tree just written to the store under key (as bytes), kept until the
  * store's event for key reaches the watch cache, which then hands it to

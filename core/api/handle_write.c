@@ -301,8 +301,7 @@ static json_t *without_spec(const json_t *obj)
  * status to the spec or require one: they get the whole object. */
 static json_t *pod_status_part(const api_call_t *c, json_t *obj)
 {
-    if (!c->sub || strcmp(c->sub, "status") != 0 || !api_kind_is_core(c->kind, "Pod") ||
-        !json_is_object(obj))
+    if (!api_call_is_status(c) || !api_kind_is_core(c->kind, "Pod") || !json_is_object(obj))
         return NULL;
     return without_spec(obj);
 }
@@ -890,7 +889,7 @@ static int merge_subresource(api_call_t *c)
         c->obj = whole;
         return 0;
     }
-    if (strcmp(c->sub, "status") == 0) {
+    if (api_call_is_status(c)) {
         json_t *whole = skiff_json_copy(c->old);
         json_t *st = json_object_get(c->obj, "status");
         if (st) json_object_set(whole, "status", st);
@@ -1024,11 +1023,9 @@ static int refuse_uid_change(api_call_t *c)
  * it: both get the whole object. */
 static int status_merge(const api_call_t *c)
 {
-    return c->sub && strcmp(c->sub, "status") == 0 &&
-           registry_storage_kind(c->kind) == c->kind &&
+    return api_call_is_status(c) && registry_storage_kind(c->kind) == c->kind &&
            patch_type_of(c->req->content_type) == SKIFF_PATCH_MERGE;
 }
-
 
 static void on_read_for_write(void *data, int status, const skiff_kv_t *kv)
 {
