@@ -678,6 +678,16 @@ int cmd_server(int argc, char **argv)
      * Without fast bins the thread cache still serves small sizes. */
     mallopt(M_MXFAST, 0);
 #endif
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
+    /* Large blocks (over 128 KiB) come from mmap and go back to the system
+     * when freed. glibc otherwise raises that threshold to the largest
+     * block freed so far, and the watch cache's dictionary training (10 MB
+     * at a time) and index tables growing then leave their space behind
+     * in the heap: 6 MB of resident memory with 20,000 ConfigMaps (42 MB
+     * against 36), for no measured change in pods bound per second.
+     * MALLOC_MMAP_THRESHOLD_ in the environment still decides. */
+    if (!getenv("MALLOC_MMAP_THRESHOLD_")) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
     json_alloc_install();
     size_thread_pool();
     server_state_t *st = calloc(1, sizeof *st);

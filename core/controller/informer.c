@@ -221,9 +221,8 @@ static void cache_del(skiff_informer_t *inf, const char *key, json_t *last)
 }
 
 /* Collects into acc[1] the keys not in acc[0] (the keys a list returned). */
-static void note_gone(const char *key, json_t *obj, void *data)
+static void note_gone(const char *key, void *data)
 {
-    (void)obj;
     json_t **acc = data;
     if (!json_object_get(acc[0], key)) json_array_append_new(acc[1], json_string_nocheck(key));
 }
@@ -245,7 +244,7 @@ static void cache_replace(skiff_informer_t *inf, json_t *items)
     json_t *gone = json_array();
     if (seen && gone) {
         json_t *acc[2] = {seen, gone};
-        informer_cache_each(inf->cache, note_gone, acc);
+        informer_cache_each_key(inf->cache, note_gone, acc);
     }
     json_array_foreach(gone, i, it) cache_del(inf, json_string_value(it), NULL);
     json_decref(gone);
@@ -291,6 +290,7 @@ static void on_list(void *data, int status, json_t *obj)
 {
     skiff_informer_t *inf = data;
     inf->list_pending = 0;
+    informer_cache_release_reads(inf->cache);
     if (inf->stopping) {
         maybe_free(inf);
         return;
@@ -373,6 +373,7 @@ static void on_watch(void *data, const char *type, json_t *obj)
 {
     skiff_informer_t *inf = data;
     if (inf->stopping) return;
+    informer_cache_release_reads(inf->cache);
     if (!type) {
         /* ended (timeout, server closed it): resume from the last version */
         inf->watch = NULL;
@@ -434,6 +435,7 @@ static void on_resync(uv_timer_t *t)
 {
     skiff_informer_t *inf = t->data;
     if (inf->stopping || !inf->synced) return;
+    informer_cache_release_reads(inf->cache);
     /* a snapshot: handlers run while the loop is ours, but stay safe */
     json_t *all = skiff_informer_list(inf);
     size_t i;
@@ -465,7 +467,7 @@ int skiff_informer_new(uv_loop_t *loop, skiff_client_t *client, const skiff_reso
     inf->group = strdup(r->group ? r->group : "");
     inf->version = strdup(r->version);
     inf->resource = strdup(r->resource);
-    inf->cache = informer_cache_new();
+    inf->cache = informer_cache_new(opts && opts->packed);
     if (opts) {
         inf->ns = sdup(opts->namespace_);
         inf->ls = sdup(opts->label_selector);
@@ -612,15 +614,17 @@ static int factory_get(skiff_informer_factory_t *f, const skiff_resource_t *r,
     if (!f || !r || !r->version || !r->resource || !out) return SKIFF_EINVAL;
     /* '\x1f' cannot occur in names or selectors; a transformed informer's
      * key has one more field, so it never matches an untransformed one */
-    size_t n = strlen(r->group ? r->group : "") + strlen(r->version) + strlen(r->resource) + 9;
+    size_t n = strlen(r->group ? r->group : "") + strlen(r->version) + strlen(r->resource) + 11;
     const char *ns = opts && opts->namespace_ ? opts->namespace_ : "";
     const char *ls = opts && opts->label_selector ? opts->label_selector : "";
     const char *fs = opts && opts->field_selector ? opts->field_selector : "";
     n += strlen(ns) + strlen(ls) + strlen(fs) + (transform_id ? strlen(transform_id) : 0);
     char *key = malloc(n);
     if (!key) return SKIFF_ENOMEM;
-    snprintf(key, n, "%s/%s/%s\x1f%s\x1f%s\x1f%s%s%s", r->group ? r->group : "", r->version,
-             r->resource, ns, ls, fs, transform_id ? "\x1f" : "", transform_id ? transform_id : "");
+    /* packed and unpacked caches of the same objects are two informers */
+    snprintf(key, n, "%s/%s/%s\x1f%s\x1f%s\x1f%s\x1f%d%s%s", r->group ? r->group : "",
+             r->version, r->resource, ns, ls, fs, opts && opts->packed ? 1 : 0,
+             transform_id ? "\x1f" : "", transform_id ? transform_id : "");
     for (skiff_informer_t *i = f->informers; i; i = i->next) {
         if (strcmp(i->factory_key, key) != 0) continue;
         free(key);

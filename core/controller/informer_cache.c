@@ -2,7 +2,14 @@
  * informer_cache.h). Each object has one entry (its key, its object, its
  * place in the order); the key table and the index sets are open-addressing
  * tables of entry pointers, so an object in three indexes costs three
- * pointer slots rather than three copies of its key. */
+ * pointer slots rather than three copies of its key.
+ *
+ * A packed cache keeps each object as compact JSON text instead of a tree
+ * (a tree of jansson values costs about ten times its text: 1.5 KB against
+ * 150 bytes for an object's metadata), leaving out what the entry already
+ * says: metadata.name and namespace (the key) and apiVersion and kind when
+ * they are those of the first object cached. Reads parse the text again;
+ * what get returns is held until informer_cache_release_reads. */
 #include "controller/informer_cache.h"
 
 #include <stdint.h>
@@ -16,7 +23,10 @@
 typedef struct entry {
     uint64_t hash; /* of key */
     uint64_t seq;  /* when first cached: the order of lists */
+    /* the object; in a packed cache a parse of packed held for a reader
+     * (NULL when none is) */
     json_t *obj;
+    char *packed; /* a packed cache's text of the object (see pack) */
     struct entry *prev, *next;
     char key[];
 } entry_t;
@@ -33,6 +43,10 @@ struct informer_cache {
     entry_t *first, *last;
     uint64_t next_seq;
     strmap_t *by_ns, *by_label, *by_owner; /* index value -> table_t of entries */
+    int packed;
+    json_t *api_version, *kind; /* a packed cache's first object's, left out of the text */
+    entry_t **reads;            /* entries whose obj a get parsed, until released */
+    size_t n_reads, cap_reads;
 };
 
 static uint64_t ptr_hash(const void *p)
@@ -187,12 +201,139 @@ static void index_each(informer_cache_t *c, const json_t *obj, entry_t *e, int a
     }
 }
 
+/* ---- packed objects ------------------------------------------------------------------ */
+
+/* Leaving out of what is packed: */
+#define PACK_NO_TYPE 1 /* apiVersion and kind, the cache's */
+#define PACK_NO_NAME 2 /* metadata.name and namespace, the key's */
+
+/* The namespace and name the key stands for ("ns/name" or "name"). */
+static void key_parts(const char *key, const char **name, char *ns, size_t ns_len)
+{
+    const char *slash = strchr(key, '/');
+    ns[0] = '\0';
+    *name = key;
+    if (slash && (size_t)(slash - key) < ns_len) {
+        memcpy(ns, key, (size_t)(slash - key));
+        ns[slash - key] = '\0';
+        *name = slash + 1;
+    }
+}
+
+static int str_is(const json_t *v, const char *s)
+{
+    return json_is_string(v) && s && strcmp(json_string_value(v), s) == 0;
+}
+
+/* obj as text for entry key: one character of PACK_* flags, then compact
+ * JSON without the members the flags name (malloc'd; NULL on ENOMEM). */
+static char *pack(informer_cache_t *c, const char *key, json_t *obj)
+{
+    if (!c->api_version && json_is_string(json_object_get(obj, "apiVersion")) &&
+        json_is_string(json_object_get(obj, "kind"))) {
+        c->api_version = json_incref(json_object_get(obj, "apiVersion"));
+        c->kind = json_incref(json_object_get(obj, "kind"));
+    }
+    int flags = 0;
+    json_t *top = json_object(), *meta = json_object_get(obj, "metadata");
+    if (!top || json_object_update(top, obj) != 0) {
+        json_decref(top);
+        return NULL;
+    }
+    if (c->api_version && json_equal(json_object_get(obj, "apiVersion"), c->api_version) &&
+        json_equal(json_object_get(obj, "kind"), c->kind)) {
+        flags |= PACK_NO_TYPE;
+        json_object_del(top, "apiVersion");
+        json_object_del(top, "kind");
+    }
+    char ns[256];
+    const char *name;
+    key_parts(key, &name, ns, sizeof ns);
+    /* a key without a namespace leaves metadata.namespace as it is */
+    int ns_matches = !*ns || str_is(json_object_get(meta, "namespace"), ns);
+    if (json_is_object(meta) && str_is(json_object_get(meta, "name"), name) && ns_matches) {
+        json_t *m = json_copy(meta); /* shallow: the members are shared */
+        if (m) {
+            flags |= PACK_NO_NAME;
+            json_object_del(m, "name");
+            if (*ns) json_object_del(m, "namespace");
+            json_object_set_new_nocheck(top, "metadata", m);
+        }
+    }
+    size_t n = json_dumpb(top, NULL, 0, JSON_COMPACT);
+    char *text = n ? malloc(n + 2) : NULL;
+    if (text) {
+        text[0] = (char)('0' + flags);
+        json_dumpb(top, text + 1, n, JSON_COMPACT);
+        text[n + 1] = '\0';
+    }
+    json_decref(top);
+    return text;
+}
+
+/* A new tree of what pack made of entry e's object (NULL on ENOMEM). */
+static json_t *unpack(const informer_cache_t *c, const entry_t *e)
+{
+    int flags = e->packed[0] - '0';
+    json_t *obj = json_loads(e->packed + 1, 0, NULL);
+    if (!obj) return NULL;
+    if (flags & PACK_NO_TYPE) {
+        json_object_set_nocheck(obj, "apiVersion", c->api_version);
+        json_object_set_nocheck(obj, "kind", c->kind);
+    }
+    if (flags & PACK_NO_NAME) {
+        char ns[256];
+        const char *name;
+        key_parts(e->key, &name, ns, sizeof ns);
+        json_t *meta = json_object_get(obj, "metadata");
+        json_object_set_new_nocheck(meta, "name", json_string(name));
+        if (*ns) json_object_set_new_nocheck(meta, "namespace", json_string(ns));
+    }
+    return obj;
+}
+
+/* A new reference to e's object. */
+static json_t *obj_ref(const informer_cache_t *c, const entry_t *e)
+{
+    return e->obj ? json_incref(e->obj) : unpack(c, e);
+}
+
+/* Forgets that e's obj is held for a reader and returns it (a reference
+ * the caller releases). */
+static json_t *take_read(informer_cache_t *c, entry_t *e)
+{
+    json_t *obj = e->obj;
+    e->obj = NULL;
+    for (size_t i = 0; obj && i < c->n_reads; i++) {
+        if (c->reads[i] != e) continue;
+        c->reads[i] = c->reads[--c->n_reads];
+        break;
+    }
+    return obj;
+}
+
+void informer_cache_release_reads(informer_cache_t *c)
+{
+    if (!c) return;
+    for (size_t i = 0; i < c->n_reads; i++) {
+        json_decref(c->reads[i]->obj);
+        c->reads[i]->obj = NULL;
+    }
+    c->n_reads = 0;
+    if (c->cap_reads > 64) {
+        free(c->reads);
+        c->reads = NULL;
+        c->cap_reads = 0;
+    }
+}
+
 /* ---- the cache -------------------------------------------------------------------------- */
 
-informer_cache_t *informer_cache_new(void)
+informer_cache_t *informer_cache_new(int packed)
 {
     informer_cache_t *c = calloc(1, sizeof *c);
     if (!c) return NULL;
+    c->packed = packed;
     c->by_ns = strmap_new();
     c->by_label = strmap_new();
     c->by_owner = strmap_new();
@@ -209,8 +350,12 @@ void informer_cache_free(informer_cache_t *c)
     for (entry_t *e = c->first, *next; e; e = next) {
         next = e->next;
         json_decref(e->obj);
+        free(e->packed);
         free(e);
     }
+    free(c->reads);
+    json_decref(c->api_version);
+    json_decref(c->kind);
     free(c->by_key.slots);
     strmap_free(c->by_ns, table_free);
     strmap_free(c->by_label, table_free);
@@ -220,11 +365,51 @@ void informer_cache_free(informer_cache_t *c)
 
 size_t informer_cache_size(const informer_cache_t *c) { return c ? c->by_key.n : 0; }
 
-json_t *informer_cache_get(const informer_cache_t *c, const char *key)
+json_t *informer_cache_get(informer_cache_t *c, const char *key)
 {
     if (!c || !key) return NULL;
     long i = find_key(&c->by_key, key, fnv1a_str(key));
-    return i < 0 ? NULL : c->by_key.slots[i]->obj;
+    if (i < 0) return NULL;
+    entry_t *e = c->by_key.slots[i];
+    if (e->obj || !c->packed) return e->obj;
+    if (c->n_reads == c->cap_reads) {
+        size_t cap = c->cap_reads ? c->cap_reads * 2 : 8;
+        entry_t **p = realloc(c->reads, cap * sizeof *p);
+        if (!p) return NULL;
+        c->reads = p;
+        c->cap_reads = cap;
+    }
+    e->obj = unpack(c, e);
+    if (e->obj) c->reads[c->n_reads++] = e;
+    return e->obj;
+}
+
+/* The object entry e holds, as a reference the caller owns: a packed
+ * cache's read (no longer held for readers) or a new parse of its text. */
+static json_t *take_obj(informer_cache_t *c, entry_t *e)
+{
+    if (!c->packed) {
+        json_t *obj = e->obj;
+        e->obj = NULL;
+        return obj;
+    }
+    json_t *obj = take_read(c, e);
+    return obj ? obj : unpack(c, e);
+}
+
+/* Makes obj entry e's object (a packed cache packs it); e held none. -1
+ * on ENOMEM. */
+static int hold_obj(informer_cache_t *c, entry_t *e, json_t *obj)
+{
+    if (!c->packed) {
+        e->obj = json_incref(obj);
+        return 0;
+    }
+    char *text = pack(c, e->key, obj);
+    if (!text) return -1;
+    free(e->packed);
+    e->packed = text;
+    return 0;
 }
 
 json_t *informer_cache_put(informer_cache_t *c, const char *key, json_t *obj, int *err)
@@ -234,9 +419,16 @@ json_t *informer_cache_put(informer_cache_t *c, const char *key, json_t *obj, in
     long i = find_key(&c->by_key, key, h);
     if (i >= 0) {
         entry_t *e = c->by_key.slots[i];
-        json_t *old = e->obj;
-        index_each(c, old, e, 0);
-        e->obj = json_incref(obj);
+        json_t *old = take_obj(c, e);
+        if (hold_obj(c, e, obj) != 0) {
+            /* a packed entry keeps its text */
+            if (!c->packed) e->obj = old;
+            else json_decref(old);
+            if (err) *err = -1;
+            return NULL;
+        }
+        /* the indexes follow what the entry held before and holds now */
+        if (old) index_each(c, old, e, 0);
         index_each(c, obj, e, 1);
         return old;
     }
@@ -244,15 +436,20 @@ json_t *informer_cache_put(informer_cache_t *c, const char *key, json_t *obj, in
     entry_t *e = malloc(sizeof *e + len);
     if (e) {
         e->hash = h;
+        e->obj = NULL;
+        e->packed = NULL;
         memcpy(e->key, key, len);
     }
-    if (!e || table_add(&c->by_key, e, 1) != 0) {
+    if (!e || hold_obj(c, e, obj) != 0 || table_add(&c->by_key, e, 1) != 0) {
+        if (e) {
+            free(e->packed);
+            json_decref(e->obj);
+        }
         free(e);
         if (err) *err = -1;
         return NULL;
     }
     e->seq = c->next_seq++;
-    e->obj = json_incref(obj);
     e->next = NULL;
     e->prev = c->last;
     if (c->last) c->last->next = e;
@@ -268,24 +465,32 @@ json_t *informer_cache_remove(informer_cache_t *c, const char *key)
     long i = find_key(&c->by_key, key, fnv1a_str(key));
     if (i < 0) return NULL;
     entry_t *e = c->by_key.slots[i];
-    index_each(c, e->obj, e, 0);
+    json_t *obj = take_obj(c, e);
+    if (obj) index_each(c, obj, e, 0);
     remove_at(&c->by_key, (size_t)i, 1);
     if (e->prev) e->prev->next = e->next;
     else c->first = e->next;
     if (e->next) e->next->prev = e->prev;
     else c->last = e->prev;
-    json_t *obj = e->obj;
+    free(e->packed);
     free(e);
     return obj;
 }
 
 /* ---- lists ---------------------------------------------------------------------------------- */
 
+/* Appends e's object to a (0, or -1 when it could not be read). */
+static int append(const informer_cache_t *c, json_t *a, const entry_t *e)
+{
+    json_t *o = obj_ref(c, e);
+    return o ? json_array_append_new(a, o) : -1;
+}
+
 json_t *informer_cache_list(const informer_cache_t *c)
 {
     json_t *a = json_array();
     if (a && c)
-        for (const entry_t *e = c->first; e; e = e->next) json_array_append(a, e->obj);
+        for (const entry_t *e = c->first; e; e = e->next) append(c, a, e);
     return a;
 }
 
@@ -305,7 +510,7 @@ static json_t *set_values(const informer_cache_t *c, const strmap_t *idx, const 
     if (!a || !set || !set->n) return a;
     if (set->n * 4 >= c->by_key.n) {
         for (const entry_t *e = c->first; e; e = e->next)
-            if (find_entry(set, e) >= 0) json_array_append(a, e->obj);
+            if (find_entry(set, e) >= 0) append(c, a, e);
         return a;
     }
     entry_t **v = malloc(set->n * sizeof *v);
@@ -317,7 +522,7 @@ static json_t *set_values(const informer_cache_t *c, const strmap_t *idx, const 
     for (size_t i = 0; i < set->cap; i++)
         if (set->slots[i]) v[n++] = set->slots[i];
     qsort(v, n, sizeof *v, by_seq);
-    for (size_t i = 0; i < n; i++) json_array_append(a, v[i]->obj);
+    for (size_t i = 0; i < n; i++) append(c, a, v[i]);
     free(v);
     return a;
 }
@@ -347,5 +552,16 @@ void informer_cache_each(const informer_cache_t *c,
                          void (*fn)(const char *key, json_t *obj, void *data), void *data)
 {
     if (!c) return;
-    for (const entry_t *e = c->first; e; e = e->next) fn(e->key, e->obj, data);
+    for (const entry_t *e = c->first; e; e = e->next) {
+        json_t *o = obj_ref(c, e);
+        if (o) fn(e->key, o, data);
+        json_decref(o);
+    }
+}
+
+void informer_cache_each_key(const informer_cache_t *c,
+                             void (*fn)(const char *key, void *data), void *data)
+{
+    if (!c) return;
+    for (const entry_t *e = c->first; e; e = e->next) fn(e->key, data);
 }

@@ -606,11 +606,20 @@ static void test_transformed_informer(void **state)
     assert_int_equal(skiff_informer_factory_get_transformed(f, &configmaps, &o, "test/none", NULL,
                                                             NULL, &other),
                      SKIFF_EINVAL);
-    seen_t sp = {0}, st = {0};
+    /* packed, the same transform is another informer, with the same events */
+    skiff_informer_opts_t op = {.namespace_ = "trans", .packed = 1};
+    skiff_informer_t *packed;
+    assert_int_equal(skiff_informer_factory_get_transformed(f, &configmaps, &op, "test/prefix",
+                                                            prefix_data, &transform_calls, &packed),
+                     0);
+    assert_ptr_not_equal(packed, t1);
+    seen_t sp = {0}, st = {0}, spk = {0};
     skiff_informer_handler_t hp = {h_add, h_update, h_delete, &sp};
     skiff_informer_handler_t ht = {h_add, h_update, h_delete, &st};
+    skiff_informer_handler_t hpk = {h_add, h_update, h_delete, &spk};
     assert_true(skiff_informer_add_handler(plain, &hp) > 0);
     assert_true(skiff_informer_add_handler(t1, &ht) > 0);
+    assert_true(skiff_informer_add_handler(packed, &hpk) > 0);
     assert_int_equal(skiff_informer_factory_start(f), 0);
     for (int i = 0; i < 200000 && !skiff_informer_factory_has_synced(f); i++)
         uv_run(&loop, UV_RUN_ONCE);
@@ -629,15 +638,22 @@ static void test_transformed_informer(void **state)
     cm_delete("trans", "b");
     wait_seen(&st, 4);
     wait_seen(&sp, 4);
+    wait_seen(&spk, 4);
     assert_string_equal(st.log[1], "add b");
     assert_string_equal(st.log[2], "update a T:v1->T:v2");
     assert_string_equal(sp.log[2], "update a v1->v2");
     assert_string_equal(st.log[3], "delete b");
+    for (int i = 0; i < 4; i++) assert_string_equal(spk.log[i], st.log[i]);
     assert_string_equal(data_of(skiff_informer_get(t1, "trans/a")), "T:v2");
-    /* one call per object received by t1 and by other: a, then b, a, b */
-    for (int i = 0; i < 200000 && transform_calls < 8; i++) uv_run(&loop, UV_RUN_ONCE);
+    assert_string_equal(data_of(skiff_informer_get(packed, "trans/a")), "T:v2");
+    assert_true(json_equal(skiff_informer_get(packed, "trans/a"), skiff_informer_get(t1, "trans/a")));
+    l = skiff_informer_list_label(packed, "x", "y");
+    assert_int_equal(json_array_size(l), 1);
+    json_decref(l);
+    /* one call per object received by t1, packed and other: a, then b, a, b */
+    for (int i = 0; i < 200000 && transform_calls < 12; i++) uv_run(&loop, UV_RUN_ONCE);
     run_for(20);
-    assert_int_equal(transform_calls, 8);
+    assert_int_equal(transform_calls, 12);
     skiff_informer_factory_free(f);
     uv_run(&loop, UV_RUN_NOWAIT);
     w_free(&w->base);

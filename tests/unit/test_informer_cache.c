@@ -1,7 +1,8 @@
 /* tests/unit/test_informer_cache.c - an informer's local store: objects by
  * key, the namespace, label and owner indexes following updates and
  * removals, lists in the order objects were first cached, and a large
- * cache staying whole while most of it is removed again. */
+ * cache staying whole while most of it is removed again; each as trees and
+ * packed (objects kept as text), and what packing must give back whole. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,8 +53,8 @@ static const char *names(json_t *list)
 
 static void test_get_put_remove(void **state)
 {
-    (void)state;
-    informer_cache_t *c = informer_cache_new();
+    int packed = *(int *)*state;
+    informer_cache_t *c = informer_cache_new(packed);
     assert_non_null(c);
     assert_null(informer_cache_get(c, "a/x"));
     put(c, "a/x", pod("a", "x", "one", NULL));
@@ -71,8 +72,10 @@ static void test_get_put_remove(void **state)
     assert_non_null(old);
     assert_ptr_not_equal(old, x2);
     json_decref(old);
+    /* a tree cache holds the object itself, a packed one an equal tree */
+    if (packed) assert_true(json_equal(informer_cache_get(c, "a/x"), x2));
+    else assert_ptr_equal(informer_cache_get(c, "a/x"), x2);
     json_decref(x2);
-    assert_ptr_equal(informer_cache_get(c, "a/x"), x2);
     assert_string_equal(names(informer_cache_list(c)), "x,y,z");
 
     json_t *gone = informer_cache_remove(c, "a/y");
@@ -87,8 +90,8 @@ static void test_get_put_remove(void **state)
 
 static void test_indexes_follow_updates(void **state)
 {
-    (void)state;
-    informer_cache_t *c = informer_cache_new();
+    int packed = *(int *)*state;
+    informer_cache_t *c = informer_cache_new(packed);
     put(c, "a/p1", pod("a", "p1", "web", "rs-1"));
     put(c, "a/p2", pod("a", "p2", "web", "rs-1"));
     put(c, "b/p3", pod("b", "p3", "db", "rs-2"));
@@ -124,9 +127,9 @@ static void count(const char *key, json_t *obj, void *data)
  * every survivor is still found by key and in its indexes. */
 static void test_many(void **state)
 {
-    (void)state;
+    int packed = *(int *)*state;
     enum { N = 20000 };
-    informer_cache_t *c = informer_cache_new();
+    informer_cache_t *c = informer_cache_new(packed);
     char key[64], name[32], owner[32];
     for (int i = 0; i < N; i++) {
         snprintf(name, sizeof name, "p%05d", i);
@@ -168,12 +171,100 @@ static void test_many(void **state)
     informer_cache_free(c);
 }
 
+static json_t *load(const char *text)
+{
+    json_t *o = json_loads(text, 0, NULL);
+    assert_non_null(o);
+    return o;
+}
+
+/* What a packed cache gives back is what it was given, whether or not
+ * apiVersion, kind, name and namespace could be left out of the text. */
+static void test_packed_round_trip(void **state)
+{
+    (void)state;
+    const char *objs[][2] = {
+        {"ns/a", "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\","
+                 "\"namespace\":\"ns\",\"uid\":\"u-a\",\"resourceVersion\":\"7\"}}"},
+        /* another kind than the first object's */
+        {"ns/b", "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":{\"name\":"
+                 "\"b\",\"namespace\":\"ns\",\"ownerReferences\":[{\"uid\":\"u-d\"}],"
+                 "\"finalizers\":[\"orphan\"],\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"}}"},
+        /* cluster-scoped, and a name with a slash-free key */
+        {"node-1", "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
+                   "\"node-1\",\"labels\":{\"a\":\"b\"}}}"},
+        /* a name that is not the key's: kept in the text */
+        {"ns/c", "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"other\","
+                 "\"namespace\":\"ns\"}}"},
+        /* no apiVersion, no metadata at all */
+        {"ns/d", "{\"spec\":{\"x\":[1,2,\"\\u00e9\"]}}"},
+        /* an empty namespace member on a cluster-scoped object */
+        {"pv", "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"pv\","
+               "\"namespace\":\"\"}}"},
+    };
+    size_t n = sizeof objs / sizeof objs[0];
+    informer_cache_t *c = informer_cache_new(1);
+    for (size_t i = 0; i < n; i++) put(c, objs[i][0], load(objs[i][1]));
+    for (size_t i = 0; i < n; i++) {
+        json_t *want = load(objs[i][1]);
+        json_t *got = informer_cache_get(c, objs[i][0]);
+        assert_non_null(got);
+        if (!json_equal(got, want)) {
+            char *g = json_dumps(got, JSON_SORT_KEYS);
+            fail_msg("%s came back as %s", objs[i][1], g);
+        }
+        json_decref(want);
+    }
+    assert_string_equal(names(informer_cache_list_owner(c, "u-d")), "b");
+    assert_string_equal(names(informer_cache_list_label(c, "a", "b")), "node-1");
+    informer_cache_free(c);
+}
+
+/* A packed cache's get hands out the same tree until the reads are
+ * released, and the tree stays valid across an update of its key for the
+ * one holding it. */
+static void test_packed_reads_held(void **state)
+{
+    (void)state;
+    informer_cache_t *c = informer_cache_new(1);
+    put(c, "a/x", pod("a", "x", "one", NULL));
+    json_t *first = informer_cache_get(c, "a/x");
+    assert_ptr_equal(informer_cache_get(c, "a/x"), first);
+    json_incref(first);
+    informer_cache_release_reads(c);
+    json_t *again = informer_cache_get(c, "a/x");
+    assert_non_null(again);
+    assert_true(json_equal(again, first));
+    /* an update returns the tree a reader was given */
+    int err;
+    json_t *x2 = pod("a", "x", "two", NULL);
+    json_t *old = informer_cache_put(c, "a/x", x2, &err);
+    assert_ptr_equal(old, again);
+    json_decref(old);
+    json_decref(x2);
+    assert_string_equal(names(informer_cache_list_label(c, "app", "two")), "x");
+    assert_string_equal(names(informer_cache_list_label(c, "app", "one")), "");
+    json_decref(first);
+    /* removal with a read held, then the reads released: nothing twice */
+    assert_non_null(informer_cache_get(c, "a/x"));
+    json_decref(informer_cache_remove(c, "a/x"));
+    informer_cache_release_reads(c);
+    assert_int_equal(informer_cache_size(c), 0);
+    informer_cache_free(c);
+}
+
 int main(void)
 {
+    static int trees = 0, packed = 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get_put_remove),
-        cmocka_unit_test(test_indexes_follow_updates),
-        cmocka_unit_test(test_many),
+        cmocka_unit_test_prestate(test_get_put_remove, &trees),
+        cmocka_unit_test_prestate(test_indexes_follow_updates, &trees),
+        cmocka_unit_test_prestate(test_many, &trees),
+        cmocka_unit_test_prestate(test_get_put_remove, &packed),
+        cmocka_unit_test_prestate(test_indexes_follow_updates, &packed),
+        cmocka_unit_test_prestate(test_many, &packed),
+        cmocka_unit_test(test_packed_round_trip),
+        cmocka_unit_test(test_packed_reads_held),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,10 +4,11 @@
  * pkg/controller/garbagecollector, same rules, our own design).
  *
  * It watches every resource discovery lists with list, watch and delete
- * (events excepted), through the shared informers, and keeps one index:
- * uid -> the cached object. Dependents of a uid come from each informer's
- * owner index. The work queue holds uids; handling one looks at the object
- * as cached now:
+ * (events excepted), through the shared informers (packed metadata
+ * informers but for pods), and keeps one index: uid -> resource, key and
+ * deletion state (uid_index.h). Dependents of a uid come from each
+ * informer's owner index. The work queue holds uids; handling one looks at
+ * the object as cached now:
  *  - being deleted with the `orphan` finalizer: every dependent loses its
  *    ownerReference to it, then the finalizer is removed;
  *  - being deleted with `foregroundDeletion`: its dependents are queued
@@ -28,6 +29,8 @@
 #include <string.h>
 
 #include <skiff/skiff.h>
+
+#include "uid_index.h"
 
 
 #define GC_WORKERS 64
@@ -57,7 +60,7 @@ struct gc {
     gc_resource_t **res;
     size_t n_res;
     json_t *kinds;  /* "group/Kind" -> {"resource", "version", "namespaced"} (every version) */
-    json_t *uids;   /* uid -> [resource index, object] */
+    uid_index_t *uids; /* every object cached, by uid */
     json_t *absent; /* uid -> true */
     skiff_workqueue_t *q;
     skiff_event_recorder_t *rec;
@@ -179,8 +182,8 @@ static void enqueue_deleting_owners(gc_t *g, const json_t *obj)
     json_array_foreach(json_object_get(meta(obj), "ownerReferences"), i, r)
     {
         const char *u = json_string_value(json_object_get(r, "uid"));
-        json_t *ent = u ? json_object_get(g->uids, u) : NULL;
-        if (ent && being_deleted(json_array_get(ent, 1))) enqueue(g, u);
+        const gc_node_t *n = u ? uid_index_get(g->uids, u) : NULL;
+        if (n && (n->flags & GC_NODE_DELETING)) enqueue(g, u);
     }
 }
 
@@ -193,7 +196,13 @@ static size_t index_of(gc_t *g, const gc_resource_t *r)
 
 static void index_put(gc_t *g, gc_resource_t *r, json_t *obj, const char *uid)
 {
-    json_object_set_new(g->uids, uid, json_pack("[I,O]", (json_int_t)index_of(g, r), obj));
+    char key[512];
+    int n = skiff_object_key(key, sizeof key, obj);
+    if (n < 0 || (size_t)n >= sizeof key) return;
+    int flags = (being_deleted(obj) ? GC_NODE_DELETING : 0) |
+                (deleting_dependents(obj) ? GC_NODE_DELETING_DEPENDENTS : 0);
+    if (uid_index_put(g->uids, uid, (uint32_t)index_of(g, r), key, flags) != 0)
+        g->ctx->log(g->ctx, SKIFF_LOG_WARN, "out of memory indexing %s", key);
 }
 
 static void discover(gc_t *g);
@@ -256,7 +265,7 @@ static void on_delete(void *data, json_t *obj)
     gc_t *g = r->gc;
     const char *uid = meta_str(obj, "uid");
     if (!uid || g->stopping) return;
-    json_object_del(g->uids, uid);
+    uid_index_del(g->uids, uid);
     if (json_object_size(g->absent) >= GC_ABSENT_MAX) json_object_clear(g->absent);
     json_object_set_new(g->absent, uid, json_true());
     /* its dependents may have lost their last owner */
@@ -326,12 +335,13 @@ static void add_resource(gc_t *g, const json_t *res)
         return;
     }
     r->res = (skiff_resource_t){r->group, r->version, r->resource, NULL};
-    skiff_informer_opts_t o = {0};
     /* the collector reads only metadata: pods through the reduced copies
-     * the workload controllers share, everything else through metadata
-     * informers (a ConfigMap, a Secret or an Event whole costs several
-     * times its metadata) */
+     * the workload controllers share, everything else through packed
+     * metadata informers (a ConfigMap or a Secret whole costs several
+     * times its metadata, and that metadata as a tree ten times its text;
+     * the collector reads few of them) */
     int pods = !*r->group && strcmp(r->resource, "pods") == 0;
+    skiff_informer_opts_t o = {.packed = !pods};
     if (skiff_informer_factory_get_transformed(
             g->ctx->informers, &r->res, &o, pods ? SKIFF_POD_VIEW_ID : SKIFF_METADATA_VIEW_ID,
             pods ? skiff_pod_view : skiff_metadata_view, NULL, &r->inf) != 0) {
@@ -536,13 +546,18 @@ static json_t *finalizers_without(const json_t *obj, const char *f)
     return keep;
 }
 
+/* The resource of the object with uid, or NULL when none is cached; its
+ * object too (borrowed from the informer) when obj is set. */
 static gc_resource_t *resource_of(gc_t *g, const char *uid, json_t **obj)
 {
-    json_t *ent = json_object_get(g->uids, uid);
-    if (!ent) return NULL;
-    size_t idx = (size_t)json_integer_value(json_array_get(ent, 0));
-    if (obj) *obj = json_array_get(ent, 1);
-    return idx < g->n_res ? g->res[idx] : NULL;
+    const gc_node_t *n = uid_index_get(g->uids, uid);
+    gc_resource_t *r = n && n->res < g->n_res ? g->res[n->res] : NULL;
+    if (obj) {
+        *obj = r ? skiff_informer_get(r->inf, gc_node_key(n)) : NULL;
+        const char *u = meta_str(*obj, "uid");
+        if (!u || strcmp(u, uid) != 0) *obj = NULL; /* the name has a new object */
+    }
+    return r;
 }
 
 static void delete_object(gc_work_t *w, const char *policy)
@@ -640,16 +655,19 @@ static int owner_state(gc_work_t *w, const json_t *ref)
     int owner_namespaced = json_is_true(json_object_get(ki, "namespaced"));
     /* a cluster-scoped object cannot be owned by a namespaced one */
     if (owner_namespaced && !w->r->namespaced) return OWNER_INVALID;
-    json_t *owner = NULL;
-    if (resource_of(g, uid, &owner) && owner) {
-        const char *ons = meta_str(owner, "namespace");
-        const char *oname = meta_str(owner, "name");
+    const gc_node_t *owner = uid_index_get(g->uids, uid);
+    if (owner && owner->res < g->n_res) {
+        /* the key: "ns/name", or "name" for a cluster-scoped owner */
+        const char *okey = gc_node_key(owner), *slash = strchr(okey, '/');
+        const char *oname = slash ? slash + 1 : okey;
+        size_t ons_len = slash ? (size_t)(slash - okey) : 0;
         /* ownerReferences have no namespace: a namespaced owner is looked
          * for in the dependent's, and one elsewhere counts as absent */
-        if (owner_namespaced && (!ons || !dep_ns || strcmp(ons, dep_ns) != 0))
+        if (owner_namespaced &&
+            (!slash || !dep_ns || strlen(dep_ns) != ons_len || strncmp(okey, dep_ns, ons_len) != 0))
             return OWNER_ELSEWHERE;
-        if (!oname || strcmp(oname, name) != 0) return OWNER_DANGLING;
-        return deleting_dependents(owner) ? OWNER_WAITING : OWNER_SOLID;
+        if (strcmp(oname, name) != 0) return OWNER_DANGLING;
+        return (owner->flags & GC_NODE_DELETING_DEPENDENTS) ? OWNER_WAITING : OWNER_SOLID;
     }
     if (json_object_get(g->absent, uid)) return OWNER_DANGLING;
     json_t *live = json_object_get(w->live, uid);
@@ -876,7 +894,7 @@ static void gc_maybe_free(gc_t *g)
     for (size_t i = 0; i < g->n_res; i++) resource_free(g->res[i]);
     free(g->res);
     json_decref(g->kinds);
-    json_decref(g->uids);
+    uid_index_free(g->uids);
     json_decref(g->absent);
     free(g);
 }
@@ -895,13 +913,13 @@ static int gc_start(skiff_plugin_ctx_t *ctx)
     if (!g) return SKIFF_ENOMEM;
     g->ctx = ctx;
     g->kinds = json_object();
-    g->uids = json_object();
+    g->uids = uid_index_new();
     g->absent = json_object();
     skiff_workqueue_opts_t qo = {.base_delay_ms = 50, .max_delay_ms = 30000};
     if (!g->kinds || !g->uids || !g->absent ||
         skiff_workqueue_new(ctx->loop, &qo, pump, g, &g->q) != 0) {
         json_decref(g->kinds);
-        json_decref(g->uids);
+        uid_index_free(g->uids);
         json_decref(g->absent);
         free(g);
         return SKIFF_ENOMEM;
