@@ -685,8 +685,11 @@ int cmd_server(int argc, char **argv)
      * at a time) and index tables growing then leave their space behind
      * in the heap: 6 MB of resident memory with 20,000 ConfigMaps (42 MB
      * against 36), for no measured change in pods bound per second.
-     * MALLOC_MMAP_THRESHOLD_ in the environment still decides. */
-    if (!getenv("MALLOC_MMAP_THRESHOLD_")) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+     * MALLOC_MMAP_THRESHOLD_ or GLIBC_TUNABLES in the environment still
+     * decide. */
+    const char *tunables = getenv("GLIBC_TUNABLES");
+    if (!getenv("MALLOC_MMAP_THRESHOLD_") && !(tunables && strstr(tunables, "mmap_threshold")))
+        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
     json_alloc_install();
     size_thread_pool();

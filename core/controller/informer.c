@@ -571,6 +571,11 @@ json_t *skiff_informer_get(const skiff_informer_t *inf, const char *key)
     return inf ? informer_cache_get(inf->cache, key) : NULL;
 }
 
+json_t *skiff_informer_get_ref(const skiff_informer_t *inf, const char *key)
+{
+    return inf ? informer_cache_get_ref(inf->cache, key) : NULL;
+}
+
 json_t *skiff_informer_list(const skiff_informer_t *inf)
 {
     return informer_cache_list(inf ? inf->cache : NULL);

@@ -201,6 +201,24 @@ static void index_each(informer_cache_t *c, const json_t *obj, entry_t *e, int a
     }
 }
 
+static void forget_in_set(const char *value, void *set, void *e)
+{
+    (void)value;
+    table_t *t = set;
+    long i = find_entry(t, e);
+    if (i >= 0) remove_at(t, (size_t)i, 0);
+}
+
+/* Takes e out of every index set, for when the object it was indexed by
+ * cannot be read back (a packed cache out of memory): a walk of every set,
+ * where index_each visits only the object's (sets left empty stay). */
+static void index_forget(informer_cache_t *c, entry_t *e)
+{
+    strmap_each(c->by_ns, forget_in_set, e);
+    strmap_each(c->by_label, forget_in_set, e);
+    strmap_each(c->by_owner, forget_in_set, e);
+}
+
 /* ---- packed objects ------------------------------------------------------------------ */
 
 /* Leaving out of what is packed: */
@@ -275,7 +293,8 @@ static char *pack(informer_cache_t *c, const char *key, json_t *obj)
 static json_t *unpack(const informer_cache_t *c, const entry_t *e)
 {
     int flags = e->packed[0] - '0';
-    json_t *obj = json_loads(e->packed + 1, 0, NULL);
+    /* pack wrote strings holding NUL as \u0000 */
+    json_t *obj = json_loads(e->packed + 1, JSON_ALLOW_NUL, NULL);
     if (!obj) return NULL;
     if (flags & PACK_NO_TYPE) {
         json_object_set_nocheck(obj, "apiVersion", c->api_version);
@@ -365,6 +384,13 @@ void informer_cache_free(informer_cache_t *c)
 
 size_t informer_cache_size(const informer_cache_t *c) { return c ? c->by_key.n : 0; }
 
+json_t *informer_cache_get_ref(const informer_cache_t *c, const char *key)
+{
+    if (!c || !key) return NULL;
+    long i = find_key(&c->by_key, key, fnv1a_str(key));
+    return i < 0 ? NULL : obj_ref(c, c->by_key.slots[i]);
+}
+
 json_t *informer_cache_get(informer_cache_t *c, const char *key)
 {
     if (!c || !key) return NULL;
@@ -397,8 +423,8 @@ static json_t *take_obj(informer_cache_t *c, entry_t *e)
     return obj ? obj : unpack(c, e);
 }
 
-/* Makes obj entry e's object (a packed cache packs it); e held none. -1
- * on ENOMEM. */
+/* Makes obj the object of entry e, new and holding none (a packed cache
+ * packs it). -1 on ENOMEM. */
 static int hold_obj(informer_cache_t *c, entry_t *e, json_t *obj)
 {
     if (!c->packed) {
@@ -419,16 +445,22 @@ json_t *informer_cache_put(informer_cache_t *c, const char *key, json_t *obj, in
     long i = find_key(&c->by_key, key, h);
     if (i >= 0) {
         entry_t *e = c->by_key.slots[i];
-        json_t *old = take_obj(c, e);
-        if (hold_obj(c, e, obj) != 0) {
-            /* a packed entry keeps its text */
-            if (!c->packed) e->obj = old;
-            else json_decref(old);
+        /* packed, the new text first: without it nothing changes */
+        char *text = c->packed ? pack(c, key, obj) : NULL;
+        if (c->packed && !text) {
             if (err) *err = -1;
             return NULL;
         }
+        json_t *old = take_obj(c, e);
+        if (c->packed) {
+            free(e->packed);
+            e->packed = text;
+        } else {
+            e->obj = json_incref(obj);
+        }
         /* the indexes follow what the entry held before and holds now */
         if (old) index_each(c, old, e, 0);
+        else index_forget(c, e);
         index_each(c, obj, e, 1);
         return old;
     }
@@ -467,6 +499,7 @@ json_t *informer_cache_remove(informer_cache_t *c, const char *key)
     entry_t *e = c->by_key.slots[i];
     json_t *obj = take_obj(c, e);
     if (obj) index_each(c, obj, e, 0);
+    else index_forget(c, e);
     remove_at(&c->by_key, (size_t)i, 1);
     if (e->prev) e->prev->next = e->next;
     else c->first = e->next;

@@ -24,6 +24,9 @@ size_t informer_cache_size(const informer_cache_t *c);
 /* The object under key (borrowed), or NULL. A packed cache's is parsed
  * and held until informer_cache_release_reads. */
 json_t *informer_cache_get(informer_cache_t *c, const char *key);
+/* The object under key as a new reference, or NULL (a packed cache parses
+ * it and holds nothing). */
+json_t *informer_cache_get_ref(const informer_cache_t *c, const char *key);
 /* Lets go of what get parsed in a packed cache (a no-op otherwise). */
 void informer_cache_release_reads(informer_cache_t *c);
 /* Caches obj (a new reference) under key and indexes it; an object already

@@ -646,6 +646,9 @@ static void test_transformed_informer(void **state)
     for (int i = 0; i < 4; i++) assert_string_equal(spk.log[i], st.log[i]);
     assert_string_equal(data_of(skiff_informer_get(t1, "trans/a")), "T:v2");
     assert_string_equal(data_of(skiff_informer_get(packed, "trans/a")), "T:v2");
+    json_t *ref = skiff_informer_get_ref(packed, "trans/a");
+    assert_string_equal(data_of(ref), "T:v2");
+    json_decref(ref);
     assert_true(json_equal(skiff_informer_get(packed, "trans/a"), skiff_informer_get(t1, "trans/a")));
     l = skiff_informer_list_label(packed, "x", "y");
     assert_int_equal(json_array_size(l), 1);

@@ -173,7 +173,7 @@ static void test_many(void **state)
 
 static json_t *load(const char *text)
 {
-    json_t *o = json_loads(text, 0, NULL);
+    json_t *o = json_loads(text, JSON_ALLOW_NUL, NULL);
     assert_non_null(o);
     return o;
 }
@@ -198,6 +198,9 @@ static void test_packed_round_trip(void **state)
                  "\"namespace\":\"ns\"}}"},
         /* no apiVersion, no metadata at all */
         {"ns/d", "{\"spec\":{\"x\":[1,2,\"\\u00e9\"]}}"},
+        /* a string holding NUL, which jansson writes as \u0000 */
+        {"ns/e", "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"e\","
+                 "\"namespace\":\"ns\"},\"data\":{\"k\":\"a\\u0000b\"}}"},
         /* an empty namespace member on a cluster-scoped object */
         {"pv", "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"pv\","
                "\"namespace\":\"\"}}"},
@@ -207,6 +210,10 @@ static void test_packed_round_trip(void **state)
     for (size_t i = 0; i < n; i++) put(c, objs[i][0], load(objs[i][1]));
     for (size_t i = 0; i < n; i++) {
         json_t *want = load(objs[i][1]);
+        /* get_ref: a tree of the caller's own, nothing held */
+        json_t *ref = informer_cache_get_ref(c, objs[i][0]);
+        assert_true(json_equal(ref, want));
+        json_decref(ref);
         json_t *got = informer_cache_get(c, objs[i][0]);
         assert_non_null(got);
         if (!json_equal(got, want)) {

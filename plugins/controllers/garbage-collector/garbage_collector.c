@@ -196,13 +196,17 @@ static size_t index_of(gc_t *g, const gc_resource_t *r)
 
 static void index_put(gc_t *g, gc_resource_t *r, json_t *obj, const char *uid)
 {
-    char key[512];
-    int n = skiff_object_key(key, sizeof key, obj);
-    if (n < 0 || (size_t)n >= sizeof key) return;
+    char buf[512];
+    int n = skiff_object_key(NULL, 0, obj);
+    if (n < 0) return;
+    /* names of some kinds (RBAC's) have no length limit */
+    char *key = (size_t)n < sizeof buf ? buf : malloc((size_t)n + 1);
+    if (key) skiff_object_key(key, (size_t)n + 1, obj);
     int flags = (being_deleted(obj) ? GC_NODE_DELETING : 0) |
                 (deleting_dependents(obj) ? GC_NODE_DELETING_DEPENDENTS : 0);
-    if (uid_index_put(g->uids, uid, (uint32_t)index_of(g, r), key, flags) != 0)
-        g->ctx->log(g->ctx, SKIFF_LOG_WARN, "out of memory indexing %s", key);
+    if (!key || uid_index_put(g->uids, uid, (uint32_t)index_of(g, r), key, flags) != 0)
+        g->ctx->log(g->ctx, SKIFF_LOG_WARN, "cannot index %s: out of memory", key ? key : uid);
+    if (key != buf) free(key);
 }
 
 static void discover(gc_t *g);
@@ -236,6 +240,8 @@ static void on_add(void *data, json_t *obj)
 
 /* Only what can change a decision queues work: most updates (a pod's
  * status) change neither ownerReferences nor the deletion state. */
+static void on_delete(void *data, json_t *obj);
+
 static void on_update(void *data, json_t *old, json_t *obj)
 {
     gc_resource_t *r = data;
@@ -243,6 +249,14 @@ static void on_update(void *data, json_t *old, json_t *obj)
     if (old == obj || g->stopping) return; /* a resync: nothing new */
     const char *uid = meta_str(obj, "uid");
     if (!uid) return;
+    const char *old_uid = meta_str(old, "uid");
+    if (old_uid && strcmp(old_uid, uid) != 0) {
+        /* deleted and created again under the name while the watch was
+         * down (a relist): the old object went */
+        on_delete(data, old);
+        on_add(data, obj);
+        return;
+    }
     crd_changed(r);
     index_put(g, r, obj, uid);
     int refs_changed = !json_equal(json_object_get(meta(old), "ownerReferences"),
@@ -547,15 +561,19 @@ static json_t *finalizers_without(const json_t *obj, const char *f)
 }
 
 /* The resource of the object with uid, or NULL when none is cached; its
- * object too (borrowed from the informer) when obj is set. */
+ * object too when obj is set (a new reference: a packed informer's parse,
+ * which nothing else holds). */
 static gc_resource_t *resource_of(gc_t *g, const char *uid, json_t **obj)
 {
     const gc_node_t *n = uid_index_get(g->uids, uid);
     gc_resource_t *r = n && n->res < g->n_res ? g->res[n->res] : NULL;
     if (obj) {
-        *obj = r ? skiff_informer_get(r->inf, gc_node_key(n)) : NULL;
+        *obj = r ? skiff_informer_get_ref(r->inf, gc_node_key(n)) : NULL;
         const char *u = meta_str(*obj, "uid");
-        if (!u || strcmp(u, uid) != 0) *obj = NULL; /* the name has a new object */
+        if (!u || strcmp(u, uid) != 0) { /* the name has a new object */
+            json_decref(*obj);
+            *obj = NULL;
+        }
     }
     return r;
 }
@@ -827,6 +845,7 @@ static void handle(gc_t *g, const char *key)
     gc_resource_t *r = resource_of(g, key, &obj);
     if (!w || !(w->live = json_object())) {
         free(w);
+        json_decref(obj);
         skiff_workqueue_done(g->q, key);
         skiff_workqueue_add_rate_limited(g->q, key);
         return;
@@ -840,7 +859,7 @@ static void handle(gc_t *g, const char *key)
         return;
     }
     w->r = r;
-    w->obj = json_incref(obj);
+    w->obj = obj;
     if (orphaning(obj)) orphan_dependents(w);
     else if (deleting_dependents(obj)) delete_dependents_first(w);
     else if (being_deleted(obj) || json_array_size(json_object_get(meta(obj), "ownerReferences")) == 0)

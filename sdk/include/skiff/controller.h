@@ -131,8 +131,13 @@ void skiff_informer_stats(const skiff_informer_t *inf, int *lists, int *watches)
 int skiff_object_key(char *buf, size_t len, json_t *obj);
 
 /* A cached object by key (borrowed: valid until the informer next handles
- * an event, even when packed), or NULL. */
+ * an event, even when packed), or NULL. On the loop only: a packed
+ * informer holds the tree it parsed for the caller until that event. */
 json_t *skiff_informer_get(const skiff_informer_t *inf, const char *key);
+/* The same as a new reference (the caller json_decref()s it): what a
+ * reader of a packed informer uses outside its event handlers (a work
+ * queue's worker), so that no parsed tree is held for it. */
+json_t *skiff_informer_get_ref(const skiff_informer_t *inf, const char *key);
 /* New JSON arrays (the caller json_decref()s them) of cached objects:
  * all; those in a namespace; those with label key=value; those whose
  * metadata.ownerReferences name the uid. */
