@@ -34,10 +34,15 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/sched-bench.XXXXXX")
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 PID= APID=
 trap 'kill -TERM $APID $PID 2>/dev/null; wait $APID $PID 2>/dev/null; rm -rf "$TMP"' EXIT
+# The server runs no controllers but the scheduler, unless the pods come
+# from Deployments (--deployments): then their two controllers run too;
+# --controllers in SCHED_BENCH_SERVER_ARGS decides over both.
+CONTROLLERS=none
+case " $* " in *" --deployments "*) CONTROLLERS=deployment,replicaset ;; esac
 # start_server [ARGS]: the server on $PORT, ready
 start_server() {
 	# shellcheck disable=SC2086
-	"$SKIFF" server --plain-http --port "$PORT" --data-dir "$TMP/data" --controllers none \
+	"$SKIFF" server --plain-http --port "$PORT" --data-dir "$TMP/data" --controllers "$CONTROLLERS" \
 		--log-level warn ${SCHED_BENCH_SERVER_ARGS:-} "$@" >>"$TMP/server.log" 2>&1 &
 	PID=$!
 	for _ in $(seq 600); do
