@@ -201,6 +201,25 @@ static void index_each(informer_cache_t *c, const json_t *obj, entry_t *e, int a
     }
 }
 
+/* Both absent, or equal (json_equal compares shared members by pointer
+ * first). */
+static int same_json(const json_t *a, const json_t *b)
+{
+    return a == b || (a && b && json_equal((json_t *)a, (json_t *)b));
+}
+
+/* Whether a and b belong to the same index sets: the same namespace,
+ * labels and ownerReferences. */
+static int same_index_values(const json_t *a, const json_t *b)
+{
+    const json_t *ma = json_object_get(a, "metadata"), *mb = json_object_get(b, "metadata");
+    const char *na = json_string_value(json_object_get(ma, "namespace"));
+    const char *nb = json_string_value(json_object_get(mb, "namespace"));
+    return (na == nb || (na && nb && strcmp(na, nb) == 0)) &&
+           same_json(json_object_get(ma, "labels"), json_object_get(mb, "labels")) &&
+           same_json(json_object_get(ma, "ownerReferences"), json_object_get(mb, "ownerReferences"));
+}
+
 static void forget_in_set(const char *value, void *set, void *e)
 {
     (void)value;
@@ -458,7 +477,9 @@ json_t *informer_cache_put(informer_cache_t *c, const char *key, json_t *obj, in
         } else {
             e->obj = json_incref(obj);
         }
-        /* the indexes follow what the entry held before and holds now */
+        /* the indexes follow what the entry held before and holds now
+         * (most updates, a status written, move nothing) */
+        if (old && same_index_values(old, obj)) return old;
         if (old) index_each(c, old, e, 0);
         else index_forget(c, e);
         index_each(c, obj, e, 1);

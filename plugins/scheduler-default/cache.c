@@ -318,6 +318,39 @@ pod_info_t *pod_info_new(json_t *pod)
     return pi;
 }
 
+/* Both absent, or equal (json_equal compares shared members, the pods
+ * view's, by pointer first). */
+static int same_json(const json_t *a, const json_t *b)
+{
+    return a == b || (a && b && json_equal((json_t *)a, (json_t *)b));
+}
+
+int pod_info_refresh(pod_info_t *pi, json_t *pod)
+{
+    json_t *meta = json_object_get(pod, "metadata");
+    const char *uid = json_string_value(json_object_get(meta, "uid"));
+    json_t *labels = json_object_get(meta, "labels");
+    json_t *dt = json_object_get(meta, "deletionTimestamp");
+    int terminating = dt && !json_is_null(dt);
+    if (pod == pi->obj) return 1;
+    if (!uid || strcmp(uid, pi->p.uid) != 0 || terminating != pi->p.terminating ||
+        !same_json(json_is_object(labels) ? labels : NULL, pi->p.labels) ||
+        !same_json(json_object_get(pod, "spec"), json_object_get(pi->obj, "spec")))
+        return 0;
+    /* what points into the object moves to the new one */
+    json_incref(pod);
+    json_decref(pi->obj);
+    pi->obj = pod;
+    pi->p.obj = pod;
+    pi->p.ns = json_string_value(json_object_get(meta, "namespace"));
+    if (!pi->p.ns) pi->p.ns = "";
+    pi->p.name = json_string_value(json_object_get(meta, "name"));
+    if (!pi->p.name) pi->p.name = "";
+    pi->p.uid = uid;
+    pi->p.labels = json_is_object(labels) ? labels : NULL;
+    return 1;
+}
+
 void pod_info_set_node(pod_info_t *pi, const char *node)
 {
     free(pi->node_buf);
