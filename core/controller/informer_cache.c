@@ -297,11 +297,14 @@ static char *pack(informer_cache_t *c, const char *key, json_t *obj)
             json_object_set_new_nocheck(top, "metadata", m);
         }
     }
-    size_t n = json_dumpb(top, NULL, 0, JSON_COMPACT);
+    /* one encoding, into the stack when it fits (a metadata view does) */
+    char buf[1024];
+    size_t n = json_dumpb(top, buf, sizeof buf, JSON_COMPACT);
     char *text = n ? malloc(n + 2) : NULL;
     if (text) {
         text[0] = (char)('0' + flags);
-        json_dumpb(top, text + 1, n, JSON_COMPACT);
+        if (n <= sizeof buf) memcpy(text + 1, buf, n);
+        else json_dumpb(top, text + 1, n, JSON_COMPACT);
         text[n + 1] = '\0';
     }
     json_decref(top);

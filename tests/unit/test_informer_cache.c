@@ -208,6 +208,18 @@ static void test_packed_round_trip(void **state)
     size_t n = sizeof objs / sizeof objs[0];
     informer_cache_t *c = informer_cache_new(1);
     for (size_t i = 0; i < n; i++) put(c, objs[i][0], load(objs[i][1]));
+    /* text longer than the encoder's first buffer */
+    char big[4000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    json_t *large = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "v1", "kind",
+                              "ConfigMap", "metadata", "name", "big", "namespace", "ns", "data",
+                              "k", big);
+    int err;
+    json_decref(informer_cache_put(c, "ns/big", large, &err));
+    assert_int_equal(err, 0);
+    assert_true(json_equal(informer_cache_get(c, "ns/big"), large));
+    json_decref(large);
     for (size_t i = 0; i < n; i++) {
         json_t *want = load(objs[i][1]);
         /* get_ref: a tree of the caller's own, nothing held */
