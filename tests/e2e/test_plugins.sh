@@ -42,7 +42,7 @@ ok "skiff plugins list --plugin-dir (offline) succeeds" \
 is "$(field counting-controller 5)" would-load "offline: the good plugin would load"
 is "$(field runtime-stub 5)" would-load "offline: a second folder given with ':' is read too"
 is "$(field bad_abi 5)" failed "offline: the wrong-ABI plugin is failed"
-like "$(row bad_abi)" "was built for SDK ABI 44, this skiff speaks ABI 3" "... with both ABI versions"
+like "$(row bad_abi)" "was built for SDK ABI 44, this skiff speaks ABI 4" "... with both ABI versions"
 like "$(row missing_sdk_symbol)" "undefined symbol: skiff_function_from_the_future" \
 	"offline: an unresolved SDK symbol is named"
 is "$(field scheduler-default 5)" available "offline: built-in plugins are available (load when named)"
@@ -75,7 +75,7 @@ is "$(field counting-controller 5)" started "list: the good plugin is started"
 is "$(field counting-controller 4)" plugin-dir "list: ... from the plugin folder"
 is "$(field counting-controller 6)" "$dir/counting_controller.so" "list: ... with its path"
 is "$(field bad_abi 5)" failed "list: the wrong-ABI plugin is failed"
-like "$(row bad_abi)" "was built for SDK ABI 44, this skiff speaks ABI 3; rebuild it against this SDK" \
+like "$(row bad_abi)" "was built for SDK ABI 44, this skiff speaks ABI 4; rebuild it against this SDK" \
 	"list: ... with the reason"
 like "$(row no_symbol)" "does not export the descriptor symbol \"skiff_plugin\"" \
 	"list: a .so without the descriptor is failed with the reason"
@@ -101,7 +101,7 @@ fi
 log=$(cat "$E2E_TMP/server.log")
 # the message docs/plugins.md shows, with NAME and PATH filled in
 abi_msg=$(cat <<'EOF'
-plugin NAME (PATH) was built for SDK ABI 44, this skiff speaks ABI 3; rebuild it against this SDK
+plugin NAME (PATH) was built for SDK ABI 44, this skiff speaks ABI 4; rebuild it against this SDK
 EOF
 )
 abi_msg=${abi_msg/PATH/$dir/bad_abi.so}

@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 /* Bumped on any incompatible change to a struct or vtable in sdk/include. */
-#define SKIFF_ABI_VERSION 3u
+#define SKIFF_ABI_VERSION 4u
 
 /* Name of the exported descriptor symbol. */
 #define SKIFF_PLUGIN_SYMBOL "skiff_plugin"
