@@ -86,14 +86,23 @@ int skiff_object_key(char *buf, size_t len, json_t *obj)
     return n < 0 ? SKIFF_EINVAL : n;
 }
 
-/* Key into a malloc'd string (NULL without a name or memory). */
-static char *key_dup(json_t *obj)
+/* Key of obj in buf when it fits (names are at most 253 bytes, namespaces
+ * 63), else in a malloc'd string; NULL without a name or memory. Release
+ * with key_done. */
+#define KEY_BUF 320
+static char *key_of(json_t *obj, char buf[KEY_BUF])
 {
-    int n = skiff_object_key(NULL, 0, obj);
+    int n = skiff_object_key(buf, KEY_BUF, obj);
     if (n < 0) return NULL;
+    if (n < KEY_BUF) return buf;
     char *k = malloc((size_t)n + 1);
     if (k) skiff_object_key(k, (size_t)n + 1, obj);
     return k;
+}
+
+static void key_done(char *k, char buf[KEY_BUF])
+{
+    if (k != buf) free(k);
 }
 
 static char *sdup(const char *s) { return s && *s ? strdup(s) : NULL; }
@@ -235,11 +244,12 @@ static void cache_replace(skiff_informer_t *inf, json_t *items)
     json_t *it;
     json_array_foreach(items, i, it)
     {
-        char *k = key_dup(it);
+        char kb[KEY_BUF];
+        char *k = key_of(it, kb);
         if (!k) continue;
         if (seen) json_object_set_nocheck(seen, k, json_true());
         cache_put(inf, k, it, 1);
-        free(k);
+        key_done(k, kb);
     }
     json_t *gone = json_array();
     if (seen && gone) {
@@ -399,7 +409,8 @@ static void on_watch(void *data, const char *type, json_t *obj)
         note_rv(inf, obj);
         return;
     }
-    char *k = key_dup(obj);
+    char kb[KEY_BUF];
+    char *k = key_of(obj, kb);
     if (!k) return;
     note_rv(inf, obj);
     int deleted = strcmp(type, "DELETED") == 0;
@@ -409,7 +420,7 @@ static void on_watch(void *data, const char *type, json_t *obj)
         else cache_put(inf, k, t, 0);
         json_decref(t);
     }
-    free(k);
+    key_done(k, kb);
 }
 
 static void start_watch(skiff_informer_t *inf)
