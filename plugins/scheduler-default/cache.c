@@ -334,8 +334,7 @@ int pod_info_refresh(pod_info_t *pi, json_t *pod)
     int terminating = dt && !json_is_null(dt);
     if (pod == pi->obj) return 1;
     if (!uid || strcmp(uid, pi->p.uid) != 0 || terminating != pi->p.terminating ||
-        !same_json(json_is_object(labels) ? labels : NULL, pi->p.labels) ||
-        !same_json(json_object_get(pod, "spec"), json_object_get(pi->obj, "spec")))
+        !same_json(json_is_object(labels) ? labels : NULL, pi->p.labels))
         return 0;
     /* what points into the object moves to the new one */
     json_incref(pod);

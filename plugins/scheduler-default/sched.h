@@ -83,10 +83,11 @@ typedef struct sched_cache {
 
 /* Parses requests, ports, priority and labels of pod (json_incref'd). NULL on ENOMEM. */
 pod_info_t *pod_info_new(json_t *pod);
-/* pod's version of the same pod as pi, when it changes nothing pi was made
- * from but the object (the same uid, spec, labels and deletion state: a
- * status written): pi holds pod from then on and 1 is returned; else 0
- * and pi is unchanged. */
+/* pod, a version of the bound pod pi is (the same node), when it changes
+ * nothing pi was made from but the object: the same uid, labels and
+ * deletion state (a bound pod's requests, ports, priority and affinity
+ * cannot change: the API server refuses such updates). pi holds pod from
+ * then on and 1 is returned; else 0 and pi is unchanged. */
 int pod_info_refresh(pod_info_t *pi, json_t *pod);
 void pod_info_free(pod_info_t *pi);
 /* Sets p.node_name / nominated (copied; NULL or "" clears). */
