@@ -19,7 +19,8 @@
 # hollow.skiff.io/ready: "false" runs but never becomes Ready. The server
 # logs at info level, where the controllers say how many workers they run.
 E2E_LOG_LEVEL=info
-start_server --controllers replicaset,deployment,garbage-collector \
+AUDIT="$E2E_TMP/audit.log"
+start_server --controllers replicaset,deployment,garbage-collector --audit-log-path "$AUDIT" \
 	--plugin-settings "controller-replicaset.workers=3;controller-deployment.workers=2" ||
 	bail_out "server did not start"
 start_hollow 3 --ready-delay 200ms || bail_out "hollow nodes did not start"
@@ -123,6 +124,10 @@ is "$(field "rs/$RS1" '{.spec.replicas} {.metadata.annotations.deployment\.kuber
 	"10 3 1" "the first ReplicaSet is back, as revision 3 (history 1)"
 is "$(field deploy/web '{.metadata.annotations.deployment\.kubernetes\.io/revision}' -n roll)" "3" \
 	"the Deployment is at revision 3"
+# each new revision is patched onto the Deployment, then its status is
+# written: with the version that patch made, not the one read before it
+STATUS_409=$(grep -c '"requestURI":"/apis/apps/v1/namespaces/roll/deployments/web/status[^"]*".*"code":409' "$AUDIT")
+is "$STATUS_409" "0" "the rollouts wrote the Deployment's status without a conflict (audit log)"
 is "$(k get rs -n roll -l app=web -o name | wc -l)" "2" "undo made no third ReplicaSet"
 ok "rollout undo --to-revision=2" k rollout undo deploy/web -n roll --to-revision=2
 ok "rollout --to-revision=2 brings image B back" wait_for 30 images_are roll web img:b 10

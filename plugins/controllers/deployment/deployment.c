@@ -64,6 +64,12 @@ typedef struct dep_run {
     int replicas, rolling, max_surge, max_unavailable;
     int pending;     /* writes in flight, plus one while issuing */
     int conflict, failed;
+    /* the Deployment's own metadata patches in flight (its revision): the
+     * status is written after them, with the resourceVersion they made,
+     * or it would conflict with our own write */
+    int dep_patches;
+    int status_deferred;
+    char dep_rv[32];
     skiff_reconcile_result_t res;
 } dep_run_t;
 
@@ -73,6 +79,7 @@ typedef struct write_ctx {
     char *event_reason; /* Event on the Deployment after success, or NULL */
     char *event_msg;
     int is_delete;
+    int dep_patch; /* a patch of the Deployment's metadata */
 } write_ctx_t;
 
 #define LOG(ctl, level, ...) (ctl)->ctx->log((ctl)->ctx, level, __VA_ARGS__)
@@ -378,11 +385,18 @@ static void run_release(dep_run_t *run)
     run_finish(run, res);
 }
 
+static void write_status(dep_run_t *run);
+
 static void on_written(void *data, int status, json_t *obj)
 {
     write_ctx_t *w = data;
     dep_run_t *run = w->run;
     dep_ctl_t *ctl = run->ctl;
+    if (w->dep_patch) {
+        run->dep_patches--;
+        if (status == 200)
+            snprintf(run->dep_rv, sizeof run->dep_rv, "%lld", (long long)rv_of(obj));
+    }
     if (status == 200 || status == 201 || status == 202 || (w->is_delete && status == 404)) {
         if (w->wait_key[0] && !ctl->stopped && status != 404)
             remember_write(ctl, run->r->key, w->wait_key, rv_of(obj));
@@ -397,9 +411,15 @@ static void on_written(void *data, int status, json_t *obj)
         LOG(ctl, SKIFF_LOG_WARN, "deployment %s: a write failed (%d): %s", run->r->key, status,
             msg ? msg : "no answer");
     }
+    int then_status = w->dep_patch && run->dep_patches == 0 && run->status_deferred;
     free(w->event_reason);
     free(w->event_msg);
     free(w);
+    if (then_status) {
+        /* issued before this write is released, so the round waits for it */
+        run->status_deferred = 0;
+        write_status(run);
+    }
     run_release(run);
 }
 
@@ -672,8 +692,17 @@ static void write_status(dep_run_t *run)
 {
     json_t *old = json_object_get(run->dep, "status");
     if (run->ctl->stopped || (old && json_equal(old, run->status))) return;
+    if (run->dep_patches > 0) {
+        run->status_deferred = 1;
+        return;
+    }
     json_t *obj = skiff_json_copy(run->dep);
     json_object_set(obj, "status", run->status);
+    /* after our own patch of its metadata: the version that patch made
+     * (the status subresource takes nothing else of the object) */
+    if (run->dep_rv[0])
+        json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion",
+                            json_string(run->dep_rv));
     write_ctx_t *w = write_ctx(run, "deployment", NULL, NULL);
     if (!w) {
         run->failed = 1;
@@ -857,11 +886,16 @@ static int sync_revision(dep_run_t *run)
         char *text = json_dumps(p, JSON_COMPACT);
         json_decref(p);
         write_ctx_t *w = text ? write_ctx(run, "deployment", NULL, NULL) : NULL;
-        if (w)
-            issued(run, w, skiff_client_patch(run->ctl->ctx->client, &dep_res, run->r->ns,
-                                              run->r->name, SKIFF_PATCH_MERGE, text, NULL,
-                                              on_written, w));
-        else run->failed = 1;
+        if (w) {
+            w->dep_patch = 1;
+            run->dep_patches++;
+            int rc = skiff_client_patch(run->ctl->ctx->client, &dep_res, run->r->ns, run->r->name,
+                                        SKIFF_PATCH_MERGE, text, NULL, on_written, w);
+            if (rc < 0) run->dep_patches--;
+            issued(run, w, rc);
+        } else {
+            run->failed = 1;
+        }
         free(text);
     }
     /* Kubernetes notes the found ReplicaSet when there is no condition yet */
