@@ -331,39 +331,58 @@ int skiff_pod_is_available(const json_t *pod, int64_t min_ready_seconds, int64_t
     return since >= 0 && since + min_ready_seconds * 1000 <= now_ms;
 }
 
-static int64_t containers_sum(const json_t *containers, const char *resource, int max)
+/* Adds (max 0) or takes the largest of (max 1) each container's request
+ * for each of the n resources into acc: its request, or its limit when it
+ * asks for none (API defaulting), 0 when neither parses. */
+static void containers_requests(const json_t *containers, const char *const *resources,
+                                size_t n, int max, int64_t *acc)
 {
-    int64_t total = 0;
     size_t i;
     json_t *c;
     json_array_foreach(containers, i, c) {
-        json_t *res = json_object_get(c, "resources");
-        int64_t v = 0;
-        if (skiff_quantity_milli_json(json_object_get(json_object_get(res, "requests"), resource),
-                                      &v) != 0)
-            v = 0;
-        /* a limit without a request defaults the request to the limit */
-        if (!json_object_get(json_object_get(res, "requests"), resource) &&
-            skiff_quantity_milli_json(json_object_get(json_object_get(res, "limits"), resource),
-                                      &v) != 0)
-            v = 0;
-        if (max) total = v > total ? v : total;
-        else total += v;
+        const json_t *res = json_object_get(c, "resources");
+        const json_t *req = json_object_get(res, "requests");
+        const json_t *lim = json_object_get(res, "limits");
+        for (size_t r = 0; r < n; r++) {
+            const json_t *q = json_object_get(req, resources[r]);
+            if (!q) q = json_object_get(lim, resources[r]);
+            int64_t v = 0;
+            if (skiff_quantity_milli_json(q, &v) != 0) v = 0;
+            if (max) acc[r] = v > acc[r] ? v : acc[r];
+            else acc[r] += v;
+        }
     }
-    return total;
+}
+
+void skiff_pod_requests_milli(const json_t *pod, const char *const *resources, size_t n,
+                              int64_t *out)
+{
+    const json_t *spec = json_object_get(pod, "spec");
+    const json_t *overhead = json_object_get(spec, "overhead");
+    int64_t init[8];
+    for (size_t done = 0; done < n; done += 8) {
+        /* eight resources at a time, the init containers' maxima on the stack */
+        size_t k = n - done < 8 ? n - done : 8;
+        for (size_t r = 0; r < k; r++) out[done + r] = init[r] = 0;
+        containers_requests(json_object_get(spec, "containers"), resources + done, k, 0,
+                            out + done);
+        containers_requests(json_object_get(spec, "initContainers"), resources + done, k, 1,
+                            init);
+        for (size_t r = 0; r < k; r++) {
+            if (init[r] > out[done + r]) out[done + r] = init[r];
+            int64_t over = 0;
+            if (skiff_quantity_milli_json(json_object_get(overhead, resources[done + r]), &over) ==
+                0)
+                out[done + r] += over;
+        }
+    }
 }
 
 int64_t skiff_pod_request_milli(const json_t *pod, const char *resource)
 {
-    const json_t *spec = json_object_get(pod, "spec");
-    int64_t sum = containers_sum(json_object_get(spec, "containers"), resource, 0);
-    int64_t init = containers_sum(json_object_get(spec, "initContainers"), resource, 1);
-    if (init > sum) sum = init;
-    int64_t over = 0;
-    if (skiff_quantity_milli_json(json_object_get(json_object_get(spec, "overhead"), resource),
-                                  &over) == 0)
-        sum += over;
-    return sum;
+    int64_t v = 0;
+    skiff_pod_requests_milli(pod, &resource, 1, &v);
+    return v;
 }
 
 /* ---- hashes --------------------------------------------------------------------- */

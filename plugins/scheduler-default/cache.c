@@ -296,9 +296,12 @@ pod_info_t *pod_info_new(json_t *pod)
     pi->p.terminating = dt && !json_is_null(dt);
     pi->created_ms = skiff_time_parse(json_string_value(json_object_get(meta, "creationTimestamp")));
     skiff_sched_resources_t *r = &pi->p.requests;
-    r->cpu = skiff_pod_request_milli(pod, "cpu");
-    r->memory = skiff_pod_request_milli(pod, "memory");
-    r->ephemeral_storage = skiff_pod_request_milli(pod, "ephemeral-storage");
+    static const char *const standard[] = {"cpu", "memory", "ephemeral-storage"};
+    int64_t std_req[3];
+    skiff_pod_requests_milli(pod, standard, 3, std_req);
+    r->cpu = std_req[0];
+    r->memory = std_req[1];
+    r->ephemeral_storage = std_req[2];
     r->pods = 1000;
     skiff_sched_resources_t names = {0};
     container_requests(json_object_get(spec, "containers"), &names);

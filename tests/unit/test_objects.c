@@ -173,6 +173,25 @@ static void test_pods(void **state)
     assert_int_equal(skiff_pod_request_milli(pod, "cpu"), 1000);
     assert_int_equal(skiff_pod_request_milli(pod, "memory"), 67108864000LL);
     assert_int_equal(skiff_pod_request_milli(pod, "nvidia.com/gpu"), 0);
+    /* several at once: the same figures, in one pass (more than eight
+     * resources take two) */
+    const char *const names[] = {"cpu", "memory", "nvidia.com/gpu", "a", "b", "c", "d", "e",
+                                 "f", "cpu"};
+    int64_t many[10];
+    skiff_pod_requests_milli(pod, names, 10, many);
+    assert_int_equal(many[0], 1000);
+    assert_int_equal(many[1], 67108864000LL);
+    for (int i = 2; i < 9; i++) assert_int_equal(many[i], 0);
+    assert_int_equal(many[9], 1000);
+    /* a limit stands for a missing request; spec.overhead is added */
+    json_t *oh = load("{\"spec\":{\"containers\":[{\"name\":\"a\",\"resources\":{"
+                      "\"requests\":{\"cpu\":\"100m\"},\"limits\":{\"memory\":\"1Gi\"}}}],"
+                      "\"overhead\":{\"cpu\":\"50m\",\"memory\":\"10Mi\"}}}");
+    skiff_pod_requests_milli(oh, names, 2, many);
+    assert_int_equal(many[0], 150);
+    assert_int_equal(many[1], (1073741824LL + 10485760LL) * 1000);
+    assert_int_equal(skiff_pod_request_milli(oh, "memory"), many[1]);
+    json_decref(oh);
     assert_true(skiff_pod_is_ready(pod));
     assert_true(skiff_pod_is_active(pod));
     assert_true(skiff_pod_is_available(pod, 10, 1764158410000LL));

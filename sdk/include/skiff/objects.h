@@ -90,6 +90,10 @@ int skiff_pod_is_available(const json_t *pod, int64_t min_ready_seconds, int64_t
 /* Total requests of a pod's containers (max with each init container, plus
  * spec.overhead) for one resource ("cpu", "memory", ...) in milli-units. */
 int64_t skiff_pod_request_milli(const json_t *pod, const char *resource);
+/* The same for n resources in one pass over the containers: out[i] is
+ * skiff_pod_request_milli(pod, resources[i]). */
+void skiff_pod_requests_milli(const json_t *pod, const char *const *resources, size_t n,
+                              int64_t *out);
 /* Binds pod to node through the pods/binding subresource, as a scheduler
  * does: a v1 Binding with the pod's uid as precondition. cb gets 201, or
  * 409 when the pod is bound already, being deleted or replaced, 404 when
