@@ -50,7 +50,7 @@ static int same_toleration(const json_t *a, const json_t *b)
     static const char *const keys[] = {"key", "operator", "value", "effect", NULL};
     for (const char *const *k = keys; *k; k++) {
         const json_t *x = json_object_get(a, *k), *y = json_object_get(b, *k);
-        if ((x || y) && !json_equal(x, y)) return 0;
+        if (!skiff_json_same(x, y)) return 0;
     }
     return 1;
 }

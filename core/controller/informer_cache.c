@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <skiff/objects.h>
+
 #include "util/hash.h"
 #include "util/strmap.h"
 
@@ -201,13 +203,6 @@ static void index_each(informer_cache_t *c, const json_t *obj, entry_t *e, int a
     }
 }
 
-/* Both absent, or equal (json_equal compares shared members by pointer
- * first). */
-static int same_json(const json_t *a, const json_t *b)
-{
-    return a == b || (a && b && json_equal((json_t *)a, (json_t *)b));
-}
-
 /* Whether a and b belong to the same index sets: the same namespace,
  * labels and ownerReferences. */
 static int same_index_values(const json_t *a, const json_t *b)
@@ -216,8 +211,9 @@ static int same_index_values(const json_t *a, const json_t *b)
     const char *na = json_string_value(json_object_get(ma, "namespace"));
     const char *nb = json_string_value(json_object_get(mb, "namespace"));
     return (na == nb || (na && nb && strcmp(na, nb) == 0)) &&
-           same_json(json_object_get(ma, "labels"), json_object_get(mb, "labels")) &&
-           same_json(json_object_get(ma, "ownerReferences"), json_object_get(mb, "ownerReferences"));
+           skiff_json_same(json_object_get(ma, "labels"), json_object_get(mb, "labels")) &&
+           skiff_json_same(json_object_get(ma, "ownerReferences"),
+                           json_object_get(mb, "ownerReferences"));
 }
 
 static void forget_in_set(const char *value, void *set, void *e)
@@ -445,19 +441,24 @@ static json_t *take_obj(informer_cache_t *c, entry_t *e)
     return obj ? obj : unpack(c, e);
 }
 
-/* Makes obj the object of entry e, new and holding none (a packed cache
- * packs it). -1 on ENOMEM. */
-static int hold_obj(informer_cache_t *c, entry_t *e, json_t *obj)
+/* What an entry for key is to hold of obj, made before anything changes:
+ * a packed cache's text of it in *text (NULL otherwise). -1 on ENOMEM. */
+static int pack_for(informer_cache_t *c, const char *key, json_t *obj, char **text)
 {
-    if (!c->packed) {
+    *text = c->packed ? pack(c, key, obj) : NULL;
+    return c->packed && !*text ? -1 : 0;
+}
+
+/* Makes obj the object of entry e, which holds no tree (new, or its
+ * object taken): the text pack_for made in a packed cache. */
+static void hold_obj(informer_cache_t *c, entry_t *e, json_t *obj, char *text)
+{
+    if (c->packed) {
+        free(e->packed);
+        e->packed = text;
+    } else {
         e->obj = json_incref(obj);
-        return 0;
     }
-    char *text = pack(c, e->key, obj);
-    if (!text) return -1;
-    free(e->packed);
-    e->packed = text;
-    return 0;
 }
 
 json_t *informer_cache_put(informer_cache_t *c, const char *key, json_t *obj, int *err)
@@ -467,19 +468,13 @@ json_t *informer_cache_put(informer_cache_t *c, const char *key, json_t *obj, in
     long i = find_key(&c->by_key, key, h);
     if (i >= 0) {
         entry_t *e = c->by_key.slots[i];
-        /* packed, the new text first: without it nothing changes */
-        char *text = c->packed ? pack(c, key, obj) : NULL;
-        if (c->packed && !text) {
+        char *text;
+        if (pack_for(c, key, obj, &text) != 0) {
             if (err) *err = -1;
             return NULL;
         }
         json_t *old = take_obj(c, e);
-        if (c->packed) {
-            free(e->packed);
-            e->packed = text;
-        } else {
-            e->obj = json_incref(obj);
-        }
+        hold_obj(c, e, obj, text);
         /* the indexes follow what the entry held before and holds now
          * (most updates, a status written, move nothing) */
         if (old && same_index_values(old, obj)) return old;
@@ -489,22 +484,21 @@ json_t *informer_cache_put(informer_cache_t *c, const char *key, json_t *obj, in
         return old;
     }
     size_t len = strlen(key) + 1;
-    entry_t *e = malloc(sizeof *e + len);
+    char *text = NULL;
+    entry_t *e = pack_for(c, key, obj, &text) == 0 ? malloc(sizeof *e + len) : NULL;
     if (e) {
-        e->hash = h;
+        e->hash = h; /* the key table places it by hash */
         e->obj = NULL;
         e->packed = NULL;
         memcpy(e->key, key, len);
     }
-    if (!e || hold_obj(c, e, obj) != 0 || table_add(&c->by_key, e, 1) != 0) {
-        if (e) {
-            free(e->packed);
-            json_decref(e->obj);
-        }
+    if (!e || table_add(&c->by_key, e, 1) != 0) {
+        free(text);
         free(e);
         if (err) *err = -1;
         return NULL;
     }
+    hold_obj(c, e, obj, text);
     e->seq = c->next_seq++;
     e->next = NULL;
     e->prev = c->last;

@@ -387,6 +387,11 @@ int64_t skiff_pod_request_milli(const json_t *pod, const char *resource)
 
 /* ---- hashes --------------------------------------------------------------------- */
 
+int skiff_json_same(const json_t *a, const json_t *b)
+{
+    return a == b || (a && b && json_equal((json_t *)a, (json_t *)b));
+}
+
 json_t *skiff_json_copy(const json_t *v)
 {
     if (!v) return NULL;

@@ -439,7 +439,7 @@ static void check_array(vctx_t *c, const json_t *s, const json_t *v)
                     const char *kn = json_string_value(key);
                     const json_t *x = kn ? json_object_get(a, kn) : NULL;
                     const json_t *y = kn ? json_object_get(b, kn) : NULL;
-                    if (!(x == y || (x && y && json_equal((json_t *)x, (json_t *)y)))) same = 0;
+                    if (!skiff_json_same(x, y)) same = 0;
                 }
                 if (!same) continue;
                 /* Go's rendering of the key map, as Kubernetes prints it */

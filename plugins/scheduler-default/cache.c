@@ -261,29 +261,40 @@ static void parse_ports(pod_info_t *pi)
     pi->p.ports = pi->ports;
 }
 
+/* Makes pod pi's object (a reference of its own, the one before released)
+ * and points the SDK view's strings and labels into it. */
+static void hold_pod(pod_info_t *pi, json_t *pod)
+{
+    json_t *meta = json_object_get(pod, "metadata");
+    json_incref(pod);
+    json_decref(pi->obj);
+    pi->obj = pod;
+    pi->p.obj = pod;
+    pi->p.ns = json_string_value(json_object_get(meta, "namespace"));
+    if (!pi->p.ns) pi->p.ns = "";
+    pi->p.name = json_string_value(json_object_get(meta, "name"));
+    if (!pi->p.name) pi->p.name = "";
+    pi->p.uid = json_string_value(json_object_get(meta, "uid"));
+    if (!pi->p.uid) pi->p.uid = "";
+    json_t *labels = json_object_get(meta, "labels");
+    pi->p.labels = json_is_object(labels) ? labels : NULL;
+}
+
 pod_info_t *pod_info_new(json_t *pod)
 {
     pod_info_t *pi = calloc(1, sizeof *pi);
     if (!pi) return NULL;
-    pi->obj = json_incref(pod);
     json_t *meta = json_object_get(pod, "metadata");
     const char *ns = json_string_value(json_object_get(meta, "namespace"));
     const char *name = json_string_value(json_object_get(meta, "name"));
     size_t len = strlen(ns ? ns : "") + strlen(name ? name : "") + 2;
     pi->key = malloc(len);
     if (!pi->key) {
-        json_decref(pod);
         free(pi);
         return NULL;
     }
     snprintf(pi->key, len, "%s/%s", ns ? ns : "", name ? name : "");
-    pi->p.obj = pod;
-    pi->p.ns = ns ? ns : "";
-    pi->p.name = name ? name : "";
-    pi->p.uid = json_string_value(json_object_get(meta, "uid"));
-    if (!pi->p.uid) pi->p.uid = "";
-    json_t *labels = json_object_get(meta, "labels");
-    pi->p.labels = json_is_object(labels) ? labels : NULL;
+    hold_pod(pi, pod);
     const json_t *spec = json_object_get(pod, "spec");
     const char *node = json_string_value(json_object_get(spec, "nodeName"));
     pod_info_set_node(pi, node);
@@ -321,13 +332,6 @@ pod_info_t *pod_info_new(json_t *pod)
     return pi;
 }
 
-/* Both absent, or equal (json_equal compares shared members, the pods
- * view's, by pointer first). */
-static int same_json(const json_t *a, const json_t *b)
-{
-    return a == b || (a && b && json_equal((json_t *)a, (json_t *)b));
-}
-
 int pod_info_refresh(pod_info_t *pi, json_t *pod)
 {
     json_t *meta = json_object_get(pod, "metadata");
@@ -337,19 +341,9 @@ int pod_info_refresh(pod_info_t *pi, json_t *pod)
     int terminating = dt && !json_is_null(dt);
     if (pod == pi->obj) return 1;
     if (!uid || strcmp(uid, pi->p.uid) != 0 || terminating != pi->p.terminating ||
-        !same_json(json_is_object(labels) ? labels : NULL, pi->p.labels))
+        !skiff_json_same(json_is_object(labels) ? labels : NULL, pi->p.labels))
         return 0;
-    /* what points into the object moves to the new one */
-    json_incref(pod);
-    json_decref(pi->obj);
-    pi->obj = pod;
-    pi->p.obj = pod;
-    pi->p.ns = json_string_value(json_object_get(meta, "namespace"));
-    if (!pi->p.ns) pi->p.ns = "";
-    pi->p.name = json_string_value(json_object_get(meta, "name"));
-    if (!pi->p.name) pi->p.name = "";
-    pi->p.uid = uid;
-    pi->p.labels = json_is_object(labels) ? labels : NULL;
+    hold_pod(pi, pod);
     return 1;
 }
 

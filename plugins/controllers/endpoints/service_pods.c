@@ -147,13 +147,6 @@ static int has_ip(const json_t *pod)
     return ip && *ip;
 }
 
-/* Both absent, or equal (json_equal compares the pods view's shared members
- * by pointer first). */
-static int same_member(const json_t *a, const json_t *b)
-{
-    return a == b || (a && b && json_equal((json_t *)a, (json_t *)b));
-}
-
 /* Whether a and b, two versions of a pod, agree on what can change its
  * endpoints: labels, deletion, addresses, readiness, phase, node,
  * hostname and subdomain (container ports cannot change). Compared in
@@ -169,9 +162,9 @@ static int same_for_endpoints(const json_t *a, const json_t *b)
     for (size_t p = 0; p < 3; p++) {
         const json_t *pa = json_object_get(a, parts[p]), *pb = json_object_get(b, parts[p]);
         for (const char *const *k = keys[p]; *k; k++)
-            if (!same_member(json_object_get(pa, *k), json_object_get(pb, *k))) return 0;
+            if (!skiff_json_same(json_object_get(pa, *k), json_object_get(pb, *k))) return 0;
     }
-    return same_member(skiff_condition_get(a, "Ready"), skiff_condition_get(b, "Ready"));
+    return skiff_json_same(skiff_condition_get(a, "Ready"), skiff_condition_get(b, "Ready"));
 }
 
 static void pod_added(void *data, json_t *pod)

@@ -197,11 +197,11 @@ static size_t index_of(gc_t *g, const gc_resource_t *r)
 static void index_put(gc_t *g, gc_resource_t *r, json_t *obj, const char *uid)
 {
     char buf[512];
-    int n = skiff_object_key(NULL, 0, obj);
+    int n = skiff_object_key(buf, sizeof buf, obj);
     if (n < 0) return;
     /* names of some kinds (RBAC's) have no length limit */
     char *key = (size_t)n < sizeof buf ? buf : malloc((size_t)n + 1);
-    if (key) skiff_object_key(key, (size_t)n + 1, obj);
+    if (key && key != buf) skiff_object_key(key, (size_t)n + 1, obj);
     int flags = (being_deleted(obj) ? GC_NODE_DELETING : 0) |
                 (deleting_dependents(obj) ? GC_NODE_DELETING_DEPENDENTS : 0);
     if (!key || uid_index_put(g->uids, uid, (uint32_t)index_of(g, r), key, flags) != 0)

@@ -111,6 +111,10 @@ int skiff_pod_bind(skiff_client_t *client, json_t *pod, const char *node, skiff_
  * costs a formatted address and a hash table entry for every object and
  * array: for trees, as every parsed object is (a cyclic v never ends). */
 json_t *skiff_json_copy(const json_t *v);
+/* 1 when a and b are both absent (NULL) or equal (json_equal, which
+ * compares shared members by pointer first: cheap on views whose members
+ * are interned). */
+int skiff_json_same(const json_t *a, const json_t *b);
 
 /* ---- shared values ---------------------------------------------------------------- */
 
