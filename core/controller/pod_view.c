@@ -65,57 +65,9 @@
 #include <skiff/objects.h>
 
 #include "controller/view_copy.h"
-
-#define LAST_APPLIED "kubectl.kubernetes.io/last-applied-configuration"
-
-/* ---- interning --------------------------------------------------------------------- */
-
-/* The values reduced pods share (skiff_json_interner_t), for the life of
- * the process: informers of every plugin hold views. */
-static skiff_json_interner_t *shared;
-
-__attribute__((destructor)) static void shared_free(void)
-{
-    skiff_json_interner_free(shared);
-    shared = NULL;
-}
-
-static skiff_json_interner_t *interner(void)
-{
-    if (!shared) shared = skiff_json_interner_new();
-    return shared;
-}
-
-/* A new reference to the shared value equal to v, which is only read: a
- * copy of v becomes the shared one when there is none yet. NULL when out
- * of memory. */
-static json_t *intern(const json_t *v) { return skiff_json_intern_copy(interner(), v); }
+#include "controller/view_intern.h"
 
 /* ---- building the copy ------------------------------------------------------------- */
-
-/* Sets the shared value equal to v (only read; may be NULL) on to as key. */
-static int set_interned(json_t *to, const char *key, const json_t *v)
-{
-    if (!v || json_is_null(v)) return 0;
-    return json_object_set_new_nocheck(to, key, intern(v));
-}
-
-/* The same for a value of ours, whose reference this takes (no copy). */
-static int set_interned_own(json_t *to, const char *key, json_t *v)
-{
-    if (!v || json_is_null(v)) {
-        json_decref(v);
-        return 0;
-    }
-    return json_object_set_new_nocheck(to, key, skiff_json_intern(interner(), v));
-}
-
-static int copy_interned(json_t *to, const json_t *from, const char *const *keys)
-{
-    for (; *keys; keys++)
-        if (set_interned(to, *keys, json_object_get(from, *keys)) != 0) return -1;
-    return 0;
-}
 
 /* A new array of the elements of list (an array of objects), each with
  * only keys; keep(e) may skip an element (NULL: keep all). NULL when list
@@ -143,19 +95,6 @@ fail:
     return NULL;
 }
 
-/* Sets the annotations, without kubectl's copy of the object. */
-static int set_annotations(json_t *m, const json_t *ann)
-{
-    if (!json_object_size(ann)) return 0;
-    if (!json_object_get(ann, LAST_APPLIED)) return set_interned(m, "annotations", ann);
-    json_t *a = skiff_json_copy(ann);
-    if (!a) return -1;
-    json_object_del(a, LAST_APPLIED);
-    if (json_object_size(a)) return set_interned_own(m, "annotations", a);
-    json_decref(a);
-    return 0;
-}
-
 static json_t *meta_view(const json_t *meta)
 {
     /* unique to each pod: as they are */
@@ -165,8 +104,8 @@ static json_t *meta_view(const json_t *meta)
     static const char *const alike[] = {"namespace", "creationTimestamp", "labels",
                                         "ownerReferences", "finalizers", NULL};
     json_t *m = json_object();
-    if (!m || view_copy_members(m, meta, own) != 0 || copy_interned(m, meta, alike) != 0 ||
-        set_annotations(m, json_object_get(meta, "annotations")) != 0)
+    if (!m || view_copy_members(m, meta, own) != 0 || view_copy_interned(m, meta, alike) != 0 ||
+        view_set_annotations(m, json_object_get(meta, "annotations")) != 0)
         goto fail;
     return m;
 fail:
@@ -213,14 +152,14 @@ static json_t *spec_view(const json_t *spec)
     if (!s || view_copy_members(s, spec, own) != 0) goto fail;
     for (const char *const *k = alike; *k; k++) {
         const json_t *v = json_object_get(spec, *k);
-        if (!is_spec_default(*k, v) && set_interned(s, *k, v) != 0) goto fail;
+        if (!is_spec_default(*k, v) && view_set_interned(s, *k, v) != 0) goto fail;
     }
     for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
         int failed = 0, vols = i == 2;
         json_t *a = reduce_list(json_object_get(spec, lists[i]),
                                 vols ? volume_keys : container_keys,
                                 vols ? is_claim_volume : NULL, &failed);
-        if (failed || set_interned_own(s, lists[i], a) != 0) goto fail;
+        if (failed || view_set_interned_own(s, lists[i], a) != 0) goto fail;
     }
     return s;
 fail:
@@ -302,7 +241,7 @@ static json_t *status_view(const json_t *status)
     const json_t *c;
     json_array_foreach(json_object_get(status, "conditions"), i, c) {
         if (failed || !json_is_object(c) || !is_kept_condition(c)) continue; /* as reduce_list */
-        if (copy_interned(json_array_get(a, j++), c, cond_alike) != 0) failed = 1;
+        if (view_copy_interned(json_array_get(a, j++), c, cond_alike) != 0) failed = 1;
     }
     if (failed) {
         json_decref(a);
@@ -310,11 +249,11 @@ static json_t *status_view(const json_t *status)
     }
     /* times have a resolution of one second: the pods that turned ready in
      * the same second have one conditions tree */
-    if (set_interned_own(st, "conditions", a) != 0) goto fail;
+    if (view_set_interned_own(st, "conditions", a) != 0) goto fail;
     static const char *const lists[] = {"containerStatuses", "initContainerStatuses"};
     for (i = 0; i < sizeof lists / sizeof *lists; i++) {
         a = container_statuses_view(json_object_get(status, lists[i]), &failed);
-        if (failed || set_interned_own(st, lists[i], a) != 0) goto fail;
+        if (failed || view_set_interned_own(st, lists[i], a) != 0) goto fail;
     }
     return st;
 fail:
@@ -327,7 +266,7 @@ fail:
  * started yet (bare pods bound by the thousand: 60 MB less at 50,000). */
 static json_t *intern_part(json_t *part)
 {
-    return part ? skiff_json_intern(interner(), part) : NULL;
+    return view_intern_own(part);
 }
 
 /* The status view, shared while the pod has no address of its own yet
@@ -338,17 +277,6 @@ static json_t *status_part(const json_t *status)
     return st && !json_object_get(st, "podIP") ? intern_part(st) : st;
 }
 
-/* Sets part (a new reference) on out as key unless it is empty. */
-static int set_part(json_t *out, const char *key, json_t *part)
-{
-    if (!part) return -1;
-    if (!json_object_size(part)) {
-        json_decref(part);
-        return 0;
-    }
-    return json_object_set_new_nocheck(out, key, part);
-}
-
 json_t *skiff_pod_view(void *data, json_t *pod)
 {
     (void)data;
@@ -357,10 +285,10 @@ json_t *skiff_pod_view(void *data, json_t *pod)
     const char *node = json_string_value(json_object_get(spec, "nodeName"));
     if (!json_is_object(pod) || !node || !*node) return json_incref(pod);
     json_t *out = json_object();
-    if (!out || copy_interned(out, pod, type_keys) != 0 ||
-        set_part(out, "metadata", meta_view(json_object_get(pod, "metadata"))) != 0 ||
-        set_part(out, "spec", intern_part(spec_view(spec))) != 0 ||
-        set_part(out, "status", status_part(json_object_get(pod, "status"))) != 0) {
+    if (!out || view_copy_interned(out, pod, type_keys) != 0 ||
+        view_set_part(out, "metadata", meta_view(json_object_get(pod, "metadata"))) != 0 ||
+        view_set_part(out, "spec", intern_part(spec_view(spec))) != 0 ||
+        view_set_part(out, "status", status_part(json_object_get(pod, "status"))) != 0) {
         json_decref(out);
         return NULL;
     }

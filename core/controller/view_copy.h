@@ -1,5 +1,5 @@
 /* core/controller/view_copy.h - what the informer views (pod_view.c,
- * metadata_view.c) build their reduced objects with. Header only. */
+ * node_view.c, metadata_view.c) build their reduced objects with. Header only. */
 #ifndef SKIFF_CONTROLLER_VIEW_COPY_H
 #define SKIFF_CONTROLLER_VIEW_COPY_H
 
@@ -22,6 +22,18 @@ static inline int view_copy_members(json_t *to, const json_t *from, const char *
             return -1;
     }
     return 0;
+}
+
+/* Sets part (a new reference, or NULL: out of memory) on to as key unless
+ * it is empty; 0, or -1 when part is NULL or out of memory. */
+static inline int view_set_part(json_t *to, const char *key, json_t *part)
+{
+    if (!part) return -1;
+    if (!json_object_size(part)) {
+        json_decref(part);
+        return 0;
+    }
+    return json_object_set_new_nocheck(to, key, part);
 }
 
 #endif

@@ -826,8 +826,13 @@ static int sched_start(skiff_plugin_ctx_t *ctx)
                  : skiff_informer_factory_get_transformed(ctx->informers, &pods_res, &all,
                                                           SKIFF_POD_VIEW_ID, skiff_pod_view,
                                                           NULL, &s->pods_inf);
+    /* nodes too, in the nodes view (skiff_node_view): of a Node it keeps
+     * what steps read (labels, annotations, spec, capacity, allocatable,
+     * images); whole, 5,000 nodes cost 87 MB */
     if (rc != 0 ||
-        skiff_informer_factory_get(ctx->informers, &nodes_res, &all, &s->nodes_inf) != 0 ||
+        skiff_informer_factory_get_transformed(ctx->informers, &nodes_res, &all,
+                                               SKIFF_NODE_VIEW_ID, skiff_node_view, NULL,
+                                               &s->nodes_inf) != 0 ||
         skiff_informer_factory_get(ctx->informers, &ns_res, &all, &s->ns_inf) != 0) {
         skiff_event_recorder_free(s->events);
         free(s);

@@ -16,6 +16,8 @@
 
 #include <skiff/controller.h>
 
+#include "json_at.h"
+
 /* A pod as the API server stores it once defaulted, scheduled and running. */
 static json_t *full_pod(const char *name, const char *node)
 {
@@ -73,15 +75,6 @@ static json_t *full_pod(const char *name, const char *node)
     return p;
 }
 
-static json_t *at(json_t *o, const char *path)
-{
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *save = NULL, *k = strtok_r(buf, ".", &save); k && o; k = strtok_r(NULL, ".", &save))
-        o = json_is_array(o) ? json_array_get(o, (size_t)atoi(k)) : json_object_get(o, k);
-    return o;
-}
-
 static void test_keeps_what_is_read(void **state)
 {
     (void)state;
@@ -105,20 +98,20 @@ static void test_keeps_what_is_read(void **state)
         "status.containerStatuses.0.ready", "status.containerStatuses.0.started",
         "status.containerStatuses.0.lastState.terminated.exitCode", NULL};
     for (const char *const *k = kept; *k; k++) {
-        if (!at(v, *k)) fail_msg("%s was dropped", *k);
-        assert_true(json_equal(at(v, *k), at(pod, *k)));
+        if (!json_at(v, *k)) fail_msg("%s was dropped", *k);
+        assert_true(json_equal(json_at(v, *k), json_at(pod, *k)));
     }
     /* of the conditions, Ready only (and its time) */
-    assert_int_equal(json_array_size(at(v, "status.conditions")), 1);
-    assert_string_equal(json_string_value(at(v, "status.conditions.0.type")), "Ready");
-    assert_true(json_equal(at(v, "status.conditions.0.lastTransitionTime"),
-                           at(pod, "status.conditions.1.lastTransitionTime")));
-    assert_null(at(v, "status.conditions.0.lastProbeTime"));
+    assert_int_equal(json_array_size(json_at(v, "status.conditions")), 1);
+    assert_string_equal(json_string_value(json_at(v, "status.conditions.0.type")), "Ready");
+    assert_true(json_equal(json_at(v, "status.conditions.0.lastTransitionTime"),
+                           json_at(pod, "status.conditions.1.lastTransitionTime")));
+    assert_null(json_at(v, "status.conditions.0.lastProbeTime"));
     /* of the volumes, the claim only */
-    assert_int_equal(json_array_size(at(v, "spec.volumes")), 1);
-    assert_string_equal(json_string_value(at(v, "spec.volumes.0.persistentVolumeClaim.claimName")),
+    assert_int_equal(json_array_size(json_at(v, "spec.volumes")), 1);
+    assert_string_equal(json_string_value(json_at(v, "spec.volumes.0.persistentVolumeClaim.claimName")),
                         "data-web-0");
-    json_t *ann = at(v, "metadata.annotations");
+    json_t *ann = json_at(v, "metadata.annotations");
     assert_string_equal(
         json_string_value(json_object_get(ann, "controller.kubernetes.io/pod-deletion-cost")), "5");
     assert_string_equal(
@@ -147,8 +140,8 @@ static void test_drops_the_rest(void **state)
         "status.containerStatuses.0.image", "status.containerStatuses.0.imageID",
         "status.containerStatuses.0.containerID", NULL};
     for (const char *const *k = dropped; *k; k++)
-        if (at(v, *k)) fail_msg("%s was kept", *k);
-    assert_null(json_object_get(at(v, "metadata.annotations"),
+        if (json_at(v, *k)) fail_msg("%s was kept", *k);
+    assert_null(json_object_get(json_at(v, "metadata.annotations"),
                                 "kubectl.kubernetes.io/last-applied-configuration"));
     json_decref(v);
     json_decref(pod);
@@ -167,10 +160,10 @@ static void test_defaults_left_out(void **state)
     json_object_set_new(spec, "preemptionPolicy", json_string("PreemptLowerPriority"));
     json_t *v = skiff_pod_view(NULL, pod);
     assert_non_null(v);
-    assert_string_equal(json_string_value(at(v, "spec.restartPolicy")), "OnFailure");
-    assert_string_equal(json_string_value(at(v, "spec.schedulerName")), "my-scheduler");
-    assert_null(at(v, "spec.priority"));
-    assert_null(at(v, "spec.preemptionPolicy"));
+    assert_string_equal(json_string_value(json_at(v, "spec.restartPolicy")), "OnFailure");
+    assert_string_equal(json_string_value(json_at(v, "spec.schedulerName")), "my-scheduler");
+    assert_null(json_at(v, "spec.priority"));
+    assert_null(json_at(v, "spec.preemptionPolicy"));
     json_decref(v);
     json_decref(pod);
 }
@@ -210,7 +203,7 @@ static void test_input_untouched(void **state)
     assert_true(json_equal(pod, before));
     v = skiff_pod_view(NULL, pod);
     json_decref(pod);
-    assert_string_equal(json_string_value(at(v, "metadata.name")), "web-0");
+    assert_string_equal(json_string_value(json_at(v, "metadata.name")), "web-0");
     json_decref(v);
     json_decref(before);
 }
@@ -221,20 +214,20 @@ static void test_shared_values_interned(void **state)
     json_t *a = full_pod("web-0", "n1"), *b = full_pod("web-1", "n2");
     json_t *va = skiff_pod_view(NULL, a), *vb = skiff_pod_view(NULL, b);
     /* the two pods' trees are distinct; their views share one copy */
-    assert_ptr_not_equal(at(a, "metadata.labels"), at(b, "metadata.labels"));
-    assert_ptr_equal(at(va, "metadata.labels"), at(vb, "metadata.labels"));
-    assert_ptr_equal(at(va, "metadata.ownerReferences"), at(vb, "metadata.ownerReferences"));
-    assert_ptr_equal(at(va, "metadata.annotations"), at(vb, "metadata.annotations"));
-    assert_ptr_equal(at(va, "spec.containers"), at(vb, "spec.containers"));
-    assert_ptr_equal(at(va, "status.containerStatuses"), at(vb, "status.containerStatuses"));
+    assert_ptr_not_equal(json_at(a, "metadata.labels"), json_at(b, "metadata.labels"));
+    assert_ptr_equal(json_at(va, "metadata.labels"), json_at(vb, "metadata.labels"));
+    assert_ptr_equal(json_at(va, "metadata.ownerReferences"), json_at(vb, "metadata.ownerReferences"));
+    assert_ptr_equal(json_at(va, "metadata.annotations"), json_at(vb, "metadata.annotations"));
+    assert_ptr_equal(json_at(va, "spec.containers"), json_at(vb, "spec.containers"));
+    assert_ptr_equal(json_at(va, "status.containerStatuses"), json_at(vb, "status.containerStatuses"));
     /* ready in the same second: one conditions tree */
-    assert_ptr_equal(at(va, "status.conditions"), at(vb, "status.conditions"));
-    assert_string_equal(json_string_value(at(va, "spec.nodeName")), "n1");
-    assert_string_equal(json_string_value(at(vb, "spec.nodeName")), "n2");
+    assert_ptr_equal(json_at(va, "status.conditions"), json_at(vb, "status.conditions"));
+    assert_string_equal(json_string_value(json_at(va, "spec.nodeName")), "n1");
+    assert_string_equal(json_string_value(json_at(vb, "spec.nodeName")), "n2");
     /* a template's pods on one node: one spec */
     json_t *c = full_pod("web-2", "n1"), *vc = skiff_pod_view(NULL, c);
-    assert_ptr_equal(at(va, "spec"), at(vc, "spec"));
-    assert_ptr_not_equal(at(va, "spec"), at(vb, "spec"));
+    assert_ptr_equal(json_at(va, "spec"), json_at(vc, "spec"));
+    assert_ptr_not_equal(json_at(va, "spec"), json_at(vb, "spec"));
     json_decref(va);
     json_decref(vb);
     json_decref(vc);
@@ -249,22 +242,22 @@ static void test_changed_containers_not_taken_for_others(void **state)
     /* pods of two templates, one after the other: each view has its own
      * pod's containers, never the last one's */
     json_t *a = full_pod("web-0", "n1"), *b = full_pod("web-1", "n1");
-    json_object_set_new(at(b, "spec.containers.0"), "image", json_string("nginx:2"));
+    json_object_set_new(json_at(b, "spec.containers.0"), "image", json_string("nginx:2"));
     json_t *c = full_pod("web-2", "n1");
-    json_object_set_new(at(c, "spec.containers.0.ports.0"), "containerPort", json_integer(81));
+    json_object_set_new(json_at(c, "spec.containers.0.ports.0"), "containerPort", json_integer(81));
     json_t *va = skiff_pod_view(NULL, a), *vb = skiff_pod_view(NULL, b);
     json_t *vc = skiff_pod_view(NULL, c), *va2 = skiff_pod_view(NULL, a);
-    assert_string_equal(json_string_value(at(va, "spec.containers.0.image")), "nginx");
-    assert_string_equal(json_string_value(at(vb, "spec.containers.0.image")), "nginx:2");
-    assert_int_equal(json_integer_value(at(vc, "spec.containers.0.ports.0.containerPort")), 81);
-    assert_int_equal(json_integer_value(at(va2, "spec.containers.0.ports.0.containerPort")), 80);
-    assert_ptr_not_equal(at(va, "spec.containers"), at(vb, "spec.containers"));
-    assert_ptr_not_equal(at(va, "spec.containers"), at(vc, "spec.containers"));
-    assert_ptr_equal(at(va, "spec.containers"), at(va2, "spec.containers"));
+    assert_string_equal(json_string_value(json_at(va, "spec.containers.0.image")), "nginx");
+    assert_string_equal(json_string_value(json_at(vb, "spec.containers.0.image")), "nginx:2");
+    assert_int_equal(json_integer_value(json_at(vc, "spec.containers.0.ports.0.containerPort")), 81);
+    assert_int_equal(json_integer_value(json_at(va2, "spec.containers.0.ports.0.containerPort")), 80);
+    assert_ptr_not_equal(json_at(va, "spec.containers"), json_at(vb, "spec.containers"));
+    assert_ptr_not_equal(json_at(va, "spec.containers"), json_at(vc, "spec.containers"));
+    assert_ptr_equal(json_at(va, "spec.containers"), json_at(va2, "spec.containers"));
     /* a member the view drops (env) does not make containers differ */
-    json_object_set_new(at(a, "spec.containers.0"), "env", json_array());
+    json_object_set_new(json_at(a, "spec.containers.0"), "env", json_array());
     json_t *va3 = skiff_pod_view(NULL, a);
-    assert_ptr_equal(at(va, "spec.containers"), at(va3, "spec.containers"));
+    assert_ptr_equal(json_at(va, "spec.containers"), json_at(va3, "spec.containers"));
     json_t *vs[] = {va, vb, vc, va2, va3, a, b, c};
     for (size_t i = 0; i < sizeof vs / sizeof *vs; i++) json_decref(vs[i]);
 }
@@ -274,10 +267,10 @@ static void test_dual_stack_addresses_kept(void **state)
     (void)state;
     json_t *pod = full_pod("web-0", "n1");
     json_t *ips = json_pack("[{s:s}, {s:s}]", "ip", "10.0.0.5", "ip", "fd00::5");
-    json_object_set_new(at(pod, "status"), "podIPs", ips);
+    json_object_set_new(json_at(pod, "status"), "podIPs", ips);
     json_t *v = skiff_pod_view(NULL, pod);
-    assert_true(json_equal(at(v, "status.podIPs"), ips));
-    assert_string_equal(json_string_value(at(v, "status.podIP")), "10.0.0.5");
+    assert_true(json_equal(json_at(v, "status.podIPs"), ips));
+    assert_string_equal(json_string_value(json_at(v, "status.podIP")), "10.0.0.5");
     json_decref(v);
     json_decref(pod);
 }
@@ -293,7 +286,7 @@ static void test_minimal_and_odd_objects(void **state)
     assert_non_null(v);
     assert_ptr_not_equal(v, p);
     assert_null(json_object_get(v, "status"));
-    assert_string_equal(json_string_value(at(v, "spec.containers.0.name")), "c");
+    assert_string_equal(json_string_value(json_at(v, "spec.containers.0.name")), "c");
     json_decref(v);
     json_decref(p);
     /* not bound yet (no nodeName, or an empty one): kept whole, the very
@@ -302,10 +295,10 @@ static void test_minimal_and_odd_objects(void **state)
     v = skiff_pod_view(NULL, p);
     assert_ptr_equal(v, p);
     json_decref(v);
-    json_object_del(at(p, "spec"), "nodeName");
+    json_object_del(json_at(p, "spec"), "nodeName");
     v = skiff_pod_view(NULL, p);
     assert_ptr_equal(v, p);
-    assert_non_null(at(v, "spec.tolerations"));
+    assert_non_null(json_at(v, "spec.tolerations"));
     json_decref(v);
     json_decref(p);
     /* not an object: passed through */

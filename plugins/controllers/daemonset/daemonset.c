@@ -691,10 +691,10 @@ static int ds_start(skiff_plugin_ctx_t *ctx)
         .data = st,
     };
     int e = st->events && st->barriers ? 0 : SKIFF_ENOMEM;
-    skiff_controller_transform_t pods_view = skiff_pod_view_transform(SEC_PODS);
+    skiff_controller_transform_t views[] = {skiff_pod_view_transform(SEC_PODS),
+                                            skiff_node_view_transform(SEC_NODES)};
     if (!e)
-        e = skiff_controller_new_transformed(ctx, ctx->informers, &st->desc, &pods_view, 1,
-                                             &st->ctl);
+        e = skiff_controller_new_transformed(ctx, ctx->informers, &st->desc, views, 2, &st->ctl);
     if (!e) {
         st->node_inf = skiff_controller_secondary_informer(st->ctl, SEC_NODES);
         skiff_informer_handler_t h = {on_node_add, on_node_update, on_node_delete, st};

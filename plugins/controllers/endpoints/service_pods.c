@@ -246,9 +246,14 @@ void ctl_unwatch(ctl_state_t *s)
 
 int ctl_start(ctl_state_t *s, skiff_plugin_ctx_t *ctx)
 {
-    /* both controllers watch pods first */
-    skiff_controller_transform_t pods_view = skiff_pod_view_transform(0);
-    int rc = skiff_controller_new_transformed(ctx, ctx->informers, &s->desc, &pods_view, 1, &s->c);
+    /* both controllers watch pods first, in the pods view; nodes (the
+     * EndpointSlice controller's zones) in the nodes view */
+    skiff_controller_transform_t views[4] = {skiff_pod_view_transform(0)};
+    size_t n_views = 1;
+    for (size_t i = 1; i < s->desc.n_secondary && n_views < 4; i++)
+        if (strcmp(s->desc.secondary[i].resource.resource, "nodes") == 0)
+            views[n_views++] = skiff_node_view_transform(i);
+    int rc = skiff_controller_new_transformed(ctx, ctx->informers, &s->desc, views, n_views, &s->c);
     if (rc == 0) rc = ctl_watch(s, 0, 1);
     if (rc == 0) rc = skiff_controller_start(s->c);
     if (rc != 0) {

@@ -315,6 +315,21 @@ json_t *skiff_pod_view(void *data, json_t *pod);
 #define SKIFF_METADATA_VIEW_ID "skiff/metadata"
 json_t *skiff_metadata_view(void *data, json_t *obj);
 
+/* The transform of the nodes informer that the default scheduler, the
+ * DaemonSet and the EndpointSlice controllers share (one reduced copy of
+ * each Node in the whole server). Of a Node it keeps apiVersion and kind;
+ * metadata name, uid, resourceVersion, generation, creationTimestamp,
+ * deletionTimestamp, deletionGracePeriodSeconds, labels, ownerReferences,
+ * finalizers and the annotations without kubectl's
+ * last-applied-configuration; spec whole; status capacity, allocatable
+ * and images. Everything else of status (conditions, addresses, nodeInfo,
+ * daemonEndpoints...) and managedFields is dropped. Members alike across
+ * nodes (capacity, allocatable, images, annotations) are one shared
+ * tree: the view is read-only. The received node is only read, never
+ * referenced. NULL when out of memory. */
+#define SKIFF_NODE_VIEW_ID "skiff/nodes"
+json_t *skiff_node_view(void *data, json_t *node);
+
 /* The transform for a controller's secondary watch number i on pods. */
 static inline skiff_controller_transform_t skiff_pod_view_transform(size_t i)
 {
@@ -322,6 +337,17 @@ static inline skiff_controller_transform_t skiff_pod_view_transform(size_t i)
     t.secondary = i;
     t.transform_id = SKIFF_POD_VIEW_ID;
     t.fn = skiff_pod_view;
+    t.data = NULL;
+    return t;
+}
+
+/* The transform for a controller's secondary watch number i on nodes. */
+static inline skiff_controller_transform_t skiff_node_view_transform(size_t i)
+{
+    skiff_controller_transform_t t;
+    t.secondary = i;
+    t.transform_id = SKIFF_NODE_VIEW_ID;
+    t.fn = skiff_node_view;
     t.data = NULL;
     return t;
 }

@@ -97,9 +97,13 @@ typedef struct skiff_sched_pod {
     int terminating;           /* metadata.deletionTimestamp set */
 } skiff_sched_pod_t;
 
-/* A node and what is placed on it. */
+/* A node and what is placed on it. obj is the Node of the nodes view the
+ * scheduler shares with controllers (skiff_node_view in
+ * skiff/controller.h): metadata (without managedFields), spec, and of the
+ * status capacity, allocatable and images; no conditions, addresses or
+ * nodeInfo. Read-only; members alike across nodes may be one tree. */
 typedef struct skiff_sched_node {
-    const json_t *obj;         /* the Node */
+    const json_t *obj;         /* the Node (reduced, see above) */
     const char *name;
     const json_t *labels;      /* metadata.labels (object) or NULL */
     skiff_sched_resources_t allocatable;  /* status.allocatable (else capacity) */
