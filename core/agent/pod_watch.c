@@ -8,6 +8,8 @@
 #define PAGE 500
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 30000
+/* a watch that lasted this long was a working one, whatever ended it */
+#define WATCH_LASTED_MS 1000
 
 static const skiff_resource_t PODS = {"", "v1", "pods", NULL};
 
@@ -25,6 +27,8 @@ struct pod_watch {
     int need_list;
     int in_relist;    /* between on_relist_begin and on_relist_end */
     int retry_ms;
+    int watch_got;          /* the current watch has brought an event */
+    uint64_t watch_started; /* uv_now when it was asked for */
     int stopped, timer_closed;
     int lists, watches;
 };
@@ -133,9 +137,18 @@ static void on_watch(void *data, const char *type, json_t *obj)
 {
     pod_watch_t *w = data;
     if (w->stopped) return;
-    if (!type) { /* ended (timeout, closed): resume from the last version */
+    if (!type) {
+        /* ended (timeout, closed): resume from the last version, at once if
+         * it brought anything or lasted; one that ended at once with
+         * nothing (the server refused the connection, is gone or
+         * restarting) with back-off, or the agent would spin reconnecting */
         w->watch = NULL;
-        retry_after(w, w->retry_ms ? backoff(w) : 0);
+        if (w->watch_got || uv_now(w->loop) - w->watch_started >= WATCH_LASTED_MS) {
+            w->retry_ms = 0;
+            retry_after(w, 0);
+        } else {
+            retry_after(w, backoff(w));
+        }
         return;
     }
     if (strcmp(type, "ERROR") == 0) {
@@ -148,6 +161,7 @@ static void on_watch(void *data, const char *type, json_t *obj)
         return;
     }
     w->retry_ms = 0;
+    w->watch_got = 1;
     note_rv(w, obj);
     if (strcmp(type, "DELETED") == 0) w->h.on_delete(w->h.data, obj);
     else if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0)
@@ -160,6 +174,8 @@ static void start_watch(pod_watch_t *w)
                            .resource_version = w->rv[0] ? w->rv : NULL,
                            .allow_bookmarks = 1};
     w->watches++;
+    w->watch_got = 0;
+    w->watch_started = uv_now(w->loop);
     if (skiff_client_watch(w->client, &PODS, NULL, &o, on_watch, w, &w->watch) != 0) {
         w->watch = NULL;
         retry_after(w, backoff(w));

@@ -19,6 +19,8 @@
 
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 30000
+/* a watch that lasted this long was a working one, whatever ended it */
+#define WATCH_LASTED_MS 1000
 
 typedef struct handler_ent {
     int id;
@@ -47,6 +49,8 @@ struct skiff_informer {
     int started, synced, stopping;
     int need_relist;
     int retry_ms;
+    int watch_got;          /* the current watch has brought an event */
+    uint64_t watch_started; /* uv_now when it was asked for */
     handler_ent_t *handlers;
     size_t n_handlers, cap_handlers;
     int next_id;
@@ -385,9 +389,18 @@ static void on_watch(void *data, const char *type, json_t *obj)
     if (inf->stopping) return;
     informer_cache_release_reads(inf->cache);
     if (!type) {
-        /* ended (timeout, server closed it): resume from the last version */
+        /* ended (timeout, server closed it): resume from the last version,
+         * at once if it brought anything or lasted (a quiet resource's
+         * watch timing out); one that ended at once with nothing (the
+         * server refused the connection, is gone or restarting) is
+         * retried with back-off, or a client would spin reconnecting */
         inf->watch = NULL;
-        retry_after(inf, 0);
+        if (inf->watch_got || uv_now(inf->loop) - inf->watch_started >= WATCH_LASTED_MS) {
+            inf->retry_ms = 0;
+            retry_after(inf, 0);
+        } else {
+            retry_after(inf, next_backoff(inf));
+        }
         return;
     }
     if (strcmp(type, "ERROR") == 0) {
@@ -405,6 +418,7 @@ static void on_watch(void *data, const char *type, json_t *obj)
         return;
     }
     inf->retry_ms = 0;
+    inf->watch_got = 1;
     if (strcmp(type, "BOOKMARK") == 0) {
         note_rv(inf, obj);
         return;
@@ -431,6 +445,8 @@ static void start_watch(skiff_informer_t *inf)
                            .allow_bookmarks = 1,
                            .timeout_seconds = inf->watch_timeout_s};
     inf->watches++;
+    inf->watch_got = 0;
+    inf->watch_started = uv_now(inf->loop);
     skiff_client_watch_t *w = NULL;
     int e = skiff_client_watch(inf->client, &inf->res, inf->ns, &o, on_watch, inf, &w);
     if (e < 0) {

@@ -4,7 +4,9 @@
 # in kube-node-lease renewed, pods bound to them turning Running and Ready
 # (or never Ready, or finishing with the annotated exit code), deletion
 # of a bound pod completing, two agents side by side, adoption of existing
-# nodes, a clean exit that deletes the nodes, and the same over HTTPS.
+# nodes, an agent outliving its server (waiting, not spinning, and going on
+# once it is back), a clean exit that deletes the nodes, and the same over
+# HTTPS.
 . "$(dirname "$0")/lib.sh"
 
 # pod NAME NODE [restartPolicy] [ANNOTATION=VALUE...]: a pod bound to NODE.
@@ -141,6 +143,20 @@ ok "its log says it adopted them" wait_for 20 grep -q "2 exist already" "$HOLLOW
 is "$(jp pod/edgepod '{.status.podIP} {.status.phase}')" "$EDGE_IP Running" \
 	"a running pod keeps its IP across the restart"
 stop_hollow
+
+# --- the server goes away and comes back ----------------------------------------------------------
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+stop_server
+T0=$(cpu_ticks "$AGENT")
+sleep 3
+T1=$(cpu_ticks "$AGENT")
+ok "with its server gone the agent waits, not spinning ($((T1 - T0)) CPU ticks in 3 s)" \
+	test $((T1 - T0)) -lt 50
+restart_server || bail_out "server did not restart"
+ok "the server back, the agent's nodes are Ready" wait_for 30 test "$(node_states | grep -c 'hollow-.* Ready')" = 3
+pod back-0 hollow-0 >/dev/null
+ok "and a pod bound to one of them turns Running" wait_for 30 phase_is back-0 Running
+k delete pod back-0 --wait=false >/dev/null
 
 # --- the end ------------------------------------------------------------------------------------
 stop_hollow "$AGENT"

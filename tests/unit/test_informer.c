@@ -502,6 +502,60 @@ static void test_list_then_watch_http(void **state)
     uv_run(&loop, UV_RUN_NOWAIT);
 }
 
+/* A loopback port nothing listens on: connections to it are refused. */
+static int dead_port(void)
+{
+    uv_tcp_t t;
+    struct sockaddr_in a;
+    struct sockaddr_storage got;
+    int len = sizeof got;
+    uv_ip4_addr("127.0.0.1", 0, &a);
+    uv_tcp_init(&loop, &t);
+    assert_int_equal(uv_tcp_bind(&t, (const struct sockaddr *)&a, 0), 0);
+    assert_int_equal(uv_tcp_getsockname(&t, (struct sockaddr *)&got, &len), 0);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    return ntohs(((struct sockaddr_in *)&got)->sin_port);
+}
+
+/* The server goes away under a synced informer: its watches are refused
+ * at once, and it retries them with back-off (100 ms, doubling), not in a
+ * loop that would spin a CPU; once the server is back it goes on. */
+static void test_refused_watch_backs_off(void **state)
+{
+    skiff_client_t *live = client_http_new(&loop, "127.0.0.1", http_server_port(http), NULL);
+    skiff_client_t *dead = client_http_new(&loop, "127.0.0.1", dead_port(), NULL);
+    writer = live;
+    make_ns("refused");
+    wrap_t *w = wrap_new(live);
+    skiff_informer_opts_t o = {.namespace_ = "refused"};
+    skiff_informer_t *inf;
+    assert_int_equal(skiff_informer_new(&loop, &w->base, &configmaps, &o, &inf), 0);
+    seen_t s = {0};
+    skiff_informer_handler_t h = {h_add, h_update, h_delete, &s};
+    skiff_informer_add_handler(inf, &h);
+    skiff_informer_start(inf);
+    wait_synced(inf);
+    int before = w->watches;
+    w->real = dead;
+    wrap_end_watches(w);
+    run_for(1000);
+    /* 0, 100, 300, 700 ms: a handful, where a spinning client makes thousands */
+    int refused = w->watches - before;
+    if (refused < 2 || refused > 6) fail_msg("%d watches in 1 s against a refusing server", refused);
+    w->real = live;
+    cm_create("refused", "after", NULL, NULL, "v1", NULL);
+    wait_seen(&s, 1);
+    assert_string_equal(s.log[0], "add after");
+    assert_int_equal(w->lists, 1);
+    skiff_informer_free(inf);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    w_free(&w->base);
+    dead->vt->free(dead);
+    live->vt->free(live);
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
 /* Two controllers asking the factory for the same informer share one list
  * and one watch; both get every event. */
 static void test_shared_informer(void **state)
@@ -805,7 +859,8 @@ static void test_expired_relists(void **state)
 
     w->hold = 1;
     wrap_end_watches(w);
-    run_for(20);
+    /* a watch that ends at once with nothing is resumed after 100 ms */
+    run_for(150);
     assert_int_equal(w->watches, 2); /* the resumed watch, held back */
     cm_delete("expired", "gone");
     cm_patch("expired", "changed", "{\"data\":{\"k\":\"v2\"}}");
@@ -879,6 +934,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_then_watch_inproc),
         cmocka_unit_test(test_list_then_watch_http),
+        cmocka_unit_test(test_refused_watch_backs_off),
         cmocka_unit_test(test_shared_informer),
         cmocka_unit_test(test_transformed_informer),
         cmocka_unit_test(test_indexes),
