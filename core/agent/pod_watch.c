@@ -8,8 +8,9 @@
 #define PAGE 500
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 30000
-/* a watch that lasted this long was a working one, whatever ended it */
-#define WATCH_LASTED_MS 1000
+/* a watch that lasted this long was a working one, whatever ended it (a
+ * refused or reset connection ends within milliseconds) */
+#define WATCH_LASTED_MS 500
 
 static const skiff_resource_t PODS = {"", "v1", "pods", NULL};
 
@@ -28,7 +29,7 @@ struct pod_watch {
     int in_relist;    /* between on_relist_begin and on_relist_end */
     int retry_ms;
     int watch_got;          /* the current watch has brought an event */
-    uint64_t watch_started; /* uv_now when it was asked for */
+    uint64_t watch_started; /* when it was asked for (ms, monotonic) */
     int stopped, timer_closed;
     int lists, watches;
 };
@@ -143,7 +144,7 @@ static void on_watch(void *data, const char *type, json_t *obj)
          * nothing (the server refused the connection, is gone or
          * restarting) with back-off, or the agent would spin reconnecting */
         w->watch = NULL;
-        if (w->watch_got || uv_now(w->loop) - w->watch_started >= WATCH_LASTED_MS) {
+        if (w->watch_got || uv_hrtime() / 1000000 - w->watch_started >= WATCH_LASTED_MS) {
             w->retry_ms = 0;
             retry_after(w, 0);
         } else {
@@ -175,7 +176,7 @@ static void start_watch(pod_watch_t *w)
                            .allow_bookmarks = 1};
     w->watches++;
     w->watch_got = 0;
-    w->watch_started = uv_now(w->loop);
+    w->watch_started = uv_hrtime() / 1000000;
     if (skiff_client_watch(w->client, &PODS, NULL, &o, on_watch, w, &w->watch) != 0) {
         w->watch = NULL;
         retry_after(w, backoff(w));

@@ -19,8 +19,9 @@
 
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 30000
-/* a watch that lasted this long was a working one, whatever ended it */
-#define WATCH_LASTED_MS 1000
+/* a watch that lasted this long was a working one, whatever ended it (a
+ * refused or reset connection ends within milliseconds) */
+#define WATCH_LASTED_MS 500
 
 typedef struct handler_ent {
     int id;
@@ -50,7 +51,7 @@ struct skiff_informer {
     int need_relist;
     int retry_ms;
     int watch_got;          /* the current watch has brought an event */
-    uint64_t watch_started; /* uv_now when it was asked for */
+    uint64_t watch_started; /* when it was asked for (ms, monotonic) */
     handler_ent_t *handlers;
     size_t n_handlers, cap_handlers;
     int next_id;
@@ -356,6 +357,7 @@ static void on_list(void *data, int status, json_t *obj)
     json_decref(inf->pages);
     inf->pages = NULL;
     inf->synced = 1;
+    inf->retry_ms = 0; /* the server answers again */
     if (!inf->stopping) start_watch(inf);
 }
 
@@ -395,7 +397,7 @@ static void on_watch(void *data, const char *type, json_t *obj)
          * server refused the connection, is gone or restarting) is
          * retried with back-off, or a client would spin reconnecting */
         inf->watch = NULL;
-        if (inf->watch_got || uv_now(inf->loop) - inf->watch_started >= WATCH_LASTED_MS) {
+        if (inf->watch_got || uv_hrtime() / 1000000 - inf->watch_started >= WATCH_LASTED_MS) {
             inf->retry_ms = 0;
             retry_after(inf, 0);
         } else {
@@ -446,7 +448,7 @@ static void start_watch(skiff_informer_t *inf)
                            .timeout_seconds = inf->watch_timeout_s};
     inf->watches++;
     inf->watch_got = 0;
-    inf->watch_started = uv_now(inf->loop);
+    inf->watch_started = uv_hrtime() / 1000000;
     skiff_client_watch_t *w = NULL;
     int e = skiff_client_watch(inf->client, &inf->res, inf->ns, &o, on_watch, inf, &w);
     if (e < 0) {

@@ -12,7 +12,8 @@
  * plugin's time limit (no API calls: they cannot wait). pod and node are
  * read-only views built by the host: pod {namespace, name, uid, labels,
  * priority, requests, object} and node {name, labels, allocatable,
- * requested, pods, unschedulable, object}; a node's view is kept until the
+ * requested, pods, unschedulable, object} (object: the Node as the nodes
+ * view keeps it, skiff_node_view); a node's view is kept until the
  * node changes. A step that raises an error rejects the node (filter) or
  * scores 0 and is logged; once the plugin is stopped (a limit) its steps
  * let every node pass with score 0, so scheduling goes on. */

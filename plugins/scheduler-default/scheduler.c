@@ -48,6 +48,10 @@ static const skiff_setting_t settings[] = {
     {"trim-bound-pods", SKIFF_SETTING_BOOL, "true",
      "cache pods already on nodes reduced, in the pods view the controllers share "
      "(skiff_pod_view); false: a pods informer of its own keeping every pod whole"},
+    {"trim-nodes", SKIFF_SETTING_BOOL, "true",
+     "cache nodes reduced, in the nodes view the controllers share (skiff_node_view: no "
+     "status conditions, addresses or nodeInfo); false: a nodes informer of its own keeping "
+     "every Node whole"},
     {"scheduled-events", SKIFF_SETTING_BOOL, "true",
      "record a Normal Scheduled Event for every pod bound"},
     {NULL},
@@ -829,10 +833,13 @@ static int sched_start(skiff_plugin_ctx_t *ctx)
     /* nodes too, in the nodes view (skiff_node_view): of a Node it keeps
      * what steps read (labels, annotations, spec, capacity, allocatable,
      * images); whole, 5,000 nodes cost 87 MB */
-    if (rc != 0 ||
-        skiff_informer_factory_get_transformed(ctx->informers, &nodes_res, &all,
-                                               SKIFF_NODE_VIEW_ID, skiff_node_view, NULL,
-                                               &s->nodes_inf) != 0 ||
+    const char *trim_nodes = ctx->setting(ctx, "trim-nodes");
+    int rn = trim_nodes && strcmp(trim_nodes, "false") == 0
+                 ? skiff_informer_factory_get(ctx->informers, &nodes_res, &all, &s->nodes_inf)
+                 : skiff_informer_factory_get_transformed(ctx->informers, &nodes_res, &all,
+                                                          SKIFF_NODE_VIEW_ID, skiff_node_view,
+                                                          NULL, &s->nodes_inf);
+    if (rc != 0 || rn != 0 ||
         skiff_informer_factory_get(ctx->informers, &ns_res, &all, &s->ns_inf) != 0) {
         skiff_event_recorder_free(s->events);
         free(s);

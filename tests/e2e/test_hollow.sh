@@ -145,15 +145,18 @@ is "$(jp pod/edgepod '{.status.podIP} {.status.phase}')" "$EDGE_IP Running" \
 stop_hollow
 
 # --- the server goes away and comes back ----------------------------------------------------------
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-stop_server
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null; }
+renewed() { k get lease -n kube-node-lease hollow-0 -o jsonpath='{.spec.renewTime}'; }
+RENEWED=$(renewed)
+stop_server_cleanly
 T0=$(cpu_ticks "$AGENT")
 sleep 3
 T1=$(cpu_ticks "$AGENT")
-ok "with its server gone the agent waits, not spinning ($((T1 - T0)) CPU ticks in 3 s)" \
-	test $((T1 - T0)) -lt 50
+ok "with its server gone the agent waits, not spinning ($((${T1:-0} - ${T0:-0})) CPU ticks in 3 s)" \
+	test -n "$T0" -a -n "$T1" -a $((${T1:-0} - ${T0:-0})) -lt 50
 restart_server || bail_out "server did not restart"
-ok "the server back, the agent's nodes are Ready" wait_for 30 test "$(node_states | grep -c 'hollow-.* Ready')" = 3
+lease_moved() { [ "$(renewed)" != "$RENEWED" ]; }
+ok "the server back, the agent renews its nodes' Leases again" wait_for 30 lease_moved
 pod back-0 hollow-0 >/dev/null
 ok "and a pod bound to one of them turns Running" wait_for 30 phase_is back-0 Running
 k delete pod back-0 --wait=false >/dev/null

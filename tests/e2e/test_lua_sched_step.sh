@@ -5,7 +5,8 @@
 # on hollow nodes, a team's pods prefer its nodes (TeamFirst score), a
 # node dedicated to a team refuses other pods with the filter's reason in
 # `kubectl describe`, and a step that runs past its time limit stops the
-# plugin without stopping scheduling. The commands are those of
+# plugin without stopping scheduling; a step sees nodes as the nodes view
+# keeps them (whole with trim-nodes=false). The commands are those of
 # docs/plugins.md.
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -67,4 +68,42 @@ like "$(grep 'Lua plugin team-nodes' "$E2E_TMP/server.log")" "time limit of 100m
 	"and the reason"
 stop_hollow
 stop_server_cleanly
+
+# what a step sees of a node: the nodes view (no conditions) by default,
+# the whole Node with the scheduler's trim-nodes=false
+cat >myplugins/ready-nodes.lua <<'LUA'
+return skiff.plugin{ name = "ready-nodes", kind = "scheduler",
+  steps = { { name = "ReadyOnly", filter = function(pod, node)
+    for _, c in ipairs((node.object.status or {}).conditions or {}) do
+      if c.type == "Ready" and c.status == "True" then return true end
+    end
+    return false, "node(s) without a Ready condition in view"
+  end } } }
+LUA
+rm -f myplugins/team-nodes.lua
+for trim in true false; do
+	start_server --plugin-dir myplugins --plugin-settings "scheduler-default.filters=all,ready-nodes/ReadyOnly;scheduler-default.trim-nodes=$trim" ||
+		bail_out "server did not start"
+	# only this section's nodes (the agents before left theirs behind)
+	k delete nodes --all >/dev/null
+	start_hollow 2 --node-prefix v- --ready-delay 100ms || bail_out "hollow nodes did not start"
+	k delete pod seen --ignore-not-found --wait=false >/dev/null
+	k run seen --image=busybox >/dev/null
+	if [ $trim = true ]; then
+		why_pending() {
+			k get events --field-selector involvedObject.name=seen,reason=FailedScheduling \
+				-o 'jsonpath={.items[-1:].message}'
+		}
+		no_conditions() { why_pending | grep -q 'without a Ready condition in view'; }
+		wait_for 30 no_conditions
+		like "$(why_pending)" "0/2 nodes are available: 2 node(s) without a Ready condition in view." \
+			"a step sees the nodes view: no status.conditions"
+	else
+		seen_bound() { [ -n "$(jp pod/seen '{.spec.nodeName}')" ]; }
+		wait_for 30 seen_bound
+		ok "with trim-nodes=false it sees whole Nodes, conditions too" seen_bound
+	fi
+	stop_hollow
+	stop_server_cleanly
+done
 done_testing

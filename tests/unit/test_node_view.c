@@ -27,6 +27,9 @@ static json_t *full_node(const char *name)
         "{\"apiVersion\":\"v1\",\"kind\":\"Node\","
         " \"metadata\":{\"name\":\"x\",\"uid\":\"u-1\",\"resourceVersion\":\"42\","
         "  \"generation\":1,\"creationTimestamp\":\"2026-01-01T00:00:00Z\","
+        "  \"deletionTimestamp\":\"2026-01-01T01:00:00Z\",\"finalizers\":[\"example.com/x\"],"
+        "  \"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"Machine\",\"name\":\"m\","
+        "   \"uid\":\"m-1\"}],"
         "  \"labels\":{\"kubernetes.io/hostname\":\"x\","
         "   \"topology.kubernetes.io/zone\":\"z1\",\"kubernetes.io/os\":\"linux\"},"
         "  \"annotations\":{\"node.alpha.kubernetes.io/ttl\":\"0\","
@@ -63,6 +66,7 @@ static void test_keeps_what_is_read(void **state)
     static const char *const kept[] = {
         "apiVersion", "kind", "metadata.name", "metadata.uid", "metadata.resourceVersion",
         "metadata.generation", "metadata.creationTimestamp", "metadata.labels",
+        "metadata.deletionTimestamp", "metadata.finalizers", "metadata.ownerReferences",
         "spec", "status.capacity", "status.allocatable", "status.images", NULL};
     for (const char *const *k = kept; *k; k++) {
         if (!json_at(v, *k)) fail_msg("%s was dropped", *k);
@@ -149,6 +153,20 @@ static void test_alike_values_shared(void **state)
     json_decref(b);
 }
 
+/* Annotations that were only kubectl's last-applied copy leave none. */
+static void test_only_last_applied(void **state)
+{
+    (void)state;
+    json_t *n = full_node("n1");
+    json_object_del(json_at(n, "metadata.annotations"), "node.alpha.kubernetes.io/ttl");
+    json_t *v = skiff_node_view(NULL, n);
+    assert_non_null(v);
+    assert_null(json_at(v, "metadata.annotations"));
+    assert_non_null(json_at(v, "metadata.name"));
+    json_decref(v);
+    json_decref(n);
+}
+
 /* A node without status (just registered by hand) has none in its view. */
 static void test_bare_node(void **state)
 {
@@ -170,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_drops_the_rest),
         cmocka_unit_test(test_input_untouched),
         cmocka_unit_test(test_alike_values_shared),
+        cmocka_unit_test(test_only_last_applied),
         cmocka_unit_test(test_bare_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

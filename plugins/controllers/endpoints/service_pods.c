@@ -251,7 +251,8 @@ int ctl_start(ctl_state_t *s, skiff_plugin_ctx_t *ctx)
     skiff_controller_transform_t views[4] = {skiff_pod_view_transform(0)};
     size_t n_views = 1;
     for (size_t i = 1; i < s->desc.n_secondary && n_views < 4; i++)
-        if (strcmp(s->desc.secondary[i].resource.resource, "nodes") == 0)
+        if (!*s->desc.secondary[i].resource.group &&
+            strcmp(s->desc.secondary[i].resource.resource, "nodes") == 0)
             views[n_views++] = skiff_node_view_transform(i);
     int rc = skiff_controller_new_transformed(ctx, ctx->informers, &s->desc, views, n_views, &s->c);
     if (rc == 0) rc = ctl_watch(s, 0, 1);
