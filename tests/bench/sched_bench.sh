@@ -30,6 +30,9 @@ LOAD=$BUILD/tests/bench/sched_bench
 	echo "usage: $0 BUILD_DIR [options]: $SKIFF or $LOAD is missing (make tests/bench/sched_bench)" >&2
 	exit 2
 }
+# shellcheck source=tests/bench/busy_check.sh
+. "$(dirname "$0")/busy_check.sh"
+busy_check
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sched-bench.XXXXXX")
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 PID= APID=
