@@ -30,6 +30,8 @@ struct pod_watch {
     int retry_ms;
     int watch_got;          /* the current watch has brought an event */
     uint64_t watch_started; /* when it was asked for (ms, monotonic) */
+    uint64_t listed_at;     /* when the last list completed (ms, monotonic) */
+    int relist_ms;          /* back-off of relists whose watch expires at once */
     int stopped, timer_closed;
     int lists, watches;
 };
@@ -117,6 +119,7 @@ static void on_list(void *data, int status, json_t *obj)
     w->in_relist = 0;
     w->need_list = 0;
     w->retry_ms = 0;
+    w->listed_at = uv_hrtime() / 1000000;
     snprintf(w->rv, sizeof w->rv, "%s", w->list_rv);
     if (w->h.on_relist_end) w->h.on_relist_end(w->h.data);
     if (!w->stopped) start_watch(w);
@@ -157,11 +160,23 @@ static void on_watch(void *data, const char *type, json_t *obj)
         skiff_client_watch_t *cur = w->watch;
         w->watch = NULL;
         if (cur) w->client->vt->watch_cancel(cur);
-        if (code == 410) w->need_list = 1;
-        retry_after(w, code == 410 ? 0 : backoff(w));
+        if (code != 410) {
+            retry_after(w, backoff(w));
+        } else if (uv_hrtime() / 1000000 - w->listed_at < WATCH_LASTED_MS) {
+            /* the list just made expired at once (history compacted as
+             * fast as it is listed): relist with back-off, not in a loop */
+            w->need_list = 1;
+            int ms = w->relist_ms ? w->relist_ms * 2 : RETRY_MIN_MS;
+            w->relist_ms = ms > RETRY_MAX_MS ? RETRY_MAX_MS : ms;
+            retry_after(w, w->relist_ms);
+        } else {
+            w->need_list = 1;
+            w->relist_ms = 0;
+            retry_after(w, 0);
+        }
         return;
     }
-    w->retry_ms = 0;
+    w->retry_ms = w->relist_ms = 0;
     w->watch_got = 1;
     note_rv(w, obj);
     if (strcmp(type, "DELETED") == 0) w->h.on_delete(w->h.data, obj);

@@ -52,6 +52,8 @@ struct skiff_informer {
     int retry_ms;
     int watch_got;          /* the current watch has brought an event */
     uint64_t watch_started; /* when it was asked for (ms, monotonic) */
+    uint64_t listed_at;     /* when the last list completed (ms, monotonic) */
+    int relist_ms;          /* back-off of relists whose watch expires at once */
     handler_ent_t *handlers;
     size_t n_handlers, cap_handlers;
     int next_id;
@@ -358,6 +360,7 @@ static void on_list(void *data, int status, json_t *obj)
     inf->pages = NULL;
     inf->synced = 1;
     inf->retry_ms = 0; /* the server answers again */
+    inf->listed_at = uv_hrtime() / 1000000;
     if (!inf->stopping) start_watch(inf);
 }
 
@@ -411,15 +414,25 @@ static void on_watch(void *data, const char *type, json_t *obj)
         inf->watch = NULL;
         if (w) inf->client->vt->watch_cancel(w);
         if (code == 410) {
-            /* the version is gone from history: start over from a list */
+            /* the version is gone from history: start over from a list, at
+             * once unless the last list expired as soon as it was watched
+             * (history compacted as fast as it is listed): then with
+             * back-off, or the informer would loop on whole lists */
             inf->need_relist = 1;
-            retry_after(inf, 0);
+            if (uv_hrtime() / 1000000 - inf->listed_at < WATCH_LASTED_MS) {
+                int ms = inf->relist_ms ? inf->relist_ms * 2 : RETRY_MIN_MS;
+                inf->relist_ms = ms > RETRY_MAX_MS ? RETRY_MAX_MS : ms;
+                retry_after(inf, inf->relist_ms);
+            } else {
+                inf->relist_ms = 0;
+                retry_after(inf, 0);
+            }
         } else {
             retry_after(inf, next_backoff(inf));
         }
         return;
     }
-    inf->retry_ms = 0;
+    inf->retry_ms = inf->relist_ms = 0;
     inf->watch_got = 1;
     if (strcmp(type, "BOOKMARK") == 0) {
         note_rv(inf, obj);

@@ -567,6 +567,65 @@ static void test_refused_watch_backs_off(void **state)
     uv_run(&loop, UV_RUN_NOWAIT);
 }
 
+/* Answers every open watch with 410 Expired, as a server whose history
+ * is compacted under the watcher would (the informer cancels each). */
+static void wrap_expire_watches(wrap_t *w)
+{
+    json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:i}", "kind", "Status", "status", "Failure",
+                           "reason", "Expired", "message", "too old resource version", "code", 410);
+    while (w->active) {
+        wwatch_t *ww = w->active;
+        ww->cb(ww->data, "ERROR", st);
+        if (w->active == ww) { /* not cancelled: drop it anyway */
+            ww_unlink(ww);
+            if (ww->real) w->real->vt->watch_cancel(ww->real);
+            ww_free(ww);
+        }
+    }
+    json_decref(st);
+}
+
+/* Every watch the informer starts expires at once (its relist's version
+ * compacted away as fast as it lists): it relists with back-off, not in a
+ * loop of whole lists, and goes on once watches work again. */
+static void test_expiring_relists_back_off(void **state)
+{
+    skiff_client_t *real = client_inproc_new(&loop, api);
+    writer = real;
+    make_ns("expiring");
+    wrap_t *w = wrap_new(real);
+    skiff_informer_opts_t o = {.namespace_ = "expiring"};
+    skiff_informer_t *inf;
+    assert_int_equal(skiff_informer_new(&loop, &w->base, &configmaps, &o, &inf), 0);
+    seen_t s = {0};
+    skiff_informer_handler_t h = {h_add, h_update, h_delete, &s};
+    skiff_informer_add_handler(inf, &h);
+    skiff_informer_start(inf);
+    wait_synced(inf);
+    int lists = w->lists;
+    w->hold = 1;
+    for (int i = 0; i < 100; i++) { /* 1 s */
+        wrap_expire_watches(w);
+        run_for(10);
+    }
+    /* relists 0, 100, 300, 700 ms after the first expiry */
+    int relists = w->lists - lists;
+    if (relists < 2 || relists > 6) {
+        skiff_informer_free(inf);
+        fail_msg("%d relists in 1 s of watches expiring at once", relists);
+    }
+    wrap_release(w);
+    w->hold = 0;
+    cm_create("expiring", "after", NULL, NULL, "v1", NULL);
+    wait_seen(&s, 1);
+    assert_string_equal(s.log[0], "add after");
+    skiff_informer_free(inf);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    w_free(&w->base);
+    real->vt->free(real);
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
 /* Two controllers asking the factory for the same informer share one list
  * and one watch; both get every event. */
 static void test_shared_informer(void **state)
@@ -951,6 +1010,7 @@ int main(void)
         cmocka_unit_test(test_indexes),
         cmocka_unit_test(test_watch_timeout_resumes),
         cmocka_unit_test(test_expired_relists),
+        cmocka_unit_test(test_expiring_relists_back_off),
         cmocka_unit_test(test_resync_and_bookmarks),
         /* last: its 1,234 objects would crowd the cluster-wide informers above */
         cmocka_unit_test(test_paged_list),
