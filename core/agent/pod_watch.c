@@ -31,6 +31,7 @@ struct pod_watch {
     int watch_got;          /* the current watch has brought an event */
     uint64_t watch_started; /* when it was asked for (ms, monotonic) */
     uint64_t listed_at;     /* when the last list completed (ms, monotonic) */
+    int watch_from_list;    /* the watch is the list's first and has brought nothing */
     int relist_ms;          /* back-off of relists whose watch expires at once */
     int stopped, timer_closed;
     int lists, watches;
@@ -120,6 +121,7 @@ static void on_list(void *data, int status, json_t *obj)
     w->need_list = 0;
     w->retry_ms = 0;
     w->listed_at = uv_hrtime() / 1000000;
+    w->watch_from_list = 1;
     snprintf(w->rv, sizeof w->rv, "%s", w->list_rv);
     if (w->h.on_relist_end) w->h.on_relist_end(w->h.data);
     if (!w->stopped) start_watch(w);
@@ -147,6 +149,7 @@ static void on_watch(void *data, const char *type, json_t *obj)
          * nothing (the server refused the connection, is gone or
          * restarting) with back-off, or the agent would spin reconnecting */
         w->watch = NULL;
+        w->watch_from_list = 0;
         if (w->watch_got || uv_hrtime() / 1000000 - w->watch_started >= WATCH_LASTED_MS) {
             w->retry_ms = 0;
             retry_after(w, 0);
@@ -162,7 +165,7 @@ static void on_watch(void *data, const char *type, json_t *obj)
         if (cur) w->client->vt->watch_cancel(cur);
         if (code != 410) {
             retry_after(w, backoff(w));
-        } else if (uv_hrtime() / 1000000 - w->listed_at < WATCH_LASTED_MS) {
+        } else if (w->watch_from_list && uv_hrtime() / 1000000 - w->listed_at < WATCH_LASTED_MS) {
             /* the list just made expired at once (history compacted as
              * fast as it is listed): relist with back-off, not in a loop */
             w->need_list = 1;
@@ -178,6 +181,7 @@ static void on_watch(void *data, const char *type, json_t *obj)
     }
     w->retry_ms = w->relist_ms = 0;
     w->watch_got = 1;
+    w->watch_from_list = 0;
     note_rv(w, obj);
     if (strcmp(type, "DELETED") == 0) w->h.on_delete(w->h.data, obj);
     else if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0)

@@ -53,6 +53,7 @@ struct skiff_informer {
     int watch_got;          /* the current watch has brought an event */
     uint64_t watch_started; /* when it was asked for (ms, monotonic) */
     uint64_t listed_at;     /* when the last list completed (ms, monotonic) */
+    int watch_from_list;    /* the watch is the list's first and has brought nothing */
     int relist_ms;          /* back-off of relists whose watch expires at once */
     handler_ent_t *handlers;
     size_t n_handlers, cap_handlers;
@@ -361,6 +362,7 @@ static void on_list(void *data, int status, json_t *obj)
     inf->synced = 1;
     inf->retry_ms = 0; /* the server answers again */
     inf->listed_at = uv_hrtime() / 1000000;
+    inf->watch_from_list = 1;
     if (!inf->stopping) start_watch(inf);
 }
 
@@ -400,6 +402,7 @@ static void on_watch(void *data, const char *type, json_t *obj)
          * server refused the connection, is gone or restarting) is
          * retried with back-off, or a client would spin reconnecting */
         inf->watch = NULL;
+        inf->watch_from_list = 0;
         if (inf->watch_got || uv_hrtime() / 1000000 - inf->watch_started >= WATCH_LASTED_MS) {
             inf->retry_ms = 0;
             retry_after(inf, 0);
@@ -419,7 +422,7 @@ static void on_watch(void *data, const char *type, json_t *obj)
              * (history compacted as fast as it is listed): then with
              * back-off, or the informer would loop on whole lists */
             inf->need_relist = 1;
-            if (uv_hrtime() / 1000000 - inf->listed_at < WATCH_LASTED_MS) {
+            if (inf->watch_from_list && uv_hrtime() / 1000000 - inf->listed_at < WATCH_LASTED_MS) {
                 int ms = inf->relist_ms ? inf->relist_ms * 2 : RETRY_MIN_MS;
                 inf->relist_ms = ms > RETRY_MAX_MS ? RETRY_MAX_MS : ms;
                 retry_after(inf, inf->relist_ms);
@@ -434,6 +437,7 @@ static void on_watch(void *data, const char *type, json_t *obj)
     }
     inf->retry_ms = inf->relist_ms = 0;
     inf->watch_got = 1;
+    inf->watch_from_list = 0;
     if (strcmp(type, "BOOKMARK") == 0) {
         note_rv(inf, obj);
         return;
