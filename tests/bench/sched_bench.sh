@@ -87,11 +87,16 @@ lcpu0=$(loop_cpu)
 children_cpu() { awk 'NR == 2 {split($1, u, "m"); split($2, s, "m"); printf "%.2f", u[1] * 60 + u[2] + s[1] * 60 + s[2]}' "$1"; }
 times >"$TMP/times0"
 [ -n "$APID" ] && acpu0=$(cpu "$APID")
+wall0=$(date +%s.%N)
 "$LOAD" --port "$PORT" "$@"
 rc=$?
+wall1=$(date +%s.%N)
 times >"$TMP/times1"
 echo "server_cpu_s          $(awk -v a="$(cpu)" -v b="$cpu0" 'BEGIN{printf "%.1f", a - b}')"
 echo "server_loop_cpu_s     $(awk -v a="$(loop_cpu)" -v b="$lcpu0" 'BEGIN{printf "%.1f", a - b}')"
+# how much of the run the event loop had work (and a CPU): near 100%, it is
+# the bottleneck; well under, something else is (another process, a wait)
+echo "server_loop_busy_pct  $(awk -v a="$(loop_cpu)" -v b="$lcpu0" -v w0="$wall0" -v w1="$wall1" 'BEGIN{printf "%.0f", (w1 > w0 ? 100 * (a - b) / (w1 - w0) : 0)}')   (of the run's wall time)"
 echo "load_cpu_s            $(awk -v a="$(children_cpu "$TMP/times1")" -v b="$(children_cpu "$TMP/times0")" 'BEGIN{printf "%.1f", a - b}')   (sched_bench itself)"
 echo "server_rss_mb         $(awk '/VmRSS/{printf "%.0f", $2/1024}' "/proc/$PID/status")"
 echo "server_peak_rss_mb    $(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$PID/status")"
