@@ -502,6 +502,20 @@ static void test_list_then_watch_http(void **state)
     uv_run(&loop, UV_RUN_NOWAIT);
 }
 
+/* An informer of the ConfigMaps in ns through w, its events logged in s,
+ * started and synced. */
+static skiff_informer_t *synced_informer(wrap_t *w, const char *ns, seen_t *s)
+{
+    skiff_informer_opts_t o = {.namespace_ = ns};
+    skiff_informer_t *inf;
+    assert_int_equal(skiff_informer_new(&loop, &w->base, &configmaps, &o, &inf), 0);
+    skiff_informer_handler_t h = {h_add, h_update, h_delete, s};
+    assert_true(skiff_informer_add_handler(inf, &h) > 0);
+    assert_int_equal(skiff_informer_start(inf), 0);
+    wait_synced(inf);
+    return inf;
+}
+
 /* A loopback port nothing listens on: connections to it are refused. */
 static int dead_port(void)
 {
@@ -528,14 +542,8 @@ static void test_refused_watch_backs_off(void **state)
     writer = live;
     make_ns("refused");
     wrap_t *w = wrap_new(live);
-    skiff_informer_opts_t o = {.namespace_ = "refused"};
-    skiff_informer_t *inf;
-    assert_int_equal(skiff_informer_new(&loop, &w->base, &configmaps, &o, &inf), 0);
     seen_t s = {0};
-    skiff_informer_handler_t h = {h_add, h_update, h_delete, &s};
-    skiff_informer_add_handler(inf, &h);
-    skiff_informer_start(inf);
-    wait_synced(inf);
+    skiff_informer_t *inf = synced_informer(w, "refused", &s);
     /* a watch that brought an event and ends is resumed at once */
     cm_create("refused", "before", NULL, NULL, "v1", NULL);
     wait_seen(&s, 1);
@@ -594,14 +602,8 @@ static void test_expiring_relists_back_off(void **state)
     writer = real;
     make_ns("expiring");
     wrap_t *w = wrap_new(real);
-    skiff_informer_opts_t o = {.namespace_ = "expiring"};
-    skiff_informer_t *inf;
-    assert_int_equal(skiff_informer_new(&loop, &w->base, &configmaps, &o, &inf), 0);
     seen_t s = {0};
-    skiff_informer_handler_t h = {h_add, h_update, h_delete, &s};
-    skiff_informer_add_handler(inf, &h);
-    skiff_informer_start(inf);
-    wait_synced(inf);
+    skiff_informer_t *inf = synced_informer(w, "expiring", &s);
     int lists = w->lists;
     w->hold = 1;
     for (int i = 0; i < 100; i++) { /* 1 s */
