@@ -5,12 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/watch_retry.h"
+
 #define PAGE 500
-#define RETRY_MIN_MS 100
-#define RETRY_MAX_MS 30000
-/* a watch that lasted this long was a working one, whatever ended it (a
- * refused or reset connection ends within milliseconds) */
-#define WATCH_LASTED_MS 500
 
 static const skiff_resource_t PODS = {"", "v1", "pods", NULL};
 
@@ -27,12 +24,7 @@ struct pod_watch {
     int listing;      /* a list page is in flight */
     int need_list;
     int in_relist;    /* between on_relist_begin and on_relist_end */
-    int retry_ms;
-    int watch_got;          /* the current watch has brought an event */
-    uint64_t watch_started; /* when it was asked for (ms, monotonic) */
-    uint64_t listed_at;     /* when the last list completed (ms, monotonic) */
-    int watch_from_list;    /* the watch is the list's first and has brought nothing */
-    int relist_ms;          /* back-off of relists whose watch expires at once */
+    watch_retry_t retry;
     int stopped, timer_closed;
     int lists, watches;
 };
@@ -61,12 +53,6 @@ static void retry_after(pod_watch_t *w, int ms)
     if (!w->stopped) uv_timer_start(&w->timer, on_timer, (uint64_t)ms, 0);
 }
 
-static int backoff(pod_watch_t *w)
-{
-    int ms = w->retry_ms ? w->retry_ms : RETRY_MIN_MS;
-    w->retry_ms = ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : ms * 2;
-    return ms;
-}
 
 static const char *meta_str(const json_t *obj, const char *f)
 {
@@ -91,7 +77,7 @@ static void on_list(void *data, int status, json_t *obj)
         /* a continue token that expired (410) means starting the list over */
         free(w->cont);
         w->cont = NULL;
-        retry_after(w, backoff(w));
+        retry_after(w, watch_retry_failed(&w->retry));
         return;
     }
     if (!w->cont) { /* first page: its version is the whole list's */
@@ -119,9 +105,7 @@ static void on_list(void *data, int status, json_t *obj)
     }
     w->in_relist = 0;
     w->need_list = 0;
-    w->retry_ms = 0;
-    w->listed_at = uv_hrtime() / 1000000;
-    w->watch_from_list = 1;
+    watch_retry_listed(&w->retry);
     snprintf(w->rv, sizeof w->rv, "%s", w->list_rv);
     if (w->h.on_relist_end) w->h.on_relist_end(w->h.data);
     if (!w->stopped) start_watch(w);
@@ -135,7 +119,7 @@ static void start_list(pod_watch_t *w)
     w->lists += !w->cont;
     if (skiff_client_list(w->client, &PODS, NULL, &o, on_list, w) != 0) {
         w->listing = 0;
-        retry_after(w, backoff(w));
+        retry_after(w, watch_retry_failed(&w->retry));
     }
 }
 
@@ -144,18 +128,11 @@ static void on_watch(void *data, const char *type, json_t *obj)
     pod_watch_t *w = data;
     if (w->stopped) return;
     if (!type) {
-        /* ended (timeout, closed): resume from the last version, at once if
-         * it brought anything or lasted; one that ended at once with
-         * nothing (the server refused the connection, is gone or
-         * restarting) with back-off, or the agent would spin reconnecting */
+        /* ended (timeout, closed): resume from the last version, with
+         * back-off when it ended at once with nothing (the server refused
+         * the connection, is gone or restarting) */
         w->watch = NULL;
-        w->watch_from_list = 0;
-        if (w->watch_got || uv_hrtime() / 1000000 - w->watch_started >= WATCH_LASTED_MS) {
-            w->retry_ms = 0;
-            retry_after(w, 0);
-        } else {
-            retry_after(w, backoff(w));
-        }
+        retry_after(w, watch_retry_ended(&w->retry));
         return;
     }
     if (strcmp(type, "ERROR") == 0) {
@@ -163,25 +140,15 @@ static void on_watch(void *data, const char *type, json_t *obj)
         skiff_client_watch_t *cur = w->watch;
         w->watch = NULL;
         if (cur) w->client->vt->watch_cancel(cur);
-        if (code != 410) {
-            retry_after(w, backoff(w));
-        } else if (w->watch_from_list && uv_hrtime() / 1000000 - w->listed_at < WATCH_LASTED_MS) {
-            /* the list just made expired at once (history compacted as
-             * fast as it is listed): relist with back-off, not in a loop */
+        if (code == 410) { /* too old: a new list */
             w->need_list = 1;
-            int ms = w->relist_ms ? w->relist_ms * 2 : RETRY_MIN_MS;
-            w->relist_ms = ms > RETRY_MAX_MS ? RETRY_MAX_MS : ms;
-            retry_after(w, w->relist_ms);
+            retry_after(w, watch_retry_expired(&w->retry));
         } else {
-            w->need_list = 1;
-            w->relist_ms = 0;
-            retry_after(w, 0);
+            retry_after(w, watch_retry_failed(&w->retry));
         }
         return;
     }
-    w->retry_ms = w->relist_ms = 0;
-    w->watch_got = 1;
-    w->watch_from_list = 0;
+    watch_retry_event(&w->retry);
     note_rv(w, obj);
     if (strcmp(type, "DELETED") == 0) w->h.on_delete(w->h.data, obj);
     else if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0)
@@ -194,11 +161,10 @@ static void start_watch(pod_watch_t *w)
                            .resource_version = w->rv[0] ? w->rv : NULL,
                            .allow_bookmarks = 1};
     w->watches++;
-    w->watch_got = 0;
-    w->watch_started = uv_hrtime() / 1000000;
+    watch_retry_watching(&w->retry);
     if (skiff_client_watch(w->client, &PODS, NULL, &o, on_watch, w, &w->watch) != 0) {
         w->watch = NULL;
-        retry_after(w, backoff(w));
+        retry_after(w, watch_retry_failed(&w->retry));
     }
 }
 

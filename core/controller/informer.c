@@ -16,12 +16,8 @@
 #include <skiff/controller.h>
 
 #include "controller/informer_cache.h"
+#include "util/watch_retry.h"
 
-#define RETRY_MIN_MS 100
-#define RETRY_MAX_MS 30000
-/* a watch that lasted this long was a working one, whatever ended it (a
- * refused or reset connection ends within milliseconds) */
-#define WATCH_LASTED_MS 500
 
 typedef struct handler_ent {
     int id;
@@ -49,12 +45,7 @@ struct skiff_informer {
     int no_paging;
     int started, synced, stopping;
     int need_relist;
-    int retry_ms;
-    int watch_got;          /* the current watch has brought an event */
-    uint64_t watch_started; /* when it was asked for (ms, monotonic) */
-    uint64_t listed_at;     /* when the last list completed (ms, monotonic) */
-    int watch_from_list;    /* the watch is the list's first and has brought nothing */
-    int relist_ms;          /* back-off of relists whose watch expires at once */
+    watch_retry_t retry;
     handler_ent_t *handlers;
     size_t n_handlers, cap_handlers;
     int next_id;
@@ -288,14 +279,6 @@ static void retry_after(skiff_informer_t *inf, int ms)
     uv_timer_start(&inf->retry_timer, on_retry, (uint64_t)ms, 0);
 }
 
-/* Doubles the failure delay and returns the one to use now. */
-static int next_backoff(skiff_informer_t *inf)
-{
-    int ms = inf->retry_ms ? inf->retry_ms : RETRY_MIN_MS;
-    inf->retry_ms = ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : ms * 2;
-    return ms;
-}
-
 static void maybe_free(skiff_informer_t *inf);
 
 /* Objects per list page: a large collection comes in pieces, so neither
@@ -325,7 +308,7 @@ static void on_list(void *data, int status, json_t *obj)
     if (status != 200 || !json_is_array(items)) {
         json_decref(inf->pages);
         inf->pages = NULL;
-        retry_after(inf, next_backoff(inf));
+        retry_after(inf, watch_retry_failed(&inf->retry));
         return;
     }
     const char *rv = json_string_value(json_object_get(meta(obj), "resourceVersion"));
@@ -336,7 +319,7 @@ static void on_list(void *data, int status, json_t *obj)
     if (!page) {
         json_decref(inf->pages);
         inf->pages = NULL;
-        retry_after(inf, next_backoff(inf));
+        retry_after(inf, watch_retry_failed(&inf->retry));
         return;
     }
     if (cont && *cont) {
@@ -360,9 +343,7 @@ static void on_list(void *data, int status, json_t *obj)
     json_decref(inf->pages);
     inf->pages = NULL;
     inf->synced = 1;
-    inf->retry_ms = 0; /* the server answers again */
-    inf->listed_at = uv_hrtime() / 1000000;
-    inf->watch_from_list = 1;
+    watch_retry_listed(&inf->retry);
     if (!inf->stopping) start_watch(inf);
 }
 
@@ -378,7 +359,7 @@ static void request_page(skiff_informer_t *inf, const char *continue_token)
         inf->list_pending = 0;
         json_decref(inf->pages);
         inf->pages = NULL;
-        retry_after(inf, next_backoff(inf));
+        retry_after(inf, watch_retry_failed(&inf->retry));
     }
 }
 
@@ -397,18 +378,10 @@ static void on_watch(void *data, const char *type, json_t *obj)
     informer_cache_release_reads(inf->cache);
     if (!type) {
         /* ended (timeout, server closed it): resume from the last version,
-         * at once if it brought anything or lasted (a quiet resource's
-         * watch timing out); one that ended at once with nothing (the
-         * server refused the connection, is gone or restarting) is
-         * retried with back-off, or a client would spin reconnecting */
+         * with back-off when it ended at once with nothing (the server
+         * refused the connection, is gone or restarting) */
         inf->watch = NULL;
-        inf->watch_from_list = 0;
-        if (inf->watch_got || uv_hrtime() / 1000000 - inf->watch_started >= WATCH_LASTED_MS) {
-            inf->retry_ms = 0;
-            retry_after(inf, 0);
-        } else {
-            retry_after(inf, next_backoff(inf));
-        }
+        retry_after(inf, watch_retry_ended(&inf->retry));
         return;
     }
     if (strcmp(type, "ERROR") == 0) {
@@ -417,27 +390,16 @@ static void on_watch(void *data, const char *type, json_t *obj)
         inf->watch = NULL;
         if (w) inf->client->vt->watch_cancel(w);
         if (code == 410) {
-            /* the version is gone from history: start over from a list, at
-             * once unless the last list expired as soon as it was watched
-             * (history compacted as fast as it is listed): then with
-             * back-off, or the informer would loop on whole lists */
+            /* the version is gone from history: start over from a list
+             * (with back-off when that list's own watch expired at once) */
             inf->need_relist = 1;
-            if (inf->watch_from_list && uv_hrtime() / 1000000 - inf->listed_at < WATCH_LASTED_MS) {
-                int ms = inf->relist_ms ? inf->relist_ms * 2 : RETRY_MIN_MS;
-                inf->relist_ms = ms > RETRY_MAX_MS ? RETRY_MAX_MS : ms;
-                retry_after(inf, inf->relist_ms);
-            } else {
-                inf->relist_ms = 0;
-                retry_after(inf, 0);
-            }
+            retry_after(inf, watch_retry_expired(&inf->retry));
         } else {
-            retry_after(inf, next_backoff(inf));
+            retry_after(inf, watch_retry_failed(&inf->retry));
         }
         return;
     }
-    inf->retry_ms = inf->relist_ms = 0;
-    inf->watch_got = 1;
-    inf->watch_from_list = 0;
+    watch_retry_event(&inf->retry);
     if (strcmp(type, "BOOKMARK") == 0) {
         note_rv(inf, obj);
         return;
@@ -464,12 +426,11 @@ static void start_watch(skiff_informer_t *inf)
                            .allow_bookmarks = 1,
                            .timeout_seconds = inf->watch_timeout_s};
     inf->watches++;
-    inf->watch_got = 0;
-    inf->watch_started = uv_hrtime() / 1000000;
+    watch_retry_watching(&inf->retry);
     skiff_client_watch_t *w = NULL;
     int e = skiff_client_watch(inf->client, &inf->res, inf->ns, &o, on_watch, inf, &w);
     if (e < 0) {
-        retry_after(inf, next_backoff(inf));
+        retry_after(inf, watch_retry_failed(&inf->retry));
         return;
     }
     inf->watch = w;
