@@ -261,20 +261,12 @@ fail:
     return NULL;
 }
 
-/* The shared tree equal to part (a new tree of ours, or NULL): a spec is
- * alike across a template's pods on one node, a status across pods not
- * started yet (bare pods bound by the thousand: 60 MB less at 50,000). */
-static json_t *intern_part(json_t *part)
-{
-    return view_intern_own(part);
-}
-
 /* The status view, shared while the pod has no address of its own yet
  * (the address makes it unique: looking it up would only cost). */
 static json_t *status_part(const json_t *status)
 {
     json_t *st = status_view(status);
-    return st && !json_object_get(st, "podIP") ? intern_part(st) : st;
+    return st && !json_object_get(st, "podIP") ? view_intern_own(st) : st;
 }
 
 json_t *skiff_pod_view(void *data, json_t *pod)
@@ -287,7 +279,10 @@ json_t *skiff_pod_view(void *data, json_t *pod)
     json_t *out = json_object();
     if (!out || view_copy_interned(out, pod, type_keys) != 0 ||
         view_set_part(out, "metadata", meta_view(json_object_get(pod, "metadata"))) != 0 ||
-        view_set_part(out, "spec", intern_part(spec_view(spec))) != 0 ||
+        /* a spec is alike across a template's pods on one node, a status
+         * across pods not started yet (bare pods bound by the thousand:
+         * 60 MB less at 50,000): one shared tree each */
+        view_set_part(out, "spec", view_intern_own(spec_view(spec))) != 0 ||
         view_set_part(out, "status", status_part(json_object_get(pod, "status"))) != 0) {
         json_decref(out);
         return NULL;

@@ -791,6 +791,18 @@ static void on_handle_closed(uv_handle_t *h)
     maybe_free(s);
 }
 
+/* The informer of r the scheduler reads: the shared transformed one
+ * (view id and fn), or, when the setting trim says "false", a plain one
+ * keeping whole objects. */
+static int view_informer(skiff_plugin_ctx_t *ctx, const char *trim, const skiff_resource_t *r,
+                         const char *id, skiff_informer_transform_fn fn, skiff_informer_t **out)
+{
+    skiff_informer_opts_t all = {0};
+    const char *v = ctx->setting(ctx, trim);
+    if (v && strcmp(v, "false") == 0) return skiff_informer_factory_get(ctx->informers, r, &all, out);
+    return skiff_informer_factory_get_transformed(ctx->informers, r, &all, id, fn, NULL, out);
+}
+
 static int sched_start(skiff_plugin_ctx_t *ctx)
 {
     sched_t *s = calloc(1, sizeof *s);
@@ -820,25 +832,17 @@ static int sched_start(skiff_plugin_ctx_t *ctx)
     /* kube-scheduler's Events are not combined or budgeted: a pod long
      * Pending still shows its Scheduled Event */
     skiff_event_recorder_uncorrelated(s->events);
-    skiff_informer_opts_t all = {0};
     /* bound pods are cached reduced, in the pods view the controllers
      * share (skiff_pod_view): a 50,000-pod cluster would otherwise keep a
-     * full tree per pod, and a second informer beside theirs */
-    const char *trim = ctx->setting(ctx, "trim-bound-pods");
-    int rc = trim && strcmp(trim, "false") == 0
-                 ? skiff_informer_factory_get(ctx->informers, &pods_res, &all, &s->pods_inf)
-                 : skiff_informer_factory_get_transformed(ctx->informers, &pods_res, &all,
-                                                          SKIFF_POD_VIEW_ID, skiff_pod_view,
-                                                          NULL, &s->pods_inf);
-    /* nodes too, in the nodes view (skiff_node_view): of a Node it keeps
-     * what steps read (labels, annotations, spec, capacity, allocatable,
-     * images); whole, 5,000 nodes cost 87 MB */
-    const char *trim_nodes = ctx->setting(ctx, "trim-nodes");
-    int rn = trim_nodes && strcmp(trim_nodes, "false") == 0
-                 ? skiff_informer_factory_get(ctx->informers, &nodes_res, &all, &s->nodes_inf)
-                 : skiff_informer_factory_get_transformed(ctx->informers, &nodes_res, &all,
-                                                          SKIFF_NODE_VIEW_ID, skiff_node_view,
-                                                          NULL, &s->nodes_inf);
+     * full tree per pod, and a second informer beside theirs; nodes too,
+     * in the nodes view (skiff_node_view): of a Node it keeps what steps
+     * read (labels, annotations, spec, capacity, allocatable, images);
+     * whole, 5,000 nodes cost 87 MB */
+    int rc = view_informer(ctx, "trim-bound-pods", &pods_res, SKIFF_POD_VIEW_ID, skiff_pod_view,
+                           &s->pods_inf);
+    int rn = view_informer(ctx, "trim-nodes", &nodes_res, SKIFF_NODE_VIEW_ID, skiff_node_view,
+                           &s->nodes_inf);
+    skiff_informer_opts_t all = {0};
     if (rc != 0 || rn != 0 ||
         skiff_informer_factory_get(ctx->informers, &ns_res, &all, &s->ns_inf) != 0) {
         skiff_event_recorder_free(s->events);
